@@ -1,0 +1,31 @@
+# fsmkernel. `make run` regenerates the machines from spec/ and prints the check
+# report; `make test` is what CI runs.
+GO    ?= go
+SPECS := $(wildcard spec/*.yaml)
+
+.PHONY: run generate check test lint fuzz bench
+
+run: generate check
+
+generate:
+	$(GO) generate ./statemachine
+
+check:
+	$(GO) run ./cmd/fsmgen check $(SPECS)
+
+test: lint
+	$(GO) test -race -count=1 ./...
+	if [ -f bench/go.mod ]; then cd bench && $(GO) vet ./... && $(GO) test -count=1 -run . -bench . -benchtime 100x ./...; fi
+
+lint:
+	@out=$$(gofmt -l . bench); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+# fuzz runs the spec parser and validator fuzzer beyond its committed corpus.
+fuzz:
+	$(GO) test ./gen -run '^$$' -fuzz FuzzLoad -fuzztime 60s
+
+# bench runs the generated machines against looplab/fsm, side by side.
+bench:
+	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count 5 ./...

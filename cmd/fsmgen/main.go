@@ -1,0 +1,280 @@
+// Fsmgen compiles state tables written in YAML into allocation-free Go state
+// machines, diagrams and a verification report.
+//
+// Usage:
+//
+//	fsmgen generate [-o dir] [-pkg name] spec.yaml...
+//	fsmgen check spec.yaml...
+//	fsmgen graph [-format dot|mermaid] [-machine name] [-o file] spec.yaml...
+//
+// All spec files named on one command line form one package: outcome enumerations
+// declared in any of them are shared by all the machines. The format is described
+// in docs/spec-format.md.
+//
+// # Commands
+//
+// generate validates the tables and writes fsm_gen.go (the shared outcome
+// enumerations and error types) and one <machine>_gen.go per machine into dir
+// (default "."), in Go package name (default: the base name of dir). Files named
+// *_gen.go in dir that fsmgen wrote earlier and no longer produces are removed.
+// The first line of every file records the command, so output is byte-identical
+// across runs of the same command. It is meant for //go:generate:
+//
+//	//go:generate go run github.com/fsmkernel/fsmkernel/cmd/fsmgen generate -o . ../spec/conn.yaml
+//
+// check validates the tables and prints a report per machine: states, events,
+// cells answered, reachable states and configurations, and whether a terminal
+// state is reachable from every reachable configuration.
+//
+// graph prints one machine (-machine, required when the files hold several) as a
+// Graphviz DOT digraph or a Mermaid state diagram, to standard output or -o file.
+//
+// # Diagnostics
+//
+// Every problem in the tables is printed as file:line:col: message, all of them in
+// one run: unknown and duplicate names, cells with no answer, cells with two
+// answers, unreachable states, states from which no terminal state is reachable,
+// non-terminal states that do not answer an abnormal event, type errors in guards
+// and updates.
+//
+// # Exit status
+//
+// 0 on success, 1 when the tables are invalid or a file cannot be read or written,
+// 2 on a usage error.
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/fsmkernel/fsmkernel/gen"
+)
+
+const usage = `usage:
+  fsmgen generate [-o dir] [-pkg name] spec.yaml...
+  fsmgen check spec.yaml...
+  fsmgen graph [-format dot|mermaid] [-machine name] [-o file] spec.yaml...
+
+Run "fsmgen <command> -h" for a command's flags, "go doc github.com/fsmkernel/fsmkernel/cmd/fsmgen" for the manual.
+`
+
+// errUsage marks errors that exit with status 2.
+var errUsage = errors.New("usage")
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	err := dispatch(args, stdout, stderr)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case err == errUsage:
+		return 2 // the flag package has printed the problem and the command's usage
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(stderr, "fsmgen"+strings.TrimPrefix(err.Error(), errUsage.Error()))
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	fmt.Fprintln(stderr, err)
+	return 1
+}
+
+func usageErr(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
+}
+
+func dispatch(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageErr("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "generate":
+		return generate(args, rest, stderr)
+	case "check":
+		return check(rest, stdout, stderr)
+	case "graph":
+		return graph(rest, stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return usageErr("unknown command %q", cmd)
+}
+
+func newFlags(name string, stderr io.Writer, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: fsmgen %s\n\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() == 0 {
+		return usageErr("%s: no spec files given", fs.Name())
+	}
+	return nil
+}
+
+func load(paths []string) (*gen.Package, error) {
+	var srcs []gen.Source
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		srcs = append(srcs, gen.Source{Path: p, Data: b})
+	}
+	return gen.Load(srcs...)
+}
+
+func generate(all, args []string, stderr io.Writer) error {
+	fs := newFlags("generate", stderr, "generate [-o dir] [-pkg name] spec.yaml...")
+	dir := fs.String("o", ".", "output `directory`")
+	pkgName := fs.String("pkg", "", "Go package `name` (default: base name of the output directory)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	pkg, err := load(fs.Args())
+	if err != nil {
+		return err
+	}
+	name := *pkgName
+	if name == "" {
+		abs, err := filepath.Abs(*dir)
+		if err != nil {
+			return err
+		}
+		name = filepath.Base(abs)
+	}
+	files, err := gen.EmitGo(pkg, gen.GoOptions{Package: name, Command: "fsmgen " + strings.Join(all, " ")})
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*dir, 0o755); err != nil {
+		return err
+	}
+	if err := removeStale(*dir, files); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := writeIfChanged(filepath.Join(*dir, n), files[n]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeStale deletes *_gen.go files that fsmgen wrote earlier but no longer produces.
+func removeStale(dir string, keep map[string][]byte) error {
+	old, err := filepath.Glob(filepath.Join(dir, "*_gen.go"))
+	if err != nil {
+		return err
+	}
+	for _, p := range old {
+		if _, ok := keep[filepath.Base(p)]; ok {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if bytes.HasPrefix(b, []byte("// Code generated by \"fsmgen ")) {
+			if err := os.Remove(p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// writeIfChanged leaves a file's modification time alone when its content is
+// already right, so builds depending on it are not redone.
+func writeIfChanged(path string, b []byte) error {
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b) {
+		return nil
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+func check(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("check", stderr, "check spec.yaml...")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	pkg, err := load(fs.Args())
+	if err != nil {
+		return err
+	}
+	report, err := gen.Report(pkg)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(stdout, report)
+	return err
+}
+
+func graph(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("graph", stderr, "graph [-format dot|mermaid] [-machine name] [-o file] spec.yaml...")
+	format := fs.String("format", "dot", "diagram `format`: dot or mermaid")
+	machine := fs.String("machine", "", "machine `name` (required when the files declare several)")
+	out := fs.String("o", "", "output `file` (default: standard output)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *format != "dot" && *format != "mermaid" {
+		return usageErr("graph: -format must be dot or mermaid, not %q", *format)
+	}
+	pkg, err := load(fs.Args())
+	if err != nil {
+		return err
+	}
+	var m *gen.Machine
+	var names []string
+	for _, x := range pkg.Machines {
+		names = append(names, x.Name)
+		if x.Name == *machine || (*machine == "" && len(pkg.Machines) == 1) {
+			m = x
+		}
+	}
+	if m == nil {
+		if *machine == "" {
+			return usageErr("graph: the files declare %d machines (%s); choose one with -machine", len(names), strings.Join(names, ", "))
+		}
+		return fmt.Errorf("fsmgen graph: no machine %q (have %s)", *machine, strings.Join(names, ", "))
+	}
+	b := gen.EmitDOT(pkg, m)
+	if *format == "mermaid" {
+		b = gen.EmitMermaid(pkg, m)
+	}
+	if *out != "" {
+		return writeIfChanged(*out, b)
+	}
+	_, err = stdout.Write(b)
+	return err
+}

@@ -1,0 +1,217 @@
+package gen
+
+// The IR is what the validator produces and every emitter, the model checker and
+// the property tests consume. It is plain data: sorted slices of structs indexed by
+// small integers, no maps, no jennifer, no positions beyond what error messages need.
+// Index i of Machine.States is the value of the generated State constant i, and so on
+// for events, actions, outcome values and enum values, so emitted code, the checker
+// and the interpreter in verify/ agree on numbering by construction.
+
+// Package is the result of loading one or more spec files that are generated into
+// one Go package. Outcome enumerations are shared by the machines of a package.
+type Package struct {
+	Outcomes []*OutcomeEnum // declaration order across files
+	Machines []*Machine     // declaration order across files
+}
+
+// Pos is a source position: file, 1-based line and column.
+type Pos struct {
+	File string
+	Line int
+	Col  int
+}
+
+// OutcomeEnum is a closed enumeration of the results of one kernel operation,
+// carried by events (e.g. "readResult" carried by "readable").
+type OutcomeEnum struct {
+	Name        string
+	Description string
+	Values      []Named
+	Pos         Pos
+}
+
+// Named is a name with its description.
+type Named struct {
+	Name        string
+	Description string
+}
+
+// Machine is one state machine.
+type Machine struct {
+	Name        string
+	Description string
+	File        string
+	Pos         Pos
+	States      []State
+	Events      []Event
+	Actions     []Action
+	Vars        []Var
+	Rows        []Row // declaration order; Cells refer to rows by index
+	Invariants  []Invariant
+	Initial     int
+
+	// Cells maps each (state, event, outcome) triple to the rows that can answer it,
+	// in declaration order; at most one of them matches any variable valuation
+	// (determinism) and at least one does (totality). Index with CellIndex.
+	Cells [][]int
+	// MaxOutcomes is the stride of the outcome dimension of Cells: the largest
+	// number of outcome values carried by any event, or 1.
+	MaxOutcomes int
+	// MaxActions is the largest number of actions any row performs.
+	MaxActions int
+}
+
+// CellIndex returns the index into Cells of (state, event, outcome).
+func (m *Machine) CellIndex(state, event, outcome int) int {
+	return (state*len(m.Events)+event)*m.MaxOutcomes + outcome
+}
+
+// NumOutcomes returns how many outcome values event e carries (1 when it carries none:
+// the single implicit outcome 0).
+func (m *Machine) NumOutcomes(pkg *Package, e int) int {
+	if m.Events[e].Outcome < 0 {
+		return 1
+	}
+	return len(pkg.Outcomes[m.Events[e].Outcome].Values)
+}
+
+// State is one state of a machine.
+type State struct {
+	Name        string
+	Description string
+	Terminal    bool
+	Pos         Pos
+}
+
+// Event is one input of a machine.
+type Event struct {
+	Name        string
+	Description string
+	Outcome     int // index into Package.Outcomes, or -1
+	Abnormal    bool
+	Pos         Pos
+}
+
+// Action is one effect the runtime performs when a row fires.
+type Action struct {
+	Name        string
+	Description string
+	Max         int // most times per machine lifetime; 0 means unbounded
+}
+
+// VarKind is the type of a variable.
+type VarKind uint8
+
+const (
+	KindBool VarKind = iota
+	KindEnum
+	KindInt
+	// KindState is the pseudo-variable "state", usable in invariants only.
+	KindState
+)
+
+func (k VarKind) String() string {
+	switch k {
+	case KindBool:
+		return "bool"
+	case KindEnum:
+		return "enum"
+	case KindInt:
+		return "int"
+	case KindState:
+		return "state"
+	}
+	return "invalid"
+}
+
+// Var is a variable of finite domain. Values are encoded as int: bools as 0/1, enums
+// as the index of the value, ints as themselves.
+type Var struct {
+	Name        string
+	Description string
+	Kind        VarKind
+	Values      []Named // enum values
+	Min, Max    int     // int range; for bool 0..1; for enum 0..len(Values)-1
+	Initial     int
+	// Option marks a variable set by the user when the machine is created (a
+	// configuration choice such as a policy); any value of its domain may be initial.
+	Option bool
+}
+
+// Size returns the number of values in the variable's domain.
+func (v *Var) Size() int { return v.Max - v.Min + 1 }
+
+// RowKind says how a row answers its cells.
+type RowKind uint8
+
+const (
+	RowTransition RowKind = iota
+	RowIgnore
+	RowReject
+)
+
+// Row is one line of the transition table after wildcard expansion sets have been
+// resolved. A row matches (state, event, outcome, valuation) when all of its sets
+// contain the triple and its guard holds.
+type Row struct {
+	Kind     RowKind
+	From     []int // states, sorted
+	On       []int // events, sorted
+	Outcomes []int // outcome values of the events' enumeration, sorted; nil: all
+	Guard    *Expr // nil: true
+	To       int   // -1: stay in the current state
+	Do       []int // actions in order
+	Set      []Update
+	Reason   string // reject reason or note, emitted as a comment
+	Pos      Pos
+}
+
+// Update assigns an expression to a variable.
+type Update struct {
+	Var   int
+	Value *Expr
+}
+
+// Invariant is a predicate over state and variables that must hold in every
+// reachable configuration.
+type Invariant struct {
+	Name        string
+	Description string
+	Expr        *Expr
+	Pos         Pos
+}
+
+// Op is an expression operator.
+type Op uint8
+
+const (
+	OpConst Op = iota // Value
+	OpVar             // Var (index into Machine.Vars); Var == -1 is the state
+	OpNot
+	OpNeg
+	OpAnd
+	OpOr
+	OpEq
+	OpNe
+	OpLt
+	OpLe
+	OpGt
+	OpGe
+	OpAdd
+	OpSub
+)
+
+// Expr is a typed expression tree over the machine's variables.
+type Expr struct {
+	Op    Op
+	Value int // OpConst
+	Var   int // OpVar: variable index, or StateVar
+	L, R  *Expr
+	// Kind is the expression's type; Enum the variable index whose enumeration an
+	// enum-typed expression belongs to (for printing constants).
+	Kind VarKind
+	Enum int
+}
+
+// StateVar is the Var index that denotes the machine's current state in invariants.
+const StateVar = -1

@@ -1,0 +1,453 @@
+package gen
+
+import (
+	"strconv"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// The parser turns YAML nodes into raw declarations that keep every position. It
+// is strict: unknown keys, duplicate keys and values of the wrong shape are errors,
+// all of them reported in one pass. Name resolution and typing happen in resolve.go.
+
+type rawFile struct {
+	path     string
+	outcomes []*rawEnum
+	machine  *rawMachine
+}
+
+type rawName struct {
+	name string
+	pos  Pos
+}
+
+type rawEnum struct {
+	rawName
+	desc   string
+	values []rawDesc
+}
+
+type rawDesc struct {
+	rawName
+	desc string
+}
+
+type rawMachine struct {
+	rawName
+	desc        string
+	states      []*rawState
+	events      []*rawEvent
+	vars        []*rawVar
+	actions     []*rawAction
+	transitions []*rawRow
+	invariants  []*rawInvariant
+}
+
+type rawState struct {
+	rawName
+	desc              string
+	initial, terminal bool
+}
+
+type rawEvent struct {
+	rawName
+	desc     string
+	outcome  *rawName
+	abnormal bool
+}
+
+type rawVar struct {
+	rawName
+	desc     string
+	typ      rawName
+	values   []rawDesc
+	min, max *int
+	initial  *yaml.Node
+	option   bool
+}
+
+type rawAction struct {
+	rawName
+	desc string
+	max  int
+}
+
+// rawList is a field that holds one name, a list of names, or "*".
+type rawList struct {
+	set   bool
+	any   bool // "*"
+	names []rawName
+	pos   Pos
+}
+
+type rawRow struct {
+	pos        Pos
+	from       rawList
+	except     rawList
+	on         rawList
+	exceptOn   rawList
+	outcome    rawList
+	when       *yaml.Node
+	to         *rawName
+	do         []rawName
+	set        []rawSet
+	ignore     bool
+	reject     bool
+	reason     string
+	transition bool // has to, do or set
+}
+
+type rawSet struct {
+	rawName
+	value *yaml.Node
+}
+
+type rawInvariant struct {
+	rawName
+	desc string
+	expr *yaml.Node
+}
+
+type parser struct {
+	file string
+	d    *diags
+}
+
+func (p *parser) pos(n *yaml.Node) Pos { return Pos{File: p.file, Line: n.Line, Col: n.Column} }
+
+// parseFile parses one spec file's bytes.
+func parseFile(path string, src []byte, d *diags) *rawFile {
+	p := &parser{file: path, d: d}
+	f := &rawFile{path: path}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		d.add(Pos{File: path, Line: yamlErrLine(err)}, "%s", yamlErrMsg(err))
+		return nil
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		d.add(Pos{File: path, Line: 1, Col: 1}, "empty spec: want a mapping with \"outcomes\" and/or \"machine\"")
+		return nil
+	}
+	root := doc.Content[0]
+	p.mapping(root, "spec", map[string]func(k, v *yaml.Node){
+		"outcomes": func(_, v *yaml.Node) {
+			p.entries(v, "outcomes", func(k, v *yaml.Node) {
+				e := &rawEnum{rawName: p.name(k)}
+				p.mapping(v, "outcome enumeration "+strconv.Quote(k.Value), map[string]func(k, v *yaml.Node){
+					"description": func(_, v *yaml.Node) { e.desc = p.str(v) },
+					"values":      func(_, v *yaml.Node) { e.values = p.descs(v, "values") },
+				}, "description", "values")
+				f.outcomes = append(f.outcomes, e)
+			})
+		},
+		"machine": func(_, v *yaml.Node) { f.machine = p.machine(v) },
+	})
+	if f.machine == nil && len(f.outcomes) == 0 && len(d.list) == 0 {
+		d.add(p.pos(root), "spec declares neither \"machine\" nor \"outcomes\"")
+	}
+	return f
+}
+
+func (p *parser) machine(n *yaml.Node) *rawMachine {
+	m := &rawMachine{rawName: rawName{pos: p.pos(n)}}
+	p.mapping(n, "machine", map[string]func(k, v *yaml.Node){
+		"name":        func(_, v *yaml.Node) { m.rawName = p.name(v) },
+		"description": func(_, v *yaml.Node) { m.desc = p.str(v) },
+		"states": func(_, v *yaml.Node) {
+			p.entries(v, "states", func(k, v *yaml.Node) {
+				s := &rawState{rawName: p.name(k)}
+				p.mapping(v, "state "+strconv.Quote(k.Value), map[string]func(k, v *yaml.Node){
+					"description": func(_, v *yaml.Node) { s.desc = p.str(v) },
+					"initial":     func(_, v *yaml.Node) { s.initial = p.bool(v) },
+					"terminal":    func(_, v *yaml.Node) { s.terminal = p.bool(v) },
+				}, "description")
+				m.states = append(m.states, s)
+			})
+		},
+		"events": func(_, v *yaml.Node) {
+			p.entries(v, "events", func(k, v *yaml.Node) {
+				e := &rawEvent{rawName: p.name(k)}
+				p.mapping(v, "event "+strconv.Quote(k.Value), map[string]func(k, v *yaml.Node){
+					"description": func(_, v *yaml.Node) { e.desc = p.str(v) },
+					"outcome":     func(_, v *yaml.Node) { o := p.name(v); e.outcome = &o },
+					"abnormal":    func(_, v *yaml.Node) { e.abnormal = p.bool(v) },
+				}, "description")
+				m.events = append(m.events, e)
+			})
+		},
+		"variables": func(_, v *yaml.Node) {
+			p.entries(v, "variables", func(k, v *yaml.Node) {
+				x := &rawVar{rawName: p.name(k)}
+				p.mapping(v, "variable "+strconv.Quote(k.Value), map[string]func(k, v *yaml.Node){
+					"description": func(_, v *yaml.Node) { x.desc = p.str(v) },
+					"type":        func(_, v *yaml.Node) { x.typ = p.name(v) },
+					"values":      func(_, v *yaml.Node) { x.values = p.descs(v, "values") },
+					"min":         func(_, v *yaml.Node) { i := p.int(v); x.min = &i },
+					"max":         func(_, v *yaml.Node) { i := p.int(v); x.max = &i },
+					"initial":     func(_, v *yaml.Node) { x.initial = p.scalar(v) },
+					"option":      func(_, v *yaml.Node) { x.option = p.bool(v) },
+				}, "description", "type")
+				m.vars = append(m.vars, x)
+			})
+		},
+		"actions": func(_, v *yaml.Node) {
+			p.entries(v, "actions", func(k, v *yaml.Node) {
+				a := &rawAction{rawName: p.name(k)}
+				p.mapping(v, "action "+strconv.Quote(k.Value), map[string]func(k, v *yaml.Node){
+					"description": func(_, v *yaml.Node) { a.desc = p.str(v) },
+					"max": func(_, v *yaml.Node) {
+						a.max = p.int(v)
+						if a.max < 1 {
+							p.d.add(p.pos(v), "action %q: max must be at least 1 (omit it for no bound)", k.Value)
+						}
+					},
+				}, "description")
+				m.actions = append(m.actions, a)
+			})
+		},
+		"transitions": func(_, v *yaml.Node) {
+			if v.Kind != yaml.SequenceNode {
+				p.d.add(p.pos(v), "transitions: want a list of rows, got %s", kindName(v))
+				return
+			}
+			for _, r := range v.Content {
+				m.transitions = append(m.transitions, p.row(r))
+			}
+		},
+		"invariants": func(_, v *yaml.Node) {
+			p.entries(v, "invariants", func(k, v *yaml.Node) {
+				inv := &rawInvariant{rawName: p.name(k)}
+				p.mapping(v, "invariant "+strconv.Quote(k.Value), map[string]func(k, v *yaml.Node){
+					"description": func(_, v *yaml.Node) { inv.desc = p.str(v) },
+					"expr":        func(_, v *yaml.Node) { inv.expr = p.scalar(v) },
+				}, "description", "expr")
+				m.invariants = append(m.invariants, inv)
+			})
+		},
+	}, "name", "description", "states", "events", "transitions")
+	return m
+}
+
+func (p *parser) row(n *yaml.Node) *rawRow {
+	r := &rawRow{pos: p.pos(n)}
+	p.mapping(n, "transition row", map[string]func(k, v *yaml.Node){
+		"from":     func(_, v *yaml.Node) { r.from = p.list(v) },
+		"except":   func(_, v *yaml.Node) { r.except = p.list(v) },
+		"on":       func(_, v *yaml.Node) { r.on = p.list(v) },
+		"exceptOn": func(_, v *yaml.Node) { r.exceptOn = p.list(v) },
+		"outcome":  func(_, v *yaml.Node) { r.outcome = p.list(v) },
+		"when":     func(_, v *yaml.Node) { r.when = p.scalar(v) },
+		"to":       func(_, v *yaml.Node) { t := p.name(v); r.to = &t; r.transition = true },
+		"do": func(_, v *yaml.Node) {
+			r.transition = true
+			l := p.list(v)
+			if l.any {
+				p.d.add(l.pos, "do: \"*\" is not an action")
+			}
+			r.do = l.names
+		},
+		"set": func(_, v *yaml.Node) {
+			r.transition = true
+			p.entries(v, "set", func(k, v *yaml.Node) {
+				r.set = append(r.set, rawSet{rawName: p.name(k), value: p.scalar(v)})
+			})
+		},
+		"ignore": func(_, v *yaml.Node) { r.ignore = p.bool(v) },
+		"reject": func(_, v *yaml.Node) { r.reject = p.bool(v) },
+		"why":    func(_, v *yaml.Node) { r.reason = p.str(v) },
+	}, "from", "on")
+	return r
+}
+
+// mapping walks a mapping node strictly: every key must be known and appear once,
+// and the required keys must be present.
+func (p *parser) mapping(n *yaml.Node, what string, fields map[string]func(k, v *yaml.Node), required ...string) {
+	if n.Kind != yaml.MappingNode {
+		p.d.add(p.pos(n), "%s: want a mapping, got %s", what, kindName(n))
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			p.d.add(p.pos(k), "%s: keys must be plain names", what)
+			continue
+		}
+		fn, ok := fields[k.Value]
+		if !ok {
+			p.d.add(p.pos(k), "%s: unknown key %q (known: %s)", what, k.Value, keyList(fields))
+			continue
+		}
+		if seen[k.Value] {
+			p.d.add(p.pos(k), "%s: key %q given twice", what, k.Value)
+			continue
+		}
+		seen[k.Value] = true
+		fn(k, v)
+	}
+	for _, r := range required {
+		if !seen[r] {
+			p.d.add(p.pos(n), "%s: missing %q", what, r)
+		}
+	}
+}
+
+// entries walks a mapping of name -> declaration, in order, rejecting duplicates.
+func (p *parser) entries(n *yaml.Node, what string, fn func(k, v *yaml.Node)) {
+	if n.Kind != yaml.MappingNode {
+		p.d.add(p.pos(n), "%s: want a mapping of names, got %s", what, kindName(n))
+		return
+	}
+	seen := map[string]Pos{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			p.d.add(p.pos(k), "%s: keys must be plain names", what)
+			continue
+		}
+		if prev, dup := seen[k.Value]; dup {
+			p.d.add(p.pos(k), "%s: %q declared twice (first at line %d)", what, k.Value, prev.Line)
+			continue
+		}
+		seen[k.Value] = p.pos(k)
+		fn(k, v)
+	}
+}
+
+// descs parses a mapping of name -> description.
+func (p *parser) descs(n *yaml.Node, what string) []rawDesc {
+	var out []rawDesc
+	p.entries(n, what, func(k, v *yaml.Node) {
+		out = append(out, rawDesc{rawName: p.name(k), desc: p.str(v)})
+	})
+	return out
+}
+
+func (p *parser) list(n *yaml.Node) rawList {
+	l := rawList{set: true, pos: p.pos(n)}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Value == "*" {
+			l.any = true
+		} else {
+			l.names = []rawName{p.name(n)}
+		}
+	case yaml.SequenceNode:
+		for _, c := range n.Content {
+			if c.Kind == yaml.ScalarNode && c.Value == "*" {
+				p.d.add(p.pos(c), "\"*\" cannot be an element of a list; use it alone")
+				continue
+			}
+			l.names = append(l.names, p.name(c))
+		}
+	default:
+		p.d.add(p.pos(n), "want a name, a list of names or \"*\", got %s", kindName(n))
+	}
+	return l
+}
+
+func (p *parser) name(n *yaml.Node) rawName {
+	if n.Kind != yaml.ScalarNode {
+		p.d.add(p.pos(n), "want a name, got %s", kindName(n))
+		return rawName{pos: p.pos(n)}
+	}
+	if !isIdent(n.Value) {
+		p.d.add(p.pos(n), "%q is not a valid name: want a letter followed by letters and digits", n.Value)
+	}
+	return rawName{name: n.Value, pos: p.pos(n)}
+}
+
+func (p *parser) str(n *yaml.Node) string {
+	if n.Kind != yaml.ScalarNode {
+		p.d.add(p.pos(n), "want text, got %s", kindName(n))
+		return ""
+	}
+	return n.Value
+}
+
+func (p *parser) scalar(n *yaml.Node) *yaml.Node {
+	if n.Kind != yaml.ScalarNode {
+		p.d.add(p.pos(n), "want a scalar, got %s", kindName(n))
+		return nil
+	}
+	return n
+}
+
+func (p *parser) bool(n *yaml.Node) bool {
+	if n.Kind == yaml.ScalarNode {
+		switch n.Value {
+		case "true":
+			return true
+		case "false":
+			return false
+		}
+	}
+	p.d.add(p.pos(n), "want true or false, got %s", shortValue(n))
+	return false
+}
+
+func (p *parser) int(n *yaml.Node) int {
+	if n.Kind == yaml.ScalarNode {
+		if i, err := strconv.Atoi(n.Value); err == nil && i > -1<<20 && i < 1<<20 {
+			return i
+		}
+	}
+	p.d.add(p.pos(n), "want an integer between -1048576 and 1048576, got %s", shortValue(n))
+	return 0
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return "a scalar " + shortValue(n)
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return "nothing"
+}
+
+func shortValue(n *yaml.Node) string {
+	if n.Kind != yaml.ScalarNode {
+		return kindName(n)
+	}
+	v := n.Value
+	if len(v) > 40 {
+		v = v[:40] + "..."
+	}
+	return strconv.Quote(v)
+}
+
+func keyList(fields map[string]func(k, v *yaml.Node)) string {
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sortStrings(keys)
+	out := ""
+	for i, k := range keys {
+		if i > 0 {
+			out += ", "
+		}
+		out += k
+	}
+	return out
+}
+
+func isIdent(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+		case r >= '0' && r <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,411 @@
+package gen
+
+import (
+	"sort"
+	"strconv"
+)
+
+// resolve turns the raw declarations of all files into the IR: names are looked up,
+// expressions typed, wildcard rows expanded into sets. Semantic analysis of the
+// resulting table (totality, determinism, reachability) is in analyze.go.
+
+type resolver struct {
+	d        *diags
+	pkg      *Package
+	outcomes map[string]int
+}
+
+func resolvePackage(files []*rawFile, d *diags) *Package {
+	r := &resolver{d: d, pkg: &Package{}, outcomes: map[string]int{}}
+	for _, f := range files {
+		for _, e := range f.outcomes {
+			if prev, dup := r.outcomes[e.name]; dup {
+				d.add(e.pos, "outcome enumeration %q declared twice (first at %s)", e.name, posString(r.pkg.Outcomes[prev].Pos))
+				continue
+			}
+			oe := &OutcomeEnum{Name: e.name, Description: e.desc, Pos: e.pos}
+			r.needDesc(e.pos, "outcome enumeration "+strconv.Quote(e.name), e.desc)
+			if len(e.values) == 0 {
+				d.add(e.pos, "outcome enumeration %q has no values", e.name)
+			}
+			if len(e.values) > 255 {
+				d.add(e.pos, "outcome enumeration %q has %d values; at most 255 fit in a uint8", e.name, len(e.values))
+			}
+			for _, v := range e.values {
+				r.needDesc(v.pos, "outcome "+strconv.Quote(e.name+"."+v.name), v.desc)
+				oe.Values = append(oe.Values, Named{Name: v.name, Description: v.desc})
+			}
+			r.outcomes[e.name] = len(r.pkg.Outcomes)
+			r.pkg.Outcomes = append(r.pkg.Outcomes, oe)
+		}
+	}
+	machines := map[string]Pos{}
+	for _, f := range files {
+		if f.machine == nil {
+			continue
+		}
+		if prev, dup := machines[f.machine.name]; dup && f.machine.name != "" {
+			d.add(f.machine.pos, "machine %q declared twice (first at %s)", f.machine.name, posString(prev))
+			continue
+		}
+		machines[f.machine.name] = f.machine.pos
+		p := &parser{file: f.path, d: d}
+		if m := r.machine(p, f.machine); m != nil {
+			r.pkg.Machines = append(r.pkg.Machines, m)
+		}
+	}
+	return r.pkg
+}
+
+func posString(p Pos) string { return p.File + ":" + strconv.Itoa(p.Line) + ":" + strconv.Itoa(p.Col) }
+
+func (r *resolver) needDesc(p Pos, what, desc string) {
+	if desc == "" {
+		r.d.add(p, "%s has no description", what)
+	}
+}
+
+// names indexes a declaration list, reporting duplicates.
+type nameIndex map[string]int
+
+func (r *resolver) machine(p *parser, rm *rawMachine) *Machine {
+	m := &Machine{Name: rm.name, Description: rm.desc, File: p.file, Pos: rm.pos, Initial: -1}
+	r.needDesc(rm.pos, "machine "+strconv.Quote(rm.name), rm.desc)
+	states, events, actions, vars := nameIndex{}, nameIndex{}, nameIndex{}, nameIndex{}
+	var initials []rawName
+	for _, s := range rm.states {
+		r.needDesc(s.pos, "state "+strconv.Quote(s.name), s.desc)
+		states[s.name] = len(m.States)
+		if s.initial {
+			initials = append(initials, s.rawName)
+			m.Initial = len(m.States)
+		}
+		if s.initial && s.terminal {
+			r.d.add(s.pos, "state %q is both initial and terminal", s.name)
+		}
+		m.States = append(m.States, State{Name: s.name, Description: s.desc, Terminal: s.terminal, Pos: s.pos})
+	}
+	switch {
+	case len(rm.states) == 0:
+		r.d.add(rm.pos, "machine %q has no states", rm.name)
+	case len(initials) == 0:
+		r.d.add(rm.states[0].pos, "machine %q has no initial state: mark one with \"initial: true\"", rm.name)
+	case len(initials) > 1:
+		for _, s := range initials[1:] {
+			r.d.add(s.pos, "state %q is a second initial state (the first is %q)", s.name, initials[0].name)
+		}
+	}
+	hasTerminal := false
+	for _, s := range m.States {
+		hasTerminal = hasTerminal || s.Terminal
+	}
+	if len(rm.states) > 0 && !hasTerminal {
+		r.d.add(rm.pos, "machine %q has no terminal state: mark at least one with \"terminal: true\"", rm.name)
+	}
+	for _, e := range rm.events {
+		r.needDesc(e.pos, "event "+strconv.Quote(e.name), e.desc)
+		ev := Event{Name: e.name, Description: e.desc, Outcome: -1, Abnormal: e.abnormal, Pos: e.pos}
+		if e.outcome != nil {
+			if i, ok := r.outcomes[e.outcome.name]; ok {
+				ev.Outcome = i
+			} else {
+				r.d.add(e.outcome.pos, "event %q carries unknown outcome enumeration %q", e.name, e.outcome.name)
+			}
+		}
+		events[e.name] = len(m.Events)
+		m.Events = append(m.Events, ev)
+	}
+	if len(rm.events) == 0 {
+		r.d.add(rm.pos, "machine %q has no events", rm.name)
+	}
+	for _, a := range rm.actions {
+		r.needDesc(a.pos, "action "+strconv.Quote(a.name), a.desc)
+		actions[a.name] = len(m.Actions)
+		m.Actions = append(m.Actions, Action{Name: a.name, Description: a.desc, Max: a.max})
+	}
+	for _, v := range rm.vars {
+		vars[v.name] = len(m.Vars)
+		m.Vars = append(m.Vars, r.variable(p, v))
+	}
+	for _, limit := range []struct {
+		what string
+		n    int
+	}{{"states", len(m.States)}, {"events", len(m.Events)}, {"actions", len(m.Actions)}} {
+		if limit.n > 255 {
+			r.d.add(rm.pos, "machine %q has %d %s; at most 255 fit in a uint8", rm.name, limit.n, limit.what)
+		}
+	}
+	r.sameNamespace(rm)
+	for _, row := range rm.transitions {
+		if rr, ok := r.row(p, m, row, states, events, actions, vars); ok {
+			m.Rows = append(m.Rows, rr)
+		}
+	}
+	for _, inv := range rm.invariants {
+		r.needDesc(inv.pos, "invariant "+strconv.Quote(inv.name), inv.desc)
+		e := p.parseExpr(inv.expr, exprScope{m: m, allowState: true}, KindBool, -1)
+		if e != nil {
+			m.Invariants = append(m.Invariants, Invariant{Name: inv.name, Description: inv.desc, Expr: e, Pos: p.pos(inv.expr)})
+		}
+	}
+	return m
+}
+
+// sameNamespace reports a name declared as two different kinds of thing in one
+// machine: generated identifiers and diagnostics stay unambiguous.
+func (r *resolver) sameNamespace(rm *rawMachine) {
+	seen := map[string]string{}
+	check := func(n rawName, kind string) {
+		if prev, ok := seen[n.name]; ok && n.name != "" {
+			r.d.add(n.pos, "%s %q has the name of a %s of the same machine", kind, n.name, prev)
+			return
+		}
+		seen[n.name] = kind
+	}
+	for _, s := range rm.states {
+		check(s.rawName, "state")
+	}
+	for _, e := range rm.events {
+		check(e.rawName, "event")
+	}
+	for _, a := range rm.actions {
+		check(a.rawName, "action")
+	}
+	for _, v := range rm.vars {
+		check(v.rawName, "variable")
+	}
+}
+
+func (r *resolver) variable(p *parser, v *rawVar) Var {
+	r.needDesc(v.pos, "variable "+strconv.Quote(v.name), v.desc)
+	out := Var{Name: v.name, Description: v.desc, Option: v.option}
+	if v.name == "state" || v.name == "true" || v.name == "false" {
+		r.d.add(v.pos, "%q is reserved and cannot name a variable", v.name)
+	}
+	switch v.typ.name {
+	case "bool":
+		out.Kind, out.Min, out.Max = KindBool, 0, 1
+		if len(v.values) > 0 || v.min != nil || v.max != nil {
+			r.d.add(v.pos, "variable %q: a bool takes no values, min or max", v.name)
+		}
+	case "enum":
+		out.Kind = KindEnum
+		if len(v.values) < 2 {
+			r.d.add(v.pos, "variable %q: an enum needs at least two values", v.name)
+		}
+		for _, val := range v.values {
+			r.needDesc(val.pos, "value "+strconv.Quote(v.name+"."+val.name), val.desc)
+			out.Values = append(out.Values, Named{Name: val.name, Description: val.desc})
+		}
+		out.Min, out.Max = 0, len(out.Values)-1
+		if len(out.Values) > 255 {
+			r.d.add(v.pos, "variable %q: at most 255 values", v.name)
+		}
+		if v.min != nil || v.max != nil {
+			r.d.add(v.pos, "variable %q: an enum takes values, not min or max", v.name)
+		}
+	case "int":
+		out.Kind = KindInt
+		if v.min == nil || v.max == nil {
+			r.d.add(v.pos, "variable %q: an int needs min and max", v.name)
+			break
+		}
+		out.Min, out.Max = *v.min, *v.max
+		if out.Min > out.Max {
+			r.d.add(v.pos, "variable %q: min %d is above max %d", v.name, out.Min, out.Max)
+			out.Max = out.Min
+		}
+		if out.Min < 0 || out.Max > 255 {
+			r.d.add(v.pos, "variable %q: range %d..%d does not fit in a uint8 (0..255)", v.name, out.Min, out.Max)
+		}
+		if len(v.values) > 0 {
+			r.d.add(v.pos, "variable %q: an int takes min and max, not values", v.name)
+		}
+	default:
+		if v.typ.name != "" {
+			r.d.add(v.typ.pos, "variable %q: unknown type %q (want bool, enum or int)", v.name, v.typ.name)
+		}
+	}
+	out.Initial = out.Min
+	if v.initial == nil {
+		if !v.option {
+			r.d.add(v.pos, "variable %q has no initial value", v.name)
+		} else if out.Kind == KindEnum || out.Kind == KindBool {
+			r.d.add(v.pos, "option %q needs an initial value: the default when the user sets none", v.name)
+		}
+		return out
+	}
+	idx := len(p.d.list)
+	m := &Machine{Vars: []Var{out}}
+	if e := p.parseExpr(v.initial, exprScope{m: m}, out.Kind, 0); e != nil {
+		if e.Op != OpConst {
+			r.d.add(p.pos(v.initial), "variable %q: initial value must be a constant", v.name)
+		} else if e.Value < out.Min || e.Value > out.Max {
+			r.d.add(p.pos(v.initial), "variable %q: initial value %d outside %d..%d", v.name, e.Value, out.Min, out.Max)
+		} else {
+			out.Initial = e.Value
+		}
+	} else if len(p.d.list) == idx {
+		r.d.add(p.pos(v.initial), "variable %q: bad initial value", v.name)
+	}
+	return out
+}
+
+func (r *resolver) row(p *parser, m *Machine, raw *rawRow, states, events, actions, vars nameIndex) (Row, bool) {
+	before := len(r.d.list)
+	row := Row{Pos: raw.pos, To: -1, Reason: raw.reason}
+	kinds := 0
+	if raw.ignore {
+		row.Kind = RowIgnore
+		kinds++
+	}
+	if raw.reject {
+		row.Kind = RowReject
+		kinds++
+	}
+	if raw.transition {
+		kinds++
+	}
+	switch {
+	case kinds == 0:
+		r.d.add(raw.pos, "row answers nothing: give \"to\", \"do\" or \"set\" for a transition, or \"ignore: true\" or \"reject: true\"")
+	case kinds > 1:
+		r.d.add(raw.pos, "row mixes answers: a row is a transition (to/do/set), \"ignore\" or \"reject\", one of them")
+	}
+	row.From = r.set(raw.from, raw.except, states, len(m.States), "state", "from", "except")
+	row.On = r.set(raw.on, raw.exceptOn, events, len(m.Events), "event", "on", "exceptOn")
+	// Outcomes: the events of a row must agree on the enumeration they carry.
+	enum := -2
+	for _, e := range row.On {
+		if enum == -2 {
+			enum = m.Events[e].Outcome
+		} else if enum != m.Events[e].Outcome {
+			enum = -3
+		}
+	}
+	switch {
+	case !raw.outcome.set:
+		if enum >= 0 {
+			r.d.add(raw.pos, "row on %s must say which outcomes it answers: \"outcome: <value>\", a list, or \"*\"", eventList(m, row.On))
+		}
+	case raw.outcome.any:
+	case enum == -3:
+		r.d.add(raw.outcome.pos, "row names outcomes, but its events carry different outcome enumerations; split the row")
+	case enum == -1:
+		r.d.add(raw.outcome.pos, "row names outcomes, but %s carries none", eventList(m, row.On))
+	case enum >= 0:
+		oe := r.pkg.Outcomes[enum]
+		idx := nameIndex{}
+		for i, v := range oe.Values {
+			idx[v.Name] = i
+		}
+		row.Outcomes = r.set(raw.outcome, rawList{}, idx, len(oe.Values), "outcome of "+strconv.Quote(oe.Name), "outcome", "")
+	}
+	if raw.when != nil {
+		row.Guard = p.parseExpr(raw.when, exprScope{m: m}, KindBool, -1)
+	}
+	if raw.to != nil {
+		if i, ok := states[raw.to.name]; ok {
+			row.To = i
+		} else {
+			r.d.add(raw.to.pos, "unknown state %q", raw.to.name)
+		}
+	}
+	for _, a := range raw.do {
+		if i, ok := actions[a.name]; ok {
+			row.Do = append(row.Do, i)
+		} else {
+			r.d.add(a.pos, "unknown action %q", a.name)
+		}
+	}
+	seen := map[int]bool{}
+	for _, s := range raw.set {
+		i, ok := vars[s.name]
+		if !ok {
+			r.d.add(s.pos, "unknown variable %q", s.name)
+			continue
+		}
+		if seen[i] {
+			r.d.add(s.pos, "variable %q set twice in one row", s.name)
+			continue
+		}
+		seen[i] = true
+		v := m.Vars[i]
+		if v.Option {
+			r.d.add(s.pos, "variable %q is an option, set when the machine is created; rows cannot change it", s.name)
+		}
+		if e := p.parseExpr(s.value, exprScope{m: m}, v.Kind, i); e != nil {
+			row.Set = append(row.Set, Update{Var: i, Value: e})
+		}
+	}
+	if len(r.d.list) != before {
+		return row, false
+	}
+	return row, true
+}
+
+// set resolves a from/on/outcome field with its exceptions into sorted indices.
+func (r *resolver) set(l, except rawList, idx nameIndex, n int, kind, field, exceptField string) []int {
+	if !l.set {
+		return nil
+	}
+	in := make([]bool, n)
+	if l.any {
+		for i := range in {
+			in[i] = true
+		}
+	}
+	for _, nm := range l.names {
+		i, ok := idx[nm.name]
+		if !ok {
+			r.d.add(nm.pos, "unknown %s %q", kind, nm.name)
+			continue
+		}
+		if in[i] {
+			r.d.add(nm.pos, "%s %q listed twice in %q", kind, nm.name, field)
+		}
+		in[i] = true
+	}
+	if except.set {
+		if !l.any {
+			r.d.add(except.pos, "%q is only allowed with %s: \"*\"", exceptField, field)
+		}
+		for _, nm := range except.names {
+			i, ok := idx[nm.name]
+			if !ok {
+				r.d.add(nm.pos, "unknown %s %q", kind, nm.name)
+				continue
+			}
+			if !in[i] {
+				r.d.add(nm.pos, "%s %q listed twice in %q", kind, nm.name, exceptField)
+			}
+			in[i] = false
+		}
+	}
+	var out []int
+	for i, ok := range in {
+		if ok {
+			out = append(out, i)
+		}
+	}
+	if len(out) == 0 {
+		r.d.add(l.pos, "%q matches no %s", field, kind)
+	}
+	return out
+}
+
+func eventList(m *Machine, evs []int) string {
+	if len(evs) == 1 {
+		return "event " + strconv.Quote(m.Events[evs[0]].Name)
+	}
+	s := "events "
+	for i, e := range evs {
+		if i > 0 {
+			s += ", "
+		}
+		s += strconv.Quote(m.Events[e].Name)
+	}
+	return s
+}
+
+func sortStrings(s []string) { sort.Strings(s) }
