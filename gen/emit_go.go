@@ -3,7 +3,6 @@ package gen
 import (
 	"bytes"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode"
@@ -919,14 +918,4 @@ func (g *goMachine) invariants() {
 		}
 		b.Return(jen.Nil())
 	})
-}
-
-// sortedKeys returns the keys of a generated file map in order.
-func sortedKeys(files map[string][]byte) []string {
-	keys := make([]string, 0, len(files))
-	for k := range files {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

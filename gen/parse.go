@@ -136,7 +136,7 @@ func parseFile(path string, src []byte, d *diags) *rawFile {
 				p.mapping(v, "outcome enumeration "+strconv.Quote(k.Value), map[string]func(k, v *yaml.Node){
 					"description": func(_, v *yaml.Node) { e.desc = p.str(v) },
 					"values":      func(_, v *yaml.Node) { e.values = p.descs(v, "values") },
-				}, "description", "values")
+				}, "values")
 				f.outcomes = append(f.outcomes, e)
 			})
 		},
@@ -160,7 +160,7 @@ func (p *parser) machine(n *yaml.Node) *rawMachine {
 					"description": func(_, v *yaml.Node) { s.desc = p.str(v) },
 					"initial":     func(_, v *yaml.Node) { s.initial = p.bool(v) },
 					"terminal":    func(_, v *yaml.Node) { s.terminal = p.bool(v) },
-				}, "description")
+				})
 				m.states = append(m.states, s)
 			})
 		},
@@ -171,7 +171,7 @@ func (p *parser) machine(n *yaml.Node) *rawMachine {
 					"description": func(_, v *yaml.Node) { e.desc = p.str(v) },
 					"outcome":     func(_, v *yaml.Node) { o := p.name(v); e.outcome = &o },
 					"abnormal":    func(_, v *yaml.Node) { e.abnormal = p.bool(v) },
-				}, "description")
+				})
 				m.events = append(m.events, e)
 			})
 		},
@@ -186,7 +186,7 @@ func (p *parser) machine(n *yaml.Node) *rawMachine {
 					"max":         func(_, v *yaml.Node) { i := p.int(v); x.max = &i },
 					"initial":     func(_, v *yaml.Node) { x.initial = p.scalar(v) },
 					"option":      func(_, v *yaml.Node) { x.option = p.bool(v) },
-				}, "description", "type")
+				}, "type")
 				m.vars = append(m.vars, x)
 			})
 		},
@@ -201,7 +201,7 @@ func (p *parser) machine(n *yaml.Node) *rawMachine {
 							p.d.add(p.pos(v), "action %q: max must be at least 1 (omit it for no bound)", k.Value)
 						}
 					},
-				}, "description")
+				})
 				m.actions = append(m.actions, a)
 			})
 		},
@@ -211,6 +211,10 @@ func (p *parser) machine(n *yaml.Node) *rawMachine {
 				return
 			}
 			for _, r := range v.Content {
+				if r.Kind != yaml.MappingNode {
+					p.d.add(p.pos(r), "transition row: want a mapping, got %s", kindName(r))
+					continue
+				}
 				m.transitions = append(m.transitions, p.row(r))
 			}
 		},
@@ -220,11 +224,11 @@ func (p *parser) machine(n *yaml.Node) *rawMachine {
 				p.mapping(v, "invariant "+strconv.Quote(k.Value), map[string]func(k, v *yaml.Node){
 					"description": func(_, v *yaml.Node) { inv.desc = p.str(v) },
 					"expr":        func(_, v *yaml.Node) { inv.expr = p.scalar(v) },
-				}, "description", "expr")
+				}, "expr")
 				m.invariants = append(m.invariants, inv)
 			})
 		},
-	}, "name", "description", "states", "events", "transitions")
+	}, "name", "states", "events", "transitions")
 	return m
 }
 

@@ -299,7 +299,12 @@ func (r *resolver) row(p *parser, m *Machine, raw *rawRow, states, events, actio
 		for i, v := range oe.Values {
 			idx[v.Name] = i
 		}
-		row.Outcomes = r.set(raw.outcome, rawList{}, idx, len(oe.Values), "outcome of "+strconv.Quote(oe.Name), "outcome", "")
+		row.Outcomes = r.set(raw.outcome, rawList{}, idx, len(oe.Values), "outcome", "outcome", "")
+		for _, nm := range raw.outcome.names {
+			if _, ok := idx[nm.name]; !ok {
+				r.d.add(nm.pos, "%q is not an outcome of %q (values: %s)", nm.name, oe.Name, joinNamed(oe.Values))
+			}
+		}
 	}
 	if raw.when != nil {
 		row.Guard = p.parseExpr(raw.when, exprScope{m: m}, KindBool, -1)
@@ -358,7 +363,9 @@ func (r *resolver) set(l, except rawList, idx nameIndex, n int, kind, field, exc
 	for _, nm := range l.names {
 		i, ok := idx[nm.name]
 		if !ok {
-			r.d.add(nm.pos, "unknown %s %q", kind, nm.name)
+			if kind != "outcome" { // outcomes are reported with their enumeration
+				r.d.add(nm.pos, "unknown %s %q", kind, nm.name)
+			}
 			continue
 		}
 		if in[i] {
