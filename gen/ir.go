@@ -10,8 +10,33 @@ package gen
 // Package is the result of loading one or more spec files that are generated into
 // one Go package. Outcome enumerations are shared by the machines of a package.
 type Package struct {
-	Outcomes []*OutcomeEnum // declaration order across files
-	Machines []*Machine     // declaration order across files
+	Outcomes    []*OutcomeEnum // declaration order across files
+	Machines    []*Machine     // declaration order across files
+	Classifiers []*Classifier  // declaration order across files
+}
+
+// Classifier maps the result of one kernel operation to a value of an outcome
+// enumeration: success, an optional zero result, errno by errno, and a default.
+// Errnos are named as in golang.org/x/sys/unix; Linux and BSD lists hold the
+// errnos classified on that family only.
+type Classifier struct {
+	Name        string
+	Description string
+	Outcome     int // index into Package.Outcomes
+	Success     int // outcome value of a successful call (result > 0, or >= 0 without Zero)
+	Zero        int // outcome value of a zero result, or -1
+	Default     int // outcome value of any errno not listed
+	Errors      []ErrnoOutcome
+	Linux       []ErrnoOutcome
+	BSD         []ErrnoOutcome
+	Pos         Pos
+}
+
+// ErrnoOutcome is one errno and the outcome value it maps to.
+type ErrnoOutcome struct {
+	Errno   string
+	Outcome int
+	Why     string
 }
 
 // Pos is a source position: file, 1-based line and column.

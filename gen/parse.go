@@ -11,9 +11,24 @@ import (
 // all of them reported in one pass. Name resolution and typing happen in resolve.go.
 
 type rawFile struct {
-	path     string
-	outcomes []*rawEnum
-	machine  *rawMachine
+	path        string
+	outcomes    []*rawEnum
+	machine     *rawMachine
+	classifiers []*rawClassifier
+}
+
+type rawClassifier struct {
+	rawName
+	desc                  string
+	outcome               rawName
+	success, zero, deflt  *rawName
+	errors, linux, darwin []rawErrno
+}
+
+type rawErrno struct {
+	rawName // the errno
+	outcome rawName
+	why     string
 }
 
 type rawName struct {
@@ -141,11 +156,50 @@ func parseFile(path string, src []byte, d *diags) *rawFile {
 			})
 		},
 		"machine": func(_, v *yaml.Node) { f.machine = p.machine(v) },
+		"classifiers": func(_, v *yaml.Node) {
+			p.entries(v, "classifiers", func(k, v *yaml.Node) {
+				f.classifiers = append(f.classifiers, p.classifier(k, v))
+			})
+		},
 	})
-	if f.machine == nil && len(f.outcomes) == 0 && len(d.list) == 0 {
-		d.add(p.pos(root), "spec declares neither \"machine\" nor \"outcomes\"")
+	if f.machine == nil && len(f.outcomes) == 0 && len(f.classifiers) == 0 && len(d.list) == 0 {
+		d.add(p.pos(root), "spec declares none of \"machine\", \"outcomes\", \"classifiers\"")
 	}
 	return f
+}
+
+func (p *parser) classifier(k, n *yaml.Node) *rawClassifier {
+	c := &rawClassifier{rawName: p.name(k)}
+	opt := func(dst **rawName) func(_, v *yaml.Node) {
+		return func(_, v *yaml.Node) { x := p.name(v); *dst = &x }
+	}
+	errnos := func(dst *[]rawErrno) func(_, v *yaml.Node) {
+		return func(_, v *yaml.Node) {
+			p.entries(v, "errors", func(k, v *yaml.Node) {
+				e := rawErrno{rawName: p.name(k)}
+				if v.Kind == yaml.MappingNode {
+					p.mapping(v, "errno "+strconv.Quote(k.Value), map[string]func(k, v *yaml.Node){
+						"outcome": func(_, v *yaml.Node) { e.outcome = p.name(v) },
+						"why":     func(_, v *yaml.Node) { e.why = p.str(v) },
+					}, "outcome")
+				} else {
+					e.outcome = p.name(v)
+				}
+				*dst = append(*dst, e)
+			})
+		}
+	}
+	p.mapping(n, "classifier "+strconv.Quote(k.Value), map[string]func(k, v *yaml.Node){
+		"description": func(_, v *yaml.Node) { c.desc = p.str(v) },
+		"outcome":     func(_, v *yaml.Node) { c.outcome = p.name(v) },
+		"success":     opt(&c.success),
+		"zero":        opt(&c.zero),
+		"default":     opt(&c.deflt),
+		"errors":      errnos(&c.errors),
+		"linux":       errnos(&c.linux),
+		"darwin":      errnos(&c.darwin),
+	}, "outcome", "success", "default")
+	return c
 }
 
 func (p *parser) machine(n *yaml.Node) *rawMachine {

@@ -1,6 +1,7 @@
 package gen
 
 import (
+	"regexp"
 	"sort"
 	"strconv"
 )
@@ -39,6 +40,19 @@ func resolvePackage(files []*rawFile, d *diags) *Package {
 			r.pkg.Outcomes = append(r.pkg.Outcomes, oe)
 		}
 	}
+	classifiers := map[string]Pos{}
+	for _, f := range files {
+		for _, c := range f.classifiers {
+			if prev, dup := classifiers[c.name]; dup {
+				d.add(c.pos, "classifier %q declared twice (first at %s)", c.name, posString(prev))
+				continue
+			}
+			classifiers[c.name] = c.pos
+			if x := r.classifier(c); x != nil {
+				r.pkg.Classifiers = append(r.pkg.Classifiers, x)
+			}
+		}
+	}
 	machines := map[string]Pos{}
 	for _, f := range files {
 		if f.machine == nil {
@@ -55,6 +69,60 @@ func resolvePackage(files []*rawFile, d *diags) *Package {
 		}
 	}
 	return r.pkg
+}
+
+var errnoName = regexp.MustCompile(`^E[A-Z0-9]+$`)
+
+func (r *resolver) classifier(c *rawClassifier) *Classifier {
+	r.needDesc(c.pos, "classifier "+strconv.Quote(c.name), c.desc)
+	oi, ok := r.outcomes[c.outcome.name]
+	if !ok {
+		r.d.add(c.outcome.pos, "classifier %q yields unknown outcome enumeration %q", c.name, c.outcome.name)
+		return nil
+	}
+	oe := r.pkg.Outcomes[oi]
+	value := func(n *rawName) int {
+		if n == nil {
+			return -1
+		}
+		for i, v := range oe.Values {
+			if v.Name == n.name {
+				return i
+			}
+		}
+		r.d.add(n.pos, "%q is not an outcome of %q (values: %s)", n.name, oe.Name, joinNamed(oe.Values))
+		return -1
+	}
+	x := &Classifier{Name: c.name, Description: c.desc, Outcome: oi, Pos: c.pos,
+		Success: value(c.success), Zero: value(c.zero), Default: value(c.deflt)}
+	common := map[string]bool{}
+	list := func(raw []rawErrno, where string) []ErrnoOutcome {
+		var out []ErrnoOutcome
+		seen := map[string]string{}
+		for _, e := range raw {
+			if where != "errors" && common[e.name] {
+				seen[e.name] = "errors"
+			}
+			if !errnoName.MatchString(e.name) {
+				r.d.add(e.pos, "%q is not an errno name (want e.g. EAGAIN, as in golang.org/x/sys/unix)", e.name)
+				continue
+			}
+			if prev, dup := seen[e.name]; dup {
+				r.d.add(e.pos, "classifier %q: errno %s listed in %s and in %s", c.name, e.name, prev, where)
+				continue
+			}
+			seen[e.name] = where
+			if where == "errors" {
+				common[e.name] = true
+			}
+			out = append(out, ErrnoOutcome{Errno: e.name, Outcome: value(&e.outcome), Why: e.why})
+		}
+		return out
+	}
+	x.Errors = list(c.errors, "errors")
+	x.Linux = list(c.linux, "linux")
+	x.BSD = list(c.darwin, "darwin")
+	return x
 }
 
 func posString(p Pos) string { return p.File + ":" + strconv.Itoa(p.Line) + ":" + strconv.Itoa(p.Col) }

@@ -99,6 +99,15 @@ func runScenario(t *testing.T, ar *txtar.Archive) map[string]string {
 		out["out/"+m.Name+".dot"] = string(gen.EmitDOT(pkg, m))
 		out["out/"+m.Name+".mmd"] = string(gen.EmitMermaid(pkg, m))
 	}
+	if len(pkg.Classifiers) > 0 {
+		files, err := gen.EmitClassifiers(pkg, gen.ClassifyOptions{Package: "sockets", Machines: "example.com/statemachine", Command: "fsmgen classify -import example.com/statemachine"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, b := range files {
+			out["out/"+name] = string(b)
+		}
+	}
 	report, err := gen.Report(pkg)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@
 //	fsmgen generate [-o dir] [-pkg name] spec.yaml...
 //	fsmgen check spec.yaml...
 //	fsmgen graph [-format dot|mermaid] [-machine name] [-o file] spec.yaml...
+//	fsmgen classify -import path [-o dir] [-pkg name] spec.yaml...
 //
 // All spec files named on one command line form one package: outcome enumerations
 // declared in any of them are shared by all the machines. The format is described
@@ -28,6 +29,12 @@
 //
 // graph prints one machine (-machine, required when the files hold several) as a
 // Graphviz DOT digraph or a Mermaid state diagram, to standard output or -o file.
+//
+// classify writes the errno classifiers declared under "classifiers" as Go for the
+// I/O side: classify_gen.go with one Classify<Name> function per classifier, and
+// classify_linux_gen.go and classify_bsd_gen.go with the errnos of one system
+// family each. They return the outcome types of the machines package named by
+// -import (generated from the same specs) and use golang.org/x/sys/unix errnos.
 //
 // # Diagnostics
 //
@@ -61,6 +68,7 @@ const usage = `usage:
   fsmgen generate [-o dir] [-pkg name] spec.yaml...
   fsmgen check spec.yaml...
   fsmgen graph [-format dot|mermaid] [-machine name] [-o file] spec.yaml...
+  fsmgen classify -import path [-o dir] [-pkg name] spec.yaml...
 
 Run "fsmgen <command> -h" for a command's flags, "go doc github.com/fsmkernel/fsmkernel/cmd/fsmgen" for the manual.
 `
@@ -106,6 +114,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return check(rest, stdout, stderr)
 	case "graph":
 		return graph(rest, stdout, stderr)
+	case "classify":
+		return classify(args, rest, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -159,22 +169,62 @@ func generate(all, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	name := *pkgName
-	if name == "" {
-		abs, err := filepath.Abs(*dir)
-		if err != nil {
-			return err
-		}
-		name = filepath.Base(abs)
+	name, err := packageName(*pkgName, *dir)
+	if err != nil {
+		return err
 	}
 	files, err := gen.EmitGo(pkg, gen.GoOptions{Package: name, Command: "fsmgen " + strings.Join(all, " ")})
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(*dir, 0o755); err != nil {
+	return writeFiles(*dir, files, "")
+}
+
+func classify(all, args []string, stderr io.Writer) error {
+	fs := newFlags("classify", stderr, "classify -import path [-o dir] [-pkg name] spec.yaml...")
+	dir := fs.String("o", ".", "output `directory`")
+	pkgName := fs.String("pkg", "", "Go package `name` (default: base name of the output directory)")
+	machines := fs.String("import", "", "import `path` of the package generated from the same specs (required)")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := removeStale(*dir, files); err != nil {
+	if *machines == "" {
+		return usageErr("classify: -import is required")
+	}
+	pkg, err := load(fs.Args())
+	if err != nil {
+		return err
+	}
+	name, err := packageName(*pkgName, *dir)
+	if err != nil {
+		return err
+	}
+	files, err := gen.EmitClassifiers(pkg, gen.ClassifyOptions{Package: name, Machines: *machines, Command: "fsmgen " + strings.Join(all, " ")})
+	if err != nil {
+		return err
+	}
+	return writeFiles(*dir, files, "classify_")
+}
+
+func packageName(flagValue, dir string) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Base(abs), nil
+}
+
+// writeFiles writes generated files into dir and removes the stale ones: files
+// named prefix*_gen.go there that fsmgen wrote and no longer produces. generate
+// owns every *_gen.go of its directory except classify_*; classify owns those.
+func writeFiles(dir string, files map[string][]byte, prefix string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := removeStale(dir, files, prefix); err != nil {
 		return err
 	}
 	names := make([]string, 0, len(files))
@@ -183,21 +233,21 @@ func generate(all, args []string, stderr io.Writer) error {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		if err := writeIfChanged(filepath.Join(*dir, n), files[n]); err != nil {
+		if err := writeIfChanged(filepath.Join(dir, n), files[n]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// removeStale deletes *_gen.go files that fsmgen wrote earlier but no longer produces.
-func removeStale(dir string, keep map[string][]byte) error {
-	old, err := filepath.Glob(filepath.Join(dir, "*_gen.go"))
+func removeStale(dir string, keep map[string][]byte, prefix string) error {
+	old, err := filepath.Glob(filepath.Join(dir, prefix+"*_gen.go"))
 	if err != nil {
 		return err
 	}
 	for _, p := range old {
-		if _, ok := keep[filepath.Base(p)]; ok {
+		base := filepath.Base(p)
+		if _, ok := keep[base]; ok || (prefix == "" && strings.HasPrefix(base, "classify_")) {
 			continue
 		}
 		b, err := os.ReadFile(p)
