@@ -99,9 +99,9 @@ func EmitClassifiers(pkg *Package, opts ClassifyOptions) (map[string][]byte, err
 			g.Return(jen.Id("classify" + Export(c.Name) + "Errno").Call(jen.Id("errnoOf").Call(jen.Id("err"))))
 		})
 		f.Commentf("classify%sErrno classifies a failed %s by its errno.", Export(c.Name), c.Name)
-		f.Func().Id("classify"+Export(c.Name)+"Errno").Params(jen.Id("e").Qual(unix, "Errno")).Add(outType(c)).BlockFunc(func(g *jen.Group) {
+		f.Func().Id("classify" + Export(c.Name) + "Errno").Params(jen.Id("e").Qual(unix, "Errno")).Add(outType(c)).BlockFunc(func(g *jen.Group) {
 			errnoChecks(g, c, c.Errors, false)
-			g.If(jen.List(jen.Id("r"), jen.Id("ok")).Op(":=").Id("classify" + Export(c.Name) + "OS").Call(jen.Id("e")), jen.Id("ok")).Block(jen.Return(jen.Id("r")))
+			g.If(jen.List(jen.Id("r"), jen.Id("ok")).Op(":=").Id("classify"+Export(c.Name)+"OS").Call(jen.Id("e")), jen.Id("ok")).Block(jen.Return(jen.Id("r")))
 			g.Return(outVal(c, c.Default))
 		})
 	}
