@@ -34,7 +34,7 @@ func EmitGo(pkg *Package, opts GoOptions) (map[string][]byte, error) {
 	}
 	out := map[string][]byte{}
 	f := newGoFile(opts)
-	emitShared(f, pkg)
+	emitShared(f, pkg, opts.Package)
 	b, err := render(f)
 	if err != nil {
 		return nil, err
@@ -203,7 +203,7 @@ func docComment(name, desc string) string {
 //	const ( ReadResultData ReadResult = iota; ... )
 //	func (x ReadResult) String() string
 //	type RejectedError struct { Machine, State, Event, Outcome, Reason string }
-func emitShared(f *jen.File, pkg *Package) {
+func emitShared(f *jen.File, pkg *Package, goPkg string) {
 	for _, o := range pkg.Outcomes {
 		names := make([]Named, len(o.Values))
 		for i, v := range o.Values {
@@ -235,11 +235,11 @@ func emitShared(f *jen.File, pkg *Package) {
 		jen.Return(jen.Id("s")),
 	)
 	f.Comment("ErrUnknownEvent is returned by Fire for an event number the machine does not have.")
-	f.Var().Id("ErrUnknownEvent").Op("=").Qual("errors", "New").Call(jen.Lit("statemachine: unknown event"))
+	f.Var().Id("ErrUnknownEvent").Op("=").Qual("errors", "New").Call(jen.Lit(goPkg + ": unknown event"))
 	f.Comment("ErrUnknownOutcome is returned by Fire for an outcome number the event does not carry.")
-	f.Var().Id("ErrUnknownOutcome").Op("=").Qual("errors", "New").Call(jen.Lit("statemachine: unknown outcome"))
+	f.Var().Id("ErrUnknownOutcome").Op("=").Qual("errors", "New").Call(jen.Lit(goPkg + ": unknown outcome"))
 	f.Comment("ErrInvalidOption is returned by a machine's constructor for an option outside its domain.")
-	f.Var().Id("ErrInvalidOption").Op("=").Qual("errors", "New").Call(jen.Lit("statemachine: option out of range"))
+	f.Var().Id("ErrInvalidOption").Op("=").Qual("errors", "New").Call(jen.Lit(goPkg + ": option out of range"))
 }
 
 // emitEnum writes a uint8 enumeration with String and a stringer-style guard:
@@ -311,17 +311,34 @@ func (g *goMachine) emit() {
 	f.Commentf("%sMaxActions is the most actions one %s transition performs.", name, m.Name)
 	f.Const().Id(name + "MaxActions").Op("=").Lit(maxActs)
 
-	// type ConnActions struct { n uint8; list [ConnMaxActions]ConnAction }
+	// type ConnActions struct{ w0 uint64 }: the count in the low byte, then one
+	// action per byte. Scalar words travel in registers; an array would be
+	// returned through memory.
+	words := actionWords(m)
 	f.Commentf("%s is the ordered list of actions one transition returns. The runtime", actionsType(m))
-	f.Comment("performs them in order. It is a value: returning it does not allocate.")
-	f.Type().Id(actionsType(m)).Struct(
-		jen.Id("n").Uint8(),
-		jen.Id("list").Index(jen.Id(name+"MaxActions")).Id(actionType(m)),
-	)
+	f.Comment("performs them in order. It is a small value: returning it does not allocate.")
+	f.Type().Id(actionsType(m)).StructFunc(func(st *jen.Group) {
+		for w := 0; w < words; w++ {
+			st.Id("w" + strconv.Itoa(w)).Uint64()
+		}
+	})
 	f.Comment("Len returns the number of actions.")
-	f.Func().Params(jen.Id("a").Op("*").Id(actionsType(m))).Id("Len").Params().Int().Block(jen.Return(jen.Int().Call(jen.Id("a").Dot("n"))))
+	f.Func().Params(jen.Id("a").Id(actionsType(m))).Id("Len").Params().Int().Block(jen.Return(jen.Int().Call(jen.Uint8().Call(jen.Id("a").Dot("w0")))))
 	f.Comment("At returns action i, 0 <= i < Len().")
-	f.Func().Params(jen.Id("a").Op("*").Id(actionsType(m))).Id("At").Params(jen.Id("i").Int()).Id(actionType(m)).Block(jen.Return(jen.Id("a").Dot("list").Index(jen.Id("i"))))
+	f.Func().Params(jen.Id("a").Id(actionsType(m))).Id("At").Params(jen.Id("i").Int()).Id(actionType(m)).BlockFunc(func(b *jen.Group) {
+		if words == 1 {
+			b.Return(jen.Id(actionType(m)).Call(jen.Id("a").Dot("w0").Op(">>").Parens(jen.Uint().Call(jen.Id("i").Op("+").Lit(1)).Op("*").Lit(8))))
+			return
+		}
+		b.Id("i").Op("++")
+		b.Id("w").Op(":=").Id("a").Dot("w0")
+		b.Switch(jen.Id("i").Op("/").Lit(8)).BlockFunc(func(sw *jen.Group) {
+			for w := 1; w < words; w++ {
+				sw.Case(jen.Lit(w)).Block(jen.Id("w").Op("=").Id("a").Dot("w" + strconv.Itoa(w)))
+			}
+		})
+		b.Return(jen.Id(actionType(m)).Call(jen.Id("w").Op(">>").Parens(jen.Uint().Call(jen.Id("i").Op("%").Lit(8)).Op("*").Lit(8))))
+	})
 
 	g.varsAndOptions()
 
@@ -345,6 +362,7 @@ func (g *goMachine) emit() {
 	f.Func().Params(jen.Id("m").Op("*").Id(name)).Id("Terminal").Params().Bool().Block(jen.Return(jen.Id("m").Dot("state").Dot("Terminal").Call()))
 
 	g.rejects()
+	g.cells()
 	for e := range m.Events {
 		g.eventMethod(e)
 	}
@@ -508,7 +526,11 @@ func (g *goMachine) constructor() {
 	m, f := g.m, g.f
 	name := Export(m.Name)
 	f.Commentf("New%s returns a %s machine in its initial state %q with the given options.", name, m.Name, m.States[m.Initial].Name)
-	f.Comment("It returns ErrInvalidOption if an option is outside its domain.")
+	if g.hasCheckedOption() {
+		f.Comment("It returns ErrInvalidOption if an option is outside its domain.")
+	} else {
+		f.Comment("Every option value is valid: the error is always nil.")
+	}
 	f.Func().Id("New"+name).Params(jen.Id("opts").Id(optionsType(m))).Params(jen.Id(name), jen.Error()).BlockFunc(func(b *jen.Group) {
 		for v, x := range m.Vars {
 			if !x.Option || x.Kind == KindBool {
@@ -541,6 +563,77 @@ func (g *goMachine) constructor() {
 			}),
 		), jen.Nil())
 	})
+}
+
+func cellsVar(m *Machine) string    { return unexport(m.Name) + "Cells" }
+func strideConst(m *Machine) string { return unexport(m.Name) + "OutcomeStride" }
+
+// cells writes the precomputed answers of the cells that need no evaluation: one
+// unguarded row that sets no variable, a transition or an ignore.
+//
+//	type connCell struct { acts ConnActions; next ConnState; direct bool }
+//	var connCells = [ConnStateCount * ConnEventCount * connOutcomeStride]connCell{
+//		4: {next: ConnStateActive, direct: true}, // connecting connected
+//		...
+//	}
+func (g *goMachine) cells() {
+	m, f := g.m, g.f
+	cell := unexport(m.Name) + "Cell"
+	f.Commentf("%s is the number of outcome slots per (state, event) in %s.", strideConst(m), cellsVar(m))
+	f.Const().Id(strideConst(m)).Op("=").Lit(m.MaxOutcomes)
+	f.Commentf("%sEventOutcomes is the number of outcomes each event carries (1 for none).", unexport(m.Name))
+	f.Var().Id(unexport(m.Name) + "EventOutcomes").Op("=").Index(jen.Id(eventType(m) + "Count")).Uint8().ValuesFunc(func(v *jen.Group) {
+		for e := range m.Events {
+			v.Lit(m.NumOutcomes(g.pkg, e))
+		}
+	})
+	f.Commentf("%s is the precomputed answer of one cell; direct is false where the", cell)
+	f.Comment("rows must be evaluated (guards, updates, rejects).")
+	f.Type().Id(cell).Struct(
+		jen.Id("acts").Id(actionsType(m)),
+		jen.Id("next").Id(stateType(m)),
+		jen.Id("direct").Bool(),
+	)
+	f.Commentf("%s holds the cells answered without evaluation, indexed by", cellsVar(m))
+	f.Comment("(state*EventCount+event)*OutcomeStride+outcome.")
+	f.Var().Id(cellsVar(m)).Op("=").Index(jen.Id(stateType(m) + "Count").Op("*").Id(eventType(m) + "Count").Op("*").Id(strideConst(m))).Id(cell).ValuesFunc(func(v *jen.Group) {
+		for s := range m.States {
+			for e := range m.Events {
+				for o := 0; o < m.NumOutcomes(g.pkg, e); o++ {
+					rows := m.Cells[m.CellIndex(s, e, o)]
+					if len(rows) != 1 {
+						continue
+					}
+					row := &m.Rows[rows[0]]
+					if row.Guard != nil || len(row.Set) > 0 || row.Kind == RowReject {
+						continue
+					}
+					next := s
+					if row.Kind == RowTransition && row.To >= 0 {
+						next = row.To
+					}
+					fields := []jen.Code{}
+					if row.Kind == RowTransition && len(row.Do) > 0 {
+						fields = append(fields, jen.Id("acts").Op(":").Add(g.actionsLit(row.Do)))
+					}
+					fields = append(fields, jen.Id("next").Op(":").Id(stateConst(m, next)), jen.Id("direct").Op(":").True())
+					v.Line().Lit(m.CellIndex(s, e, o)).Op(":").Values(fields...).Comment("/* " + m.States[s].Name + " " + g.pkg.FormatStep(m, e, o) + " */")
+				}
+			}
+		}
+		v.Line()
+	})
+}
+
+// hasCheckedOption reports whether some option's Go type holds values outside its
+// domain, which the constructor must refuse.
+func (g *goMachine) hasCheckedOption() bool {
+	for _, x := range g.m.Vars {
+		if x.Option && (x.Kind == KindEnum || (x.Kind == KindInt && (x.Min > 0 || x.Max < 255))) {
+			return true
+		}
+	}
+	return false
 }
 
 // rejectCell is one (state, event, outcome) a reject row answers.
@@ -618,11 +711,33 @@ func (g *goMachine) eventMethod(e int) {
 	if ev.Outcome >= 0 {
 		params = append(params, jen.Id("out").Id(outcomeType(g.pkg.Outcomes[ev.Outcome])))
 	}
+	var args []jen.Code
+	index := jen.Parens(jen.Int().Call(jen.Id("m").Dot("state")).Op("*").Id(eventType(m) + "Count").Op("+").Int().Call(jen.Id(eventConst(m, e)))).Op("*").Id(strideConst(m))
+	if ev.Outcome >= 0 {
+		args = append(args, jen.Id("out"))
+		index = index.Op("+").Int().Call(jen.Id("out"))
+	}
 	f.Comment(docComment(Export(ev.Name), ev.Description))
 	if ev.Abnormal {
 		f.Comment("It is abnormal: every non-terminal state answers it with a transition.")
 	}
 	f.Func().Params(jen.Id("m").Op("*").Id(name)).Id(Export(ev.Name)).Params(params...).Params(jen.Id(actionsType(m)), jen.Error()).BlockFunc(func(b *jen.Group) {
+		fast := []jen.Code{
+			jen.If(jen.Id("c").Op(":=").Op("&").Id(cellsVar(m)).Index(index), jen.Id("c").Dot("direct")).Block(
+				jen.Id("m").Dot("state").Op("=").Id("c").Dot("next"),
+				jen.Return(jen.Id("c").Dot("acts"), jen.Nil()),
+			),
+		}
+		if ev.Outcome >= 0 {
+			b.If(jen.Id("out").Op("<").Id(outcomeType(g.pkg.Outcomes[ev.Outcome]) + "Count")).Block(fast...)
+		} else {
+			b.Add(fast...)
+		}
+		b.Return(jen.Id("m").Dot("on" + Export(ev.Name)).Call(args...))
+	})
+	f.Commentf("on%s answers %s from the rows of the table; %s takes the table's", Export(ev.Name), ev.Name, Export(ev.Name))
+	f.Commentf("precomputed answer instead when the cell has one unguarded row that sets nothing.")
+	f.Func().Params(jen.Id("m").Op("*").Id(name)).Id("on"+Export(ev.Name)).Params(params...).Params(jen.Id(actionsType(m)), jen.Error()).BlockFunc(func(b *jen.Group) {
 		b.Switch(jen.Id("m").Dot("state")).BlockFunc(func(sw *jen.Group) {
 			for _, sg := range g.stateGroups(e) {
 				s := sg[0]
@@ -759,14 +874,32 @@ func (g *goMachine) rowBody(b *jen.Group, r, s, e, o int) {
 		b.Return(jen.Id(actionsType(m)).Values(), jen.Nil())
 		return
 	}
-	var acts []jen.Code
-	for _, a := range row.Do {
-		acts = append(acts, jen.Id(actionConst(m, a)))
+	b.Return(g.actionsLit(row.Do), jen.Nil())
+}
+
+// actionWords returns how many uint64 words hold a machine's action lists: a
+// count byte and one byte per action.
+func actionWords(m *Machine) int {
+	return (1 + m.MaxActions + 7) / 8
+}
+
+// actionsLit renders an action list as its packed words, with the names in a comment.
+func (g *goMachine) actionsLit(do []int) *jen.Statement {
+	m := g.m
+	words := make([]uint64, actionWords(m))
+	words[0] = uint64(len(do))
+	var names []string
+	for i, a := range do {
+		words[(i+1)/8] |= uint64(a) << (uint((i+1)%8) * 8)
+		names = append(names, m.Actions[a].Name)
 	}
-	b.Return(jen.Id(actionsType(m)).Values(
-		jen.Id("n").Op(":").Lit(len(row.Do)),
-		jen.Id("list").Op(":").Index(jen.Id(Export(m.Name)+"MaxActions")).Id(actionType(m)).Values(acts...),
-	), jen.Nil())
+	return jen.Id(actionsType(m)).ValuesFunc(func(v *jen.Group) {
+		for w, x := range words {
+			if x != 0 {
+				v.Id("w" + strconv.Itoa(w)).Op(":").Op(fmt.Sprintf("0x%x", x)).Comment("/* " + strings.Join(names, ", ") + " */")
+			}
+		}
+	})
 }
 
 // updates writes the row's variable updates with simultaneous semantics: every
@@ -880,19 +1013,27 @@ func (g *goMachine) fire() {
 	f.Comment("calling the event's method. It is for tools that drive the machine generically;")
 	f.Comment("the runtime calls the typed methods.")
 	f.Func().Params(jen.Id("m").Op("*").Id(name)).Id("Fire").Params(jen.Id("ev").Id(eventType(m)), jen.Id("out").Uint8()).Params(jen.Id(actionsType(m)), jen.Error()).BlockFunc(func(b *jen.Group) {
+		b.If(jen.Id("ev").Op("<").Id(eventType(m) + "Count").Op("&&").Id("out").Op("<").Id(unexport(m.Name) + "EventOutcomes").Index(jen.Id("ev"))).Block(
+			jen.If(jen.Id("c").Op(":=").Op("&").Id(cellsVar(m)).Index(
+				jen.Parens(jen.Int().Call(jen.Id("m").Dot("state")).Op("*").Id(eventType(m)+"Count").Op("+").Int().Call(jen.Id("ev"))).Op("*").Id(strideConst(m)).Op("+").Int().Call(jen.Id("out")),
+			), jen.Id("c").Dot("direct")).Block(
+				jen.Id("m").Dot("state").Op("=").Id("c").Dot("next"),
+				jen.Return(jen.Id("c").Dot("acts"), jen.Nil()),
+			),
+		)
 		b.Switch(jen.Id("ev")).BlockFunc(func(sw *jen.Group) {
 			for e, ev := range m.Events {
 				if ev.Outcome < 0 {
 					sw.Case(jen.Id(eventConst(m, e))).Block(
 						jen.If(jen.Id("out").Op("!=").Lit(0)).Block(jen.Return(jen.Id(actionsType(m)).Values(), jen.Id("ErrUnknownOutcome"))),
-						jen.Return(jen.Id("m").Dot(Export(ev.Name)).Call()),
+						jen.Return(jen.Id("m").Dot("on"+Export(ev.Name)).Call()),
 					)
 					continue
 				}
 				ot := outcomeType(g.pkg.Outcomes[ev.Outcome])
 				sw.Case(jen.Id(eventConst(m, e))).Block(
 					jen.If(jen.Id("out").Op(">=").Id(ot+"Count")).Block(jen.Return(jen.Id(actionsType(m)).Values(), jen.Id("ErrUnknownOutcome"))),
-					jen.Return(jen.Id("m").Dot(Export(ev.Name)).Call(jen.Id(ot).Call(jen.Id("out")))),
+					jen.Return(jen.Id("m").Dot("on"+Export(ev.Name)).Call(jen.Id(ot).Call(jen.Id("out")))),
 				)
 			}
 		})

@@ -13,6 +13,51 @@ type Package struct {
 	Outcomes    []*OutcomeEnum // declaration order across files
 	Machines    []*Machine     // declaration order across files
 	Classifiers []*Classifier  // declaration order across files
+	Products    []*Product     // declaration order across files
+}
+
+// Product declares how machines run together, as the runtime composes them: an
+// event loop and the channels registered on it. The model checker explores the
+// product; the synchronisations are the only coupling between components.
+type Product struct {
+	Name        string
+	Description string
+	Components  []Component
+	Sync        []Sync
+	// Outlives says component Outlives.Component reaches a terminal state only when
+	// every instance of the Others components is terminal or still initial.
+	Outlives *Outlives
+	Pos      Pos
+}
+
+// Component is a kind of machine in a product with its number of instances.
+type Component struct {
+	Name    string
+	Machine int // index into Package.Machines
+	Count   int
+	// Internal marks the events only synchronisation delivers (indexed by event);
+	// the environment never fires them.
+	Internal []bool
+}
+
+// SyncSender is the Sync.To value that delivers to the component that sent the
+// event being answered.
+const SyncSender = -1
+
+// Sync delivers an event to other components when a component performs an action.
+type Sync struct {
+	From    int // component index
+	Action  int // action index of From's machine
+	To      int // component index (every instance), or SyncSender
+	Event   int // event index of the target machine
+	Outcome int // outcome value, 0 for events without outcomes
+	Pos     Pos
+}
+
+// Outlives is the ordering property of a product.
+type Outlives struct {
+	Component int
+	Others    []int
 }
 
 // Classifier maps the result of one kernel operation to a value of an outcome
@@ -122,6 +167,14 @@ type Action struct {
 	Name        string
 	Description string
 	Max         int // most times per machine lifetime; 0 means unbounded
+	// After is an action that must have occurred since this action's previous
+	// occurrence (or since creation) each time this one occurs, or -1. It states
+	// "readComplete only after a read in its cycle".
+	After int
+	// NotAfter lists events after which (from the transition answering them on)
+	// this action must never occur: "never closeFD after descriptorInvalid".
+	NotAfter []int
+	Pos      Pos
 }
 
 // VarKind is the type of a variable.

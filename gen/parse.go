@@ -15,6 +15,7 @@ type rawFile struct {
 	outcomes    []*rawEnum
 	machine     *rawMachine
 	classifiers []*rawClassifier
+	product     *rawProduct
 }
 
 type rawClassifier struct {
@@ -23,6 +24,31 @@ type rawClassifier struct {
 	outcome               rawName
 	success, zero, deflt  *rawName
 	errors, linux, darwin []rawErrno
+}
+
+type rawProduct struct {
+	rawName
+	desc       string
+	components []rawComponent
+	sync       []rawSync
+	outlives   *rawOutlives
+}
+
+type rawComponent struct {
+	rawName
+	machine  rawName
+	count    int
+	internal rawList
+}
+
+type rawSync struct {
+	pos                              Pos
+	from, action, to, event, outcome rawName
+}
+
+type rawOutlives struct {
+	component rawName
+	others    rawList
 }
 
 type rawErrno struct {
@@ -83,8 +109,10 @@ type rawVar struct {
 
 type rawAction struct {
 	rawName
-	desc string
-	max  int
+	desc     string
+	max      int
+	after    *rawName
+	notAfter rawList
 }
 
 // rawList is a field that holds one name, a list of names, or "*".
@@ -156,16 +184,62 @@ func parseFile(path string, src []byte, d *diags) *rawFile {
 			})
 		},
 		"machine": func(_, v *yaml.Node) { f.machine = p.machine(v) },
+		"product": func(_, v *yaml.Node) { f.product = p.product(v) },
 		"classifiers": func(_, v *yaml.Node) {
 			p.entries(v, "classifiers", func(k, v *yaml.Node) {
 				f.classifiers = append(f.classifiers, p.classifier(k, v))
 			})
 		},
 	})
-	if f.machine == nil && len(f.outcomes) == 0 && len(f.classifiers) == 0 && len(d.list) == 0 {
-		d.add(p.pos(root), "spec declares none of \"machine\", \"outcomes\", \"classifiers\"")
+	if f.machine == nil && len(f.outcomes) == 0 && len(f.classifiers) == 0 && f.product == nil && len(d.list) == 0 {
+		d.add(p.pos(root), "spec declares none of \"machine\", \"outcomes\", \"classifiers\", \"product\"")
 	}
 	return f
+}
+
+func (p *parser) product(n *yaml.Node) *rawProduct {
+	pr := &rawProduct{rawName: rawName{pos: p.pos(n)}}
+	p.mapping(n, "product", map[string]func(k, v *yaml.Node){
+		"name":        func(_, v *yaml.Node) { pr.rawName = p.name(v) },
+		"description": func(_, v *yaml.Node) { pr.desc = p.str(v) },
+		"components": func(_, v *yaml.Node) {
+			p.entries(v, "components", func(k, v *yaml.Node) {
+				c := rawComponent{rawName: p.name(k), count: 1}
+				p.mapping(v, "component "+strconv.Quote(k.Value), map[string]func(k, v *yaml.Node){
+					"machine":  func(_, v *yaml.Node) { c.machine = p.name(v) },
+					"count":    func(_, v *yaml.Node) { c.count = p.int(v) },
+					"internal": func(_, v *yaml.Node) { c.internal = p.list(v) },
+				}, "machine")
+				pr.components = append(pr.components, c)
+			})
+		},
+		"sync": func(_, v *yaml.Node) {
+			if v.Kind != yaml.SequenceNode {
+				p.d.add(p.pos(v), "sync: want a list, got %s", kindName(v))
+				return
+			}
+			for _, r := range v.Content {
+				sy := rawSync{pos: p.pos(r)}
+				p.mapping(r, "sync rule", map[string]func(k, v *yaml.Node){
+					"from":    func(_, v *yaml.Node) { sy.from = p.name(v) },
+					"action":  func(_, v *yaml.Node) { sy.action = p.name(v) },
+					"to":      func(_, v *yaml.Node) { sy.to = p.name(v) },
+					"event":   func(_, v *yaml.Node) { sy.event = p.name(v) },
+					"outcome": func(_, v *yaml.Node) { sy.outcome = p.name(v) },
+				}, "from", "action", "to", "event")
+				pr.sync = append(pr.sync, sy)
+			}
+		},
+		"outlives": func(_, v *yaml.Node) {
+			o := &rawOutlives{}
+			p.mapping(v, "outlives", map[string]func(k, v *yaml.Node){
+				"component": func(_, v *yaml.Node) { o.component = p.name(v) },
+				"others":    func(_, v *yaml.Node) { o.others = p.list(v) },
+			}, "component", "others")
+			pr.outlives = o
+		},
+	}, "name", "components")
+	return pr
 }
 
 func (p *parser) classifier(k, n *yaml.Node) *rawClassifier {
@@ -251,10 +325,12 @@ func (p *parser) machine(n *yaml.Node) *rawMachine {
 					"description": func(_, v *yaml.Node) { a.desc = p.str(v) },
 					"max": func(_, v *yaml.Node) {
 						a.max = p.int(v)
-						if a.max < 1 {
-							p.d.add(p.pos(v), "action %q: max must be at least 1 (omit it for no bound)", k.Value)
+						if a.max < 1 || a.max > 8 {
+							p.d.add(p.pos(v), "action %q: max must be between 1 and 8 (omit it for no bound)", k.Value)
 						}
 					},
+					"after":    func(_, v *yaml.Node) { x := p.name(v); a.after = &x },
+					"notAfter": func(_, v *yaml.Node) { a.notAfter = p.list(v) },
 				})
 				m.actions = append(m.actions, a)
 			})

@@ -68,6 +68,7 @@ func resolvePackage(files []*rawFile, d *diags) *Package {
 			r.pkg.Machines = append(r.pkg.Machines, m)
 		}
 	}
+	r.resolveProducts(files)
 	return r.pkg
 }
 
@@ -189,7 +190,26 @@ func (r *resolver) machine(p *parser, rm *rawMachine) *Machine {
 	for _, a := range rm.actions {
 		r.needDesc(a.pos, "action "+strconv.Quote(a.name), a.desc)
 		actions[a.name] = len(m.Actions)
-		m.Actions = append(m.Actions, Action{Name: a.name, Description: a.desc, Max: a.max})
+		m.Actions = append(m.Actions, Action{Name: a.name, Description: a.desc, Max: a.max, After: -1, Pos: a.pos})
+	}
+	for i, a := range rm.actions {
+		if a.after != nil {
+			j, ok := actions[a.after.name]
+			switch {
+			case !ok:
+				r.d.add(a.after.pos, "action %q: after names unknown action %q", a.name, a.after.name)
+			case j == i:
+				r.d.add(a.after.pos, "action %q cannot require itself", a.name)
+			default:
+				m.Actions[i].After = j
+			}
+		}
+		if a.notAfter.set {
+			if a.notAfter.any {
+				r.d.add(a.notAfter.pos, "action %q: notAfter takes event names, not \"*\"", a.name)
+			}
+			m.Actions[i].NotAfter = r.set(a.notAfter, rawList{}, events, len(m.Events), "event", "notAfter", "")
+		}
 	}
 	for _, v := range rm.vars {
 		vars[v.name] = len(m.Vars)

@@ -138,20 +138,19 @@ const ConnActionCount = 4
 const ConnMaxActions = 1
 
 // ConnActions is the ordered list of actions one transition returns. The runtime
-// performs them in order. It is a value: returning it does not allocate.
+// performs them in order. It is a small value: returning it does not allocate.
 type ConnActions struct {
-	n    uint8
-	list [ConnMaxActions]ConnAction
+	w0 uint64
 }
 
 // Len returns the number of actions.
-func (a *ConnActions) Len() int {
-	return int(a.n)
+func (a ConnActions) Len() int {
+	return int(uint8(a.w0))
 }
 
 // At returns action i, 0 <= i < Len().
-func (a *ConnActions) At(i int) ConnAction {
-	return a.list[i]
+func (a ConnActions) At(i int) ConnAction {
+	return ConnAction(a.w0 >> (uint(i+1) * 8))
 }
 
 // ConnVars holds the variables of the conn machine.
@@ -188,7 +187,7 @@ type Conn struct {
 }
 
 // NewConn returns a conn machine in its initial state "connecting" with the given options.
-// It returns ErrInvalidOption if an option is outside its domain.
+// Every option value is valid: the error is always nil.
 func NewConn(opts ConnOptions) (Conn, error) {
 	return Conn{state: ConnStateConnecting, vars: ConnVars{HalfClosure: opts.HalfClosure}}, nil
 }
@@ -216,8 +215,50 @@ var connRejects = [...]RejectedError{
 	{Machine: "conn", State: "connecting", Event: "readable", Outcome: "failed", Reason: "not registered for reads before connect"},
 }
 
+// connOutcomeStride is the number of outcome slots per (state, event) in connCells.
+const connOutcomeStride = 4
+
+// connEventOutcomes is the number of outcomes each event carries (1 for none).
+var connEventOutcomes = [ConnEventCount]uint8{1, 4, 1, 1}
+
+// connCell is the precomputed answer of one cell; direct is false where the
+// rows must be evaluated (guards, updates, rejects).
+type connCell struct {
+	acts   ConnActions
+	next   ConnState
+	direct bool
+}
+
+// connCells holds the cells answered without evaluation, indexed by
+// (state*EventCount+event)*OutcomeStride+outcome.
+var connCells = [ConnStateCount * ConnEventCount * connOutcomeStride]connCell{
+	0:  {next: ConnStateActive, direct: true},                                             /* connecting connected */
+	8:  {acts: ConnActions{w0: 0x301 /* closeFD */}, next: ConnStateClosed, direct: true}, /* connecting close */
+	12: {acts: ConnActions{w0: 0x301 /* closeFD */}, next: ConnStateClosed, direct: true}, /* connecting loopFailed */
+	16: {next: ConnStateActive, direct: true},                                             /* active connected */
+	24: {acts: ConnActions{w0: 0x301 /* closeFD */}, next: ConnStateClosed, direct: true}, /* active close */
+	28: {acts: ConnActions{w0: 0x301 /* closeFD */}, next: ConnStateClosed, direct: true}, /* active loopFailed */
+	32: {next: ConnStateClosed, direct: true},                                             /* closed connected */
+	36: {next: ConnStateClosed, direct: true},                                             /* closed readable(data) */
+	37: {next: ConnStateClosed, direct: true},                                             /* closed readable(wouldBlock) */
+	38: {next: ConnStateClosed, direct: true},                                             /* closed readable(eof) */
+	39: {next: ConnStateClosed, direct: true},                                             /* closed readable(failed) */
+	40: {next: ConnStateClosed, direct: true},                                             /* closed close */
+	44: {next: ConnStateClosed, direct: true},                                             /* closed loopFailed */
+}
+
 // Connected: The connect completed (SO_ERROR was 0).
 func (m *Conn) Connected() (ConnActions, error) {
+	if c := &connCells[(int(m.state)*ConnEventCount+int(ConnEventConnected))*connOutcomeStride]; c.direct {
+		m.state = c.next
+		return c.acts, nil
+	}
+	return m.onConnected()
+}
+
+// onConnected answers connected from the rows of the table; Connected takes the table's
+// precomputed answer instead when the cell has one unguarded row that sets nothing.
+func (m *Conn) onConnected() (ConnActions, error) {
 	switch m.state {
 	case ConnStateConnecting:
 		// ../spec/conn.yaml:44
@@ -235,6 +276,18 @@ func (m *Conn) Connected() (ConnActions, error) {
 
 // Readable: The poller reported the descriptor readable and one read ran.
 func (m *Conn) Readable(out ReadResult) (ConnActions, error) {
+	if out < ReadResultCount {
+		if c := &connCells[(int(m.state)*ConnEventCount+int(ConnEventReadable))*connOutcomeStride+int(out)]; c.direct {
+			m.state = c.next
+			return c.acts, nil
+		}
+	}
+	return m.onReadable(out)
+}
+
+// onReadable answers readable from the rows of the table; Readable takes the table's
+// precomputed answer instead when the cell has one unguarded row that sets nothing.
+func (m *Conn) onReadable(out ReadResult) (ConnActions, error) {
 	switch m.state {
 	case ConnStateConnecting:
 		switch out {
@@ -257,16 +310,16 @@ func (m *Conn) Readable(out ReadResult) (ConnActions, error) {
 			if m.vars.Reads < 3 {
 				// ../spec/conn.yaml:52
 				m.vars.Reads = uint8(int(m.vars.Reads) + 1)
-				return ConnActions{n: 1, list: [ConnMaxActions]ConnAction{ConnActionDeliverRead}}, nil
+				return ConnActions{w0: 0x1 /* deliverRead */}, nil
 			} else {
 				// ../spec/conn.yaml:53
-				return ConnActions{n: 1, list: [ConnMaxActions]ConnAction{ConnActionDeliverRead}}, nil
+				return ConnActions{w0: 0x1 /* deliverRead */}, nil
 			}
 		case ReadResultWouldBlock:
 			if m.vars.Reads > 0 {
 				// ../spec/conn.yaml:54
 				m.vars.Reads = 0
-				return ConnActions{n: 1, list: [ConnMaxActions]ConnAction{ConnActionReadComplete}}, nil
+				return ConnActions{w0: 0x101 /* readComplete */}, nil
 			} else {
 				// ../spec/conn.yaml:60: spurious readiness
 				return ConnActions{}, nil
@@ -275,24 +328,24 @@ func (m *Conn) Readable(out ReadResult) (ConnActions, error) {
 			if m.vars.HalfClosure && !m.vars.InputClosed {
 				// ../spec/conn.yaml:61
 				m.vars.InputClosed = true
-				return ConnActions{n: 1, list: [ConnMaxActions]ConnAction{ConnActionCloseInput}}, nil
+				return ConnActions{w0: 0x201 /* closeInput */}, nil
 			} else if m.vars.HalfClosure && m.vars.InputClosed {
 				// ../spec/conn.yaml:62
 				return ConnActions{}, nil
 			} else {
 				// ../spec/conn.yaml:63
 				m.state = ConnStateClosed
-				return ConnActions{n: 1, list: [ConnMaxActions]ConnAction{ConnActionCloseFD}}, nil
+				return ConnActions{w0: 0x301 /* closeFD */}, nil
 			}
 		case ReadResultFailed:
 			if !m.vars.HalfClosure {
 				// ../spec/conn.yaml:63
 				m.state = ConnStateClosed
-				return ConnActions{n: 1, list: [ConnMaxActions]ConnAction{ConnActionCloseFD}}, nil
+				return ConnActions{w0: 0x301 /* closeFD */}, nil
 			} else {
 				// ../spec/conn.yaml:64
 				m.state = ConnStateClosed
-				return ConnActions{n: 1, list: [ConnMaxActions]ConnAction{ConnActionCloseFD}}, nil
+				return ConnActions{w0: 0x301 /* closeFD */}, nil
 			}
 		}
 	case ConnStateClosed:
@@ -307,11 +360,21 @@ func (m *Conn) Readable(out ReadResult) (ConnActions, error) {
 
 // Close: The user asked to close.
 func (m *Conn) Close() (ConnActions, error) {
+	if c := &connCells[(int(m.state)*ConnEventCount+int(ConnEventClose))*connOutcomeStride]; c.direct {
+		m.state = c.next
+		return c.acts, nil
+	}
+	return m.onClose()
+}
+
+// onClose answers close from the rows of the table; Close takes the table's
+// precomputed answer instead when the cell has one unguarded row that sets nothing.
+func (m *Conn) onClose() (ConnActions, error) {
 	switch m.state {
 	case ConnStateConnecting, ConnStateActive:
 		// ../spec/conn.yaml:46
 		m.state = ConnStateClosed
-		return ConnActions{n: 1, list: [ConnMaxActions]ConnAction{ConnActionCloseFD}}, nil
+		return ConnActions{w0: 0x301 /* closeFD */}, nil
 	case ConnStateClosed:
 		// ../spec/conn.yaml:65
 		return ConnActions{}, nil
@@ -322,11 +385,21 @@ func (m *Conn) Close() (ConnActions, error) {
 // LoopFailed: The event loop died.
 // It is abnormal: every non-terminal state answers it with a transition.
 func (m *Conn) LoopFailed() (ConnActions, error) {
+	if c := &connCells[(int(m.state)*ConnEventCount+int(ConnEventLoopFailed))*connOutcomeStride]; c.direct {
+		m.state = c.next
+		return c.acts, nil
+	}
+	return m.onLoopFailed()
+}
+
+// onLoopFailed answers loopFailed from the rows of the table; LoopFailed takes the table's
+// precomputed answer instead when the cell has one unguarded row that sets nothing.
+func (m *Conn) onLoopFailed() (ConnActions, error) {
 	switch m.state {
 	case ConnStateConnecting, ConnStateActive:
 		// ../spec/conn.yaml:46
 		m.state = ConnStateClosed
-		return ConnActions{n: 1, list: [ConnMaxActions]ConnAction{ConnActionCloseFD}}, nil
+		return ConnActions{w0: 0x301 /* closeFD */}, nil
 	case ConnStateClosed:
 		// ../spec/conn.yaml:65
 		return ConnActions{}, nil
@@ -338,27 +411,33 @@ func (m *Conn) LoopFailed() (ConnActions, error) {
 // calling the event's method. It is for tools that drive the machine generically;
 // the runtime calls the typed methods.
 func (m *Conn) Fire(ev ConnEvent, out uint8) (ConnActions, error) {
+	if ev < ConnEventCount && out < connEventOutcomes[ev] {
+		if c := &connCells[(int(m.state)*ConnEventCount+int(ev))*connOutcomeStride+int(out)]; c.direct {
+			m.state = c.next
+			return c.acts, nil
+		}
+	}
 	switch ev {
 	case ConnEventConnected:
 		if out != 0 {
 			return ConnActions{}, ErrUnknownOutcome
 		}
-		return m.Connected()
+		return m.onConnected()
 	case ConnEventReadable:
 		if out >= ReadResultCount {
 			return ConnActions{}, ErrUnknownOutcome
 		}
-		return m.Readable(ReadResult(out))
+		return m.onReadable(ReadResult(out))
 	case ConnEventClose:
 		if out != 0 {
 			return ConnActions{}, ErrUnknownOutcome
 		}
-		return m.Close()
+		return m.onClose()
 	case ConnEventLoopFailed:
 		if out != 0 {
 			return ConnActions{}, ErrUnknownOutcome
 		}
-		return m.LoopFailed()
+		return m.onLoopFailed()
 	}
 	return ConnActions{}, ErrUnknownEvent
 }

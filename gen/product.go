@@ -1,0 +1,144 @@
+package gen
+
+import "strconv"
+
+// resolveProducts resolves the product declarations once every machine is known.
+func (r *resolver) resolveProducts(files []*rawFile) {
+	names := map[string]Pos{}
+	for _, f := range files {
+		if f.product == nil {
+			continue
+		}
+		rp := f.product
+		if prev, dup := names[rp.name]; dup {
+			r.d.add(rp.pos, "product %q declared twice (first at %s)", rp.name, posString(prev))
+			continue
+		}
+		names[rp.name] = rp.pos
+		if pr := r.product(rp); pr != nil {
+			r.pkg.Products = append(r.pkg.Products, pr)
+		}
+	}
+}
+
+func (r *resolver) product(rp *rawProduct) *Product {
+	before := len(r.d.list)
+	r.needDesc(rp.pos, "product "+strconv.Quote(rp.name), rp.desc)
+	pr := &Product{Name: rp.name, Description: rp.desc, Pos: rp.pos}
+	comps := nameIndex{}
+	for _, c := range rp.components {
+		mi := -1
+		for i, m := range r.pkg.Machines {
+			if m.Name == c.machine.name {
+				mi = i
+			}
+		}
+		if mi < 0 {
+			r.d.add(c.machine.pos, "component %q: unknown machine %q", c.name, c.machine.name)
+			continue
+		}
+		if c.count < 1 || c.count > 8 {
+			r.d.add(c.pos, "component %q: count must be between 1 and 8", c.name)
+		}
+		m := r.pkg.Machines[mi]
+		comp := Component{Name: c.name, Machine: mi, Count: c.count, Internal: make([]bool, len(m.Events))}
+		if c.internal.set {
+			for _, e := range r.set(c.internal, rawList{}, eventIndex(m), len(m.Events), "event of machine "+strconv.Quote(m.Name), "internal", "") {
+				comp.Internal[e] = true
+			}
+		}
+		comps[c.name] = len(pr.Components)
+		pr.Components = append(pr.Components, comp)
+	}
+	if len(pr.Components) == 0 {
+		r.d.add(rp.pos, "product %q has no components", rp.name)
+	}
+	for _, s := range rp.sync {
+		from, ok := comps[s.from.name]
+		if !ok {
+			r.d.add(s.from.pos, "sync: unknown component %q", s.from.name)
+			continue
+		}
+		fm := r.pkg.Machines[pr.Components[from].Machine]
+		sy := Sync{From: from, Action: -1, Pos: s.pos}
+		for i, a := range fm.Actions {
+			if a.Name == s.action.name {
+				sy.Action = i
+			}
+		}
+		if sy.Action < 0 {
+			r.d.add(s.action.pos, "sync: machine %q has no action %q", fm.Name, s.action.name)
+		}
+		var tm *Machine
+		if s.to.name == "sender" {
+			sy.To = SyncSender
+		} else if to, ok := comps[s.to.name]; ok {
+			sy.To = to
+			tm = r.pkg.Machines[pr.Components[to].Machine]
+		} else {
+			r.d.add(s.to.pos, "sync: unknown component %q (or \"sender\")", s.to.name)
+			continue
+		}
+		// A rule to "sender" names the event by the machines that may send: every
+		// component other than From must have it.
+		targets := []*Machine{tm}
+		if tm == nil {
+			targets = nil
+			for i, c := range pr.Components {
+				if i != from {
+					targets = append(targets, r.pkg.Machines[c.Machine])
+				}
+			}
+		}
+		sy.Event = -1
+		for _, m := range targets {
+			e, ok := eventIndex(m)[s.event.name]
+			if !ok {
+				r.d.add(s.event.pos, "sync: machine %q has no event %q", m.Name, s.event.name)
+				continue
+			}
+			if sy.Event >= 0 && sy.Event != e {
+				r.d.add(s.event.pos, "sync to sender: event %q has different numbers in the possible senders; give it the same position", s.event.name)
+			}
+			sy.Event = e
+			enum := m.Events[e].Outcome
+			switch {
+			case enum < 0 && s.outcome.name != "":
+				r.d.add(s.outcome.pos, "sync: event %q carries no outcome", s.event.name)
+			case enum >= 0 && s.outcome.name == "":
+				r.d.add(s.pos, "sync: event %q carries outcome %q: say which", s.event.name, r.pkg.Outcomes[enum].Name)
+			case enum >= 0:
+				found := false
+				for i, v := range r.pkg.Outcomes[enum].Values {
+					if v.Name == s.outcome.name {
+						sy.Outcome, found = i, true
+					}
+				}
+				if !found {
+					r.d.add(s.outcome.pos, "%q is not an outcome of %q", s.outcome.name, r.pkg.Outcomes[enum].Name)
+				}
+			}
+		}
+		pr.Sync = append(pr.Sync, sy)
+	}
+	if o := rp.outlives; o != nil {
+		c, ok := comps[o.component.name]
+		if !ok {
+			r.d.add(o.component.pos, "outlives: unknown component %q", o.component.name)
+		} else {
+			pr.Outlives = &Outlives{Component: c, Others: r.set(o.others, rawList{}, comps, len(pr.Components), "component", "others", "")}
+		}
+	}
+	if len(r.d.list) != before {
+		return nil
+	}
+	return pr
+}
+
+func eventIndex(m *Machine) nameIndex {
+	idx := nameIndex{}
+	for i, e := range m.Events {
+		idx[e.Name] = i
+	}
+	return idx
+}
