@@ -1,0 +1,527 @@
+package verify
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fsmkernel/fsmkernel/gen"
+)
+
+// Property names, as printed in reports.
+const (
+	PropTotal         = "total"         // every delivered (event, outcome) has an answer
+	PropDeterministic = "deterministic" // never two answers
+	PropInRange       = "updates in range"
+	PropInvariants    = "invariants"
+	PropMultiplicity  = "action multiplicities"
+	PropOrder         = "action order" // after / notAfter
+	PropTerminalQuiet = "nothing after terminal"
+	PropSyncAccepted  = "sync events accepted" // no synchronised event is rejected
+	PropSyncBounded   = "sync cascades terminate"
+	PropOutlives      = "outlives"
+	PropNoDeadlock    = "no deadlock"
+	PropCanTerminate  = "terminal reachable"
+)
+
+// Violation is a property that does not hold, with the shortest trace of events
+// from an initial configuration to where it fails.
+type Violation struct {
+	Property string
+	Message  string
+	Trace    []string
+}
+
+func (v Violation) String() string {
+	return fmt.Sprintf("%s: %s\n  trace: %s", v.Property, v.Message, strings.Join(v.Trace, " -> "))
+}
+
+// Result is what one exhaustive search established.
+type Result struct {
+	Name        string // machine name, or product name with its instance counts
+	Configs     int    // reachable configurations (product states)
+	Transitions int    // transitions explored
+	Proven      []string
+	Violations  []Violation
+	Elapsed     time.Duration
+}
+
+// OK reports whether every property holds.
+func (r *Result) OK() bool { return len(r.Violations) == 0 }
+
+// Options bounds a search.
+type Options struct {
+	// Counts overrides the number of instances of product components by name
+	// (e.g. {"channel": 3}); 0 or absent keeps the spec's count.
+	Counts map[string]int
+	// MaxStates stops the search with an error beyond this many configurations.
+	// 0 means 20 million.
+	MaxStates int
+}
+
+// CheckMachine explores one machine on its own: every event may arrive at any time.
+func CheckMachine(pkg *gen.Package, m *gen.Machine, opts Options) (*Result, error) {
+	mi := -1
+	for i, x := range pkg.Machines {
+		if x == m {
+			mi = i
+		}
+	}
+	if mi < 0 {
+		return nil, fmt.Errorf("verify: machine %q is not in the package", m.Name)
+	}
+	pr := &gen.Product{
+		Name:       m.Name,
+		Components: []gen.Component{{Name: m.Name, Machine: mi, Count: 1, Internal: make([]bool, len(m.Events))}},
+	}
+	return check(pkg, pr, opts, m.Name)
+}
+
+// CheckProduct explores a product of machines with its synchronisations.
+func CheckProduct(pkg *gen.Package, pr *gen.Product, opts Options) (*Result, error) {
+	var parts []string
+	for _, c := range pr.Components {
+		n := c.Count
+		if k := opts.Counts[c.Name]; k > 0 {
+			n = k
+		}
+		parts = append(parts, fmt.Sprintf("%s x%d", c.Name, n))
+	}
+	return check(pkg, pr, opts, pr.Name+" ("+strings.Join(parts, ", ")+")")
+}
+
+// instance is one running machine of a product.
+type instance struct {
+	comp int
+	c    *compiled
+}
+
+type checker struct {
+	pkg   *gen.Package
+	pr    *gen.Product
+	insts []instance
+	// groups lists, per component, the instance indices (contiguous): symmetric
+	// instances are kept sorted so that permutations are one state.
+	groups [][]int
+	width  int // int32s per state: config and monitor per instance
+
+	states  []int32 // flat: width per state
+	parent  []int32
+	label   []label
+	index   map[string]int32
+	maxStat int
+
+	violations  map[string]Violation
+	edges       [][2]int32 // from, to (no self loops)
+	transitions int
+
+	queue []delivery
+	key   []byte
+}
+
+type label struct {
+	inst           int16
+	event, outcome uint8
+}
+
+type delivery struct {
+	inst, event, outcome, sender int
+}
+
+func check(pkg *gen.Package, pr *gen.Product, opts Options, name string) (*Result, error) {
+	start := time.Now()
+	ck := &checker{pkg: pkg, pr: pr, index: map[string]int32{}, violations: map[string]Violation{}, maxStat: opts.MaxStates}
+	if ck.maxStat == 0 {
+		ck.maxStat = 20_000_000
+	}
+	compiledBy := map[int]*compiled{}
+	for ci, comp := range pr.Components {
+		c, ok := compiledBy[comp.Machine]
+		if !ok {
+			var err error
+			c, err = compile(pkg, pkg.Machines[comp.Machine])
+			if err != nil {
+				return nil, err
+			}
+			compiledBy[comp.Machine] = c
+		}
+		n := comp.Count
+		if k := opts.Counts[comp.Name]; k > 0 {
+			n = k
+		}
+		var g []int
+		for j := 0; j < n; j++ {
+			g = append(g, len(ck.insts))
+			ck.insts = append(ck.insts, instance{comp: ci, c: c})
+		}
+		ck.groups = append(ck.groups, g)
+	}
+	ck.width = 2 * len(ck.insts)
+	if err := ck.explore(); err != nil {
+		return nil, err
+	}
+	ck.checkLiveness()
+	res := &Result{Name: name, Configs: len(ck.parent), Transitions: ck.transitions, Elapsed: time.Since(start)}
+	props := []string{PropTotal, PropDeterministic, PropInRange, PropInvariants, PropMultiplicity, PropOrder, PropTerminalQuiet}
+	if len(pr.Sync) > 0 {
+		props = append(props, PropSyncAccepted, PropSyncBounded)
+	}
+	if pr.Outlives != nil {
+		props = append(props, PropOutlives)
+	}
+	props = append(props, PropNoDeadlock, PropCanTerminate)
+	for _, p := range props {
+		if v, bad := ck.violations[p]; bad {
+			res.Violations = append(res.Violations, v)
+		} else {
+			res.Proven = append(res.Proven, p)
+		}
+	}
+	return res, nil
+}
+
+// violate records the first (shortest-trace, since the search is breadth first)
+// violation of a property at state s, optionally followed by the step that failed.
+func (ck *checker) violate(prop string, s int32, step string, format string, args ...any) {
+	if _, seen := ck.violations[prop]; seen {
+		return
+	}
+	trace := ck.trace(s)
+	if step != "" {
+		trace = append(trace, step)
+	}
+	ck.violations[prop] = Violation{Property: prop, Message: fmt.Sprintf(format, args...), Trace: trace}
+}
+
+func (ck *checker) trace(s int32) []string {
+	var steps []string
+	for cur := s; ck.parent[cur] >= 0; cur = ck.parent[cur] {
+		steps = append(steps, ck.stepName(ck.label[cur]))
+	}
+	out := []string{"start"}
+	for i := len(steps) - 1; i >= 0; i-- {
+		out = append(out, steps[i])
+	}
+	return out
+}
+
+func (ck *checker) instName(i int) string {
+	comp := ck.pr.Components[ck.insts[i].comp]
+	if len(ck.insts) == 1 {
+		return ""
+	}
+	if len(ck.groups[ck.insts[i].comp]) == 1 {
+		return comp.Name + "."
+	}
+	return fmt.Sprintf("%s[%d].", comp.Name, i-ck.groups[ck.insts[i].comp][0])
+}
+
+func (ck *checker) stepName(l label) string {
+	m := ck.insts[l.inst].c.m
+	return ck.instName(int(l.inst)) + ck.pkg.FormatStep(m, int(l.event), int(l.outcome))
+}
+
+func (ck *checker) stateAt(s int32) []int32 {
+	return ck.states[int(s)*ck.width : int(s+1)*ck.width]
+}
+
+// canon sorts the (config, monitor) pairs of symmetric instances.
+func (ck *checker) canon(st []int32) {
+	for _, g := range ck.groups {
+		if len(g) < 2 {
+			continue
+		}
+		lo := g[0]
+		n := len(g)
+		// insertion sort: groups are small
+		for i := 1; i < n; i++ {
+			for j := i; j > 0; j-- {
+				a, b := 2*(lo+j-1), 2*(lo+j)
+				if st[a] < st[b] || (st[a] == st[b] && st[a+1] <= st[b+1]) {
+					break
+				}
+				st[a], st[b] = st[b], st[a]
+				st[a+1], st[b+1] = st[b+1], st[a+1]
+			}
+		}
+	}
+}
+
+func (ck *checker) lookupOrAdd(st []int32, parent int32, l label) (int32, bool, error) {
+	ck.key = ck.key[:0]
+	for _, x := range st {
+		ck.key = binary.AppendUvarint(ck.key, uint64(x))
+	}
+	if id, ok := ck.index[string(ck.key)]; ok {
+		return id, false, nil
+	}
+	id := int32(len(ck.parent))
+	if int(id) >= ck.maxStat {
+		return 0, false, fmt.Errorf("verify: more than %d configurations in %q; reduce the instance counts or the variables' domains", ck.maxStat, ck.pr.Name)
+	}
+	ck.index[string(ck.key)] = id
+	ck.states = append(ck.states, st...)
+	ck.parent = append(ck.parent, parent)
+	ck.label = append(ck.label, l)
+	return id, true, nil
+}
+
+func (ck *checker) explore() error {
+	// Initial states: every combination of the instances' initial configurations.
+	var inits [][]int32
+	inits = append(inits, make([]int32, ck.width))
+	for i, in := range ck.insts {
+		var next [][]int32
+		for _, st := range inits {
+			for _, cfg := range in.c.initial {
+				s := append([]int32(nil), st...)
+				s[2*i] = int32(cfg)
+				s[2*i+1] = 0
+				next = append(next, s)
+			}
+		}
+		inits = next
+	}
+	for _, st := range inits {
+		ck.canon(st)
+		if _, _, err := ck.lookupOrAdd(st, -1, label{}); err != nil {
+			return err
+		}
+	}
+	cur := make([]int32, ck.width)
+	for s := int32(0); int(s) < len(ck.parent); s++ {
+		ck.checkState(s)
+		for i, in := range ck.insts {
+			// Symmetric instances in the same configuration behave alike: explore
+			// the first of a run of equal ones only.
+			if i > 0 && ck.insts[i-1].comp == in.comp {
+				st := ck.stateAt(s)
+				if st[2*i] == st[2*i-2] && st[2*i+1] == st[2*i-1] {
+					continue
+				}
+			}
+			comp := ck.pr.Components[in.comp]
+			for cell := 0; cell < in.c.ncells; cell++ {
+				e := in.c.cellEvent[cell]
+				if comp.Internal[e] {
+					continue
+				}
+				copy(cur, ck.stateAt(s))
+				l := label{inst: int16(i), event: uint8(e), outcome: uint8(in.c.cellOutcome[cell])}
+				if !ck.step(s, cur, delivery{inst: i, event: e, outcome: in.c.cellOutcome[cell], sender: -1}, l) {
+					continue
+				}
+				ck.canon(cur)
+				ck.transitions++
+				id, _, err := ck.lookupOrAdd(cur, s, l)
+				if err != nil {
+					return err
+				}
+				if id != s {
+					ck.edges = append(ck.edges, [2]int32{s, id})
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// step delivers d and every event it causes through synchronisation to st, in
+// order. It returns false when a violation makes the step meaningless.
+func (ck *checker) step(s int32, st []int32, d delivery, l label) bool {
+	ck.queue = append(ck.queue[:0], d)
+	for n := 0; len(ck.queue) > 0; n++ {
+		if n == 256 {
+			ck.violate(PropSyncBounded, s, ck.stepName(l), "a synchronisation cascade did not end after 256 deliveries")
+			return false
+		}
+		d := ck.queue[0]
+		ck.queue = ck.queue[1:]
+		if !ck.deliver(s, st, d, l) {
+			return false
+		}
+	}
+	return true
+}
+
+func (ck *checker) deliver(s int32, st []int32, d delivery, l label) bool {
+	in := ck.insts[d.inst]
+	c := in.c
+	m := c.m
+	conf := int(st[2*d.inst])
+	cell := c.cellBase[d.event] + d.outcome
+	t := c.table[conf*c.ncells+cell]
+	what := func() string {
+		return fmt.Sprintf("%s in %s on %s", strings.TrimSuffix(ck.instName(d.inst), "."), c.sp.Describe(conf), ck.pkg.FormatStep(m, d.event, d.outcome))
+	}
+	step := ck.stepName(l)
+	switch t.next {
+	case noAnswer:
+		ck.violate(PropTotal, s, step, "no row answers %s", what())
+		return false
+	case twoAnswers:
+		ck.violate(PropDeterministic, s, step, "two rows answer %s", what())
+		return false
+	case outOfRange:
+		ck.violate(PropInRange, s, step, "an update leaves its domain: %s", what())
+		return false
+	}
+	row := &m.Rows[t.row]
+	if d.sender >= 0 && row.Kind == gen.RowReject {
+		ck.violate(PropSyncAccepted, s, step, "the synchronised event is rejected: %s", what())
+		return false
+	}
+	if c.terminal[conf] && (len(row.Do) > 0 || int(t.next) != conf) {
+		ck.violate(PropTerminalQuiet, s, step, "a terminal configuration acts or leaves: %s", what())
+		return false
+	}
+	mon, prop, msg := c.monitor(int(st[2*d.inst+1]), d.event, row.Do)
+	if prop != "" {
+		ck.violate(prop, s, step, "%s: %s", msg, what())
+		return false
+	}
+	st[2*d.inst] = t.next
+	st[2*d.inst+1] = int32(mon)
+	for _, a := range row.Do {
+		for _, sy := range ck.pr.Sync {
+			if sy.From != in.comp || sy.Action != a {
+				continue
+			}
+			if sy.To == gen.SyncSender {
+				if d.sender >= 0 {
+					ck.queue = append(ck.queue, delivery{inst: d.sender, event: sy.Event, outcome: sy.Outcome, sender: d.inst})
+				}
+				continue
+			}
+			for _, target := range ck.groups[sy.To] {
+				if target != d.inst {
+					ck.queue = append(ck.queue, delivery{inst: target, event: sy.Event, outcome: sy.Outcome, sender: d.inst})
+				}
+			}
+		}
+	}
+	return true
+}
+
+// checkState checks the state properties of a newly reached state.
+func (ck *checker) checkState(s int32) {
+	st := ck.stateAt(s)
+	for i, in := range ck.insts {
+		conf := int(st[2*i])
+		if inv := in.c.inv[conf]; inv >= 0 {
+			ck.violate(PropInvariants, s, "", "invariant %q does not hold for %s%s", in.c.m.Invariants[inv].Name, ck.instName(i), in.c.sp.Describe(conf))
+		}
+	}
+	if o := ck.pr.Outlives; o != nil {
+		for _, i := range ck.groups[o.Component] {
+			if !ck.insts[i].c.terminal[st[2*i]] {
+				continue
+			}
+			for _, other := range o.Others {
+				for _, j := range ck.groups[other] {
+					c := ck.insts[j].c
+					conf := int(st[2*j])
+					if !c.terminal[conf] && !c.isInitialState(conf) {
+						ck.violate(PropOutlives, s, "", "%sis terminal while %sis %s", ck.instName(i), ck.instName(j), c.sp.Describe(conf))
+					}
+				}
+			}
+		}
+	}
+}
+
+func (ck *checker) allTerminal(s int32) bool {
+	st := ck.stateAt(s)
+	for i, in := range ck.insts {
+		if !in.c.terminal[st[2*i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// checkLiveness searches backwards from the terminal states and reports the
+// nearest state from which none is reachable, and deadlocks.
+func (ck *checker) checkLiveness() {
+	n := len(ck.parent)
+	out := make([]int32, n+1) // CSR of reverse edges
+	for _, e := range ck.edges {
+		out[e[1]+1]++
+	}
+	for i := 1; i <= n; i++ {
+		out[i] += out[i-1]
+	}
+	rev := make([]int32, len(ck.edges))
+	fill := append([]int32(nil), out[:n]...)
+	hasExit := make([]bool, n)
+	for _, e := range ck.edges {
+		rev[fill[e[1]]] = e[0]
+		fill[e[1]]++
+		hasExit[e[0]] = true
+	}
+	ck.edges = nil
+	ok := make([]bool, n)
+	var queue []int32
+	for s := int32(0); int(s) < n; s++ {
+		if ck.allTerminal(s) {
+			ok[s] = true
+			queue = append(queue, s)
+		}
+	}
+	for len(queue) > 0 {
+		s := queue[0]
+		queue = queue[1:]
+		for _, p := range rev[out[s]:out[s+1]] {
+			if !ok[p] {
+				ok[p] = true
+				queue = append(queue, p)
+			}
+		}
+	}
+	// States are numbered in breadth-first order: the first bad one has the
+	// shortest trace.
+	for s := int32(0); int(s) < n; s++ {
+		if !ok[s] {
+			ck.violate(PropCanTerminate, s, "", "no terminal configuration is reachable from %s", ck.describe(s))
+			break
+		}
+	}
+	for s := int32(0); int(s) < n; s++ {
+		if !hasExit[s] && !ck.allTerminal(s) {
+			ck.violate(PropNoDeadlock, s, "", "every event leaves %s unchanged", ck.describe(s))
+			break
+		}
+	}
+}
+
+func (ck *checker) describe(s int32) string {
+	st := ck.stateAt(s)
+	var parts []string
+	for i, in := range ck.insts {
+		parts = append(parts, ck.instName(i)+in.c.sp.Describe(int(st[2*i])))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Report renders results for people, one block per search.
+func Report(results []*Result) string {
+	var b strings.Builder
+	for _, r := range results {
+		verdict := "ok"
+		if !r.OK() {
+			verdict = "FAILED"
+		}
+		fmt.Fprintf(&b, "check %s: %s\n", r.Name, verdict)
+		fmt.Fprintf(&b, "  %d configurations, %d transitions, %s\n", r.Configs, r.Transitions, r.Elapsed.Round(time.Millisecond))
+		if len(r.Proven) > 0 {
+			fmt.Fprintf(&b, "  proven: %s\n", strings.Join(r.Proven, ", "))
+		}
+		sort.SliceStable(r.Violations, func(i, j int) bool { return len(r.Violations[i].Trace) < len(r.Violations[j].Trace) })
+		for _, v := range r.Violations {
+			fmt.Fprintf(&b, "  VIOLATED %s: %s\n    trace: %s\n", v.Property, v.Message, strings.Join(v.Trace, " -> "))
+		}
+	}
+	return b.String()
+}

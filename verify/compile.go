@@ -1,0 +1,185 @@
+package verify
+
+import (
+	"fmt"
+
+	"github.com/fsmkernel/fsmkernel/gen"
+)
+
+// compiled is a machine's transition relation as dense tables over its
+// configurations, so the product search does array lookups, not interpretation.
+
+const (
+	noAnswer   = -1
+	twoAnswers = -2
+	outOfRange = -3
+)
+
+type transition struct {
+	next int32 // next configuration, or noAnswer / twoAnswers / outOfRange
+	row  int32
+}
+
+type compiled struct {
+	m                      *gen.Machine
+	sp                     *gen.Space
+	nconf                  int
+	ncells                 int   // (event, outcome) pairs
+	cellBase               []int // first cell of each event
+	cellEvent, cellOutcome []int
+	table                  []transition // [conf*ncells + cell]
+	terminal               []bool       // per configuration
+	inv                    []int        // per configuration: first violated invariant, or -1
+	initial                []int
+
+	// Monitors of the action properties, packed into one int per instance.
+	maxActs        []int // actions with a Max, digit d counts occurrences (0..Max)
+	afterActs      []int // actions with an After, one bit each: After seen since last occurrence
+	notAfterEvents []int // events named by some NotAfter, one bit each: event seen
+	radix          int   // product of (Max+1) over maxActs
+}
+
+// maxTable bounds the dense transition table of one machine.
+const maxTable = 64 << 20
+
+func compile(pkg *gen.Package, m *gen.Machine) (*compiled, error) {
+	sp, err := gen.NewSpace(m)
+	if err != nil {
+		return nil, err
+	}
+	c := &compiled{m: m, sp: sp, nconf: sp.Len(), radix: 1}
+	for e := range m.Events {
+		c.cellBase = append(c.cellBase, c.ncells)
+		for o := 0; o < m.NumOutcomes(pkg, e); o++ {
+			c.cellEvent = append(c.cellEvent, e)
+			c.cellOutcome = append(c.cellOutcome, o)
+			c.ncells++
+		}
+	}
+	if c.nconf*c.ncells > maxTable {
+		return nil, fmt.Errorf("verify: machine %q has %d configurations x %d cells; too many to check", m.Name, c.nconf, c.ncells)
+	}
+	c.table = make([]transition, c.nconf*c.ncells)
+	c.terminal = make([]bool, c.nconf)
+	c.inv = make([]int, c.nconf)
+	vals := make([]int, len(m.Vars))
+	next := make([]int, len(m.Vars))
+	for conf := 0; conf < c.nconf; conf++ {
+		s := sp.Decode(conf, vals)
+		c.terminal[conf] = m.States[s].Terminal
+		c.inv[conf] = -1
+		for i, inv := range m.Invariants {
+			if inv.Expr.Eval(s, vals) == 0 {
+				c.inv[conf] = i
+				break
+			}
+		}
+		for cell := 0; cell < c.ncells; cell++ {
+			e, o := c.cellEvent[cell], c.cellOutcome[cell]
+			t := transition{next: noAnswer, row: -1}
+			for _, r := range m.Cells[m.CellIndex(s, e, o)] {
+				g := m.Rows[r].Guard
+				if g != nil && g.Eval(s, vals) == 0 {
+					continue
+				}
+				if t.row >= 0 {
+					t.next = twoAnswers
+					break
+				}
+				t.row = int32(r)
+				ns := m.Apply(r, s, vals, next)
+				inRange := true
+				for i, v := range next {
+					if v < m.Vars[i].Min || v > m.Vars[i].Max {
+						inRange = false
+					}
+				}
+				if inRange {
+					t.next = int32(sp.Encode(ns, next))
+				} else {
+					t.next = outOfRange
+				}
+			}
+			c.table[conf*c.ncells+cell] = t
+		}
+	}
+	c.initial = sp.Initial()
+	seenEvent := map[int]bool{}
+	for a, act := range m.Actions {
+		if act.Max > 0 {
+			c.maxActs = append(c.maxActs, a)
+			c.radix *= act.Max + 1
+		}
+		if act.After >= 0 {
+			c.afterActs = append(c.afterActs, a)
+		}
+		for _, e := range act.NotAfter {
+			if !seenEvent[e] {
+				seenEvent[e] = true
+				c.notAfterEvents = append(c.notAfterEvents, e)
+			}
+		}
+	}
+	return c, nil
+}
+
+func (c *compiled) isInitialState(conf int) bool {
+	return conf/c.sp.NVals == c.m.Initial
+}
+
+// monitor advances the action monitors over one transition answering event with
+// actions, in order. It returns the new monitor value, or the violated property
+// and what went wrong.
+func (c *compiled) monitor(mon, event int, actions []int) (int, string, string) {
+	counts := mon % c.radix
+	bits := mon / c.radix
+	// Events named by notAfter: set when the event is answered.
+	for i, e := range c.notAfterEvents {
+		if e == event {
+			bits |= 1 << (len(c.afterActs) + i)
+		}
+	}
+	for _, a := range actions {
+		act := &c.m.Actions[a]
+		for i, e := range c.notAfterEvents {
+			if bits&(1<<(len(c.afterActs)+i)) != 0 && containsInt(act.NotAfter, e) {
+				return 0, PropOrder, fmt.Sprintf("action %q after event %q", act.Name, c.m.Events[e].Name)
+			}
+		}
+		for i, x := range c.afterActs {
+			if x == a {
+				if bits&(1<<i) == 0 {
+					return 0, PropOrder, fmt.Sprintf("action %q without %q since its previous occurrence", act.Name, c.m.Actions[act.After].Name)
+				}
+				bits &^= 1 << i
+			}
+		}
+		for i, x := range c.afterActs {
+			if c.m.Actions[x].After == a {
+				bits |= 1 << i
+			}
+		}
+		div := 1
+		for _, x := range c.maxActs {
+			max := c.m.Actions[x].Max
+			if x == a {
+				n := counts / div % (max + 1)
+				if n == max {
+					return 0, PropMultiplicity, fmt.Sprintf("action %q more than %d time(s)", act.Name, max)
+				}
+				counts += div
+			}
+			div *= max + 1
+		}
+	}
+	return bits*c.radix + counts, "", ""
+}
+
+func containsInt(s []int, x int) bool {
+	for _, y := range s {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
