@@ -177,7 +177,11 @@ func checkAnswer(pkg *Package, m *Machine, d *diags, s, e, o, r int, vals, next 
 		for _, u := range row.Set {
 			v := &m.Vars[u.Var]
 			if x := next[u.Var]; x < v.Min || x > v.Max {
-				once("range/"+v.Name, "update of %q gives %d, outside %d..%d, in state %q on %s when %s", v.Name, x, v.Min, v.Max, st.Name, strconv.Quote(pkg.FormatStep(m, e, o)), describeVals(m, vals, u.Value.Vars(nil)))
+				when := ""
+				if used := u.Value.Vars(nil); len(used) > 0 {
+					when = " when " + describeVals(m, vals, used)
+				}
+				once("range/"+v.Name, "update of %q gives %d, outside %d..%d, in state %q on %s%s", v.Name, x, v.Min, v.Max, st.Name, strconv.Quote(pkg.FormatStep(m, e, o)), when)
 			}
 		}
 	}

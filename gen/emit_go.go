@@ -166,8 +166,17 @@ func checkGoNames(pkg *Package) error {
 		for i := range m.States {
 			add(stateConst(m, i), "state "+strconv.Quote(m.States[i].Name)+" of "+q)
 		}
+		methods := map[string]string{"State": "", "Vars": "", "Terminal": "", "Fire": "", "CheckInvariants": ""}
 		for i := range m.Events {
 			add(eventConst(m, i), "event "+strconv.Quote(m.Events[i].Name)+" of "+q)
+			meth := Export(m.Events[i].Name)
+			if prev, clash := methods[meth]; clash {
+				if prev == "" {
+					prev = "the generated method " + meth
+				}
+				errs = append(errs, fmt.Sprintf("gen: event %q of %q and %s both become method %s.%s", m.Events[i].Name, m.Name, prev, Export(m.Name), meth))
+			}
+			methods[meth] = "event " + strconv.Quote(m.Events[i].Name)
 		}
 		for i := range m.Actions {
 			add(actionConst(m, i), "action "+strconv.Quote(m.Actions[i].Name)+" of "+q)

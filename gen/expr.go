@@ -97,12 +97,12 @@ func (c *exprChecker) check(x ast.Expr, hint VarKind, hintEnum int) *Expr {
 			c.errorf(x, "only integer literals are allowed, got %s", x.Value)
 			return nil
 		}
-		v, err := strconv.Atoi(x.Value)
+		v, err := strconv.ParseInt(x.Value, 0, 64)
 		if err != nil || v > 1<<20 {
 			c.errorf(x, "integer %s out of range", x.Value)
 			return nil
 		}
-		return &Expr{Op: OpConst, Value: v, Kind: KindInt, Enum: -1}
+		return &Expr{Op: OpConst, Value: int(v), Kind: KindInt, Enum: -1}
 	case *ast.Ident:
 		return c.ident(x, hint, hintEnum)
 	case *ast.UnaryExpr:

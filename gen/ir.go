@@ -51,7 +51,12 @@ type Sync struct {
 	To      int // component index (every instance), or SyncSender
 	Event   int // event index of the target machine
 	Outcome int // outcome value, 0 for events without outcomes
-	Pos     Pos
+	// OnReject is the event of the From machine delivered back to the sender when
+	// the target's table rejects Event (as the runtime returns an error to the
+	// caller), or -1: then a rejection is a violation.
+	OnReject        int
+	OnRejectOutcome int
+	Pos             Pos
 }
 
 // Outlives is the ordering property of a product.

@@ -44,6 +44,7 @@ type rawComponent struct {
 type rawSync struct {
 	pos                              Pos
 	from, action, to, event, outcome rawName
+	onReject, onRejectOutcome        rawName
 }
 
 type rawOutlives struct {
@@ -221,11 +222,13 @@ func (p *parser) product(n *yaml.Node) *rawProduct {
 			for _, r := range v.Content {
 				sy := rawSync{pos: p.pos(r)}
 				p.mapping(r, "sync rule", map[string]func(k, v *yaml.Node){
-					"from":    func(_, v *yaml.Node) { sy.from = p.name(v) },
-					"action":  func(_, v *yaml.Node) { sy.action = p.name(v) },
-					"to":      func(_, v *yaml.Node) { sy.to = p.name(v) },
-					"event":   func(_, v *yaml.Node) { sy.event = p.name(v) },
-					"outcome": func(_, v *yaml.Node) { sy.outcome = p.name(v) },
+					"from":            func(_, v *yaml.Node) { sy.from = p.name(v) },
+					"action":          func(_, v *yaml.Node) { sy.action = p.name(v) },
+					"to":              func(_, v *yaml.Node) { sy.to = p.name(v) },
+					"event":           func(_, v *yaml.Node) { sy.event = p.name(v) },
+					"outcome":         func(_, v *yaml.Node) { sy.outcome = p.name(v) },
+					"onReject":        func(_, v *yaml.Node) { sy.onReject = p.name(v) },
+					"onRejectOutcome": func(_, v *yaml.Node) { sy.onRejectOutcome = p.name(v) },
 				}, "from", "action", "to", "event")
 				pr.sync = append(pr.sync, sy)
 			}

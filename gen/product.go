@@ -60,7 +60,12 @@ func (r *resolver) product(rp *rawProduct) *Product {
 			continue
 		}
 		fm := r.pkg.Machines[pr.Components[from].Machine]
-		sy := Sync{From: from, Action: -1, Pos: s.pos}
+		sy := Sync{From: from, Action: -1, OnReject: -1, Pos: s.pos}
+		if s.onReject.name != "" {
+			sy.OnReject, sy.OnRejectOutcome = r.eventRef(fm, s.onReject, s.onRejectOutcome, "onReject")
+		} else if s.onRejectOutcome.name != "" {
+			r.d.add(s.onRejectOutcome.pos, "sync: onRejectOutcome without onReject")
+		}
 		for i, a := range fm.Actions {
 			if a.Name == s.action.name {
 				sy.Action = i
@@ -133,6 +138,31 @@ func (r *resolver) product(rp *rawProduct) *Product {
 		return nil
 	}
 	return pr
+}
+
+// eventRef resolves an event of m with its outcome (required exactly when the
+// event carries one).
+func (r *resolver) eventRef(m *Machine, ev, out rawName, what string) (int, int) {
+	e, ok := eventIndex(m)[ev.name]
+	if !ok {
+		r.d.add(ev.pos, "%s: machine %q has no event %q", what, m.Name, ev.name)
+		return -1, 0
+	}
+	enum := m.Events[e].Outcome
+	switch {
+	case enum < 0 && out.name != "":
+		r.d.add(out.pos, "%s: event %q carries no outcome", what, ev.name)
+	case enum >= 0 && out.name == "":
+		r.d.add(ev.pos, "%s: event %q carries outcome %q: say which", what, ev.name, r.pkg.Outcomes[enum].Name)
+	case enum >= 0:
+		for i, v := range r.pkg.Outcomes[enum].Values {
+			if v.Name == out.name {
+				return e, i
+			}
+		}
+		r.d.add(out.pos, "%q is not an outcome of %q", out.name, r.pkg.Outcomes[enum].Name)
+	}
+	return e, 0
 }
 
 func eventIndex(m *Machine) nameIndex {

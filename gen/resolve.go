@@ -401,7 +401,9 @@ func (r *resolver) row(p *parser, m *Machine, raw *rawRow, states, events, actio
 		if i, ok := states[raw.to.name]; ok {
 			row.To = i
 		} else {
-			r.d.add(raw.to.pos, "unknown state %q", raw.to.name)
+			if raw.to.name != "" {
+				r.d.add(raw.to.pos, "unknown state %q", raw.to.name)
+			}
 		}
 	}
 	for _, a := range raw.do {
@@ -448,10 +450,12 @@ func (r *resolver) set(l, except rawList, idx nameIndex, n int, kind, field, exc
 			in[i] = true
 		}
 	}
+	unknown := false
 	for _, nm := range l.names {
 		i, ok := idx[nm.name]
 		if !ok {
-			if kind != "outcome" { // outcomes are reported with their enumeration
+			unknown = true
+			if kind != "outcome" && nm.name != "" { // outcomes are reported with their enumeration
 				r.d.add(nm.pos, "unknown %s %q", kind, nm.name)
 			}
 			continue
@@ -471,7 +475,7 @@ func (r *resolver) set(l, except rawList, idx nameIndex, n int, kind, field, exc
 				r.d.add(nm.pos, "unknown %s %q", kind, nm.name)
 				continue
 			}
-			if !in[i] {
+			if l.any && !in[i] {
 				r.d.add(nm.pos, "%s %q listed twice in %q", kind, nm.name, exceptField)
 			}
 			in[i] = false
@@ -483,7 +487,7 @@ func (r *resolver) set(l, except rawList, idx nameIndex, n int, kind, field, exc
 			out = append(out, i)
 		}
 	}
-	if len(out) == 0 {
+	if len(out) == 0 && !unknown {
 		r.d.add(l.pos, "%q matches no %s", field, kind)
 	}
 	return out

@@ -128,6 +128,7 @@ type label struct {
 
 type delivery struct {
 	inst, event, outcome, sender int
+	rule                         int // the sync rule that produced it, or -1
 }
 
 func check(pkg *gen.Package, pr *gen.Product, opts Options, name string) (*Result, error) {
@@ -310,7 +311,7 @@ func (ck *checker) explore() error {
 				}
 				copy(cur, ck.stateAt(s))
 				l := label{inst: int16(i), event: uint8(e), outcome: uint8(in.c.cellOutcome[cell])}
-				if !ck.step(s, cur, delivery{inst: i, event: e, outcome: in.c.cellOutcome[cell], sender: -1}, l) {
+				if !ck.step(s, cur, delivery{inst: i, event: e, outcome: in.c.cellOutcome[cell], sender: -1, rule: -1}, l) {
 					continue
 				}
 				ck.canon(cur)
@@ -370,6 +371,11 @@ func (ck *checker) deliver(s int32, st []int32, d delivery, l label) bool {
 	}
 	row := &m.Rows[t.row]
 	if d.sender >= 0 && row.Kind == gen.RowReject {
+		if sy := ck.pr.Sync[d.rule]; sy.OnReject >= 0 {
+			// The runtime returns the rejection to the caller as an error.
+			ck.queue = append(ck.queue, delivery{inst: d.sender, event: sy.OnReject, outcome: sy.OnRejectOutcome, sender: -1, rule: -1})
+			return true
+		}
 		ck.violate(PropSyncAccepted, s, step, "the synchronised event is rejected: %s", what())
 		return false
 	}
@@ -385,19 +391,19 @@ func (ck *checker) deliver(s int32, st []int32, d delivery, l label) bool {
 	st[2*d.inst] = t.next
 	st[2*d.inst+1] = int32(mon)
 	for _, a := range row.Do {
-		for _, sy := range ck.pr.Sync {
+		for ri, sy := range ck.pr.Sync {
 			if sy.From != in.comp || sy.Action != a {
 				continue
 			}
 			if sy.To == gen.SyncSender {
 				if d.sender >= 0 {
-					ck.queue = append(ck.queue, delivery{inst: d.sender, event: sy.Event, outcome: sy.Outcome, sender: d.inst})
+					ck.queue = append(ck.queue, delivery{inst: d.sender, event: sy.Event, outcome: sy.Outcome, sender: d.inst, rule: ri})
 				}
 				continue
 			}
 			for _, target := range ck.groups[sy.To] {
 				if target != d.inst {
-					ck.queue = append(ck.queue, delivery{inst: target, event: sy.Event, outcome: sy.Outcome, sender: d.inst})
+					ck.queue = append(ck.queue, delivery{inst: target, event: sy.Event, outcome: sy.Outcome, sender: d.inst, rule: ri})
 				}
 			}
 		}
@@ -514,7 +520,7 @@ func Report(results []*Result) string {
 			verdict = "FAILED"
 		}
 		fmt.Fprintf(&b, "check %s: %s\n", r.Name, verdict)
-		fmt.Fprintf(&b, "  %d configurations, %d transitions, %s\n", r.Configs, r.Transitions, r.Elapsed.Round(time.Millisecond))
+		fmt.Fprintf(&b, "  %d configurations, %d transitions, %s\n", r.Configs, r.Transitions, r.Elapsed.Round(time.Microsecond))
 		if len(r.Proven) > 0 {
 			fmt.Fprintf(&b, "  proven: %s\n", strings.Join(r.Proven, ", "))
 		}

@@ -4,7 +4,7 @@
 // Usage:
 //
 //	fsmgen generate [-o dir] [-pkg name] spec.yaml...
-//	fsmgen check spec.yaml...
+//	fsmgen check [-count component=N]... spec.yaml...
 //	fsmgen graph [-format dot|mermaid] [-machine name] [-o file] spec.yaml...
 //	fsmgen classify -import path [-o dir] [-pkg name] spec.yaml...
 //
@@ -25,7 +25,12 @@
 //
 // check validates the tables and prints a report per machine: states, events,
 // cells answered, reachable states and configurations, and whether a terminal
-// state is reachable from every reachable configuration.
+// state is reachable from every reachable configuration. It then model-checks
+// every machine alone and every declared product (an event loop with its
+// channels, -count channel=N instances) and prints, per search, the configurations
+// explored, transitions, properties proven and the time taken; a violated
+// property is printed with the shortest event trace that reaches it, and check
+// exits 1.
 //
 // graph prints one machine (-machine, required when the files hold several) as a
 // Graphviz DOT digraph or a Mermaid state diagram, to standard output or -o file.
@@ -59,14 +64,16 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/fsmkernel/fsmkernel/gen"
+	"github.com/fsmkernel/fsmkernel/verify"
 )
 
 const usage = `usage:
   fsmgen generate [-o dir] [-pkg name] spec.yaml...
-  fsmgen check spec.yaml...
+  fsmgen check [-count component=N]... spec.yaml...
   fsmgen graph [-format dot|mermaid] [-machine name] [-o file] spec.yaml...
   fsmgen classify -import path [-o dir] [-pkg name] spec.yaml...
 
@@ -272,8 +279,25 @@ func writeIfChanged(path string, b []byte) error {
 	return os.WriteFile(path, b, 0o644)
 }
 
+// countFlags collects -count component=N.
+type countFlags map[string]int
+
+func (c countFlags) String() string { return fmt.Sprint(map[string]int(c)) }
+
+func (c countFlags) Set(v string) error {
+	name, n, ok := strings.Cut(v, "=")
+	k, err := strconv.Atoi(n)
+	if !ok || err != nil || k < 1 || k > 8 || name == "" {
+		return fmt.Errorf("want component=N with N from 1 to 8, got %q", v)
+	}
+	c[name] = k
+	return nil
+}
+
 func check(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("check", stderr, "check spec.yaml...")
+	fs := newFlags("check", stderr, "check [-count component=N]... spec.yaml...")
+	counts := countFlags{}
+	fs.Var(counts, "count", "instances of a product `component=N` in the model check (repeatable)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -285,8 +309,40 @@ func check(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	_, err = io.WriteString(stdout, report)
-	return err
+	var results []*verify.Result
+	for _, m := range pkg.Machines {
+		r, err := verify.CheckMachine(pkg, m, verify.Options{})
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+	}
+	for _, pr := range pkg.Products {
+		for name := range counts {
+			found := false
+			for _, c := range pr.Components {
+				found = found || c.Name == name
+			}
+			if !found {
+				return usageErr("check: -count names component %q, which product %q does not have", name, pr.Name)
+			}
+		}
+		r, err := verify.CheckProduct(pkg, pr, verify.Options{Counts: counts})
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+	}
+	report += "\n" + verify.Report(results)
+	if _, err := io.WriteString(stdout, report); err != nil {
+		return err
+	}
+	for _, r := range results {
+		if !r.OK() {
+			return fmt.Errorf("fsmgen check: %s violates %d propert%s", r.Name, len(r.Violations), map[bool]string{true: "y", false: "ies"}[len(r.Violations) == 1])
+		}
+	}
+	return nil
 }
 
 func graph(args []string, stdout, stderr io.Writer) error {
