@@ -8,7 +8,7 @@ SPECS := $(wildcard spec/*.yaml)
 run: generate check
 
 generate:
-	$(GO) generate ./statemachine
+	$(GO) generate ./statemachine ./verify
 
 check:
 	$(GO) run ./cmd/fsmgen check $(SPECS)

@@ -4,8 +4,10 @@ go 1.26.8
 
 require (
 	github.com/dave/jennifer v1.7.1
+	github.com/looplab/fsm v1.0.3
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/tools v0.51.0
+	pgregory.net/rapid v1.3.0
 )
 
 require (

@@ -7,6 +7,7 @@
 //	fsmgen check [-count component=N]... spec.yaml...
 //	fsmgen graph [-format dot|mermaid] [-machine name] [-o file] spec.yaml...
 //	fsmgen classify -import path [-o dir] [-pkg name] spec.yaml...
+//	fsmgen proptest -import path [-verify path] [-o dir] [-pkg name] spec.yaml...
 //
 // All spec files named on one command line form one package: outcome enumerations
 // declared in any of them are shared by all the machines. The format is described
@@ -40,6 +41,13 @@
 // classify_linux_gen.go and classify_bsd_gen.go with the errnos of one system
 // family each. They return the outcome types of the machines package named by
 // -import (generated from the same specs) and use golang.org/x/sys/unix errnos.
+//
+// proptest writes, per machine, <machine>_prop_gen_test.go (package verify_test
+// by default): an adapter from the generated machine (package -import) to
+// verify.System and a pgregory.net/rapid test that runs random event sequences
+// through it and through github.com/looplab/fsm built from the same tables,
+// requiring equal states, variables, actions and rejections at every step. The
+// tests read the spec files at run time, by their paths relative to -o.
 //
 // # Diagnostics
 //
@@ -76,6 +84,7 @@ const usage = `usage:
   fsmgen check [-count component=N]... spec.yaml...
   fsmgen graph [-format dot|mermaid] [-machine name] [-o file] spec.yaml...
   fsmgen classify -import path [-o dir] [-pkg name] spec.yaml...
+  fsmgen proptest -import path [-verify path] [-o dir] [-pkg name] spec.yaml...
 
 Run "fsmgen <command> -h" for a command's flags, "go doc github.com/fsmkernel/fsmkernel/cmd/fsmgen" for the manual.
 `
@@ -123,6 +132,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return graph(rest, stdout, stderr)
 	case "classify":
 		return classify(args, rest, stderr)
+	case "proptest":
+		return proptest(args, rest, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -184,7 +195,7 @@ func generate(all, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return writeFiles(*dir, files, "")
+	return writeFiles(*dir, files, "*_gen.go")
 }
 
 func classify(all, args []string, stderr io.Writer) error {
@@ -210,7 +221,39 @@ func classify(all, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return writeFiles(*dir, files, "classify_")
+	return writeFiles(*dir, files, "classify_*_gen.go")
+}
+
+func proptest(all, args []string, stderr io.Writer) error {
+	fs := newFlags("proptest", stderr, "proptest -import path [-verify path] [-o dir] [-pkg name] spec.yaml...")
+	dir := fs.String("o", ".", "output `directory`")
+	pkgName := fs.String("pkg", "verify_test", "Go package `name` of the tests")
+	machines := fs.String("import", "", "import `path` of the package generated from the same specs (required)")
+	verifyPath := fs.String("verify", "github.com/fsmkernel/fsmkernel/verify", "import `path` of the verify package")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *machines == "" {
+		return usageErr("proptest: -import is required")
+	}
+	pkg, err := load(fs.Args())
+	if err != nil {
+		return err
+	}
+	// The tests load the specs at run time from their own directory.
+	var specs []string
+	for _, p := range fs.Args() {
+		rel, err := filepath.Rel(*dir, p)
+		if err != nil {
+			return err
+		}
+		specs = append(specs, filepath.ToSlash(rel))
+	}
+	files, err := gen.EmitPropTests(pkg, gen.PropTestOptions{Package: *pkgName, Machines: *machines, Verify: *verifyPath, Specs: specs, Command: "fsmgen " + strings.Join(all, " ")})
+	if err != nil {
+		return err
+	}
+	return writeFiles(*dir, files, "*prop_gen_test.go")
 }
 
 func packageName(flagValue, dir string) (string, error) {
@@ -225,13 +268,14 @@ func packageName(flagValue, dir string) (string, error) {
 }
 
 // writeFiles writes generated files into dir and removes the stale ones: files
-// named prefix*_gen.go there that fsmgen wrote and no longer produces. generate
-// owns every *_gen.go of its directory except classify_*; classify owns those.
-func writeFiles(dir string, files map[string][]byte, prefix string) error {
+// matching pattern there that fsmgen wrote and no longer produces. generate owns
+// every *_gen.go of its directory except classify_*; classify owns those;
+// proptest owns *prop_gen_test.go.
+func writeFiles(dir string, files map[string][]byte, pattern string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if err := removeStale(dir, files, prefix); err != nil {
+	if err := removeStale(dir, files, pattern); err != nil {
 		return err
 	}
 	names := make([]string, 0, len(files))
@@ -247,14 +291,14 @@ func writeFiles(dir string, files map[string][]byte, prefix string) error {
 	return nil
 }
 
-func removeStale(dir string, keep map[string][]byte, prefix string) error {
-	old, err := filepath.Glob(filepath.Join(dir, prefix+"*_gen.go"))
+func removeStale(dir string, keep map[string][]byte, pattern string) error {
+	old, err := filepath.Glob(filepath.Join(dir, pattern))
 	if err != nil {
 		return err
 	}
 	for _, p := range old {
 		base := filepath.Base(p)
-		if _, ok := keep[base]; ok || (prefix == "" && strings.HasPrefix(base, "classify_")) {
+		if _, ok := keep[base]; ok || (pattern == "*_gen.go" && strings.HasPrefix(base, "classify_")) {
 			continue
 		}
 		b, err := os.ReadFile(p)

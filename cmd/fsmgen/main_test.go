@@ -9,47 +9,66 @@ import (
 	"testing"
 )
 
-// TestStatemachineUpToDate regenerates statemachine/ from spec/ with the exact
-// //go:generate directive in statemachine/doc.go, in a copy of the tree, and fails
-// on any difference: generated code is regenerated, never patched.
-func TestStatemachineUpToDate(t *testing.T) {
+// TestGeneratedUpToDate regenerates every directory with fsmgen //go:generate
+// directives (the machines, the errno classifiers, the property tests) from spec/
+// in a copy of the tree, and fails on any difference: generated code is
+// regenerated, never patched.
+func TestGeneratedUpToDate(t *testing.T) {
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, err := os.ReadFile(filepath.Join(root, "statemachine", "doc.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`(?m)^//go:generate go run \.\./cmd/fsmgen (.*)$`).FindSubmatch(doc)
-	if m == nil {
-		t.Fatal("statemachine/doc.go has no //go:generate go run ../cmd/fsmgen directive")
-	}
-	args := strings.Fields(string(m[1]))
-
-	tmp := t.TempDir()
-	copyDir(t, filepath.Join(root, "spec"), filepath.Join(tmp, "spec"))
-	copyDir(t, filepath.Join(root, "statemachine"), filepath.Join(tmp, "statemachine"))
-	t.Chdir(filepath.Join(tmp, "statemachine"))
-	var stderr bytes.Buffer
-	if code := run(args, &bytes.Buffer{}, &stderr); code != 0 {
-		t.Fatalf("fsmgen %s: exit %d\n%s", m[1], code, stderr.String())
-	}
-	want, _ := filepath.Glob(filepath.Join(tmp, "statemachine", "*_gen.go"))
-	have, _ := filepath.Glob(filepath.Join(root, "statemachine", "*_gen.go"))
-	if len(want) != len(have) {
-		t.Errorf("statemachine/ has %d generated files, regeneration gives %d: run make generate", len(have), len(want))
-	}
-	for _, w := range want {
-		got, err := os.ReadFile(filepath.Join(root, "statemachine", filepath.Base(w)))
-		if err != nil {
-			t.Errorf("%s: %v (run make generate)", filepath.Base(w), err)
+	directive := regexp.MustCompile(`(?m)^//go:generate go run \.\./cmd/fsmgen (.*)$`)
+	checked := 0
+	for _, dir := range []string{"statemachine", "sockets", "verify"} {
+		sources, _ := filepath.Glob(filepath.Join(root, dir, "*.go"))
+		var commands [][]string
+		for _, src := range sources {
+			b, err := os.ReadFile(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range directive.FindAllSubmatch(b, -1) {
+				commands = append(commands, strings.Fields(string(m[1])))
+			}
+		}
+		if len(commands) == 0 {
 			continue
 		}
-		exp, _ := os.ReadFile(w)
-		if !bytes.Equal(got, exp) {
-			t.Errorf("statemachine/%s is stale or edited by hand: run make generate", filepath.Base(w))
+		tmp := t.TempDir()
+		copyDir(t, filepath.Join(root, "spec"), filepath.Join(tmp, "spec"))
+		copyDir(t, filepath.Join(root, dir), filepath.Join(tmp, dir))
+		t.Chdir(filepath.Join(tmp, dir))
+		for _, args := range commands {
+			var stderr bytes.Buffer
+			if code := run(args, &bytes.Buffer{}, &stderr); code != 0 {
+				t.Fatalf("%s: fsmgen %s: exit %d\n%s", dir, strings.Join(args, " "), code, stderr.String())
+			}
+			checked++
 		}
+		generated := func(base string) []string {
+			a, _ := filepath.Glob(filepath.Join(base, "*_gen.go"))
+			b, _ := filepath.Glob(filepath.Join(base, "*_gen_test.go"))
+			return append(a, b...)
+		}
+		want, have := generated(filepath.Join(tmp, dir)), generated(filepath.Join(root, dir))
+		if len(want) != len(have) {
+			t.Errorf("%s/ has %d generated files, regeneration gives %d: run make generate", dir, len(have), len(want))
+		}
+		for _, w := range want {
+			got, err := os.ReadFile(filepath.Join(root, dir, filepath.Base(w)))
+			if err != nil {
+				t.Errorf("%s/%s: %v (run make generate)", dir, filepath.Base(w), err)
+				continue
+			}
+			exp, _ := os.ReadFile(w)
+			if !bytes.Equal(got, exp) {
+				t.Errorf("%s/%s is stale or edited by hand: run make generate", dir, filepath.Base(w))
+			}
+		}
+	}
+	if checked < 2 {
+		t.Fatalf("found %d fsmgen directives; expected at least the machines' and the property tests'", checked)
 	}
 }
 
