@@ -27,7 +27,23 @@ type Product struct {
 	// Outlives says component Outlives.Component reaches a terminal state only when
 	// every instance of the Others components is terminal or still initial.
 	Outlives *Outlives
+	// Requests are events the environment delivers to one component on behalf of
+	// an instance of another, which becomes the sender (a channel registering with
+	// its loop).
+	Requests []Request
 	Pos      Pos
+}
+
+// Request lets the environment deliver Event to component To on behalf of an
+// instance of From that is in one of the States; a rejection delivers OnReject
+// back to it.
+type Request struct {
+	From, To        int
+	States          []int // states of From's machine
+	Event, Outcome  int
+	OnReject        int // event of From's machine, or -1
+	OnRejectOutcome int
+	Pos             Pos
 }
 
 // Component is a kind of machine in a product with its number of instances.
@@ -38,6 +54,9 @@ type Component struct {
 	// Internal marks the events only synchronisation delivers (indexed by event);
 	// the environment never fires them.
 	Internal []bool
+	// Options fixes option variables for the search (indexed by variable; -1: any
+	// value of the domain).
+	Options []int
 }
 
 // SyncSender is the Sync.To value that delivers to the component that sent the
@@ -46,11 +65,12 @@ const SyncSender = -1
 
 // Sync delivers an event to other components when a component performs an action.
 type Sync struct {
-	From    int // component index
-	Action  int // action index of From's machine
-	To      int // component index (every instance), or SyncSender
-	Event   int // event index of the target machine
-	Outcome int // outcome value, 0 for events without outcomes
+	From      int    // component index
+	Action    int    // action index of From's machine
+	To        int    // component index (every instance), or SyncSender
+	Event     int    // event index of the target machine
+	EventName string // for rules to the sender, whose machine is known only then
+	Outcome   int    // outcome value, 0 for events without outcomes
 	// OnReject is the event of the From machine delivered back to the sender when
 	// the target's table rejects Event (as the runtime returns an error to the
 	// caller), or -1: then a rejection is a violation.
@@ -179,7 +199,10 @@ type Action struct {
 	// NotAfter lists events after which (from the transition answering them on)
 	// this action must never occur: "never closeFD after descriptorInvalid".
 	NotAfter []int
-	Pos      Pos
+	// NotAfterActions lists actions after which (later in the same row, or in any
+	// later transition) this action must never occur: "never closeFD after forgetFD".
+	NotAfterActions []int
+	Pos             Pos
 }
 
 // VarKind is the type of a variable.

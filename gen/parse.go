@@ -31,6 +31,7 @@ type rawProduct struct {
 	desc       string
 	components []rawComponent
 	sync       []rawSync
+	requests   []rawRequest
 	outlives   *rawOutlives
 }
 
@@ -39,6 +40,14 @@ type rawComponent struct {
 	machine  rawName
 	count    int
 	internal rawList
+	options  []rawSet
+}
+
+type rawRequest struct {
+	pos                       Pos
+	from, to, event, outcome  rawName
+	onReject, onRejectOutcome rawName
+	states                    rawList
 }
 
 type rawSync struct {
@@ -210,6 +219,11 @@ func (p *parser) product(n *yaml.Node) *rawProduct {
 					"machine":  func(_, v *yaml.Node) { c.machine = p.name(v) },
 					"count":    func(_, v *yaml.Node) { c.count = p.int(v) },
 					"internal": func(_, v *yaml.Node) { c.internal = p.list(v) },
+					"options": func(_, v *yaml.Node) {
+						p.entries(v, "options", func(k, v *yaml.Node) {
+							c.options = append(c.options, rawSet{rawName: p.name(k), value: p.scalar(v)})
+						})
+					},
 				}, "machine")
 				pr.components = append(pr.components, c)
 			})
@@ -231,6 +245,25 @@ func (p *parser) product(n *yaml.Node) *rawProduct {
 					"onRejectOutcome": func(_, v *yaml.Node) { sy.onRejectOutcome = p.name(v) },
 				}, "from", "action", "to", "event")
 				pr.sync = append(pr.sync, sy)
+			}
+		},
+		"requests": func(_, v *yaml.Node) {
+			if v.Kind != yaml.SequenceNode {
+				p.d.add(p.pos(v), "requests: want a list, got %s", kindName(v))
+				return
+			}
+			for _, r := range v.Content {
+				rq := rawRequest{pos: p.pos(r)}
+				p.mapping(r, "request", map[string]func(k, v *yaml.Node){
+					"from":            func(_, v *yaml.Node) { rq.from = p.name(v) },
+					"states":          func(_, v *yaml.Node) { rq.states = p.list(v) },
+					"to":              func(_, v *yaml.Node) { rq.to = p.name(v) },
+					"event":           func(_, v *yaml.Node) { rq.event = p.name(v) },
+					"outcome":         func(_, v *yaml.Node) { rq.outcome = p.name(v) },
+					"onReject":        func(_, v *yaml.Node) { rq.onReject = p.name(v) },
+					"onRejectOutcome": func(_, v *yaml.Node) { rq.onRejectOutcome = p.name(v) },
+				}, "from", "states", "to", "event")
+				pr.requests = append(pr.requests, rq)
 			}
 		},
 		"outlives": func(_, v *yaml.Node) {

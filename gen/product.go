@@ -41,7 +41,32 @@ func (r *resolver) product(rp *rawProduct) *Product {
 			r.d.add(c.pos, "component %q: count must be between 1 and 8", c.name)
 		}
 		m := r.pkg.Machines[mi]
-		comp := Component{Name: c.name, Machine: mi, Count: c.count, Internal: make([]bool, len(m.Events))}
+		comp := Component{Name: c.name, Machine: mi, Count: c.count, Internal: make([]bool, len(m.Events)), Options: make([]int, len(m.Vars))}
+		for i := range comp.Options {
+			comp.Options[i] = -1
+		}
+		for _, o := range c.options {
+			vi := -1
+			for i, v := range m.Vars {
+				if v.Name == o.name {
+					vi = i
+				}
+			}
+			if vi < 0 || !m.Vars[vi].Option {
+				r.d.add(o.pos, "component %q: machine %q has no option %q", c.name, m.Name, o.name)
+				continue
+			}
+			p := &parser{file: o.pos.File, d: r.d}
+			if e := p.parseExpr(o.value, exprScope{m: m}, m.Vars[vi].Kind, vi); e != nil {
+				if e.Op != OpConst {
+					r.d.add(o.pos, "component %q: option %q must be a constant", c.name, o.name)
+				} else if e.Value < m.Vars[vi].Min || e.Value > m.Vars[vi].Max {
+					r.d.add(o.pos, "component %q: option %q value %d outside %d..%d", c.name, o.name, e.Value, m.Vars[vi].Min, m.Vars[vi].Max)
+				} else {
+					comp.Options[vi] = e.Value
+				}
+			}
+		}
 		if c.internal.set {
 			for _, e := range r.set(c.internal, rawList{}, eventIndex(m), len(m.Events), "event of machine "+strconv.Quote(m.Name), "internal", "") {
 				comp.Internal[e] = true
@@ -96,10 +121,13 @@ func (r *resolver) product(rp *rawProduct) *Product {
 			}
 		}
 		sy.Event = -1
+		sy.EventName = s.event.name
 		for _, m := range targets {
 			e, ok := eventIndex(m)[s.event.name]
 			if !ok {
-				r.d.add(s.event.pos, "sync: machine %q has no event %q", m.Name, s.event.name)
+				if tm != nil {
+					r.d.add(s.event.pos, "sync: machine %q has no event %q", m.Name, s.event.name)
+				}
 				continue
 			}
 			if sy.Event >= 0 && sy.Event != e {
@@ -124,7 +152,35 @@ func (r *resolver) product(rp *rawProduct) *Product {
 				}
 			}
 		}
+		if sy.Event < 0 && tm == nil {
+			r.d.add(s.event.pos, "sync to sender: no other component has an event %q", s.event.name)
+		}
 		pr.Sync = append(pr.Sync, sy)
+	}
+	for _, rq := range rp.requests {
+		from, ok1 := comps[rq.from.name]
+		to, ok2 := comps[rq.to.name]
+		if !ok1 {
+			r.d.add(rq.from.pos, "request: unknown component %q", rq.from.name)
+		}
+		if !ok2 {
+			r.d.add(rq.to.pos, "request: unknown component %q", rq.to.name)
+		}
+		if !ok1 || !ok2 {
+			continue
+		}
+		fm, tm := r.pkg.Machines[pr.Components[from].Machine], r.pkg.Machines[pr.Components[to].Machine]
+		req := Request{From: from, To: to, OnReject: -1, Pos: rq.pos}
+		states := nameIndex{}
+		for i, s := range fm.States {
+			states[s.Name] = i
+		}
+		req.States = r.set(rq.states, rawList{}, states, len(fm.States), "state of "+strconv.Quote(fm.Name), "states", "")
+		req.Event, req.Outcome = r.eventRef(tm, rq.event, rq.outcome, "request")
+		if rq.onReject.name != "" {
+			req.OnReject, req.OnRejectOutcome = r.eventRef(fm, rq.onReject, rq.onRejectOutcome, "request onReject")
+		}
+		pr.Requests = append(pr.Requests, req)
 	}
 	if o := rp.outlives; o != nil {
 		c, ok := comps[o.component.name]

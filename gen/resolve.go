@@ -206,9 +206,17 @@ func (r *resolver) machine(p *parser, rm *rawMachine) *Machine {
 		}
 		if a.notAfter.set {
 			if a.notAfter.any {
-				r.d.add(a.notAfter.pos, "action %q: notAfter takes event names, not \"*\"", a.name)
+				r.d.add(a.notAfter.pos, "action %q: notAfter takes event and action names, not \"*\"", a.name)
 			}
-			m.Actions[i].NotAfter = r.set(a.notAfter, rawList{}, events, len(m.Events), "event", "notAfter", "")
+			for _, n := range a.notAfter.names {
+				if e, ok := events[n.name]; ok {
+					m.Actions[i].NotAfter = append(m.Actions[i].NotAfter, e)
+				} else if x, ok := actions[n.name]; ok && x != i {
+					m.Actions[i].NotAfterActions = append(m.Actions[i].NotAfterActions, x)
+				} else {
+					r.d.add(n.pos, "action %q: notAfter names %q, which is neither an event nor another action", a.name, n.name)
+				}
+			}
 		}
 	}
 	for _, v := range rm.vars {

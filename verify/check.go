@@ -124,11 +124,14 @@ type checker struct {
 type label struct {
 	inst           int16
 	event, outcome uint8
+	sender         int16 // for requests: the instance on whose behalf, else -1
 }
 
 type delivery struct {
 	inst, event, outcome, sender int
-	rule                         int // the sync rule that produced it, or -1
+	// bounce is the event (with bounceOutcome) the sender receives if the table
+	// rejects this delivery, or -1: then a rejection is a violation.
+	bounce, bounceOutcome int
 }
 
 func check(pkg *gen.Package, pr *gen.Product, opts Options, name string) (*Result, error) {
@@ -221,7 +224,11 @@ func (ck *checker) instName(i int) string {
 
 func (ck *checker) stepName(l label) string {
 	m := ck.insts[l.inst].c.m
-	return ck.instName(int(l.inst)) + ck.pkg.FormatStep(m, int(l.event), int(l.outcome))
+	name := ck.instName(int(l.inst)) + ck.pkg.FormatStep(m, int(l.event), int(l.outcome))
+	if l.sender >= 0 {
+		name = strings.TrimSuffix(ck.instName(int(l.sender)), ".") + " asks " + name
+	}
+	return name
 }
 
 func (ck *checker) stateAt(s int32) []int32 {
@@ -276,7 +283,7 @@ func (ck *checker) explore() error {
 	for i, in := range ck.insts {
 		var next [][]int32
 		for _, st := range inits {
-			for _, cfg := range in.c.initial {
+			for _, cfg := range in.c.initialWith(ck.pr.Components[in.comp].Options) {
 				s := append([]int32(nil), st...)
 				s[2*i] = int32(cfg)
 				s[2*i+1] = 0
@@ -310,21 +317,49 @@ func (ck *checker) explore() error {
 					continue
 				}
 				copy(cur, ck.stateAt(s))
-				l := label{inst: int16(i), event: uint8(e), outcome: uint8(in.c.cellOutcome[cell])}
-				if !ck.step(s, cur, delivery{inst: i, event: e, outcome: in.c.cellOutcome[cell], sender: -1, rule: -1}, l) {
+				l := label{inst: int16(i), event: uint8(e), outcome: uint8(in.c.cellOutcome[cell]), sender: -1}
+				if !ck.step(s, cur, delivery{inst: i, event: e, outcome: in.c.cellOutcome[cell], sender: -1, bounce: -1}, l) {
 					continue
 				}
-				ck.canon(cur)
-				ck.transitions++
-				id, _, err := ck.lookupOrAdd(cur, s, l)
-				if err != nil {
+				if err := ck.addSuccessor(s, cur, l); err != nil {
 					return err
-				}
-				if id != s {
-					ck.edges = append(ck.edges, [2]int32{s, id})
 				}
 			}
 		}
+		for _, rq := range ck.pr.Requests {
+			for _, i := range ck.groups[rq.From] {
+				st := ck.stateAt(s)
+				if i > ck.groups[rq.From][0] && st[2*i] == st[2*i-2] && st[2*i+1] == st[2*i-1] {
+					continue // symmetric to the previous instance
+				}
+				if !containsInt(rq.States, int(st[2*i])/ck.insts[i].c.sp.NVals) {
+					continue
+				}
+				for _, target := range ck.groups[rq.To] {
+					copy(cur, ck.stateAt(s))
+					l := label{inst: int16(target), event: uint8(rq.Event), outcome: uint8(rq.Outcome), sender: int16(i)}
+					if !ck.step(s, cur, delivery{inst: target, event: rq.Event, outcome: rq.Outcome, sender: i, bounce: rq.OnReject, bounceOutcome: rq.OnRejectOutcome}, l) {
+						continue
+					}
+					if err := ck.addSuccessor(s, cur, l); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (ck *checker) addSuccessor(s int32, cur []int32, l label) error {
+	ck.canon(cur)
+	ck.transitions++
+	id, _, err := ck.lookupOrAdd(cur, s, l)
+	if err != nil {
+		return err
+	}
+	if id != s {
+		ck.edges = append(ck.edges, [2]int32{s, id})
 	}
 	return nil
 }
@@ -355,7 +390,11 @@ func (ck *checker) deliver(s int32, st []int32, d delivery, l label) bool {
 	cell := c.cellBase[d.event] + d.outcome
 	t := c.table[conf*c.ncells+cell]
 	what := func() string {
-		return fmt.Sprintf("%s in %s on %s", strings.TrimSuffix(ck.instName(d.inst), "."), c.sp.Describe(conf), ck.pkg.FormatStep(m, d.event, d.outcome))
+		who := ""
+		if n := strings.TrimSuffix(ck.instName(d.inst), "."); n != "" {
+			who = n + " "
+		}
+		return fmt.Sprintf("%sin %s on %s", who, c.sp.Describe(conf), ck.pkg.FormatStep(m, d.event, d.outcome))
 	}
 	step := ck.stepName(l)
 	switch t.next {
@@ -371,9 +410,9 @@ func (ck *checker) deliver(s int32, st []int32, d delivery, l label) bool {
 	}
 	row := &m.Rows[t.row]
 	if d.sender >= 0 && row.Kind == gen.RowReject {
-		if sy := ck.pr.Sync[d.rule]; sy.OnReject >= 0 {
+		if d.bounce >= 0 {
 			// The runtime returns the rejection to the caller as an error.
-			ck.queue = append(ck.queue, delivery{inst: d.sender, event: sy.OnReject, outcome: sy.OnRejectOutcome, sender: -1, rule: -1})
+			ck.queue = append(ck.queue, delivery{inst: d.sender, event: d.bounce, outcome: d.bounceOutcome, sender: -1, bounce: -1})
 			return true
 		}
 		ck.violate(PropSyncAccepted, s, step, "the synchronised event is rejected: %s", what())
@@ -391,19 +430,24 @@ func (ck *checker) deliver(s int32, st []int32, d delivery, l label) bool {
 	st[2*d.inst] = t.next
 	st[2*d.inst+1] = int32(mon)
 	for _, a := range row.Do {
-		for ri, sy := range ck.pr.Sync {
+		for _, sy := range ck.pr.Sync {
 			if sy.From != in.comp || sy.Action != a {
 				continue
 			}
 			if sy.To == gen.SyncSender {
 				if d.sender >= 0 {
-					ck.queue = append(ck.queue, delivery{inst: d.sender, event: sy.Event, outcome: sy.Outcome, sender: d.inst, rule: ri})
+					sm := ck.insts[d.sender].c.m
+					if sy.Event >= len(sm.Events) || sm.Events[sy.Event].Name != sy.EventName {
+						ck.violate(PropSyncAccepted, s, step, "%s answers %s, whose machine %q has no event %q", what(), strings.TrimSuffix(ck.instName(d.sender), "."), sm.Name, sy.EventName)
+						return false
+					}
+					ck.queue = append(ck.queue, delivery{inst: d.sender, event: sy.Event, outcome: sy.Outcome, sender: d.inst, bounce: sy.OnReject, bounceOutcome: sy.OnRejectOutcome})
 				}
 				continue
 			}
 			for _, target := range ck.groups[sy.To] {
 				if target != d.inst {
-					ck.queue = append(ck.queue, delivery{inst: target, event: sy.Event, outcome: sy.Outcome, sender: d.inst, rule: ri})
+					ck.queue = append(ck.queue, delivery{inst: target, event: sy.Event, outcome: sy.Outcome, sender: d.inst, bounce: sy.OnReject, bounceOutcome: sy.OnRejectOutcome})
 				}
 			}
 		}
@@ -417,7 +461,7 @@ func (ck *checker) checkState(s int32) {
 	for i, in := range ck.insts {
 		conf := int(st[2*i])
 		if inv := in.c.inv[conf]; inv >= 0 {
-			ck.violate(PropInvariants, s, "", "invariant %q does not hold for %s%s", in.c.m.Invariants[inv].Name, ck.instName(i), in.c.sp.Describe(conf))
+			ck.violate(PropInvariants, s, "", "invariant %q does not hold in %s%s", in.c.m.Invariants[inv].Name, ck.instName(i), in.c.sp.Describe(conf))
 		}
 	}
 	if o := ck.pr.Outlives; o != nil {
@@ -430,7 +474,7 @@ func (ck *checker) checkState(s int32) {
 					c := ck.insts[j].c
 					conf := int(st[2*j])
 					if !c.terminal[conf] && !c.isInitialState(conf) {
-						ck.violate(PropOutlives, s, "", "%sis terminal while %sis %s", ck.instName(i), ck.instName(j), c.sp.Describe(conf))
+						ck.violate(PropOutlives, s, "", "%s is terminal while %s is %s", strings.TrimSuffix(ck.instName(i), "."), strings.TrimSuffix(ck.instName(j), "."), c.sp.Describe(conf))
 					}
 				}
 			}

@@ -36,6 +36,7 @@ type compiled struct {
 	maxActs        []int // actions with a Max, digit d counts occurrences (0..Max)
 	afterActs      []int // actions with an After, one bit each: After seen since last occurrence
 	notAfterEvents []int // events named by some NotAfter, one bit each: event seen
+	notAfterActs   []int // actions named by some NotAfterActions, one bit each: action seen
 	radix          int   // product of (Max+1) over maxActs
 }
 
@@ -119,8 +120,36 @@ func compile(pkg *gen.Package, m *gen.Machine) (*compiled, error) {
 				c.notAfterEvents = append(c.notAfterEvents, e)
 			}
 		}
+		for _, x := range act.NotAfterActions {
+			if !containsInt(c.notAfterActs, x) {
+				c.notAfterActs = append(c.notAfterActs, x)
+			}
+		}
 	}
 	return c, nil
+}
+
+// initialWith returns the initial configurations whose options agree with fixed
+// (indexed by variable; -1 leaves an option free).
+func (c *compiled) initialWith(fixed []int) []int {
+	if fixed == nil {
+		return c.initial
+	}
+	var out []int
+	vals := make([]int, len(c.m.Vars))
+	for _, id := range c.initial {
+		c.sp.Decode(id, vals)
+		ok := true
+		for i, f := range fixed {
+			if f >= 0 && vals[i] != f {
+				ok = false
+			}
+		}
+		if ok {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 func (c *compiled) isInitialState(conf int) bool {
@@ -139,11 +168,22 @@ func (c *compiled) monitor(mon, event int, actions []int) (int, string, string) 
 			bits |= 1 << (len(c.afterActs) + i)
 		}
 	}
+	actBit := func(i int) int { return 1 << (len(c.afterActs) + len(c.notAfterEvents) + i) }
 	for _, a := range actions {
 		act := &c.m.Actions[a]
 		for i, e := range c.notAfterEvents {
 			if bits&(1<<(len(c.afterActs)+i)) != 0 && containsInt(act.NotAfter, e) {
 				return 0, PropOrder, fmt.Sprintf("action %q after event %q", act.Name, c.m.Events[e].Name)
+			}
+		}
+		for i, x := range c.notAfterActs {
+			if bits&actBit(i) != 0 && containsInt(act.NotAfterActions, x) {
+				return 0, PropOrder, fmt.Sprintf("action %q after action %q", act.Name, c.m.Actions[x].Name)
+			}
+		}
+		for i, x := range c.notAfterActs {
+			if x == a {
+				bits |= actBit(i)
 			}
 		}
 		for i, x := range c.afterActs {
