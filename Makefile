@@ -1,7 +1,7 @@
 # fsmkernel. `make run` regenerates the machines from spec/ and prints the check
 # report; `make test` is what CI runs.
 GO    ?= go
-SPECS := $(wildcard spec/*.yaml)
+SPECS := $(wildcard spec/*.yaml) $(wildcard spec/model/*.yaml)
 
 .PHONY: run generate check test lint fuzz bench
 

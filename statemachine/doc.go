@@ -18,4 +18,4 @@
 //     ignore or reject anything that still arrives.
 package statemachine
 
-//go:generate go run ../cmd/fsmgen generate -o . -pkg statemachine ../spec/conn.yaml
+//go:generate go run ../cmd/fsmgen generate -o . -pkg statemachine ../spec/outcomes.yaml ../spec/errno.yaml ../spec/eventloop.yaml ../spec/channel.yaml ../spec/listener.yaml

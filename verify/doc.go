@@ -20,4 +20,4 @@
 //  3. The generated <machine>_prop_gen_test.go runs with go test ./verify.
 package verify
 
-//go:generate go run ../cmd/fsmgen proptest -import github.com/fsmkernel/fsmkernel/statemachine ../spec/conn.yaml
+//go:generate go run ../cmd/fsmgen proptest -import github.com/fsmkernel/fsmkernel/statemachine ../spec/outcomes.yaml ../spec/errno.yaml ../spec/eventloop.yaml ../spec/channel.yaml ../spec/listener.yaml
