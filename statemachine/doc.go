@@ -19,3 +19,4 @@
 package statemachine
 
 //go:generate go run ../cmd/fsmgen generate -o . -pkg statemachine ../spec/outcomes.yaml ../spec/errno.yaml ../spec/eventloop.yaml ../spec/channel.yaml ../spec/listener.yaml
+//go:generate go run ../cmd/fsmgen graph -splice ../docs/lifecycles.md ../spec/outcomes.yaml ../spec/errno.yaml ../spec/eventloop.yaml ../spec/channel.yaml ../spec/listener.yaml

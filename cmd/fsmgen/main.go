@@ -6,6 +6,7 @@
 //	fsmgen generate [-o dir] [-pkg name] spec.yaml...
 //	fsmgen check [-count component=N]... spec.yaml...
 //	fsmgen graph [-format dot|mermaid] [-machine name] [-o file] spec.yaml...
+//	fsmgen graph -splice doc.md spec.yaml...
 //	fsmgen classify -import path [-o dir] [-pkg name] spec.yaml...
 //	fsmgen proptest -import path [-verify path] [-o dir] [-pkg name] spec.yaml...
 //
@@ -35,6 +36,9 @@
 //
 // graph prints one machine (-machine, required when the files hold several) as a
 // Graphviz DOT digraph or a Mermaid state diagram, to standard output or -o file.
+// With -splice doc.md it rewrites, in that Markdown file, every block between
+// "<!-- fsmgen:mermaid NAME -->" and "<!-- fsmgen:end -->" with a Mermaid diagram
+// of machine NAME, so documentation shows the tables as they are.
 //
 // classify writes the errno classifiers declared under "classifiers" as Go for the
 // I/O side: classify_gen.go with one Classify<Name> function per classifier, and
@@ -71,6 +75,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -389,11 +394,40 @@ func check(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+var spliceMarker = regexp.MustCompile(`(?s)(<!-- fsmgen:mermaid (\w+) -->\n).*?(<!-- fsmgen:end -->)`)
+
+// spliceDiagrams replaces the marked blocks of a Markdown file with diagrams.
+func spliceDiagrams(path string, pkg *gen.Package) error {
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var missing []string
+	out := spliceMarker.ReplaceAllFunc(doc, func(block []byte) []byte {
+		m := spliceMarker.FindSubmatch(block)
+		for _, x := range pkg.Machines {
+			if x.Name == string(m[2]) {
+				return []byte(string(m[1]) + "```mermaid\n" + string(gen.EmitMermaid(pkg, x)) + "```\n" + string(m[3]))
+			}
+		}
+		missing = append(missing, string(m[2]))
+		return block
+	})
+	if len(missing) > 0 {
+		return fmt.Errorf("fsmgen graph: %s marks diagrams of unknown machines: %s", path, strings.Join(missing, ", "))
+	}
+	if !bytes.Contains(doc, []byte("<!-- fsmgen:mermaid ")) {
+		return fmt.Errorf("fsmgen graph: %s has no <!-- fsmgen:mermaid NAME --> markers", path)
+	}
+	return writeIfChanged(path, out)
+}
+
 func graph(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("graph", stderr, "graph [-format dot|mermaid] [-machine name] [-o file] spec.yaml...")
 	format := fs.String("format", "dot", "diagram `format`: dot or mermaid")
 	machine := fs.String("machine", "", "machine `name` (required when the files declare several)")
 	out := fs.String("o", "", "output `file` (default: standard output)")
+	splice := fs.String("splice", "", "Markdown `file` whose marked blocks are replaced by Mermaid diagrams of every machine")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -403,6 +437,9 @@ func graph(args []string, stdout, stderr io.Writer) error {
 	pkg, err := load(fs.Args())
 	if err != nil {
 		return err
+	}
+	if *splice != "" {
+		return spliceDiagrams(*splice, pkg)
 	}
 	var m *gen.Machine
 	var names []string

@@ -37,6 +37,7 @@ func TestGeneratedUpToDate(t *testing.T) {
 		}
 		tmp := t.TempDir()
 		copyDir(t, filepath.Join(root, "spec"), filepath.Join(tmp, "spec"))
+		copyDir(t, filepath.Join(root, "docs"), filepath.Join(tmp, "docs"))
 		copyDir(t, filepath.Join(root, dir), filepath.Join(tmp, dir))
 		t.Chdir(filepath.Join(tmp, dir))
 		for _, args := range commands {
@@ -50,6 +51,14 @@ func TestGeneratedUpToDate(t *testing.T) {
 			a, _ := filepath.Glob(filepath.Join(base, "*_gen.go"))
 			b, _ := filepath.Glob(filepath.Join(base, "*_gen_test.go"))
 			return append(a, b...)
+		}
+		docs, _ := filepath.Glob(filepath.Join(tmp, "docs", "*.md"))
+		for _, d := range docs {
+			got, _ := os.ReadFile(filepath.Join(root, "docs", filepath.Base(d)))
+			exp, _ := os.ReadFile(d)
+			if !bytes.Equal(got, exp) {
+				t.Errorf("docs/%s has stale generated diagrams: run make generate", filepath.Base(d))
+			}
 		}
 		want, have := generated(filepath.Join(tmp, dir)), generated(filepath.Join(root, dir))
 		if len(want) != len(have) {
