@@ -30,6 +30,19 @@ func analyze(pkg *Package, m *Machine, d *diags) {
 	checkReachability(pkg, m, d)
 }
 
+// RebuildCells recomputes m.Cells, m.MaxOutcomes and m.MaxActions after its rows
+// were changed in memory (the mutation tests of verify/ do this); it does not
+// validate.
+func RebuildCells(pkg *Package, m *Machine) {
+	buildCells(pkg, m)
+	m.MaxActions = 0
+	for _, row := range m.Rows {
+		if len(row.Do) > m.MaxActions {
+			m.MaxActions = len(row.Do)
+		}
+	}
+}
+
 func buildCells(pkg *Package, m *Machine) {
 	m.MaxOutcomes = 1
 	for e := range m.Events {

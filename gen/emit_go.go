@@ -614,7 +614,7 @@ func (g *goMachine) cells() {
 						continue
 					}
 					row := &m.Rows[rows[0]]
-					if row.Guard != nil || len(row.Set) > 0 || row.Kind == RowReject {
+					if row.Guard != nil || len(row.Set) > 0 || row.Kind == RowReject || hasEffects(m, row) {
 						continue
 					}
 					next := s
@@ -632,6 +632,19 @@ func (g *goMachine) cells() {
 		}
 		v.Line()
 	})
+}
+
+// hasEffects reports whether a transition row performs an action with effects.
+func hasEffects(m *Machine, row *Row) bool {
+	if row.Kind != RowTransition {
+		return false
+	}
+	for _, a := range row.Do {
+		if len(m.Actions[a].Effects) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // hasCheckedOption reports whether some option's Go type holds values outside its
@@ -876,6 +889,11 @@ func (g *goMachine) rowBody(b *jen.Group, r, s, e, o int) {
 		return
 	}
 	g.updates(b, row)
+	for _, a := range row.Do {
+		for _, u := range m.Actions[a].Effects {
+			b.Id("m").Dot("vars").Dot(varField(m, u.Var)).Op("=").Add(g.constant(u.Var, u.Value.Value)).Comment("effect of " + m.Actions[a].Name)
+		}
+	}
 	if row.To >= 0 {
 		b.Id("m").Dot("state").Op("=").Id(stateConst(m, row.To))
 	}

@@ -23,12 +23,20 @@ func (m *Machine) Match(state, event, outcome int, vals []int) int {
 
 // Apply performs row r from state with vals: it writes the updated variables into
 // next (which may alias vals only if the row sets nothing) and returns the next
-// state. Updates read the values before the row, as the generated code does.
+// state. Updates read the values before the row, as the generated code does; the
+// effects of the row's actions follow, in order.
 func (m *Machine) Apply(r, state int, vals, next []int) int {
 	row := &m.Rows[r]
 	copy(next, vals)
 	for _, u := range row.Set {
 		next[u.Var] = u.Value.Eval(state, vals)
+	}
+	if row.Kind == RowTransition {
+		for _, a := range row.Do {
+			for _, u := range m.Actions[a].Effects {
+				next[u.Var] = u.Value.Value
+			}
+		}
 	}
 	if row.Kind != RowTransition || row.To < 0 {
 		return state

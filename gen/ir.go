@@ -202,7 +202,15 @@ type Action struct {
 	// NotAfterActions lists actions after which (later in the same row, or in any
 	// later transition) this action must never occur: "never closeFD after forgetFD".
 	NotAfterActions []int
-	Pos             Pos
+	// With lists actions at least one of which must occur in every transition this
+	// one occurs in: "countSpurious with [rearmRead, rearmWrite]" (a spurious
+	// readiness keeps its interest armed).
+	With []int
+	// Effects are constant variable updates that happen whenever the action is
+	// performed, after the row's own updates, in the order of the row's actions:
+	// bookkeeping that no row can forget ("rearmRead sets rearmDue to false").
+	Effects []Update
+	Pos     Pos
 }
 
 // VarKind is the type of a variable.

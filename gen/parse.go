@@ -123,6 +123,8 @@ type rawAction struct {
 	max      int
 	after    *rawName
 	notAfter rawList
+	with     rawList
+	effects  []rawSet
 }
 
 // rawList is a field that holds one name, a list of names, or "*".
@@ -367,6 +369,12 @@ func (p *parser) machine(n *yaml.Node) *rawMachine {
 					},
 					"after":    func(_, v *yaml.Node) { x := p.name(v); a.after = &x },
 					"notAfter": func(_, v *yaml.Node) { a.notAfter = p.list(v) },
+					"with":     func(_, v *yaml.Node) { a.with = p.list(v) },
+					"effects": func(_, v *yaml.Node) {
+						p.entries(v, "effects", func(k, v *yaml.Node) {
+							a.effects = append(a.effects, rawSet{rawName: p.name(k), value: p.scalar(v)})
+						})
+					},
 				})
 				m.actions = append(m.actions, a)
 			})

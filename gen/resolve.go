@@ -187,12 +187,36 @@ func (r *resolver) machine(p *parser, rm *rawMachine) *Machine {
 	if len(rm.events) == 0 {
 		r.d.add(rm.pos, "machine %q has no events", rm.name)
 	}
+	for _, v := range rm.vars {
+		vars[v.name] = len(m.Vars)
+		m.Vars = append(m.Vars, r.variable(p, v))
+	}
 	for _, a := range rm.actions {
 		r.needDesc(a.pos, "action "+strconv.Quote(a.name), a.desc)
 		actions[a.name] = len(m.Actions)
 		m.Actions = append(m.Actions, Action{Name: a.name, Description: a.desc, Max: a.max, After: -1, Pos: a.pos})
 	}
 	for i, a := range rm.actions {
+		for _, ef := range a.effects {
+			vi, ok := vars[ef.name]
+			if !ok {
+				r.d.add(ef.pos, "action %q: effect on unknown variable %q", a.name, ef.name)
+				continue
+			}
+			if m.Vars[vi].Option {
+				r.d.add(ef.pos, "action %q: variable %q is an option; effects cannot change it", a.name, ef.name)
+				continue
+			}
+			e := p.parseExpr(ef.value, exprScope{m: m}, m.Vars[vi].Kind, vi)
+			if e == nil {
+				continue
+			}
+			if e.Op != OpConst || e.Value < m.Vars[vi].Min || e.Value > m.Vars[vi].Max {
+				r.d.add(ef.pos, "action %q: effect on %q must be a constant of its domain", a.name, ef.name)
+				continue
+			}
+			m.Actions[i].Effects = append(m.Actions[i].Effects, Update{Var: vi, Value: e})
+		}
 		if a.after != nil {
 			j, ok := actions[a.after.name]
 			switch {
@@ -202,6 +226,15 @@ func (r *resolver) machine(p *parser, rm *rawMachine) *Machine {
 				r.d.add(a.after.pos, "action %q cannot require itself", a.name)
 			default:
 				m.Actions[i].After = j
+			}
+		}
+		if a.with.set {
+			for _, n := range a.with.names {
+				if x, ok := actions[n.name]; ok && x != i {
+					m.Actions[i].With = append(m.Actions[i].With, x)
+				} else {
+					r.d.add(n.pos, "action %q: with names %q, which is not another action", a.name, n.name)
+				}
 			}
 		}
 		if a.notAfter.set {
@@ -218,10 +251,6 @@ func (r *resolver) machine(p *parser, rm *rawMachine) *Machine {
 				}
 			}
 		}
-	}
-	for _, v := range rm.vars {
-		vars[v.name] = len(m.Vars)
-		m.Vars = append(m.Vars, r.variable(p, v))
 	}
 	for _, limit := range []struct {
 		what string

@@ -453,6 +453,8 @@ type ChannelVars struct {
 	Delivered bool
 	// Unwritable: The output queue crossed the high watermark and has not fallen below the low one.
 	Unwritable bool
+	// RearmDue: A read notification consumed the armed interest (as one-shot and edge-triggered backends do) and the cycle has not re-armed or removed it yet (R1).
+	RearmDue bool
 	// Output: Where the flushed part of the output queue stands.
 	Output ChannelOutput
 }
@@ -750,176 +752,150 @@ type channelCell struct {
 // channelCells holds the cells answered without evaluation, indexed by
 // (state*EventCount+event)*OutcomeStride+outcome.
 var channelCells = [ChannelStateCount * ChannelEventCount * channelOutcomeStride]channelCell{
-	2:    {acts: ChannelActions{w0: 0x1f1e1803 /* closeFD, leaveLoop, settleClosed */}, next: ChannelStateClosed, direct: true},                                                    /* fresh registered(alreadyRegistered) */
-	3:    {acts: ChannelActions{w0: 0x1f1e1803 /* closeFD, leaveLoop, settleClosed */}, next: ChannelStateClosed, direct: true},                                                    /* fresh registered(notRegistered) */
-	4:    {acts: ChannelActions{w0: 0x1f1e1803 /* closeFD, leaveLoop, settleClosed */}, next: ChannelStateClosed, direct: true},                                                    /* fresh registered(exhausted) */
-	5:    {acts: ChannelActions{w0: 0x1f1e1803 /* closeFD, leaveLoop, settleClosed */}, next: ChannelStateClosed, direct: true},                                                    /* fresh registered(otherError) */
-	128:  {acts: ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, next: ChannelStateClosed, direct: true},                                                                 /* fresh drain */
-	136:  {acts: ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, next: ChannelStateClosed, direct: true},                                                                 /* fresh close */
-	152:  {acts: ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, next: ChannelStateClosed, direct: true},                                                                 /* fresh loopFailed */
-	160:  {acts: ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, next: ChannelStateClosed, direct: true},                                                                 /* fresh forcedShutdown */
-	193:  {acts: ChannelActions{w0: 0x1101 /* armWrite */}, next: ChannelStateConnecting, direct: true},                                                                            /* connecting connectCalled(inProgress) */
-	194:  {acts: ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, next: ChannelStateClosed, direct: true}, /* connecting connectCalled(refused) */
-	195:  {acts: ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, next: ChannelStateClosed, direct: true}, /* connecting connectCalled(unreachable) */
-	196:  {acts: ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, next: ChannelStateClosed, direct: true}, /* connecting connectCalled(timedOut) */
-	198:  {acts: ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, next: ChannelStateClosed, direct: true}, /* connecting connectCalled(otherError) */
-	201:  {acts: ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, next: ChannelStateConnecting, direct: true},                                                         /* connecting connectChecked(inProgress) */
-	202:  {acts: ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, next: ChannelStateClosed, direct: true}, /* connecting connectChecked(refused) */
-	203:  {acts: ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, next: ChannelStateClosed, direct: true}, /* connecting connectChecked(unreachable) */
-	204:  {acts: ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, next: ChannelStateClosed, direct: true}, /* connecting connectChecked(timedOut) */
-	206:  {acts: ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, next: ChannelStateClosed, direct: true}, /* connecting connectChecked(otherError) */
-	208:  {acts: ChannelActions{w0: 0x1f1e04181705 /* deregister, closeFD, failConnect, leaveLoop, settleClosed */}, next: ChannelStateClosed, direct: true},                       /* connecting connectDeadline */
-	216:  {next: ChannelStateConnecting, direct: true},                                                                                                                             /* connecting readable */
-	224:  {acts: ChannelActions{w0: 0x301 /* checkConnect */}, next: ChannelStateConnecting, direct: true},                                                                         /* connecting writable */
-	232:  {next: ChannelStateConnecting, direct: true},                                                                                                                             /* connecting readableEOFHint */
-	240:  {acts: ChannelActions{w0: 0x301 /* checkConnect */}, next: ChannelStateConnecting, direct: true},                                                                         /* connecting hangup */
-	312:  {acts: ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, next: ChannelStateClosed, direct: true}, /* connecting drain */
-	320:  {acts: ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, next: ChannelStateClosed, direct: true}, /* connecting close */
-	328:  {next: ChannelStateConnecting, direct: true},                                                                                                                             /* connecting pollerControlFailed(ok) */
-	330:  {acts: ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, next: ChannelStateClosed, direct: true}, /* connecting pollerControlFailed(alreadyRegistered) */
-	331:  {acts: ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, next: ChannelStateClosed, direct: true}, /* connecting pollerControlFailed(notRegistered) */
-	332:  {acts: ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, next: ChannelStateClosed, direct: true}, /* connecting pollerControlFailed(exhausted) */
-	333:  {acts: ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, next: ChannelStateClosed, direct: true}, /* connecting pollerControlFailed(otherError) */
-	336:  {acts: ChannelActions{w0: 0x1f1e04180105 /* cancelConnectTimer, closeFD, failConnect, leaveLoop, settleClosed */}, next: ChannelStateClosed, direct: true},               /* connecting loopFailed */
-	344:  {acts: ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, next: ChannelStateClosed, direct: true}, /* connecting forcedShutdown */
-	392:  {next: ChannelStateActive, direct: true},                                                                                                                                 /* active connectDeadline */
-	424:  {acts: ChannelActions{w0: 0x901 /* readSocket */}, next: ChannelStateReading, direct: true},                                                                              /* active hangup */
-	440:  {next: ChannelStateActive, direct: true},                                                                                                                                 /* active readContinue */
-	448:  {next: ChannelStateActive, direct: true},                                                                                                                                 /* active readBudgetSpent */
-	512:  {next: ChannelStateActive, direct: true},                                                                                                                                 /* active pollerControlFailed(ok) */
-	576:  {next: ChannelStateReading, direct: true},                                                                                                                                /* reading connectDeadline */
-	584:  {next: ChannelStateReading, direct: true},                                                                                                                                /* reading readable */
-	600:  {next: ChannelStateReading, direct: true},                                                                                                                                /* reading readableEOFHint */
-	608:  {next: ChannelStateReading, direct: true},                                                                                                                                /* reading hangup */
-	619:  {acts: ChannelActions{w0: 0x901 /* readSocket */}, next: ChannelStateReading, direct: true},                                                                              /* reading read(interrupted) */
-	696:  {next: ChannelStateReading, direct: true},                                                                                                                                /* reading pollerControlFailed(ok) */
-	760:  {next: ChannelStateInputClosed, direct: true},                                                                                                                            /* inputClosed connectDeadline */
-	768:  {next: ChannelStateInputClosed, direct: true},                                                                                                                            /* inputClosed readable */
-	784:  {next: ChannelStateInputClosed, direct: true},                                                                                                                            /* inputClosed readableEOFHint */
-	808:  {next: ChannelStateInputClosed, direct: true},                                                                                                                            /* inputClosed readContinue */
-	816:  {next: ChannelStateInputClosed, direct: true},                                                                                                                            /* inputClosed readBudgetSpent */
-	824:  {next: ChannelStateInputClosed, direct: true},                                                                                                                            /* inputClosed readRequest */
-	880:  {next: ChannelStateInputClosed, direct: true},                                                                                                                            /* inputClosed pollerControlFailed(ok) */
-	944:  {next: ChannelStateDraining, direct: true},                                                                                                                               /* draining connectDeadline */
-	952:  {next: ChannelStateDraining, direct: true},                                                                                                                               /* draining readable */
-	968:  {next: ChannelStateDraining, direct: true},                                                                                                                               /* draining readableEOFHint */
-	992:  {next: ChannelStateDraining, direct: true},                                                                                                                               /* draining readContinue */
-	1000: {next: ChannelStateDraining, direct: true},                                                                                                                               /* draining readBudgetSpent */
-	1008: {next: ChannelStateDraining, direct: true},                                                                                                                               /* draining readRequest */
-	1048: {next: ChannelStateDraining, direct: true},                                                                                                                               /* draining drain */
-	1064: {next: ChannelStateDraining, direct: true},                                                                                                                               /* draining pollerControlFailed(ok) */
-	1104: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed registered(ok) */
-	1105: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed registered(descriptorInvalid) */
-	1106: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed registered(alreadyRegistered) */
-	1107: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed registered(notRegistered) */
-	1108: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed registered(exhausted) */
-	1109: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed registered(otherError) */
-	1112: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed connectCalled(connected) */
-	1113: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed connectCalled(inProgress) */
-	1114: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed connectCalled(refused) */
-	1115: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed connectCalled(unreachable) */
-	1116: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed connectCalled(timedOut) */
-	1117: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed connectCalled(descriptorInvalid) */
-	1118: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed connectCalled(otherError) */
-	1120: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed connectChecked(connected) */
-	1121: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed connectChecked(inProgress) */
-	1122: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed connectChecked(refused) */
-	1123: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed connectChecked(unreachable) */
-	1124: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed connectChecked(timedOut) */
-	1125: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed connectChecked(descriptorInvalid) */
-	1126: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed connectChecked(otherError) */
-	1128: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed connectDeadline */
-	1136: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed readable */
-	1144: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed writable */
-	1152: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed readableEOFHint */
-	1160: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed hangup */
-	1168: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed read(data) */
-	1169: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed read(wouldBlock) */
-	1170: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed read(eof) */
-	1171: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed read(interrupted) */
-	1172: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed read(reset) */
-	1173: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed read(descriptorInvalid) */
-	1174: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed read(otherError) */
-	1176: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed readContinue */
-	1184: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed readBudgetSpent */
-	1192: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed readRequest */
-	1208: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed wrote(drained) */
-	1209: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed wrote(partial) */
-	1210: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed wrote(wouldBlock) */
-	1211: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed wrote(interrupted) */
-	1212: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed wrote(brokenPipe) */
-	1213: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed wrote(reset) */
-	1214: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed wrote(descriptorInvalid) */
-	1215: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed wrote(otherError) */
-	1216: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed highWatermark */
-	1224: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed lowWatermark */
-	1232: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed drain */
-	1248: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed pollerControlFailed(ok) */
-	1249: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed pollerControlFailed(descriptorInvalid) */
-	1250: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed pollerControlFailed(alreadyRegistered) */
-	1251: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed pollerControlFailed(notRegistered) */
-	1252: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed pollerControlFailed(exhausted) */
-	1253: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed pollerControlFailed(otherError) */
-	1256: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed loopFailed */
-	1264: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed forcedShutdown */
-	1272: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed descriptorInvalidated */
-	1280: {next: ChannelStateClosed, direct: true},                                                                                                                                 /* closed handlerPanicked */
-	1288: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned registered(ok) */
-	1289: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned registered(descriptorInvalid) */
-	1290: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned registered(alreadyRegistered) */
-	1291: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned registered(notRegistered) */
-	1292: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned registered(exhausted) */
-	1293: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned registered(otherError) */
-	1296: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned connectCalled(connected) */
-	1297: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned connectCalled(inProgress) */
-	1298: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned connectCalled(refused) */
-	1299: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned connectCalled(unreachable) */
-	1300: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned connectCalled(timedOut) */
-	1301: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned connectCalled(descriptorInvalid) */
-	1302: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned connectCalled(otherError) */
-	1304: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned connectChecked(connected) */
-	1305: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned connectChecked(inProgress) */
-	1306: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned connectChecked(refused) */
-	1307: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned connectChecked(unreachable) */
-	1308: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned connectChecked(timedOut) */
-	1309: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned connectChecked(descriptorInvalid) */
-	1310: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned connectChecked(otherError) */
-	1312: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned connectDeadline */
-	1320: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned readable */
-	1328: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned writable */
-	1336: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned readableEOFHint */
-	1344: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned hangup */
-	1352: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned read(data) */
-	1353: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned read(wouldBlock) */
-	1354: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned read(eof) */
-	1355: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned read(interrupted) */
-	1356: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned read(reset) */
-	1357: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned read(descriptorInvalid) */
-	1358: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned read(otherError) */
-	1360: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned readContinue */
-	1368: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned readBudgetSpent */
-	1376: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned readRequest */
-	1392: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned wrote(drained) */
-	1393: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned wrote(partial) */
-	1394: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned wrote(wouldBlock) */
-	1395: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned wrote(interrupted) */
-	1396: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned wrote(brokenPipe) */
-	1397: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned wrote(reset) */
-	1398: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned wrote(descriptorInvalid) */
-	1399: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned wrote(otherError) */
-	1400: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned highWatermark */
-	1408: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned lowWatermark */
-	1416: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned drain */
-	1432: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned pollerControlFailed(ok) */
-	1433: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned pollerControlFailed(descriptorInvalid) */
-	1434: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned pollerControlFailed(alreadyRegistered) */
-	1435: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned pollerControlFailed(notRegistered) */
-	1436: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned pollerControlFailed(exhausted) */
-	1437: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned pollerControlFailed(otherError) */
-	1440: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned loopFailed */
-	1448: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned forcedShutdown */
-	1456: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned descriptorInvalidated */
-	1464: {next: ChannelStateAbandoned, direct: true},                                                                                                                              /* abandoned handlerPanicked */
+	193:  {acts: ChannelActions{w0: 0x1101 /* armWrite */}, next: ChannelStateConnecting, direct: true},                    /* connecting connectCalled(inProgress) */
+	201:  {acts: ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, next: ChannelStateConnecting, direct: true}, /* connecting connectChecked(inProgress) */
+	216:  {next: ChannelStateConnecting, direct: true},                                                                     /* connecting readable */
+	224:  {acts: ChannelActions{w0: 0x301 /* checkConnect */}, next: ChannelStateConnecting, direct: true},                 /* connecting writable */
+	232:  {next: ChannelStateConnecting, direct: true},                                                                     /* connecting readableEOFHint */
+	240:  {acts: ChannelActions{w0: 0x301 /* checkConnect */}, next: ChannelStateConnecting, direct: true},                 /* connecting hangup */
+	328:  {next: ChannelStateConnecting, direct: true},                                                                     /* connecting pollerControlFailed(ok) */
+	392:  {next: ChannelStateActive, direct: true},                                                                         /* active connectDeadline */
+	440:  {next: ChannelStateActive, direct: true},                                                                         /* active readContinue */
+	448:  {next: ChannelStateActive, direct: true},                                                                         /* active readBudgetSpent */
+	512:  {next: ChannelStateActive, direct: true},                                                                         /* active pollerControlFailed(ok) */
+	576:  {next: ChannelStateReading, direct: true},                                                                        /* reading connectDeadline */
+	584:  {next: ChannelStateReading, direct: true},                                                                        /* reading readable */
+	600:  {next: ChannelStateReading, direct: true},                                                                        /* reading readableEOFHint */
+	608:  {next: ChannelStateReading, direct: true},                                                                        /* reading hangup */
+	619:  {acts: ChannelActions{w0: 0x901 /* readSocket */}, next: ChannelStateReading, direct: true},                      /* reading read(interrupted) */
+	696:  {next: ChannelStateReading, direct: true},                                                                        /* reading pollerControlFailed(ok) */
+	760:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed connectDeadline */
+	768:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readable */
+	784:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readableEOFHint */
+	808:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readContinue */
+	816:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readBudgetSpent */
+	824:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readRequest */
+	880:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed pollerControlFailed(ok) */
+	944:  {next: ChannelStateDraining, direct: true},                                                                       /* draining connectDeadline */
+	952:  {next: ChannelStateDraining, direct: true},                                                                       /* draining readable */
+	968:  {next: ChannelStateDraining, direct: true},                                                                       /* draining readableEOFHint */
+	992:  {next: ChannelStateDraining, direct: true},                                                                       /* draining readContinue */
+	1000: {next: ChannelStateDraining, direct: true},                                                                       /* draining readBudgetSpent */
+	1008: {next: ChannelStateDraining, direct: true},                                                                       /* draining readRequest */
+	1048: {next: ChannelStateDraining, direct: true},                                                                       /* draining drain */
+	1064: {next: ChannelStateDraining, direct: true},                                                                       /* draining pollerControlFailed(ok) */
+	1104: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(ok) */
+	1105: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(descriptorInvalid) */
+	1106: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(alreadyRegistered) */
+	1107: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(notRegistered) */
+	1108: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(exhausted) */
+	1109: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(otherError) */
+	1112: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(connected) */
+	1113: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(inProgress) */
+	1114: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(refused) */
+	1115: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(unreachable) */
+	1116: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(timedOut) */
+	1117: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(descriptorInvalid) */
+	1118: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(otherError) */
+	1120: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(connected) */
+	1121: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(inProgress) */
+	1122: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(refused) */
+	1123: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(unreachable) */
+	1124: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(timedOut) */
+	1125: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(descriptorInvalid) */
+	1126: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(otherError) */
+	1128: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectDeadline */
+	1136: {next: ChannelStateClosed, direct: true},                                                                         /* closed readable */
+	1144: {next: ChannelStateClosed, direct: true},                                                                         /* closed writable */
+	1152: {next: ChannelStateClosed, direct: true},                                                                         /* closed readableEOFHint */
+	1160: {next: ChannelStateClosed, direct: true},                                                                         /* closed hangup */
+	1168: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(data) */
+	1169: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(wouldBlock) */
+	1170: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(eof) */
+	1171: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(interrupted) */
+	1172: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(reset) */
+	1173: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(descriptorInvalid) */
+	1174: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(otherError) */
+	1176: {next: ChannelStateClosed, direct: true},                                                                         /* closed readContinue */
+	1184: {next: ChannelStateClosed, direct: true},                                                                         /* closed readBudgetSpent */
+	1192: {next: ChannelStateClosed, direct: true},                                                                         /* closed readRequest */
+	1208: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(drained) */
+	1209: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(partial) */
+	1210: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(wouldBlock) */
+	1211: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(interrupted) */
+	1212: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(brokenPipe) */
+	1213: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(reset) */
+	1214: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(descriptorInvalid) */
+	1215: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(otherError) */
+	1216: {next: ChannelStateClosed, direct: true},                                                                         /* closed highWatermark */
+	1224: {next: ChannelStateClosed, direct: true},                                                                         /* closed lowWatermark */
+	1232: {next: ChannelStateClosed, direct: true},                                                                         /* closed drain */
+	1248: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(ok) */
+	1249: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(descriptorInvalid) */
+	1250: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(alreadyRegistered) */
+	1251: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(notRegistered) */
+	1252: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(exhausted) */
+	1253: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(otherError) */
+	1256: {next: ChannelStateClosed, direct: true},                                                                         /* closed loopFailed */
+	1264: {next: ChannelStateClosed, direct: true},                                                                         /* closed forcedShutdown */
+	1272: {next: ChannelStateClosed, direct: true},                                                                         /* closed descriptorInvalidated */
+	1280: {next: ChannelStateClosed, direct: true},                                                                         /* closed handlerPanicked */
+	1288: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(ok) */
+	1289: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(descriptorInvalid) */
+	1290: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(alreadyRegistered) */
+	1291: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(notRegistered) */
+	1292: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(exhausted) */
+	1293: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(otherError) */
+	1296: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(connected) */
+	1297: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(inProgress) */
+	1298: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(refused) */
+	1299: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(unreachable) */
+	1300: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(timedOut) */
+	1301: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(descriptorInvalid) */
+	1302: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(otherError) */
+	1304: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(connected) */
+	1305: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(inProgress) */
+	1306: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(refused) */
+	1307: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(unreachable) */
+	1308: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(timedOut) */
+	1309: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(descriptorInvalid) */
+	1310: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(otherError) */
+	1312: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectDeadline */
+	1320: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readable */
+	1328: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned writable */
+	1336: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readableEOFHint */
+	1344: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned hangup */
+	1352: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(data) */
+	1353: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(wouldBlock) */
+	1354: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(eof) */
+	1355: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(interrupted) */
+	1356: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(reset) */
+	1357: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(descriptorInvalid) */
+	1358: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(otherError) */
+	1360: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readContinue */
+	1368: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readBudgetSpent */
+	1376: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readRequest */
+	1392: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(drained) */
+	1393: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(partial) */
+	1394: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(wouldBlock) */
+	1395: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(interrupted) */
+	1396: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(brokenPipe) */
+	1397: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(reset) */
+	1398: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(descriptorInvalid) */
+	1399: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(otherError) */
+	1400: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned highWatermark */
+	1408: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned lowWatermark */
+	1416: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned drain */
+	1432: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(ok) */
+	1433: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(descriptorInvalid) */
+	1434: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(alreadyRegistered) */
+	1435: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(notRegistered) */
+	1436: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(exhausted) */
+	1437: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(otherError) */
+	1440: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned loopFailed */
+	1448: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned forcedShutdown */
+	1456: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned descriptorInvalidated */
+	1464: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned handlerPanicked */
 }
 
 // Registered: The loop admitted the channel and added its descriptor to the poller, with no interest yet; the result of that epoll_ctl/kevent.
@@ -941,143 +917,147 @@ func (m *Channel) onRegistered(out PollerControlResult) (ChannelActions, error) 
 		switch out {
 		case PollerControlResultOk:
 			if m.vars.Origin == ChannelOriginAccepted && (m.vars.AutoRead || m.vars.ReadRequested) {
-				// ../spec/channel.yaml:201
+				// ../spec/channel.yaml:205
 				m.vars.ReadArmed = true
+				m.vars.RearmDue = false // effect of armRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x60502 /* fireActive, armRead */}, nil
 			} else if m.vars.Origin == ChannelOriginAccepted && !(m.vars.AutoRead || m.vars.ReadRequested) {
-				// ../spec/channel.yaml:202
+				// ../spec/channel.yaml:206
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x501 /* fireActive */}, nil
 			} else {
-				// ../spec/channel.yaml:203
+				// ../spec/channel.yaml:207
 				m.state = ChannelStateConnecting
 				return ChannelActions{w0: 0x20002 /* startConnectTimer, connectSocket */}, nil
 			}
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyContain {
-				// ../spec/channel.yaml:204
+				// ../spec/channel.yaml:208
+				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e191a04 /* countDescriptorInvalid, forgetFD, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:227
+				// ../spec/channel.yaml:231
+				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:205
+			// ../spec/channel.yaml:209
+			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x1f1e1803 /* closeFD, leaveLoop, settleClosed */}, nil
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[45]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[46]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[47]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[48]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[49]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[50]
 		}
 	case ChannelStateActive:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[71]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[72]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[73]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[74]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[75]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[76]
 		}
 	case ChannelStateReading:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[106]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[107]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[108]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[109]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[110]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[111]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[134]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[135]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[136]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[137]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[138]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[139]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[169]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[170]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[171]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[172]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[173]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:206: a channel is registered once
+			// ../spec/channel.yaml:210: a channel is registered once
 			return ChannelActions{}, &channelRejects[174]
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:400: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -1102,54 +1082,59 @@ func (m *Channel) onConnectCalled(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[0]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[1]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[2]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[3]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[4]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[5]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[6]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case ConnectResultConnected:
 			if m.vars.AutoRead || m.vars.ReadRequested {
-				// ../spec/channel.yaml:294
+				// ../spec/channel.yaml:298
 				m.vars.ReadArmed = true
+				m.vars.RearmDue = false // effect of armRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x6050103 /* cancelConnectTimer, fireActive, armRead */}, nil
 			} else {
-				// ../spec/channel.yaml:295
+				// ../spec/channel.yaml:299
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x50102 /* cancelConnectTimer, fireActive */}, nil
 			}
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:298
+			// ../spec/channel.yaml:302
 			return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 		case ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultOtherError:
-			// ../spec/channel.yaml:300
+			// ../spec/channel.yaml:304
+			m.vars.RearmDue = false // effect of deregister
+			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, nil
 		case ConnectResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:228
+				// ../spec/channel.yaml:232
+				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/channel.yaml:236
+				// ../spec/channel.yaml:240
+				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e04191a0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
 			}
@@ -1157,103 +1142,103 @@ func (m *Channel) onConnectCalled(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateActive:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[77]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[78]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[79]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[80]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[81]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[82]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[83]
 		}
 	case ChannelStateReading:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[112]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[113]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[114]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[115]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[116]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[117]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[118]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[140]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[141]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[142]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[143]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[144]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[145]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[146]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[175]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[176]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[177]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[178]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[179]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[180]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[181]
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:400: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -1278,54 +1263,59 @@ func (m *Channel) onConnectChecked(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[7]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[8]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[9]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[10]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[11]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[12]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[13]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case ConnectResultConnected:
 			if m.vars.AutoRead || m.vars.ReadRequested {
-				// ../spec/channel.yaml:296
+				// ../spec/channel.yaml:300
 				m.vars.ReadArmed = true
+				m.vars.RearmDue = false // effect of armRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x605120104 /* cancelConnectTimer, disarmWrite, fireActive, armRead */}, nil
 			} else {
-				// ../spec/channel.yaml:297
+				// ../spec/channel.yaml:301
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x5120103 /* cancelConnectTimer, disarmWrite, fireActive */}, nil
 			}
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:299: a writable notification while the connect is still in progress is spurious; keep waiting
+			// ../spec/channel.yaml:303: a writable notification while the connect is still in progress is spurious; keep waiting
 			return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 		case ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultOtherError:
-			// ../spec/channel.yaml:300
+			// ../spec/channel.yaml:304
+			m.vars.RearmDue = false // effect of deregister
+			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, nil
 		case ConnectResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:228
+				// ../spec/channel.yaml:232
+				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/channel.yaml:236
+				// ../spec/channel.yaml:240
+				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e04191a0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
 			}
@@ -1333,103 +1323,103 @@ func (m *Channel) onConnectChecked(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateActive:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[84]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[85]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[86]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[87]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[88]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[89]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[90]
 		}
 	case ChannelStateReading:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[119]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[120]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[121]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[122]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[123]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[124]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[125]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[147]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[148]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[149]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[150]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[151]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[152]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[153]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[182]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[183]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[184]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[185]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[186]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[187]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:399: the connect finished
 			return ChannelActions{}, &channelRejects[188]
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:400: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -1450,17 +1440,19 @@ func (m *Channel) ConnectDeadline() (ChannelActions, error) {
 func (m *Channel) onConnectDeadline() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:212: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:216: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[14]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:302
+		// ../spec/channel.yaml:306
+		m.vars.RearmDue = false // effect of deregister
+		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x1f1e04181705 /* deregister, closeFD, failConnect, leaveLoop, settleClosed */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:396: a deadline that fired as the connect completed
+		// ../spec/channel.yaml:400: a deadline that fired as the connect completed
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:400: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1480,28 +1472,29 @@ func (m *Channel) Readable() (ChannelActions, error) {
 func (m *Channel) onReadable() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:212: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:216: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[15]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:303: no read interest before the connection is established; a stale notification
+		// ../spec/channel.yaml:307: no read interest before the connection is established; a stale notification
 		return ChannelActions{}, nil
 	case ChannelStateActive:
 		if m.vars.ReadArmed {
-			// ../spec/channel.yaml:315: R3: an EOF hint starts an ordinary cycle; only read's result decides
+			// ../spec/channel.yaml:319: R3: an EOF hint starts an ordinary cycle; only read's result decides
+			m.vars.RearmDue = true
 			m.state = ChannelStateReading
 			return ChannelActions{w0: 0x901 /* readSocket */}, nil
 		} else {
-			// ../spec/channel.yaml:316: readiness collected before read interest was disarmed (backpressure, auto-read off)
+			// ../spec/channel.yaml:320: readiness collected before read interest was disarmed (backpressure, auto-read off)
 			return ChannelActions{}, nil
 		}
 	case ChannelStateReading:
-		// ../spec/channel.yaml:318: the cycle under way reads until wouldBlock, eof or an error
+		// ../spec/channel.yaml:322: the cycle under way reads until wouldBlock, eof or an error
 		return ChannelActions{}, nil
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:319: input is finished; a stale notification
+		// ../spec/channel.yaml:323: input is finished; a stale notification
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:400: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1521,21 +1514,21 @@ func (m *Channel) Writable() (ChannelActions, error) {
 func (m *Channel) onWritable() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:212: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:216: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[16]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:301: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
+		// ../spec/channel.yaml:305: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
 		return ChannelActions{w0: 0x301 /* checkConnect */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Output == ChannelOutputArmed {
-			// ../spec/channel.yaml:356
+			// ../spec/channel.yaml:360
 			return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 		} else {
-			// ../spec/channel.yaml:357: readiness collected before write interest was disarmed
+			// ../spec/channel.yaml:361: readiness collected before write interest was disarmed
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:400: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1555,28 +1548,29 @@ func (m *Channel) ReadableEOFHint() (ChannelActions, error) {
 func (m *Channel) onReadableEOFHint() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:212: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:216: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[17]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:303: no read interest before the connection is established; a stale notification
+		// ../spec/channel.yaml:307: no read interest before the connection is established; a stale notification
 		return ChannelActions{}, nil
 	case ChannelStateActive:
 		if m.vars.ReadArmed {
-			// ../spec/channel.yaml:315: R3: an EOF hint starts an ordinary cycle; only read's result decides
+			// ../spec/channel.yaml:319: R3: an EOF hint starts an ordinary cycle; only read's result decides
+			m.vars.RearmDue = true
 			m.state = ChannelStateReading
 			return ChannelActions{w0: 0x901 /* readSocket */}, nil
 		} else {
-			// ../spec/channel.yaml:316: readiness collected before read interest was disarmed (backpressure, auto-read off)
+			// ../spec/channel.yaml:320: readiness collected before read interest was disarmed (backpressure, auto-read off)
 			return ChannelActions{}, nil
 		}
 	case ChannelStateReading:
-		// ../spec/channel.yaml:318: the cycle under way reads until wouldBlock, eof or an error
+		// ../spec/channel.yaml:322: the cycle under way reads until wouldBlock, eof or an error
 		return ChannelActions{}, nil
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:319: input is finished; a stale notification
+		// ../spec/channel.yaml:323: input is finished; a stale notification
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:400: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1596,25 +1590,28 @@ func (m *Channel) Hangup() (ChannelActions, error) {
 func (m *Channel) onHangup() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:212: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:216: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[18]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:301: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
+		// ../spec/channel.yaml:305: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
 		return ChannelActions{w0: 0x301 /* checkConnect */}, nil
 	case ChannelStateActive:
-		// ../spec/channel.yaml:317: epoll reports HUP/ERR whatever the interest; reading finds eof or the error and ends the repetition
+		// ../spec/channel.yaml:321: epoll reports HUP/ERR whatever the interest; reading finds eof or the error and ends the repetition
+		m.vars.RearmDue = m.vars.ReadArmed
 		m.state = ChannelStateReading
 		return ChannelActions{w0: 0x901 /* readSocket */}, nil
 	case ChannelStateReading:
-		// ../spec/channel.yaml:318: the cycle under way reads until wouldBlock, eof or an error
+		// ../spec/channel.yaml:322: the cycle under way reads until wouldBlock, eof or an error
 		return ChannelActions{}, nil
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:320: HUP after the peer's EOF means the connection is gone; the pending writes cannot complete
+		// ../spec/channel.yaml:324: HUP after the peer's EOF means the connection is gone; the pending writes cannot complete
 		m.vars.Output = ChannelOutputIdle
+		m.vars.RearmDue = false // effect of deregister
+		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x1f1e1d16181706 /* deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:400: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1638,104 +1635,107 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[19]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[20]
 		case ReadResultEof:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[21]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[22]
 		case ReadResultReset:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[23]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[24]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[25]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:304: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[51]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:304: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[52]
 		case ReadResultEof:
-			// ../spec/channel.yaml:304: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[53]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:304: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[54]
 		case ReadResultReset:
-			// ../spec/channel.yaml:304: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[55]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:304: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[56]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:304: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[57]
 		}
 	case ChannelStateActive:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:336: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[91]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:336: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[92]
 		case ReadResultEof:
-			// ../spec/channel.yaml:336: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[93]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:336: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[94]
 		case ReadResultReset:
-			// ../spec/channel.yaml:336: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[95]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:336: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[96]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:336: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[97]
 		}
 	case ChannelStateReading:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:322
+			// ../spec/channel.yaml:326
 			m.vars.Delivered = true
 			return ChannelActions{w0: 0xb0a02 /* deliverRead, continueRead */}, nil
 		case ReadResultWouldBlock:
 			if !m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:324: R1: spurious readiness; stay armed, count it, no readComplete
+				// ../spec/channel.yaml:328: R1: spurious readiness; stay armed, count it, no readComplete
+				m.vars.RearmDue = false // effect of rearmRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x80d02 /* countSpurious, rearmRead */}, nil
 			} else if !m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:325: R1: spurious readiness on a HUP-started cycle; interest stays as it was
+				// ../spec/channel.yaml:329: R1: spurious readiness on a HUP-started cycle; interest stays as it was
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0xd01 /* countSpurious */}, nil
 			} else if m.vars.Delivered && m.vars.ReadArmed && m.vars.AutoRead {
-				// ../spec/channel.yaml:326
+				// ../spec/channel.yaml:330
 				m.vars.Delivered = false
+				m.vars.RearmDue = false // effect of rearmRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x80c02 /* readComplete, rearmRead */}, nil
 			} else if m.vars.Delivered && m.vars.ReadArmed && !m.vars.AutoRead {
-				// ../spec/channel.yaml:327: with auto-read off one request is one delivering cycle
+				// ../spec/channel.yaml:331: with auto-read off one request is one delivering cycle
 				m.vars.Delivered = false
 				m.vars.ReadRequested = false
 				m.vars.ReadArmed = false
+				m.vars.RearmDue = false // effect of disarmRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x70c02 /* readComplete, disarmRead */}, nil
 			} else {
-				// ../spec/channel.yaml:328
+				// ../spec/channel.yaml:332
 				m.vars.Delivered = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateActive
@@ -1743,80 +1743,93 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 			}
 		case ReadResultEof:
 			if m.vars.HalfClosure && m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:338: R3: half-closure; readComplete ends the cycle before the input-closed news
+				// ../spec/channel.yaml:342: R3: half-closure; readComplete ends the cycle before the input-closed news
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
+				m.vars.RearmDue = false // effect of disarmRead
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xe070c03 /* readComplete, disarmRead, fireInputClosed */}, nil
 			} else if m.vars.HalfClosure && m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:339
+				// ../spec/channel.yaml:343
 				m.vars.Delivered = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xe0c02 /* readComplete, fireInputClosed */}, nil
 			} else if m.vars.HalfClosure && !m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:340: R2: no readComplete for a cycle that delivered nothing (SwiftNIO fires one on every EOF)
+				// ../spec/channel.yaml:344: R2: no readComplete for a cycle that delivered nothing (SwiftNIO fires one on every EOF)
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
+				m.vars.RearmDue = false // effect of disarmRead
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xe0702 /* disarmRead, fireInputClosed */}, nil
 			} else if m.vars.HalfClosure && !m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:341
+				// ../spec/channel.yaml:345
 				m.vars.ReadRequested = false
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xe01 /* fireInputClosed */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Delivered {
-				// ../spec/channel.yaml:342
+				// ../spec/channel.yaml:346
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d1618170c07 /* readComplete, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:343
+				// ../spec/channel.yaml:347
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d16181706 /* deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			}
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:323: R4: EINTR retries
+			// ../spec/channel.yaml:327: R4: EINTR retries
 			return ChannelActions{w0: 0x901 /* readSocket */}, nil
 		case ReadResultReset, ReadResultOtherError:
 			if m.vars.Delivered {
-				// ../spec/channel.yaml:344: R4 with R2: the cycle that delivered still ends with readComplete before the error
+				// ../spec/channel.yaml:348: R4 with R2: the cycle that delivered still ends with readComplete before the error
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:345
+				// ../spec/channel.yaml:349
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			}
 		case ReadResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:230
+				// ../spec/channel.yaml:234
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:264
+				// ../spec/channel.yaml:268
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:271
+				// ../spec/channel.yaml:275
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			}
@@ -1824,55 +1837,55 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 	case ChannelStateInputClosed:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:336: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[154]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:336: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[155]
 		case ReadResultEof:
-			// ../spec/channel.yaml:336: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[156]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:336: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[157]
 		case ReadResultReset:
-			// ../spec/channel.yaml:336: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[158]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:336: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[159]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:336: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[160]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:336: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[189]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:336: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[190]
 		case ReadResultEof:
-			// ../spec/channel.yaml:336: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[191]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:336: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[192]
 		case ReadResultReset:
-			// ../spec/channel.yaml:336: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[193]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:336: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[194]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:336: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[195]
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ReadResultData, ReadResultWouldBlock, ReadResultEof, ReadResultInterrupted, ReadResultReset, ReadResultDescriptorInvalid, ReadResultOtherError:
-			// ../spec/channel.yaml:400: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -1893,31 +1906,31 @@ func (m *Channel) ReadContinue() (ChannelActions, error) {
 func (m *Channel) onReadContinue() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:212: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:216: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[26]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:305: no read cycle runs before the connection is established
+		// ../spec/channel.yaml:309: no read cycle runs before the connection is established
 		return ChannelActions{}, &channelRejects[58]
 	case ChannelStateActive, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:335: the continuation of a cycle that an event queued before it already ended
+		// ../spec/channel.yaml:339: the continuation of a cycle that an event queued before it already ended
 		return ChannelActions{}, nil
 	case ChannelStateReading:
 		if m.vars.ReadArmed {
-			// ../spec/channel.yaml:329
+			// ../spec/channel.yaml:333
 			return ChannelActions{w0: 0x901 /* readSocket */}, nil
 		} else if m.vars.Delivered && !m.vars.ReadArmed {
-			// ../spec/channel.yaml:332: reading was paused during the cycle (backpressure) or the cycle was started by HUP
+			// ../spec/channel.yaml:336: reading was paused during the cycle (backpressure) or the cycle was started by HUP
 			m.vars.Delivered = false
 			m.vars.ReadRequested = false
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0xc01 /* readComplete */}, nil
 		} else {
-			// ../spec/channel.yaml:334: only continueRead after a delivered read queues these; answered safely anyway
+			// ../spec/channel.yaml:338: only continueRead after a delivered read queues these; answered safely anyway
 			m.state = ChannelStateActive
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:400: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1937,44 +1950,47 @@ func (m *Channel) ReadBudgetSpent() (ChannelActions, error) {
 func (m *Channel) onReadBudgetSpent() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:212: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:216: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[27]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:305: no read cycle runs before the connection is established
+		// ../spec/channel.yaml:309: no read cycle runs before the connection is established
 		return ChannelActions{}, &channelRejects[59]
 	case ChannelStateActive, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:335: the continuation of a cycle that an event queued before it already ended
+		// ../spec/channel.yaml:339: the continuation of a cycle that an event queued before it already ended
 		return ChannelActions{}, nil
 	case ChannelStateReading:
 		if m.vars.Delivered && m.vars.ReadArmed && m.vars.AutoRead {
-			// ../spec/channel.yaml:330
+			// ../spec/channel.yaml:334
 			m.vars.Delivered = false
+			m.vars.RearmDue = false // effect of rearmRead
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0x80c02 /* readComplete, rearmRead */}, nil
 		} else if m.vars.Delivered && m.vars.ReadArmed && !m.vars.AutoRead {
-			// ../spec/channel.yaml:331
+			// ../spec/channel.yaml:335
 			m.vars.Delivered = false
 			m.vars.ReadRequested = false
 			m.vars.ReadArmed = false
+			m.vars.RearmDue = false // effect of disarmRead
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0x70c02 /* readComplete, disarmRead */}, nil
 		} else if m.vars.Delivered && !m.vars.ReadArmed {
-			// ../spec/channel.yaml:332: reading was paused during the cycle (backpressure) or the cycle was started by HUP
+			// ../spec/channel.yaml:336: reading was paused during the cycle (backpressure) or the cycle was started by HUP
 			m.vars.Delivered = false
 			m.vars.ReadRequested = false
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0xc01 /* readComplete */}, nil
 		} else if !m.vars.Delivered && m.vars.ReadArmed {
-			// ../spec/channel.yaml:333: only continueRead after a delivered read queues this; answered safely anyway
+			// ../spec/channel.yaml:337: only continueRead after a delivered read queues this; answered safely anyway
+			m.vars.RearmDue = false // effect of rearmRead
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0x801 /* rearmRead */}, nil
 		} else {
-			// ../spec/channel.yaml:334: only continueRead after a delivered read queues these; answered safely anyway
+			// ../spec/channel.yaml:338: only continueRead after a delivered read queues these; answered safely anyway
 			m.state = ChannelStateActive
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:400: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1995,32 +2011,33 @@ func (m *Channel) onReadRequest() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh, ChannelStateConnecting:
 		if !m.vars.AutoRead {
-			// ../spec/channel.yaml:214
+			// ../spec/channel.yaml:218
 			m.vars.ReadRequested = true
 			return ChannelActions{}, nil
 		} else {
-			// ../spec/channel.yaml:215: auto-read arms read interest on activation anyway
+			// ../spec/channel.yaml:219: auto-read arms read interest on activation anyway
 			return ChannelActions{}, nil
 		}
 	case ChannelStateActive, ChannelStateReading:
 		if m.vars.AutoRead || m.vars.ReadRequested {
-			// ../spec/channel.yaml:347: auto-read, or a request is already outstanding
+			// ../spec/channel.yaml:351: auto-read, or a request is already outstanding
 			return ChannelActions{}, nil
 		} else if !m.vars.AutoRead && !m.vars.ReadRequested && !(m.vars.Backpressure && m.vars.Unwritable) {
-			// ../spec/channel.yaml:348
+			// ../spec/channel.yaml:352
 			m.vars.ReadRequested = true
 			m.vars.ReadArmed = true
+			m.vars.RearmDue = false // effect of armRead
 			return ChannelActions{w0: 0x601 /* armRead */}, nil
 		} else {
-			// ../spec/channel.yaml:349: armed when the output falls below the low watermark
+			// ../spec/channel.yaml:353: armed when the output falls below the low watermark
 			m.vars.ReadRequested = true
 			return ChannelActions{}, nil
 		}
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:350: input is finished
+		// ../spec/channel.yaml:354: input is finished
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:400: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2040,28 +2057,28 @@ func (m *Channel) WriteQueued() (ChannelActions, error) {
 func (m *Channel) onWriteQueued() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:213: writes are accepted once the channel is active
+		// ../spec/channel.yaml:217: writes are accepted once the channel is active
 		return ChannelActions{}, &channelRejects[28]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:306: writes are accepted once the channel is active
+		// ../spec/channel.yaml:310: writes are accepted once the channel is active
 		return ChannelActions{}, &channelRejects[60]
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed:
 		if m.vars.Output == ChannelOutputIdle {
-			// ../spec/channel.yaml:353
+			// ../spec/channel.yaml:357
 			m.vars.Output = ChannelOutputFlushing
 			return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 		} else {
-			// ../spec/channel.yaml:354: the bytes join the queue; the write under way or the armed interest sends them
+			// ../spec/channel.yaml:358: the bytes join the queue; the write under way or the armed interest sends them
 			return ChannelActions{}, nil
 		}
 	case ChannelStateDraining:
-		// ../spec/channel.yaml:355: a draining channel takes no new writes
+		// ../spec/channel.yaml:359: a draining channel takes no new writes
 		return ChannelActions{}, &channelRejects[196]
 	case ChannelStateClosed:
-		// ../spec/channel.yaml:399: the channel is closed
+		// ../spec/channel.yaml:403: the channel is closed
 		return ChannelActions{}, &channelRejects[205]
 	case ChannelStateAbandoned:
-		// ../spec/channel.yaml:399: the channel is closed
+		// ../spec/channel.yaml:403: the channel is closed
 		return ChannelActions{}, &channelRejects[207]
 	}
 	return ChannelActions{}, nil
@@ -2085,180 +2102,195 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case WriteResultDrained:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[29]
 		case WriteResultPartial:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[30]
 		case WriteResultWouldBlock:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[31]
 		case WriteResultInterrupted:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[32]
 		case WriteResultBrokenPipe:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[33]
 		case WriteResultReset:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[34]
 		case WriteResultDescriptorInvalid:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[35]
 		case WriteResultOtherError:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[36]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case WriteResultDrained:
-			// ../spec/channel.yaml:304: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[61]
 		case WriteResultPartial:
-			// ../spec/channel.yaml:304: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[62]
 		case WriteResultWouldBlock:
-			// ../spec/channel.yaml:304: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[63]
 		case WriteResultInterrupted:
-			// ../spec/channel.yaml:304: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[64]
 		case WriteResultBrokenPipe:
-			// ../spec/channel.yaml:304: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[65]
 		case WriteResultReset:
-			// ../spec/channel.yaml:304: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[66]
 		case WriteResultDescriptorInvalid:
-			// ../spec/channel.yaml:304: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[67]
 		case WriteResultOtherError:
-			// ../spec/channel.yaml:304: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[68]
 		}
 	case ChannelStateActive:
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[98]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:359
+				// ../spec/channel.yaml:363
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			} else {
-				// ../spec/channel.yaml:360
+				// ../spec/channel.yaml:364
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x121002 /* completeWrites, disarmWrite */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[99]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:362: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:366: the rest stays pending; wait for writable
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:363
+				// ../spec/channel.yaml:367
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[100]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:364
+				// ../spec/channel.yaml:368
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:365: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:369: writable, yet the write would block; keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[101]
 			} else {
-				// ../spec/channel.yaml:366: EINTR retries
+				// ../spec/channel.yaml:370: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[102]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:367
+				// ../spec/channel.yaml:371
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:368
+				// ../spec/channel.yaml:372
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[103]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:367
+				// ../spec/channel.yaml:371
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:368
+				// ../spec/channel.yaml:372
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			}
 		case WriteResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash && m.vars.Output != ChannelOutputIdle {
-				// ../spec/channel.yaml:231
+				// ../spec/channel.yaml:235
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:278
+				// ../spec/channel.yaml:282
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && !m.vars.Delivered {
-				// ../spec/channel.yaml:285
+				// ../spec/channel.yaml:289
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[104]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[105]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:367
+				// ../spec/channel.yaml:371
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:368
+				// ../spec/channel.yaml:372
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			}
@@ -2267,125 +2299,140 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[126]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:359
+				// ../spec/channel.yaml:363
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			} else {
-				// ../spec/channel.yaml:360
+				// ../spec/channel.yaml:364
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x121002 /* completeWrites, disarmWrite */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[127]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:362: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:366: the rest stays pending; wait for writable
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:363
+				// ../spec/channel.yaml:367
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[128]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:364
+				// ../spec/channel.yaml:368
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:365: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:369: writable, yet the write would block; keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[129]
 			} else {
-				// ../spec/channel.yaml:366: EINTR retries
+				// ../spec/channel.yaml:370: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[130]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:367
+				// ../spec/channel.yaml:371
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:368
+				// ../spec/channel.yaml:372
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[131]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:367
+				// ../spec/channel.yaml:371
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:368
+				// ../spec/channel.yaml:372
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			}
 		case WriteResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash && m.vars.Output != ChannelOutputIdle {
-				// ../spec/channel.yaml:231
+				// ../spec/channel.yaml:235
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:278
+				// ../spec/channel.yaml:282
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && !m.vars.Delivered {
-				// ../spec/channel.yaml:285
+				// ../spec/channel.yaml:289
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[132]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[133]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:367
+				// ../spec/channel.yaml:371
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:368
+				// ../spec/channel.yaml:372
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			}
@@ -2394,125 +2441,140 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[161]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:359
+				// ../spec/channel.yaml:363
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			} else {
-				// ../spec/channel.yaml:360
+				// ../spec/channel.yaml:364
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x121002 /* completeWrites, disarmWrite */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[162]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:362: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:366: the rest stays pending; wait for writable
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:363
+				// ../spec/channel.yaml:367
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[163]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:364
+				// ../spec/channel.yaml:368
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:365: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:369: writable, yet the write would block; keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[164]
 			} else {
-				// ../spec/channel.yaml:366: EINTR retries
+				// ../spec/channel.yaml:370: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[165]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:367
+				// ../spec/channel.yaml:371
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:368
+				// ../spec/channel.yaml:372
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[166]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:367
+				// ../spec/channel.yaml:371
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:368
+				// ../spec/channel.yaml:372
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			}
 		case WriteResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash && m.vars.Output != ChannelOutputIdle {
-				// ../spec/channel.yaml:231
+				// ../spec/channel.yaml:235
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:278
+				// ../spec/channel.yaml:282
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && !m.vars.Delivered {
-				// ../spec/channel.yaml:285
+				// ../spec/channel.yaml:289
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[167]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[168]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:367
+				// ../spec/channel.yaml:371
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:368
+				// ../spec/channel.yaml:372
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			}
@@ -2521,122 +2583,139 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[197]
 			} else {
-				// ../spec/channel.yaml:361: the graceful close completes once the flushed writes are out
+				// ../spec/channel.yaml:365: the graceful close completes once the flushed writes are out
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d18171006 /* completeWrites, deregister, closeFD, fireInactive, leaveLoop, settleClosed */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[198]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:362: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:366: the rest stays pending; wait for writable
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:363
+				// ../spec/channel.yaml:367
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[199]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:364
+				// ../spec/channel.yaml:368
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:365: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:369: writable, yet the write would block; keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[200]
 			} else {
-				// ../spec/channel.yaml:366: EINTR retries
+				// ../spec/channel.yaml:370: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[201]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:367
+				// ../spec/channel.yaml:371
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:368
+				// ../spec/channel.yaml:372
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[202]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:367
+				// ../spec/channel.yaml:371
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:368
+				// ../spec/channel.yaml:372
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			}
 		case WriteResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash && m.vars.Output != ChannelOutputIdle {
-				// ../spec/channel.yaml:231
+				// ../spec/channel.yaml:235
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:278
+				// ../spec/channel.yaml:282
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && !m.vars.Delivered {
-				// ../spec/channel.yaml:285
+				// ../spec/channel.yaml:289
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[203]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:358: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[204]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:367
+				// ../spec/channel.yaml:371
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:368
+				// ../spec/channel.yaml:372
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			}
@@ -2644,7 +2723,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case WriteResultDrained, WriteResultPartial, WriteResultWouldBlock, WriteResultInterrupted, WriteResultBrokenPipe, WriteResultReset, WriteResultDescriptorInvalid, WriteResultOtherError:
-			// ../spec/channel.yaml:400: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -2665,27 +2744,28 @@ func (m *Channel) HighWatermark() (ChannelActions, error) {
 func (m *Channel) onHighWatermark() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:212: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:216: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[37]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:306: writes are accepted once the channel is active
+		// ../spec/channel.yaml:310: writes are accepted once the channel is active
 		return ChannelActions{}, &channelRejects[69]
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Unwritable {
-			// ../spec/channel.yaml:370: already unwritable
+			// ../spec/channel.yaml:374: already unwritable
 			return ChannelActions{}, nil
 		} else if !m.vars.Unwritable && m.vars.Backpressure && m.vars.ReadArmed {
-			// ../spec/channel.yaml:371: backpressure bounds memory by pausing reads
+			// ../spec/channel.yaml:375: backpressure bounds memory by pausing reads
 			m.vars.Unwritable = true
 			m.vars.ReadArmed = false
+			m.vars.RearmDue = false // effect of disarmRead
 			return ChannelActions{w0: 0x71402 /* fireWritabilityChanged, disarmRead */}, nil
 		} else {
-			// ../spec/channel.yaml:372
+			// ../spec/channel.yaml:376
 			m.vars.Unwritable = true
 			return ChannelActions{w0: 0x1401 /* fireWritabilityChanged */}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:400: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2705,36 +2785,37 @@ func (m *Channel) LowWatermark() (ChannelActions, error) {
 func (m *Channel) onLowWatermark() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:212: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:216: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[38]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:306: writes are accepted once the channel is active
+		// ../spec/channel.yaml:310: writes are accepted once the channel is active
 		return ChannelActions{}, &channelRejects[70]
 	case ChannelStateActive, ChannelStateReading:
 		if !m.vars.Unwritable {
-			// ../spec/channel.yaml:373: already writable
+			// ../spec/channel.yaml:377: already writable
 			return ChannelActions{}, nil
 		} else if m.vars.Unwritable && m.vars.Backpressure && (m.vars.AutoRead || m.vars.ReadRequested) {
-			// ../spec/channel.yaml:374
+			// ../spec/channel.yaml:378
 			m.vars.Unwritable = false
 			m.vars.ReadArmed = true
+			m.vars.RearmDue = false // effect of armRead
 			return ChannelActions{w0: 0x61402 /* fireWritabilityChanged, armRead */}, nil
 		} else {
-			// ../spec/channel.yaml:375
+			// ../spec/channel.yaml:379
 			m.vars.Unwritable = false
 			return ChannelActions{w0: 0x1401 /* fireWritabilityChanged */}, nil
 		}
 	case ChannelStateInputClosed, ChannelStateDraining:
 		if !m.vars.Unwritable {
-			// ../spec/channel.yaml:373: already writable
+			// ../spec/channel.yaml:377: already writable
 			return ChannelActions{}, nil
 		} else {
-			// ../spec/channel.yaml:376
+			// ../spec/channel.yaml:380
 			m.vars.Unwritable = false
 			return ChannelActions{w0: 0x1401 /* fireWritabilityChanged */}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:400: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2754,51 +2835,60 @@ func (m *Channel) Drain() (ChannelActions, error) {
 func (m *Channel) onDrain() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:216
+		// ../spec/channel.yaml:220
+		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, nil
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:309
+		// ../spec/channel.yaml:313
+		m.vars.RearmDue = false // effect of deregister
+		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed:
 		if m.vars.Output == ChannelOutputIdle && m.vars.Delivered {
-			// ../spec/channel.yaml:379
+			// ../spec/channel.yaml:383
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
+			m.vars.RearmDue = false // effect of deregister
+			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x1f1e1d18170c06 /* readComplete, deregister, closeFD, fireInactive, leaveLoop, settleClosed */}, nil
 		} else if m.vars.Output == ChannelOutputIdle && !m.vars.Delivered {
-			// ../spec/channel.yaml:380
+			// ../spec/channel.yaml:384
 			m.vars.ReadArmed = false
+			m.vars.RearmDue = false // effect of deregister
+			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x1f1e1d181705 /* deregister, closeFD, fireInactive, leaveLoop, settleClosed */}, nil
 		} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered && m.vars.ReadArmed {
-			// ../spec/channel.yaml:381
+			// ../spec/channel.yaml:385
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
+			m.vars.RearmDue = false // effect of disarmRead
 			m.state = ChannelStateDraining
 			return ChannelActions{w0: 0x70c02 /* readComplete, disarmRead */}, nil
 		} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered && !m.vars.ReadArmed {
-			// ../spec/channel.yaml:382
+			// ../spec/channel.yaml:386
 			m.vars.Delivered = false
 			m.state = ChannelStateDraining
 			return ChannelActions{w0: 0xc01 /* readComplete */}, nil
 		} else if m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.ReadArmed {
-			// ../spec/channel.yaml:383
+			// ../spec/channel.yaml:387
 			m.vars.ReadArmed = false
+			m.vars.RearmDue = false // effect of disarmRead
 			m.state = ChannelStateDraining
 			return ChannelActions{w0: 0x701 /* disarmRead */}, nil
 		} else {
-			// ../spec/channel.yaml:384
+			// ../spec/channel.yaml:388
 			m.state = ChannelStateDraining
 			return ChannelActions{}, nil
 		}
 	case ChannelStateDraining:
-		// ../spec/channel.yaml:385: already draining
+		// ../spec/channel.yaml:389: already draining
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:400: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2818,33 +2908,40 @@ func (m *Channel) Close() (ChannelActions, error) {
 func (m *Channel) onClose() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:216
+		// ../spec/channel.yaml:220
+		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, nil
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:309
+		// ../spec/channel.yaml:313
+		m.vars.RearmDue = false // effect of deregister
+		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:386
+			// ../spec/channel.yaml:390
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
+			m.vars.RearmDue = false // effect of deregister
+			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x1f1e1d1618170c07 /* readComplete, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:387
+			// ../spec/channel.yaml:391
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
+			m.vars.RearmDue = false // effect of deregister
+			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x1f1e1d16181706 /* deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		}
 	case ChannelStateClosed:
-		// ../spec/channel.yaml:399: the channel is closed
+		// ../spec/channel.yaml:403: the channel is closed
 		return ChannelActions{}, &channelRejects[206]
 	case ChannelStateAbandoned:
-		// ../spec/channel.yaml:399: the channel is closed
+		// ../spec/channel.yaml:403: the channel is closed
 		return ChannelActions{}, &channelRejects[208]
 	}
 	return ChannelActions{}, nil
@@ -2868,86 +2965,97 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 	case ChannelStateFresh:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[39]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[40]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[41]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[42]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[43]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:207: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[44]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:307: successful changes are not reported
+			// ../spec/channel.yaml:311: successful changes are not reported
 			return ChannelActions{}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:229
+				// ../spec/channel.yaml:233
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/channel.yaml:237
+				// ../spec/channel.yaml:241
+				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e04191a0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:308
+			// ../spec/channel.yaml:312
+			m.vars.RearmDue = false // effect of deregister
+			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, nil
 		}
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:390: successful changes are not reported
+			// ../spec/channel.yaml:394: successful changes are not reported
 			return ChannelActions{}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:229
+				// ../spec/channel.yaml:233
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:250
+				// ../spec/channel.yaml:254
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:257
+				// ../spec/channel.yaml:261
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
 			if m.vars.Delivered {
-				// ../spec/channel.yaml:391
+				// ../spec/channel.yaml:395
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:392
+				// ../spec/channel.yaml:396
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			}
@@ -2955,7 +3063,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:400: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -2977,30 +3085,34 @@ func (m *Channel) LoopFailed() (ChannelActions, error) {
 func (m *Channel) onLoopFailed() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:216
+		// ../spec/channel.yaml:220
+		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, nil
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:310: the failed poller is closed with all its registrations; no epoll_ctl on it
+		// ../spec/channel.yaml:314: the failed poller is closed with all its registrations; no epoll_ctl on it
+		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x1f1e04180105 /* cancelConnectTimer, closeFD, failConnect, leaveLoop, settleClosed */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:388: the failed poller is closed with all its registrations; no epoll_ctl on it
+			// ../spec/channel.yaml:392: the failed poller is closed with all its registrations; no epoll_ctl on it
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
+			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x1f1e1d1618150c07 /* readComplete, fireError, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:389
+			// ../spec/channel.yaml:393
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
+			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x1f1e1d16181506 /* fireError, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:400: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3021,30 +3133,37 @@ func (m *Channel) ForcedShutdown() (ChannelActions, error) {
 func (m *Channel) onForcedShutdown() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:216
+		// ../spec/channel.yaml:220
+		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, nil
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:309
+		// ../spec/channel.yaml:313
+		m.vars.RearmDue = false // effect of deregister
+		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:386
+			// ../spec/channel.yaml:390
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
+			m.vars.RearmDue = false // effect of deregister
+			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x1f1e1d1618170c07 /* readComplete, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:387
+			// ../spec/channel.yaml:391
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
+			m.vars.RearmDue = false // effect of deregister
+			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x1f1e1d16181706 /* deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:400: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3066,54 +3185,61 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
 		if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-			// ../spec/channel.yaml:220: D2 crash: the panic carries the diagnostic; the number is not ours, so it is not closed
+			// ../spec/channel.yaml:224: D2 crash: the panic carries the diagnostic; the number is not ours, so it is not closed
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
+			m.vars.RearmDue = false // effect of panicWithDiagnostics
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 		} else {
-			// ../spec/channel.yaml:234
+			// ../spec/channel.yaml:238
+			m.vars.RearmDue = false // effect of forgetFD
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1f191a03 /* countDescriptorInvalid, forgetFD, settleClosed */}, nil
 		}
 	case ChannelStateConnecting:
 		if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-			// ../spec/channel.yaml:220: D2 crash: the panic carries the diagnostic; the number is not ours, so it is not closed
+			// ../spec/channel.yaml:224: D2 crash: the panic carries the diagnostic; the number is not ours, so it is not closed
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
+			m.vars.RearmDue = false // effect of panicWithDiagnostics
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 		} else {
-			// ../spec/channel.yaml:235
+			// ../spec/channel.yaml:239
+			m.vars.RearmDue = false // effect of forgetFD
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1f1e04191a0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
 		}
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-			// ../spec/channel.yaml:220: D2 crash: the panic carries the diagnostic; the number is not ours, so it is not closed
+			// ../spec/channel.yaml:224: D2 crash: the panic carries the diagnostic; the number is not ours, so it is not closed
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
+			m.vars.RearmDue = false // effect of panicWithDiagnostics
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 		} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-			// ../spec/channel.yaml:238
+			// ../spec/channel.yaml:242
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
+			m.vars.RearmDue = false // effect of forgetFD
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:244
+			// ../spec/channel.yaml:248
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
+			m.vars.RearmDue = false // effect of forgetFD
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:400: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3135,36 +3261,41 @@ func (m *Channel) onHandlerPanicked() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
 		if m.vars.PanicPolicy == ChannelPanicPolicyContain {
-			// ../spec/channel.yaml:217
+			// ../spec/channel.yaml:221
+			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:312: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
+			// ../spec/channel.yaml:316: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
 			return ChannelActions{w0: 0x1c01 /* repanic */}, nil
 		}
 	case ChannelStateConnecting:
 		if m.vars.PanicPolicy == ChannelPanicPolicyContain {
-			// ../spec/channel.yaml:311
+			// ../spec/channel.yaml:315
+			m.vars.RearmDue = false // effect of deregister
+			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:312: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
+			// ../spec/channel.yaml:316: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
 			return ChannelActions{w0: 0x1c01 /* repanic */}, nil
 		}
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.PanicPolicy == ChannelPanicPolicyRepanic {
-			// ../spec/channel.yaml:312: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
+			// ../spec/channel.yaml:316: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
 			return ChannelActions{w0: 0x1c01 /* repanic */}, nil
 		} else {
-			// ../spec/channel.yaml:393: the handler that panicked is not called again (no readComplete, no fireInactive); the close result carries the panic and stack
+			// ../spec/channel.yaml:397: the handler that panicked is not called again (no readComplete, no fireInactive); the close result carries the panic and stack
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
+			m.vars.RearmDue = false // effect of deregister
+			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x1f1e16181705 /* deregister, closeFD, failPendingWrites, leaveLoop, settleClosed */}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:400: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3307,6 +3438,7 @@ var errChannelRequestsOnlyWithoutAutoRead = errors.New("channel: invariant reque
 var errChannelInputClosedOnlyWithHalfClosure = errors.New("channel: invariant inputClosedOnlyWithHalfClosure violated: state != inputClosed || halfClosure")
 var errChannelNoOutputBeforeActive = errors.New("channel: invariant noOutputBeforeActive violated: !(state == fresh || state == connecting) || output == idle && !unwritable")
 var errChannelDrainingHasOutput = errors.New("channel: invariant drainingHasOutput violated: state != draining || output != idle")
+var errChannelRearmedBeforeCycleEnds = errors.New("channel: invariant rearmedBeforeCycleEnds violated: !rearmDue || state == reading")
 var errChannelTerminalQuiet = errors.New("channel: invariant terminalQuiet violated: !(state == closed || state == abandoned) || output == idle && !readArmed && !delivered")
 
 // CheckInvariants returns an error naming the first declared invariant that does
@@ -3339,6 +3471,10 @@ func (m *Channel) CheckInvariants() error {
 	// drainingHasOutput: A draining channel still has flushed writes to send; otherwise it is closed.
 	if !(m.state != ChannelStateDraining || m.vars.Output != ChannelOutputIdle) {
 		return errChannelDrainingHasOutput
+	}
+	// rearmedBeforeCycleEnds: A read notification's consumed interest is re-armed, or the interest removed, before its cycle ends (R1: spurious readiness keeps read interest armed).
+	if !(!m.vars.RearmDue || m.state == ChannelStateReading) {
+		return errChannelRearmedBeforeCycleEnds
 	}
 	// terminalQuiet: A finished channel has no interest armed, no cycle under way and nothing pending.
 	if !(!(m.state == ChannelStateClosed || m.state == ChannelStateAbandoned) || m.vars.Output == ChannelOutputIdle && !m.vars.ReadArmed && !m.vars.Delivered) {

@@ -311,9 +311,14 @@ func (ck *checker) explore() error {
 				}
 			}
 			comp := ck.pr.Components[in.comp]
+			conf := int(ck.stateAt(s)[2*i])
 			for cell := 0; cell < in.c.ncells; cell++ {
 				e := in.c.cellEvent[cell]
 				if comp.Internal[e] {
+					continue
+				}
+				if in.c.quiet(conf, cell) {
+					ck.transitions++ // answered without any change: a self-loop
 					continue
 				}
 				copy(cur, ck.stateAt(s))
@@ -388,7 +393,7 @@ func (ck *checker) deliver(s int32, st []int32, d delivery, l label) bool {
 	m := c.m
 	conf := int(st[2*d.inst])
 	cell := c.cellBase[d.event] + d.outcome
-	t := c.table[conf*c.ncells+cell]
+	t := c.at(conf, cell)
 	what := func() string {
 		who := ""
 		if n := strings.TrimSuffix(ck.instName(d.inst), "."); n != "" {
@@ -396,16 +401,15 @@ func (ck *checker) deliver(s int32, st []int32, d delivery, l label) bool {
 		}
 		return fmt.Sprintf("%sin %s on %s", who, c.sp.Describe(conf), ck.pkg.FormatStep(m, d.event, d.outcome))
 	}
-	step := ck.stepName(l)
 	switch t.next {
 	case noAnswer:
-		ck.violate(PropTotal, s, step, "no row answers %s", what())
+		ck.violate(PropTotal, s, ck.stepName(l), "no row answers %s", what())
 		return false
 	case twoAnswers:
-		ck.violate(PropDeterministic, s, step, "two rows answer %s", what())
+		ck.violate(PropDeterministic, s, ck.stepName(l), "two rows answer %s", what())
 		return false
 	case outOfRange:
-		ck.violate(PropInRange, s, step, "an update leaves its domain: %s", what())
+		ck.violate(PropInRange, s, ck.stepName(l), "an update leaves its domain: %s", what())
 		return false
 	}
 	row := &m.Rows[t.row]
@@ -415,16 +419,16 @@ func (ck *checker) deliver(s int32, st []int32, d delivery, l label) bool {
 			ck.queue = append(ck.queue, delivery{inst: d.sender, event: d.bounce, outcome: d.bounceOutcome, sender: -1, bounce: -1})
 			return true
 		}
-		ck.violate(PropSyncAccepted, s, step, "the synchronised event is rejected: %s", what())
+		ck.violate(PropSyncAccepted, s, ck.stepName(l), "the synchronised event is rejected: %s", what())
 		return false
 	}
 	if c.terminal[conf] && (len(row.Do) > 0 || int(t.next) != conf) {
-		ck.violate(PropTerminalQuiet, s, step, "a terminal configuration acts or leaves: %s", what())
+		ck.violate(PropTerminalQuiet, s, ck.stepName(l), "a terminal configuration acts or leaves: %s", what())
 		return false
 	}
 	mon, prop, msg := c.monitor(int(st[2*d.inst+1]), d.event, row.Do)
 	if prop != "" {
-		ck.violate(prop, s, step, "%s: %s", msg, what())
+		ck.violate(prop, s, ck.stepName(l), "%s: %s", msg, what())
 		return false
 	}
 	st[2*d.inst] = t.next
@@ -438,7 +442,7 @@ func (ck *checker) deliver(s int32, st []int32, d delivery, l label) bool {
 				if d.sender >= 0 {
 					sm := ck.insts[d.sender].c.m
 					if sy.Event >= len(sm.Events) || sm.Events[sy.Event].Name != sy.EventName {
-						ck.violate(PropSyncAccepted, s, step, "%s answers %s, whose machine %q has no event %q", what(), strings.TrimSuffix(ck.instName(d.sender), "."), sm.Name, sy.EventName)
+						ck.violate(PropSyncAccepted, s, ck.stepName(l), "%s answers %s, whose machine %q has no event %q", what(), strings.TrimSuffix(ck.instName(d.sender), "."), sm.Name, sy.EventName)
 						return false
 					}
 					ck.queue = append(ck.queue, delivery{inst: d.sender, event: sy.Event, outcome: sy.Outcome, sender: d.inst, bounce: sy.OnReject, bounceOutcome: sy.OnRejectOutcome})

@@ -18,6 +18,7 @@ const (
 type transition struct {
 	next int32 // next configuration, or noAnswer / twoAnswers / outOfRange
 	row  int32
+	done bool // computed (the table is filled on demand)
 }
 
 type compiled struct {
@@ -38,6 +39,45 @@ type compiled struct {
 	notAfterEvents []int // events named by some NotAfter, one bit each: event seen
 	notAfterActs   []int // actions named by some NotAfterActions, one bit each: action seen
 	radix          int   // product of (Max+1) over maxActs
+
+	vals, next []int // scratch for at
+}
+
+// at returns the answer of configuration conf to cell, computing it on first use:
+// most configurations of a machine are never reached.
+func (c *compiled) at(conf, cell int) transition {
+	t := &c.table[conf*c.ncells+cell]
+	if t.done {
+		return *t
+	}
+	m := c.m
+	s := c.sp.Decode(conf, c.vals)
+	e, o := c.cellEvent[cell], c.cellOutcome[cell]
+	*t = transition{next: noAnswer, row: -1, done: true}
+	for _, r := range m.Cells[m.CellIndex(s, e, o)] {
+		g := m.Rows[r].Guard
+		if g != nil && g.Eval(s, c.vals) == 0 {
+			continue
+		}
+		if t.row >= 0 {
+			t.next = twoAnswers
+			break
+		}
+		t.row = int32(r)
+		ns := m.Apply(r, s, c.vals, c.next)
+		inRange := true
+		for i, v := range c.next {
+			if v < m.Vars[i].Min || v > m.Vars[i].Max {
+				inRange = false
+			}
+		}
+		if inRange {
+			t.next = int32(c.sp.Encode(ns, c.next))
+		} else {
+			t.next = outOfRange
+		}
+	}
+	return *t
 }
 
 // maxTable bounds the dense transition table of one machine.
@@ -63,45 +103,17 @@ func compile(pkg *gen.Package, m *gen.Machine) (*compiled, error) {
 	c.table = make([]transition, c.nconf*c.ncells)
 	c.terminal = make([]bool, c.nconf)
 	c.inv = make([]int, c.nconf)
-	vals := make([]int, len(m.Vars))
-	next := make([]int, len(m.Vars))
+	c.vals = make([]int, len(m.Vars))
+	c.next = make([]int, len(m.Vars))
 	for conf := 0; conf < c.nconf; conf++ {
-		s := sp.Decode(conf, vals)
+		s := sp.Decode(conf, c.vals)
 		c.terminal[conf] = m.States[s].Terminal
 		c.inv[conf] = -1
 		for i, inv := range m.Invariants {
-			if inv.Expr.Eval(s, vals) == 0 {
+			if inv.Expr.Eval(s, c.vals) == 0 {
 				c.inv[conf] = i
 				break
 			}
-		}
-		for cell := 0; cell < c.ncells; cell++ {
-			e, o := c.cellEvent[cell], c.cellOutcome[cell]
-			t := transition{next: noAnswer, row: -1}
-			for _, r := range m.Cells[m.CellIndex(s, e, o)] {
-				g := m.Rows[r].Guard
-				if g != nil && g.Eval(s, vals) == 0 {
-					continue
-				}
-				if t.row >= 0 {
-					t.next = twoAnswers
-					break
-				}
-				t.row = int32(r)
-				ns := m.Apply(r, s, vals, next)
-				inRange := true
-				for i, v := range next {
-					if v < m.Vars[i].Min || v > m.Vars[i].Max {
-						inRange = false
-					}
-				}
-				if inRange {
-					t.next = int32(sp.Encode(ns, next))
-				} else {
-					t.next = outOfRange
-				}
-			}
-			c.table[conf*c.ncells+cell] = t
 		}
 	}
 	c.initial = sp.Initial()
@@ -152,6 +164,27 @@ func (c *compiled) initialWith(fixed []int) []int {
 	return out
 }
 
+// quiet reports whether (conf, cell) is answered by an ignore or reject row, or a
+// transition that changes nothing and performs nothing: the step is a self-loop
+// whatever the monitors hold. A missing answer is not quiet (it is a violation).
+func (c *compiled) quiet(conf, cell int) bool {
+	t := c.at(conf, cell)
+	if t.next < 0 {
+		return false
+	}
+	row := &c.m.Rows[t.row]
+	switch row.Kind {
+	case gen.RowIgnore, gen.RowReject:
+		return !c.eventMonitored(c.cellEvent[cell])
+	}
+	return int(t.next) == conf && len(row.Do) == 0 && !c.eventMonitored(c.cellEvent[cell])
+}
+
+// eventMonitored reports whether answering event changes a monitor (notAfter).
+func (c *compiled) eventMonitored(event int) bool {
+	return containsInt(c.notAfterEvents, event)
+}
+
 func (c *compiled) isInitialState(conf int) bool {
 	return conf/c.sp.NVals == c.m.Initial
 }
@@ -171,6 +204,17 @@ func (c *compiled) monitor(mon, event int, actions []int) (int, string, string) 
 	actBit := func(i int) int { return 1 << (len(c.afterActs) + len(c.notAfterEvents) + i) }
 	for _, a := range actions {
 		act := &c.m.Actions[a]
+		if len(act.With) > 0 {
+			found := false
+			var names []string
+			for _, w := range act.With {
+				found = found || containsInt(actions, w)
+				names = append(names, c.m.Actions[w].Name)
+			}
+			if !found {
+				return 0, PropOrder, fmt.Sprintf("action %q without any of %v in the same transition", act.Name, names)
+			}
+		}
 		for i, e := range c.notAfterEvents {
 			if bits&(1<<(len(c.afterActs)+i)) != 0 && containsInt(act.NotAfter, e) {
 				return 0, PropOrder, fmt.Sprintf("action %q after event %q", act.Name, c.m.Events[e].Name)
