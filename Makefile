@@ -3,12 +3,13 @@
 GO    ?= go
 SPECS := $(wildcard spec/*.yaml) $(wildcard spec/model/*.yaml)
 
-.PHONY: run generate check test lint fuzz bench
+.PHONY: run generate check test lint fuzz bench verify-spin
 
 run: generate check
 
 generate:
 	$(GO) generate ./statemachine ./verify
+	cd bench && $(GO) generate ./lifecycle
 
 check:
 	$(GO) run ./cmd/fsmgen check $(SPECS)
@@ -20,6 +21,8 @@ test: lint
 lint:
 	@out=$$(gofmt -l . bench); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	GOOS=darwin $(GO) vet ./...
+	GOOS=freebsd $(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
 # fuzz runs the spec parser and validator fuzzer beyond its committed corpus.
@@ -29,3 +32,11 @@ fuzz:
 # bench runs the generated machines against looplab/fsm, side by side.
 bench:
 	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count 5 ./...
+
+# verify-spin cross-checks the tables with the SPIN model checker (installed from
+# Debian's packages when missing): SPIN must store exactly the configurations
+# verify/ finds and report no violation, and must find the one in a broken table.
+verify-spin:
+	@command -v spin >/dev/null 2>&1 || { echo "installing spin from Debian's packages"; \
+		apt-get install -y spin >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y spin >/dev/null; }; }
+	$(GO) test -count=1 -v -run Spin ./verify

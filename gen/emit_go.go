@@ -1082,7 +1082,12 @@ func (g *goMachine) invariants() {
 	f.Func().Params(jen.Id("m").Op("*").Id(Export(m.Name))).Id("CheckInvariants").Params().Error().BlockFunc(func(b *jen.Group) {
 		for i, inv := range m.Invariants {
 			b.Comment(docComment(inv.Name, inv.Description))
-			b.If(jen.Op("!").Parens(g.expr(inv.Expr, false))).Block(jen.Return(jen.Id(invariantErr(m, i))))
+			// if !(expr) { ... }, or if x { ... } for an invariant written !x
+			violated := jen.Op("!").Parens(g.expr(inv.Expr, false))
+			if inv.Expr.Op == OpNot {
+				violated = g.expr(inv.Expr.L, false)
+			}
+			b.If(violated).Block(jen.Return(jen.Id(invariantErr(m, i))))
 		}
 		b.Return(jen.Nil())
 	})

@@ -16,8 +16,10 @@ import (
 //	active proctype product() {
 //		atomic { /* choose options */ }
 //		do
-//		:: d_step { enq(0, 1, 0, 255, 255); run() }
-//		...
+//		:: atomic {
+//			if :: ei = 0; ee = 1; eo = 0 /* an environment event */ ... fi;
+//			d_step { enq(ei, ee, eo, es, er); /* deliver until the queue is empty */ }
+//		}
 //		od
 //	}
 
@@ -84,19 +86,21 @@ func EmitPromelaProduct(pkg *Package, pr *Product, counts map[string]int) []byte
 		}
 		w("\n")
 	}
-	// deliver: the queue head to its instance.
-	w("inline deliver() {\n\tif\n")
+	// The delivery of the queue head to its instance is written once, inside the
+	// step's d_step (SPIN limits the size of inline bodies).
+	var deliver strings.Builder
+	deliver.WriteString("\t\t\tif\n")
 	for ii, in := range insts {
 		m := in.m
 		for e := range m.Events {
 			for o := 0; o < m.NumOutcomes(pkg, e); o++ {
-				w("\t:: qi[qh] == %d && qe[qh] == %d && qo[qh] == %d -> /* %s.%s */\n", ii, e, o, in.name, pkg.FormatStep(m, e, o))
-				promelaCell(&b, pkg, pr, insts, groups, ii, e, o)
+				fmt.Fprintf(&deliver, "\t:: qi[qh] == %d && qe[qh] == %d && qo[qh] == %d -> /* %s.%s */\n", ii, e, o, in.name, pkg.FormatStep(m, e, o))
+				promelaCell(&deliver, pkg, pr, insts, groups, ii, e, o)
 			}
 		}
 	}
-	w("\tfi\n}\n\n")
-	w("inline settle() {\n\tdo\n\t:: qh < qt -> deliver(); qh++\n\t:: else -> break\n\tod;\n\tqh = 0; qt = 0\n}\n\n")
+	deliver.WriteString("\t\t\tfi\n")
+	w("hidden byte ei; hidden byte ee; hidden byte eo; hidden byte es; hidden byte er; /* the environment's choice */\n\n")
 	w("inline check() {\n")
 	for _, in := range insts {
 		for _, inv := range in.m.Invariants {
@@ -121,8 +125,13 @@ func EmitPromelaProduct(pkg *Package, pr *Product, counts map[string]int) []byte
 	w("\tskip\n}\n\n")
 	w("active proctype %s() {\n\tatomic {\n", pr.Name)
 	for _, in := range insts {
-		for _, v := range in.m.Vars {
+		fixed := pr.Components[in.comp].Options
+		for vi, v := range in.m.Vars {
 			if !v.Option {
+				continue
+			}
+			if fixed != nil && fixed[vi] >= 0 {
+				w("\t\tv_%s_%s = %d;\n", in.name, v.Name, fixed[vi])
 				continue
 			}
 			w("\t\tif\n")
@@ -132,7 +141,10 @@ func EmitPromelaProduct(pkg *Package, pr *Product, counts map[string]int) []byte
 			w("\t\tfi;\n")
 		}
 	}
-	w("\t\tcheck()\n\t};\n\tdo\n")
+	w("\t\tcheck()\n\t};\n\tdo\n\t:: atomic {\n\t\tif\n")
+	// The environment chooses one event (SPIN stores the state after the choice
+	// as an atomic one; "nominal states" excludes it), then one d_step delivers it
+	// with everything it causes.
 	for ii, in := range insts {
 		comp := pr.Components[in.comp]
 		for e := range in.m.Events {
@@ -140,11 +152,21 @@ func EmitPromelaProduct(pkg *Package, pr *Product, counts map[string]int) []byte
 				continue
 			}
 			for o := 0; o < in.m.NumOutcomes(pkg, e); o++ {
-				w("\t:: d_step { enq(%d, %d, %d, 255, 255); settle(); check() } /* %s.%s */\n", ii, e, o, in.name, pkg.FormatStep(in.m, e, o))
+				w("\t\t:: ei = %d; ee = %d; eo = %d; es = 255; er = 255 /* %s.%s */\n", ii, e, o, in.name, pkg.FormatStep(in.m, e, o))
 			}
 		}
 	}
-	w("\tod\n}\n")
+	for ri, rq := range pr.Requests {
+		for _, sender := range groups[rq.From] {
+			for _, target := range groups[rq.To] {
+				w("\t\t:: %s -> ei = %d; ee = %d; eo = %d; es = %d; er = %d /* %s asks %s */\n",
+					stateTest(insts[sender].m, insts[sender].name, rq.States), target, rq.Event, rq.Outcome, sender, len(pr.Sync)+ri, insts[sender].name, insts[target].name)
+			}
+		}
+	}
+	w("\t\tfi;\n\t\tatomic {\n\t\t\tenq(ei, ee, eo, es, er);\n\t\t\tdo\n\t\t\t:: qh < qt ->\n")
+	w("%s", deliver.String())
+	w("\t\t\t\tqh++\n\t\t\t:: else -> break\n\t\t\tod;\n\t\t\tqh = 0; qt = 0; ei = 0; ee = 0; eo = 0; es = 0; er = 0;\n\t\t\tcheck()\n\t\t}\n\t}\n\tod\n}\n")
 	return []byte(b.String())
 }
 
@@ -222,6 +244,11 @@ func promelaCell(b *strings.Builder, pkg *Package, pr *Product, insts []promelaI
 			for ri, sy := range pr.Sync {
 				if sy.OnReject >= 0 {
 					w("\t\t\t:: qr[qh] == %d -> enq(qs[qh], %d, %d, 255, 255)\n", ri, sy.OnReject, sy.OnRejectOutcome)
+				}
+			}
+			for ri, rq := range pr.Requests {
+				if rq.OnReject >= 0 {
+					w("\t\t\t:: qr[qh] == %d -> enq(qs[qh], %d, %d, 255, 255)\n", len(pr.Sync)+ri, rq.OnReject, rq.OnRejectOutcome)
 				}
 			}
 			w("\t\t\t:: else -> assert(qs[qh] == 255) /* sync events accepted */\n\t\t\tfi\n")

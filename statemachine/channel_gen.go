@@ -3457,7 +3457,7 @@ func (m *Channel) CheckInvariants() error {
 		return errChannelNoReadInterestWithoutInput
 	}
 	// requestsOnlyWithoutAutoRead: Read requests are recorded only when auto-read is off.
-	if !(!(m.vars.AutoRead && m.vars.ReadRequested)) {
+	if m.vars.AutoRead && m.vars.ReadRequested {
 		return errChannelRequestsOnlyWithoutAutoRead
 	}
 	// inputClosedOnlyWithHalfClosure: Input closes on its own only when half-closure is allowed.

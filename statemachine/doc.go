@@ -11,10 +11,19 @@
 //  2. Turn every kernel result and every user request into the machine's event,
 //     with the outcome the spec's classification gives for the result.
 //  3. Call the event's method and perform the returned actions, in order, before
-//     delivering the next event to the same machine.
-//  4. Treat a *RejectedError as a bug in the caller (an event the table says cannot
+//     delivering the next event to the same machine. Events raised while the
+//     actions run (a handler that closes inside deliverRead, the continuation of
+//     continueRead) are queued and delivered after the list, in order.
+//  4. Recover a panic where a user callback is called: the panicking handler is
+//     not called again, but the rest of the list is still performed (its syscalls,
+//     leaveLoop, settleClosed), so a closing transition always releases the
+//     descriptor and its registration; then deliver handlerPanicked.
+//  5. Deliver registered (with the result of adding the descriptor to the poller)
+//     to a channel or listener right after its loop performs admitChannel, in the
+//     same loop iteration: between the two it is in the loop's registry.
+//  6. Treat a *RejectedError as a bug in the caller (an event the table says cannot
 //     happen in this state); the machine's state is unchanged.
-//  5. Stop delivering events once the machine is in a terminal state; the tables
+//  7. Stop delivering events once the machine is in a terminal state; the tables
 //     ignore or reject anything that still arrives.
 package statemachine
 

@@ -59,6 +59,9 @@ type Options struct {
 	// MaxStates stops the search with an error beyond this many configurations.
 	// 0 means 20 million.
 	MaxStates int
+	// NoSymmetry keeps instances of a component apart instead of identifying
+	// permutations (for comparing state counts with a checker that does not).
+	NoSymmetry bool
 }
 
 // CheckMachine explores one machine on its own: every event may arrive at any time.
@@ -117,8 +120,9 @@ type checker struct {
 	edges       [][2]int32 // from, to (no self loops)
 	transitions int
 
-	queue []delivery
-	key   []byte
+	queue      []delivery
+	key        []byte
+	noSymmetry bool
 }
 
 type label struct {
@@ -136,7 +140,7 @@ type delivery struct {
 
 func check(pkg *gen.Package, pr *gen.Product, opts Options, name string) (*Result, error) {
 	start := time.Now()
-	ck := &checker{pkg: pkg, pr: pr, index: map[string]int32{}, violations: map[string]Violation{}, maxStat: opts.MaxStates}
+	ck := &checker{pkg: pkg, pr: pr, index: map[string]int32{}, violations: map[string]Violation{}, maxStat: opts.MaxStates, noSymmetry: opts.NoSymmetry}
 	if ck.maxStat == 0 {
 		ck.maxStat = 20_000_000
 	}
@@ -237,6 +241,9 @@ func (ck *checker) stateAt(s int32) []int32 {
 
 // canon sorts the (config, monitor) pairs of symmetric instances.
 func (ck *checker) canon(st []int32) {
+	if ck.noSymmetry {
+		return
+	}
 	for _, g := range ck.groups {
 		if len(g) < 2 {
 			continue
@@ -304,7 +311,7 @@ func (ck *checker) explore() error {
 		for i, in := range ck.insts {
 			// Symmetric instances in the same configuration behave alike: explore
 			// the first of a run of equal ones only.
-			if i > 0 && ck.insts[i-1].comp == in.comp {
+			if i > 0 && ck.insts[i-1].comp == in.comp && !ck.noSymmetry {
 				st := ck.stateAt(s)
 				if st[2*i] == st[2*i-2] && st[2*i+1] == st[2*i-1] {
 					continue
@@ -334,7 +341,7 @@ func (ck *checker) explore() error {
 		for _, rq := range ck.pr.Requests {
 			for _, i := range ck.groups[rq.From] {
 				st := ck.stateAt(s)
-				if i > ck.groups[rq.From][0] && st[2*i] == st[2*i-2] && st[2*i+1] == st[2*i-1] {
+				if i > ck.groups[rq.From][0] && !ck.noSymmetry && st[2*i] == st[2*i-2] && st[2*i+1] == st[2*i-1] {
 					continue // symmetric to the previous instance
 				}
 				if !containsInt(rq.States, int(st[2*i])/ck.insts[i].c.sp.NVals) {
