@@ -43,3 +43,5 @@
 //     O_NONBLOCK belongs to the open file description both copies share, and
 //     those calls make it blocking, which would block the loop. Close your copy.
 package sockets
+
+//go:generate go run ../cmd/fsmgen classify -import github.com/fsmkernel/fsmkernel/statemachine -o . -pkg sockets ../spec/outcomes.yaml ../spec/errno.yaml ../spec/eventloop.yaml ../spec/channel.yaml ../spec/listener.yaml
