@@ -1,0 +1,570 @@
+package loop
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsmkernel/fsmkernel/sockets"
+	sm "github.com/fsmkernel/fsmkernel/statemachine"
+)
+
+// Handler receives a channel's callbacks, on its loop, one at a time.
+type Handler interface {
+	// OnActive: the channel is connected and registered.
+	OnActive(c *Channel)
+	// OnRead: bytes arrived; p is valid only during the call.
+	OnRead(c *Channel, p []byte)
+	// OnReadComplete: the read cycle that delivered the preceding OnReads ended.
+	OnReadComplete(c *Channel)
+	// OnWritabilityChanged: queued bytes crossed a watermark.
+	OnWritabilityChanged(c *Channel, writable bool)
+	// OnInputClosed: the peer closed its side (half-closure allowed).
+	OnInputClosed(c *Channel)
+	// OnError: the error that is about to close the channel.
+	OnError(c *Channel, err error)
+	// OnInactive: the channel, once active, is closed.
+	OnInactive(c *Channel)
+}
+
+// NopHandler implements Handler doing nothing; embed it to implement a few.
+type NopHandler struct{}
+
+func (NopHandler) OnActive(*Channel)                   {}
+func (NopHandler) OnRead(*Channel, []byte)             {}
+func (NopHandler) OnReadComplete(*Channel)             {}
+func (NopHandler) OnWritabilityChanged(*Channel, bool) {}
+func (NopHandler) OnInputClosed(*Channel)              {}
+func (NopHandler) OnError(*Channel, error)             {}
+func (NopHandler) OnInactive(*Channel)                 {}
+
+// ChannelOptions set the variables of a channel's table and its watermarks.
+type ChannelOptions struct {
+	// AutoRead keeps reading whenever possible (default true); without it each
+	// Read call allows one read cycle.
+	AutoRead *bool
+	// HalfClosure keeps the channel open for writing after the peer's EOF.
+	HalfClosure bool
+	// NoBackpressure keeps reading while the output is above the high watermark.
+	NoBackpressure bool
+	// CrashOnInvalidDescriptor panics on EBADF instead of containing it (D2).
+	CrashOnInvalidDescriptor bool
+	// RepanicHandlerPanics re-raises handler panics on the loop, which then
+	// fails, instead of failing only the channel.
+	RepanicHandlerPanics bool
+	// HighWatermark and LowWatermark bound the queued output; 0 means 1 MiB and
+	// 512 KiB.
+	HighWatermark, LowWatermark int
+	// ConnectTimeout bounds a dial; 0 means 30 s.
+	ConnectTimeout time.Duration
+}
+
+func (o *ChannelOptions) machine(dialed bool) sm.ChannelOptions {
+	opts := sm.DefaultChannelOptions()
+	if dialed {
+		opts.Origin = sm.ChannelOriginDialed
+	}
+	if o == nil {
+		return opts
+	}
+	if o.AutoRead != nil {
+		opts.AutoRead = *o.AutoRead
+	}
+	opts.HalfClosure = o.HalfClosure
+	opts.Backpressure = !o.NoBackpressure
+	if o.CrashOnInvalidDescriptor {
+		opts.EbadfPolicy = sm.ChannelEbadfPolicyCrash
+	}
+	if o.RepanicHandlerPanics {
+		opts.PanicPolicy = sm.ChannelPanicPolicyRepanic
+	}
+	return opts
+}
+
+// Channel is one stream connection (TCP, Unix or vsock) on a loop.
+type Channel struct {
+	id      uint64
+	reg     registration
+	loop    *Loop
+	m       sm.Channel
+	handler Handler
+	opts    ChannelOptions
+	raddr   net.Addr // for dialed channels
+	dialed  func(error)
+
+	// Loop-goroutine state.
+	queue       []chEvent
+	busy        bool
+	current     chEvent
+	cause       error
+	lastRead    int
+	reads       int // reads in this wakeup, for the read budget
+	out         []*write
+	queued      int // bytes queued and not written
+	written     int // bytes of the last writev
+	offered     int
+	handlerDead bool
+	panicked    any
+	connectT    *timer
+
+	closedCh chan struct{}
+	closeErr error
+	closing  atomic.Bool
+}
+
+type write struct {
+	p    []byte
+	off  int
+	done func(error)
+}
+
+// chEvent is an event for a channel's machine with what caused it.
+type chEvent struct {
+	ev    sm.ChannelEvent
+	out   uint8
+	cause error
+}
+
+var channelIDs atomic.Uint64
+
+func newChannel(fd *sockets.FD, h Handler, o *ChannelOptions, dialed bool) *Channel {
+	c := &Channel{id: channelIDs.Add(1), handler: h, closedCh: make(chan struct{})}
+	if o != nil {
+		c.opts = *o
+	}
+	if c.opts.HighWatermark <= 0 {
+		c.opts.HighWatermark = 1 << 20
+	}
+	if c.opts.LowWatermark <= 0 || c.opts.LowWatermark >= c.opts.HighWatermark {
+		c.opts.LowWatermark = c.opts.HighWatermark / 2
+	}
+	if c.opts.ConnectTimeout <= 0 {
+		c.opts.ConnectTimeout = 30 * time.Second
+	}
+	c.m, _ = sm.NewChannel(o.machine(dialed))
+	c.reg = registration{fd: fd, ch: c}
+	return c
+}
+
+// Register hands an owned descriptor (from package sockets: accepted, adopted or
+// dialed and connected) to the loop as a channel driven by h.
+func (l *Loop) Register(fd *sockets.FD, h Handler, o *ChannelOptions) (*Channel, error) {
+	c := newChannel(fd, h, o, false)
+	c.loop = l
+	if err := l.register(&c.reg); err != nil {
+		fd.Close()
+		c.settle(err)
+		return nil, err
+	}
+	return c, nil
+}
+
+// Dial connects to addr on the loop; connected reports the outcome once, nil on
+// success (OnActive follows it).
+func (l *Loop) Dial(addr net.Addr, h Handler, o *ChannelOptions, connected func(error)) (*Channel, error) {
+	fd, err := sockets.Open(addr, &sockets.Options{Syscalls: l.opts.sys})
+	if err != nil {
+		return nil, err
+	}
+	c := newChannel(fd, h, o, true)
+	c.loop = l
+	c.raddr = addr
+	c.dialed = connected
+	if err := l.register(&c.reg); err != nil {
+		fd.Close()
+		c.settle(err)
+		return nil, err
+	}
+	return c, nil
+}
+
+// ID returns the channel's id, unique in the process.
+func (c *Channel) ID() uint64 { return c.id }
+
+// Loop returns the channel's loop.
+func (c *Channel) Loop() *Loop { return c.loop }
+
+// Closed is closed when the channel is closed; Err then returns why.
+func (c *Channel) Closed() <-chan struct{} { return c.closedCh }
+
+// Err returns the channel's close cause once Closed is closed: nil for a clean
+// close.
+func (c *Channel) Err() error {
+	select {
+	case <-c.closedCh:
+		return c.closeErr
+	default:
+		return nil
+	}
+}
+
+// LocalAddr and RemoteAddr return the socket's addresses, or nil.
+func (c *Channel) LocalAddr() net.Addr {
+	a, _ := c.reg.fd.LocalAddr()
+	return a
+}
+
+func (c *Channel) RemoteAddr() net.Addr {
+	if c.raddr != nil {
+		return c.raddr
+	}
+	a, _ := c.reg.fd.RemoteAddr()
+	return a
+}
+
+// Write queues p (which the channel keeps until written) and flushes it; done, if
+// not nil, is called exactly once on the loop: nil when every byte is written,
+// the error otherwise. Safe from any goroutine.
+func (c *Channel) Write(p []byte, done func(error)) {
+	fail := func(err error) {
+		if done != nil {
+			done(err)
+		}
+	}
+	// A write the loop never gets to (it stops first) still completes, failed.
+	if err := c.loop.submit(request{kind: reqTask, task: task{run: func() { c.enqueue(p, done) }, fail: fail}}); err != nil {
+		fail(err)
+	}
+}
+
+// Read asks for one more read cycle when AutoRead is off.
+func (c *Channel) Read() {
+	c.loop.Execute(func() { c.fire(chEvent{ev: sm.ChannelEventReadRequest}) })
+}
+
+// Close closes the channel: pending writes fail. Safe from any goroutine; it
+// returns at once, Closed reports the end.
+func (c *Channel) Close() error {
+	if !c.closing.CompareAndSwap(false, true) {
+		return nil
+	}
+	return c.loop.Execute(func() { c.fire(chEvent{ev: sm.ChannelEventClose}) })
+}
+
+func (c *Channel) enqueue(p []byte, done func(error)) {
+	w := &write{p: p, done: done}
+	c.out = append(c.out, w)
+	before := c.queued
+	c.queued += len(p)
+	if c.fire(chEvent{ev: sm.ChannelEventWriteQueued}) != nil {
+		// The table refused (not active, closing): this write fails alone.
+		c.out = c.out[:len(c.out)-1]
+		c.queued = before
+		if done != nil {
+			done(fmt.Errorf("%w: channel not open for writes", net.ErrClosed))
+		}
+		return
+	}
+	if before <= c.opts.HighWatermark && c.queued > c.opts.HighWatermark {
+		c.fire(chEvent{ev: sm.ChannelEventHighWatermark})
+	}
+}
+
+// ready turns a poller report into the channel's events.
+func (c *Channel) ready(ev pollEvent) {
+	c.reads = 0
+	switch {
+	case ev.hangup:
+		c.fire(chEvent{ev: sm.ChannelEventHangup})
+	case ev.readable && ev.eofHint:
+		c.fire(chEvent{ev: sm.ChannelEventReadableEOFHint})
+	case ev.readable:
+		c.fire(chEvent{ev: sm.ChannelEventReadable})
+	}
+	if ev.writable {
+		c.fire(chEvent{ev: sm.ChannelEventWritable})
+	}
+}
+
+// fire delivers an event to the channel's machine, or queues it while actions are
+// being performed. It returns the table's rejection, if any, of this event when
+// delivered at once.
+func (c *Channel) fire(e chEvent) error {
+	c.queue = append(c.queue, e)
+	if c.busy {
+		return nil
+	}
+	c.busy = true
+	defer func() { c.busy = false }()
+	var first error
+	for i := 0; len(c.queue) > 0; i++ {
+		e := c.queue[0]
+		c.queue = c.queue[1:]
+		if err := c.step(e); i == 0 {
+			first = err
+		}
+	}
+	return first
+}
+
+func (c *Channel) step(e chEvent) error {
+	from := c.m.State()
+	acts, err := c.m.Fire(e.ev, e.out)
+	if t := c.loop.opts.Trace; t != nil {
+		names := make([]string, acts.Len())
+		for i := range names {
+			names[i] = acts.At(i).String()
+		}
+		c.loop.trace("channel", c.id, from.String(), c.m.State().String(), channelStep(e), names, err != nil)
+	}
+	if err != nil {
+		c.loop.counters.Rejected.Add(1)
+		return err
+	}
+	if e.cause != nil {
+		c.cause = e.cause // the latest failure is the one that closes
+	}
+	c.current = e
+	for i := 0; i < acts.Len(); i++ {
+		c.perform(acts.At(i))
+	}
+	return nil
+}
+
+func channelStep(e chEvent) string {
+	s := e.ev.String()
+	switch e.ev {
+	case sm.ChannelEventRegistered, sm.ChannelEventPollerControlFailed:
+		s += "(" + sm.PollerControlResult(e.out).String() + ")"
+	case sm.ChannelEventConnectCalled, sm.ChannelEventConnectChecked:
+		s += "(" + sm.ConnectResult(e.out).String() + ")"
+	case sm.ChannelEventRead:
+		s += "(" + sm.ReadResult(e.out).String() + ")"
+	case sm.ChannelEventWrote:
+		s += "(" + sm.WriteResult(e.out).String() + ")"
+	}
+	return s
+}
+
+// callback calls a handler method, recovering a panic at this boundary: the
+// handler is not called again, the rest of the action list is still performed,
+// and handlerPanicked follows.
+func (c *Channel) callback(fn func(h Handler)) {
+	if c.handlerDead {
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			c.handlerDead = true
+			c.panicked = r
+			c.loop.counters.PanicsContained.Add(1)
+			err := &panicError{value: r, stack: debug.Stack(), channel: c.id}
+			c.queue = append(c.queue, chEvent{ev: sm.ChannelEventHandlerPanicked, cause: err})
+		}
+	}()
+	fn(c.handler)
+}
+
+// panicError is a handler panic recovered at the callback boundary.
+type panicError struct {
+	value   any
+	stack   []byte
+	channel uint64
+}
+
+func (e *panicError) Error() string {
+	return fmt.Sprintf("loop: handler of channel %d panicked: %v\n%s", e.channel, e.value, e.stack)
+}
+
+// perform carries out one action of the channel's machine.
+func (c *Channel) perform(a sm.ChannelAction) {
+	l := c.loop
+	fd := c.reg.fd
+	switch a {
+	case sm.ChannelActionStartConnectTimer:
+		c.connectT = l.after(c.opts.ConnectTimeout, func() {
+			c.fire(chEvent{ev: sm.ChannelEventConnectDeadline, cause: fmt.Errorf("dial %v: %w", c.raddr, errConnectTimeout)})
+		})
+	case sm.ChannelActionCancelConnectTimer:
+		l.cancel(c.connectT)
+	case sm.ChannelActionConnectSocket:
+		err := fd.Connect(c.raddr)
+		out := sockets.ClassifyConnect(err)
+		c.queue = append(c.queue, chEvent{ev: sm.ChannelEventConnectCalled, out: uint8(out), cause: connectCause(out, c.raddr, err)})
+	case sm.ChannelActionCheckConnect:
+		err := fd.ConnectResult()
+		out := sockets.ClassifyConnect(err)
+		c.queue = append(c.queue, chEvent{ev: sm.ChannelEventConnectChecked, out: uint8(out), cause: connectCause(out, c.raddr, err)})
+	case sm.ChannelActionFailConnect:
+		if c.dialed != nil {
+			err := c.cause
+			if err == nil {
+				err = fmt.Errorf("dial %v: %w", c.raddr, net.ErrClosed)
+			}
+			c.dialed(err)
+			c.dialed = nil
+		}
+	case sm.ChannelActionFireActive:
+		if c.dialed != nil {
+			c.dialed(nil)
+			c.dialed = nil
+		}
+		c.callback(func(h Handler) { h.OnActive(c) })
+	case sm.ChannelActionArmRead:
+		c.setInterest(true, c.reg.write)
+	case sm.ChannelActionDisarmRead:
+		c.setInterest(false, c.reg.write)
+	case sm.ChannelActionArmWrite:
+		c.setInterest(c.reg.read, true)
+	case sm.ChannelActionDisarmWrite:
+		c.setInterest(c.reg.read, false)
+	case sm.ChannelActionRearmRead, sm.ChannelActionRearmWrite:
+		// Level-triggered epoll and kqueue keep interest armed: nothing to do.
+	case sm.ChannelActionReadSocket:
+		n, err := fd.Read(l.readBuf)
+		c.lastRead = n
+		c.reads++
+		out := sockets.ClassifyRead(n, err)
+		var cause error
+		switch out {
+		case sm.ReadResultReset, sm.ReadResultDescriptorInvalid, sm.ReadResultOtherError:
+			cause = opError("read", c.RemoteAddr(), err)
+		}
+		c.queue = append(c.queue, chEvent{ev: sm.ChannelEventRead, out: uint8(out), cause: cause})
+	case sm.ChannelActionDeliverRead:
+		p := l.readBuf[:c.lastRead]
+		c.callback(func(h Handler) { h.OnRead(c, p) })
+	case sm.ChannelActionContinueRead:
+		if c.reads < l.opts.ReadBudget {
+			c.queue = append(c.queue, chEvent{ev: sm.ChannelEventReadContinue})
+		} else {
+			c.queue = append(c.queue, chEvent{ev: sm.ChannelEventReadBudgetSpent})
+		}
+	case sm.ChannelActionReadComplete:
+		c.callback(func(h Handler) { h.OnReadComplete(c) })
+	case sm.ChannelActionCountSpurious:
+		l.counters.SpuriousReadiness.Add(1)
+	case sm.ChannelActionFireInputClosed:
+		c.callback(func(h Handler) { h.OnInputClosed(c) })
+	case sm.ChannelActionWriteSocket:
+		c.writeSocket()
+	case sm.ChannelActionCompleteWrites:
+		c.completeWrites()
+	case sm.ChannelActionFireWritabilityChanged:
+		writable := !c.m.Vars().Unwritable
+		c.callback(func(h Handler) { h.OnWritabilityChanged(c, writable) })
+	case sm.ChannelActionFireError:
+		err := c.errOrClosed()
+		c.callback(func(h Handler) { h.OnError(c, err) })
+	case sm.ChannelActionFailPendingWrites:
+		err := c.errOrClosed()
+		out := c.out
+		c.out, c.queued = nil, 0
+		for _, w := range out {
+			if w.done != nil {
+				c.callback(func(Handler) { w.done(err) })
+			}
+		}
+	case sm.ChannelActionDeregister:
+		l.poller.remove(fd.Fd())
+	case sm.ChannelActionCloseFD:
+		fd.Close()
+	case sm.ChannelActionForgetFD:
+		fd.Forget()
+		if l.regs[c.reg.slot] == &c.reg {
+			l.gens[c.reg.slot]++ // its late events are stale now (D3)
+		}
+	case sm.ChannelActionCountDescriptorInvalid:
+		l.counters.DescriptorsContained.Add(1)
+	case sm.ChannelActionPanicWithDiagnostics:
+		panic(crashPanic(fmt.Sprintf("fsmkernel: descriptor %d of channel %d invalidated outside the kernel during %s: %v", fd.Fd(), c.id, channelStep(c.current), c.current.cause)))
+	case sm.ChannelActionRepanic:
+		panic(c.cause)
+	case sm.ChannelActionFireInactive:
+		c.callback(func(h Handler) { h.OnInactive(c) })
+	case sm.ChannelActionLeaveLoop:
+		l.leave(&c.reg)
+	case sm.ChannelActionSettleClosed:
+		c.settle(c.cause)
+	}
+}
+
+var errConnectTimeout = errors.New("connect timed out")
+
+func (c *Channel) errOrClosed() error {
+	if c.cause != nil {
+		return c.cause
+	}
+	return net.ErrClosed
+}
+
+func (c *Channel) settle(err error) {
+	c.closeErr = err
+	close(c.closedCh)
+}
+
+func (c *Channel) setInterest(read, write bool) {
+	if err := c.reg.interest(read, write); err != nil {
+		out := sockets.ClassifyPollerControl(err)
+		c.queue = append(c.queue, chEvent{ev: sm.ChannelEventPollerControlFailed, out: uint8(out), cause: opError("poll", nil, err)})
+	}
+}
+
+// writeSocket writes the queued bytes with one writev and feeds its result.
+func (c *Channel) writeSocket() {
+	var bufs [sockets.MaxIovecs][]byte
+	n, total := 0, 0
+	for _, w := range c.out {
+		if n == len(bufs) {
+			break
+		}
+		bufs[n] = w.p[w.off:]
+		total += len(bufs[n])
+		n++
+	}
+	written, err := c.reg.fd.Writev(bufs[:n])
+	c.written, c.offered = written, total
+	out := sockets.ClassifyWrite(err)
+	if err == nil && written == c.queued {
+		out = sm.WriteResultDrained
+	}
+	var cause error
+	switch out {
+	case sm.WriteResultBrokenPipe, sm.WriteResultReset, sm.WriteResultDescriptorInvalid, sm.WriteResultOtherError:
+		cause = opError("write", c.RemoteAddr(), err)
+	}
+	c.queue = append(c.queue, chEvent{ev: sm.ChannelEventWrote, out: uint8(out), cause: cause})
+}
+
+// completeWrites reports the writes the last writev finished, once each.
+func (c *Channel) completeWrites() {
+	before := c.queued
+	n := c.written
+	c.written = 0
+	c.queued -= n
+	for n > 0 && len(c.out) > 0 {
+		w := c.out[0]
+		left := len(w.p) - w.off
+		if n < left {
+			w.off += n
+			break
+		}
+		n -= left
+		c.out = c.out[1:]
+		if w.done != nil {
+			c.callback(func(Handler) { w.done(nil) })
+		}
+	}
+	if before > c.opts.LowWatermark && c.queued <= c.opts.LowWatermark {
+		c.queue = append(c.queue, chEvent{ev: sm.ChannelEventLowWatermark})
+	}
+}
+
+// connectCause is the error of a connect outcome that fails the dial, or nil.
+func connectCause(out sm.ConnectResult, addr net.Addr, err error) error {
+	switch out {
+	case sm.ConnectResultConnected, sm.ConnectResultInProgress:
+		return nil
+	}
+	return opError("dial", addr, err)
+}
+
+func opError(op string, addr net.Addr, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &net.OpError{Op: op, Net: "tcp", Addr: addr, Err: err}
+}

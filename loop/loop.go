@@ -1,0 +1,519 @@
+package loop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsmkernel/fsmkernel/sockets"
+	sm "github.com/fsmkernel/fsmkernel/statemachine"
+)
+
+// Errors a loop returns.
+var (
+	// ErrClosed is returned for work submitted to a loop that is shutting down or
+	// stopped, and is the cause of writes failed by a forced shutdown.
+	ErrClosed = errors.New("loop: closed")
+	// ErrLoopFailed wraps the cause of a loop that took the abnormal path.
+	ErrLoopFailed = errors.New("loop: failed")
+)
+
+// Options configure a loop.
+type Options struct {
+	// DrainTimeout bounds a graceful shutdown before it is forced; 0 means 30 s.
+	DrainTimeout time.Duration
+	// TaskBudget bounds the tasks run per wakeup, so that tasks cannot starve I/O;
+	// 0 means 256.
+	TaskBudget int
+	// ReadBudget bounds the reads of one channel per wakeup, so that one busy
+	// channel cannot starve the others; 0 means 16.
+	ReadBudget int
+	// AcceptBudget bounds the accepts of one listener per wakeup; 0 means 64.
+	AcceptBudget int
+	// ReadBufferSize is the size of the loop's read buffer; 0 means 64 KiB.
+	ReadBufferSize int
+	// Trace, if set, is called on the loop goroutine for every transition of every
+	// machine the loop drives. It costs one nil check when unset.
+	Trace func(Step)
+
+	sys  sockets.Syscalls
+	psys pollSyscalls
+}
+
+func (o *Options) withDefaults() Options {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	if r.DrainTimeout <= 0 {
+		r.DrainTimeout = 30 * time.Second
+	}
+	if r.TaskBudget <= 0 {
+		r.TaskBudget = 256
+	}
+	if r.ReadBudget <= 0 {
+		r.ReadBudget = 16
+	}
+	if r.AcceptBudget <= 0 {
+		r.AcceptBudget = 64
+	}
+	if r.ReadBufferSize <= 0 {
+		r.ReadBufferSize = 64 << 10
+	}
+	return r
+}
+
+// Step is one transition a machine took, as recorded by Options.Trace.
+type Step struct {
+	Machine  string // "eventloop", "channel" or "listener"
+	ID       uint64 // the channel's or listener's id; 0 for the loop
+	From, To string // states
+	Event    string // event with its outcome, e.g. "read(wouldBlock)"
+	Actions  []string
+	Rejected bool
+}
+
+// Counters are a loop's counts of outcomes and policy decisions.
+type Counters struct {
+	SpuriousReadiness    atomic.Uint64 // readiness that found nothing to do (R1)
+	StaleEvents          atomic.Uint64 // events of old registrations dropped (D3)
+	DescriptorsContained atomic.Uint64 // invalidated descriptors contained (D2)
+	PanicsContained      atomic.Uint64 // handler panics recovered
+	ListenerThrottles    atomic.Uint64 // accept throttled on EMFILE and kin
+	AcceptAborted        atomic.Uint64 // connections that died in the backlog
+	Rejected             atomic.Uint64 // events a table rejected (caller bugs)
+}
+
+// task is work run on the loop goroutine; fail reports that it never will.
+type task struct {
+	run  func()
+	fail func(error)
+}
+
+// request is something another goroutine asks of the loop.
+type request struct {
+	kind requestKind
+	task task
+	reg  *registration
+}
+
+type requestKind uint8
+
+const (
+	reqTask requestKind = iota
+	reqRegister
+	reqShutdownGracefully
+	reqShutdownNow
+)
+
+// loopEvent is an event for the loop's own machine, queued while actions run.
+type loopEvent struct {
+	ev    sm.EventloopEvent
+	out   uint8
+	cause error
+	req   request
+}
+
+// Loop is one event loop: a goroutine on a locked OS thread, its poller, and the
+// channels and listeners registered with it.
+type Loop struct {
+	id   int
+	opts Options
+
+	mu      sync.Mutex
+	inbox   []request
+	refuse  bool // set by failPendingTasks: the inbox takes nothing more
+	poller  poller
+	started chan struct{}
+
+	// Loop-goroutine state.
+	m         sm.Eventloop
+	events    []pollEvent
+	queue     []loopEvent
+	tasks     []task
+	regs      []*registration // by slot
+	gens      []uint32
+	free      []uint32
+	live      int // registered channels and listeners (the registry)
+	timers    timerHeap
+	waitNext  bool
+	current   loopEvent
+	cause     error
+	drain     *timer
+	readBuf   []byte
+	busy      bool
+	lastReady int
+
+	done     chan struct{}
+	stopErr  error
+	counters Counters
+	group    *Group
+}
+
+// New starts a loop.
+func New(opts *Options) *Loop {
+	l := newLoop(0, opts.withDefaults(), nil)
+	l.start()
+	return l
+}
+
+func newLoop(id int, opts Options, g *Group) *Loop {
+	m, _ := sm.NewEventloop(sm.DefaultEventloopOptions())
+	return &Loop{
+		id: id, opts: opts, m: m, group: g,
+		started: make(chan struct{}),
+		done:    make(chan struct{}),
+		events:  make([]pollEvent, 256),
+		readBuf: make([]byte, opts.ReadBufferSize),
+	}
+}
+
+func (l *Loop) start() {
+	go l.run()
+	<-l.started
+}
+
+// Counters returns the loop's counters.
+func (l *Loop) Counters() *Counters { return &l.counters }
+
+// Done is closed when the loop has stopped.
+func (l *Loop) Done() <-chan struct{} { return l.done }
+
+// Wait blocks until the loop has stopped and returns its cause: nil after a
+// clean shutdown, ErrLoopFailed wrapping the cause after the abnormal path.
+func (l *Loop) Wait() error {
+	<-l.done
+	return l.stopErr
+}
+
+// run is the loop goroutine. It only ever returns once the machine is stopped.
+func (l *Loop) run() {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	p, err := newPoller(l.opts.psys)
+	l.mu.Lock()
+	l.poller = p
+	l.mu.Unlock()
+	close(l.started)
+	out := sm.PollerControlResultOk
+	if err != nil {
+		out = sockets.ClassifyPollerControl(err)
+		if out == sm.PollerControlResultOk {
+			out = sm.PollerControlResultOtherError
+		}
+	}
+	l.feed(loopEvent{ev: sm.EventloopEventStarted, out: uint8(out), cause: err})
+	for !l.m.Terminal() {
+		if !l.waitNext {
+			// A runtime fault abandoned the action list before poll. The abnormal
+			// path (failing) closes every channel at once and stops; until it has,
+			// keep polling so that timers and requests still arrive.
+			l.fault(fmt.Errorf("loop: no poll after %v", l.m.State()))
+			if l.m.Terminal() {
+				break
+			}
+			l.waitNext = true
+		}
+		l.waitNext = false
+		n, err := l.poller.wait(l.events, l.timeout())
+		l.lastReady = n
+		l.feed(loopEvent{ev: sm.EventloopEventWakeup, out: uint8(sockets.ClassifyPollerWait(n, err)), cause: err})
+	}
+}
+
+// timeout is how long the poller may wait: until the next timer, not at all when
+// work is queued, or forever.
+func (l *Loop) timeout() time.Duration {
+	l.mu.Lock()
+	pending := len(l.inbox) > 0
+	l.mu.Unlock()
+	if pending || len(l.tasks) > 0 || len(l.queue) > 0 {
+		return 0
+	}
+	if t := l.timers.next(); t != nil {
+		d := time.Until(t.when)
+		if d < 0 {
+			d = 0
+		}
+		return d
+	}
+	return -1
+}
+
+// fault feeds a runtime fault (a panic in the runtime itself, or a re-raised
+// handler panic) to the loop's machine: the abnormal path.
+func (l *Loop) fault(err error) {
+	l.feed(loopEvent{ev: sm.EventloopEventRuntimeFault, cause: err})
+}
+
+// feed delivers an event to the loop's machine, or queues it when actions are
+// being performed; queued events follow in order.
+func (l *Loop) feed(e loopEvent) {
+	l.queue = append(l.queue, e)
+	if l.busy {
+		return
+	}
+	l.busy = true
+	defer func() { l.busy = false }()
+	for len(l.queue) > 0 {
+		e := l.queue[0]
+		l.queue = l.queue[1:]
+		l.step(e)
+	}
+}
+
+// step fires one event and performs the actions; a panic in the runtime while
+// performing them is the runtime fault of the abnormal path.
+func (l *Loop) step(e loopEvent) {
+	defer func() {
+		if r := recover(); r != nil {
+			if c, ok := r.(crashPanic); ok {
+				panic(c) // the crash policy: the diagnostic stops the process
+			}
+			err := fmt.Errorf("loop: runtime fault: %v\n%s", r, debug.Stack())
+			if pe, ok := r.(*panicError); ok {
+				err = pe
+			}
+			l.queue = append(l.queue, loopEvent{ev: sm.EventloopEventRuntimeFault, cause: err})
+		}
+	}()
+	from := l.m.State()
+	acts, err := l.m.Fire(e.ev, e.out)
+	if l.opts.Trace != nil {
+		l.trace("eventloop", 0, from.String(), l.m.State().String(), eventloopStep(e), eventloopActionNames(acts), err != nil)
+	}
+	if err != nil {
+		l.counters.Rejected.Add(1)
+		l.rejected(e, err)
+		return
+	}
+	l.current = e
+	for i := 0; i < acts.Len(); i++ {
+		l.perform(acts.At(i))
+	}
+}
+
+// rejected answers a request the table refused: its sender gets the error.
+func (l *Loop) rejected(e loopEvent, err error) {
+	cause := fmt.Errorf("%w (%v)", ErrClosed, err)
+	switch e.ev {
+	case sm.EventloopEventSubmitTask:
+		if e.req.task.fail != nil {
+			e.req.task.fail(cause)
+		}
+	case sm.EventloopEventRegisterChannel:
+		e.req.reg.refused(cause)
+	}
+}
+
+// perform carries out one action of the loop's machine.
+func (l *Loop) perform(a sm.EventloopAction) {
+	switch a {
+	case sm.EventloopActionStartPolling, sm.EventloopActionPoll:
+		l.waitNext = true
+	case sm.EventloopActionDispatchReady:
+		l.dispatchReady()
+	case sm.EventloopActionAdmitChannel:
+		l.admit(l.current.req.reg)
+	case sm.EventloopActionEnqueueTask:
+		l.tasks = append(l.tasks, l.current.req.task)
+	case sm.EventloopActionDrainChannels:
+		l.eachRegistration(func(r *registration) { r.drain() })
+	case sm.EventloopActionStartDrainTimer:
+		l.drain = l.after(l.opts.DrainTimeout, func() { l.feed(loopEvent{ev: sm.EventloopEventDrainDeadline}) })
+	case sm.EventloopActionCancelDrainTimer:
+		l.cancel(l.drain)
+		l.drain = nil
+	case sm.EventloopActionForceCloseChannels:
+		l.eachRegistration(func(r *registration) { r.forcedShutdown() })
+	case sm.EventloopActionFailChannels:
+		l.eachRegistration(func(r *registration) { r.loopFailed() })
+	case sm.EventloopActionRecordCause:
+		if l.cause == nil {
+			l.cause = l.current.cause
+			if l.cause == nil {
+				l.cause = fmt.Errorf("loop: %s", eventloopStep(l.current))
+			}
+		} else if l.current.cause != nil {
+			l.cause = fmt.Errorf("%w; then: %v", l.cause, l.current.cause)
+		}
+	case sm.EventloopActionFailPendingTasks:
+		l.mu.Lock()
+		l.refuse = true
+		inbox := l.inbox
+		l.inbox = nil
+		l.mu.Unlock()
+		err := ErrClosed
+		if l.cause != nil {
+			err = fmt.Errorf("%w: %w", ErrClosed, l.cause)
+		}
+		for _, t := range l.tasks {
+			if t.fail != nil {
+				t.fail(err)
+			}
+		}
+		l.tasks = nil
+		for _, r := range inbox {
+			r.fail(err)
+		}
+		l.timers = nil
+	case sm.EventloopActionClosePoller:
+		l.poller.close()
+	case sm.EventloopActionForgetPoller:
+		l.poller.forget()
+	case sm.EventloopActionReportStopped:
+		if l.cause != nil {
+			l.stopErr = fmt.Errorf("%w: %w", ErrLoopFailed, l.cause)
+		}
+		close(l.done)
+	}
+}
+
+// fail reports that a request will never be carried out.
+func (r request) fail(err error) {
+	switch r.kind {
+	case reqTask:
+		if r.task.fail != nil {
+			r.task.fail(err)
+		}
+	case reqRegister:
+		r.reg.refused(err)
+	}
+}
+
+// dispatchReady hands the poller's events to their machines, then runs due
+// timers, then takes the requests of other goroutines, then runs up to a budget
+// of tasks. The budget keeps a flood of tasks from starving I/O.
+func (l *Loop) dispatchReady() {
+	n := l.lastReady
+	l.lastReady = 0
+	for i := 0; i < n; i++ {
+		ev := l.events[i]
+		r := l.lookup(ev.token)
+		if r == nil {
+			l.counters.StaleEvents.Add(1)
+			continue
+		}
+		r.ready(ev)
+	}
+	now := time.Now()
+	for {
+		t := l.timers.next()
+		if t == nil || t.when.After(now) {
+			break
+		}
+		l.timers.pop()
+		t.fire()
+	}
+	l.mu.Lock()
+	inbox := l.inbox
+	l.inbox = nil
+	l.mu.Unlock()
+	for _, r := range inbox {
+		switch r.kind {
+		case reqTask:
+			l.queue = append(l.queue, loopEvent{ev: sm.EventloopEventSubmitTask, req: r})
+		case reqRegister:
+			l.queue = append(l.queue, loopEvent{ev: sm.EventloopEventRegisterChannel, req: r})
+		case reqShutdownGracefully:
+			l.queue = append(l.queue, loopEvent{ev: sm.EventloopEventShutdownGracefully})
+		case reqShutdownNow:
+			l.queue = append(l.queue, loopEvent{ev: sm.EventloopEventShutdownNow})
+		}
+	}
+	budget := l.opts.TaskBudget
+	for budget > 0 && len(l.tasks) > 0 {
+		t := l.tasks[0]
+		l.tasks = l.tasks[1:]
+		budget--
+		t.run()
+	}
+}
+
+// submit hands a request to the loop goroutine.
+func (l *Loop) submit(r request) error {
+	l.mu.Lock()
+	if l.refuse {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	l.inbox = append(l.inbox, r)
+	p := l.poller
+	l.mu.Unlock()
+	if p != nil {
+		p.wake()
+	}
+	return nil
+}
+
+// Execute runs fn on the loop goroutine. It returns ErrClosed if the loop is
+// shutting down or stopped; fn may also never run if the loop stops first.
+func (l *Loop) Execute(fn func()) error {
+	return l.submit(request{kind: reqTask, task: task{run: fn}})
+}
+
+// Submit runs fn on the loop goroutine and delivers its result, or the loop's
+// error if it stops before fn runs, on the returned channel (buffered, one value).
+func (l *Loop) Submit(fn func() error) <-chan error {
+	res := make(chan error, 1)
+	err := l.submit(request{kind: reqTask, task: task{
+		run:  func() { res <- fn() },
+		fail: func(err error) { res <- err },
+	}})
+	if err != nil {
+		res <- err
+	}
+	return res
+}
+
+// Shutdown stops the loop gracefully: no new registrations, channels close once
+// their flushed writes went out, within DrainTimeout; when ctx ends first the
+// shutdown is forced. It returns the loop's cause (see Wait), or ctx's error if
+// it ended before the loop stopped even after forcing.
+func (l *Loop) Shutdown(ctx context.Context) error {
+	if l.submit(request{kind: reqShutdownGracefully}) != nil {
+		return l.Wait()
+	}
+	select {
+	case <-l.done:
+		return l.stopErr
+	case <-ctx.Done():
+	}
+	return l.Close()
+}
+
+// Close stops the loop at once: every channel closes and its pending writes
+// fail. It waits for the loop to stop and returns its cause.
+func (l *Loop) Close() error {
+	l.submit(request{kind: reqShutdownNow})
+	return l.Wait()
+}
+
+// trace records a step for Options.Trace.
+func (l *Loop) trace(machine string, id uint64, from, to, event string, acts []string, rejected bool) {
+	l.opts.Trace(Step{Machine: machine, ID: id, From: from, To: to, Event: event, Actions: acts, Rejected: rejected})
+}
+
+func eventloopStep(e loopEvent) string {
+	s := e.ev.String()
+	switch e.ev {
+	case sm.EventloopEventStarted:
+		s += "(" + sm.PollerControlResult(e.out).String() + ")"
+	case sm.EventloopEventWakeup:
+		s += "(" + sm.PollerWaitResult(e.out).String() + ")"
+	}
+	return s
+}
+
+func eventloopActionNames(a sm.EventloopActions) []string {
+	out := make([]string, a.Len())
+	for i := range out {
+		out[i] = a.At(i).String()
+	}
+	return out
+}

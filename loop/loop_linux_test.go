@@ -1,0 +1,364 @@
+package loop
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
+
+	"github.com/fsmkernel/fsmkernel/sockets"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// fdCount counts this process's open descriptors.
+func fdCount(t testing.TB) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// checkFDs fails the test if the descriptor count is not back to its start when
+// the test ends (after the loops it started have stopped).
+func checkFDs(t *testing.T) {
+	t.Helper()
+	start := fdCount(t)
+	t.Cleanup(func() {
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			n := fdCount(t)
+			if n == start {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("descriptors: %d at the start, %d at the end", start, n)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}
+
+// echo writes back what it reads.
+type echo struct{ NopHandler }
+
+func (echo) OnRead(c *Channel, p []byte) {
+	c.Write(bytes.Clone(p), nil)
+}
+
+func shutdown(t *testing.T, g *Group) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := g.Shutdown(ctx); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+}
+
+func serveEcho(t *testing.T, g *Group, addr net.Addr) *Listener {
+	t.Helper()
+	ln, err := g.Serve(addr, func(net.Addr) (Handler, *ChannelOptions) { return echo{}, nil }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+func TestEchoIntegrity(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			checkFDs(t)
+			g := NewGroup(2, nil)
+			defer shutdown(t, g)
+			var addr net.Addr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}
+			if network == "unix" {
+				addr = &net.UnixAddr{Net: "unix", Name: filepath.Join(t.TempDir(), "echo.sock")}
+			}
+			ln := serveEcho(t, g, addr)
+			const conns = 16
+			var wg sync.WaitGroup
+			errs := make(chan error, conns)
+			for i := 0; i < conns; i++ {
+				wg.Add(1)
+				go func(seed uint64) {
+					defer wg.Done()
+					errs <- echoClient(ln.Addr(), seed)
+				}(uint64(i))
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+}
+
+// echoClient sends random-sized chunks and checks every byte comes back in order.
+func echoClient(addr net.Addr, seed uint64) error {
+	c, err := net.Dial(addr.Network(), addr.String())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := rand.New(rand.NewPCG(seed, 42))
+	var sent bytes.Buffer
+	for i := 0; i < 20; i++ {
+		p := make([]byte, 1+r.IntN(64<<10))
+		for j := range p {
+			p[j] = byte(r.Uint32())
+		}
+		sent.Write(p)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Write(sent.Bytes())
+		done <- err
+	}()
+	got := make([]byte, sent.Len())
+	if _, err := io.ReadFull(c, got); err != nil {
+		return fmt.Errorf("read back after %d bytes: %w", sent.Len(), err)
+	}
+	if err := <-done; err != nil {
+		return err
+	}
+	if !bytes.Equal(got, sent.Bytes()) {
+		return errors.New("echoed bytes differ from those sent")
+	}
+	return nil
+}
+
+// recorder collects a channel's callbacks for assertions.
+type recorder struct {
+	mu       sync.Mutex
+	events   []string
+	data     bytes.Buffer
+	inactive chan struct{}
+	active   chan struct{}
+}
+
+func newRecorder() *recorder {
+	return &recorder{inactive: make(chan struct{}), active: make(chan struct{})}
+}
+
+func (r *recorder) add(s string) {
+	r.mu.Lock()
+	r.events = append(r.events, s)
+	r.mu.Unlock()
+}
+func (r *recorder) OnActive(*Channel) { r.add("active"); close(r.active) }
+func (r *recorder) OnRead(_ *Channel, p []byte) {
+	r.mu.Lock()
+	r.data.Write(p)
+	r.mu.Unlock()
+}
+func (r *recorder) OnReadComplete(*Channel)                 {}
+func (r *recorder) OnWritabilityChanged(_ *Channel, w bool) { r.add(fmt.Sprintf("writable=%v", w)) }
+func (r *recorder) OnInputClosed(*Channel)                  { r.add("inputClosed") }
+func (r *recorder) OnError(_ *Channel, err error)           { r.add("error") }
+func (r *recorder) OnInactive(*Channel)                     { r.add("inactive"); close(r.inactive) }
+
+func (r *recorder) has(s string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.events {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
+
+func wait(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+func TestHalfClosure(t *testing.T) {
+	checkFDs(t)
+	g := NewGroup(1, nil)
+	defer shutdown(t, g)
+	rec := newRecorder()
+	ln, err := g.Serve(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, func(net.Addr) (Handler, *ChannelOptions) {
+		return rec, &ChannelOptions{HalfClosure: true}
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("hello"))
+	c.(*net.TCPConn).CloseWrite()
+	deadline := time.Now().Add(5 * time.Second)
+	for !rec.has("inputClosed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no inputClosed; events %v", rec.events)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if rec.has("inactive") {
+		t.Fatal("channel closed on EOF although half-closure is allowed")
+	}
+	rec.mu.Lock()
+	got := rec.data.String()
+	rec.mu.Unlock()
+	if got != "hello" {
+		t.Fatalf("read %q, want hello", got)
+	}
+}
+
+func TestConnectRefused(t *testing.T) {
+	checkFDs(t)
+	g := NewGroup(1, nil)
+	defer shutdown(t, g)
+	// A port nobody listens on: listen, note the port, close.
+	probe, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := probe.Addr()
+	probe.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = g.Dial(ctx, addr, NopHandler{}, nil)
+	var op *net.OpError
+	if !errors.As(err, &op) {
+		t.Fatalf("dial a closed port: %v, want a *net.OpError", err)
+	}
+}
+
+// neverConnects leaves every connect in progress: the socket is never connected,
+// so only the connect deadline can end the dial.
+type neverConnects struct{ sockets.Syscalls }
+
+func (neverConnects) Connect(int, net.Addr) error { return unix.EINPROGRESS }
+
+func TestConnectTimeout(t *testing.T) {
+	checkFDs(t)
+	g := NewGroup(1, &Options{sys: neverConnects{sockets.System()}})
+	defer shutdown(t, g)
+	start := time.Now()
+	_, err := g.Dial(context.Background(), &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}, NopHandler{}, &ChannelOptions{ConnectTimeout: 200 * time.Millisecond})
+	if !errors.Is(err, errConnectTimeout) {
+		t.Fatalf("dial: %v, want the connect deadline", err)
+	}
+	if d := time.Since(start); d < 150*time.Millisecond || d > 3*time.Second {
+		t.Fatalf("the deadline fired after %v, want about 200ms", d)
+	}
+	if n := g.Loops()[0].Counters().SpuriousReadiness.Load(); n == 0 {
+		t.Error("an unconnected socket reports writable|hangup; the spurious writables were not counted")
+	}
+}
+
+// TestShutdownWithPendingWrites: every write's completion is reported exactly
+// once, including writes a forced shutdown fails.
+func TestShutdownWithPendingWrites(t *testing.T) {
+	checkFDs(t)
+	g := NewGroup(1, nil)
+	rec := newRecorder()
+	var ch *Channel
+	got := make(chan *Channel, 1)
+	ln, err := g.Serve(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, func(net.Addr) (Handler, *ChannelOptions) {
+		return rec, &ChannelOptions{HighWatermark: 1 << 30}
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = ln
+	peer, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	wait(t, rec.active, "OnActive")
+	g.Loops()[0].Execute(func() {
+		for _, r := range g.Loops()[0].regs {
+			if r != nil && r.ch != nil {
+				got <- r.ch
+			}
+		}
+	})
+	ch = <-got
+	// The peer never reads: the socket buffers fill and writes stay pending.
+	const writes = 200
+	var mu sync.Mutex
+	completions := map[int]int{}
+	var failed int
+	var wg sync.WaitGroup
+	wg.Add(writes)
+	for i := 0; i < writes; i++ {
+		i := i
+		ch.Write(make([]byte, 64<<10), func(err error) {
+			mu.Lock()
+			completions[i]++
+			if err != nil {
+				failed++
+			}
+			mu.Unlock()
+			wg.Done()
+		})
+	}
+	if err := g.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	wg.Wait()
+	for i := 0; i < writes; i++ {
+		if completions[i] != 1 {
+			t.Fatalf("write %d completed %d times", i, completions[i])
+		}
+	}
+	if failed == 0 {
+		t.Fatal("no write failed although the peer never read 12 MiB")
+	}
+	wait(t, ch.Closed(), "channel closed")
+}
+
+func TestCountersAndAPIAfterStop(t *testing.T) {
+	checkFDs(t)
+	l := New(nil)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Execute(func() {}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Execute after stop: %v, want ErrClosed", err)
+	}
+	if err := <-l.Submit(func() error { return nil }); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Submit after stop: %v, want ErrClosed", err)
+	}
+}
+
+func TestSubmitRuns(t *testing.T) {
+	checkFDs(t)
+	l := New(nil)
+	defer l.Close()
+	want := errors.New("the task's own result")
+	if err := <-l.Submit(func() error { return want }); err != want {
+		t.Fatalf("Submit: %v", err)
+	}
+}

@@ -1,0 +1,296 @@
+package loop
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// pollSyscalls is every system call the pollers make, so that tests and the
+// fault injector can replace or precede any result: embed it and override the
+// methods to intercept. newPoller(nil) uses pollSystem, the real calls.
+//
+// Contract for implementations: errors are the kernel's errno as a unix.Errno,
+// never wrapped; EpollWait fills events as the kernel does (an injector may
+// edit the entries, decoding and encoding tokens with epollToken and
+// setEpollToken).
+type pollSyscalls interface {
+	EpollCreate1(flags int) (fd int, err error)
+	// EpollCtl's event is nil for EPOLL_CTL_DEL.
+	EpollCtl(epfd, op, fd int, event *unix.EpollEvent) error
+	EpollWait(epfd int, events []unix.EpollEvent, msec int) (n int, err error)
+	Eventfd(initval uint, flags int) (fd int, err error)
+	// Read and Write are on the eventfd only.
+	Read(fd int, p []byte) (n int, err error)
+	Write(fd int, p []byte) (n int, err error)
+	Close(fd int) error
+}
+
+// pollSystem is the real pollSyscalls, over golang.org/x/sys/unix.
+type pollSystem struct{}
+
+func (pollSystem) EpollCreate1(flags int) (int, error) { return unix.EpollCreate1(flags) }
+
+func (pollSystem) EpollCtl(epfd, op, fd int, event *unix.EpollEvent) error {
+	return unix.EpollCtl(epfd, op, fd, event)
+}
+
+func (pollSystem) EpollWait(epfd int, events []unix.EpollEvent, msec int) (int, error) {
+	return unix.EpollWait(epfd, events, msec)
+}
+
+func (pollSystem) Eventfd(initval uint, flags int) (int, error) { return unix.Eventfd(initval, flags) }
+func (pollSystem) Read(fd int, p []byte) (int, error)           { return unix.Read(fd, p) }
+func (pollSystem) Write(fd int, p []byte) (int, error)          { return unix.Write(fd, p) }
+func (pollSystem) Close(fd int) error                           { return unix.Close(fd) }
+
+// pollWakeToken marks the eventfd's registration. add and modify refuse it
+// (EINVAL), so that no registration's events are mistaken for a wake.
+const pollWakeToken = math.MaxUint64
+
+// pollWakeValue is what wake adds to the eventfd's counter: 1, in the host's
+// byte order. It is only read, so every wake may share it.
+var pollWakeValue = func() (b [8]byte) {
+	binary.NativeEndian.PutUint64(b[:], 1)
+	return b
+}()
+
+// epoller is the Linux poller: a level-triggered epoll instance and an eventfd
+// registered in it for wakes.
+type epoller struct {
+	sys  pollSyscalls
+	epfd int
+	// efd is the eventfd, or -1 once closed or forgotten. wake reads it under
+	// wakeMu; close and forget write it under wakeMu, so that a concurrent wake
+	// never writes to a number already closed (and perhaps reused).
+	efd    int
+	wakeMu sync.Mutex
+	// wakePending coalesces wakes: only the wake that sets it writes to the
+	// eventfd, and wait clears it when it consumes the wake.
+	wakePending atomic.Bool
+
+	// Loop-goroutine scratch, reused so that add, modify and wait do not
+	// allocate.
+	ctlEvent unix.EpollEvent
+	raw      []unix.EpollEvent
+	drain    [8]byte
+}
+
+var (
+	_ poller       = (*epoller)(nil)
+	_ pollSyscalls = pollSystem{}
+)
+
+// newPoller creates an epoll instance and its wakeup eventfd, both
+// close-on-exec; sys nil means the real system calls.
+func newPoller(sys pollSyscalls) (poller, error) {
+	if sys == nil {
+		sys = pollSystem{}
+	}
+	epfd, err := sys.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	efd, err := sys.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		pollClose(sys, epfd)
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	p := &epoller{sys: sys, epfd: epfd, efd: efd}
+	if err := p.control(unix.EPOLL_CTL_ADD, efd, pollWakeToken, unix.EPOLLIN); err != nil {
+		pollClose(sys, efd)
+		pollClose(sys, epfd)
+		return nil, os.NewSyscallError("epoll_ctl", err)
+	}
+	return p, nil
+}
+
+// epollInterest is the epoll event mask for an interest. EPOLLRDHUP comes with
+// read interest only: it is the read side's EOF hint. EPOLLHUP and EPOLLERR
+// need no asking; the kernel always reports them.
+func epollInterest(read, write bool) uint32 {
+	var events uint32
+	if read {
+		events |= unix.EPOLLIN | unix.EPOLLRDHUP
+	}
+	if write {
+		events |= unix.EPOLLOUT
+	}
+	return events
+}
+
+// epollToken returns the token an event carries in its 64-bit epoll_data.
+func epollToken(ev *unix.EpollEvent) uint64 {
+	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+}
+
+// setEpollToken stores token in an event's 64-bit epoll_data. The kernel hands
+// the two halves back as it got them, so the split works in either byte order.
+func setEpollToken(ev *unix.EpollEvent, token uint64) {
+	ev.Fd = int32(uint32(token))
+	ev.Pad = int32(uint32(token >> 32))
+}
+
+func (p *epoller) control(op, fd int, token uint64, events uint32) error {
+	p.ctlEvent = unix.EpollEvent{Events: events}
+	setEpollToken(&p.ctlEvent, token)
+	return p.sys.EpollCtl(p.epfd, op, fd, &p.ctlEvent)
+}
+
+func (p *epoller) add(fd int, token uint64, read, write bool) error {
+	if token == pollWakeToken {
+		return unix.EINVAL
+	}
+	return p.control(unix.EPOLL_CTL_ADD, fd, token, epollInterest(read, write))
+}
+
+func (p *epoller) modify(fd int, token uint64, read, write bool) error {
+	if token == pollWakeToken {
+		return unix.EINVAL
+	}
+	return p.control(unix.EPOLL_CTL_MOD, fd, token, epollInterest(read, write))
+}
+
+func (p *epoller) remove(fd int) error {
+	return p.sys.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+}
+
+// epollTimeout converts wait's timeout to epoll_wait's milliseconds, rounding
+// up: a wait that returned before its timer was due would make the loop spin.
+func epollTimeout(d time.Duration) int {
+	switch {
+	case d < 0:
+		return -1
+	case d == 0:
+		return 0
+	case d >= math.MaxInt32*time.Millisecond:
+		return math.MaxInt32
+	}
+	return int((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+func (p *epoller) wait(events []pollEvent, timeout time.Duration) (int, error) {
+	events = events[:cap(events)]
+	if len(events) == 0 {
+		return 0, unix.EINVAL
+	}
+	if len(p.raw) < len(events) {
+		p.raw = make([]unix.EpollEvent, len(events))
+	}
+	raw := p.raw[:len(events)]
+	n, err := p.sys.EpollWait(p.epfd, raw, epollTimeout(timeout))
+	if err != nil {
+		return 0, err
+	}
+	ready := 0
+	for i := range raw[:n] {
+		ev := &raw[i]
+		token := epollToken(ev)
+		if token == pollWakeToken {
+			if err := p.consumeWake(); err != nil {
+				// The events already taken are not lost: level-triggered epoll
+				// reports them again on the next wait.
+				return 0, err
+			}
+			continue
+		}
+		events[ready] = pollEvent{
+			token:    token,
+			readable: ev.Events&unix.EPOLLIN != 0,
+			writable: ev.Events&unix.EPOLLOUT != 0,
+			eofHint:  ev.Events&unix.EPOLLRDHUP != 0,
+			hangup:   ev.Events&(unix.EPOLLHUP|unix.EPOLLERR) != 0,
+		}
+		ready++
+	}
+	return ready, nil
+}
+
+// consumeWake drains the eventfd. It clears wakePending first: a wake that
+// comes after the read writes again, so the next wait returns; one that comes
+// between the two is drained here, by a wait that is returning anyway. EAGAIN
+// means another wait drained it already.
+func (p *epoller) consumeWake() error {
+	p.wakePending.Store(false)
+	for {
+		_, err := p.sys.Read(p.efd, p.drain[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil && err != unix.EAGAIN {
+			return err
+		}
+		return nil
+	}
+}
+
+// wake adds to the eventfd's counter unless a wake is already pending. EAGAIN
+// (the counter is full) means one is. Its errors are wrapped, like close's: no
+// classifier reads them.
+func (p *epoller) wake() error {
+	if !p.wakePending.CompareAndSwap(false, true) {
+		return nil
+	}
+	p.wakeMu.Lock()
+	defer p.wakeMu.Unlock()
+	if p.efd < 0 {
+		p.wakePending.Store(false)
+		return errPollerClosed
+	}
+	for {
+		_, err := p.sys.Write(p.efd, pollWakeValue[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil && err != unix.EAGAIN {
+			// Clear the flag, or every later wake would be dropped as pending.
+			p.wakePending.Store(false)
+			return os.NewSyscallError("write", err)
+		}
+		return nil
+	}
+}
+
+func (p *epoller) close() error {
+	epfd, efd := p.release()
+	if efd < 0 {
+		return errPollerClosed
+	}
+	return errors.Join(pollClose(p.sys, efd), pollClose(p.sys, epfd))
+}
+
+func (p *epoller) forget() error {
+	_, efd := p.release()
+	if efd < 0 {
+		return errPollerClosed
+	}
+	return pollClose(p.sys, efd)
+}
+
+// release marks the poller closed and returns the descriptors it had, -1 if it
+// was closed already.
+func (p *epoller) release() (epfd, efd int) {
+	p.wakeMu.Lock()
+	defer p.wakeMu.Unlock()
+	epfd, efd = p.epfd, p.efd
+	p.epfd, p.efd = -1, -1
+	p.raw = nil
+	return epfd, efd
+}
+
+func (p *epoller) fd() int { return p.epfd }
+
+// pollClose closes one of the poller's descriptors. EINTR counts as closed
+// (D4): on Linux the descriptor is released whatever close returns.
+func pollClose(sys pollSyscalls, fd int) error {
+	if err := sys.Close(fd); err != nil && err != unix.EINTR {
+		return os.NewSyscallError("close", err)
+	}
+	return nil
+}

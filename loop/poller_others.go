@@ -1,0 +1,18 @@
+//go:build !linux && !darwin && !freebsd
+
+package loop
+
+import (
+	"fmt"
+	"runtime"
+)
+
+// pollSyscalls has nothing to replace on a system with no poller.
+type pollSyscalls interface{}
+
+// errPollerNotImplemented is newPoller's result on a system with neither epoll
+// nor kqueue.
+var errPollerNotImplemented = fmt.Errorf("loop: poller not implemented on %s", runtime.GOOS)
+
+// newPoller fails: this system is not supported.
+func newPoller(pollSyscalls) (poller, error) { return nil, errPollerNotImplemented }

@@ -1,0 +1,197 @@
+package loop
+
+import (
+	"container/heap"
+	"time"
+
+	"github.com/fsmkernel/fsmkernel/sockets"
+	sm "github.com/fsmkernel/fsmkernel/statemachine"
+)
+
+// registration is one channel's or listener's place in its loop: a slot with a
+// generation, so events of a registration that ended are dropped instead of
+// reaching whoever takes the slot (or the descriptor number) next (D3).
+type registration struct {
+	loop        *Loop
+	slot, gen   uint32
+	fd          *sockets.FD
+	read, write bool // interest in the poller
+	ch          *Channel
+	ln          *Listener
+}
+
+func (r *registration) token() uint64 { return uint64(r.slot)<<32 | uint64(r.gen) }
+
+func (r *registration) ready(ev pollEvent) {
+	if r.ch != nil {
+		r.ch.ready(ev)
+	} else {
+		r.ln.ready(ev)
+	}
+}
+
+func (r *registration) drain() {
+	if r.ch != nil {
+		r.ch.fire(chEvent{ev: sm.ChannelEventDrain})
+	} else {
+		r.ln.fire(lnEvent{ev: sm.ListenerEventDrain})
+	}
+}
+
+func (r *registration) forcedShutdown() {
+	if r.ch != nil {
+		r.ch.fire(chEvent{ev: sm.ChannelEventForcedShutdown, cause: ErrClosed})
+	} else {
+		r.ln.fire(lnEvent{ev: sm.ListenerEventForcedShutdown, cause: ErrClosed})
+	}
+}
+
+func (r *registration) loopFailed() {
+	cause := ErrLoopFailed
+	if r.loop.cause != nil {
+		cause = r.loop.cause
+	}
+	if r.ch != nil {
+		r.ch.fire(chEvent{ev: sm.ChannelEventLoopFailed, cause: cause})
+	} else {
+		r.ln.fire(lnEvent{ev: sm.ListenerEventLoopFailed, cause: cause})
+	}
+}
+
+// refused reports that the loop did not admit the registration.
+func (r *registration) refused(err error) {
+	if r.ch != nil {
+		r.ch.fire(chEvent{ev: sm.ChannelEventClose, cause: err})
+	} else {
+		r.ln.fire(lnEvent{ev: sm.ListenerEventClose, cause: err})
+	}
+}
+
+// register asks the loop to admit r; the loop's table decides.
+func (l *Loop) register(r *registration) error {
+	r.loop = l
+	return l.submit(request{kind: reqRegister, reg: r})
+}
+
+// admit performs admitChannel: a slot, the descriptor in the poller with no
+// interest yet, and the result to the machine as registered.
+func (l *Loop) admit(r *registration) {
+	var slot uint32
+	if n := len(l.free); n > 0 {
+		slot = l.free[n-1]
+		l.free = l.free[:n-1]
+	} else {
+		slot = uint32(len(l.regs))
+		l.regs = append(l.regs, nil)
+		l.gens = append(l.gens, 0)
+	}
+	l.gens[slot]++
+	r.slot, r.gen = slot, l.gens[slot]
+	l.regs[slot] = r
+	l.live++
+	err := l.poller.add(r.fd.Fd(), r.token(), false, false)
+	out := sockets.ClassifyPollerControl(err)
+	if r.ch != nil {
+		r.ch.fire(chEvent{ev: sm.ChannelEventRegistered, out: uint8(out), cause: err})
+	} else {
+		r.ln.fire(lnEvent{ev: sm.ListenerEventRegistered, out: uint8(out), cause: err})
+	}
+}
+
+// leave performs leaveLoop: the registration leaves the registry, which tells the
+// loop whether it was the last.
+func (l *Loop) leave(r *registration) {
+	if r.slot < uint32(len(l.regs)) && l.regs[r.slot] == r {
+		l.regs[r.slot] = nil
+		l.gens[r.slot]++ // late events of this registration are stale now
+		l.free = append(l.free, r.slot)
+	}
+	l.live--
+	if l.live == 0 {
+		l.feed(loopEvent{ev: sm.EventloopEventLastChannelClosed})
+	} else {
+		l.feed(loopEvent{ev: sm.EventloopEventChannelClosed})
+	}
+}
+
+// lookup returns the registration an event's token names, or nil when it is
+// stale.
+func (l *Loop) lookup(token uint64) *registration {
+	slot, gen := uint32(token>>32), uint32(token)
+	if slot >= uint32(len(l.regs)) || l.gens[slot] != gen {
+		return nil
+	}
+	return l.regs[slot]
+}
+
+func (l *Loop) eachRegistration(fn func(*registration)) {
+	for _, r := range append([]*registration(nil), l.regs...) {
+		if r != nil {
+			fn(r)
+		}
+	}
+}
+
+// interest sets a registration's poller interest; a failure goes back to its
+// machine as pollerControlFailed.
+func (r *registration) interest(read, write bool) error {
+	if r.read == read && r.write == write {
+		return nil
+	}
+	r.read, r.write = read, write
+	return r.loop.poller.modify(r.fd.Fd(), r.token(), read, write)
+}
+
+// timer is a deadline on the loop; time reaches the machines as events.
+type timer struct {
+	when  time.Time
+	fn    func()
+	index int
+	dead  bool
+}
+
+func (t *timer) fire() {
+	if !t.dead {
+		t.fn()
+	}
+}
+
+type timerHeap []*timer
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return h[i].when.Before(h[j].when) }
+func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i]; h[i].index = i; h[j].index = j }
+func (h *timerHeap) Push(x any)        { t := x.(*timer); t.index = len(*h); *h = append(*h, t) }
+func (h *timerHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	*h = old[:len(old)-1]
+	t.index = -1
+	return t
+}
+
+func (h *timerHeap) next() *timer {
+	for len(*h) > 0 && (*h)[0].dead {
+		heap.Pop(h)
+	}
+	if len(*h) == 0 {
+		return nil
+	}
+	return (*h)[0]
+}
+
+func (h *timerHeap) pop() *timer { return heap.Pop(h).(*timer) }
+
+// after starts a timer on the loop goroutine.
+func (l *Loop) after(d time.Duration, fn func()) *timer {
+	t := &timer{when: time.Now().Add(d), fn: fn}
+	heap.Push(&l.timers, t)
+	return t
+}
+
+// cancel stops a timer; it is removed lazily.
+func (l *Loop) cancel(t *timer) {
+	if t != nil {
+		t.dead = true
+	}
+}
