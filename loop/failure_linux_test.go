@@ -1,0 +1,192 @@
+package loop
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fsmkernel/fsmkernel/sockets"
+)
+
+// failingWait makes epoll_wait fail with errno once armed.
+type failingWait struct {
+	pollSystem
+	armed *atomic.Bool
+	errno unix.Errno
+}
+
+func (f failingWait) EpollWait(epfd int, events []unix.EpollEvent, msec int) (int, error) {
+	if f.armed.Load() {
+		return 0, f.errno
+	}
+	return f.pollSystem.EpollWait(epfd, events, msec)
+}
+
+// TestPollerFailure: when epoll_wait fails, the loop takes the abnormal path: its
+// channels close with the cause, it ends stopped reporting the cause (netpoll and
+// nbio die silently here), and the group serves new connections on its other loop.
+func TestPollerFailure(t *testing.T) {
+	checkFDs(t)
+	var armed atomic.Bool
+	g := NewGroup(2, nil)
+	bad := g.Loops()[0]
+	// Replace loop 0 by one whose poller can be made to fail.
+	g.loops[0] = newLoop(0, (&Options{psys: failingWait{armed: &armed, errno: unix.EINVAL}}).withDefaults(), g)
+	bad.Close()
+	bad = g.loops[0]
+	bad.start()
+
+	ln, err := bad.Listen(mustListen(t), func(net.Addr) (Handler, *ChannelOptions) { return echo{}, nil }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	time.Sleep(50 * time.Millisecond) // let the loop accept it
+	armed.Store(true)
+	bad.Execute(func() {}) // wake the loop into the failing wait
+	select {
+	case <-bad.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the loop did not stop after its poller failed")
+	}
+	err = bad.Wait()
+	if !errors.Is(err, ErrLoopFailed) || !errors.Is(err, unix.EINVAL) {
+		t.Fatalf("Wait: %v, want ErrLoopFailed with EINVAL", err)
+	}
+	select {
+	case <-ln.Closed():
+	case <-time.After(time.Second):
+		t.Fatal("the listener of the failed loop is still open")
+	}
+	if err := bad.Execute(func() {}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Execute on the failed loop: %v, want ErrClosed", err)
+	}
+	// The group goes on: a new server lands on the healthy loop and serves.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ln2 := serveEcho(t, g, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err := echoClient(ln2.Addr(), 7); err != nil {
+		t.Fatalf("echo through the surviving loop: %v", err)
+	}
+	// Shutdown of the group reports the failed loop's cause.
+	if err := g.Shutdown(ctx); !errors.Is(err, ErrLoopFailed) {
+		t.Fatalf("group shutdown: %v, want the failed loop's cause", err)
+	}
+	for _, l := range g.Loops() {
+		<-l.Done()
+	}
+}
+
+func mustListen(t *testing.T) *sockets.FD {
+	t.Helper()
+	fd, err := sockets.Listen(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fd
+}
+
+// panicky panics in OnRead.
+type panicky struct{ NopHandler }
+
+func (panicky) OnRead(*Channel, []byte) { panic("handler bug") }
+
+// TestHandlerPanicContained: a panic in a handler fails that channel with the
+// panic (gnet, nbio and evio crash the process here); the loop serves on.
+func TestHandlerPanicContained(t *testing.T) {
+	checkFDs(t)
+	g := NewGroup(1, nil)
+	defer shutdown(t, g)
+	first := true
+	ln, err := g.Serve(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, func(net.Addr) (Handler, *ChannelOptions) {
+		if first {
+			first = false
+			return panicky{}, nil
+		}
+		return echo{}, nil
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	c1.Write([]byte("boom"))
+	c1.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c1.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the panicking handler's connection stayed open")
+	}
+	if n := g.Loops()[0].Counters().PanicsContained.Load(); n != 1 {
+		t.Fatalf("PanicsContained = %d, want 1", n)
+	}
+	if err := echoClient(ln.Addr(), 3); err != nil {
+		t.Fatalf("the loop stopped serving after a handler panic: %v", err)
+	}
+}
+
+// TestOutOfBandClose: another owner closes the channel's descriptor number; the
+// next syscall on it says EBADF, and under the contain policy the channel fails
+// without touching the number again (no second close), the loop serves on.
+func TestOutOfBandClose(t *testing.T) {
+	checkFDs(t)
+	g := NewGroup(1, nil)
+	defer shutdown(t, g)
+	rec := newRecorder()
+	got := make(chan *Channel, 1)
+	ln, err := g.Serve(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, func(net.Addr) (Handler, *ChannelOptions) {
+		return rec, nil
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	wait(t, rec.active, "OnActive")
+	l := g.Loops()[0]
+	l.Execute(func() {
+		for _, r := range l.regs {
+			if r != nil && r.ch != nil {
+				got <- r.ch
+			}
+		}
+	})
+	ch := <-got
+	num := ch.reg.fd.Fd()
+	if err := unix.Close(num); err != nil { // the out-of-band close
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	ch.Write([]byte("to a number that is no longer ours"), func(err error) { done <- err })
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("the write to an invalidated descriptor succeeded")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the write was never completed")
+	}
+	wait(t, ch.Closed(), "the channel failing")
+	if !errors.Is(ch.Err(), unix.EBADF) {
+		t.Fatalf("channel error %v, want EBADF", ch.Err())
+	}
+	if n := l.Counters().DescriptorsContained.Load(); n != 1 {
+		t.Fatalf("DescriptorsContained = %d, want 1", n)
+	}
+	if err := echoClient(serveEcho(t, g, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}).Addr(), 5); err != nil {
+		t.Fatalf("the loop stopped serving after EBADF: %v", err)
+	}
+}
