@@ -179,6 +179,8 @@ func (r *resolver) product(rp *rawProduct) *Product {
 		req.Event, req.Outcome = r.eventRef(tm, rq.event, rq.outcome, "request")
 		if rq.onReject.name != "" {
 			req.OnReject, req.OnRejectOutcome = r.eventRef(fm, rq.onReject, rq.onRejectOutcome, "request onReject")
+		} else if rq.onRejectOutcome.name != "" {
+			r.d.add(rq.onRejectOutcome.pos, "request: onRejectOutcome without onReject")
 		}
 		pr.Requests = append(pr.Requests, req)
 	}

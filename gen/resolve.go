@@ -229,6 +229,9 @@ func (r *resolver) machine(p *parser, rm *rawMachine) *Machine {
 			}
 		}
 		if a.with.set {
+			if a.with.any {
+				r.d.add(a.with.pos, "action %q: with takes action names, not \"*\"", a.name)
+			}
 			for _, n := range a.with.names {
 				if x, ok := actions[n.name]; ok && x != i {
 					m.Actions[i].With = append(m.Actions[i].With, x)

@@ -88,6 +88,7 @@ const usage = `usage:
   fsmgen generate [-o dir] [-pkg name] spec.yaml...
   fsmgen check [-count component=N]... spec.yaml...
   fsmgen graph [-format dot|mermaid] [-machine name] [-o file] spec.yaml...
+  fsmgen graph -splice doc.md spec.yaml...
   fsmgen classify -import path [-o dir] [-pkg name] spec.yaml...
   fsmgen proptest -import path [-verify path] [-o dir] [-pkg name] spec.yaml...
 
@@ -416,8 +417,12 @@ func spliceDiagrams(path string, pkg *gen.Package) error {
 	if len(missing) > 0 {
 		return fmt.Errorf("fsmgen graph: %s marks diagrams of unknown machines: %s", path, strings.Join(missing, ", "))
 	}
-	if !bytes.Contains(doc, []byte("<!-- fsmgen:mermaid ")) {
+	opened := bytes.Count(doc, []byte("<!-- fsmgen:mermaid"))
+	if opened == 0 {
 		return fmt.Errorf("fsmgen graph: %s has no <!-- fsmgen:mermaid NAME --> markers", path)
+	}
+	if matched := len(spliceMarker.FindAll(doc, -1)); matched != opened {
+		return fmt.Errorf("fsmgen graph: %s has %d <!-- fsmgen:mermaid NAME --> markers but %d well-formed blocks: each marker must be alone on its line and followed by <!-- fsmgen:end -->", path, opened, matched)
 	}
 	return writeIfChanged(path, out)
 }
