@@ -96,8 +96,7 @@ type Channel struct {
 	dialed  func(error)
 
 	// Loop-goroutine state.
-	queue       []chEvent
-	busy        bool
+	events      events[chEvent]
 	current     chEvent
 	cause       error
 	lastRead    int
@@ -280,25 +279,9 @@ func (c *Channel) ready(ev pollEvent) {
 }
 
 // fire delivers an event to the channel's machine, or queues it while actions are
-// being performed. It returns the table's rejection, if any, of this event when
-// delivered at once.
-func (c *Channel) fire(e chEvent) error {
-	c.queue = append(c.queue, e)
-	if c.busy {
-		return nil
-	}
-	c.busy = true
-	defer func() { c.busy = false }()
-	var first error
-	for i := 0; len(c.queue) > 0; i++ {
-		e := c.queue[0]
-		c.queue = c.queue[1:]
-		if err := c.step(e); i == 0 {
-			first = err
-		}
-	}
-	return first
-}
+// being performed. It returns the table's rejection of this event, if delivered
+// at once.
+func (c *Channel) fire(e chEvent) error { return c.events.fire(e, c.step) }
 
 func (c *Channel) step(e chEvent) error {
 	from := c.m.State()
@@ -352,7 +335,7 @@ func (c *Channel) callback(fn func(h Handler)) {
 			c.panicked = r
 			c.loop.counters.PanicsContained.Add(1)
 			err := &panicError{value: r, stack: debug.Stack(), channel: c.id}
-			c.queue = append(c.queue, chEvent{ev: sm.ChannelEventHandlerPanicked, cause: err})
+			c.events.raise(chEvent{ev: sm.ChannelEventHandlerPanicked, cause: err})
 		}
 	}()
 	fn(c.handler)
@@ -383,11 +366,11 @@ func (c *Channel) perform(a sm.ChannelAction) {
 	case sm.ChannelActionConnectSocket:
 		err := fd.Connect(c.raddr)
 		out := sockets.ClassifyConnect(err)
-		c.queue = append(c.queue, chEvent{ev: sm.ChannelEventConnectCalled, out: uint8(out), cause: connectCause(out, c.raddr, err)})
+		c.events.raise(chEvent{ev: sm.ChannelEventConnectCalled, out: uint8(out), cause: connectCause(out, c.raddr, err)})
 	case sm.ChannelActionCheckConnect:
 		err := fd.ConnectResult()
 		out := sockets.ClassifyConnect(err)
-		c.queue = append(c.queue, chEvent{ev: sm.ChannelEventConnectChecked, out: uint8(out), cause: connectCause(out, c.raddr, err)})
+		c.events.raise(chEvent{ev: sm.ChannelEventConnectChecked, out: uint8(out), cause: connectCause(out, c.raddr, err)})
 	case sm.ChannelActionFailConnect:
 		if c.dialed != nil {
 			err := c.cause
@@ -423,15 +406,15 @@ func (c *Channel) perform(a sm.ChannelAction) {
 		case sm.ReadResultReset, sm.ReadResultDescriptorInvalid, sm.ReadResultOtherError:
 			cause = opError("read", c.RemoteAddr(), err)
 		}
-		c.queue = append(c.queue, chEvent{ev: sm.ChannelEventRead, out: uint8(out), cause: cause})
+		c.events.raise(chEvent{ev: sm.ChannelEventRead, out: uint8(out), cause: cause})
 	case sm.ChannelActionDeliverRead:
 		p := l.readBuf[:c.lastRead]
 		c.callback(func(h Handler) { h.OnRead(c, p) })
 	case sm.ChannelActionContinueRead:
 		if c.reads < l.opts.ReadBudget {
-			c.queue = append(c.queue, chEvent{ev: sm.ChannelEventReadContinue})
+			c.events.raise(chEvent{ev: sm.ChannelEventReadContinue})
 		} else {
-			c.queue = append(c.queue, chEvent{ev: sm.ChannelEventReadBudgetSpent})
+			c.events.raise(chEvent{ev: sm.ChannelEventReadBudgetSpent})
 		}
 	case sm.ChannelActionReadComplete:
 		c.callback(func(h Handler) { h.OnReadComplete(c) })
@@ -499,7 +482,7 @@ func (c *Channel) settle(err error) {
 func (c *Channel) setInterest(read, write bool) {
 	if err := c.reg.interest(read, write); err != nil {
 		out := sockets.ClassifyPollerControl(err)
-		c.queue = append(c.queue, chEvent{ev: sm.ChannelEventPollerControlFailed, out: uint8(out), cause: opError("poll", nil, err)})
+		c.events.raise(chEvent{ev: sm.ChannelEventPollerControlFailed, out: uint8(out), cause: opError("poll", nil, err)})
 	}
 }
 
@@ -526,7 +509,7 @@ func (c *Channel) writeSocket() {
 	case sm.WriteResultBrokenPipe, sm.WriteResultReset, sm.WriteResultDescriptorInvalid, sm.WriteResultOtherError:
 		cause = opError("write", c.RemoteAddr(), err)
 	}
-	c.queue = append(c.queue, chEvent{ev: sm.ChannelEventWrote, out: uint8(out), cause: cause})
+	c.events.raise(chEvent{ev: sm.ChannelEventWrote, out: uint8(out), cause: cause})
 }
 
 // completeWrites reports the writes the last writev finished, once each.
@@ -549,7 +532,7 @@ func (c *Channel) completeWrites() {
 		}
 	}
 	if before > c.opts.LowWatermark && c.queued <= c.opts.LowWatermark {
-		c.queue = append(c.queue, chEvent{ev: sm.ChannelEventLowWatermark})
+		c.events.raise(chEvent{ev: sm.ChannelEventLowWatermark})
 	}
 }
 

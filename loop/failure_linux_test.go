@@ -143,7 +143,6 @@ func TestOutOfBandClose(t *testing.T) {
 	g := NewGroup(1, nil)
 	defer shutdown(t, g)
 	rec := newRecorder()
-	got := make(chan *Channel, 1)
 	ln, err := g.Serve(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, func(net.Addr) (Handler, *ChannelOptions) {
 		return rec, nil
 	}, nil)
@@ -157,14 +156,7 @@ func TestOutOfBandClose(t *testing.T) {
 	defer peer.Close()
 	wait(t, rec.active, "OnActive")
 	l := g.Loops()[0]
-	l.Execute(func() {
-		for _, r := range l.regs {
-			if r != nil && r.ch != nil {
-				got <- r.ch
-			}
-		}
-	})
-	ch := <-got
+	ch := onlyChannel(t, l)
 	num := ch.reg.fd.Fd()
 	if err := unix.Close(num); err != nil { // the out-of-band close
 		t.Fatal(err)

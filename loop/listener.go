@@ -40,8 +40,7 @@ type Listener struct {
 	opts     ListenerOptions
 	accepted Accepted
 
-	queue       []lnEvent
-	busy        bool
+	events      events[lnEvent]
 	current     lnEvent
 	cause       error
 	conn        *sockets.FD
@@ -128,23 +127,7 @@ func (x *Listener) ready(ev pollEvent) {
 	}
 }
 
-func (x *Listener) fire(e lnEvent) error {
-	x.queue = append(x.queue, e)
-	if x.busy {
-		return nil
-	}
-	x.busy = true
-	defer func() { x.busy = false }()
-	var first error
-	for i := 0; len(x.queue) > 0; i++ {
-		e := x.queue[0]
-		x.queue = x.queue[1:]
-		if err := x.step(e); i == 0 {
-			first = err
-		}
-	}
-	return first
-}
+func (x *Listener) fire(e lnEvent) error { return x.events.fire(e, x.step) }
 
 func (x *Listener) step(e lnEvent) error {
 	from := x.m.State()
@@ -191,7 +174,7 @@ func (x *Listener) callback(fn func()) {
 			x.handlerDead = true
 			x.loop.counters.PanicsContained.Add(1)
 			err := &panicError{value: r, stack: debug.Stack(), channel: x.id}
-			x.queue = append(x.queue, lnEvent{ev: sm.ListenerEventHandlerPanicked, cause: err})
+			x.events.raise(lnEvent{ev: sm.ListenerEventHandlerPanicked, cause: err})
 		}
 	}()
 	fn()
@@ -216,7 +199,7 @@ func (x *Listener) perform(a sm.ListenerAction) {
 		if out != sm.AcceptResultAccepted && out != sm.AcceptResultWouldBlock && out != sm.AcceptResultInterrupted {
 			cause = opError("accept", x.Addr(), err)
 		}
-		x.queue = append(x.queue, lnEvent{ev: sm.ListenerEventAccepted, out: uint8(out), cause: cause})
+		x.events.raise(lnEvent{ev: sm.ListenerEventAccepted, out: uint8(out), cause: cause})
 	case sm.ListenerActionAdoptConnection:
 		conn, addr := x.conn, x.connAddr
 		x.conn, x.connAddr = nil, nil
@@ -236,9 +219,9 @@ func (x *Listener) perform(a sm.ListenerAction) {
 		}
 	case sm.ListenerActionContinueAccept:
 		if x.accepts < l.opts.AcceptBudget {
-			x.queue = append(x.queue, lnEvent{ev: sm.ListenerEventAcceptContinue})
+			x.events.raise(lnEvent{ev: sm.ListenerEventAcceptContinue})
 		} else {
-			x.queue = append(x.queue, lnEvent{ev: sm.ListenerEventAcceptBudgetSpent})
+			x.events.raise(lnEvent{ev: sm.ListenerEventAcceptBudgetSpent})
 		}
 	case sm.ListenerActionCountSpurious:
 		l.counters.SpuriousReadiness.Add(1)
@@ -284,7 +267,7 @@ func (x *Listener) perform(a sm.ListenerAction) {
 func (x *Listener) setInterest(read bool) {
 	if err := x.reg.interest(read, false); err != nil {
 		out := sockets.ClassifyPollerControl(err)
-		x.queue = append(x.queue, lnEvent{ev: sm.ListenerEventPollerControlFailed, out: uint8(out), cause: opError("poll", nil, err)})
+		x.events.raise(lnEvent{ev: sm.ListenerEventPollerControlFailed, out: uint8(out), cause: opError("poll", nil, err)})
 	}
 }
 

@@ -284,7 +284,6 @@ func TestShutdownWithPendingWrites(t *testing.T) {
 	g := NewGroup(1, nil)
 	rec := newRecorder()
 	var ch *Channel
-	got := make(chan *Channel, 1)
 	ln, err := g.Serve(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, func(net.Addr) (Handler, *ChannelOptions) {
 		return rec, &ChannelOptions{HighWatermark: 1 << 30}
 	}, nil)
@@ -298,14 +297,7 @@ func TestShutdownWithPendingWrites(t *testing.T) {
 	}
 	defer peer.Close()
 	wait(t, rec.active, "OnActive")
-	g.Loops()[0].Execute(func() {
-		for _, r := range g.Loops()[0].regs {
-			if r != nil && r.ch != nil {
-				got <- r.ch
-			}
-		}
-	})
-	ch = <-got
+	ch = onlyChannel(t, g.Loops()[0])
 	// The peer never reads: the socket buffers fill and writes stay pending.
 	const writes = 200
 	var mu sync.Mutex
@@ -491,4 +483,24 @@ func TestBackpressureBoundsMemory(t *testing.T) {
 		t.Fatalf("the peer sent %d bytes unhindered", n)
 	}
 	t.Logf("peer sent %d bytes before blocking; the server read %d", n, got)
+}
+
+// onlyChannel returns the one channel registered with l.
+func onlyChannel(t *testing.T, l *Loop) *Channel {
+	t.Helper()
+	got := make(chan *Channel, 1)
+	l.Execute(func() {
+		for _, r := range l.regs {
+			if r != nil && r.ch != nil {
+				got <- r.ch
+				return
+			}
+		}
+		got <- nil
+	})
+	c := <-got
+	if c == nil {
+		t.Fatal("no channel registered")
+	}
+	return c
 }

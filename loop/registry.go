@@ -195,3 +195,33 @@ func (l *Loop) cancel(t *timer) {
 		t.dead = true
 	}
 }
+
+// events is a machine's queue of events raised while its actions run: they are
+// delivered after the current action list, in order (statemachine's duties).
+type events[E any] struct {
+	queue []E
+	busy  bool
+}
+
+// fire delivers e with step, or queues it when a step is under way; it returns
+// the error step returned for e itself when e was delivered at once.
+func (q *events[E]) fire(e E, step func(E) error) error {
+	q.queue = append(q.queue, e)
+	if q.busy {
+		return nil
+	}
+	q.busy = true
+	defer func() { q.busy = false }()
+	var first error
+	for i := 0; len(q.queue) > 0; i++ {
+		e := q.queue[0]
+		q.queue = q.queue[1:]
+		if err := step(e); i == 0 {
+			first = err
+		}
+	}
+	return first
+}
+
+// raise queues an event for after the current action list.
+func (q *events[E]) raise(e E) { q.queue = append(q.queue, e) }
