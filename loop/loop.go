@@ -71,7 +71,7 @@ func (o *Options) withDefaults() Options {
 // Step is one transition a machine took, as recorded by Options.Trace.
 type Step struct {
 	Machine  string // "eventloop", "channel" or "listener"
-	ID       uint64 // the channel's or listener's id; 0 for the loop
+	ID       uint64 // the channel's or listener's id; the loop's index in its group
 	From, To string // states
 	Event    string // event with its outcome, e.g. "read(wouldBlock)"
 	Actions  []string
@@ -285,7 +285,7 @@ func (l *Loop) step(e loopEvent) {
 	from := l.m.State()
 	acts, err := l.m.Fire(e.ev, e.out)
 	if l.opts.Trace != nil {
-		l.trace("eventloop", 0, from.String(), l.m.State().String(), eventloopStep(e), eventloopActionNames(acts), err != nil)
+		l.trace("eventloop", uint64(l.id), from.String(), l.m.State().String(), eventloopStep(e), eventloopActionNames(acts), err != nil)
 	}
 	if err != nil {
 		l.counters.Rejected.Add(1)
