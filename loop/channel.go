@@ -549,5 +549,9 @@ func opError(op string, addr net.Addr, err error) error {
 	if err == nil {
 		return nil
 	}
-	return &net.OpError{Op: op, Net: "tcp", Addr: addr, Err: err}
+	network := ""
+	if addr != nil {
+		network = addr.Network()
+	}
+	return &net.OpError{Op: op, Net: network, Addr: addr, Err: err}
 }

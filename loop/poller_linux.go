@@ -217,7 +217,12 @@ func (p *epoller) wait(events []pollEvent, timeout time.Duration) (int, error) {
 // between the two is drained here, by a wait that is returning anyway. EAGAIN
 // means another wait drained it already.
 func (p *epoller) consumeWake() error {
-	p.wakePending.Store(false)
+	// Clear the flag after draining, not before: a wake between the two would
+	// write the eventfd, have its write eaten by the drain, and leave the flag set
+	// with nothing pending, so that no later wake would ever write again (a lost
+	// wakeup that left the loop asleep). A wake during the drain is not lost: the
+	// loop reads its inbox after wait returns.
+	defer p.wakePending.Store(false)
 	for {
 		_, err := p.sys.Read(p.efd, p.drain[:])
 		if err == unix.EINTR {

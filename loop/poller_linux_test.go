@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -844,5 +845,51 @@ func TestPollerWaitDoesNotAllocate(t *testing.T) {
 			t.Skipf("%s: %v allocations per wait under the race detector, which allocates on its own; run without -race", name, n)
 		}
 		t.Errorf("%s: %v allocations per wait, want 0", name, n)
+	}
+}
+
+// TestPollerNoLostWakeup: wakes racing with the wait that consumes an earlier one
+// must never leave the poller unable to be woken (the flag set, nothing in the
+// eventfd). Every wait return is counted; after each pair of wakes the count must
+// grow within a second.
+func TestPollerNoLostWakeup(t *testing.T) {
+	p, err := newPoller(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+	var returns atomic.Int64
+	var stop atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		events := make([]pollEvent, 8)
+		for !stop.Load() {
+			p.wait(events, -1)
+			returns.Add(1)
+		}
+	}()
+	for i := 0; i < 20000; i++ {
+		before := returns.Load()
+		// Two wakes back to back: the second often lands while the first is
+		// being consumed.
+		p.wake()
+		p.wake()
+		deadline := time.Now().Add(time.Second)
+		for returns.Load() == before {
+			if time.Now().After(deadline) {
+				t.Fatalf("iteration %d: no wait returned after a wake (lost wakeup)", i)
+			}
+			runtime.Gosched()
+		}
+	}
+	stop.Store(true)
+	for {
+		p.wake()
+		select {
+		case <-done:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }
