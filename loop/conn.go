@@ -1,0 +1,614 @@
+package loop
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// This file adapts channels to the standard library's interfaces, so that code
+// written against net.Conn and net.Listener can run on a Group.
+//
+// A Conn reads on demand: its channel runs with auto-read off, and a Read that
+// finds the Conn's buffer empty asks the channel for one read cycle
+// (Channel.Read). The buffer therefore holds at most one cycle's bytes (the
+// loop's ReadBudget times its ReadBufferSize), and a Conn nobody reads from
+// leaves the bytes in the kernel, whose window pushes back on the peer. A Write
+// copies its bytes, queues them on the channel and blocks until they are
+// written, so the output queue is bounded by the writes in progress; reading is
+// not paused by the output (NoBackpressure), since a net.Conn's reader and
+// writer are independent and pausing one for the other could deadlock a peer
+// that does the same.
+
+var (
+	_ net.Conn     = (*Conn)(nil)
+	_ net.Listener = (*ConnListener)(nil)
+)
+
+// connChunk bounds the bytes one Write copies and queues at a time, so that a
+// huge Write does not double its size in memory.
+const connChunk = 1 << 20
+
+// connIdleBuffer is the capacity of a drained read buffer that a Conn keeps for
+// the next cycle; a larger one is released.
+const connIdleBuffer = 64 << 10
+
+// connBacklog bounds the connections a ConnListener has accepted that no Accept
+// has taken yet; connections beyond it are closed as they arrive.
+const connBacklog = 512
+
+// connOptions are the options of every Conn's channel (see the top of the file).
+func connOptions() *ChannelOptions {
+	autoRead := false
+	return &ChannelOptions{AutoRead: &autoRead, HalfClosure: true, NoBackpressure: true}
+}
+
+// DialConn connects to addr (a *net.TCPAddr, a *net.UnixAddr or a
+// *vsock.Addr) on a loop of the group and returns the connection as a *Conn.
+// ctx bounds the connect. Errors are *net.OpError.
+func (g *Group) DialConn(ctx context.Context, addr net.Addr) (net.Conn, error) {
+	c := newConn(addr.Network(), nil)
+	ch, err := g.Dial(ctx, addr, connHandler{c}, connOptions())
+	if err != nil {
+		return nil, dialError(addr, err)
+	}
+	// OnActive follows the dial's success in the same action list; it records
+	// the addresses on the loop, where the descriptor cannot be closed under it.
+	select {
+	case <-c.active:
+	case <-ch.Closed():
+		return nil, dialError(addr, channelError(ch, net.ErrClosed))
+	}
+	c.ch = ch
+	return c, nil
+}
+
+func dialError(addr net.Addr, err error) error {
+	// The channel's own *net.OpError names no network but TCP; rebuild it.
+	var op *net.OpError
+	switch {
+	case errors.Is(err, errConnectTimeout), errors.Is(err, context.DeadlineExceeded):
+		err = os.ErrDeadlineExceeded
+	case errors.As(err, &op):
+		err = op.Err
+	}
+	return &net.OpError{Op: "dial", Net: addr.Network(), Addr: addr, Err: err}
+}
+
+// ListenConn listens on addr (a *net.TCPAddr, a *net.UnixAddr or a
+// *vsock.Addr) and returns a *ConnListener whose Accept hands out each
+// connection as a *Conn served by a loop of the group.
+func (g *Group) ListenConn(addr net.Addr) (net.Listener, error) {
+	x := &ConnListener{network: addr.Network(), ready: make(chan struct{}, 1), closed: make(chan struct{})}
+	ln, err := g.Serve(addr, x.accepted, nil)
+	if err != nil {
+		var op *net.OpError
+		if !errors.As(err, &op) {
+			op = &net.OpError{Op: "listen", Net: addr.Network(), Addr: addr, Err: err}
+		}
+		return nil, op
+	}
+	x.ln = ln
+	x.addr = ln.Addr()
+	if x.addr == nil {
+		x.addr = addr
+	}
+	return x, nil
+}
+
+// ConnListener is a net.Listener over a Listener: Accept returns *Conn values.
+type ConnListener struct {
+	ln      *Listener
+	addr    net.Addr
+	network string
+
+	mu      sync.Mutex
+	pending []*Conn // active, not yet taken by Accept
+	ready   chan struct{}
+	closed  chan struct{}
+	once    sync.Once
+}
+
+// Listener returns the Listener the ConnListener accepts from.
+func (x *ConnListener) Listener() *Listener { return x.ln }
+
+// accepted runs on the listener's loop for each new connection.
+func (x *ConnListener) accepted(net.Addr) (Handler, *ChannelOptions) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.isClosed() || len(x.pending) >= connBacklog {
+		return nil, nil
+	}
+	return connHandler{newConn(x.network, x)}, connOptions()
+}
+
+// admit runs on the connection's loop once it is active.
+func (x *ConnListener) admit(c *Conn) {
+	x.mu.Lock()
+	if x.isClosed() {
+		x.mu.Unlock()
+		c.ch.Close()
+		return
+	}
+	x.pending = append(x.pending, c)
+	x.mu.Unlock()
+	signal(x.ready)
+}
+
+func (x *ConnListener) isClosed() bool {
+	select {
+	case <-x.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Accept waits for the next connection and returns it as a *Conn.
+func (x *ConnListener) Accept() (net.Conn, error) {
+	for {
+		x.mu.Lock()
+		if x.isClosed() {
+			x.mu.Unlock()
+			return nil, x.opError(net.ErrClosed)
+		}
+		if len(x.pending) > 0 {
+			c := x.pending[0]
+			x.pending[0] = nil
+			x.pending = x.pending[1:]
+			more := len(x.pending) > 0
+			x.mu.Unlock()
+			if more {
+				signal(x.ready) // for another Accept waiting
+			}
+			return c, nil
+		}
+		x.mu.Unlock()
+		select {
+		case <-x.ready:
+		case <-x.closed:
+		case <-x.ln.Closed():
+			// The loop closed the listener (shutdown or failure): connections
+			// already taken in are still handed out, then its cause.
+			x.mu.Lock()
+			n := len(x.pending)
+			x.mu.Unlock()
+			if n == 0 {
+				err := x.ln.Err()
+				if err == nil {
+					err = net.ErrClosed
+				}
+				return nil, x.opError(err)
+			}
+		}
+	}
+}
+
+// Close stops accepting and closes the connections no Accept has taken. It
+// returns at once; Listener().Closed() reports when the descriptor is closed.
+func (x *ConnListener) Close() error {
+	first := false
+	x.once.Do(func() {
+		first = true
+		x.mu.Lock()
+		close(x.closed)
+		pending := x.pending
+		x.pending = nil
+		x.mu.Unlock()
+		for _, c := range pending {
+			c.Close()
+		}
+		x.ln.Close()
+	})
+	if !first {
+		return x.opError(net.ErrClosed)
+	}
+	return nil
+}
+
+// Addr returns the listening address.
+func (x *ConnListener) Addr() net.Addr { return x.addr }
+
+func (x *ConnListener) opError(err error) error {
+	return &net.OpError{Op: "accept", Net: x.network, Addr: x.addr, Err: err}
+}
+
+// Conn is a net.Conn over a Channel. Its methods are safe from any goroutine
+// but, like the channel's, must not be called from a Handler callback on a loop:
+// Read and Write wait for the loop.
+type Conn struct {
+	ch           *Channel
+	network      string
+	laddr, raddr net.Addr
+	active       chan struct{}
+	ln           *ConnListener // for an accepted Conn until it is active
+
+	// rsem and wsem admit one Read and one Write at a time. A Write whose
+	// deadline passed while its bytes were queued leaves wsem to their
+	// completion, so the next Write waits for them.
+	rsem, wsem chan struct{}
+	rdl, wdl   deadline
+
+	mu        sync.Mutex
+	buf       []byte // read and not yet taken, from off
+	off       int
+	requested bool // a read cycle was asked for and has not ended
+	eof       bool // the peer closed its side
+	readable  chan struct{}
+
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newConn(network string, ln *ConnListener) *Conn {
+	return &Conn{
+		network:  network,
+		ln:       ln,
+		active:   make(chan struct{}),
+		rsem:     make(chan struct{}, 1),
+		wsem:     make(chan struct{}, 1),
+		rdl:      makeDeadline(),
+		wdl:      makeDeadline(),
+		readable: make(chan struct{}, 1),
+		closed:   make(chan struct{}),
+	}
+}
+
+// Channel returns the channel the Conn drives.
+func (c *Conn) Channel() *Channel { return c.ch }
+
+// Read reads what the peer sent: it waits until bytes arrive, the peer closes
+// its side (io.EOF), the read deadline passes or the Conn closes.
+func (c *Conn) Read(p []byte) (int, error) {
+	if err := c.acquire(c.rsem, &c.rdl, "read"); err != nil {
+		return 0, err
+	}
+	defer func() { <-c.rsem }()
+	for {
+		if err := c.check(&c.rdl, "read"); err != nil {
+			return 0, err
+		}
+		c.mu.Lock()
+		if c.off < len(c.buf) {
+			n := copy(p, c.buf[c.off:])
+			c.off += n
+			if c.off == len(c.buf) {
+				c.off = 0
+				c.buf = c.buf[:0]
+				if cap(c.buf) > connIdleBuffer {
+					c.buf = nil
+				}
+			}
+			c.mu.Unlock()
+			return n, nil
+		}
+		if len(p) == 0 {
+			c.mu.Unlock()
+			return 0, nil
+		}
+		if c.eof {
+			c.mu.Unlock()
+			return 0, io.EOF
+		}
+		ask := !c.requested
+		c.requested = true
+		c.mu.Unlock()
+		if ask {
+			c.ch.Read()
+		}
+		select {
+		case <-c.readable:
+		case <-c.rdl.wait():
+		case <-c.closed:
+		case <-c.ch.Closed():
+			c.mu.Lock()
+			empty := c.off == len(c.buf)
+			eof := c.eof
+			c.mu.Unlock()
+			if empty && !eof {
+				return 0, c.opError("read", channelError(c.ch, net.ErrClosed))
+			}
+		}
+	}
+}
+
+// Write writes p and returns once every byte is written (handed to the
+// kernel), the write deadline passes or the Conn closes. It copies p, at most
+// 1 MiB at a time. When the deadline passes while bytes are queued, those bytes
+// stay queued and go out in order unless the connection fails: the count
+// returned includes them, and the next Write waits for them.
+func (c *Conn) Write(p []byte) (int, error) {
+	if err := c.acquire(c.wsem, &c.wdl, "write"); err != nil {
+		return 0, err
+	}
+	if err := c.check(&c.wdl, "write"); err != nil {
+		<-c.wsem
+		return 0, err
+	}
+	if len(p) == 0 {
+		<-c.wsem
+		return 0, nil
+	}
+	n := 0
+	for {
+		chunk := p[:min(len(p), connChunk)]
+		p = p[len(chunk):]
+		w := &connWrite{c: c, done: make(chan error, 1)}
+		c.ch.Write(append([]byte(nil), chunk...), w.complete)
+		select {
+		case err := <-w.done:
+			if err != nil {
+				<-c.wsem
+				return n, c.opError("write", c.writeError(err))
+			}
+			n += len(chunk)
+			if len(p) == 0 {
+				<-c.wsem
+				return n, nil
+			}
+			// Keep wsem for the next chunk: concurrent Writes do not interleave.
+		case <-c.wdl.wait():
+			w.abandon()
+			return n + len(chunk), c.opError("write", os.ErrDeadlineExceeded)
+		case <-c.closed:
+			w.abandon()
+			return n, c.opError("write", net.ErrClosed)
+		}
+		if err := c.check(&c.wdl, "write"); err != nil {
+			<-c.wsem
+			return n, err
+		}
+	}
+}
+
+// connWrite is one queued chunk of a Write. The Write holds wsem while it
+// waits; if it stops waiting first (deadline, Close), the completion releases
+// wsem instead, so that the next Write waits for the queued bytes.
+type connWrite struct {
+	c     *Conn
+	done  chan error
+	state atomic.Uint32 // 0 waited for, 1 completed, 2 abandoned
+}
+
+func (w *connWrite) complete(err error) {
+	w.done <- err
+	if !w.state.CompareAndSwap(0, 1) {
+		<-w.c.wsem
+	}
+}
+
+func (w *connWrite) abandon() {
+	if !w.state.CompareAndSwap(0, 2) {
+		<-w.c.wsem // completed meanwhile: the Write still holds wsem
+	}
+}
+
+// writeError is the error of a failed write: net.ErrClosed once the Conn is
+// closed, EPIPE when the peer ended the connection and the channel recorded no
+// cause, else the channel's cause.
+func (c *Conn) writeError(err error) error {
+	if c.isClosed() {
+		return net.ErrClosed
+	}
+	c.mu.Lock()
+	eof := c.eof
+	c.mu.Unlock()
+	if eof && errors.Is(err, net.ErrClosed) {
+		return os.NewSyscallError("write", syscall.EPIPE)
+	}
+	return err
+}
+
+// acquire takes sem, unless the deadline passes or the Conn closes first.
+func (c *Conn) acquire(sem chan struct{}, d *deadline, op string) error {
+	select {
+	case sem <- struct{}{}:
+		return nil
+	case <-d.wait():
+		return c.opError(op, os.ErrDeadlineExceeded)
+	case <-c.closed:
+		return c.opError(op, net.ErrClosed)
+	}
+}
+
+// check reports a closed Conn or a passed deadline.
+func (c *Conn) check(d *deadline, op string) error {
+	select {
+	case <-c.closed:
+		return c.opError(op, net.ErrClosed)
+	default:
+	}
+	select {
+	case <-d.wait():
+		return c.opError(op, os.ErrDeadlineExceeded)
+	default:
+		return nil
+	}
+}
+
+// Close closes the connection: a pending Read or Write returns net.ErrClosed,
+// queued bytes not yet written are dropped. It returns at once;
+// Channel().Closed() reports when the descriptor is closed.
+func (c *Conn) Close() error {
+	first := false
+	c.once.Do(func() {
+		first = true
+		close(c.closed)
+		c.ch.Close()
+	})
+	if !first {
+		return c.opError("close", net.ErrClosed)
+	}
+	return nil
+}
+
+// LocalAddr returns the local address.
+func (c *Conn) LocalAddr() net.Addr { return c.laddr }
+
+// RemoteAddr returns the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
+
+// SetDeadline sets the read and write deadlines.
+func (c *Conn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
+}
+
+// SetReadDeadline sets when a pending and future Read times out; the zero time
+// means never. It applies to a Read already waiting.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	if c.isClosed() {
+		return c.opError("set", net.ErrClosed)
+	}
+	c.rdl.set(t)
+	return nil
+}
+
+// SetWriteDeadline sets when a pending and future Write times out; the zero
+// time means never. It applies to a Write already waiting.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if c.isClosed() {
+		return c.opError("set", net.ErrClosed)
+	}
+	c.wdl.set(t)
+	return nil
+}
+
+func (c *Conn) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *Conn) opError(op string, err error) error {
+	if op, ok := err.(*net.OpError); ok {
+		err = op.Err
+	}
+	return &net.OpError{Op: op, Net: c.network, Source: c.laddr, Addr: c.raddr, Err: err}
+}
+
+// channelError is the cause the channel closed with, or def for a clean close.
+func channelError(ch *Channel, def error) error {
+	if err := ch.Err(); err != nil {
+		return err
+	}
+	return def
+}
+
+// connHandler receives a Conn's channel callbacks on its loop. It is a separate
+// type so that the callbacks are not part of Conn's API.
+type connHandler struct{ c *Conn }
+
+func (h connHandler) OnActive(ch *Channel) {
+	c := h.c
+	c.laddr = ch.LocalAddr()
+	c.raddr = ch.RemoteAddr()
+	close(c.active)
+	if c.ln != nil {
+		c.ch = ch
+		ln := c.ln
+		c.ln = nil
+		ln.admit(c)
+	}
+}
+
+func (h connHandler) OnRead(_ *Channel, p []byte) {
+	c := h.c
+	c.mu.Lock()
+	c.buf = append(c.buf, p...)
+	c.mu.Unlock()
+	signal(c.readable)
+}
+
+func (h connHandler) OnReadComplete(*Channel) {
+	c := h.c
+	c.mu.Lock()
+	c.requested = false
+	c.mu.Unlock()
+	signal(c.readable)
+}
+
+func (h connHandler) OnInputClosed(*Channel) {
+	c := h.c
+	c.mu.Lock()
+	c.eof = true
+	c.requested = false
+	c.mu.Unlock()
+	signal(c.readable)
+}
+
+func (connHandler) OnWritabilityChanged(*Channel, bool) {}
+func (connHandler) OnError(*Channel, error)             {}
+func (connHandler) OnInactive(*Channel)                 {}
+
+// signal wakes one waiter of a one-slot notification channel, if any.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// deadline is a settable point in time whose passing closes the channel wait
+// returns. Moving it while a caller waits applies to that caller: the channel
+// is replaced only after it was closed.
+type deadline struct {
+	mu     sync.Mutex
+	timer  *time.Timer
+	cancel chan struct{}
+}
+
+func makeDeadline() deadline { return deadline{cancel: make(chan struct{})} }
+
+func (d *deadline) set(t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil && !d.timer.Stop() {
+		<-d.cancel // the timer fired: wait until it has closed cancel
+	}
+	d.timer = nil
+	closed := isClosed(d.cancel)
+	if t.IsZero() {
+		if closed {
+			d.cancel = make(chan struct{})
+		}
+		return
+	}
+	if dur := time.Until(t); dur > 0 {
+		if closed {
+			d.cancel = make(chan struct{})
+		}
+		cancel := d.cancel
+		d.timer = time.AfterFunc(dur, func() { close(cancel) })
+		return
+	}
+	if !closed {
+		close(d.cancel)
+	}
+}
+
+func (d *deadline) wait() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cancel
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
