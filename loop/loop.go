@@ -134,7 +134,7 @@ type Loop struct {
 	// Loop-goroutine state.
 	m         sm.Eventloop
 	events    []pollEvent
-	queue     []loopEvent
+	ev        events[loopEvent]
 	tasks     []task
 	regs      []*registration // by slot
 	gens      []uint32
@@ -146,7 +146,6 @@ type Loop struct {
 	cause     error
 	drain     *timer
 	readBuf   []byte
-	busy      bool
 	lastReady int
 
 	done     chan struct{}
@@ -232,7 +231,7 @@ func (l *Loop) timeout() time.Duration {
 	l.mu.Lock()
 	pending := len(l.inbox) > 0
 	l.mu.Unlock()
-	if pending || len(l.tasks) > 0 || len(l.queue) > 0 {
+	if pending || len(l.tasks) > 0 || len(l.ev.queue) > 0 {
 		return 0
 	}
 	if t := l.timers.next(); t != nil {
@@ -254,17 +253,7 @@ func (l *Loop) fault(err error) {
 // feed delivers an event to the loop's machine, or queues it when actions are
 // being performed; queued events follow in order.
 func (l *Loop) feed(e loopEvent) {
-	l.queue = append(l.queue, e)
-	if l.busy {
-		return
-	}
-	l.busy = true
-	defer func() { l.busy = false }()
-	for len(l.queue) > 0 {
-		e := l.queue[0]
-		l.queue = l.queue[1:]
-		l.step(e)
-	}
+	l.ev.fire(e, func(e loopEvent) error { l.step(e); return nil })
 }
 
 // step fires one event and performs the actions; a panic in the runtime while
@@ -279,7 +268,7 @@ func (l *Loop) step(e loopEvent) {
 			if pe, ok := r.(*panicError); ok {
 				err = pe
 			}
-			l.queue = append(l.queue, loopEvent{ev: sm.EventloopEventRuntimeFault, cause: err})
+			l.ev.raise(loopEvent{ev: sm.EventloopEventRuntimeFault, cause: err})
 		}
 	}()
 	from := l.m.State()
@@ -417,13 +406,13 @@ func (l *Loop) dispatchReady() {
 	for _, r := range inbox {
 		switch r.kind {
 		case reqTask:
-			l.queue = append(l.queue, loopEvent{ev: sm.EventloopEventSubmitTask, req: r})
+			l.ev.raise(loopEvent{ev: sm.EventloopEventSubmitTask, req: r})
 		case reqRegister:
-			l.queue = append(l.queue, loopEvent{ev: sm.EventloopEventRegisterChannel, req: r})
+			l.ev.raise(loopEvent{ev: sm.EventloopEventRegisterChannel, req: r})
 		case reqShutdownGracefully:
-			l.queue = append(l.queue, loopEvent{ev: sm.EventloopEventShutdownGracefully})
+			l.ev.raise(loopEvent{ev: sm.EventloopEventShutdownGracefully})
 		case reqShutdownNow:
-			l.queue = append(l.queue, loopEvent{ev: sm.EventloopEventShutdownNow})
+			l.ev.raise(loopEvent{ev: sm.EventloopEventShutdownNow})
 		}
 	}
 	budget := l.opts.TaskBudget
