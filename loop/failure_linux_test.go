@@ -3,6 +3,8 @@ package loop
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -181,4 +183,91 @@ func TestOutOfBandClose(t *testing.T) {
 	if err := echoClient(serveEcho(t, g, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}).Addr(), 5); err != nil {
 		t.Fatalf("the loop stopped serving after EBADF: %v", err)
 	}
+}
+
+// TestAcceptEMFILEThrottlesAndRecovers: with RLIMIT_NOFILE lowered, accept fails
+// with EMFILE (which stops gnet and evio entirely). Here the listener throttles
+// (stops watching, retries on a backoff timer), existing connections keep being
+// served, and accepting resumes once descriptors are free again.
+func TestAcceptEMFILEThrottlesAndRecovers(t *testing.T) {
+	checkFDs(t)
+	var old unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	g := NewGroup(1, nil)
+	defer shutdown(t, g)
+	ln := serveEcho(t, g, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	first, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if err := echoOnce(first, "before"); err != nil {
+		t.Fatal(err)
+	}
+	// Leave room for the clients' own descriptors but none for the server's.
+	const clients = 8
+	limit := unix.Rlimit{Cur: uint64(fdCount(t) + clients), Max: old.Max}
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &limit); err != nil {
+		t.Fatal(err)
+	}
+	restored := false
+	restore := func() {
+		if !restored {
+			restored = true
+			if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	defer restore()
+	var waiting []net.Conn
+	defer func() {
+		for _, c := range waiting {
+			c.Close()
+		}
+	}()
+	for i := 0; i < clients; i++ {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			break // the client side ran out first: enough
+		}
+		waiting = append(waiting, c)
+	}
+	l := g.Loops()[0]
+	deadline := time.Now().Add(5 * time.Second)
+	for l.Counters().ListenerThrottles.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("accept never reported EMFILE (limit %d, %d descriptors open)", limit.Cur, fdCount(t))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The existing connection is still served while the listener is throttled.
+	if err := echoOnce(first, "during"); err != nil {
+		t.Fatalf("an existing connection stopped being served: %v", err)
+	}
+	// Descriptors free up: accepting resumes and the waiting clients are served.
+	restore()
+	for i, c := range waiting {
+		if err := echoOnce(c, fmt.Sprintf("after %d", i)); err != nil {
+			t.Fatalf("waiting client %d was not served after recovery: %v", i, err)
+		}
+	}
+	t.Logf("throttled %d times; %d waiting clients served after recovery", l.Counters().ListenerThrottles.Load(), len(waiting))
+}
+
+func echoOnce(c net.Conn, msg string) error {
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte(msg)); err != nil {
+		return err
+	}
+	buf := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		return err
+	}
+	if string(buf) != msg {
+		return fmt.Errorf("echoed %q, want %q", buf, msg)
+	}
+	return nil
 }
