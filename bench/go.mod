@@ -12,4 +12,7 @@ require (
 require (
 	github.com/dave/jennifer v1.7.1 // indirect
 	go.yaml.in/yaml/v3 v3.0.6 // indirect
+	pgregory.net/rapid v1.3.0 // indirect
 )
+
+tool github.com/fsmkernel/fsmkernel/cmd/fsmgen

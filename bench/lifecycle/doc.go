@@ -10,7 +10,7 @@ package lifecycle
 
 import _ "embed" // for Spec
 
-//go:generate go run github.com/fsmkernel/fsmkernel/cmd/fsmgen generate -o . -pkg lifecycle lifecycle.yaml
+//go:generate go tool fsmgen generate -o . -pkg lifecycle lifecycle.yaml
 
 // Spec is the table the Go in this package was generated from. The benchmarks
 // build the looplab/fsm machine from it, so both implementations come from the

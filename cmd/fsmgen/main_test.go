@@ -18,7 +18,7 @@ func TestGeneratedUpToDate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	directive := regexp.MustCompile(`(?m)^//go:generate go run (?:\.\./cmd/fsmgen|github\.com/fsmkernel/fsmkernel/cmd/fsmgen) (.*)$`)
+	directive := regexp.MustCompile(`(?m)^//go:generate go (?:run \.\./cmd/fsmgen|tool fsmgen) (.*)$`)
 	checked := 0
 	for _, dir := range []string{"statemachine", "sockets", "verify", "bench/lifecycle"} {
 		sources, _ := filepath.Glob(filepath.Join(root, dir, "*.go"))
