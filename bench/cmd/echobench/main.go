@@ -1,0 +1,470 @@
+// Command echobench measures the echo servers side by side (issue 7): server CPU
+// per echo, requests/s, p50 and p99 latency and peak RSS, for fsmkernel's loop,
+// Go's net (a goroutine per connection), gnet v2 (one event loop) and a plain C
+// epoll loop as the floor.
+//
+// It builds the servers (go build; gcc -O2 for bench/c/echo.c), and for each run
+// starts a fresh server pinned to one CPU with GOMAXPROCS=1 (taskset) and drives
+// it with fortio's TCP ping-pong load (fortio.org/fortio, installed into
+// bench/.tools when missing) pinned to another CPU. Runs are interleaved: every
+// server once, then every server again. Server CPU is utime+stime from
+// /proc/PID/stat, read before and after the load; echoes are the bytes fortio
+// received divided by the payload size; peak RSS is VmHWM from
+// /proc/PID/status at the end of the run. It prints each run, then per
+// connection count the medians and the ratios of CPU per echo against gnet and
+// against C.
+//
+// Usage, from bench/ (Linux, needs taskset, gcc and two CPUs):
+//
+//	go run ./cmd/echobench [-t 5s] [-c 50[,500]] [-runs 3] [-servers fsmkernel,net,gnet,c]
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fsmkernel/fsmkernel/bench/echo"
+)
+
+const fortioModule = "fortio.org/fortio@v1.66.5"
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "echobench:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	duration   time.Duration
+	conns      []int
+	runs       int
+	payload    int
+	servers    []string
+	serverCPU  string
+	clientCPU  string
+	fortio     string
+	benchDir   string
+	keepBinDir bool
+}
+
+func parseFlags(args []string) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("echobench", flag.ContinueOnError)
+	fs.DurationVar(&cfg.duration, "t", 5*time.Second, "load duration of each run")
+	conns := fs.String("c", "50", "connections, a comma-separated list for several tables")
+	fs.IntVar(&cfg.runs, "runs", 3, "runs per server and connection count, interleaved")
+	fs.IntVar(&cfg.payload, "payload", 1024, "bytes per echo")
+	servers := fs.String("servers", "fsmkernel,net,gnet,c", "servers to compare, in run order")
+	fs.StringVar(&cfg.serverCPU, "server-cpu", "0", "CPU list (taskset -c) for the server")
+	fs.StringVar(&cfg.clientCPU, "client-cpu", "1", "CPU list (taskset -c) for fortio")
+	fs.StringVar(&cfg.fortio, "fortio", "", "fortio binary (default: bench/.tools/fortio, installed when missing)")
+	fs.StringVar(&cfg.benchDir, "dir", ".", "the bench module's directory")
+	fs.BoolVar(&cfg.keepBinDir, "keep", false, "keep the directory of built servers and fortio's JSON")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	for _, s := range strings.Split(*conns, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return cfg, fmt.Errorf("-c %q: want positive connection counts", *conns)
+		}
+		cfg.conns = append(cfg.conns, n)
+	}
+	for _, s := range strings.Split(*servers, ",") {
+		s = strings.TrimSpace(s)
+		if !slices.Contains(allServers, s) {
+			return cfg, fmt.Errorf("-servers: unknown server %q (have %v)", s, allServers)
+		}
+		cfg.servers = append(cfg.servers, s)
+	}
+	if cfg.runs < 1 || cfg.payload < 1 || cfg.duration <= 0 {
+		return cfg, errors.New("-runs, -payload and -t must be positive")
+	}
+	return cfg, nil
+}
+
+var allServers = []string{"fsmkernel", "net", "gnet", "c"}
+
+// result is one run of one server.
+type result struct {
+	qps, p50, p99 float64 // requests/s; latencies in microseconds
+	echoes        int64
+	cpuMicros     float64
+	cpuPerEcho    float64 // microseconds
+	hwmKiB        int64
+	errors        int64
+}
+
+func run(args []string, stdout io.Writer) error {
+	cfg, err := parseFlags(args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if runtime.GOOS != "linux" {
+		return errors.New("echobench reads /proc and uses taskset: Linux only")
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		return errors.New("taskset not found (util-linux)")
+	}
+	dir, err := filepath.Abs(cfg.benchDir)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "c", "echo.c")); err != nil {
+		return fmt.Errorf("run from bench/ or pass -dir: %w", err)
+	}
+	cfg.benchDir = dir
+	work, err := os.MkdirTemp("", "echobench-")
+	if err != nil {
+		return err
+	}
+	if cfg.keepBinDir {
+		fmt.Fprintf(os.Stderr, "echobench: keeping %s\n", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+	if cfg.fortio, err = ensureFortio(cfg); err != nil {
+		return err
+	}
+	bins, err := build(cfg, work)
+	if err != nil {
+		return err
+	}
+	tck := clockTicks()
+	printMachine(stdout, cfg, tck)
+
+	// results[conns][server] holds the runs.
+	results := map[int]map[string][]result{}
+	for _, c := range cfg.conns {
+		results[c] = map[string][]result{}
+		for r := 1; r <= cfg.runs; r++ {
+			for _, s := range cfg.servers {
+				res, err := runOnce(cfg, bins[s], c, tck, filepath.Join(work, fmt.Sprintf("%s-c%d-r%d.json", s, c, r)))
+				if err != nil {
+					return fmt.Errorf("%s, %d connections, run %d: %w", s, c, r, err)
+				}
+				fmt.Fprintf(stdout, "run %d c=%-4d %-9s %9.0f req/s  p50 %7.1f us  p99 %7.1f us  cpu %6.3f us/echo (%d echoes, %.0f ms cpu)  hwm %6d KiB  errors %d\n",
+					r, c, s, res.qps, res.p50, res.p99, res.cpuPerEcho, res.echoes, res.cpuMicros/1000, res.hwmKiB, res.errors)
+				results[c][s] = append(results[c][s], res)
+			}
+		}
+	}
+	for _, c := range cfg.conns {
+		printTable(stdout, cfg, c, results[c])
+	}
+	return nil
+}
+
+// ensureFortio returns the fortio binary, installing the pinned version into
+// bench/.tools when it is missing.
+func ensureFortio(cfg config) (string, error) {
+	if cfg.fortio != "" {
+		return cfg.fortio, nil
+	}
+	tools := filepath.Join(cfg.benchDir, ".tools")
+	bin := filepath.Join(tools, "fortio")
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	fmt.Fprintf(os.Stderr, "echobench: installing %s into %s\n", fortioModule, tools)
+	cmd := exec.Command("go", "install", fortioModule)
+	cmd.Env = append(os.Environ(), "GOBIN="+tools)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go install %s: %w", fortioModule, err)
+	}
+	return bin, nil
+}
+
+// build compiles the servers into work and returns their paths by name.
+func build(cfg config, work string) (map[string]string, error) {
+	bins := map[string]string{}
+	for _, s := range cfg.servers {
+		bin := filepath.Join(work, "echo-"+s)
+		var cmd *exec.Cmd
+		if s == "c" {
+			cmd = exec.Command("gcc", "-O2", "-o", bin, filepath.Join("c", "echo.c"))
+		} else {
+			cmd = exec.Command("go", "build", "-o", bin, "./cmd/echo-"+s)
+		}
+		cmd.Dir = cfg.benchDir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, out)
+		}
+		bins[s] = bin
+	}
+	return bins, nil
+}
+
+// runOnce starts a fresh server, loads it with fortio and stops it.
+func runOnce(cfg config, bin string, conns int, tck float64, jsonPath string) (result, error) {
+	var res result
+	srv := exec.Command("taskset", "-c", cfg.serverCPU, bin, "-addr", "127.0.0.1:0")
+	srv.Env = append(os.Environ(), "GOMAXPROCS=1")
+	var srvErr bytes.Buffer
+	srv.Stderr = &srvErr
+	out, err := srv.StdoutPipe()
+	if err != nil {
+		return res, err
+	}
+	if err := srv.Start(); err != nil {
+		return res, err
+	}
+	defer stop(srv)
+	line := make(chan string, 1)
+	go func() {
+		l, _ := bufio.NewReader(out).ReadString('\n')
+		line <- strings.TrimSpace(l)
+		io.Copy(io.Discard, out)
+	}()
+	var announced string
+	select {
+	case announced = <-line:
+	case <-time.After(10 * time.Second):
+		return res, fmt.Errorf("server did not announce its address in 10s; stderr: %s", srvErr.String())
+	}
+	pid, addr, err := echo.ParseAnnounce(announced)
+	if err != nil {
+		return res, fmt.Errorf("%w; stderr: %s", err, srvErr.String())
+	}
+	if pid != srv.Process.Pid {
+		return res, fmt.Errorf("server announced pid %d, taskset started %d", pid, srv.Process.Pid)
+	}
+
+	before, err := cpuTicks(pid)
+	if err != nil {
+		return res, err
+	}
+	load := exec.Command("taskset", "-c", cfg.clientCPU, cfg.fortio, "load", "-quiet",
+		"-qps", "0", "-c", strconv.Itoa(conns), "-t", cfg.duration.String(),
+		"-payload-size", strconv.Itoa(cfg.payload), "-p", "50,99",
+		"-json", jsonPath, "tcp://"+addr)
+	if loadOut, err := load.CombinedOutput(); err != nil {
+		return res, fmt.Errorf("fortio: %w\n%s", err, loadOut)
+	}
+	after, err := cpuTicks(pid)
+	if err != nil {
+		return res, err
+	}
+	if res.hwmKiB, err = vmHWM(pid); err != nil {
+		return res, err
+	}
+	f, err := readFortio(jsonPath)
+	if err != nil {
+		return res, err
+	}
+	res.qps = f.ActualQPS
+	for _, p := range f.DurationHistogram.Percentiles {
+		switch p.Percentile {
+		case 50:
+			res.p50 = p.Value * 1e6
+		case 99:
+			res.p99 = p.Value * 1e6
+		}
+	}
+	for code, n := range f.RetCodes {
+		if code != "OK" {
+			res.errors += n
+		}
+	}
+	res.errors += f.ErrorsDurationHistogram.Count
+	res.echoes = f.BytesReceived / int64(cfg.payload)
+	if res.echoes == 0 {
+		return res, errors.New("fortio received no echo")
+	}
+	res.cpuMicros = float64(after-before) / tck * 1e6
+	res.cpuPerEcho = res.cpuMicros / float64(res.echoes)
+	return res, nil
+}
+
+// stop ends the server with SIGTERM, then SIGKILL after 5 s.
+func stop(srv *exec.Cmd) {
+	srv.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { srv.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		srv.Process.Kill()
+		<-done
+	}
+}
+
+// fortioResult is the part of fortio's JSON echobench reads.
+type fortioResult struct {
+	ActualQPS         float64
+	DurationHistogram struct {
+		Count       int64
+		Percentiles []struct {
+			Percentile float64
+			Value      float64 // seconds
+		}
+	}
+	ErrorsDurationHistogram struct{ Count int64 }
+	RetCodes                map[string]int64
+	SocketCount             int
+	BytesReceived           int64
+}
+
+func readFortio(path string) (fortioResult, error) {
+	var f fortioResult
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return f, err
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return f, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
+}
+
+// cpuTicks returns utime+stime of a process, in clock ticks.
+func cpuTicks(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, field 2, is in parentheses and may hold spaces: count
+	// fields after its closing one. utime and stime are fields 14 and 15.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields after the name", pid, len(f))
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return u + s, nil
+}
+
+// vmHWM returns a process's peak resident set size in KiB.
+func vmHWM(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/status: no VmHWM", pid)
+}
+
+// clockTicks is CLK_TCK (getconf), 100 when getconf fails.
+func clockTicks() float64 {
+	out, err := exec.Command("getconf", "CLK_TCK").Output()
+	if err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(out))); err == nil && n > 0 {
+			return float64(n)
+		}
+	}
+	return 100
+}
+
+func printMachine(w io.Writer, cfg config, tck float64) {
+	cpu := "unknown"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "model name"); ok {
+				cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	kernel := "unknown"
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = strings.TrimSpace(string(b))
+	}
+	gcc := "unknown"
+	if out, err := exec.Command("gcc", "-dumpfullversion").Output(); err == nil {
+		gcc = strings.TrimSpace(string(out))
+	}
+	goVersion := runtime.Version()
+	if out, err := exec.Command("go", "env", "GOVERSION").Output(); err == nil {
+		goVersion = strings.TrimSpace(string(out))
+	}
+	fortio := "unknown"
+	if out, err := exec.Command(cfg.fortio, "version").Output(); err == nil {
+		fortio = strings.TrimSpace(string(out))
+	}
+	fmt.Fprintf(w, "echobench: %s, %d CPUs, Linux %s, %s, gcc %s, fortio %s, CLK_TCK %.0f\n",
+		cpu, runtime.NumCPU(), kernel, goVersion, gcc, fortio, tck)
+	fmt.Fprintf(w, "servers on CPU %s (GOMAXPROCS=1), fortio tcp ping-pong on CPU %s; %d B payload, %v per run, %d runs interleaved\n",
+		cfg.serverCPU, cfg.clientCPU, cfg.payload, cfg.duration, cfg.runs)
+}
+
+func printTable(w io.Writer, cfg config, conns int, res map[string][]result) {
+	med := func(s string, f func(result) float64) float64 {
+		var v []float64
+		for _, r := range res[s] {
+			v = append(v, f(r))
+		}
+		return median(v)
+	}
+	cpu := func(r result) float64 { return r.cpuPerEcho }
+	ratio := func(s, against string) string {
+		if _, ok := res[against]; !ok {
+			return "-"
+		}
+		return fmt.Sprintf("%.2fx", med(s, cpu)/med(against, cpu))
+	}
+	fmt.Fprintf(w, "\nmedians of %d runs, %d connections, %d B ping-pong, %v each:\n", cfg.runs, conns, cfg.payload, cfg.duration)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "server\treq/s\tp50 us\tp99 us\tCPU us/echo\tpeak RSS KiB\tvs gnet\tvs C\terrors\t")
+	for _, s := range cfg.servers {
+		var errs int64
+		for _, r := range res[s] {
+			errs += r.errors
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%.1f\t%.3f\t%.0f\t%s\t%s\t%d\t\n", s,
+			med(s, func(r result) float64 { return r.qps }),
+			med(s, func(r result) float64 { return r.p50 }),
+			med(s, func(r result) float64 { return r.p99 }),
+			med(s, cpu),
+			med(s, func(r result) float64 { return float64(r.hwmKiB) }),
+			ratio(s, "gnet"), ratio(s, "c"), errs)
+	}
+	tw.Flush()
+}
+
+// median of v; the mean of the middle two for an even count.
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
+}

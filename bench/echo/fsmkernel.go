@@ -1,0 +1,48 @@
+package echo
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/fsmkernel/fsmkernel/loop"
+)
+
+// echoHandler is the handler of examples/echo: it writes back every buffer it
+// reads. OnRead's buffer is valid only during the call, hence the copy.
+type echoHandler struct{ loop.NopHandler }
+
+func (echoHandler) OnRead(c *loop.Channel, p []byte) { c.Write(bytes.Clone(p), nil) }
+
+type fsmkernelServer struct {
+	group *loop.Group
+	ln    *loop.Listener
+}
+
+// StartFsmkernel serves the echo on one fsmkernel loop (loop.NewGroup(1, nil)).
+func StartFsmkernel(addr string) (Server, error) {
+	a, err := tcpAddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	g := loop.NewGroup(1, nil)
+	ln, err := g.Serve(a, func(net.Addr) (loop.Handler, *loop.ChannelOptions) {
+		return echoHandler{}, nil
+	}, nil)
+	if err != nil {
+		g.Close()
+		return nil, fmt.Errorf("listen on %v: %w", a, err)
+	}
+	return &fsmkernelServer{group: g, ln: ln}, nil
+}
+
+func (s *fsmkernelServer) Addr() net.Addr { return s.ln.Addr() }
+
+func (s *fsmkernelServer) Close() error {
+	s.ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return s.group.Shutdown(ctx)
+}
