@@ -92,7 +92,7 @@ type Channel struct {
 	m       sm.Channel
 	handler Handler
 	opts    ChannelOptions
-	raddr   net.Addr // for dialed channels
+	raddr   net.Addr // the peer: dialed, or learnt at registration
 	dialed  func(error)
 
 	// Loop-goroutine state.
@@ -151,8 +151,19 @@ func newChannel(fd *sockets.FD, h Handler, o *ChannelOptions, dialed bool) *Chan
 // Register hands an owned descriptor (from package sockets: accepted, adopted or
 // dialed and connected) to the loop as a channel driven by h.
 func (l *Loop) Register(fd *sockets.FD, h Handler, o *ChannelOptions) (*Channel, error) {
+	return l.registerPeer(fd, nil, h, o)
+}
+
+// registerPeer registers an accepted or adopted descriptor. The peer's address
+// is learnt now, once: after an EBADF no syscall may touch the number (D2), so
+// errors must not look it up then.
+func (l *Loop) registerPeer(fd *sockets.FD, peer net.Addr, h Handler, o *ChannelOptions) (*Channel, error) {
 	c := newChannel(fd, h, o, false)
 	c.loop = l
+	c.raddr = peer
+	if c.raddr == nil {
+		c.raddr, _ = fd.RemoteAddr()
+	}
 	if err := l.register(&c.reg); err != nil {
 		fd.Close()
 		c.settle(err)
@@ -200,19 +211,17 @@ func (c *Channel) Err() error {
 	}
 }
 
-// LocalAddr and RemoteAddr return the socket's addresses, or nil.
+// LocalAddr and RemoteAddr return the socket's addresses, or nil. LocalAddr asks
+// the kernel; RemoteAddr was learnt when the channel was created.
 func (c *Channel) LocalAddr() net.Addr {
+	if c.reg.fd.Closed() {
+		return nil
+	}
 	a, _ := c.reg.fd.LocalAddr()
 	return a
 }
 
-func (c *Channel) RemoteAddr() net.Addr {
-	if c.raddr != nil {
-		return c.raddr
-	}
-	a, _ := c.reg.fd.RemoteAddr()
-	return a
-}
+func (c *Channel) RemoteAddr() net.Addr { return c.raddr }
 
 // Write queues p (which the channel keeps until written) and flushes it; done, if
 // not nil, is called exactly once on the loop: nil when every byte is written,
@@ -404,7 +413,7 @@ func (c *Channel) perform(a sm.ChannelAction) {
 		var cause error
 		switch out {
 		case sm.ReadResultReset, sm.ReadResultDescriptorInvalid, sm.ReadResultOtherError:
-			cause = opError("read", c.RemoteAddr(), err)
+			cause = opError("read", c.raddr, err)
 		}
 		c.events.raise(chEvent{ev: sm.ChannelEventRead, out: uint8(out), cause: cause})
 	case sm.ChannelActionDeliverRead:
@@ -507,7 +516,7 @@ func (c *Channel) writeSocket() {
 	var cause error
 	switch out {
 	case sm.WriteResultBrokenPipe, sm.WriteResultReset, sm.WriteResultDescriptorInvalid, sm.WriteResultOtherError:
-		cause = opError("write", c.RemoteAddr(), err)
+		cause = opError("write", c.raddr, err)
 	}
 	c.events.raise(chEvent{ev: sm.ChannelEventWrote, out: uint8(out), cause: cause})
 }

@@ -39,6 +39,7 @@ type Listener struct {
 	m        sm.Listener
 	opts     ListenerOptions
 	accepted Accepted
+	laddr    net.Addr
 
 	events      events[lnEvent]
 	current     lnEvent
@@ -80,6 +81,8 @@ func (l *Loop) Listen(ln *sockets.FD, accepted Accepted, o *ListenerOptions) (*L
 	}
 	x.m, _ = sm.NewListener(opts)
 	x.reg = registration{fd: ln, ln: x}
+	// The address is learnt now: after an EBADF no syscall may touch the number.
+	x.laddr, _ = ln.LocalAddr()
 	if err := l.register(&x.reg); err != nil {
 		ln.Close()
 		x.settle(err)
@@ -89,10 +92,7 @@ func (l *Loop) Listen(ln *sockets.FD, accepted Accepted, o *ListenerOptions) (*L
 }
 
 // Addr returns the listening address.
-func (x *Listener) Addr() net.Addr {
-	a, _ := x.reg.fd.LocalAddr()
-	return a
-}
+func (x *Listener) Addr() net.Addr { return x.laddr }
 
 // Close stops accepting and closes the listening descriptor.
 func (x *Listener) Close() error {
@@ -214,7 +214,7 @@ func (x *Listener) perform(a sm.ListenerAction) {
 		if l.group != nil {
 			target = l.group.next()
 		}
-		if _, err := target.Register(conn, h, o); err != nil && x.opts.OnError != nil {
+		if _, err := target.registerPeer(conn, addr, h, o); err != nil && x.opts.OnError != nil {
 			x.callback(func() { x.opts.OnError(err) })
 		}
 	case sm.ListenerActionContinueAccept:

@@ -1,6 +1,7 @@
 package sockets
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"syscall"
@@ -47,16 +48,25 @@ func AdoptFD(fd int, o *Options) (*FD, error) {
 	return adoptDup(num, o)
 }
 
-// adoptDup finishes an adoption of the duplicate num, closing it on failure.
+// adoptDup finishes an adoption of the duplicate num, closing it on failure,
+// except after EBADF: the number is no longer ours then, and must not be closed
+// (D2).
 func adoptDup(num int, o *Options) (*FD, error) {
 	fd := newFD(o.Syscalls, num)
-	if err := o.Syscalls.SetNonblock(num); err != nil {
+	release := func(err error) {
+		if errors.Is(err, syscall.EBADF) {
+			fd.Forget()
+			return
+		}
 		_ = fd.Close()
+	}
+	if err := o.Syscalls.SetNonblock(num); err != nil {
+		release(err)
 		return nil, os.NewSyscallError("fcntl", err)
 	}
 	typ, err := o.Syscalls.GetsockoptInt(num, OptType)
 	if err != nil {
-		_ = fd.Close()
+		release(err)
 		return nil, os.NewSyscallError("getsockopt", err)
 	}
 	if typ != sockStream {
