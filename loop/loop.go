@@ -127,7 +127,8 @@ type Loop struct {
 
 	mu      sync.Mutex
 	inbox   []request
-	refuse  bool // set by failPendingTasks: the inbox takes nothing more
+	spare   []request // the other inbox array, swapped in by dispatchReady
+	refuse  bool      // set by failPendingTasks: the inbox takes nothing more
 	poller  poller
 	started chan struct{}
 
@@ -399,10 +400,12 @@ func (l *Loop) dispatchReady() {
 		l.timers.pop()
 		t.fire()
 	}
+	// Swap the inbox with the spare one: both arrays are reused.
 	l.mu.Lock()
 	inbox := l.inbox
-	l.inbox = nil
+	l.inbox = l.spare[:0]
 	l.mu.Unlock()
+	defer func() { clear(inbox); l.spare = inbox[:0] }()
 	for _, r := range inbox {
 		switch r.kind {
 		case reqTask:
@@ -415,13 +418,14 @@ func (l *Loop) dispatchReady() {
 			l.ev.raise(loopEvent{ev: sm.EventloopEventShutdownNow})
 		}
 	}
-	budget := l.opts.TaskBudget
-	for budget > 0 && len(l.tasks) > 0 {
-		t := l.tasks[0]
-		l.tasks = l.tasks[1:]
-		budget--
-		t.run()
+	// Run up to the budget of tasks; keep the rest, front first, in the same array.
+	run := min(l.opts.TaskBudget, len(l.tasks))
+	for i := 0; i < run; i++ {
+		l.tasks[i].run()
 	}
+	rest := copy(l.tasks, l.tasks[run:])
+	clear(l.tasks[rest:])
+	l.tasks = l.tasks[:rest]
 }
 
 // submit hands a request to the loop goroutine.

@@ -213,13 +213,15 @@ func (q *events[E]) fire(e E, step func(E) error) error {
 	q.busy = true
 	defer func() { q.busy = false }()
 	var first error
-	for i := 0; len(q.queue) > 0; i++ {
-		e := q.queue[0]
-		q.queue = q.queue[1:]
-		if err := step(e); i == 0 {
+	// Index, not reslice: the queue's array is reused from one event to the next
+	// instead of being reallocated as its front is consumed.
+	for i := 0; i < len(q.queue); i++ {
+		if err := step(q.queue[i]); i == 0 {
 			first = err
 		}
 	}
+	clear(q.queue)
+	q.queue = q.queue[:0]
 	return first
 }
 
