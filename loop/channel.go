@@ -410,6 +410,9 @@ func (c *Channel) perform(a sm.ChannelAction) {
 		c.lastRead = n
 		c.reads++
 		out := sockets.ClassifyRead(n, err)
+		if out == sm.ReadResultData && n < len(l.readBuf) {
+			out = sm.ReadResultDataShort // like drained for writes: the runtime's refinement
+		}
 		var cause error
 		switch out {
 		case sm.ReadResultReset, sm.ReadResultDescriptorInvalid, sm.ReadResultOtherError:

@@ -544,6 +544,7 @@ var channelRejects = [...]RejectedError{
 	{Machine: "channel", State: "fresh", Event: "readableEOFHint", Outcome: "", Reason: "no timer, interest or output exists before registration"},
 	{Machine: "channel", State: "fresh", Event: "hangup", Outcome: "", Reason: "no timer, interest or output exists before registration"},
 	{Machine: "channel", State: "fresh", Event: "read", Outcome: "data", Reason: "no syscall has been issued on a channel that is not registered"},
+	{Machine: "channel", State: "fresh", Event: "read", Outcome: "dataShort", Reason: "no syscall has been issued on a channel that is not registered"},
 	{Machine: "channel", State: "fresh", Event: "read", Outcome: "wouldBlock", Reason: "no syscall has been issued on a channel that is not registered"},
 	{Machine: "channel", State: "fresh", Event: "read", Outcome: "eof", Reason: "no syscall has been issued on a channel that is not registered"},
 	{Machine: "channel", State: "fresh", Event: "read", Outcome: "interrupted", Reason: "no syscall has been issued on a channel that is not registered"},
@@ -576,6 +577,7 @@ var channelRejects = [...]RejectedError{
 	{Machine: "channel", State: "connecting", Event: "registered", Outcome: "exhausted", Reason: "a channel is registered once"},
 	{Machine: "channel", State: "connecting", Event: "registered", Outcome: "otherError", Reason: "a channel is registered once"},
 	{Machine: "channel", State: "connecting", Event: "read", Outcome: "data", Reason: "no read or write is issued before the connection is established"},
+	{Machine: "channel", State: "connecting", Event: "read", Outcome: "dataShort", Reason: "no read or write is issued before the connection is established"},
 	{Machine: "channel", State: "connecting", Event: "read", Outcome: "wouldBlock", Reason: "no read or write is issued before the connection is established"},
 	{Machine: "channel", State: "connecting", Event: "read", Outcome: "eof", Reason: "no read or write is issued before the connection is established"},
 	{Machine: "channel", State: "connecting", Event: "read", Outcome: "interrupted", Reason: "no read or write is issued before the connection is established"},
@@ -616,6 +618,7 @@ var channelRejects = [...]RejectedError{
 	{Machine: "channel", State: "active", Event: "connectChecked", Outcome: "descriptorInvalid", Reason: "the connect finished"},
 	{Machine: "channel", State: "active", Event: "connectChecked", Outcome: "otherError", Reason: "the connect finished"},
 	{Machine: "channel", State: "active", Event: "read", Outcome: "data", Reason: "read results follow readSocket, which only a read cycle issues"},
+	{Machine: "channel", State: "active", Event: "read", Outcome: "dataShort", Reason: "read results follow readSocket, which only a read cycle issues"},
 	{Machine: "channel", State: "active", Event: "read", Outcome: "wouldBlock", Reason: "read results follow readSocket, which only a read cycle issues"},
 	{Machine: "channel", State: "active", Event: "read", Outcome: "eof", Reason: "read results follow readSocket, which only a read cycle issues"},
 	{Machine: "channel", State: "active", Event: "read", Outcome: "interrupted", Reason: "read results follow readSocket, which only a read cycle issues"},
@@ -679,6 +682,7 @@ var channelRejects = [...]RejectedError{
 	{Machine: "channel", State: "inputClosed", Event: "connectChecked", Outcome: "descriptorInvalid", Reason: "the connect finished"},
 	{Machine: "channel", State: "inputClosed", Event: "connectChecked", Outcome: "otherError", Reason: "the connect finished"},
 	{Machine: "channel", State: "inputClosed", Event: "read", Outcome: "data", Reason: "read results follow readSocket, which only a read cycle issues"},
+	{Machine: "channel", State: "inputClosed", Event: "read", Outcome: "dataShort", Reason: "read results follow readSocket, which only a read cycle issues"},
 	{Machine: "channel", State: "inputClosed", Event: "read", Outcome: "wouldBlock", Reason: "read results follow readSocket, which only a read cycle issues"},
 	{Machine: "channel", State: "inputClosed", Event: "read", Outcome: "eof", Reason: "read results follow readSocket, which only a read cycle issues"},
 	{Machine: "channel", State: "inputClosed", Event: "read", Outcome: "interrupted", Reason: "read results follow readSocket, which only a read cycle issues"},
@@ -714,6 +718,7 @@ var channelRejects = [...]RejectedError{
 	{Machine: "channel", State: "draining", Event: "connectChecked", Outcome: "descriptorInvalid", Reason: "the connect finished"},
 	{Machine: "channel", State: "draining", Event: "connectChecked", Outcome: "otherError", Reason: "the connect finished"},
 	{Machine: "channel", State: "draining", Event: "read", Outcome: "data", Reason: "read results follow readSocket, which only a read cycle issues"},
+	{Machine: "channel", State: "draining", Event: "read", Outcome: "dataShort", Reason: "read results follow readSocket, which only a read cycle issues"},
 	{Machine: "channel", State: "draining", Event: "read", Outcome: "wouldBlock", Reason: "read results follow readSocket, which only a read cycle issues"},
 	{Machine: "channel", State: "draining", Event: "read", Outcome: "eof", Reason: "read results follow readSocket, which only a read cycle issues"},
 	{Machine: "channel", State: "draining", Event: "read", Outcome: "interrupted", Reason: "read results follow readSocket, which only a read cycle issues"},
@@ -739,7 +744,7 @@ var channelRejects = [...]RejectedError{
 const channelOutcomeStride = 8
 
 // channelEventOutcomes is the number of outcomes each event carries (1 for none).
-var channelEventOutcomes = [ChannelEventCount]uint8{6, 7, 7, 1, 1, 1, 1, 1, 7, 1, 1, 1, 1, 8, 1, 1, 1, 1, 6, 1, 1, 1, 1}
+var channelEventOutcomes = [ChannelEventCount]uint8{6, 7, 7, 1, 1, 1, 1, 1, 8, 1, 1, 1, 1, 8, 1, 1, 1, 1, 6, 1, 1, 1, 1}
 
 // channelCell is the precomputed answer of one cell; direct is false where the
 // rows must be evaluated (guards, updates, rejects).
@@ -767,7 +772,7 @@ var channelCells = [ChannelStateCount * ChannelEventCount * channelOutcomeStride
 	584:  {next: ChannelStateReading, direct: true},                                                                        /* reading readable */
 	600:  {next: ChannelStateReading, direct: true},                                                                        /* reading readableEOFHint */
 	608:  {next: ChannelStateReading, direct: true},                                                                        /* reading hangup */
-	619:  {acts: ChannelActions{w0: 0x901 /* readSocket */}, next: ChannelStateReading, direct: true},                      /* reading read(interrupted) */
+	620:  {acts: ChannelActions{w0: 0x901 /* readSocket */}, next: ChannelStateReading, direct: true},                      /* reading read(interrupted) */
 	696:  {next: ChannelStateReading, direct: true},                                                                        /* reading pollerControlFailed(ok) */
 	760:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed connectDeadline */
 	768:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readable */
@@ -810,12 +815,13 @@ var channelCells = [ChannelStateCount * ChannelEventCount * channelOutcomeStride
 	1152: {next: ChannelStateClosed, direct: true},                                                                         /* closed readableEOFHint */
 	1160: {next: ChannelStateClosed, direct: true},                                                                         /* closed hangup */
 	1168: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(data) */
-	1169: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(wouldBlock) */
-	1170: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(eof) */
-	1171: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(interrupted) */
-	1172: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(reset) */
-	1173: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(descriptorInvalid) */
-	1174: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(otherError) */
+	1169: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(dataShort) */
+	1170: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(wouldBlock) */
+	1171: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(eof) */
+	1172: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(interrupted) */
+	1173: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(reset) */
+	1174: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(descriptorInvalid) */
+	1175: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(otherError) */
 	1176: {next: ChannelStateClosed, direct: true},                                                                         /* closed readContinue */
 	1184: {next: ChannelStateClosed, direct: true},                                                                         /* closed readBudgetSpent */
 	1192: {next: ChannelStateClosed, direct: true},                                                                         /* closed readRequest */
@@ -866,12 +872,13 @@ var channelCells = [ChannelStateCount * ChannelEventCount * channelOutcomeStride
 	1336: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readableEOFHint */
 	1344: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned hangup */
 	1352: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(data) */
-	1353: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(wouldBlock) */
-	1354: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(eof) */
-	1355: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(interrupted) */
-	1356: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(reset) */
-	1357: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(descriptorInvalid) */
-	1358: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(otherError) */
+	1353: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(dataShort) */
+	1354: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(wouldBlock) */
+	1355: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(eof) */
+	1356: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(interrupted) */
+	1357: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(reset) */
+	1358: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(descriptorInvalid) */
+	1359: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(otherError) */
 	1360: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readContinue */
 	1368: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readBudgetSpent */
 	1376: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readRequest */
@@ -953,111 +960,111 @@ func (m *Channel) onRegistered(out PollerControlResult) (ChannelActions, error) 
 		switch out {
 		case PollerControlResultOk:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[45]
+			return ChannelActions{}, &channelRejects[46]
 		case PollerControlResultDescriptorInvalid:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[46]
+			return ChannelActions{}, &channelRejects[47]
 		case PollerControlResultAlreadyRegistered:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[47]
+			return ChannelActions{}, &channelRejects[48]
 		case PollerControlResultNotRegistered:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[48]
+			return ChannelActions{}, &channelRejects[49]
 		case PollerControlResultExhausted:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[49]
+			return ChannelActions{}, &channelRejects[50]
 		case PollerControlResultOtherError:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[50]
+			return ChannelActions{}, &channelRejects[51]
 		}
 	case ChannelStateActive:
 		switch out {
 		case PollerControlResultOk:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[71]
+			return ChannelActions{}, &channelRejects[73]
 		case PollerControlResultDescriptorInvalid:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[72]
+			return ChannelActions{}, &channelRejects[74]
 		case PollerControlResultAlreadyRegistered:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[73]
+			return ChannelActions{}, &channelRejects[75]
 		case PollerControlResultNotRegistered:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[74]
+			return ChannelActions{}, &channelRejects[76]
 		case PollerControlResultExhausted:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[75]
+			return ChannelActions{}, &channelRejects[77]
 		case PollerControlResultOtherError:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[76]
+			return ChannelActions{}, &channelRejects[78]
 		}
 	case ChannelStateReading:
 		switch out {
 		case PollerControlResultOk:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[106]
+			return ChannelActions{}, &channelRejects[109]
 		case PollerControlResultDescriptorInvalid:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[107]
+			return ChannelActions{}, &channelRejects[110]
 		case PollerControlResultAlreadyRegistered:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[108]
+			return ChannelActions{}, &channelRejects[111]
 		case PollerControlResultNotRegistered:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[109]
+			return ChannelActions{}, &channelRejects[112]
 		case PollerControlResultExhausted:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[110]
+			return ChannelActions{}, &channelRejects[113]
 		case PollerControlResultOtherError:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[111]
+			return ChannelActions{}, &channelRejects[114]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case PollerControlResultOk:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[134]
+			return ChannelActions{}, &channelRejects[137]
 		case PollerControlResultDescriptorInvalid:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[135]
+			return ChannelActions{}, &channelRejects[138]
 		case PollerControlResultAlreadyRegistered:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[136]
+			return ChannelActions{}, &channelRejects[139]
 		case PollerControlResultNotRegistered:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[137]
+			return ChannelActions{}, &channelRejects[140]
 		case PollerControlResultExhausted:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[138]
+			return ChannelActions{}, &channelRejects[141]
 		case PollerControlResultOtherError:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[139]
+			return ChannelActions{}, &channelRejects[142]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case PollerControlResultOk:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[169]
+			return ChannelActions{}, &channelRejects[173]
 		case PollerControlResultDescriptorInvalid:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[170]
+			return ChannelActions{}, &channelRejects[174]
 		case PollerControlResultAlreadyRegistered:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[171]
+			return ChannelActions{}, &channelRejects[175]
 		case PollerControlResultNotRegistered:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[172]
+			return ChannelActions{}, &channelRejects[176]
 		case PollerControlResultExhausted:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[173]
+			return ChannelActions{}, &channelRejects[177]
 		case PollerControlResultOtherError:
 			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[174]
+			return ChannelActions{}, &channelRejects[178]
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -1142,103 +1149,103 @@ func (m *Channel) onConnectCalled(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateActive:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:399: the connect finished
-			return ChannelActions{}, &channelRejects[77]
-		case ConnectResultInProgress:
-			// ../spec/channel.yaml:399: the connect finished
-			return ChannelActions{}, &channelRejects[78]
-		case ConnectResultRefused:
-			// ../spec/channel.yaml:399: the connect finished
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[79]
-		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:399: the connect finished
+		case ConnectResultInProgress:
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[80]
-		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:399: the connect finished
+		case ConnectResultRefused:
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[81]
-		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:399: the connect finished
+		case ConnectResultUnreachable:
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[82]
-		case ConnectResultOtherError:
-			// ../spec/channel.yaml:399: the connect finished
+		case ConnectResultTimedOut:
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[83]
+		case ConnectResultDescriptorInvalid:
+			// ../spec/channel.yaml:402: the connect finished
+			return ChannelActions{}, &channelRejects[84]
+		case ConnectResultOtherError:
+			// ../spec/channel.yaml:402: the connect finished
+			return ChannelActions{}, &channelRejects[85]
 		}
 	case ChannelStateReading:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:399: the connect finished
-			return ChannelActions{}, &channelRejects[112]
-		case ConnectResultInProgress:
-			// ../spec/channel.yaml:399: the connect finished
-			return ChannelActions{}, &channelRejects[113]
-		case ConnectResultRefused:
-			// ../spec/channel.yaml:399: the connect finished
-			return ChannelActions{}, &channelRejects[114]
-		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:399: the connect finished
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[115]
-		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:399: the connect finished
+		case ConnectResultInProgress:
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[116]
-		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:399: the connect finished
+		case ConnectResultRefused:
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[117]
-		case ConnectResultOtherError:
-			// ../spec/channel.yaml:399: the connect finished
+		case ConnectResultUnreachable:
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[118]
+		case ConnectResultTimedOut:
+			// ../spec/channel.yaml:402: the connect finished
+			return ChannelActions{}, &channelRejects[119]
+		case ConnectResultDescriptorInvalid:
+			// ../spec/channel.yaml:402: the connect finished
+			return ChannelActions{}, &channelRejects[120]
+		case ConnectResultOtherError:
+			// ../spec/channel.yaml:402: the connect finished
+			return ChannelActions{}, &channelRejects[121]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:399: the connect finished
-			return ChannelActions{}, &channelRejects[140]
-		case ConnectResultInProgress:
-			// ../spec/channel.yaml:399: the connect finished
-			return ChannelActions{}, &channelRejects[141]
-		case ConnectResultRefused:
-			// ../spec/channel.yaml:399: the connect finished
-			return ChannelActions{}, &channelRejects[142]
-		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:399: the connect finished
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[143]
-		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:399: the connect finished
+		case ConnectResultInProgress:
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[144]
-		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:399: the connect finished
+		case ConnectResultRefused:
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[145]
-		case ConnectResultOtherError:
-			// ../spec/channel.yaml:399: the connect finished
+		case ConnectResultUnreachable:
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[146]
+		case ConnectResultTimedOut:
+			// ../spec/channel.yaml:402: the connect finished
+			return ChannelActions{}, &channelRejects[147]
+		case ConnectResultDescriptorInvalid:
+			// ../spec/channel.yaml:402: the connect finished
+			return ChannelActions{}, &channelRejects[148]
+		case ConnectResultOtherError:
+			// ../spec/channel.yaml:402: the connect finished
+			return ChannelActions{}, &channelRejects[149]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:399: the connect finished
-			return ChannelActions{}, &channelRejects[175]
-		case ConnectResultInProgress:
-			// ../spec/channel.yaml:399: the connect finished
-			return ChannelActions{}, &channelRejects[176]
-		case ConnectResultRefused:
-			// ../spec/channel.yaml:399: the connect finished
-			return ChannelActions{}, &channelRejects[177]
-		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:399: the connect finished
-			return ChannelActions{}, &channelRejects[178]
-		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:399: the connect finished
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[179]
-		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:399: the connect finished
+		case ConnectResultInProgress:
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[180]
-		case ConnectResultOtherError:
-			// ../spec/channel.yaml:399: the connect finished
+		case ConnectResultRefused:
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[181]
+		case ConnectResultUnreachable:
+			// ../spec/channel.yaml:402: the connect finished
+			return ChannelActions{}, &channelRejects[182]
+		case ConnectResultTimedOut:
+			// ../spec/channel.yaml:402: the connect finished
+			return ChannelActions{}, &channelRejects[183]
+		case ConnectResultDescriptorInvalid:
+			// ../spec/channel.yaml:402: the connect finished
+			return ChannelActions{}, &channelRejects[184]
+		case ConnectResultOtherError:
+			// ../spec/channel.yaml:402: the connect finished
+			return ChannelActions{}, &channelRejects[185]
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -1323,103 +1330,103 @@ func (m *Channel) onConnectChecked(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateActive:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:399: the connect finished
-			return ChannelActions{}, &channelRejects[84]
-		case ConnectResultInProgress:
-			// ../spec/channel.yaml:399: the connect finished
-			return ChannelActions{}, &channelRejects[85]
-		case ConnectResultRefused:
-			// ../spec/channel.yaml:399: the connect finished
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[86]
-		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:399: the connect finished
+		case ConnectResultInProgress:
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[87]
-		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:399: the connect finished
+		case ConnectResultRefused:
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[88]
-		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:399: the connect finished
+		case ConnectResultUnreachable:
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[89]
-		case ConnectResultOtherError:
-			// ../spec/channel.yaml:399: the connect finished
+		case ConnectResultTimedOut:
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[90]
+		case ConnectResultDescriptorInvalid:
+			// ../spec/channel.yaml:402: the connect finished
+			return ChannelActions{}, &channelRejects[91]
+		case ConnectResultOtherError:
+			// ../spec/channel.yaml:402: the connect finished
+			return ChannelActions{}, &channelRejects[92]
 		}
 	case ChannelStateReading:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:399: the connect finished
-			return ChannelActions{}, &channelRejects[119]
-		case ConnectResultInProgress:
-			// ../spec/channel.yaml:399: the connect finished
-			return ChannelActions{}, &channelRejects[120]
-		case ConnectResultRefused:
-			// ../spec/channel.yaml:399: the connect finished
-			return ChannelActions{}, &channelRejects[121]
-		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:399: the connect finished
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[122]
-		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:399: the connect finished
+		case ConnectResultInProgress:
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[123]
-		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:399: the connect finished
+		case ConnectResultRefused:
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[124]
-		case ConnectResultOtherError:
-			// ../spec/channel.yaml:399: the connect finished
+		case ConnectResultUnreachable:
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[125]
+		case ConnectResultTimedOut:
+			// ../spec/channel.yaml:402: the connect finished
+			return ChannelActions{}, &channelRejects[126]
+		case ConnectResultDescriptorInvalid:
+			// ../spec/channel.yaml:402: the connect finished
+			return ChannelActions{}, &channelRejects[127]
+		case ConnectResultOtherError:
+			// ../spec/channel.yaml:402: the connect finished
+			return ChannelActions{}, &channelRejects[128]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:399: the connect finished
-			return ChannelActions{}, &channelRejects[147]
-		case ConnectResultInProgress:
-			// ../spec/channel.yaml:399: the connect finished
-			return ChannelActions{}, &channelRejects[148]
-		case ConnectResultRefused:
-			// ../spec/channel.yaml:399: the connect finished
-			return ChannelActions{}, &channelRejects[149]
-		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:399: the connect finished
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[150]
-		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:399: the connect finished
+		case ConnectResultInProgress:
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[151]
-		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:399: the connect finished
+		case ConnectResultRefused:
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[152]
-		case ConnectResultOtherError:
-			// ../spec/channel.yaml:399: the connect finished
+		case ConnectResultUnreachable:
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[153]
+		case ConnectResultTimedOut:
+			// ../spec/channel.yaml:402: the connect finished
+			return ChannelActions{}, &channelRejects[154]
+		case ConnectResultDescriptorInvalid:
+			// ../spec/channel.yaml:402: the connect finished
+			return ChannelActions{}, &channelRejects[155]
+		case ConnectResultOtherError:
+			// ../spec/channel.yaml:402: the connect finished
+			return ChannelActions{}, &channelRejects[156]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:399: the connect finished
-			return ChannelActions{}, &channelRejects[182]
-		case ConnectResultInProgress:
-			// ../spec/channel.yaml:399: the connect finished
-			return ChannelActions{}, &channelRejects[183]
-		case ConnectResultRefused:
-			// ../spec/channel.yaml:399: the connect finished
-			return ChannelActions{}, &channelRejects[184]
-		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:399: the connect finished
-			return ChannelActions{}, &channelRejects[185]
-		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:399: the connect finished
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[186]
-		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:399: the connect finished
+		case ConnectResultInProgress:
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[187]
-		case ConnectResultOtherError:
-			// ../spec/channel.yaml:399: the connect finished
+		case ConnectResultRefused:
+			// ../spec/channel.yaml:402: the connect finished
 			return ChannelActions{}, &channelRejects[188]
+		case ConnectResultUnreachable:
+			// ../spec/channel.yaml:402: the connect finished
+			return ChannelActions{}, &channelRejects[189]
+		case ConnectResultTimedOut:
+			// ../spec/channel.yaml:402: the connect finished
+			return ChannelActions{}, &channelRejects[190]
+		case ConnectResultDescriptorInvalid:
+			// ../spec/channel.yaml:402: the connect finished
+			return ChannelActions{}, &channelRejects[191]
+		case ConnectResultOtherError:
+			// ../spec/channel.yaml:402: the connect finished
+			return ChannelActions{}, &channelRejects[192]
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -1449,10 +1456,10 @@ func (m *Channel) onConnectDeadline() (ChannelActions, error) {
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x1f1e04181705 /* deregister, closeFD, failConnect, leaveLoop, settleClosed */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:400: a deadline that fired as the connect completed
+		// ../spec/channel.yaml:403: a deadline that fired as the connect completed
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1494,7 +1501,7 @@ func (m *Channel) onReadable() (ChannelActions, error) {
 		// ../spec/channel.yaml:323: input is finished; a stale notification
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1521,14 +1528,14 @@ func (m *Channel) onWritable() (ChannelActions, error) {
 		return ChannelActions{w0: 0x301 /* checkConnect */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Output == ChannelOutputArmed {
-			// ../spec/channel.yaml:360
+			// ../spec/channel.yaml:363
 			return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 		} else {
-			// ../spec/channel.yaml:361: readiness collected before write interest was disarmed
+			// ../spec/channel.yaml:364: readiness collected before write interest was disarmed
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1570,7 +1577,7 @@ func (m *Channel) onReadableEOFHint() (ChannelActions, error) {
 		// ../spec/channel.yaml:323: input is finished; a stale notification
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1611,7 +1618,7 @@ func (m *Channel) onHangup() (ChannelActions, error) {
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x1f1e1d16181706 /* deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1637,72 +1644,81 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 		case ReadResultData:
 			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[19]
-		case ReadResultWouldBlock:
+		case ReadResultDataShort:
 			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[20]
-		case ReadResultEof:
+		case ReadResultWouldBlock:
 			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[21]
-		case ReadResultInterrupted:
+		case ReadResultEof:
 			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[22]
-		case ReadResultReset:
+		case ReadResultInterrupted:
 			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[23]
-		case ReadResultDescriptorInvalid:
+		case ReadResultReset:
 			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[24]
-		case ReadResultOtherError:
+		case ReadResultDescriptorInvalid:
 			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[25]
+		case ReadResultOtherError:
+			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[26]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case ReadResultData:
 			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[51]
-		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[52]
-		case ReadResultEof:
+		case ReadResultDataShort:
 			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[53]
-		case ReadResultInterrupted:
+		case ReadResultWouldBlock:
 			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[54]
-		case ReadResultReset:
+		case ReadResultEof:
 			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[55]
-		case ReadResultDescriptorInvalid:
+		case ReadResultInterrupted:
 			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[56]
-		case ReadResultOtherError:
+		case ReadResultReset:
 			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[57]
+		case ReadResultDescriptorInvalid:
+			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[58]
+		case ReadResultOtherError:
+			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[59]
 		}
 	case ChannelStateActive:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[91]
-		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[92]
-		case ReadResultEof:
-			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[93]
-		case ReadResultInterrupted:
-			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
+		case ReadResultDataShort:
+			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[94]
-		case ReadResultReset:
-			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
+		case ReadResultWouldBlock:
+			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[95]
-		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
+		case ReadResultEof:
+			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[96]
-		case ReadResultOtherError:
-			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
+		case ReadResultInterrupted:
+			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[97]
+		case ReadResultReset:
+			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[98]
+		case ReadResultDescriptorInvalid:
+			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[99]
+		case ReadResultOtherError:
+			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[100]
 		}
 	case ChannelStateReading:
 		switch out {
@@ -1710,24 +1726,46 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 			// ../spec/channel.yaml:326
 			m.vars.Delivered = true
 			return ChannelActions{w0: 0xb0a02 /* deliverRead, continueRead */}, nil
+		case ReadResultDataShort:
+			if m.vars.ReadArmed && m.vars.AutoRead {
+				// ../spec/channel.yaml:327: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
+				m.vars.Delivered = false
+				m.vars.RearmDue = false // effect of rearmRead
+				m.state = ChannelStateActive
+				return ChannelActions{w0: 0x80c0a03 /* deliverRead, readComplete, rearmRead */}, nil
+			} else if m.vars.ReadArmed && !m.vars.AutoRead {
+				// ../spec/channel.yaml:328: with auto-read off one request is one delivering cycle
+				m.vars.Delivered = false
+				m.vars.ReadRequested = false
+				m.vars.ReadArmed = false
+				m.vars.RearmDue = false // effect of disarmRead
+				m.state = ChannelStateActive
+				return ChannelActions{w0: 0x70c0a03 /* deliverRead, readComplete, disarmRead */}, nil
+			} else {
+				// ../spec/channel.yaml:329: reading was paused during the cycle (backpressure) or the cycle was started by HUP
+				m.vars.Delivered = false
+				m.vars.ReadRequested = false
+				m.state = ChannelStateActive
+				return ChannelActions{w0: 0xc0a02 /* deliverRead, readComplete */}, nil
+			}
 		case ReadResultWouldBlock:
 			if !m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:328: R1: spurious readiness; stay armed, count it, no readComplete
+				// ../spec/channel.yaml:331: R1: spurious readiness; stay armed, count it, no readComplete
 				m.vars.RearmDue = false // effect of rearmRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x80d02 /* countSpurious, rearmRead */}, nil
 			} else if !m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:329: R1: spurious readiness on a HUP-started cycle; interest stays as it was
+				// ../spec/channel.yaml:332: R1: spurious readiness on a HUP-started cycle; interest stays as it was
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0xd01 /* countSpurious */}, nil
 			} else if m.vars.Delivered && m.vars.ReadArmed && m.vars.AutoRead {
-				// ../spec/channel.yaml:330
+				// ../spec/channel.yaml:333
 				m.vars.Delivered = false
 				m.vars.RearmDue = false // effect of rearmRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x80c02 /* readComplete, rearmRead */}, nil
 			} else if m.vars.Delivered && m.vars.ReadArmed && !m.vars.AutoRead {
-				// ../spec/channel.yaml:331: with auto-read off one request is one delivering cycle
+				// ../spec/channel.yaml:334: with auto-read off one request is one delivering cycle
 				m.vars.Delivered = false
 				m.vars.ReadRequested = false
 				m.vars.ReadArmed = false
@@ -1735,7 +1773,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x70c02 /* readComplete, disarmRead */}, nil
 			} else {
-				// ../spec/channel.yaml:332
+				// ../spec/channel.yaml:335
 				m.vars.Delivered = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateActive
@@ -1743,7 +1781,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 			}
 		case ReadResultEof:
 			if m.vars.HalfClosure && m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:342: R3: half-closure; readComplete ends the cycle before the input-closed news
+				// ../spec/channel.yaml:345: R3: half-closure; readComplete ends the cycle before the input-closed news
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -1751,25 +1789,25 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xe070c03 /* readComplete, disarmRead, fireInputClosed */}, nil
 			} else if m.vars.HalfClosure && m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:343
+				// ../spec/channel.yaml:346
 				m.vars.Delivered = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xe0c02 /* readComplete, fireInputClosed */}, nil
 			} else if m.vars.HalfClosure && !m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:344: R2: no readComplete for a cycle that delivered nothing (SwiftNIO fires one on every EOF)
+				// ../spec/channel.yaml:347: R2: no readComplete for a cycle that delivered nothing (SwiftNIO fires one on every EOF)
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.vars.RearmDue = false // effect of disarmRead
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xe0702 /* disarmRead, fireInputClosed */}, nil
 			} else if m.vars.HalfClosure && !m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:345
+				// ../spec/channel.yaml:348
 				m.vars.ReadRequested = false
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xe01 /* fireInputClosed */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Delivered {
-				// ../spec/channel.yaml:346
+				// ../spec/channel.yaml:349
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -1778,7 +1816,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d1618170c07 /* readComplete, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:347
+				// ../spec/channel.yaml:350
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -1787,11 +1825,11 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				return ChannelActions{w0: 0x1f1e1d16181706 /* deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			}
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:327: R4: EINTR retries
+			// ../spec/channel.yaml:330: R4: EINTR retries
 			return ChannelActions{w0: 0x901 /* readSocket */}, nil
 		case ReadResultReset, ReadResultOtherError:
 			if m.vars.Delivered {
-				// ../spec/channel.yaml:348: R4 with R2: the cycle that delivered still ends with readComplete before the error
+				// ../spec/channel.yaml:351: R4 with R2: the cycle that delivered still ends with readComplete before the error
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -1800,7 +1838,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:349
+				// ../spec/channel.yaml:352
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -1837,55 +1875,61 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 	case ChannelStateInputClosed:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[154]
-		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[155]
-		case ReadResultEof:
-			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[156]
-		case ReadResultInterrupted:
-			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[157]
-		case ReadResultReset:
-			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
+		case ReadResultDataShort:
+			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[158]
-		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
+		case ReadResultWouldBlock:
+			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[159]
-		case ReadResultOtherError:
-			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
+		case ReadResultEof:
+			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[160]
+		case ReadResultInterrupted:
+			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[161]
+		case ReadResultReset:
+			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[162]
+		case ReadResultDescriptorInvalid:
+			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[163]
+		case ReadResultOtherError:
+			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[164]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[189]
-		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[190]
-		case ReadResultEof:
-			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[191]
-		case ReadResultInterrupted:
-			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[192]
-		case ReadResultReset:
-			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[193]
-		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
+		case ReadResultDataShort:
+			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[194]
-		case ReadResultOtherError:
-			// ../spec/channel.yaml:340: read results follow readSocket, which only a read cycle issues
+		case ReadResultWouldBlock:
+			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[195]
+		case ReadResultEof:
+			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[196]
+		case ReadResultInterrupted:
+			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[197]
+		case ReadResultReset:
+			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[198]
+		case ReadResultDescriptorInvalid:
+			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[199]
+		case ReadResultOtherError:
+			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[200]
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
-		case ReadResultData, ReadResultWouldBlock, ReadResultEof, ReadResultInterrupted, ReadResultReset, ReadResultDescriptorInvalid, ReadResultOtherError:
-			// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
+		case ReadResultData, ReadResultDataShort, ReadResultWouldBlock, ReadResultEof, ReadResultInterrupted, ReadResultReset, ReadResultDescriptorInvalid, ReadResultOtherError:
+			// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -1907,30 +1951,30 @@ func (m *Channel) onReadContinue() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
 		// ../spec/channel.yaml:216: no timer, interest or output exists before registration
-		return ChannelActions{}, &channelRejects[26]
+		return ChannelActions{}, &channelRejects[27]
 	case ChannelStateConnecting:
 		// ../spec/channel.yaml:309: no read cycle runs before the connection is established
-		return ChannelActions{}, &channelRejects[58]
+		return ChannelActions{}, &channelRejects[60]
 	case ChannelStateActive, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:339: the continuation of a cycle that an event queued before it already ended
+		// ../spec/channel.yaml:342: the continuation of a cycle that an event queued before it already ended
 		return ChannelActions{}, nil
 	case ChannelStateReading:
 		if m.vars.ReadArmed {
-			// ../spec/channel.yaml:333
+			// ../spec/channel.yaml:336
 			return ChannelActions{w0: 0x901 /* readSocket */}, nil
 		} else if m.vars.Delivered && !m.vars.ReadArmed {
-			// ../spec/channel.yaml:336: reading was paused during the cycle (backpressure) or the cycle was started by HUP
+			// ../spec/channel.yaml:339: reading was paused during the cycle (backpressure) or the cycle was started by HUP
 			m.vars.Delivered = false
 			m.vars.ReadRequested = false
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0xc01 /* readComplete */}, nil
 		} else {
-			// ../spec/channel.yaml:338: only continueRead after a delivered read queues these; answered safely anyway
+			// ../spec/channel.yaml:341: only continueRead after a delivered read queues these; answered safely anyway
 			m.state = ChannelStateActive
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1951,22 +1995,22 @@ func (m *Channel) onReadBudgetSpent() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
 		// ../spec/channel.yaml:216: no timer, interest or output exists before registration
-		return ChannelActions{}, &channelRejects[27]
+		return ChannelActions{}, &channelRejects[28]
 	case ChannelStateConnecting:
 		// ../spec/channel.yaml:309: no read cycle runs before the connection is established
-		return ChannelActions{}, &channelRejects[59]
+		return ChannelActions{}, &channelRejects[61]
 	case ChannelStateActive, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:339: the continuation of a cycle that an event queued before it already ended
+		// ../spec/channel.yaml:342: the continuation of a cycle that an event queued before it already ended
 		return ChannelActions{}, nil
 	case ChannelStateReading:
 		if m.vars.Delivered && m.vars.ReadArmed && m.vars.AutoRead {
-			// ../spec/channel.yaml:334
+			// ../spec/channel.yaml:337
 			m.vars.Delivered = false
 			m.vars.RearmDue = false // effect of rearmRead
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0x80c02 /* readComplete, rearmRead */}, nil
 		} else if m.vars.Delivered && m.vars.ReadArmed && !m.vars.AutoRead {
-			// ../spec/channel.yaml:335
+			// ../spec/channel.yaml:338
 			m.vars.Delivered = false
 			m.vars.ReadRequested = false
 			m.vars.ReadArmed = false
@@ -1974,23 +2018,23 @@ func (m *Channel) onReadBudgetSpent() (ChannelActions, error) {
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0x70c02 /* readComplete, disarmRead */}, nil
 		} else if m.vars.Delivered && !m.vars.ReadArmed {
-			// ../spec/channel.yaml:336: reading was paused during the cycle (backpressure) or the cycle was started by HUP
+			// ../spec/channel.yaml:339: reading was paused during the cycle (backpressure) or the cycle was started by HUP
 			m.vars.Delivered = false
 			m.vars.ReadRequested = false
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0xc01 /* readComplete */}, nil
 		} else if !m.vars.Delivered && m.vars.ReadArmed {
-			// ../spec/channel.yaml:337: only continueRead after a delivered read queues this; answered safely anyway
+			// ../spec/channel.yaml:340: only continueRead after a delivered read queues this; answered safely anyway
 			m.vars.RearmDue = false // effect of rearmRead
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0x801 /* rearmRead */}, nil
 		} else {
-			// ../spec/channel.yaml:338: only continueRead after a delivered read queues these; answered safely anyway
+			// ../spec/channel.yaml:341: only continueRead after a delivered read queues these; answered safely anyway
 			m.state = ChannelStateActive
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2020,24 +2064,24 @@ func (m *Channel) onReadRequest() (ChannelActions, error) {
 		}
 	case ChannelStateActive, ChannelStateReading:
 		if m.vars.AutoRead || m.vars.ReadRequested {
-			// ../spec/channel.yaml:351: auto-read, or a request is already outstanding
+			// ../spec/channel.yaml:354: auto-read, or a request is already outstanding
 			return ChannelActions{}, nil
 		} else if !m.vars.AutoRead && !m.vars.ReadRequested && !(m.vars.Backpressure && m.vars.Unwritable) {
-			// ../spec/channel.yaml:352
+			// ../spec/channel.yaml:355
 			m.vars.ReadRequested = true
 			m.vars.ReadArmed = true
 			m.vars.RearmDue = false // effect of armRead
 			return ChannelActions{w0: 0x601 /* armRead */}, nil
 		} else {
-			// ../spec/channel.yaml:353: armed when the output falls below the low watermark
+			// ../spec/channel.yaml:356: armed when the output falls below the low watermark
 			m.vars.ReadRequested = true
 			return ChannelActions{}, nil
 		}
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:354: input is finished
+		// ../spec/channel.yaml:357: input is finished
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2058,28 +2102,28 @@ func (m *Channel) onWriteQueued() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
 		// ../spec/channel.yaml:217: writes are accepted once the channel is active
-		return ChannelActions{}, &channelRejects[28]
+		return ChannelActions{}, &channelRejects[29]
 	case ChannelStateConnecting:
 		// ../spec/channel.yaml:310: writes are accepted once the channel is active
-		return ChannelActions{}, &channelRejects[60]
+		return ChannelActions{}, &channelRejects[62]
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed:
 		if m.vars.Output == ChannelOutputIdle {
-			// ../spec/channel.yaml:357
+			// ../spec/channel.yaml:360
 			m.vars.Output = ChannelOutputFlushing
 			return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 		} else {
-			// ../spec/channel.yaml:358: the bytes join the queue; the write under way or the armed interest sends them
+			// ../spec/channel.yaml:361: the bytes join the queue; the write under way or the armed interest sends them
 			return ChannelActions{}, nil
 		}
 	case ChannelStateDraining:
-		// ../spec/channel.yaml:359: a draining channel takes no new writes
-		return ChannelActions{}, &channelRejects[196]
+		// ../spec/channel.yaml:362: a draining channel takes no new writes
+		return ChannelActions{}, &channelRejects[201]
 	case ChannelStateClosed:
-		// ../spec/channel.yaml:403: the channel is closed
-		return ChannelActions{}, &channelRejects[205]
+		// ../spec/channel.yaml:406: the channel is closed
+		return ChannelActions{}, &channelRejects[210]
 	case ChannelStateAbandoned:
-		// ../spec/channel.yaml:403: the channel is closed
-		return ChannelActions{}, &channelRejects[207]
+		// ../spec/channel.yaml:406: the channel is closed
+		return ChannelActions{}, &channelRejects[212]
 	}
 	return ChannelActions{}, nil
 }
@@ -2103,109 +2147,109 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 		switch out {
 		case WriteResultDrained:
 			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[29]
+			return ChannelActions{}, &channelRejects[30]
 		case WriteResultPartial:
 			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[30]
+			return ChannelActions{}, &channelRejects[31]
 		case WriteResultWouldBlock:
 			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[31]
+			return ChannelActions{}, &channelRejects[32]
 		case WriteResultInterrupted:
 			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[32]
+			return ChannelActions{}, &channelRejects[33]
 		case WriteResultBrokenPipe:
 			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[33]
+			return ChannelActions{}, &channelRejects[34]
 		case WriteResultReset:
 			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[34]
+			return ChannelActions{}, &channelRejects[35]
 		case WriteResultDescriptorInvalid:
 			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[35]
+			return ChannelActions{}, &channelRejects[36]
 		case WriteResultOtherError:
 			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[36]
+			return ChannelActions{}, &channelRejects[37]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case WriteResultDrained:
 			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[61]
+			return ChannelActions{}, &channelRejects[63]
 		case WriteResultPartial:
 			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[62]
+			return ChannelActions{}, &channelRejects[64]
 		case WriteResultWouldBlock:
 			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[63]
+			return ChannelActions{}, &channelRejects[65]
 		case WriteResultInterrupted:
 			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[64]
+			return ChannelActions{}, &channelRejects[66]
 		case WriteResultBrokenPipe:
 			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[65]
+			return ChannelActions{}, &channelRejects[67]
 		case WriteResultReset:
 			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[66]
+			return ChannelActions{}, &channelRejects[68]
 		case WriteResultDescriptorInvalid:
 			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[67]
+			return ChannelActions{}, &channelRejects[69]
 		case WriteResultOtherError:
 			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[68]
+			return ChannelActions{}, &channelRejects[70]
 		}
 	case ChannelStateActive:
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[98]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[101]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:363
+				// ../spec/channel.yaml:366
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			} else {
-				// ../spec/channel.yaml:364
+				// ../spec/channel.yaml:367
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x121002 /* completeWrites, disarmWrite */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[99]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[102]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:366: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:369: the rest stays pending; wait for writable
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:367
+				// ../spec/channel.yaml:370
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[100]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[103]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:368
+				// ../spec/channel.yaml:371
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:369: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:372: writable, yet the write would block; keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[101]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[104]
 			} else {
-				// ../spec/channel.yaml:370: EINTR retries
+				// ../spec/channel.yaml:373: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[102]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[105]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:371
+				// ../spec/channel.yaml:374
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2214,7 +2258,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:372
+				// ../spec/channel.yaml:375
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -2224,10 +2268,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[103]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[106]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:371
+				// ../spec/channel.yaml:374
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2236,7 +2280,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:372
+				// ../spec/channel.yaml:375
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -2269,15 +2313,15 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[104]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[107]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[105]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[108]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:371
+				// ../spec/channel.yaml:374
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2286,7 +2330,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:372
+				// ../spec/channel.yaml:375
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -2299,55 +2343,55 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[126]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[129]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:363
+				// ../spec/channel.yaml:366
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			} else {
-				// ../spec/channel.yaml:364
+				// ../spec/channel.yaml:367
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x121002 /* completeWrites, disarmWrite */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[127]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[130]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:366: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:369: the rest stays pending; wait for writable
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:367
+				// ../spec/channel.yaml:370
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[128]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[131]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:368
+				// ../spec/channel.yaml:371
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:369: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:372: writable, yet the write would block; keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[129]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[132]
 			} else {
-				// ../spec/channel.yaml:370: EINTR retries
+				// ../spec/channel.yaml:373: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[130]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[133]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:371
+				// ../spec/channel.yaml:374
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2356,7 +2400,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:372
+				// ../spec/channel.yaml:375
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -2366,10 +2410,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[131]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[134]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:371
+				// ../spec/channel.yaml:374
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2378,7 +2422,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:372
+				// ../spec/channel.yaml:375
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -2411,15 +2455,15 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[132]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[135]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[133]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[136]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:371
+				// ../spec/channel.yaml:374
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2428,7 +2472,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:372
+				// ../spec/channel.yaml:375
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -2441,55 +2485,55 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[161]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[165]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:363
+				// ../spec/channel.yaml:366
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			} else {
-				// ../spec/channel.yaml:364
+				// ../spec/channel.yaml:367
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x121002 /* completeWrites, disarmWrite */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[162]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[166]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:366: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:369: the rest stays pending; wait for writable
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:367
+				// ../spec/channel.yaml:370
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[163]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[167]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:368
+				// ../spec/channel.yaml:371
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:369: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:372: writable, yet the write would block; keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[164]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[168]
 			} else {
-				// ../spec/channel.yaml:370: EINTR retries
+				// ../spec/channel.yaml:373: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[165]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[169]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:371
+				// ../spec/channel.yaml:374
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2498,7 +2542,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:372
+				// ../spec/channel.yaml:375
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -2508,10 +2552,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[166]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[170]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:371
+				// ../spec/channel.yaml:374
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2520,7 +2564,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:372
+				// ../spec/channel.yaml:375
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -2553,15 +2597,15 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[167]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[171]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[168]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[172]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:371
+				// ../spec/channel.yaml:374
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2570,7 +2614,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:372
+				// ../spec/channel.yaml:375
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -2583,10 +2627,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[197]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[202]
 			} else {
-				// ../spec/channel.yaml:365: the graceful close completes once the flushed writes are out
+				// ../spec/channel.yaml:368: the graceful close completes once the flushed writes are out
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.vars.RearmDue = false // effect of closeFD
@@ -2595,42 +2639,42 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[198]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[203]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:366: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:369: the rest stays pending; wait for writable
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:367
+				// ../spec/channel.yaml:370
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[199]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[204]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:368
+				// ../spec/channel.yaml:371
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:369: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:372: writable, yet the write would block; keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[200]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[205]
 			} else {
-				// ../spec/channel.yaml:370: EINTR retries
+				// ../spec/channel.yaml:373: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[201]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[206]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:371
+				// ../spec/channel.yaml:374
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2639,7 +2683,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:372
+				// ../spec/channel.yaml:375
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -2649,10 +2693,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[202]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[207]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:371
+				// ../spec/channel.yaml:374
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2661,7 +2705,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:372
+				// ../spec/channel.yaml:375
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -2694,15 +2738,15 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[203]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[208]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:362: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[204]
+				// ../spec/channel.yaml:365: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[209]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:371
+				// ../spec/channel.yaml:374
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2711,7 +2755,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:372
+				// ../spec/channel.yaml:375
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -2723,7 +2767,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case WriteResultDrained, WriteResultPartial, WriteResultWouldBlock, WriteResultInterrupted, WriteResultBrokenPipe, WriteResultReset, WriteResultDescriptorInvalid, WriteResultOtherError:
-			// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -2745,27 +2789,27 @@ func (m *Channel) onHighWatermark() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
 		// ../spec/channel.yaml:216: no timer, interest or output exists before registration
-		return ChannelActions{}, &channelRejects[37]
+		return ChannelActions{}, &channelRejects[38]
 	case ChannelStateConnecting:
 		// ../spec/channel.yaml:310: writes are accepted once the channel is active
-		return ChannelActions{}, &channelRejects[69]
+		return ChannelActions{}, &channelRejects[71]
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Unwritable {
-			// ../spec/channel.yaml:374: already unwritable
+			// ../spec/channel.yaml:377: already unwritable
 			return ChannelActions{}, nil
 		} else if !m.vars.Unwritable && m.vars.Backpressure && m.vars.ReadArmed {
-			// ../spec/channel.yaml:375: backpressure bounds memory by pausing reads
+			// ../spec/channel.yaml:378: backpressure bounds memory by pausing reads
 			m.vars.Unwritable = true
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of disarmRead
 			return ChannelActions{w0: 0x71402 /* fireWritabilityChanged, disarmRead */}, nil
 		} else {
-			// ../spec/channel.yaml:376
+			// ../spec/channel.yaml:379
 			m.vars.Unwritable = true
 			return ChannelActions{w0: 0x1401 /* fireWritabilityChanged */}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2786,36 +2830,36 @@ func (m *Channel) onLowWatermark() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
 		// ../spec/channel.yaml:216: no timer, interest or output exists before registration
-		return ChannelActions{}, &channelRejects[38]
+		return ChannelActions{}, &channelRejects[39]
 	case ChannelStateConnecting:
 		// ../spec/channel.yaml:310: writes are accepted once the channel is active
-		return ChannelActions{}, &channelRejects[70]
+		return ChannelActions{}, &channelRejects[72]
 	case ChannelStateActive, ChannelStateReading:
 		if !m.vars.Unwritable {
-			// ../spec/channel.yaml:377: already writable
+			// ../spec/channel.yaml:380: already writable
 			return ChannelActions{}, nil
 		} else if m.vars.Unwritable && m.vars.Backpressure && (m.vars.AutoRead || m.vars.ReadRequested) {
-			// ../spec/channel.yaml:378
+			// ../spec/channel.yaml:381
 			m.vars.Unwritable = false
 			m.vars.ReadArmed = true
 			m.vars.RearmDue = false // effect of armRead
 			return ChannelActions{w0: 0x61402 /* fireWritabilityChanged, armRead */}, nil
 		} else {
-			// ../spec/channel.yaml:379
+			// ../spec/channel.yaml:382
 			m.vars.Unwritable = false
 			return ChannelActions{w0: 0x1401 /* fireWritabilityChanged */}, nil
 		}
 	case ChannelStateInputClosed, ChannelStateDraining:
 		if !m.vars.Unwritable {
-			// ../spec/channel.yaml:377: already writable
+			// ../spec/channel.yaml:380: already writable
 			return ChannelActions{}, nil
 		} else {
-			// ../spec/channel.yaml:380
+			// ../spec/channel.yaml:383
 			m.vars.Unwritable = false
 			return ChannelActions{w0: 0x1401 /* fireWritabilityChanged */}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2847,7 +2891,7 @@ func (m *Channel) onDrain() (ChannelActions, error) {
 		return ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed:
 		if m.vars.Output == ChannelOutputIdle && m.vars.Delivered {
-			// ../spec/channel.yaml:383
+			// ../spec/channel.yaml:386
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of deregister
@@ -2855,40 +2899,40 @@ func (m *Channel) onDrain() (ChannelActions, error) {
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x1f1e1d18170c06 /* readComplete, deregister, closeFD, fireInactive, leaveLoop, settleClosed */}, nil
 		} else if m.vars.Output == ChannelOutputIdle && !m.vars.Delivered {
-			// ../spec/channel.yaml:384
+			// ../spec/channel.yaml:387
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of deregister
 			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x1f1e1d181705 /* deregister, closeFD, fireInactive, leaveLoop, settleClosed */}, nil
 		} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered && m.vars.ReadArmed {
-			// ../spec/channel.yaml:385
+			// ../spec/channel.yaml:388
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of disarmRead
 			m.state = ChannelStateDraining
 			return ChannelActions{w0: 0x70c02 /* readComplete, disarmRead */}, nil
 		} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered && !m.vars.ReadArmed {
-			// ../spec/channel.yaml:386
+			// ../spec/channel.yaml:389
 			m.vars.Delivered = false
 			m.state = ChannelStateDraining
 			return ChannelActions{w0: 0xc01 /* readComplete */}, nil
 		} else if m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.ReadArmed {
-			// ../spec/channel.yaml:387
+			// ../spec/channel.yaml:390
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of disarmRead
 			m.state = ChannelStateDraining
 			return ChannelActions{w0: 0x701 /* disarmRead */}, nil
 		} else {
-			// ../spec/channel.yaml:388
+			// ../spec/channel.yaml:391
 			m.state = ChannelStateDraining
 			return ChannelActions{}, nil
 		}
 	case ChannelStateDraining:
-		// ../spec/channel.yaml:389: already draining
+		// ../spec/channel.yaml:392: already draining
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2920,7 +2964,7 @@ func (m *Channel) onClose() (ChannelActions, error) {
 		return ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:390
+			// ../spec/channel.yaml:393
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -2929,7 +2973,7 @@ func (m *Channel) onClose() (ChannelActions, error) {
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x1f1e1d1618170c07 /* readComplete, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:391
+			// ../spec/channel.yaml:394
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.RearmDue = false // effect of deregister
@@ -2938,11 +2982,11 @@ func (m *Channel) onClose() (ChannelActions, error) {
 			return ChannelActions{w0: 0x1f1e1d16181706 /* deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		}
 	case ChannelStateClosed:
-		// ../spec/channel.yaml:403: the channel is closed
-		return ChannelActions{}, &channelRejects[206]
+		// ../spec/channel.yaml:406: the channel is closed
+		return ChannelActions{}, &channelRejects[211]
 	case ChannelStateAbandoned:
-		// ../spec/channel.yaml:403: the channel is closed
-		return ChannelActions{}, &channelRejects[208]
+		// ../spec/channel.yaml:406: the channel is closed
+		return ChannelActions{}, &channelRejects[213]
 	}
 	return ChannelActions{}, nil
 }
@@ -2966,22 +3010,22 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 		switch out {
 		case PollerControlResultOk:
 			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[39]
+			return ChannelActions{}, &channelRejects[40]
 		case PollerControlResultDescriptorInvalid:
 			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[40]
+			return ChannelActions{}, &channelRejects[41]
 		case PollerControlResultAlreadyRegistered:
 			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[41]
+			return ChannelActions{}, &channelRejects[42]
 		case PollerControlResultNotRegistered:
 			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[42]
+			return ChannelActions{}, &channelRejects[43]
 		case PollerControlResultExhausted:
 			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[43]
+			return ChannelActions{}, &channelRejects[44]
 		case PollerControlResultOtherError:
 			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[44]
+			return ChannelActions{}, &channelRejects[45]
 		}
 	case ChannelStateConnecting:
 		switch out {
@@ -3013,7 +3057,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:394: successful changes are not reported
+			// ../spec/channel.yaml:397: successful changes are not reported
 			return ChannelActions{}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
@@ -3042,7 +3086,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
 			if m.vars.Delivered {
-				// ../spec/channel.yaml:395
+				// ../spec/channel.yaml:398
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3051,7 +3095,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:396
+				// ../spec/channel.yaml:399
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -3063,7 +3107,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -3096,7 +3140,7 @@ func (m *Channel) onLoopFailed() (ChannelActions, error) {
 		return ChannelActions{w0: 0x1f1e04180105 /* cancelConnectTimer, closeFD, failConnect, leaveLoop, settleClosed */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:392: the failed poller is closed with all its registrations; no epoll_ctl on it
+			// ../spec/channel.yaml:395: the failed poller is closed with all its registrations; no epoll_ctl on it
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -3104,7 +3148,7 @@ func (m *Channel) onLoopFailed() (ChannelActions, error) {
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x1f1e1d1618150c07 /* readComplete, fireError, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:393
+			// ../spec/channel.yaml:396
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.RearmDue = false // effect of closeFD
@@ -3112,7 +3156,7 @@ func (m *Channel) onLoopFailed() (ChannelActions, error) {
 			return ChannelActions{w0: 0x1f1e1d16181506 /* fireError, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3145,7 +3189,7 @@ func (m *Channel) onForcedShutdown() (ChannelActions, error) {
 		return ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:390
+			// ../spec/channel.yaml:393
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -3154,7 +3198,7 @@ func (m *Channel) onForcedShutdown() (ChannelActions, error) {
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x1f1e1d1618170c07 /* readComplete, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:391
+			// ../spec/channel.yaml:394
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.RearmDue = false // effect of deregister
@@ -3163,7 +3207,7 @@ func (m *Channel) onForcedShutdown() (ChannelActions, error) {
 			return ChannelActions{w0: 0x1f1e1d16181706 /* deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3239,7 +3283,7 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 			return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3285,7 +3329,7 @@ func (m *Channel) onHandlerPanicked() (ChannelActions, error) {
 			// ../spec/channel.yaml:316: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
 			return ChannelActions{w0: 0x1c01 /* repanic */}, nil
 		} else {
-			// ../spec/channel.yaml:397: the handler that panicked is not called again (no readComplete, no fireInactive); the close result carries the panic and stack
+			// ../spec/channel.yaml:400: the handler that panicked is not called again (no readComplete, no fireInactive); the close result carries the panic and stack
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -3295,7 +3339,7 @@ func (m *Channel) onHandlerPanicked() (ChannelActions, error) {
 			return ChannelActions{w0: 0x1f1e16181705 /* deregister, closeFD, failPendingWrites, leaveLoop, settleClosed */}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:404: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil

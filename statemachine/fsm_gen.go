@@ -11,8 +11,10 @@ import (
 type ReadResult uint8
 
 const (
-	// ReadResultData: At least one byte was read.
+	// ReadResultData: The read filled the buffer; more may be waiting.
 	ReadResultData ReadResult = iota
+	// ReadResultDataShort: Fewer bytes than the buffer held were read: the socket is drained as far as one read can tell (the runtime's refinement of data, like drained for writes).
+	ReadResultDataShort
 	// ReadResultWouldBlock: EAGAIN; nothing to read now (also the answer of a spurious readiness).
 	ReadResultWouldBlock
 	// ReadResultEof: read returned 0; the peer closed its sending side.
@@ -26,9 +28,9 @@ const (
 	// ReadResultOtherError: Any other errno (ETIMEDOUT from keepalive, ENOTCONN, EIO, ...).
 	ReadResultOtherError
 )
-const _ReadResult_name = "datawouldBlockeofinterruptedresetdescriptorInvalidotherError"
+const _ReadResult_name = "datadataShortwouldBlockeofinterruptedresetdescriptorInvalidotherError"
 
-var _ReadResult_index = [...]uint8{0, 4, 14, 17, 28, 33, 50, 60}
+var _ReadResult_index = [...]uint8{0, 4, 13, 23, 26, 37, 42, 59, 69}
 
 func (x ReadResult) String() string {
 	if int(x) >= len(_ReadResult_index)-1 {
@@ -42,16 +44,17 @@ func (x ReadResult) String() string {
 func _() {
 	var x [1]struct{}
 	_ = x[ReadResultData-0]
-	_ = x[ReadResultWouldBlock-1]
-	_ = x[ReadResultEof-2]
-	_ = x[ReadResultInterrupted-3]
-	_ = x[ReadResultReset-4]
-	_ = x[ReadResultDescriptorInvalid-5]
-	_ = x[ReadResultOtherError-6]
+	_ = x[ReadResultDataShort-1]
+	_ = x[ReadResultWouldBlock-2]
+	_ = x[ReadResultEof-3]
+	_ = x[ReadResultInterrupted-4]
+	_ = x[ReadResultReset-5]
+	_ = x[ReadResultDescriptorInvalid-6]
+	_ = x[ReadResultOtherError-7]
 }
 
 // ReadResultCount is the number of ReadResult values.
-const ReadResultCount = 7
+const ReadResultCount = 8
 
 // WriteResult: The result of one writev(2) of the flushed part of a channel's output queue. The classifier yields partial for any byte count; the runtime reports drained when the count equals the bytes it offered.
 type WriteResult uint8
