@@ -303,7 +303,11 @@ func (c *Channel) step(e chEvent) error {
 		c.loop.trace("channel", c.id, from.String(), c.m.State().String(), channelStep(e), names, err != nil)
 	}
 	if err != nil {
-		c.loop.counters.Rejected.Add(1)
+		// A write refused because the channel is no longer open fails that write;
+		// it is the ordinary race of a handler writing as its channel dies.
+		if e.ev != sm.ChannelEventWriteQueued {
+			c.loop.counters.Rejected.Add(1)
+		}
 		return err
 	}
 	if e.cause != nil {

@@ -86,7 +86,8 @@ type Counters struct {
 	PanicsContained      atomic.Uint64 // handler panics recovered
 	ListenerThrottles    atomic.Uint64 // accept throttled on EMFILE and kin
 	AcceptAborted        atomic.Uint64 // connections that died in the backlog
-	Rejected             atomic.Uint64 // events a table rejected (caller bugs)
+	Rejected             atomic.Uint64 // events a table rejected (runtime or caller bugs); writes refused after close are not counted, they fail
+
 }
 
 // task is work run on the loop goroutine; fail reports that it never will.
