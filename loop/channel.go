@@ -102,8 +102,9 @@ type Channel struct {
 	lastRead    int
 	reads       int // reads in this wakeup, for the read budget
 	out         []*write
-	queued      int // bytes queued and not written
-	written     int // bytes of the last writev
+	finished    []*write // scratch of completeWrites
+	queued      int      // bytes queued and not written
+	written     int      // bytes of the last writev
 	offered     int
 	handlerDead bool
 	panicked    any
@@ -236,6 +237,13 @@ func (c *Channel) Write(p []byte, done func(error)) {
 	if err := c.loop.submit(request{kind: reqTask, task: task{run: func() { c.enqueue(p, done) }, fail: fail}}); err != nil {
 		fail(err)
 	}
+}
+
+// Send is Write for the channel's own handler callbacks, which run on its loop:
+// it queues p and flushes at once, without going through the loop's task queue.
+// Calling it from any other goroutine is a data race; use Write there.
+func (c *Channel) Send(p []byte, done func(error)) {
+	c.enqueue(p, done)
 }
 
 // Read asks for one more read cycle when AutoRead is off.
@@ -534,15 +542,25 @@ func (c *Channel) completeWrites() {
 	n := c.written
 	c.written = 0
 	c.queued -= n
-	for n > 0 && len(c.out) > 0 {
-		w := c.out[0]
+	// Take the finished writes off the queue first (keeping its array), then
+	// report them: a completion callback may queue another write.
+	done := 0
+	for done < len(c.out) && n > 0 {
+		w := c.out[done]
 		left := len(w.p) - w.off
 		if n < left {
 			w.off += n
 			break
 		}
 		n -= left
-		c.out = c.out[1:]
+		done++
+	}
+	c.finished = append(c.finished[:0], c.out[:done]...)
+	rest := copy(c.out, c.out[done:])
+	clear(c.out[rest:])
+	c.out = c.out[:rest]
+	for i, w := range c.finished {
+		c.finished[i] = nil
 		if w.done != nil {
 			c.callback(func(Handler) { w.done(nil) })
 		}

@@ -60,7 +60,7 @@ func checkFDs(t *testing.T) {
 type echo struct{ NopHandler }
 
 func (echo) OnRead(c *Channel, p []byte) {
-	c.Write(bytes.Clone(p), nil)
+	c.Send(bytes.Clone(p), nil)
 }
 
 func shutdown(t *testing.T, g *Group) {

@@ -14,7 +14,7 @@ import (
 // reads. OnRead's buffer is valid only during the call, hence the copy.
 type echoHandler struct{ loop.NopHandler }
 
-func (echoHandler) OnRead(c *loop.Channel, p []byte) { c.Write(bytes.Clone(p), nil) }
+func (echoHandler) OnRead(c *loop.Channel, p []byte) { c.Send(bytes.Clone(p), nil) }
 
 type fsmkernelServer struct {
 	group *loop.Group
