@@ -29,9 +29,15 @@ lint:
 fuzz:
 	$(GO) test ./gen -run '^$$' -fuzz FuzzLoad -fuzztime 60s
 
-# bench runs the generated machines against looplab/fsm, side by side.
+# bench runs the generated machines against looplab/fsm and the echo servers
+# against each other, side by side, and writes docs/benchmarks.md from the output.
 bench:
-	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count 5 ./...
+	mkdir -p bench/.tools
+	cd bench && $(GO) test -run '^$$' -bench Fire -benchmem -count 5 . > .tools/fire.txt && cat .tools/fire.txt
+	cd bench && $(GO) run ./cmd/echobench -c 50,500 -t 10s -runs 3 > .tools/echo.txt && cat .tools/echo.txt
+	{ cat bench/benchmarks-head.md; \
+	  printf '\n### Transitions\n\n```\n'; cat bench/.tools/fire.txt; printf '```\n'; \
+	  printf '\n### Echo\n\n```\n'; cat bench/.tools/echo.txt; printf '```\n'; } > docs/benchmarks.md
 
 # verify-spin cross-checks the tables with the SPIN model checker (installed from
 # Debian's packages when missing): SPIN must store exactly the configurations
