@@ -182,84 +182,92 @@ func load(paths []string) (*gen.Package, error) {
 	return gen.Load(srcs...)
 }
 
+// emitter is what generate, classify and proptest share: an output directory and
+// Go package, the specs, and the files one emitter owns in that directory.
+type emitter struct {
+	fs       *flag.FlagSet
+	dir, pkg *string
+	command  string
+}
+
+func newEmitter(name, synopsis, defaultPkg, pkgHelp string, all []string, stderr io.Writer) *emitter {
+	fs := newFlags(name, stderr, synopsis)
+	return &emitter{
+		fs:      fs,
+		dir:     fs.String("o", ".", "output `directory`"),
+		pkg:     fs.String("pkg", defaultPkg, pkgHelp),
+		command: "fsmgen " + strings.Join(all, " "),
+	}
+}
+
+// run parses args, checks the flags with check (nil: none), loads the specs,
+// emits with emit and writes the files, removing the stale ones that match
+// pattern.
+func (e *emitter) run(args []string, check func() error, pattern string, emit func(pkg *gen.Package, goPkg string) (map[string][]byte, error)) error {
+	if err := parseFlags(e.fs, args); err != nil {
+		return err
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	pkg, err := load(e.fs.Args())
+	if err != nil {
+		return err
+	}
+	name, err := packageName(*e.pkg, *e.dir)
+	if err != nil {
+		return err
+	}
+	files, err := emit(pkg, name)
+	if err != nil {
+		return err
+	}
+	return writeFiles(*e.dir, files, pattern)
+}
+
+// requireImport is the check of the commands that need -import.
+func requireImport(cmd string, path *string) func() error {
+	return func() error {
+		if *path == "" {
+			return usageErr("%s: -import is required", cmd)
+		}
+		return nil
+	}
+}
+
 func generate(all, args []string, stderr io.Writer) error {
-	fs := newFlags("generate", stderr, "generate [-o dir] [-pkg name] spec.yaml...")
-	dir := fs.String("o", ".", "output `directory`")
-	pkgName := fs.String("pkg", "", "Go package `name` (default: base name of the output directory)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	pkg, err := load(fs.Args())
-	if err != nil {
-		return err
-	}
-	name, err := packageName(*pkgName, *dir)
-	if err != nil {
-		return err
-	}
-	files, err := gen.EmitGo(pkg, gen.GoOptions{Package: name, Command: "fsmgen " + strings.Join(all, " ")})
-	if err != nil {
-		return err
-	}
-	return writeFiles(*dir, files, "*_gen.go")
+	e := newEmitter("generate", "generate [-o dir] [-pkg name] spec.yaml...", "", "Go package `name` (default: base name of the output directory)", all, stderr)
+	return e.run(args, nil, "*_gen.go", func(pkg *gen.Package, name string) (map[string][]byte, error) {
+		return gen.EmitGo(pkg, gen.GoOptions{Package: name, Command: e.command})
+	})
 }
 
 func classify(all, args []string, stderr io.Writer) error {
-	fs := newFlags("classify", stderr, "classify -import path [-o dir] [-pkg name] spec.yaml...")
-	dir := fs.String("o", ".", "output `directory`")
-	pkgName := fs.String("pkg", "", "Go package `name` (default: base name of the output directory)")
-	machines := fs.String("import", "", "import `path` of the package generated from the same specs (required)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if *machines == "" {
-		return usageErr("classify: -import is required")
-	}
-	pkg, err := load(fs.Args())
-	if err != nil {
-		return err
-	}
-	name, err := packageName(*pkgName, *dir)
-	if err != nil {
-		return err
-	}
-	files, err := gen.EmitClassifiers(pkg, gen.ClassifyOptions{Package: name, Machines: *machines, Command: "fsmgen " + strings.Join(all, " ")})
-	if err != nil {
-		return err
-	}
-	return writeFiles(*dir, files, "classify_*_gen.go")
+	e := newEmitter("classify", "classify -import path [-o dir] [-pkg name] spec.yaml...", "", "Go package `name` (default: base name of the output directory)", all, stderr)
+	machines := e.fs.String("import", "", "import `path` of the package generated from the same specs (required)")
+	return e.run(args, requireImport("classify", machines), "classify_*_gen.go", func(pkg *gen.Package, name string) (map[string][]byte, error) {
+		return gen.EmitClassifiers(pkg, gen.ClassifyOptions{Package: name, Machines: *machines, Command: e.command})
+	})
 }
 
 func proptest(all, args []string, stderr io.Writer) error {
-	fs := newFlags("proptest", stderr, "proptest -import path [-verify path] [-o dir] [-pkg name] spec.yaml...")
-	dir := fs.String("o", ".", "output `directory`")
-	pkgName := fs.String("pkg", "verify_test", "Go package `name` of the tests")
-	machines := fs.String("import", "", "import `path` of the package generated from the same specs (required)")
-	verifyPath := fs.String("verify", "github.com/fsmkernel/fsmkernel/verify", "import `path` of the verify package")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if *machines == "" {
-		return usageErr("proptest: -import is required")
-	}
-	pkg, err := load(fs.Args())
-	if err != nil {
-		return err
-	}
-	// The tests load the specs at run time from their own directory.
-	var specs []string
-	for _, p := range fs.Args() {
-		rel, err := filepath.Rel(*dir, p)
-		if err != nil {
-			return err
+	e := newEmitter("proptest", "proptest -import path [-verify path] [-o dir] [-pkg name] spec.yaml...", "verify_test", "Go package `name` of the tests", all, stderr)
+	machines := e.fs.String("import", "", "import `path` of the package generated from the same specs (required)")
+	verifyPath := e.fs.String("verify", "github.com/fsmkernel/fsmkernel/verify", "import `path` of the verify package")
+	return e.run(args, requireImport("proptest", machines), "*prop_gen_test.go", func(pkg *gen.Package, name string) (map[string][]byte, error) {
+		// The tests load the specs at run time from their own directory.
+		var specs []string
+		for _, p := range e.fs.Args() {
+			rel, err := filepath.Rel(*e.dir, p)
+			if err != nil {
+				return nil, err
+			}
+			specs = append(specs, filepath.ToSlash(rel))
 		}
-		specs = append(specs, filepath.ToSlash(rel))
-	}
-	files, err := gen.EmitPropTests(pkg, gen.PropTestOptions{Package: *pkgName, Machines: *machines, Verify: *verifyPath, Specs: specs, Command: "fsmgen " + strings.Join(all, " ")})
-	if err != nil {
-		return err
-	}
-	return writeFiles(*dir, files, "*prop_gen_test.go")
+		return gen.EmitPropTests(pkg, gen.PropTestOptions{Package: name, Machines: *machines, Verify: *verifyPath, Specs: specs, Command: e.command})
+	})
 }
 
 func packageName(flagValue, dir string) (string, error) {
