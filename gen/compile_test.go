@@ -11,10 +11,28 @@ import (
 	"github.com/fsmkernel/fsmkernel/gen"
 )
 
-// TestGeneratedCodeRuns generates Go from testdata/conn.yaml into a fresh module,
-// adds testdata/run/conn_test.go.txt, and runs vet and the tests there: the
-// generated code compiles, behaves as the table says, and does not allocate.
-func TestGeneratedCodeRuns(t *testing.T) {
+// emitConn generates the Go of testdata/conn.yaml as package example.
+func emitConn(t *testing.T, command string) map[string][]byte {
+	t.Helper()
+	src, err := os.ReadFile("testdata/conn.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkg, err := gen.Load(gen.Source{Path: "conn.yaml", Data: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := gen.EmitGo(pkg, gen.GoOptions{Package: "example", Command: command})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
+// goInModule writes files and a go.mod into a fresh module and runs the go
+// command there; it returns the command's output and error.
+func goInModule(t *testing.T, files map[string][]byte, args ...string) ([]byte, error) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: runs the go command")
 	}
@@ -22,80 +40,48 @@ func TestGeneratedCodeRuns(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the go command is needed to compile generated code: %v", err)
 	}
-	src, err := os.ReadFile("testdata/conn.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkg, err := gen.Load(gen.Source{Path: "conn.yaml", Data: src})
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := gen.EmitGo(pkg, gen.GoOptions{Package: "example", Command: "fsmgen generate -pkg example conn.yaml"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	files["go.mod"] = []byte("module example\n\ngo 1.26\n")
-	test, err := os.ReadFile("testdata/run/conn_test.go.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	files["conn_test.go"] = test
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, args := range [][]string{{"vet", "."}, {"test", "-count=1", "."}} {
-		cmd := exec.Command(goBin, args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("go %v in the generated module: %v\n%s", args, err, out)
-		}
+	cmd := exec.Command(goBin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
+	return cmd.CombinedOutput()
+}
+
+// TestGeneratedCodeRuns generates Go from testdata/conn.yaml into a fresh module,
+// adds testdata/run/conn_test.go.txt, and runs vet and the tests there: the
+// generated code compiles, behaves as the table says, and does not allocate.
+func TestGeneratedCodeRuns(t *testing.T) {
+	files := emitConn(t, "fsmgen generate -pkg example conn.yaml")
+	test, err := os.ReadFile("testdata/run/conn_test.go.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files["conn_test.go"] = test
+	if out, err := goInModule(t, files, "vet", "."); err != nil {
+		t.Fatalf("go vet in the generated module: %v\n%s", err, out)
+	}
+	if out, err := goInModule(t, files, "test", "-count=1", "."); err != nil {
+		t.Fatalf("go test in the generated module: %v\n%s", err, out)
 	}
 }
 
 // TestGuardBreaksBuildOnDrift edits a generated constant the way a hand edit or a
 // stale file would, and checks that the stringer-style guard stops the build.
 func TestGuardBreaksBuildOnDrift(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: runs the go command")
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go command is needed: %v", err)
-	}
-	src, err := os.ReadFile("testdata/conn.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkg, err := gen.Load(gen.Source{Path: "conn.yaml", Data: src})
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := gen.EmitGo(pkg, gen.GoOptions{Package: "example", Command: "fsmgen"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := emitConn(t, "fsmgen")
 	code := string(files["conn_gen.go"])
 	drifted := strings.Replace(code, "ConnStateConnecting ConnState = iota", "ConnStateConnecting ConnState = iota + 1", 1)
 	if drifted == code {
 		t.Fatal("generated code does not declare ConnStateConnecting as expected")
 	}
 	files["conn_gen.go"] = []byte(drifted)
-	files["go.mod"] = []byte("module example\n\ngo 1.26\n")
-	dir := t.TempDir()
-	for name, b := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cmd := exec.Command(goBin, "build", ".")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOWORK=off")
-	out, err := cmd.CombinedOutput()
+	out, err := goInModule(t, files, "build", ".")
 	if err == nil {
 		t.Fatal("build succeeded with drifted constants; the guard did not fire")
 	}
