@@ -304,11 +304,7 @@ func (c *Channel) step(e chEvent) error {
 	from := c.m.State()
 	acts, err := c.m.Fire(e.ev, e.out)
 	if t := c.loop.opts.Trace; t != nil {
-		names := make([]string, acts.Len())
-		for i := range names {
-			names[i] = acts.At(i).String()
-		}
-		c.loop.trace("channel", c.id, from.String(), c.m.State().String(), channelStep(e), names, err != nil)
+		c.loop.trace("channel", c.id, from.String(), c.m.State().String(), channelStep(e), actionNames(acts.Len(), acts.At), err != nil)
 	}
 	if err != nil {
 		// A write refused because the channel is no longer open fails that write;

@@ -133,11 +133,7 @@ func (x *Listener) step(e lnEvent) error {
 	from := x.m.State()
 	acts, err := x.m.Fire(e.ev, e.out)
 	if t := x.loop.opts.Trace; t != nil {
-		names := make([]string, acts.Len())
-		for i := range names {
-			names[i] = acts.At(i).String()
-		}
-		x.loop.trace("listener", x.id, from.String(), x.m.State().String(), listenerStep(e), names, err != nil)
+		x.loop.trace("listener", x.id, from.String(), x.m.State().String(), listenerStep(e), actionNames(acts.Len(), acts.At), err != nil)
 	}
 	if err != nil {
 		x.loop.counters.Rejected.Add(1)

@@ -276,7 +276,7 @@ func (l *Loop) step(e loopEvent) {
 	from := l.m.State()
 	acts, err := l.m.Fire(e.ev, e.out)
 	if l.opts.Trace != nil {
-		l.trace("eventloop", uint64(l.id), from.String(), l.m.State().String(), eventloopStep(e), eventloopActionNames(acts), err != nil)
+		l.trace("eventloop", uint64(l.id), from.String(), l.m.State().String(), eventloopStep(e), actionNames(acts.Len(), acts.At), err != nil)
 	}
 	if err != nil {
 		l.counters.Rejected.Add(1)
@@ -504,10 +504,11 @@ func eventloopStep(e loopEvent) string {
 	return s
 }
 
-func eventloopActionNames(a sm.EventloopActions) []string {
-	out := make([]string, a.Len())
+// actionNames renders a machine's returned actions for a trace.
+func actionNames[S fmt.Stringer](n int, at func(int) S) []string {
+	out := make([]string, n)
 	for i := range out {
-		out[i] = a.At(i).String()
+		out[i] = at(i).String()
 	}
 	return out
 }
