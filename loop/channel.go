@@ -101,12 +101,13 @@ type Channel struct {
 	cause       error
 	lastRead    int
 	reads       int // reads in this wakeup, for the read budget
-	out         []*write
-	finished    []*write // scratch of completeWrites
-	queued      int      // bytes queued and not written
-	written     int      // bytes of the last writev
+	out         []write
+	finished    []write // scratch of completeWrites
+	queued      int     // bytes queued and not written
+	written     int     // bytes of the last writev
 	offered     int
 	handlerDead bool
+	lent        bool // queued writes borrow the loop's read buffer (SendCopy)
 	panicked    any
 	connectT    *timer
 
@@ -115,10 +116,14 @@ type Channel struct {
 	closing  atomic.Bool
 }
 
+// write is one queued write. Records are kept by value in the channel's queue,
+// whose array is reused, so queueing a write does not allocate.
 type write struct {
 	p    []byte
 	off  int
 	done func(error)
+	// borrowed: p is the caller's, only for the duration of SendCopy.
+	borrowed bool
 }
 
 // chEvent is an event for a channel's machine with what caused it.
@@ -234,7 +239,7 @@ func (c *Channel) Write(p []byte, done func(error)) {
 		}
 	}
 	// A write the loop never gets to (it stops first) still completes, failed.
-	if err := c.loop.submit(request{kind: reqTask, task: task{run: func() { c.enqueue(p, done) }, fail: fail}}); err != nil {
+	if err := c.loop.submit(request{kind: reqTask, task: task{run: func() { c.enqueue(p, done, false) }, fail: fail}}); err != nil {
 		fail(err)
 	}
 }
@@ -243,7 +248,46 @@ func (c *Channel) Write(p []byte, done func(error)) {
 // it queues p and flushes at once, without going through the loop's task queue.
 // Calling it from any other goroutine is a data race; use Write there.
 func (c *Channel) Send(p []byte, done func(error)) {
-	c.enqueue(p, done)
+	c.enqueue(p, done, false)
+}
+
+// SendCopy is Send for a buffer the caller reuses: the caller may change p as
+// soon as SendCopy returns, with one exception that makes echoes free. Only what
+// is still unwritten when p could change is copied, into a buffer of the
+// channel's own. For any buffer but OnRead's, that is when SendCopy returns. A
+// slice of OnRead's buffer is borrowed until the loop next reads into it (by
+// then the write, queued behind the callback, has usually gone out whole), so
+// the handler must not write into that buffer after passing it to SendCopy. An
+// echo that the kernel takes whole thus neither copies nor allocates. Loop
+// goroutine only, as Send.
+func (c *Channel) SendCopy(p []byte, done func(error)) {
+	c.enqueue(p, done, true)
+	if c.lent {
+		return // already on the loop's list, to settle before the next read
+	}
+	for i := range c.out {
+		if c.out[i].borrowed {
+			if c.loop.inReadBuf(p) {
+				c.lent = true
+				c.loop.lenders = append(c.loop.lenders, c)
+			} else {
+				c.settleBorrowed()
+			}
+			return
+		}
+	}
+}
+
+// settleBorrowed copies what is left of every borrowed write into the channel's
+// own buffers.
+func (c *Channel) settleBorrowed() {
+	for i := range c.out {
+		if w := &c.out[i]; w.borrowed {
+			w.p = append([]byte(nil), w.p[w.off:]...)
+			w.off, w.borrowed = 0, false
+		}
+	}
+	c.lent = false
 }
 
 // Read asks for one more read cycle when AutoRead is off.
@@ -260,13 +304,13 @@ func (c *Channel) Close() error {
 	return c.loop.Execute(func() { c.fire(chEvent{ev: sm.ChannelEventClose}) })
 }
 
-func (c *Channel) enqueue(p []byte, done func(error)) {
-	w := &write{p: p, done: done}
-	c.out = append(c.out, w)
+func (c *Channel) enqueue(p []byte, done func(error), borrowed bool) {
+	c.out = append(c.out, write{p: p, done: done, borrowed: borrowed})
 	before := c.queued
 	c.queued += len(p)
 	if c.fire(chEvent{ev: sm.ChannelEventWriteQueued}) != nil {
 		// The table refused (not active, closing): this write fails alone.
+		c.out[len(c.out)-1] = write{}
 		c.out = c.out[:len(c.out)-1]
 		c.queued = before
 		if done != nil {
@@ -414,6 +458,7 @@ func (c *Channel) perform(a sm.ChannelAction) {
 	case sm.ChannelActionRearmRead, sm.ChannelActionRearmWrite:
 		// Level-triggered epoll and kqueue keep interest armed: nothing to do.
 	case sm.ChannelActionReadSocket:
+		l.settleLenders() // the read buffer is about to change
 		n, err := fd.Read(l.readBuf)
 		c.lastRead = n
 		c.reads++
@@ -458,7 +503,8 @@ func (c *Channel) perform(a sm.ChannelAction) {
 		c.out, c.queued = nil, 0
 		for _, w := range out {
 			if w.done != nil {
-				c.callback(func(Handler) { w.done(err) })
+				done := w.done
+				c.callback(func(Handler) { done(err) })
 			}
 		}
 	case sm.ChannelActionDeregister:
@@ -508,17 +554,20 @@ func (c *Channel) setInterest(read, write bool) {
 
 // writeSocket writes the queued bytes with one writev and feeds its result.
 func (c *Channel) writeSocket() {
-	var bufs [sockets.MaxIovecs][]byte
-	n, total := 0, 0
-	for _, w := range c.out {
-		if n == len(bufs) {
+	// The loop's scratch: a local array would escape through the Syscalls
+	// interface and be allocated on every write.
+	bufs := c.loop.iov[:0]
+	total := 0
+	for i := range c.out {
+		if len(bufs) == cap(bufs) {
 			break
 		}
-		bufs[n] = w.p[w.off:]
-		total += len(bufs[n])
-		n++
+		w := &c.out[i]
+		bufs = append(bufs, w.p[w.off:])
+		total += len(w.p) - w.off
 	}
-	written, err := c.reg.fd.Writev(bufs[:n])
+	written, err := c.reg.fd.Writev(bufs)
+	clear(bufs) // keep no caller's buffer alive past the write
 	c.written, c.offered = written, total
 	out := sockets.ClassifyWrite(err)
 	if err == nil && written == c.queued {
@@ -542,7 +591,7 @@ func (c *Channel) completeWrites() {
 	// report them: a completion callback may queue another write.
 	done := 0
 	for done < len(c.out) && n > 0 {
-		w := c.out[done]
+		w := &c.out[done]
 		left := len(w.p) - w.off
 		if n < left {
 			w.off += n
@@ -555,10 +604,11 @@ func (c *Channel) completeWrites() {
 	rest := copy(c.out, c.out[done:])
 	clear(c.out[rest:])
 	c.out = c.out[:rest]
-	for i, w := range c.finished {
-		c.finished[i] = nil
-		if w.done != nil {
-			c.callback(func(Handler) { w.done(nil) })
+	for i := range c.finished {
+		done := c.finished[i].done
+		c.finished[i] = write{}
+		if done != nil {
+			c.callback(func(Handler) { done(nil) })
 		}
 	}
 	if before > c.opts.LowWatermark && c.queued <= c.opts.LowWatermark {

@@ -148,6 +148,8 @@ type Loop struct {
 	cause     error
 	drain     *timer
 	readBuf   []byte
+	iov       [][]byte   // channels' writev scratch, MaxIovecs long
+	lenders   []*Channel // channels whose queued writes borrow readBuf
 	lastReady int
 
 	done     chan struct{}
@@ -171,6 +173,7 @@ func newLoop(id int, opts Options, g *Group) *Loop {
 		done:    make(chan struct{}),
 		events:  make([]pollEvent, 256),
 		readBuf: make([]byte, opts.ReadBufferSize),
+		iov:     make([][]byte, 0, sockets.MaxIovecs),
 	}
 }
 
@@ -363,6 +366,26 @@ func (l *Loop) perform(a sm.EventloopAction) {
 		}
 		close(l.done)
 	}
+}
+
+// inReadBuf reports whether p is a slice of the loop's read buffer, as OnRead's
+// is (ending anywhere, its capacity reaches the buffer's end). A slice cut with a
+// capacity of its own is not recognised, and is copied at once.
+func (l *Loop) inReadBuf(p []byte) bool {
+	if cap(p) == 0 || len(l.readBuf) == 0 {
+		return false
+	}
+	return &p[:cap(p)][cap(p)-1] == &l.readBuf[len(l.readBuf)-1]
+}
+
+// settleLenders copies the unwritten bytes that queued writes borrow from the
+// read buffer, before a read overwrites it.
+func (l *Loop) settleLenders() {
+	for i, c := range l.lenders {
+		c.settleBorrowed()
+		l.lenders[i] = nil
+	}
+	l.lenders = l.lenders[:0]
 }
 
 // fail reports that a request will never be carried out.

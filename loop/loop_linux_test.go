@@ -56,10 +56,15 @@ func checkFDs(t *testing.T) {
 	})
 }
 
-// echo writes back what it reads.
+// echo writes back what it reads: with SendCopy on odd channels, with Send of a
+// copy on even ones.
 type echo struct{ NopHandler }
 
 func (echo) OnRead(c *Channel, p []byte) {
+	if c.ID()%2 == 1 {
+		c.SendCopy(p, nil)
+		return
+	}
 	c.Send(bytes.Clone(p), nil)
 }
 

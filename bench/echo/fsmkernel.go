@@ -1,7 +1,6 @@
 package echo
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -11,10 +10,10 @@ import (
 )
 
 // echoHandler is the handler of examples/echo: it writes back every buffer it
-// reads. OnRead's buffer is valid only during the call, hence the copy.
+// reads. SendCopy copies only what the kernel does not take at once.
 type echoHandler struct{ loop.NopHandler }
 
-func (echoHandler) OnRead(c *loop.Channel, p []byte) { c.Send(bytes.Clone(p), nil) }
+func (echoHandler) OnRead(c *loop.Channel, p []byte) { c.SendCopy(p, nil) }
 
 type fsmkernelServer struct {
 	group *loop.Group

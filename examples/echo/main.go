@@ -32,7 +32,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -189,7 +188,7 @@ func resolve(network, addr string, both bool) (net.Addr, error) {
 // during the call, hence the copy.
 type echoHandler struct{ loop.NopHandler }
 
-func (echoHandler) OnRead(c *loop.Channel, p []byte) { c.Send(bytes.Clone(p), nil) }
+func (echoHandler) OnRead(c *loop.Channel, p []byte) { c.SendCopy(p, nil) }
 
 // server is a running echo server.
 type server struct {
