@@ -72,7 +72,7 @@ func TestOpenThenConnect(t *testing.T) {
 
 // TestWriteToClosedPeerNoSIGPIPE writes to a connection whose peer is gone
 // while the program listens for SIGPIPE: the write fails with the raw EPIPE
-// and no SIGPIPE is raised (sendmsg with MSG_NOSIGNAL).
+// and no SIGPIPE is raised (sendto and sendmsg with MSG_NOSIGNAL).
 func TestWriteToClosedPeerNoSIGPIPE(t *testing.T) {
 	checkFDs(t)
 	sig := make(chan os.Signal, 1)
@@ -83,7 +83,8 @@ func TestWriteToClosedPeerNoSIGPIPE(t *testing.T) {
 		f    func(*sockets.FD) (int, error)
 	}{
 		{"write", func(fd *sockets.FD) (int, error) { return fd.Write([]byte("x")) }},
-		{"writev", func(fd *sockets.FD) (int, error) { return fd.Writev([][]byte{[]byte("x")}) }},
+		{"writev of one buffer (sendto)", func(fd *sockets.FD) (int, error) { return fd.Writev([][]byte{[]byte("x")}) }},
+		{"writev of two (sendmsg)", func(fd *sockets.FD) (int, error) { return fd.Writev([][]byte{[]byte("x"), []byte("y")}) }},
 	} {
 		a, b := socketpair(t, nil)
 		mustClose(t, b)
