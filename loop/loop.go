@@ -415,14 +415,16 @@ func (l *Loop) dispatchReady() {
 		}
 		r.ready(ev)
 	}
-	now := time.Now()
-	for {
-		t := l.timers.next()
-		if t == nil || t.when.After(now) {
-			break
+	if l.timers.next() != nil {
+		now := time.Now()
+		for {
+			t := l.timers.next()
+			if t == nil || t.when.After(now) {
+				break
+			}
+			l.timers.pop()
+			t.fire()
 		}
-		l.timers.pop()
-		t.fire()
 	}
 	// Swap the inbox with the spare one: both arrays are reused.
 	l.mu.Lock()

@@ -79,6 +79,14 @@ func (system) DupCloexec(fd int) (int, error) {
 	return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 }
 
+func (system) Read(fd int, p []byte) (int, error) {
+	n, err := unix.Read(fd, p)
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
 func (system) Write(fd int, p []byte) (int, error) {
 	n, err := unix.Write(fd, p)
 	if err != nil {

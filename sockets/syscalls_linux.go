@@ -38,6 +38,8 @@ func (system) DupCloexec(fd int) (int, error) {
 	return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 }
 
+func (system) Read(fd int, p []byte) (int, error) { return read(fd, p) }
+
 func (system) Write(fd int, p []byte) (int, error) { return send(fd, p) }
 
 func (system) Writev(fd int, bufs [][]byte) (int, error) { return sendv(fd, bufs) }

@@ -9,7 +9,7 @@ import (
 )
 
 // The system calls whose form is the same on Linux, darwin and FreeBSD. The
-// ones that differ (Socket, Accept, SetNonblock, DupCloexec, Write, Writev) are in
+// ones that differ (Socket, Accept, SetNonblock, DupCloexec, Read, Write, Writev) are in
 // syscalls_linux.go and syscalls_bsd.go.
 
 func (system) Bind(fd int, addr net.Addr) error {
@@ -28,14 +28,6 @@ func (system) Connect(fd int, addr net.Addr) error {
 		return err
 	}
 	return unix.Connect(fd, sa)
-}
-
-func (system) Read(fd int, p []byte) (int, error) {
-	n, err := unix.Read(fd, p)
-	if err != nil {
-		return 0, err
-	}
-	return n, nil
 }
 
 func (system) Shutdown(fd int, how ShutdownHow) error {
