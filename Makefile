@@ -3,7 +3,7 @@
 GO    ?= go
 SPECS := $(wildcard spec/*.yaml) $(wildcard spec/model/*.yaml)
 
-.PHONY: run generate check test lint fuzz bench verify-spin
+.PHONY: run generate check test test-vsock lint fuzz bench verify-spin
 
 run: generate check
 
@@ -17,6 +17,13 @@ check:
 test: lint
 	$(GO) test -race -count=1 ./...
 	if [ -f bench/go.mod ]; then cd bench && $(GO) vet ./... && $(GO) test -count=1 -run . -bench . -benchtime 100x ./...; fi
+
+# test-vsock runs the AF_VSOCK tests for real, in a throwaway qemu guest whose
+# kernel has the vsock loopback transport the host lacks (tools/vsockvm). It
+# installs qemu-system-x86 and busybox-static with apt-get when missing and
+# caches Debian's kernel under .cache/vsockvm; delete that to take a newer one.
+test-vsock:
+	$(GO) run ./tools/vsockvm
 
 lint:
 	@out=$$(gofmt -l . bench); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
