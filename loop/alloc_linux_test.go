@@ -183,3 +183,62 @@ func BenchmarkEchoSocketpair(b *testing.B) {
 		roundTrip(b, peer, msg, got)
 	}
 }
+
+// cannedSyscalls answers every read with a full payload shorter than the read
+// buffer and takes every write whole, without entering the kernel: what is left
+// of an echo is the runtime's own work.
+type cannedSyscalls struct {
+	sockets.Syscalls
+	payload int
+}
+
+func (s cannedSyscalls) Read(fd int, p []byte) (int, error) { return min(s.payload, len(p)), nil }
+
+func (s cannedSyscalls) Writev(fd int, bufs [][]byte) (int, error) {
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	return n, nil
+}
+
+// BenchmarkEchoRuntimeOnly is one echo per op (readable, read, OnRead with
+// SendCopy, writev, completion: four transitions of the channel's table) with
+// canned system call results: the user-space cost of an echo on the loop.
+func BenchmarkEchoRuntimeOnly(b *testing.B) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer unix.Close(fds[1])
+	fd, err := sockets.AdoptFD(fds[0], &sockets.Options{Syscalls: cannedSyscalls{sockets.System(), 1024}})
+	unix.Close(fds[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	l := New(nil)
+	defer l.Close()
+	ch, err := l.Register(fd, copyEcho{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := <-l.Submit(func() error { return nil }); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	err = <-l.Submit(func() error {
+		ev := pollEvent{token: ch.reg.token(), readable: true}
+		for range b.N {
+			ch.ready(ev)
+		}
+		return nil
+	})
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if st := ch.m.State().String(); st != "active" {
+		b.Fatalf("channel %s after the echoes, want active", st)
+	}
+}

@@ -413,8 +413,52 @@ func (e *panicError) Error() string {
 	return fmt.Sprintf("loop: handler of channel %d panicked: %v\n%s", e.channel, e.value, e.stack)
 }
 
-// perform carries out one action of the channel's machine.
+// perform carries out one action of the channel's machine. The actions of an
+// established channel's reads and writes are here; the rest are in performRare,
+// which keeps this function, run several times per echo, small.
 func (c *Channel) perform(a sm.ChannelAction) {
+	l := c.loop
+	switch a {
+	case sm.ChannelActionRearmRead, sm.ChannelActionRearmWrite:
+		// Level-triggered epoll and kqueue keep interest armed: nothing to do.
+	case sm.ChannelActionReadSocket:
+		l.settleLenders() // the read buffer is about to change
+		n, err := c.reg.fd.Read(l.readBuf)
+		c.lastRead = n
+		c.reads++
+		out := sockets.ClassifyRead(n, err)
+		if out == sm.ReadResultData && n < len(l.readBuf) {
+			out = sm.ReadResultDataShort // like drained for writes: the runtime's refinement
+		}
+		var cause error
+		switch out {
+		case sm.ReadResultReset, sm.ReadResultDescriptorInvalid, sm.ReadResultOtherError:
+			cause = opError("read", c.raddr, err)
+		}
+		c.events.raise(chEvent{ev: sm.ChannelEventRead, out: uint8(out), cause: cause})
+	case sm.ChannelActionDeliverRead:
+		p := l.readBuf[:c.lastRead]
+		c.callback(func(h Handler) { h.OnRead(c, p) })
+	case sm.ChannelActionContinueRead:
+		if c.reads < l.opts.ReadBudget {
+			c.events.raise(chEvent{ev: sm.ChannelEventReadContinue})
+		} else {
+			c.events.raise(chEvent{ev: sm.ChannelEventReadBudgetSpent})
+		}
+	case sm.ChannelActionReadComplete:
+		c.callback(func(h Handler) { h.OnReadComplete(c) })
+	case sm.ChannelActionWriteSocket:
+		c.writeSocket()
+	case sm.ChannelActionCompleteWrites:
+		c.completeWrites()
+	default:
+		c.performRare(a)
+	}
+}
+
+// performRare carries out the actions perform leaves to it: those of
+// connecting, errors, watermarks and closing.
+func (c *Channel) performRare(a sm.ChannelAction) {
 	l := c.loop
 	fd := c.reg.fd
 	switch a {
@@ -455,42 +499,10 @@ func (c *Channel) perform(a sm.ChannelAction) {
 		c.setInterest(c.reg.read, true)
 	case sm.ChannelActionDisarmWrite:
 		c.setInterest(c.reg.read, false)
-	case sm.ChannelActionRearmRead, sm.ChannelActionRearmWrite:
-		// Level-triggered epoll and kqueue keep interest armed: nothing to do.
-	case sm.ChannelActionReadSocket:
-		l.settleLenders() // the read buffer is about to change
-		n, err := fd.Read(l.readBuf)
-		c.lastRead = n
-		c.reads++
-		out := sockets.ClassifyRead(n, err)
-		if out == sm.ReadResultData && n < len(l.readBuf) {
-			out = sm.ReadResultDataShort // like drained for writes: the runtime's refinement
-		}
-		var cause error
-		switch out {
-		case sm.ReadResultReset, sm.ReadResultDescriptorInvalid, sm.ReadResultOtherError:
-			cause = opError("read", c.raddr, err)
-		}
-		c.events.raise(chEvent{ev: sm.ChannelEventRead, out: uint8(out), cause: cause})
-	case sm.ChannelActionDeliverRead:
-		p := l.readBuf[:c.lastRead]
-		c.callback(func(h Handler) { h.OnRead(c, p) })
-	case sm.ChannelActionContinueRead:
-		if c.reads < l.opts.ReadBudget {
-			c.events.raise(chEvent{ev: sm.ChannelEventReadContinue})
-		} else {
-			c.events.raise(chEvent{ev: sm.ChannelEventReadBudgetSpent})
-		}
-	case sm.ChannelActionReadComplete:
-		c.callback(func(h Handler) { h.OnReadComplete(c) })
 	case sm.ChannelActionCountSpurious:
 		l.counters.SpuriousReadiness.Add(1)
 	case sm.ChannelActionFireInputClosed:
 		c.callback(func(h Handler) { h.OnInputClosed(c) })
-	case sm.ChannelActionWriteSocket:
-		c.writeSocket()
-	case sm.ChannelActionCompleteWrites:
-		c.completeWrites()
 	case sm.ChannelActionFireWritabilityChanged:
 		writable := !c.m.Vars().Unwritable
 		c.callback(func(h Handler) { h.OnWritabilityChanged(c, writable) })
@@ -567,7 +579,9 @@ func (c *Channel) writeSocket() {
 		total += len(w.p) - w.off
 	}
 	written, err := c.reg.fd.Writev(bufs)
-	clear(bufs) // keep no caller's buffer alive past the write
+	for i := range bufs {
+		bufs[i] = nil // keep no caller's buffer alive past the write
+	}
 	c.written, c.offered = written, total
 	out := sockets.ClassifyWrite(err)
 	if err == nil && written == c.queued {
@@ -600,10 +614,18 @@ func (c *Channel) completeWrites() {
 		n -= left
 		done++
 	}
-	c.finished = append(c.finished[:0], c.out[:done]...)
-	rest := copy(c.out, c.out[done:])
-	clear(c.out[rest:])
-	c.out = c.out[:rest]
+	// The queue and the finished list swap arrays, so that nothing is copied when
+	// every write finished, as is usual. Records are zeroed one by one: clear
+	// would cost a runtime call for the one or two an echo has.
+	fin := c.out
+	c.out = c.finished[:0]
+	if done < len(fin) {
+		c.out = append(c.out, fin[done:]...)
+		for i := done; i < len(fin); i++ {
+			fin[i] = write{}
+		}
+	}
+	c.finished = fin[:done]
 	for i := range c.finished {
 		done := c.finished[i].done
 		c.finished[i] = write{}
@@ -611,6 +633,7 @@ func (c *Channel) completeWrites() {
 			c.callback(func(Handler) { done(nil) })
 		}
 	}
+	c.finished = c.finished[:0]
 	if before > c.opts.LowWatermark && c.queued <= c.opts.LowWatermark {
 		c.events.raise(chEvent{ev: sm.ChannelEventLowWatermark})
 	}

@@ -204,24 +204,38 @@ type events[E any] struct {
 }
 
 // fire delivers e with step, or queues it when a step is under way; it returns
-// the error step returned for e itself when e was delivered at once.
+// the error step returned for e itself when e was delivered at once. e itself
+// does not go through the queue: only the events its actions raise do.
 func (q *events[E]) fire(e E, step func(E) error) error {
-	q.queue = append(q.queue, e)
 	if q.busy {
+		q.queue = append(q.queue, e)
 		return nil
 	}
 	q.busy = true
-	defer func() { q.busy = false }()
-	var first error
+	finished := false
+	defer func() {
+		q.busy = false
+		if !finished {
+			// A step panicked (a runtime fault, which fails the loop): drop the
+			// queue rather than deliver its events, some already delivered, again.
+			clear(q.queue)
+			q.queue = q.queue[:0]
+		}
+	}()
+	first := step(e)
+	if len(q.queue) == 0 {
+		finished = true
+		return first
+	}
 	// Index, not reslice: the queue's array is reused from one event to the next
 	// instead of being reallocated as its front is consumed.
+	var zero E
 	for i := 0; i < len(q.queue); i++ {
-		if err := step(q.queue[i]); i == 0 {
-			first = err
-		}
+		step(q.queue[i])
+		q.queue[i] = zero // one by one: clear would cost a runtime call
 	}
-	clear(q.queue)
 	q.queue = q.queue[:0]
+	finished = true
 	return first
 }
 

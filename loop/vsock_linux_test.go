@@ -336,7 +336,8 @@ func TestVsockPeerClose(t *testing.T) {
 	})
 }
 
-// activeRecorder is a recorder that hands its channel over once active.
+// activeRecorder is a recorder that hands its channel over once active, if
+// there is room.
 type activeRecorder struct {
 	*recorder
 	chans chan *Channel
@@ -344,7 +345,10 @@ type activeRecorder struct {
 
 func (a activeRecorder) OnActive(c *Channel) {
 	a.recorder.OnActive(c)
-	a.chans <- c
+	select {
+	case a.chans <- c:
+	default:
+	}
 }
 
 // vsockListenerFD returns the descriptor behind l. mdlayher/vsock v1.4.0 does
@@ -475,9 +479,9 @@ func TestVsockOutOfBandClose(t *testing.T) {
 		inj := NewInjector(8)
 		g := NewGroup(1, inj.Options(nil))
 		defer shutdown(t, g)
-		chans := make(chan *Channel, 1)
+		chans := make(chan *Channel, 16)
 		ln, err := g.Serve(vsockLocal(), func(net.Addr) (Handler, *ChannelOptions) {
-			return activeRecorder{newRecorder(), chans}, nil
+			return activeEcho{active: chans}, nil
 		}, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -488,13 +492,16 @@ func TestVsockOutOfBandClose(t *testing.T) {
 		if err := inj.CloseBehind(ch.reg.fd.Fd()); err != nil {
 			t.Fatal(err)
 		}
+		// The write finds EBADF, unless a readiness event the loop took before
+		// the close found it first; either way the write fails.
 		done := make(chan error, 1)
 		ch.Write([]byte("to a number that is no longer ours"), func(err error) { done <- err })
 		select {
 		case err := <-done:
-			if !errors.Is(err, unix.EBADF) {
-				t.Fatalf("write to the invalidated descriptor: %v, want EBADF", err)
+			if err == nil {
+				t.Fatal("the write to an invalidated descriptor succeeded")
 			}
+			t.Logf("the write: %v", err)
 		case <-time.After(5 * time.Second):
 			t.Fatal("the write was never completed")
 		}
@@ -515,9 +522,9 @@ func TestVsockOutOfBandClose(t *testing.T) {
 		inj := NewInjector(9)
 		g := NewGroup(1, inj.Options(nil))
 		defer shutdown(t, g)
-		chans := make(chan *Channel, 1)
+		chans := make(chan *Channel, 16)
 		ln, err := g.Serve(vsockLocal(), func(net.Addr) (Handler, *ChannelOptions) {
-			return activeRecorder{newRecorder(), chans}, nil
+			return activeEcho{active: chans}, nil
 		}, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -601,8 +608,12 @@ func TestVsockConnConformance(t *testing.T) {
 	nettest.TestConn(t, func() (net.Conn, net.Conn, func(), error) { return vsockConnPair(t) })
 }
 
-// TestVsockConnAddrs: the adapter's addresses over vsock are *vsock.Addr on
-// CID 1, the dialer's remote being the acceptor's local.
+// TestVsockConnAddrs: the adapter's addresses over vsock are *vsock.Addr
+// values that pair up: the acceptor's local address is the one dialed, and
+// the dialer's local port is the acceptor's remote port. The dialer's local
+// CID is what getsockname says of a socket connect bound implicitly:
+// VMADDR_CID_ANY on Linux, although the peer sees CID 1; mdlayher/vsock
+// reports the same, which the test checks too.
 func TestVsockConnAddrs(t *testing.T) {
 	requireVsockLoopback(t)
 	checkFDs(t)
@@ -611,14 +622,27 @@ func TestVsockConnAddrs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stop()
-	for _, a := range []net.Addr{c1.LocalAddr(), c1.RemoteAddr(), c2.LocalAddr(), c2.RemoteAddr()} {
-		if va, ok := a.(*vsock.Addr); !ok || va.ContextID != vsock.Local || a.Network() != "vsock" {
-			t.Errorf("address %#v, want a *vsock.Addr on CID 1", a)
+	addrs := map[string]net.Addr{"dialer local": c1.LocalAddr(), "dialer remote": c1.RemoteAddr(), "acceptor local": c2.LocalAddr(), "acceptor remote": c2.RemoteAddr()}
+	va := map[string]*vsock.Addr{}
+	for name, a := range addrs {
+		v, ok := a.(*vsock.Addr)
+		if !ok || a.Network() != "vsock" {
+			t.Fatalf("%s address %#v, want a *vsock.Addr", name, a)
 		}
+		va[name] = v
 	}
-	if c1.RemoteAddr().String() != c2.LocalAddr().String() || c1.LocalAddr().String() != c2.RemoteAddr().String() {
-		t.Errorf("dialer %v -> %v, acceptor %v <- %v", c1.LocalAddr(), c1.RemoteAddr(), c2.LocalAddr(), c2.RemoteAddr())
+	if *va["dialer remote"] != *va["acceptor local"] || va["acceptor local"].ContextID != vsock.Local {
+		t.Errorf("dialed %v, accepted on %v; want the same address on CID 1", va["dialer remote"], va["acceptor local"])
 	}
+	if va["acceptor remote"].ContextID != vsock.Local || va["acceptor remote"].Port != va["dialer local"].Port {
+		t.Errorf("the acceptor's peer is %v, the dialer is bound to %v; want CID 1 and the same port", va["acceptor remote"], va["dialer local"])
+	}
+	// The dialer's local CID: as mdlayher/vsock sees its own dialed socket.
+	ref := dialVsock(t, va["acceptor local"].Port)
+	if want := ref.LocalAddr().(*vsock.Addr).ContextID; va["dialer local"].ContextID != want {
+		t.Errorf("the dialer's local CID is %d, mdlayher/vsock reports %d for a socket dialed the same way", va["dialer local"].ContextID, want)
+	}
+	t.Logf("dialer %v -> %v; acceptor %v <- %v", c1.LocalAddr(), c1.RemoteAddr(), c2.LocalAddr(), c2.RemoteAddr())
 }
 
 // TestVsockConnHalfClosure: over the adapter, a peer's shutdown of its write
