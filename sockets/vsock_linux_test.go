@@ -3,8 +3,10 @@ package sockets_test
 import (
 	"errors"
 	"os"
+	"os/signal"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/fsmkernel/fsmkernel/sockets"
 	"github.com/mdlayher/vsock"
@@ -124,4 +126,60 @@ func TestVsockAdoptConn(t *testing.T) {
 	s, _ := acceptOne(t, l)
 	defer mustClose(t, s)
 	exercise(t, fd, s)
+}
+
+// TestVsockPeerClose: once the peer has closed, the data it sent before is
+// still read, then a read says EOF (0 and no error), and a write fails with
+// the raw EPIPE or ECONNRESET and raises no SIGPIPE.
+func TestVsockPeerClose(t *testing.T) {
+	requireVsock(t)
+	checkFDs(t)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, unix.SIGPIPE)
+	defer signal.Stop(sig)
+	l := listenLocal(t)
+	defer mustClose(t, l)
+	a, err := l.LocalAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only ever CID 1.
+	c, pending, err := sockets.Dial(&vsock.Addr{ContextID: vsock.Local, Port: a.(*vsock.Addr).Port}, nil)
+	if err != nil {
+		t.Fatalf("dial CID 1: %v", err)
+	}
+	if err := finishConnect(t, c, pending); err != nil {
+		mustClose(t, c)
+		t.Fatalf("connect CID 1: %v", err)
+	}
+	s, _ := acceptOne(t, l)
+	defer mustClose(t, s)
+	writeAll(t, c, []byte("last words"))
+	mustClose(t, c)
+
+	buf := make([]byte, 64)
+	readFull(t, s, buf[:10])
+	if string(buf[:10]) != "last words" {
+		t.Fatalf("read %q, want the bytes sent before the close", buf[:10])
+	}
+	waitFD(t, s, unix.POLLIN)
+	if n, err := s.Read(buf); n != 0 || err != nil {
+		t.Fatalf("read after the peer's close: n=%d err=%#v, want 0 and nil (EOF)", n, err)
+	}
+	var werr error
+	for i := 0; i < 100 && werr == nil; i++ { // the first writes may still be taken
+		_, werr = s.Write([]byte("anyone?"))
+		if werr == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if werr != unix.EPIPE && werr != unix.ECONNRESET {
+		t.Fatalf("write after the peer's close: %#v, want the raw unix.EPIPE or unix.ECONNRESET", werr)
+	}
+	select {
+	case s := <-sig:
+		t.Errorf("the write raised %v", s)
+	case <-time.After(50 * time.Millisecond):
+	}
+	t.Logf("write after the peer's close: %v", werr)
 }

@@ -30,6 +30,10 @@ func TestVsockBoth(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	code := run([]string{"-network", "vsock", "-mode", "both", "-size", "1048576"}, &stdout, &stderr)
 	if code == 0 {
+		if want := "1048576 bytes sent and echoed back intact over vsock"; !strings.Contains(stdout.String(), want) {
+			t.Fatalf("stdout %q does not report %q", &stdout, want)
+		}
+		t.Log(strings.TrimSpace(stdout.String()))
 		return
 	}
 	if strings.Contains(stderr.String(), "no vsock loopback transport") {
