@@ -86,30 +86,35 @@ func (o *ChannelOptions) machine(dialed bool) sm.ChannelOptions {
 
 // Channel is one stream connection (TCP, Unix or vsock) on a loop.
 type Channel struct {
-	id      uint64
-	reg     registration
-	loop    *Loop
-	m       sm.Channel
-	handler Handler
-	opts    ChannelOptions
-	raddr   net.Addr // the peer: dialed, or learnt at registration
-	dialed  func(error)
-
-	// Loop-goroutine state.
+	// Loop-goroutine state of reads and writes comes first, with the storage
+	// its queues start in: with many connections an echo finds its channel out
+	// of the CPU's caches, and each cache line it touches costs a miss.
+	loop        *Loop
+	reg         registration
+	m           sm.Channel
+	handlerDead bool
+	lent        bool // queued writes borrow the loop's read buffer (SendCopy)
+	handler     Handler
 	events      events[chEvent]
 	current     chEvent
 	cause       error
-	lastRead    int
-	reads       int // reads in this wakeup, for the read budget
 	out         []write
 	finished    []write // scratch of completeWrites
-	queued      int     // bytes queued and not written
-	written     int     // bytes of the last writev
-	offered     int
-	handlerDead bool
-	lent        bool // queued writes borrow the loop's read buffer (SendCopy)
-	panicked    any
-	connectT    *timer
+	lastRead    int
+	reads       int // reads in this wakeup, for the read budget
+	queued      int // bytes queued and not written
+	written     int // bytes of the last writev
+	high, low   int // the watermarks, from opts
+	eventsBuf   [3]chEvent
+	outBuf      [1]write
+	finishedBuf [1]write
+
+	id       uint64
+	opts     ChannelOptions
+	raddr    net.Addr // the peer: dialed, or learnt at registration
+	dialed   func(error)
+	panicked any
+	connectT *timer
 
 	closedCh chan struct{}
 	closeErr error
@@ -149,8 +154,12 @@ func newChannel(fd *sockets.FD, h Handler, o *ChannelOptions, dialed bool) *Chan
 	if c.opts.ConnectTimeout <= 0 {
 		c.opts.ConnectTimeout = 30 * time.Second
 	}
+	c.high, c.low = c.opts.HighWatermark, c.opts.LowWatermark
 	c.m, _ = sm.NewChannel(o.machine(dialed))
 	c.reg = registration{fd: fd, ch: c}
+	c.events.queue = c.eventsBuf[:0]
+	c.out = c.outBuf[:0]
+	c.finished = c.finishedBuf[:0]
 	return c
 }
 
@@ -318,7 +327,7 @@ func (c *Channel) enqueue(p []byte, done func(error), borrowed bool) {
 		}
 		return
 	}
-	if before <= c.opts.HighWatermark && c.queued > c.opts.HighWatermark {
+	if before <= c.high && c.queued > c.high {
 		c.fire(chEvent{ev: sm.ChannelEventHighWatermark})
 	}
 }
@@ -525,9 +534,7 @@ func (c *Channel) performRare(a sm.ChannelAction) {
 		fd.Close()
 	case sm.ChannelActionForgetFD:
 		fd.Forget()
-		if l.regs[c.reg.slot] == &c.reg {
-			l.gens[c.reg.slot]++ // its late events are stale now (D3)
-		}
+		l.stale(&c.reg) // its late events are stale now (D3)
 	case sm.ChannelActionCountDescriptorInvalid:
 		l.counters.DescriptorsContained.Add(1)
 	case sm.ChannelActionPanicWithDiagnostics:
@@ -569,20 +576,18 @@ func (c *Channel) writeSocket() {
 	// The loop's scratch: a local array would escape through the Syscalls
 	// interface and be allocated on every write.
 	bufs := c.loop.iov[:0]
-	total := 0
 	for i := range c.out {
 		if len(bufs) == cap(bufs) {
 			break
 		}
 		w := &c.out[i]
 		bufs = append(bufs, w.p[w.off:])
-		total += len(w.p) - w.off
 	}
 	written, err := c.reg.fd.Writev(bufs)
 	for i := range bufs {
 		bufs[i] = nil // keep no caller's buffer alive past the write
 	}
-	c.written, c.offered = written, total
+	c.written = written
 	out := sockets.ClassifyWrite(err)
 	if err == nil && written == c.queued {
 		out = sm.WriteResultDrained
@@ -634,7 +639,7 @@ func (c *Channel) completeWrites() {
 		}
 	}
 	c.finished = c.finished[:0]
-	if before > c.opts.LowWatermark && c.queued <= c.opts.LowWatermark {
+	if before > c.low && c.queued <= c.low {
 		c.events.raise(chEvent{ev: sm.ChannelEventLowWatermark})
 	}
 }

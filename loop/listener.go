@@ -244,9 +244,7 @@ func (x *Listener) perform(a sm.ListenerAction) {
 		fd.Close()
 	case sm.ListenerActionForgetFD:
 		fd.Forget()
-		if l.regs[x.reg.slot] == &x.reg {
-			l.gens[x.reg.slot]++
-		}
+		l.stale(&x.reg)
 	case sm.ListenerActionCountDescriptorInvalid:
 		l.counters.DescriptorsContained.Add(1)
 	case sm.ListenerActionPanicWithDiagnostics:

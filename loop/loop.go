@@ -138,8 +138,7 @@ type Loop struct {
 	events    []pollEvent
 	ev        events[loopEvent]
 	tasks     []task
-	regs      []*registration // by slot
-	gens      []uint32
+	slots     []regSlot // the registry, by slot
 	free      []uint32
 	live      int // registered channels and listeners (the registry)
 	timers    timerHeap

@@ -495,9 +495,9 @@ func onlyChannel(t *testing.T, l *Loop) *Channel {
 	t.Helper()
 	got := make(chan *Channel, 1)
 	l.Execute(func() {
-		for _, r := range l.regs {
-			if r != nil && r.ch != nil {
-				got <- r.ch
+		for _, s := range l.slots {
+			if s.reg != nil && s.reg.ch != nil {
+				got <- s.reg.ch
 				return
 			}
 		}

@@ -81,13 +81,13 @@ func (l *Loop) admit(r *registration) {
 		slot = l.free[n-1]
 		l.free = l.free[:n-1]
 	} else {
-		slot = uint32(len(l.regs))
-		l.regs = append(l.regs, nil)
-		l.gens = append(l.gens, 0)
+		slot = uint32(len(l.slots))
+		l.slots = append(l.slots, regSlot{})
 	}
-	l.gens[slot]++
-	r.slot, r.gen = slot, l.gens[slot]
-	l.regs[slot] = r
+	s := &l.slots[slot]
+	s.gen++
+	s.reg = r
+	r.slot, r.gen = slot, s.gen
 	l.live++
 	err := l.poller.add(r.fd.Fd(), r.token(), false, false)
 	out := sockets.ClassifyPollerControl(err)
@@ -101,9 +101,10 @@ func (l *Loop) admit(r *registration) {
 // leave performs leaveLoop: the registration leaves the registry, which tells the
 // loop whether it was the last.
 func (l *Loop) leave(r *registration) {
-	if r.slot < uint32(len(l.regs)) && l.regs[r.slot] == r {
-		l.regs[r.slot] = nil
-		l.gens[r.slot]++ // late events of this registration are stale now
+	if r.slot < uint32(len(l.slots)) && l.slots[r.slot].reg == r {
+		s := &l.slots[r.slot]
+		s.reg = nil
+		s.gen++ // late events of this registration are stale now
 		l.free = append(l.free, r.slot)
 	}
 	l.live--
@@ -118,17 +119,39 @@ func (l *Loop) leave(r *registration) {
 // stale.
 func (l *Loop) lookup(token uint64) *registration {
 	slot, gen := uint32(token>>32), uint32(token)
-	if slot >= uint32(len(l.regs)) || l.gens[slot] != gen {
+	if slot >= uint32(len(l.slots)) {
 		return nil
 	}
-	return l.regs[slot]
+	if s := &l.slots[slot]; s.gen == gen {
+		return s.reg
+	}
+	return nil
+}
+
+// stale makes the late events of r's registration stale, keeping its slot
+// until it leaves (D3): after forgetFD the number may be reused by anyone.
+func (l *Loop) stale(r *registration) {
+	if r.slot < uint32(len(l.slots)) && l.slots[r.slot].reg == r {
+		l.slots[r.slot].gen++
+	}
+}
+
+// regSlot is one slot of the registry: a registration and its generation, kept
+// together so that an event's lookup touches one cache line.
+type regSlot struct {
+	reg *registration
+	gen uint32
 }
 
 func (l *Loop) eachRegistration(fn func(*registration)) {
-	for _, r := range append([]*registration(nil), l.regs...) {
-		if r != nil {
-			fn(r)
+	regs := make([]*registration, 0, l.live)
+	for _, s := range l.slots {
+		if s.reg != nil {
+			regs = append(regs, s.reg)
 		}
+	}
+	for _, r := range regs {
+		fn(r)
 	}
 }
 
