@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -112,6 +113,14 @@ int main(int argc, char **argv) {
 	else if (inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
 		fprintf(stderr, "echo-c: -addr %s: not an IPv4 address\n", addr);
 		return 2;
+	}
+
+	/* Raise the descriptor limit to its hard limit, as Go programs do at start,
+	 * for echobench's idle connections. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 
 	int ln = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

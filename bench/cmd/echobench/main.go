@@ -12,11 +12,18 @@
 // received divided by the payload size; peak RSS is VmHWM from
 // /proc/PID/status at the end of the run. It prints each run, then per
 // connection count the medians and the ratios of CPU per echo against gnet and
-// against C.
+// against C; user CPU (utime alone) is shown beside the total, since it is the
+// part a library controls.
+//
+// Idle memory (-idle N): a fresh server gets one warm-up connection, then N
+// more, each echoing one payload (so that the server has accepted it and set up
+// whatever a connection needs) and then left idle; the growth of VmRSS from
+// before the N connections to one second after the last, divided by N, is the
+// memory per idle connection.
 //
 // Usage, from bench/ (Linux, needs taskset, gcc and two CPUs):
 //
-//	go run ./cmd/echobench [-t 5s] [-c 50[,500]] [-runs 3] [-servers fsmkernel,net,gnet,c]
+//	go run ./cmd/echobench [-t 5s] [-c 50[,500]] [-runs 3] [-idle 10000] [-servers fsmkernel,net,gnet,c]
 package main
 
 import (
@@ -27,6 +34,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,6 +69,7 @@ type config struct {
 	fortio     string
 	benchDir   string
 	keepBinDir bool
+	idle       int
 }
 
 func parseFlags(args []string) (config, error) {
@@ -76,6 +85,7 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&cfg.fortio, "fortio", "", "fortio binary (default: bench/.tools/fortio, installed when missing)")
 	fs.StringVar(&cfg.benchDir, "dir", ".", "the bench module's directory")
 	fs.BoolVar(&cfg.keepBinDir, "keep", false, "keep the directory of built servers and fortio's JSON")
+	fs.IntVar(&cfg.idle, "idle", 0, "idle connections for the memory measurement (0: none)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -99,6 +109,9 @@ func parseFlags(args []string) (config, error) {
 	if cfg.runs < 1 || cfg.payload < 1 || cfg.duration <= 0 {
 		return cfg, errors.New("-runs, -payload and -t must be positive")
 	}
+	if cfg.idle < 0 {
+		return cfg, errors.New("-idle must not be negative")
+	}
 	return cfg, nil
 }
 
@@ -109,7 +122,8 @@ type result struct {
 	qps, p50, p99 float64 // requests/s; latencies in microseconds
 	echoes        int64
 	cpuMicros     float64
-	cpuPerEcho    float64 // microseconds
+	cpuPerEcho    float64 // microseconds, utime+stime
+	userPerEcho   float64 // microseconds, utime alone
 	hwmKiB        int64
 	errors        int64
 }
@@ -165,14 +179,31 @@ func run(args []string, stdout io.Writer) error {
 				if err != nil {
 					return fmt.Errorf("%s, %d connections, run %d: %w", s, c, r, err)
 				}
-				fmt.Fprintf(stdout, "run %d c=%-4d %-9s %9.0f req/s  p50 %7.1f us  p99 %7.1f us  cpu %6.3f us/echo (%d echoes, %.0f ms cpu)  hwm %6d KiB  errors %d\n",
-					r, c, s, res.qps, res.p50, res.p99, res.cpuPerEcho, res.echoes, res.cpuMicros/1000, res.hwmKiB, res.errors)
+				fmt.Fprintf(stdout, "run %d c=%-4d %-9s %9.0f req/s  p50 %7.1f us  p99 %7.1f us  cpu %6.3f us/echo (user %5.3f; %d echoes, %.0f ms cpu)  hwm %6d KiB  errors %d\n",
+					r, c, s, res.qps, res.p50, res.p99, res.cpuPerEcho, res.userPerEcho, res.echoes, res.cpuMicros/1000, res.hwmKiB, res.errors)
 				results[c][s] = append(results[c][s], res)
+			}
+		}
+	}
+	idle := map[string][]idleResult{}
+	if cfg.idle > 0 {
+		for r := 1; r <= cfg.runs; r++ {
+			for _, s := range cfg.servers {
+				res, err := idleOnce(cfg, bins[s])
+				if err != nil {
+					return fmt.Errorf("%s, %d idle connections, run %d: %w", s, cfg.idle, r, err)
+				}
+				fmt.Fprintf(stdout, "run %d idle=%d %-9s rss %6d KiB before, %6d KiB after: %6.0f B/conn\n",
+					r, cfg.idle, s, res.beforeKiB, res.afterKiB, res.perConn)
+				idle[s] = append(idle[s], res)
 			}
 		}
 	}
 	for _, c := range cfg.conns {
 		printTable(stdout, cfg, c, results[c])
+	}
+	if cfg.idle > 0 {
+		printIdle(stdout, cfg, idle)
 	}
 	return nil
 }
@@ -218,21 +249,24 @@ func build(cfg config, work string) (map[string]string, error) {
 	return bins, nil
 }
 
-// runOnce starts a fresh server, loads it with fortio and stops it.
-func runOnce(cfg config, bin string, conns int, tck float64, jsonPath string) (result, error) {
-	var res result
-	srv := exec.Command("taskset", "-c", cfg.serverCPU, bin, "-addr", "127.0.0.1:0")
+// startServer starts a fresh server pinned to the server CPU with GOMAXPROCS=1
+// and returns it with its pid and address; stop it with stop.
+func startServer(cfg config, bin string) (srv *exec.Cmd, pid int, addr string, err error) {
+	srv = exec.Command("taskset", "-c", cfg.serverCPU, bin, "-addr", "127.0.0.1:0")
 	srv.Env = append(os.Environ(), "GOMAXPROCS=1")
-	var srvErr bytes.Buffer
-	srv.Stderr = &srvErr
+	srvErr := &bytes.Buffer{}
+	srv.Stderr = srvErr
 	out, err := srv.StdoutPipe()
 	if err != nil {
-		return res, err
+		return nil, 0, "", err
 	}
 	if err := srv.Start(); err != nil {
-		return res, err
+		return nil, 0, "", err
 	}
-	defer stop(srv)
+	fail := func(err error) (*exec.Cmd, int, string, error) {
+		stop(srv)
+		return nil, 0, "", err
+	}
 	line := make(chan string, 1)
 	go func() {
 		l, _ := bufio.NewReader(out).ReadString('\n')
@@ -243,17 +277,28 @@ func runOnce(cfg config, bin string, conns int, tck float64, jsonPath string) (r
 	select {
 	case announced = <-line:
 	case <-time.After(10 * time.Second):
-		return res, fmt.Errorf("server did not announce its address in 10s; stderr: %s", srvErr.String())
+		return fail(fmt.Errorf("server did not announce its address in 10s; stderr: %s", srvErr.String()))
 	}
-	pid, addr, err := echo.ParseAnnounce(announced)
+	pid, addr, err = echo.ParseAnnounce(announced)
 	if err != nil {
-		return res, fmt.Errorf("%w; stderr: %s", err, srvErr.String())
+		return fail(fmt.Errorf("%w; stderr: %s", err, srvErr.String()))
 	}
 	if pid != srv.Process.Pid {
-		return res, fmt.Errorf("server announced pid %d, taskset started %d", pid, srv.Process.Pid)
+		return fail(fmt.Errorf("server announced pid %d, taskset started %d", pid, srv.Process.Pid))
 	}
+	return srv, pid, addr, nil
+}
 
-	before, err := cpuTicks(pid)
+// runOnce starts a fresh server, loads it with fortio and stops it.
+func runOnce(cfg config, bin string, conns int, tck float64, jsonPath string) (result, error) {
+	var res result
+	srv, pid, addr, err := startServer(cfg, bin)
+	if err != nil {
+		return res, err
+	}
+	defer stop(srv)
+
+	user0, sys0, err := cpuTicks(pid)
 	if err != nil {
 		return res, err
 	}
@@ -264,7 +309,7 @@ func runOnce(cfg config, bin string, conns int, tck float64, jsonPath string) (r
 	if loadOut, err := load.CombinedOutput(); err != nil {
 		return res, fmt.Errorf("fortio: %w\n%s", err, loadOut)
 	}
-	after, err := cpuTicks(pid)
+	user1, sys1, err := cpuTicks(pid)
 	if err != nil {
 		return res, err
 	}
@@ -294,8 +339,9 @@ func runOnce(cfg config, bin string, conns int, tck float64, jsonPath string) (r
 	if res.echoes == 0 {
 		return res, errors.New("fortio received no echo")
 	}
-	res.cpuMicros = float64(after-before) / tck * 1e6
+	res.cpuMicros = float64(user1-user0+sys1-sys0) / tck * 1e6
 	res.cpuPerEcho = res.cpuMicros / float64(res.echoes)
+	res.userPerEcho = float64(user1-user0) / tck * 1e6 / float64(res.echoes)
 	return res, nil
 }
 
@@ -340,42 +386,128 @@ func readFortio(path string) (fortioResult, error) {
 	return f, nil
 }
 
-// cpuTicks returns utime+stime of a process, in clock ticks.
-func cpuTicks(pid int) (int64, error) {
+// cpuTicks returns the utime and stime of a process, in clock ticks.
+func cpuTicks(pid int) (user, sys int64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// The command name, field 2, is in parentheses and may hold spaces: count
 	// fields after its closing one. utime and stime are fields 14 and 15.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+		return 0, 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields after the name", pid, len(f))
+		return 0, 0, fmt.Errorf("/proc/%d/stat: %d fields after the name", pid, len(f))
 	}
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	user, err1 := strconv.ParseInt(f[11], 10, 64)
+	sys, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		return 0, 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
 	}
-	return u + s, nil
+	return user, sys, nil
 }
 
 // vmHWM returns a process's peak resident set size in KiB.
-func vmHWM(pid int) (int64, error) {
+func vmHWM(pid int) (int64, error) { return procStatus(pid, "VmHWM") }
+
+// vmRSS returns a process's resident set size in KiB.
+func vmRSS(pid int) (int64, error) { return procStatus(pid, "VmRSS") }
+
+// procStatus reads a field in kB from /proc/PID/status.
+func procStatus(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
 			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 		}
 	}
-	return 0, fmt.Errorf("/proc/%d/status: no VmHWM", pid)
+	return 0, fmt.Errorf("/proc/%d/status: no %s", pid, field)
+}
+
+// idleResult is one idle-memory run of one server.
+type idleResult struct {
+	beforeKiB, afterKiB int64
+	perConn             float64 // bytes
+}
+
+// idleOnce starts a fresh server and measures its RSS growth per idle
+// connection over cfg.idle connections, each of which echoed one payload.
+func idleOnce(cfg config, bin string) (idleResult, error) {
+	var res idleResult
+	srv, pid, addr, err := startServer(cfg, bin)
+	if err != nil {
+		return res, err
+	}
+	defer stop(srv)
+	msg := make([]byte, cfg.payload)
+	for i := range msg {
+		msg[i] = byte(i)
+	}
+	got := make([]byte, len(msg))
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	dialEcho := func(i int) error {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			return fmt.Errorf("connection %d: %w", i, err)
+		}
+		conns = append(conns, c)
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write(msg); err != nil {
+			return fmt.Errorf("connection %d: write: %w", i, err)
+		}
+		if _, err := io.ReadFull(c, got); err != nil {
+			return fmt.Errorf("connection %d: read the echo: %w", i, err)
+		}
+		if !bytes.Equal(got, msg) {
+			return fmt.Errorf("connection %d: the echo differs from the message", i)
+		}
+		return nil
+	}
+	if err := dialEcho(0); err != nil { // warm-up: the first connection's setup
+		return res, err
+	}
+	time.Sleep(200 * time.Millisecond)
+	if res.beforeKiB, err = vmRSS(pid); err != nil {
+		return res, err
+	}
+	for i := 1; i <= cfg.idle; i++ {
+		if err := dialEcho(i); err != nil {
+			return res, err
+		}
+	}
+	time.Sleep(time.Second)
+	if res.afterKiB, err = vmRSS(pid); err != nil {
+		return res, err
+	}
+	res.perConn = float64(res.afterKiB-res.beforeKiB) * 1024 / float64(cfg.idle)
+	return res, nil
+}
+
+func printIdle(w io.Writer, cfg config, res map[string][]idleResult) {
+	fmt.Fprintf(w, "\nmedians of %d runs, RSS growth with %d idle connections (each echoed %d B once):\n", cfg.runs, cfg.idle, cfg.payload)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "server\tRSS before KiB\tRSS after KiB\tbytes/conn\t")
+	for _, s := range cfg.servers {
+		var before, after, per []float64
+		for _, r := range res[s] {
+			before = append(before, float64(r.beforeKiB))
+			after = append(after, float64(r.afterKiB))
+			per = append(per, r.perConn)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t\n", s, median(before), median(after), median(per))
+	}
+	tw.Flush()
 }
 
 // clockTicks is CLK_TCK (getconf), 100 when getconf fails.
@@ -438,17 +570,18 @@ func printTable(w io.Writer, cfg config, conns int, res map[string][]result) {
 	}
 	fmt.Fprintf(w, "\nmedians of %d runs, %d connections, %d B ping-pong, %v each:\n", cfg.runs, conns, cfg.payload, cfg.duration)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "server\treq/s\tp50 us\tp99 us\tCPU us/echo\tpeak RSS KiB\tvs gnet\tvs C\terrors\t")
+	fmt.Fprintln(tw, "server\treq/s\tp50 us\tp99 us\tCPU us/echo\tuser us/echo\tpeak RSS KiB\tvs gnet\tvs C\terrors\t")
 	for _, s := range cfg.servers {
 		var errs int64
 		for _, r := range res[s] {
 			errs += r.errors
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%.1f\t%.3f\t%.0f\t%s\t%s\t%d\t\n", s,
+		fmt.Fprintf(tw, "%s\t%.0f\t%.1f\t%.1f\t%.3f\t%.3f\t%.0f\t%s\t%s\t%d\t\n", s,
 			med(s, func(r result) float64 { return r.qps }),
 			med(s, func(r result) float64 { return r.p50 }),
 			med(s, func(r result) float64 { return r.p99 }),
 			med(s, cpu),
+			med(s, func(r result) float64 { return r.userPerEcho }),
 			med(s, func(r result) float64 { return float64(r.hwmKiB) }),
 			ratio(s, "gnet"), ratio(s, "c"), errs)
 	}

@@ -21,8 +21,11 @@ func TestProc(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("reads /proc")
 	}
-	if _, err := cpuTicks(os.Getpid()); err != nil {
+	if _, _, err := cpuTicks(os.Getpid()); err != nil {
 		t.Error(err)
+	}
+	if kib, err := vmRSS(os.Getpid()); err != nil || kib <= 0 {
+		t.Errorf("vmRSS = %d, %v", kib, err)
 	}
 	if kib, err := vmHWM(os.Getpid()); err != nil || kib <= 0 {
 		t.Errorf("vmHWM = %d, %v", kib, err)
