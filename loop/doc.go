@@ -1,5 +1,5 @@
-// Package loop is fsmkernel's runtime: event loops, each on one locked OS thread
-// over epoll (Linux) or kqueue (darwin, freebsd), driving stream channels and
+// Package loop is fsmkernel's runtime: event loops, each one goroutine over
+// epoll (Linux) or kqueue (darwin, freebsd), driving stream channels and
 // listeners whose every lifecycle decision comes from the machines generated in
 // package statemachine. It is for servers and clients that want the loop's
 // guarantees: a readable notification whose read says EAGAIN, an EBADF from a

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
+
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -120,8 +120,10 @@ type loopEvent struct {
 	req   request
 }
 
-// Loop is one event loop: a goroutine on a locked OS thread, its poller, and the
-// channels and listeners registered with it.
+// Loop is one event loop: a goroutine, its poller, and the channels and
+// listeners registered with it. The goroutine is not locked to its OS thread:
+// nothing in epoll or kqueue needs it, and a locked goroutine that blocks in
+// the poller costs a futex handoff of its thread at every wakeup.
 type Loop struct {
 	id   int
 	opts Options
@@ -196,8 +198,6 @@ func (l *Loop) Wait() error {
 
 // run is the loop goroutine. It only ever returns once the machine is stopped.
 func (l *Loop) run() {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	p, err := newPoller(l.opts.psys)
 	l.mu.Lock()
 	l.poller = p
