@@ -152,6 +152,7 @@ type Loop struct {
 	iov       [][]byte   // channels' writev scratch, MaxIovecs long
 	lenders   []*Channel // channels whose queued writes borrow readBuf
 	lastReady int
+	touched   int // keeps dispatchReady's touching loads
 
 	done     chan struct{}
 	stopErr  error
@@ -405,6 +406,22 @@ func (r request) fail(err error) {
 func (l *Loop) dispatchReady() {
 	n := l.lastReady
 	l.lastReady = 0
+	// Touch each ready registration, its channel's machine and its descriptor
+	// before dispatching any. These loads are independent of one another, so
+	// their cache misses (with hundreds of connections every one is cold)
+	// overlap, instead of coming one at a time in the dispatch below. The
+	// dispatch looks every registration up again: an earlier event's actions
+	// may end a later one's registration.
+	sink := 0
+	for i := 0; i < n; i++ {
+		if r := l.lookup(l.events[i].token); r != nil {
+			sink += r.fd.Fd()
+			if r.ch != nil {
+				sink += int(r.ch.m.State())
+			}
+		}
+	}
+	l.touched = sink
 	for i := 0; i < n; i++ {
 		ev := l.events[i]
 		r := l.lookup(ev.token)
