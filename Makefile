@@ -41,10 +41,14 @@ fuzz:
 bench:
 	mkdir -p bench/.tools
 	cd bench && $(GO) test -run '^$$' -bench Fire -benchmem -count 5 . > .tools/fire.txt && cat .tools/fire.txt
-	cd bench && $(GO) run ./cmd/echobench -c 50,500 -t 10s -runs 3 > .tools/echo.txt && cat .tools/echo.txt
+	cd bench && $(GO) test -run '^$$' -bench Echo -benchmem -count 3 ./echo > .tools/allocs.txt && cat .tools/allocs.txt
+	bench/scripts/instructions.sh > bench/.tools/instructions.txt && cat bench/.tools/instructions.txt
+	cd bench && $(GO) run ./cmd/echobench -c 50,500 -t 10s -runs 3 -idle 10000 > .tools/echo.txt && cat .tools/echo.txt
 	{ cat bench/benchmarks-head.md; \
 	  printf '\n### Transitions\n\n```\n'; cat bench/.tools/fire.txt; printf '```\n'; \
-	  printf '\n### Echo\n\n```\n'; cat bench/.tools/echo.txt; printf '```\n'; } > docs/benchmarks.md
+	  printf '\n### Allocations per echo\n\n```\n'; cat bench/.tools/allocs.txt; printf '```\n'; \
+	  printf '\n### Instructions per echo of the runtime alone (callgrind)\n\n```\n'; cat bench/.tools/instructions.txt; printf '```\n'; \
+	  printf '\n### Echo CPU and idle memory\n\n```\n'; cat bench/.tools/echo.txt; printf '```\n'; } > docs/benchmarks.md
 
 # verify-spin cross-checks the tables with the SPIN model checker (installed from
 # Debian's packages when missing): SPIN must store exactly the configurations
