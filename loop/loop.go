@@ -128,12 +128,16 @@ type Loop struct {
 	id   int
 	opts Options
 
-	mu      sync.Mutex
-	inbox   []request
-	spare   []request // the other inbox array, swapped in by dispatchReady
-	refuse  bool      // set by failPendingTasks: the inbox takes nothing more
-	poller  poller
-	started chan struct{}
+	mu    sync.Mutex
+	inbox []request
+	// inboxLen is len(inbox), written under mu and read without it, so that a
+	// wakeup with nothing submitted takes no lock. A request that comes after
+	// the loop read 0 also wakes the poller, so it is not missed.
+	inboxLen atomic.Int32
+	spare    []request // the other inbox array, swapped in by dispatchReady
+	refuse   bool      // set by failPendingTasks: the inbox takes nothing more
+	poller   poller
+	started  chan struct{}
 
 	// Loop-goroutine state.
 	m         sm.Eventloop
@@ -233,10 +237,7 @@ func (l *Loop) run() {
 // timeout is how long the poller may wait: until the next timer, not at all when
 // work is queued, or forever.
 func (l *Loop) timeout() time.Duration {
-	l.mu.Lock()
-	pending := len(l.inbox) > 0
-	l.mu.Unlock()
-	if pending || len(l.tasks) > 0 || len(l.ev.queue) > 0 {
+	if l.inboxLen.Load() > 0 || len(l.tasks) > 0 || len(l.ev.queue) > 0 {
 		return 0
 	}
 	if t := l.timers.next(); t != nil {
@@ -341,6 +342,7 @@ func (l *Loop) perform(a sm.EventloopAction) {
 		l.refuse = true
 		inbox := l.inbox
 		l.inbox = nil
+		l.inboxLen.Store(0)
 		l.mu.Unlock()
 		err := ErrClosed
 		if l.cause != nil {
@@ -413,7 +415,7 @@ func (l *Loop) dispatchReady() {
 	// dispatch looks every registration up again: an earlier event's actions
 	// may end a later one's registration.
 	sink := 0
-	for i := 0; i < n; i++ {
+	for i := 0; i < n && n > 1; i++ {
 		if r := l.lookup(l.events[i].token); r != nil {
 			sink += r.fd.Fd()
 			if r.ch != nil {
@@ -442,10 +444,29 @@ func (l *Loop) dispatchReady() {
 			t.fire()
 		}
 	}
-	// Swap the inbox with the spare one: both arrays are reused.
+	if l.inboxLen.Load() > 0 {
+		l.takeInbox()
+	}
+	if len(l.tasks) == 0 {
+		return
+	}
+	// Run up to the budget of tasks; keep the rest, front first, in the same array.
+	run := min(l.opts.TaskBudget, len(l.tasks))
+	for i := 0; i < run; i++ {
+		l.tasks[i].run()
+	}
+	rest := copy(l.tasks, l.tasks[run:])
+	clear(l.tasks[rest:])
+	l.tasks = l.tasks[:rest]
+}
+
+// takeInbox turns the requests of other goroutines into the loop machine's
+// events. It swaps the inbox with the spare one: both arrays are reused.
+func (l *Loop) takeInbox() {
 	l.mu.Lock()
 	inbox := l.inbox
 	l.inbox = l.spare[:0]
+	l.inboxLen.Store(0)
 	l.mu.Unlock()
 	defer func() { clear(inbox); l.spare = inbox[:0] }()
 	for _, r := range inbox {
@@ -460,14 +481,6 @@ func (l *Loop) dispatchReady() {
 			l.ev.raise(loopEvent{ev: sm.EventloopEventShutdownNow})
 		}
 	}
-	// Run up to the budget of tasks; keep the rest, front first, in the same array.
-	run := min(l.opts.TaskBudget, len(l.tasks))
-	for i := 0; i < run; i++ {
-		l.tasks[i].run()
-	}
-	rest := copy(l.tasks, l.tasks[run:])
-	clear(l.tasks[rest:])
-	l.tasks = l.tasks[:rest]
 }
 
 // submit hands a request to the loop goroutine.
@@ -478,6 +491,7 @@ func (l *Loop) submit(r request) error {
 		return ErrClosed
 	}
 	l.inbox = append(l.inbox, r)
+	l.inboxLen.Store(int32(len(l.inbox)))
 	p := l.poller
 	l.mu.Unlock()
 	if p != nil {
