@@ -28,12 +28,18 @@ func connAddr(t *testing.T, network string) net.Addr {
 // DialConn, c2 accepted from ListenConn. stop closes both, the listener and the
 // group, and waits for every descriptor to be closed.
 func connPair(t *testing.T, network string) (c1, c2 net.Conn, stop func(), err error) {
+	return connPairAt(t, connAddr(t, network), func(a net.Addr) net.Addr { return a })
+}
+
+// connPairAt is connPair listening on laddr and dialing target(the listener's
+// address).
+func connPairAt(t *testing.T, laddr net.Addr, target func(net.Addr) net.Addr) (c1, c2 net.Conn, stop func(), err error) {
 	g := NewGroup(2, nil)
 	fail := func(err error) (net.Conn, net.Conn, func(), error) {
 		g.Close()
 		return nil, nil, nil, err
 	}
-	ln, err := g.ListenConn(connAddr(t, network))
+	ln, err := g.ListenConn(laddr)
 	if err != nil {
 		return fail(err)
 	}
@@ -46,9 +52,9 @@ func connPair(t *testing.T, network string) (c1, c2 net.Conn, stop func(), err e
 		c, err := ln.Accept()
 		res <- accepted{c, err}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c1, err = g.DialConn(ctx, ln.Addr())
+	c1, err = g.DialConn(ctx, target(ln.Addr()))
 	if err != nil {
 		ln.Close()
 		<-res

@@ -547,57 +547,7 @@ func TestVsockOutOfBandClose(t *testing.T) {
 // vsockConnPair is connPair over vsock: c1 from DialConn, c2 from ListenConn's
 // Accept, on a group of two loops; stop closes everything and waits.
 func vsockConnPair(t *testing.T) (c1, c2 net.Conn, stop func(), err error) {
-	g := NewGroup(2, nil)
-	fail := func(err error) (net.Conn, net.Conn, func(), error) {
-		g.Close()
-		return nil, nil, nil, err
-	}
-	ln, err := g.ListenConn(vsockLocal())
-	if err != nil {
-		return fail(err)
-	}
-	type accepted struct {
-		c   net.Conn
-		err error
-	}
-	res := make(chan accepted, 1)
-	go func() {
-		c, err := ln.Accept()
-		res <- accepted{c, err}
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c1, err = g.DialConn(ctx, vsockTarget(vsockPort(t, ln.Addr())))
-	if err != nil {
-		ln.Close()
-		<-res
-		return fail(err)
-	}
-	a := <-res
-	if a.err != nil {
-		c1.Close()
-		ln.Close()
-		return fail(a.err)
-	}
-	c2 = a.c
-	stop = func() {
-		c1.Close()
-		c2.Close()
-		ln.Close()
-		for _, ch := range []<-chan struct{}{c1.(*Conn).Channel().Closed(), c2.(*Conn).Channel().Closed(), ln.(*ConnListener).Listener().Closed()} {
-			select {
-			case <-ch:
-			case <-time.After(5 * time.Second):
-				t.Error("a channel or the listener did not close within 5s")
-			}
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := g.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	}
-	return c1, c2, stop, nil
+	return connPairAt(t, vsockLocal(), func(a net.Addr) net.Addr { return vsockTarget(vsockPort(t, a)) })
 }
 
 // TestVsockConnConformance runs golang.org/x/net/nettest's net.Conn suite over
