@@ -93,7 +93,8 @@ type Channel struct {
 	reg         registration
 	m           sm.Channel
 	handlerDead bool
-	lent        bool // queued writes borrow the loop's read buffer (SendCopy)
+	lent        bool   // queued writes borrow the loop's read buffer (SendCopy)
+	writeSeq    uint32 // the last write record's seq
 	handler     Handler
 	events      events[chEvent]
 	current     chEvent
@@ -127,6 +128,11 @@ type write struct {
 	p    []byte
 	off  int
 	done func(error)
+	seq  uint32 // the writeQueued event that asks the table for it carries seq
+	// awaiting: the table has not yet answered its writeQueued. Such records
+	// are the tail of the queue (events are answered in order) and are not
+	// written; refused, the record leaves the queue and its write fails.
+	awaiting bool
 	// borrowed: p is the caller's, only for the duration of SendCopy.
 	borrowed bool
 }
@@ -135,6 +141,7 @@ type write struct {
 type chEvent struct {
 	ev    sm.ChannelEvent
 	out   uint8
+	seq   uint32 // writeQueued: the write it asks for
 	cause error
 }
 
@@ -313,22 +320,40 @@ func (c *Channel) Close() error {
 	return c.loop.Execute(func() { c.fire(chEvent{ev: sm.ChannelEventClose}) })
 }
 
+// enqueue queues a write and asks the table with writeQueued. The answer may
+// come later: an enqueue from a callback runs while the channel's actions are
+// being performed, and its event waits its turn. step settles the record then.
 func (c *Channel) enqueue(p []byte, done func(error), borrowed bool) {
-	c.out = append(c.out, write{p: p, done: done, borrowed: borrowed})
-	before := c.queued
-	c.queued += len(p)
-	if c.fire(chEvent{ev: sm.ChannelEventWriteQueued}) != nil {
-		// The table refused (not active, closing): this write fails alone.
-		c.out[len(c.out)-1] = write{}
-		c.out = c.out[:len(c.out)-1]
-		c.queued = before
-		if done != nil {
-			done(fmt.Errorf("%w: channel not open for writes", net.ErrClosed))
+	c.writeSeq++
+	c.out = append(c.out, write{p: p, done: done, seq: c.writeSeq, awaiting: true, borrowed: borrowed})
+	c.fire(chEvent{ev: sm.ChannelEventWriteQueued, seq: c.writeSeq})
+}
+
+// awaitingWrite returns the queued record that writeQueued e asks for, or nil
+// when it has left the queue already (failed by failPendingWrites).
+func (c *Channel) awaitingWrite(e chEvent) (int, *write) {
+	for i := len(c.out) - 1; i >= 0 && c.out[i].awaiting; i-- {
+		if c.out[i].seq == e.seq {
+			return i, &c.out[i]
 		}
+	}
+	return -1, nil
+}
+
+// refuseWrite fails the write whose writeQueued the table refused (the channel
+// is not open for writes: not yet active, draining or closed). It is the
+// ordinary race of a write against its channel's end, not a caller bug.
+func (c *Channel) refuseWrite(e chEvent) {
+	i, w := c.awaitingWrite(e)
+	if w == nil {
 		return
 	}
-	if before <= c.high && c.queued > c.high {
-		c.fire(chEvent{ev: sm.ChannelEventHighWatermark})
+	done := w.done
+	copy(c.out[i:], c.out[i+1:])
+	c.out[len(c.out)-1] = write{}
+	c.out = c.out[:len(c.out)-1]
+	if done != nil {
+		done(fmt.Errorf("%w: channel not open for writes", net.ErrClosed))
 	}
 }
 
@@ -360,9 +385,9 @@ func (c *Channel) step(e chEvent) error {
 		c.loop.trace("channel", c.id, from.String(), c.m.State().String(), channelStep(e), actionNames(acts.Len(), acts.At), err != nil)
 	}
 	if err != nil {
-		// A write refused because the channel is no longer open fails that write;
-		// it is the ordinary race of a handler writing as its channel dies.
-		if e.ev != sm.ChannelEventWriteQueued {
+		if e.ev == sm.ChannelEventWriteQueued {
+			c.refuseWrite(e)
+		} else {
 			c.loop.counters.Rejected.Add(1)
 		}
 		return err
@@ -371,8 +396,20 @@ func (c *Channel) step(e chEvent) error {
 		c.cause = e.cause // the latest failure is the one that closes
 	}
 	c.current = e
+	before := -1
+	if e.ev == sm.ChannelEventWriteQueued {
+		// Accepted: its bytes join the output before the actions write them.
+		if _, w := c.awaitingWrite(e); w != nil {
+			w.awaiting = false
+			before = c.queued
+			c.queued += len(w.p)
+		}
+	}
 	for i := 0; i < acts.Len(); i++ {
 		c.perform(acts.At(i))
+	}
+	if before >= 0 && before <= c.high && c.queued > c.high {
+		c.events.raise(chEvent{ev: sm.ChannelEventHighWatermark})
 	}
 	return nil
 }
@@ -577,10 +614,10 @@ func (c *Channel) writeSocket() {
 	// interface and be allocated on every write.
 	bufs := c.loop.iov[:0]
 	for i := range c.out {
-		if len(bufs) == cap(bufs) {
+		w := &c.out[i]
+		if len(bufs) == cap(bufs) || w.awaiting {
 			break
 		}
-		w := &c.out[i]
 		bufs = append(bufs, w.p[w.off:])
 	}
 	written, err := c.reg.fd.Writev(bufs)

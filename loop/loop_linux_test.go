@@ -509,3 +509,40 @@ func onlyChannel(t *testing.T, l *Loop) *Channel {
 	}
 	return c
 }
+
+// sendOnInactive writes from OnInactive, when the channel is already closed:
+// the write is queued behind the callback, and the table refuses it later.
+type sendOnInactive struct {
+	NopHandler
+	done chan error
+}
+
+func (h sendOnInactive) OnInactive(c *Channel) {
+	c.Send([]byte("too late"), func(err error) { h.done <- err })
+}
+
+// TestWriteRefusedAfterItsCallbackCompletes: a write that a callback queues on
+// a channel that has closed completes exactly once, with net.ErrClosed, even
+// though the table answers its writeQueued only after the callback returned.
+func TestWriteRefusedAfterItsCallbackCompletes(t *testing.T) {
+	checkFDs(t)
+	h := sendOnInactive{done: make(chan error, 2)}
+	_, ch := socketpairChannel(t, h, nil)
+	if err := ch.Close(); err != nil {
+		t.Fatal(err)
+	}
+	<-ch.Closed()
+	select {
+	case err := <-h.done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("the refused write completed with %v, want net.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the write queued from OnInactive never completed")
+	}
+	select {
+	case err := <-h.done:
+		t.Errorf("the write completed a second time: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
