@@ -379,6 +379,12 @@ func (c *Channel) ready(ev pollEvent) {
 func (c *Channel) fire(e chEvent) error { return c.events.fire(e, c.step) }
 
 func (c *Channel) step(e chEvent) error {
+	if e.ev == sm.ChannelEventWrote && sm.WriteResult(e.out) == sm.WriteResultPartial && c.written == c.queued {
+		// drained is decided when the table hears the result, not when the
+		// writev returned: a write accepted in between was not in the writev,
+		// and its bytes still wait.
+		e.out = uint8(sm.WriteResultDrained)
+	}
 	from := c.m.State()
 	acts, err := c.m.Fire(e.ev, e.out)
 	if t := c.loop.opts.Trace; t != nil {
@@ -625,10 +631,7 @@ func (c *Channel) writeSocket() {
 		bufs[i] = nil // keep no caller's buffer alive past the write
 	}
 	c.written = written
-	out := sockets.ClassifyWrite(err)
-	if err == nil && written == c.queued {
-		out = sm.WriteResultDrained
-	}
+	out := sockets.ClassifyWrite(err) // partial for any count; step may refine it
 	var cause error
 	switch out {
 	case sm.WriteResultBrokenPipe, sm.WriteResultReset, sm.WriteResultDescriptorInvalid, sm.WriteResultOtherError:

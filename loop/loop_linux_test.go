@@ -118,14 +118,20 @@ func TestEchoIntegrity(t *testing.T) {
 	}
 }
 
-// echoClient sends random-sized chunks and checks every byte comes back in order.
+// echoClient dials addr and runs echoOver on the connection.
 func echoClient(addr net.Addr, seed uint64) error {
 	c, err := net.Dial(addr.Network(), addr.String())
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return echoOver(c, seed)
+}
+
+// echoOver sends random-sized chunks (20, up to 64 KiB each) on c, writing
+// while it reads the echo back, and checks every byte comes back in order.
+func echoOver(c net.Conn, seed uint64) error {
+	c.SetDeadline(time.Now().Add(30 * time.Second))
 	r := rand.New(rand.NewPCG(seed, 42))
 	var sent bytes.Buffer
 	for i := 0; i < 20; i++ {
@@ -141,16 +147,44 @@ func echoClient(addr net.Addr, seed uint64) error {
 		done <- err
 	}()
 	got := make([]byte, sent.Len())
-	if _, err := io.ReadFull(c, got); err != nil {
-		return fmt.Errorf("read back after %d bytes: %w", sent.Len(), err)
+	if n, err := io.ReadFull(c, got); err != nil {
+		return fmt.Errorf("%v: read back %d of %d bytes: %w", c.LocalAddr(), n, sent.Len(), err)
 	}
 	if err := <-done; err != nil {
-		return err
+		return fmt.Errorf("%v: write: %w", c.LocalAddr(), err)
 	}
-	if !bytes.Equal(got, sent.Bytes()) {
-		return errors.New("echoed bytes differ from those sent")
+	if i := firstDifference(got, sent.Bytes()); i >= 0 {
+		return fmt.Errorf("%v: echoed bytes differ from those sent at offset %d of %d", c.LocalAddr(), i, sent.Len())
 	}
 	return nil
+}
+
+// echoOverMany runs echoOver on n connections at once, each from dial, with
+// seeds from 0.
+func echoOverMany(t *testing.T, n int, dial func() (net.Conn, error)) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(seed uint64) {
+			defer wg.Done()
+			c, err := dial()
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			errs <- echoOver(c, seed)
+		}(uint64(i))
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
 }
 
 // recorder collects a channel's callbacks for assertions.
@@ -544,5 +578,34 @@ func TestWriteRefusedAfterItsCallbackCompletes(t *testing.T) {
 	case err := <-h.done:
 		t.Errorf("the write completed a second time: %v", err)
 	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+// splitEcho writes each read back as two writes from the one callback: the
+// second write's writeQueued is answered after the first writev was made.
+type splitEcho struct{ NopHandler }
+
+func (splitEcho) OnRead(c *Channel, p []byte) {
+	half := len(p) / 2
+	c.Send(bytes.Clone(p[:half]), nil)
+	c.Send(bytes.Clone(p[half:]), nil)
+}
+
+// TestWritesQueuedTogetherAllGoOut: the writev of the first write does not
+// carry the second, which the table had not yet accepted; the second must not
+// be stranded when the first drains.
+func TestWritesQueuedTogetherAllGoOut(t *testing.T) {
+	checkFDs(t)
+	peer, _ := socketpairChannel(t, splitEcho{}, nil)
+	if err := unix.SetsockoptTimeval(peer, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5}); err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("the first half, then the second half")
+	got := make([]byte, len(msg))
+	for i := 0; i < 3; i++ {
+		roundTrip(t, peer, msg, got)
+		if !bytes.Equal(got, msg) {
+			t.Fatalf("echo %d: %q, want %q", i, got, msg)
+		}
 	}
 }
