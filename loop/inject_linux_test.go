@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,22 +16,7 @@ var loopback = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}
 // echoClients runs n echo clients in parallel against addr.
 func echoClients(t *testing.T, addr net.Addr, n int) {
 	t.Helper()
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func(seed uint64) {
-			defer wg.Done()
-			errs <- echoClient(addr, seed)
-		}(uint64(i))
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Error(err)
-		}
-	}
+	echoOverMany(t, n, func() (net.Conn, error) { return net.Dial(addr.Network(), addr.String()) })
 }
 
 // activeEcho echoes and hands each channel out when it becomes active.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"os"
 	"strconv"
@@ -76,66 +75,6 @@ func dialVsock(t *testing.T, port uint32) *vsock.Conn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
-}
-
-// echoOver is echoClient's exchange over a connection the caller dialed
-// (net.Dial has no vsock): random-sized chunks, up to 64 KiB each, written
-// while the echo is read back, and every byte compared.
-func echoOver(c net.Conn, seed uint64) error {
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	r := rand.New(rand.NewPCG(seed, 42))
-	var sent bytes.Buffer
-	for i := 0; i < 20; i++ {
-		p := make([]byte, 1+r.IntN(64<<10))
-		for j := range p {
-			p[j] = byte(r.Uint32())
-		}
-		sent.Write(p)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := c.Write(sent.Bytes())
-		done <- err
-	}()
-	got := make([]byte, sent.Len())
-	if n, err := io.ReadFull(c, got); err != nil {
-		return fmt.Errorf("%v: read back %d of %d bytes: %w", c.LocalAddr(), n, sent.Len(), err)
-	}
-	if err := <-done; err != nil {
-		return fmt.Errorf("%v: write: %w", c.LocalAddr(), err)
-	}
-	if i := firstDifference(got, sent.Bytes()); i >= 0 {
-		return fmt.Errorf("%v: echoed bytes differ from those sent at offset %d of %d", c.LocalAddr(), i, sent.Len())
-	}
-	return nil
-}
-
-// echoOverMany runs echoOver on n connections at once, each from dial, with
-// seeds from 0.
-func echoOverMany(t *testing.T, n int, dial func() (net.Conn, error)) {
-	t.Helper()
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func(seed uint64) {
-			defer wg.Done()
-			c, err := dial()
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer c.Close()
-			errs <- echoOver(c, seed)
-		}(uint64(i))
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Error(err)
-		}
-	}
 }
 
 // TestVsockEchoIntegrity: 16 connections at once send random-sized chunks over
@@ -476,42 +415,13 @@ func TestVsockOutOfBandClose(t *testing.T) {
 	requireVsockLoopback(t)
 	t.Run("closed", func(t *testing.T) {
 		checkFDs(t)
-		inj := NewInjector(8)
-		g := NewGroup(1, inj.Options(nil))
-		defer shutdown(t, g)
-		chans := make(chan *Channel, 16)
-		ln, err := g.Serve(vsockLocal(), func(net.Addr) (Handler, *ChannelOptions) {
-			return activeEcho{active: chans}, nil
-		}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := vsockPort(t, ln.Addr())
-		peer := dialVsock(t, port)
-		ch := <-chans
+		inj, g, port, peer, ch := vsockInjectedChannel(t, 8)
 		if err := inj.CloseBehind(ch.reg.fd.Fd()); err != nil {
 			t.Fatal(err)
 		}
 		// The write finds EBADF, unless a readiness event the loop took before
 		// the close found it first; either way the write fails.
-		done := make(chan error, 1)
-		ch.Write([]byte("to a number that is no longer ours"), func(err error) { done <- err })
-		select {
-		case err := <-done:
-			if err == nil {
-				t.Fatal("the write to an invalidated descriptor succeeded")
-			}
-			t.Logf("the write: %v", err)
-		case <-time.After(5 * time.Second):
-			t.Fatal("the write was never completed")
-		}
-		wait(t, ch.Closed(), "the channel failing")
-		if !errors.Is(ch.Err(), unix.EBADF) {
-			t.Fatalf("channel error %v, want EBADF", ch.Err())
-		}
-		if n := g.Loops()[0].Counters().DescriptorsContained.Load(); n != 1 {
-			t.Fatalf("DescriptorsContained = %d, want 1", n)
-		}
+		wantContainedEBADF(t, g.Loops()[0], ch)
 		noMisuse(t, inj)
 		peerClosed(t, peer) // the close behind the loop was the socket's last
 		echoOverMany(t, 2, func() (net.Conn, error) { return vsock.Dial(vsock.Local, port, nil) })
@@ -519,19 +429,7 @@ func TestVsockOutOfBandClose(t *testing.T) {
 	})
 	t.Run("dup2 /dev/null", func(t *testing.T) {
 		checkFDs(t)
-		inj := NewInjector(9)
-		g := NewGroup(1, inj.Options(nil))
-		defer shutdown(t, g)
-		chans := make(chan *Channel, 16)
-		ln, err := g.Serve(vsockLocal(), func(net.Addr) (Handler, *ChannelOptions) {
-			return activeEcho{active: chans}, nil
-		}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := vsockPort(t, ln.Addr())
-		peer := dialVsock(t, port)
-		ch := <-chans
+		inj, _, port, peer, ch := vsockInjectedChannel(t, 9)
 		if err := inj.Dup2DevNull(ch.reg.fd.Fd()); err != nil {
 			t.Fatal(err)
 		}
@@ -542,6 +440,27 @@ func TestVsockOutOfBandClose(t *testing.T) {
 		noMisuse(t, inj)
 		echoOverMany(t, 2, func() (net.Conn, error) { return vsock.Dial(vsock.Local, port, nil) })
 	})
+}
+
+// vsockInjectedChannel serves echo over vsock on a one-loop group whose system
+// calls go through an injector seeded with seed, dials it once, and returns
+// the injector, the group (shut down when the test ends), the port, the
+// dialing peer and the server's channel of that connection.
+func vsockInjectedChannel(t *testing.T, seed uint64) (*Injector, *Group, uint32, net.Conn, *Channel) {
+	t.Helper()
+	inj := NewInjector(seed)
+	g := NewGroup(1, inj.Options(nil))
+	t.Cleanup(func() { shutdown(t, g) })
+	chans := make(chan *Channel, 16)
+	ln, err := g.Serve(vsockLocal(), func(net.Addr) (Handler, *ChannelOptions) {
+		return activeEcho{active: chans}, nil
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := vsockPort(t, ln.Addr())
+	peer := dialVsock(t, port)
+	return inj, g, port, peer, <-chans
 }
 
 // vsockConnPair is connPair over vsock: c1 from DialConn, c2 from ListenConn's
