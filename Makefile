@@ -8,7 +8,7 @@ SPECS := $(wildcard spec/*.yaml) $(wildcard spec/model/*.yaml)
 run: generate check
 
 generate:
-	$(GO) generate ./statemachine ./verify
+	$(GO) generate ./statemachine ./sockets ./verify
 	cd bench && $(GO) generate ./lifecycle
 
 check:

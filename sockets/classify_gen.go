@@ -48,7 +48,7 @@ func classifyReadErrno(e unix.Errno) statemachine.ReadResult {
 	return statemachine.ReadResultOtherError
 }
 
-// ClassifyWrite: Classifies the result of writev(2) (sent with MSG_NOSIGNAL or SO_NOSIGPIPE). Any byte count is partial; the runtime reports drained when it equals the bytes offered.
+// ClassifyWrite: Classifies the result of writev(2) (sent with MSG_NOSIGNAL or SO_NOSIGPIPE). Any byte count is partial; the runtime reports drained when, as the table hears the result, no byte of an accepted write remains unwritten.
 //
 //	success          -> partial
 //	EAGAIN           -> wouldBlock

@@ -56,7 +56,7 @@ func _() {
 // ReadResultCount is the number of ReadResult values.
 const ReadResultCount = 8
 
-// WriteResult: The result of one writev(2) of the flushed part of a channel's output queue. The classifier yields partial for any byte count; the runtime reports drained when the count equals the bytes it offered.
+// WriteResult: The result of one writev(2) of the flushed part of a channel's output queue. The classifier yields partial for any byte count; the runtime reports drained when, as the table hears the result, no byte of an accepted write remains unwritten.
 type WriteResult uint8
 
 const (
