@@ -684,9 +684,10 @@ func (s *injectedSyscalls) Close(fd int) error {
 	if f != 0 {
 		inj.count(f)
 	}
-	inj.mu.Unlock()
+	// Close and mark under one lock: released in between, another loop's
+	// accept could be handed the number and record it fresh, and then be
+	// marked closed here: its live socket refused as EBADF.
 	err := s.base.Close(fd)
-	inj.mu.Lock()
 	inj.markClosed(fd)
 	inj.mu.Unlock()
 	switch f {
