@@ -176,6 +176,9 @@ type Injector struct {
 
 	fds map[int]*fdState // by descriptor number
 	eps map[int]*epState // by epoll descriptor
+	// births counts the times each number was handed out, so that a late
+	// EBADF of an old file does not mark the number's next socket closed.
+	births map[int]uint64
 }
 
 // fdState is what the injector knows of one descriptor.
@@ -207,9 +210,10 @@ var pollInjector func(inj *Injector, base pollSyscalls) pollSyscalls
 // rules. It panics on a rule whose fault its Op does not accept.
 func NewInjector(seed uint64, rules ...Rule) *Injector {
 	inj := &Injector{
-		rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)),
-		fds: map[int]*fdState{},
-		eps: map[int]*epState{},
+		rng:    rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)),
+		fds:    map[int]*fdState{},
+		eps:    map[int]*epState{},
+		births: map[int]uint64{},
 	}
 	inj.Add(rules...)
 	return inj
@@ -371,6 +375,7 @@ func (inj *Injector) state(fd int) *fdState {
 func (inj *Injector) fresh(fd int) {
 	inj.forget(fd)
 	inj.fds[fd] = &fdState{epfd: -1}
+	inj.births[fd]++
 }
 
 // forget drops what is known of fd: its registration goes with its file
@@ -435,16 +440,21 @@ func (s *injectedSyscalls) created(fd int, err error) {
 
 // check refuses a call on a closed number; after a real EBADF the number is
 // known closed.
-func (s *injectedSyscalls) check(fd int) bool {
+func (s *injectedSyscalls) check(fd int) (birth uint64, misuse bool) {
 	s.inj.mu.Lock()
 	defer s.inj.mu.Unlock()
-	return s.inj.misuse(fd)
+	return s.inj.births[fd], s.inj.misuse(fd)
 }
 
-func (s *injectedSyscalls) saw(fd int, err error) {
+// saw marks fd closed after a real EBADF, unless the number was handed out
+// again (born) since the call began: then the EBADF was the old file's, and
+// the number is someone else's live descriptor now.
+func (s *injectedSyscalls) saw(fd int, birth uint64, err error) {
 	if err == unix.EBADF {
 		s.inj.mu.Lock()
-		s.inj.markClosed(fd)
+		if s.inj.births[fd] == birth {
+			s.inj.markClosed(fd)
+		}
 		s.inj.mu.Unlock()
 	}
 }
@@ -456,14 +466,16 @@ func (s *injectedSyscalls) Socket(f sockets.Family) (int, error) {
 }
 
 func (s *injectedSyscalls) Bind(fd int, addr net.Addr) error {
-	if s.check(fd) {
+	_, misuse := s.check(fd)
+	if misuse {
 		return unix.EBADF
 	}
 	return s.base.Bind(fd, addr)
 }
 
 func (s *injectedSyscalls) Listen(fd, backlog int) error {
-	if s.check(fd) {
+	_, misuse := s.check(fd)
+	if misuse {
 		return unix.EBADF
 	}
 	return s.base.Listen(fd, backlog)
@@ -503,10 +515,11 @@ func (s *injectedSyscalls) Accept(fd int) (int, net.Addr, error) {
 		inj.mu.Unlock()
 		return -1, nil, errno
 	}
+	birth := inj.births[fd]
 	inj.mu.Unlock()
 	nfd, peer, err := s.base.Accept(fd)
 	s.created(nfd, err)
-	s.saw(fd, err)
+	s.saw(fd, birth, err)
 	return nfd, peer, err
 }
 
@@ -534,9 +547,10 @@ func (s *injectedSyscalls) Connect(fd int, addr net.Addr) error {
 		inj.mu.Unlock()
 		return unix.EBADF
 	}
+	birth := inj.births[fd]
 	inj.mu.Unlock()
 	err := s.base.Connect(fd, addr)
-	s.saw(fd, err)
+	s.saw(fd, birth, err)
 	return err
 }
 
@@ -579,23 +593,25 @@ func (s *injectedSyscalls) Read(fd int, p []byte) (int, error) {
 	case FaultShort:
 		p = p[:inj.shortLen(len(p))]
 	}
+	birth := inj.births[fd]
 	inj.mu.Unlock()
 	n, err := s.base.Read(fd, p)
-	s.saw(fd, err)
+	s.saw(fd, birth, err)
 	return n, err
 }
 
 // writeFault decides a write's fault: an errno to return, or a cap on the bytes
 // to write (0: none).
-func (s *injectedSyscalls) writeFault(fd, total int) (errno unix.Errno, limit int) {
+func (s *injectedSyscalls) writeFault(fd, total int) (errno unix.Errno, limit int, birth uint64) {
 	inj := s.inj
 	inj.mu.Lock()
 	defer inj.mu.Unlock()
+	birth = inj.births[fd]
 	if inj.misuse(fd) {
-		return unix.EBADF, 0
+		return unix.EBADF, 0, birth
 	}
 	if st := inj.fds[fd]; st != nil && st.broken {
-		return unix.EPIPE, 0
+		return unix.EPIPE, 0, birth
 	}
 	f := inj.fault(OpWrite, fd)
 	if f != 0 {
@@ -603,26 +619,26 @@ func (s *injectedSyscalls) writeFault(fd, total int) (errno unix.Errno, limit in
 	}
 	switch f {
 	case FaultEAGAIN:
-		return unix.EAGAIN, 0
+		return unix.EAGAIN, 0, birth
 	case FaultEINTR:
-		return unix.EINTR, 0
+		return unix.EINTR, 0, birth
 	case FaultECONNRESET:
 		inj.state(fd).broken = true
-		return unix.ECONNRESET, 0
+		return unix.ECONNRESET, 0, birth
 	case FaultEPIPE:
 		inj.state(fd).broken = true
-		return unix.EPIPE, 0
+		return unix.EPIPE, 0, birth
 	case FaultEBADF:
 		inj.closeForReal(fd, s.base.Close)
-		return unix.EBADF, 0
+		return unix.EBADF, 0, birth
 	case FaultShort:
-		return 0, inj.shortLen(total)
+		return 0, inj.shortLen(total), birth
 	}
-	return 0, 0
+	return 0, 0, birth
 }
 
 func (s *injectedSyscalls) Write(fd int, p []byte) (int, error) {
-	errno, limit := s.writeFault(fd, len(p))
+	errno, limit, birth := s.writeFault(fd, len(p))
 	if errno != 0 {
 		return 0, errno
 	}
@@ -630,7 +646,7 @@ func (s *injectedSyscalls) Write(fd int, p []byte) (int, error) {
 		p = p[:limit]
 	}
 	n, err := s.base.Write(fd, p)
-	s.saw(fd, err)
+	s.saw(fd, birth, err)
 	return n, err
 }
 
@@ -639,7 +655,7 @@ func (s *injectedSyscalls) Writev(fd int, bufs [][]byte) (int, error) {
 	for _, b := range bufs[:min(len(bufs), sockets.MaxIovecs)] {
 		total += len(b)
 	}
-	errno, limit := s.writeFault(fd, total)
+	errno, limit, birth := s.writeFault(fd, total)
 	if errno != 0 {
 		return 0, errno
 	}
@@ -660,16 +676,17 @@ func (s *injectedSyscalls) Writev(fd int, bufs [][]byte) (int, error) {
 		bufs = capped[:k]
 	}
 	n, err := s.base.Writev(fd, bufs)
-	s.saw(fd, err)
+	s.saw(fd, birth, err)
 	return n, err
 }
 
 func (s *injectedSyscalls) Shutdown(fd int, how sockets.ShutdownHow) error {
-	if s.check(fd) {
+	birth, misuse := s.check(fd)
+	if misuse {
 		return unix.EBADF
 	}
 	err := s.base.Shutdown(fd, how)
-	s.saw(fd, err)
+	s.saw(fd, birth, err)
 	return err
 }
 
@@ -712,38 +729,42 @@ func (s *injectedSyscalls) GetsockoptInt(fd int, opt sockets.SockOpt) (int, erro
 		inj.mu.Unlock()
 		return e, nil
 	}
+	birth := inj.births[fd]
 	inj.mu.Unlock()
 	v, err := s.base.GetsockoptInt(fd, opt)
-	s.saw(fd, err)
+	s.saw(fd, birth, err)
 	return v, err
 }
 
 func (s *injectedSyscalls) SetsockoptInt(fd int, opt sockets.SockOpt, value int) error {
-	if s.check(fd) {
+	birth, misuse := s.check(fd)
+	if misuse {
 		return unix.EBADF
 	}
 	err := s.base.SetsockoptInt(fd, opt, value)
-	s.saw(fd, err)
+	s.saw(fd, birth, err)
 	return err
 }
 
 func (s *injectedSyscalls) Getsockname(fd int) (net.Addr, error) {
-	if s.check(fd) {
+	birth, misuse := s.check(fd)
+	if misuse {
 		return nil, unix.EBADF
 	}
 	a, err := s.base.Getsockname(fd)
-	s.saw(fd, err)
+	s.saw(fd, birth, err)
 	return a, err
 }
 
 // Getpeername is where a connect the injector held back (FaultEINPROGRESS,
 // FaultEINTR) is made: after the check that found the spurious writable.
 func (s *injectedSyscalls) Getpeername(fd int) (net.Addr, error) {
-	if s.check(fd) {
+	birth, misuse := s.check(fd)
+	if misuse {
 		return nil, unix.EBADF
 	}
 	a, err := s.base.Getpeername(fd)
-	s.saw(fd, err)
+	s.saw(fd, birth, err)
 	inj := s.inj
 	inj.mu.Lock()
 	var to net.Addr

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsmkernel/fsmkernel/sockets"
 	"golang.org/x/sys/unix"
 )
 
@@ -450,4 +451,39 @@ func boolBytes(b []bool) []byte {
 		}
 	}
 	return out
+}
+
+// reusedDuringRead is a system whose read of a closed number says EBADF after
+// another loop's accept was handed the same number (through the injector, as
+// it records new descriptors).
+type reusedDuringRead struct {
+	sockets.Syscalls
+	s *injectedSyscalls
+}
+
+func (r reusedDuringRead) Read(fd int, p []byte) (int, error) {
+	r.s.created(fd, nil) // the number is born again while the read is on its way
+	return 0, unix.EBADF
+}
+
+// TestInjectorLateEBADFSparesTheReusedNumber: an EBADF that belongs to a
+// number's old file must not mark the number's new socket closed, or the
+// injector refuses that live socket's calls and counts them as misuse.
+func TestInjectorLateEBADFSparesTheReusedNumber(t *testing.T) {
+	inj := NewInjector(1)
+	s := &injectedSyscalls{inj: inj}
+	s.base = reusedDuringRead{Syscalls: sockets.System(), s: s}
+	const fd = 1 << 20 // never a real descriptor here
+	if _, err := s.Read(fd, make([]byte, 1)); err != unix.EBADF {
+		t.Fatalf("read: %v, want the base's EBADF", err)
+	}
+	inj.mu.Lock()
+	closed := inj.fds[fd] != nil && inj.fds[fd].closed
+	inj.mu.Unlock()
+	if closed {
+		t.Fatal("the late EBADF of the old file marked the reborn number closed")
+	}
+	if n := inj.CallsOnClosed(); n != 0 {
+		t.Fatalf("CallsOnClosed = %d, want 0", n)
+	}
 }
