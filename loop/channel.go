@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -120,6 +121,20 @@ type Channel struct {
 	closedCh chan struct{}
 	closeErr error
 	closing  atomic.Bool
+
+	// Writes from any goroutine wait in the inbox until the loop takes them,
+	// which it does before anything else it does on the channel: right after
+	// the callback they were written from, or before the channel's next event,
+	// or when the flush task asks. Records leave the inbox only under wmu, so
+	// each is taken, or failed, once.
+	wmu       sync.Mutex
+	inbox     []write
+	spareIn   []write
+	inboxN    atomic.Int32 // len(inbox), read without wmu
+	nudged    bool         // under wmu: flushTask is submitted and has not taken the inbox
+	wclosed   error        // under wmu: the channel ended; a Write fails at once with it
+	inCb      atomic.Bool  // the loop is inside one of this channel's callbacks
+	flushTask task
 }
 
 // write is one queued write. Records are kept by value in the channel's queue,
@@ -167,6 +182,7 @@ func newChannel(fd *sockets.FD, h Handler, o *ChannelOptions, dialed bool) *Chan
 	c.events.queue = c.eventsBuf[:0]
 	c.out = c.outBuf[:0]
 	c.finished = c.finishedBuf[:0]
+	c.flushTask = task{run: c.takeWrites, fail: c.failInbox}
 	return c
 }
 
@@ -245,18 +261,124 @@ func (c *Channel) LocalAddr() net.Addr {
 
 func (c *Channel) RemoteAddr() net.Addr { return c.raddr }
 
-// Write queues p (which the channel keeps until written) and flushes it; done, if
-// not nil, is called exactly once on the loop: nil when every byte is written,
-// the error otherwise. Safe from any goroutine.
+// Write queues p (which the channel keeps until written) and flushes it. Safe
+// from any goroutine; from the channel's own callbacks it is ordered exactly
+// like Send: before anything the loop does next on the channel, the read that
+// finds the peer's EOF included. Writes from one goroutine keep their order.
+//
+// p's bytes count against the channel's watermarks before the loop takes any
+// other decision on the channel, wherever they wait. done, if not nil, is
+// called exactly once: on the loop, nil once every byte is written, or the
+// error that failed the write; or, when the channel has already ended, before
+// Write returns, with that end's error.
 func (c *Channel) Write(p []byte, done func(error)) {
-	fail := func(err error) {
+	c.wmu.Lock()
+	if err := c.wclosed; err != nil {
+		c.wmu.Unlock()
 		if done != nil {
 			done(err)
 		}
+		return
 	}
-	// A write the loop never gets to (it stops first) still completes, failed.
-	if err := c.loop.submit(request{kind: reqTask, task: task{run: func() { c.enqueue(p, done, false) }, fail: fail}}); err != nil {
-		fail(err)
+	c.inbox = append(c.inbox, write{p: p, done: done})
+	c.inboxN.Store(int32(len(c.inbox)))
+	// Inside one of this channel's callbacks the loop takes the inbox when the
+	// callback returns: inCb is read after the record is published, and the
+	// loop reads inboxN after clearing inCb, so one of the two sees the other.
+	nudge := !c.nudged && !c.inCb.Load()
+	if nudge {
+		c.nudged = true
+	}
+	c.wmu.Unlock()
+	if nudge {
+		if err := c.loop.submit(request{kind: reqTask, task: c.flushTask}); err != nil {
+			c.failInbox(err)
+		}
+	}
+}
+
+// takeWrites moves the inbox into the output queue, each record asking the
+// table with writeQueued. Inside a step the events wait their turn behind the
+// events already raised, as Send's do; outside one they are fed at once.
+func (c *Channel) takeWrites() {
+	in := c.swapInbox()
+	for i := range in {
+		c.events.raise(chEvent{ev: sm.ChannelEventWriteQueued, seq: c.queueTaken(in[i])})
+	}
+	c.releaseInbox(in)
+	if !c.events.busy {
+		c.events.run(c.step)
+	}
+}
+
+// takeWritesNow feeds the inbox's writeQueued events ahead of the event being
+// stepped.
+func (c *Channel) takeWritesNow() {
+	in := c.swapInbox()
+	for i := range in {
+		c.step(chEvent{ev: sm.ChannelEventWriteQueued, seq: c.queueTaken(in[i])})
+	}
+	c.releaseInbox(in)
+}
+
+// swapInbox takes the inbox's records, leaving the spare array in its place.
+func (c *Channel) swapInbox() []write {
+	c.wmu.Lock()
+	in := c.inbox
+	c.inbox, c.spareIn = c.spareIn[:0], nil
+	c.inboxN.Store(0)
+	c.nudged = false
+	c.wmu.Unlock()
+	return in
+}
+
+// releaseInbox keeps a taken array as the spare, unless a nested take already
+// left one.
+func (c *Channel) releaseInbox(in []write) {
+	clear(in)
+	if c.spareIn == nil {
+		c.spareIn = in[:0]
+	}
+}
+
+// queueTaken appends a record taken from the inbox to the output queue,
+// awaiting the table's answer, and returns its seq.
+func (c *Channel) queueTaken(w write) uint32 {
+	c.writeSeq++
+	w.seq, w.awaiting = c.writeSeq, true
+	c.out = append(c.out, w)
+	return c.writeSeq
+}
+
+// failInbox fails the writes waiting in the inbox: the loop will never take
+// them (it refused the flush task).
+func (c *Channel) failInbox(err error) {
+	c.wmu.Lock()
+	in := c.inbox
+	c.inbox = nil
+	c.inboxN.Store(0)
+	c.nudged = false
+	c.wmu.Unlock()
+	for _, w := range in {
+		if w.done != nil {
+			c.complete(w.done, err)
+		}
+	}
+}
+
+// closeInbox ends the inbox with the channel: the writes waiting there fail
+// with err, as every later Write does at once.
+func (c *Channel) closeInbox(err error) {
+	c.wmu.Lock()
+	c.wclosed = err
+	in := c.inbox
+	c.inbox = nil
+	c.inboxN.Store(0)
+	c.wmu.Unlock()
+	for _, w := range in {
+		if w.done != nil {
+			c.complete(w.done, err)
+		}
 	}
 }
 
@@ -324,6 +446,9 @@ func (c *Channel) Close() error {
 // come later: an enqueue from a callback runs while the channel's actions are
 // being performed, and its event waits its turn. step settles the record then.
 func (c *Channel) enqueue(p []byte, done func(error), borrowed bool) {
+	if c.inboxN.Load() != 0 {
+		c.takeWrites() // Writes made before this Send go first
+	}
 	c.writeSeq++
 	c.out = append(c.out, write{p: p, done: done, seq: c.writeSeq, awaiting: true, borrowed: borrowed})
 	c.fire(chEvent{ev: sm.ChannelEventWriteQueued, seq: c.writeSeq})
@@ -353,7 +478,7 @@ func (c *Channel) refuseWrite(e chEvent) {
 	c.out[len(c.out)-1] = write{}
 	c.out = c.out[:len(c.out)-1]
 	if done != nil {
-		done(fmt.Errorf("%w: channel not open for writes", net.ErrClosed))
+		c.complete(done, fmt.Errorf("%w: channel %d is %v and takes no new writes", net.ErrClosed, c.id, c.m.State()))
 	}
 }
 
@@ -379,6 +504,10 @@ func (c *Channel) ready(ev pollEvent) {
 func (c *Channel) fire(e chEvent) error { return c.events.fire(e, c.step) }
 
 func (c *Channel) step(e chEvent) error {
+	if c.inboxN.Load() != 0 && e.ev != sm.ChannelEventWriteQueued {
+		// Writes accepted before this event reach the table before it does.
+		c.takeWritesNow()
+	}
 	if e.ev == sm.ChannelEventWrote && sm.WriteResult(e.out) == sm.WriteResultPartial && c.written == c.queued {
 		// drained is decided when the table hears the result, not when the
 		// writev returned: a write accepted in between was not in the writev,
@@ -415,7 +544,11 @@ func (c *Channel) step(e chEvent) error {
 		c.perform(acts.At(i))
 	}
 	if before >= 0 && before <= c.high && c.queued > c.high {
-		c.events.raise(chEvent{ev: sm.ChannelEventHighWatermark})
+		// Fed now, not queued: an event raised before this write (the read
+		// cycle's continuation) must not read again before the table has
+		// paused reading. So the output exceeds the high watermark by at most
+		// the write that crossed it.
+		c.step(chEvent{ev: sm.ChannelEventHighWatermark})
 	}
 	return nil
 }
@@ -438,20 +571,55 @@ func channelStep(e chEvent) string {
 // callback calls a handler method, recovering a panic at this boundary: the
 // handler is not called again, the rest of the action list is still performed,
 // and handlerPanicked follows.
+//
+// Writes the callback made wait in the inbox while it runs and are taken as it
+// returns, so they are ordered as Send's.
 func (c *Channel) callback(fn func(h Handler)) {
 	if c.handlerDead {
 		return
 	}
 	defer func() {
+		c.inCb.Store(false)
 		if r := recover(); r != nil {
-			c.handlerDead = true
-			c.panicked = r
-			c.loop.counters.PanicsContained.Add(1)
-			err := &panicError{value: r, stack: debug.Stack(), channel: c.id}
-			c.events.raise(chEvent{ev: sm.ChannelEventHandlerPanicked, cause: err})
+			c.recovered(r)
+		}
+		if c.inboxN.Load() != 0 {
+			c.takeWrites()
 		}
 	}()
+	c.inCb.Store(true)
 	fn(c.handler)
+}
+
+// complete calls a write's done. Completions are not handler callbacks: a
+// handler that panicked does not silence them, and each is recovered on its
+// own, so a panic in one does not stop the others. Such a panic is user code
+// of this channel failing, and fails the channel as a handler panic does.
+func (c *Channel) complete(done func(error), err error) {
+	defer func() {
+		c.inCb.Store(false)
+		if r := recover(); r != nil {
+			c.recovered(r)
+		}
+		if c.inboxN.Load() != 0 {
+			c.takeWrites()
+		}
+	}()
+	c.inCb.Store(true)
+	done(err)
+}
+
+// recovered handles a panic recovered from user code of the channel: counted,
+// and fed as handlerPanicked the first time; the handler is not called again.
+func (c *Channel) recovered(r any) {
+	c.loop.counters.PanicsContained.Add(1)
+	if c.handlerDead {
+		return
+	}
+	c.handlerDead = true
+	c.panicked = r
+	err := &panicError{value: r, stack: debug.Stack(), channel: c.id}
+	c.events.raise(chEvent{ev: sm.ChannelEventHandlerPanicked, cause: err})
 }
 
 // panicError is a handler panic recovered at the callback boundary.
@@ -567,8 +735,7 @@ func (c *Channel) performRare(a sm.ChannelAction) {
 		c.out, c.queued = nil, 0
 		for _, w := range out {
 			if w.done != nil {
-				done := w.done
-				c.callback(func(Handler) { done(err) })
+				c.complete(w.done, err)
 			}
 		}
 	case sm.ChannelActionDeregister:
@@ -603,6 +770,11 @@ func (c *Channel) errOrClosed() error {
 }
 
 func (c *Channel) settle(err error) {
+	closed := err
+	if closed == nil {
+		closed = fmt.Errorf("%w: channel %d", net.ErrClosed, c.id)
+	}
+	c.closeInbox(closed)
 	c.closeErr = err
 	close(c.closedCh)
 }
@@ -675,7 +847,7 @@ func (c *Channel) completeWrites() {
 		done := c.finished[i].done
 		c.finished[i] = write{}
 		if done != nil {
-			c.callback(func(Handler) { done(nil) })
+			c.complete(done, nil)
 		}
 	}
 	c.finished = c.finished[:0]

@@ -21,7 +21,13 @@ var (
 	ErrClosed = errors.New("loop: closed")
 	// ErrLoopFailed wraps the cause of a loop that took the abnormal path.
 	ErrLoopFailed = errors.New("loop: failed")
+	// ErrForced is returned by a Shutdown whose deadline forced the close, and
+	// wrapped (with ErrClosed) by the writes such a close failed.
+	ErrForced = errors.New("loop: shutdown forced")
 )
+
+// errForcedClose is the cause of the channels a forced shutdown closes.
+var errForcedClose = fmt.Errorf("%w (%w)", ErrClosed, ErrForced)
 
 // Options configure a loop.
 type Options struct {
@@ -160,6 +166,7 @@ type Loop struct {
 
 	done     chan struct{}
 	stopErr  error
+	forced   bool // forceCloseChannels was performed; read after done
 	counters Counters
 	group    *Group
 }
@@ -325,6 +332,7 @@ func (l *Loop) perform(a sm.EventloopAction) {
 		l.cancel(l.drain)
 		l.drain = nil
 	case sm.EventloopActionForceCloseChannels:
+		l.forced = true
 		l.eachRegistration(func(r *registration) { r.forcedShutdown() })
 	case sm.EventloopActionFailChannels:
 		l.eachRegistration(func(r *registration) { r.loopFailed() })
@@ -520,20 +528,40 @@ func (l *Loop) Submit(fn func() error) <-chan error {
 	return res
 }
 
-// Shutdown stops the loop gracefully: no new registrations, channels close once
-// their flushed writes went out, within DrainTimeout; when ctx ends first the
-// shutdown is forced. It returns the loop's cause (see Wait), or ctx's error if
-// it ended before the loop stopped even after forcing.
+// Shutdown stops the loop gracefully: no new registrations, and each channel
+// closes once every write accepted before the Shutdown went out. When ctx ends
+// or DrainTimeout passes first, the close is forced: the writes still pending
+// fail, with an error wrapping ErrClosed and ErrForced. Shutdown returns nil
+// only when everything drained; after a forced close, an error wrapping
+// ErrForced and ctx.Err() or, for DrainTimeout, context.DeadlineExceeded; the
+// loop's cause (see Wait) when it failed.
 func (l *Loop) Shutdown(ctx context.Context) error {
-	if l.submit(request{kind: reqShutdownGracefully}) != nil {
-		return l.Wait()
+	if l.submit(request{kind: reqShutdownGracefully}) == nil {
+		select {
+		case <-l.done:
+		case <-ctx.Done():
+			l.submit(request{kind: reqShutdownNow})
+			<-l.done
+		}
+	} else {
+		<-l.done
 	}
-	select {
-	case <-l.done:
+	return l.shutdownResult(ctx)
+}
+
+// shutdownResult is what Shutdown returns once the loop has stopped.
+func (l *Loop) shutdownResult(ctx context.Context) error {
+	if l.stopErr != nil {
 		return l.stopErr
-	case <-ctx.Done():
 	}
-	return l.Close()
+	if !l.forced {
+		return nil
+	}
+	cause := ctx.Err()
+	if cause == nil {
+		cause = context.DeadlineExceeded // DrainTimeout passed, or Close forced it
+	}
+	return fmt.Errorf("%w: %w", ErrForced, cause)
 }
 
 // Close stops the loop at once: every channel closes and its pending writes

@@ -40,9 +40,9 @@ func (r *registration) drain() {
 
 func (r *registration) forcedShutdown() {
 	if r.ch != nil {
-		r.ch.fire(chEvent{ev: sm.ChannelEventForcedShutdown, cause: ErrClosed})
+		r.ch.fire(chEvent{ev: sm.ChannelEventForcedShutdown, cause: errForcedClose})
 	} else {
-		r.ln.fire(lnEvent{ev: sm.ListenerEventForcedShutdown, cause: ErrClosed})
+		r.ln.fire(lnEvent{ev: sm.ListenerEventForcedShutdown, cause: errForcedClose})
 	}
 }
 
@@ -260,6 +260,20 @@ func (q *events[E]) fire(e E, step func(E) error) error {
 	q.queue = q.queue[:0]
 	finished = true
 	return first
+}
+
+// run delivers the queued events with step when no step is under way (they
+// were raised from outside one).
+func (q *events[E]) run(step func(E) error) {
+	if q.busy || len(q.queue) == 0 {
+		return
+	}
+	var zero E
+	e := q.queue[0]
+	copy(q.queue, q.queue[1:])
+	q.queue[len(q.queue)-1] = zero
+	q.queue = q.queue[:len(q.queue)-1]
+	q.fire(e, step)
 }
 
 // raise queues an event for after the current action list.
