@@ -513,10 +513,10 @@ func (g *goMachine) varGoType(v int) jen.Code {
 func (g *goMachine) performer() {
 	m, f := g.m, g.f
 	pt := performerType(m)
-	f.Commentf("%s performs the actions of the %s machine: the runtime implements one", pt, m.Name)
-	f.Comment("method per action, so a table that gains an action stops compiling until the")
-	f.Commentf("runtime performs it. %s.PerformOn and %s.PerformOn call the methods;", actionType(m), actionsType(m))
-	f.Comment("pass a pointer, so that the call does not allocate.")
+	f.Commentf("%s performs the actions of the %s machine, one method per action.", pt, m.Name)
+	f.Comment("A runtime that implements it stops compiling when the table gains an action it")
+	f.Commentf("does not perform. %s.PerformOn and %s.PerformOn call the", actionType(m), actionsType(m))
+	f.Comment("methods; pass a pointer, so that the call does not allocate.")
 	f.Type().Id(pt).InterfaceFunc(func(g *jen.Group) {
 		for i := range m.Actions {
 			g.Comment(docComment(performerMethod(m, i), actionDoc(m, i)))
