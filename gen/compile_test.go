@@ -18,6 +18,12 @@ func emitConn(t *testing.T, command string) map[string][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return emitSpec(t, command, src)
+}
+
+// emitSpec generates the Go of the spec src, named conn.yaml, as package example.
+func emitSpec(t *testing.T, command string, src []byte) map[string][]byte {
+	t.Helper()
 	pkg, err := gen.Load(gen.Source{Path: "conn.yaml", Data: src})
 	if err != nil {
 		t.Fatal(err)
@@ -53,16 +59,24 @@ func goInModule(t *testing.T, files map[string][]byte, args ...string) ([]byte, 
 	return cmd.CombinedOutput()
 }
 
-// TestGeneratedCodeRuns generates Go from testdata/conn.yaml into a fresh module,
-// adds testdata/run/conn_test.go.txt, and runs vet and the tests there: the
-// generated code compiles, behaves as the table says, and does not allocate.
-func TestGeneratedCodeRuns(t *testing.T) {
-	files := emitConn(t, "fsmgen generate -pkg example conn.yaml")
-	test, err := os.ReadFile("testdata/run/conn_test.go.txt")
+// addRunFile copies testdata/run/<name>.txt into files as name.
+func addRunFile(t *testing.T, files map[string][]byte, name string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "run", name+".txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	files["conn_test.go"] = test
+	files[name] = b
+}
+
+// TestGeneratedCodeRuns generates Go from testdata/conn.yaml into a fresh module,
+// adds testdata/run/conn_test.go.txt and the performer testdata/run/recorder.go.txt,
+// and runs vet and the tests there: the generated code compiles, behaves as the
+// table says, performs actions in order, and does not allocate.
+func TestGeneratedCodeRuns(t *testing.T) {
+	files := emitConn(t, "fsmgen generate -pkg example conn.yaml")
+	addRunFile(t, files, "conn_test.go")
+	addRunFile(t, files, "recorder.go")
 	if out, err := goInModule(t, files, "vet", "."); err != nil {
 		t.Fatalf("go vet in the generated module: %v\n%s", err, out)
 	}
@@ -87,6 +101,61 @@ func TestGuardBreaksBuildOnDrift(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "out of bounds") && !strings.Contains(string(out), "invalid argument") {
 		t.Fatalf("build failed for another reason:\n%s", out)
+	}
+}
+
+// TestUnperformedActionBreaksBuild adds an action to testdata/conn.yaml, as an
+// edit of the table would, and builds the unchanged performer
+// testdata/run/recorder.go.txt against the regenerated code: the build must fail,
+// naming the method the performer lacks. An action added to a table without being
+// implemented in the runtime is a compile error, not a silent no-op.
+func TestUnperformedActionBreaksBuild(t *testing.T) {
+	src, err := os.ReadFile("testdata/conn.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := string(src)
+	for _, edit := range [][2]string{
+		{"    closeFD: {description: close(2) the descriptor., max: 1}\n", "    closeFD: {description: close(2) the descriptor., max: 1}\n    flushOutput: {description: Write what is buffered.}\n"},
+		{"do: [readComplete]", "do: [readComplete, flushOutput]"},
+	} {
+		edited := strings.Replace(spec, edit[0], edit[1], 1)
+		if edited == spec {
+			t.Fatalf("testdata/conn.yaml has no %q to edit", edit[0])
+		}
+		spec = edited
+	}
+	files := emitSpec(t, "fsmgen", []byte(spec))
+	if !bytes.Contains(files["conn_gen.go"], []byte("\tFlushOutput()\n")) {
+		t.Fatalf("ConnPerformer has no method FlushOutput:\n%s", files["conn_gen.go"])
+	}
+	addRunFile(t, files, "recorder.go")
+	out, err := goInModule(t, files, "build", ".")
+	if err == nil {
+		t.Fatal("the performer still builds after the table gained action flushOutput")
+	}
+	if !strings.Contains(string(out), "does not implement ConnPerformer (missing method FlushOutput)") {
+		t.Fatalf("build failed for another reason:\n%s", out)
+	}
+}
+
+// TestNoActionsCompiles: a machine that declares no actions still gets a performer
+// (an empty interface) and a PerformOn that compiles.
+func TestNoActionsCompiles(t *testing.T) {
+	files := emitSpec(t, "fsmgen", []byte(`machine:
+  name: conn
+  description: No actions.
+  states:
+    idle: {description: Idle., initial: true}
+    done: {description: Done., terminal: true}
+  events:
+    stop: {description: Stop.}
+  transitions:
+    - {from: idle, on: stop, to: done}
+    - {from: done, on: "*", ignore: true}
+`))
+	if out, err := goInModule(t, files, "vet", "."); err != nil {
+		t.Fatalf("go vet in the generated module: %v\n%s", err, out)
 	}
 }
 

@@ -114,6 +114,10 @@ func isGoIdent(s string) bool {
 func stateType(m *Machine) string  { return Export(m.Name) + "State" }
 func eventType(m *Machine) string  { return Export(m.Name) + "Event" }
 func actionType(m *Machine) string { return Export(m.Name) + "Action" }
+func performerType(m *Machine) string {
+	return Export(m.Name) + "Performer"
+}
+func performerMethod(m *Machine, a int) string { return Export(m.Actions[a].Name) }
 func stateConst(m *Machine, s int) string {
 	return stateType(m) + Export(m.States[s].Name)
 }
@@ -160,7 +164,7 @@ func checkGoNames(pkg *Package) error {
 	}
 	for _, m := range pkg.Machines {
 		q := strconv.Quote(m.Name)
-		for _, id := range []string{Export(m.Name), "New" + Export(m.Name), "Default" + optionsType(m), stateType(m), eventType(m), actionType(m), actionsType(m), varsType(m), optionsType(m)} {
+		for _, id := range []string{Export(m.Name), "New" + Export(m.Name), "Default" + optionsType(m), stateType(m), eventType(m), actionType(m), actionsType(m), performerType(m), varsType(m), optionsType(m)} {
 			add(id, "a declaration of machine "+q)
 		}
 		for i := range m.States {
@@ -349,6 +353,7 @@ func (g *goMachine) emit() {
 		b.Return(jen.Id(actionType(m)).Call(jen.Id("w").Op(">>").Parens(jen.Uint().Call(jen.Id("i").Op("%").Lit(8)).Op("*").Lit(8))))
 	})
 
+	g.performer()
 	g.varsAndOptions()
 
 	// type Conn struct { state ConnState; vars ConnVars }
@@ -440,13 +445,7 @@ func (g *goMachine) enums() {
 	})
 	if len(m.Actions) > 0 {
 		emitEnum(f, actionType(m), "an action the runtime performs for the "+m.Name+" machine.",
-			consts(len(m.Actions), func(i int) string { return actionConst(m, i) }, func(i int) string {
-				d := m.Actions[i].Description
-				if m.Actions[i].Max > 0 {
-					d += fmt.Sprintf(" At most %d per lifetime.", m.Actions[i].Max)
-				}
-				return d
-			}),
+			consts(len(m.Actions), func(i int) string { return actionConst(m, i) }, func(i int) string { return actionDoc(m, i) }),
 			spec(len(m.Actions), func(i int) string { return m.Actions[i].Name }))
 	} else {
 		f.Commentf("%s is an action of the %s machine, which declares none.", actionType(m), m.Name)
@@ -464,6 +463,16 @@ func (g *goMachine) enums() {
 	}
 }
 
+// actionDoc is the description of action i in the Go docs: the spec's, with its
+// max if it has one.
+func actionDoc(m *Machine, i int) string {
+	d := m.Actions[i].Description
+	if m.Actions[i].Max > 0 {
+		d += fmt.Sprintf(" At most %d per lifetime.", m.Actions[i].Max)
+	}
+	return d
+}
+
 func (g *goMachine) varGoType(v int) jen.Code {
 	switch g.m.Vars[v].Kind {
 	case KindBool:
@@ -472,6 +481,75 @@ func (g *goMachine) varGoType(v int) jen.Code {
 		return jen.Id(varEnumType(g.m, v))
 	}
 	return jen.Uint8()
+}
+
+// performer writes the interface the runtime implements to perform the actions,
+// with one method per action, and the dispatch from action values to methods:
+//
+//	type ConnPerformer interface {
+//		// DeliverRead: Hand the bytes read to the handler.
+//		DeliverRead()
+//		...
+//		// CloseFD: close(2) the descriptor. At most 1 per lifetime.
+//		CloseFD()
+//	}
+//	func (a ConnAction) PerformOn(p ConnPerformer) {
+//		switch a {
+//		case ConnActionDeliverRead:
+//			p.DeliverRead()
+//		...
+//		default:
+//			panic("conn: PerformOn: unknown action " + a.String())
+//		}
+//	}
+//	func (a ConnActions) PerformOn(p ConnPerformer) {
+//		for i := 0; i < a.Len(); i++ {
+//			a.At(i).PerformOn(p)
+//		}
+//	}
+//
+// A runtime that declares var _ ConnPerformer = (*conn)(nil), or calls PerformOn,
+// stops compiling when the table gains an action it does not implement.
+func (g *goMachine) performer() {
+	m, f := g.m, g.f
+	pt := performerType(m)
+	f.Commentf("%s performs the actions of the %s machine, one method per action.", pt, m.Name)
+	f.Comment("A runtime that implements it stops compiling when the table gains an action it")
+	f.Commentf("does not perform. %s.PerformOn and %s.PerformOn call the", actionType(m), actionsType(m))
+	f.Comment("methods; pass a pointer, so that the call does not allocate.")
+	f.Type().Id(pt).InterfaceFunc(func(g *jen.Group) {
+		for i := range m.Actions {
+			g.Comment(docComment(performerMethod(m, i), actionDoc(m, i)))
+			g.Id(performerMethod(m, i)).Params()
+		}
+	})
+	msg := m.Name + ": PerformOn: unknown action "
+	unknown := jen.Panic(jen.Lit(msg).Op("+").Id("a").Dot("String").Call())
+	if len(m.Actions) == 0 {
+		// Without actions the type has no String method.
+		unknown = jen.Panic(jen.Lit(msg+actionType(m)+"(").Op("+").Qual("strconv", "Itoa").Call(jen.Int().Call(jen.Id("a"))).Op("+").Lit(")"))
+	}
+	f.Commentf("PerformOn calls the method of p that performs a. It panics for a value that is")
+	f.Commentf("not one of the %s constants.", actionType(m))
+	f.Func().Params(jen.Id("a").Id(actionType(m))).Id("PerformOn").Params(jen.Id("p").Id(pt)).BlockFunc(func(b *jen.Group) {
+		if len(m.Actions) == 0 {
+			b.Add(unknown)
+			return
+		}
+		b.Switch(jen.Id("a")).BlockFunc(func(sw *jen.Group) {
+			for i := range m.Actions {
+				sw.Case(jen.Id(actionConst(m, i))).Block(jen.Id("p").Dot(performerMethod(m, i)).Call())
+			}
+			sw.Default().Block(unknown)
+		})
+	})
+	f.Comment("PerformOn performs the actions on p in order. A panic in a method stops the list;")
+	f.Comment("a runtime that must go on after one performs At(i).PerformOn(p) itself.")
+	f.Func().Params(jen.Id("a").Id(actionsType(m))).Id("PerformOn").Params(jen.Id("p").Id(pt)).Block(
+		jen.For(jen.Id("i").Op(":=").Lit(0), jen.Id("i").Op("<").Id("a").Dot("Len").Call(), jen.Id("i").Op("++")).Block(
+			jen.Id("a").Dot("At").Call(jen.Id("i")).Dot("PerformOn").Call(jen.Id("p")),
+		),
+	)
 }
 
 // varsAndOptions writes the variables struct, the options struct and the defaults:

@@ -431,6 +431,158 @@ func (a ChannelActions) At(i int) ChannelAction {
 	return ChannelAction(w >> (uint(i%8) * 8))
 }
 
+// ChannelPerformer performs the actions of the channel machine, one method per action.
+// A runtime that implements it stops compiling when the table gains an action it
+// does not perform. ChannelAction.PerformOn and ChannelActions.PerformOn call the
+// methods; pass a pointer, so that the call does not allocate.
+type ChannelPerformer interface {
+	// StartConnectTimer: Start the connect deadline timer.
+	StartConnectTimer()
+	// CancelConnectTimer: Cancel the connect deadline timer.
+	CancelConnectTimer()
+	// ConnectSocket: Call connect(2) to the channel's address; feed connectCalled. At most 1 per lifetime.
+	ConnectSocket()
+	// CheckConnect: Read SO_ERROR (and getpeername when it is 0); feed connectChecked.
+	CheckConnect()
+	// FailConnect: Fail the user's connect request with the cause. At most 1 per lifetime.
+	FailConnect()
+	// FireActive: Tell the handler the channel is active. At most 1 per lifetime.
+	FireActive()
+	// ArmRead: Add read interest (with EPOLLRDHUP) to the poller registration.
+	ArmRead()
+	// DisarmRead: Remove read interest from the poller registration.
+	DisarmRead()
+	// RearmRead: Keep read interest armed for the next notification; a no-op on level-triggered epoll, a re-arm on one-shot or edge-triggered backends.
+	RearmRead()
+	// ReadSocket: Call read(2) once; feed read.
+	ReadSocket()
+	// DeliverRead: Hand the bytes read to the handler.
+	DeliverRead()
+	// ContinueRead: Queue readContinue, or readBudgetSpent when the cycle's read budget is spent.
+	ContinueRead()
+	// ReadComplete: Tell the handler the read cycle ended (once per cycle that delivered, R2).
+	ReadComplete()
+	// CountSpurious: Count a readiness notification that found nothing to do (R1).
+	CountSpurious()
+	// FireInputClosed: Tell the handler the peer closed its side (half-closure). At most 1 per lifetime.
+	FireInputClosed()
+	// WriteSocket: Call writev(2) with the flushed part of the output queue; feed wrote.
+	WriteSocket()
+	// CompleteWrites: Report completion of every write the last writev finished, once each.
+	CompleteWrites()
+	// ArmWrite: Add write interest to the poller registration.
+	ArmWrite()
+	// DisarmWrite: Remove write interest from the poller registration.
+	DisarmWrite()
+	// RearmWrite: Keep write interest armed; a no-op on level-triggered epoll, a re-arm on one-shot or edge-triggered backends.
+	RearmWrite()
+	// FireWritabilityChanged: Tell the handler the channel's writability changed (watermark crossed).
+	FireWritabilityChanged()
+	// FireError: Tell the handler the error that triggered this row.
+	FireError()
+	// FailPendingWrites: Fail every write still queued with the close cause, once each. At most 1 per lifetime.
+	FailPendingWrites()
+	// Deregister: Remove the descriptor from the poller (epoll_ctl DEL; needed before close because a duplicated descriptor keeps the registration alive). At most 1 per lifetime.
+	Deregister()
+	// CloseFD: close(2) the descriptor; EINTR counts as closed (D4). At most 1 per lifetime.
+	CloseFD()
+	// ForgetFD: Drop the registration and the number without any syscall on it and bump the registration generation so its late events are dropped (D2, D3). At most 1 per lifetime.
+	ForgetFD()
+	// CountDescriptorInvalid: Count an invalidated descriptor, with fd, operation and channel (D2). At most 1 per lifetime.
+	CountDescriptorInvalid()
+	// PanicWithDiagnostics: Panic with a diagnostic naming fd, operation and channel (EBADF policy crash). At most 1 per lifetime.
+	PanicWithDiagnostics()
+	// Repanic: Re-raise the recovered handler panic on the loop goroutine (panic policy repanic).
+	Repanic()
+	// FireInactive: Tell the handler the channel, once active, is closed. At most 1 per lifetime.
+	FireInactive()
+	// LeaveLoop: Remove the channel from its loop's registry; the registry feeds the loop channelClosed, or lastChannelClosed for the last one. At most 1 per lifetime.
+	LeaveLoop()
+	// SettleClosed: Complete the channel's close result with its cause (nil for a clean close). At most 1 per lifetime.
+	SettleClosed()
+}
+
+// PerformOn calls the method of p that performs a. It panics for a value that is
+// not one of the ChannelAction constants.
+func (a ChannelAction) PerformOn(p ChannelPerformer) {
+	switch a {
+	case ChannelActionStartConnectTimer:
+		p.StartConnectTimer()
+	case ChannelActionCancelConnectTimer:
+		p.CancelConnectTimer()
+	case ChannelActionConnectSocket:
+		p.ConnectSocket()
+	case ChannelActionCheckConnect:
+		p.CheckConnect()
+	case ChannelActionFailConnect:
+		p.FailConnect()
+	case ChannelActionFireActive:
+		p.FireActive()
+	case ChannelActionArmRead:
+		p.ArmRead()
+	case ChannelActionDisarmRead:
+		p.DisarmRead()
+	case ChannelActionRearmRead:
+		p.RearmRead()
+	case ChannelActionReadSocket:
+		p.ReadSocket()
+	case ChannelActionDeliverRead:
+		p.DeliverRead()
+	case ChannelActionContinueRead:
+		p.ContinueRead()
+	case ChannelActionReadComplete:
+		p.ReadComplete()
+	case ChannelActionCountSpurious:
+		p.CountSpurious()
+	case ChannelActionFireInputClosed:
+		p.FireInputClosed()
+	case ChannelActionWriteSocket:
+		p.WriteSocket()
+	case ChannelActionCompleteWrites:
+		p.CompleteWrites()
+	case ChannelActionArmWrite:
+		p.ArmWrite()
+	case ChannelActionDisarmWrite:
+		p.DisarmWrite()
+	case ChannelActionRearmWrite:
+		p.RearmWrite()
+	case ChannelActionFireWritabilityChanged:
+		p.FireWritabilityChanged()
+	case ChannelActionFireError:
+		p.FireError()
+	case ChannelActionFailPendingWrites:
+		p.FailPendingWrites()
+	case ChannelActionDeregister:
+		p.Deregister()
+	case ChannelActionCloseFD:
+		p.CloseFD()
+	case ChannelActionForgetFD:
+		p.ForgetFD()
+	case ChannelActionCountDescriptorInvalid:
+		p.CountDescriptorInvalid()
+	case ChannelActionPanicWithDiagnostics:
+		p.PanicWithDiagnostics()
+	case ChannelActionRepanic:
+		p.Repanic()
+	case ChannelActionFireInactive:
+		p.FireInactive()
+	case ChannelActionLeaveLoop:
+		p.LeaveLoop()
+	case ChannelActionSettleClosed:
+		p.SettleClosed()
+	default:
+		panic("channel: PerformOn: unknown action " + a.String())
+	}
+}
+
+// PerformOn performs the actions on p in order. A panic in a method stops the list;
+// a runtime that must go on after one performs At(i).PerformOn(p) itself.
+func (a ChannelActions) PerformOn(p ChannelPerformer) {
+	for i := 0; i < a.Len(); i++ {
+		a.At(i).PerformOn(p)
+	}
+}
+
 // ChannelVars holds the variables of the channel machine.
 type ChannelVars struct {
 	// Origin: How the channel's connection is established.

@@ -216,6 +216,90 @@ func (a EventloopActions) At(i int) EventloopAction {
 	return EventloopAction(a.w0 >> (uint(i+1) * 8))
 }
 
+// EventloopPerformer performs the actions of the eventloop machine, one method per action.
+// A runtime that implements it stops compiling when the table gains an action it
+// does not perform. EventloopAction.PerformOn and EventloopActions.PerformOn call the
+// methods; pass a pointer, so that the call does not allocate.
+type EventloopPerformer interface {
+	// StartPolling: Enter the loop goroutine's first wait (the same as poll). At most 1 per lifetime.
+	StartPolling()
+	// Poll: Wait on the poller until the next timer; feed wakeup.
+	Poll()
+	// DispatchReady: Dispatch the ready events to their machines (dropping those of stale registration generations, D3), then due timers, then up to a budget of tasks.
+	DispatchReady()
+	// AdmitChannel: Add the channel's descriptor to the poller and feed the channel registered.
+	AdmitChannel()
+	// EnqueueTask: Queue the task and wake the poller if it waits.
+	EnqueueTask()
+	// DrainChannels: Feed drain to every registered channel and listener. At most 1 per lifetime.
+	DrainChannels()
+	// StartDrainTimer: Start the drain deadline timer. At most 1 per lifetime.
+	StartDrainTimer()
+	// CancelDrainTimer: Cancel the drain deadline timer.
+	CancelDrainTimer()
+	// ForceCloseChannels: Feed forcedShutdown to every registered channel and listener.
+	ForceCloseChannels()
+	// FailChannels: Feed loopFailed to every registered channel and listener. At most 1 per lifetime.
+	FailChannels()
+	// RecordCause: Record the error that takes the loop down (the first one is reported; later ones are attached).
+	RecordCause()
+	// FailPendingTasks: Fail every queued task and timer with the loop's closed error. At most 1 per lifetime.
+	FailPendingTasks()
+	// ClosePoller: Close the poller and its wakeup descriptor. At most 1 per lifetime.
+	ClosePoller()
+	// ForgetPoller: Close the wakeup descriptor but never the invalidated poller number (D2). At most 1 per lifetime.
+	ForgetPoller()
+	// ReportStopped: Complete the loop's stop result with the recorded cause (nil after a clean shutdown). At most 1 per lifetime.
+	ReportStopped()
+}
+
+// PerformOn calls the method of p that performs a. It panics for a value that is
+// not one of the EventloopAction constants.
+func (a EventloopAction) PerformOn(p EventloopPerformer) {
+	switch a {
+	case EventloopActionStartPolling:
+		p.StartPolling()
+	case EventloopActionPoll:
+		p.Poll()
+	case EventloopActionDispatchReady:
+		p.DispatchReady()
+	case EventloopActionAdmitChannel:
+		p.AdmitChannel()
+	case EventloopActionEnqueueTask:
+		p.EnqueueTask()
+	case EventloopActionDrainChannels:
+		p.DrainChannels()
+	case EventloopActionStartDrainTimer:
+		p.StartDrainTimer()
+	case EventloopActionCancelDrainTimer:
+		p.CancelDrainTimer()
+	case EventloopActionForceCloseChannels:
+		p.ForceCloseChannels()
+	case EventloopActionFailChannels:
+		p.FailChannels()
+	case EventloopActionRecordCause:
+		p.RecordCause()
+	case EventloopActionFailPendingTasks:
+		p.FailPendingTasks()
+	case EventloopActionClosePoller:
+		p.ClosePoller()
+	case EventloopActionForgetPoller:
+		p.ForgetPoller()
+	case EventloopActionReportStopped:
+		p.ReportStopped()
+	default:
+		panic("eventloop: PerformOn: unknown action " + a.String())
+	}
+}
+
+// PerformOn performs the actions on p in order. A panic in a method stops the list;
+// a runtime that must go on after one performs At(i).PerformOn(p) itself.
+func (a EventloopActions) PerformOn(p EventloopPerformer) {
+	for i := 0; i < a.Len(); i++ {
+		a.At(i).PerformOn(p)
+	}
+}
+
 // EventloopVars holds the variables of the eventloop machine.
 type EventloopVars struct {
 	// ChannelsOpen: At least one registered channel or listener has not reached a terminal state.

@@ -293,6 +293,110 @@ func (a ListenerActions) At(i int) ListenerAction {
 	return ListenerAction(a.w0 >> (uint(i+1) * 8))
 }
 
+// ListenerPerformer performs the actions of the listener machine, one method per action.
+// A runtime that implements it stops compiling when the table gains an action it
+// does not perform. ListenerAction.PerformOn and ListenerActions.PerformOn call the
+// methods; pass a pointer, so that the call does not allocate.
+type ListenerPerformer interface {
+	// ArmAccept: Add read interest to the listening descriptor's registration.
+	ArmAccept()
+	// DisarmAccept: Remove read interest from the registration.
+	DisarmAccept()
+	// RearmAccept: Keep read interest armed; a no-op on level-triggered epoll, a re-arm on one-shot or edge-triggered backends.
+	RearmAccept()
+	// AcceptSocket: Call accept4(2) once (non-blocking, close-on-exec); feed accepted.
+	AcceptSocket()
+	// AdoptConnection: Create a channel for the accepted descriptor and hand it to the loop for registration.
+	AdoptConnection()
+	// ContinueAccept: Queue acceptContinue, or acceptBudgetSpent when the cycle's accept budget is spent.
+	ContinueAccept()
+	// CountSpurious: Count a readiness notification that found no connection.
+	CountSpurious()
+	// CountAborted: Count a connection that died in the backlog (ECONNABORTED, EPROTO).
+	CountAborted()
+	// CountThrottled: Count a throttling episode (EMFILE, ENFILE, ENOBUFS, ENOMEM).
+	CountThrottled()
+	// StartBackoffTimer: Start the backoff timer for base << backoff (the value before this row's update).
+	StartBackoffTimer()
+	// CancelBackoffTimer: Cancel the backoff timer.
+	CancelBackoffTimer()
+	// FireError: Tell the listener's handler the error that triggered this row.
+	FireError()
+	// Deregister: Remove the descriptor from the poller. At most 1 per lifetime.
+	Deregister()
+	// CloseFD: close(2) the descriptor; EINTR counts as closed (D4). At most 1 per lifetime.
+	CloseFD()
+	// ForgetFD: Drop the registration and the number without any syscall on it (D2). At most 1 per lifetime.
+	ForgetFD()
+	// CountDescriptorInvalid: Count an invalidated descriptor, with fd, operation and listener (D2). At most 1 per lifetime.
+	CountDescriptorInvalid()
+	// PanicWithDiagnostics: Panic with a diagnostic naming fd, operation and listener (EBADF policy crash). At most 1 per lifetime.
+	PanicWithDiagnostics()
+	// Repanic: Re-raise the recovered handler panic on the loop goroutine.
+	Repanic()
+	// LeaveLoop: Remove the listener from its loop's registry; the registry feeds the loop channelClosed, or lastChannelClosed for the last one. At most 1 per lifetime.
+	LeaveLoop()
+	// SettleClosed: Complete the listener's close result with its cause. At most 1 per lifetime.
+	SettleClosed()
+}
+
+// PerformOn calls the method of p that performs a. It panics for a value that is
+// not one of the ListenerAction constants.
+func (a ListenerAction) PerformOn(p ListenerPerformer) {
+	switch a {
+	case ListenerActionArmAccept:
+		p.ArmAccept()
+	case ListenerActionDisarmAccept:
+		p.DisarmAccept()
+	case ListenerActionRearmAccept:
+		p.RearmAccept()
+	case ListenerActionAcceptSocket:
+		p.AcceptSocket()
+	case ListenerActionAdoptConnection:
+		p.AdoptConnection()
+	case ListenerActionContinueAccept:
+		p.ContinueAccept()
+	case ListenerActionCountSpurious:
+		p.CountSpurious()
+	case ListenerActionCountAborted:
+		p.CountAborted()
+	case ListenerActionCountThrottled:
+		p.CountThrottled()
+	case ListenerActionStartBackoffTimer:
+		p.StartBackoffTimer()
+	case ListenerActionCancelBackoffTimer:
+		p.CancelBackoffTimer()
+	case ListenerActionFireError:
+		p.FireError()
+	case ListenerActionDeregister:
+		p.Deregister()
+	case ListenerActionCloseFD:
+		p.CloseFD()
+	case ListenerActionForgetFD:
+		p.ForgetFD()
+	case ListenerActionCountDescriptorInvalid:
+		p.CountDescriptorInvalid()
+	case ListenerActionPanicWithDiagnostics:
+		p.PanicWithDiagnostics()
+	case ListenerActionRepanic:
+		p.Repanic()
+	case ListenerActionLeaveLoop:
+		p.LeaveLoop()
+	case ListenerActionSettleClosed:
+		p.SettleClosed()
+	default:
+		panic("listener: PerformOn: unknown action " + a.String())
+	}
+}
+
+// PerformOn performs the actions on p in order. A panic in a method stops the list;
+// a runtime that must go on after one performs At(i).PerformOn(p) itself.
+func (a ListenerActions) PerformOn(p ListenerPerformer) {
+	for i := 0; i < a.Len(); i++ {
+		a.At(i).PerformOn(p)
+	}
+}
+
 // ListenerVars holds the variables of the listener machine.
 type ListenerVars struct {
 	// EbadfPolicy: What an invalidated descriptor (EBADF, D2) does.

@@ -216,6 +216,90 @@ func (a LifecycleActions) At(i int) LifecycleAction {
 	return LifecycleAction(a.w0 >> (uint(i+1) * 8))
 }
 
+// LifecyclePerformer performs the actions of the lifecycle machine, one method per action.
+// A runtime that implements it stops compiling when the table gains an action it
+// does not perform. LifecycleAction.PerformOn and LifecycleActions.PerformOn call the
+// methods; pass a pointer, so that the call does not allocate.
+type LifecyclePerformer interface {
+	// ArmRead: Register interest in readability.
+	ArmRead()
+	// NotifyActive: Tell the handler the channel is active.
+	NotifyActive()
+	// Enqueue: Append the user's bytes to the outbound buffer.
+	Enqueue()
+	// ArmWrite: Register interest in writability.
+	ArmWrite()
+	// DisarmWrite: Drop interest in writability; the buffer is empty.
+	DisarmWrite()
+	// DeliverRead: Hand the bytes read to the handler.
+	DeliverRead()
+	// ReadComplete: Tell the handler the read cycle ended.
+	ReadComplete()
+	// NotifyInputClosed: Tell the handler the peer closed its side.
+	NotifyInputClosed()
+	// ShutdownWrite: shutdown(2) the output side once the buffer is flushed. At most 1 per lifetime.
+	ShutdownWrite()
+	// ArmDeadline: Start the drain deadline.
+	ArmDeadline()
+	// FailWrites: Fail the pending and any new writes with a closed-channel error.
+	FailWrites()
+	// ReportError: Tell the handler about the error that ends the channel.
+	ReportError()
+	// Deregister: Remove the descriptor from the poller.
+	Deregister()
+	// CloseFD: close(2) the descriptor. At most 1 per lifetime.
+	CloseFD()
+	// NotifyClosed: Tell the handler the channel is closed. At most 1 per lifetime.
+	NotifyClosed()
+}
+
+// PerformOn calls the method of p that performs a. It panics for a value that is
+// not one of the LifecycleAction constants.
+func (a LifecycleAction) PerformOn(p LifecyclePerformer) {
+	switch a {
+	case LifecycleActionArmRead:
+		p.ArmRead()
+	case LifecycleActionNotifyActive:
+		p.NotifyActive()
+	case LifecycleActionEnqueue:
+		p.Enqueue()
+	case LifecycleActionArmWrite:
+		p.ArmWrite()
+	case LifecycleActionDisarmWrite:
+		p.DisarmWrite()
+	case LifecycleActionDeliverRead:
+		p.DeliverRead()
+	case LifecycleActionReadComplete:
+		p.ReadComplete()
+	case LifecycleActionNotifyInputClosed:
+		p.NotifyInputClosed()
+	case LifecycleActionShutdownWrite:
+		p.ShutdownWrite()
+	case LifecycleActionArmDeadline:
+		p.ArmDeadline()
+	case LifecycleActionFailWrites:
+		p.FailWrites()
+	case LifecycleActionReportError:
+		p.ReportError()
+	case LifecycleActionDeregister:
+		p.Deregister()
+	case LifecycleActionCloseFD:
+		p.CloseFD()
+	case LifecycleActionNotifyClosed:
+		p.NotifyClosed()
+	default:
+		panic("lifecycle: PerformOn: unknown action " + a.String())
+	}
+}
+
+// PerformOn performs the actions on p in order. A panic in a method stops the list;
+// a runtime that must go on after one performs At(i).PerformOn(p) itself.
+func (a LifecycleActions) PerformOn(p LifecyclePerformer) {
+	for i := 0; i < a.Len(); i++ {
+		a.At(i).PerformOn(p)
+	}
+}
+
 // LifecycleVars holds the variables of the lifecycle machine.
 type LifecycleVars struct{}
 
