@@ -295,9 +295,7 @@ func (l *Loop) step(e loopEvent) {
 		return
 	}
 	l.current = e
-	for i := 0; i < acts.Len(); i++ {
-		l.perform(acts.At(i))
-	}
+	acts.PerformOn(loopPerformer{l})
 }
 
 // rejected answers a request the table refused: its sender gets the error.
@@ -313,69 +311,82 @@ func (l *Loop) rejected(e loopEvent, err error) {
 	}
 }
 
-// perform carries out one action of the loop's machine.
-func (l *Loop) perform(a sm.EventloopAction) {
-	switch a {
-	case sm.EventloopActionStartPolling, sm.EventloopActionPoll:
-		l.waitNext = true
-	case sm.EventloopActionDispatchReady:
-		l.dispatchReady()
-	case sm.EventloopActionAdmitChannel:
-		l.admit(l.current.req.reg)
-	case sm.EventloopActionEnqueueTask:
-		l.tasks = append(l.tasks, l.current.req.task)
-	case sm.EventloopActionDrainChannels:
-		l.eachRegistration(func(r *registration) { r.drain() })
-	case sm.EventloopActionStartDrainTimer:
-		l.drain = l.after(l.opts.DrainTimeout, func() { l.feed(loopEvent{ev: sm.EventloopEventDrainDeadline}) })
-	case sm.EventloopActionCancelDrainTimer:
-		l.cancel(l.drain)
-		l.drain = nil
-	case sm.EventloopActionForceCloseChannels:
-		l.forced = true
-		l.eachRegistration(func(r *registration) { r.forcedShutdown() })
-	case sm.EventloopActionFailChannels:
-		l.eachRegistration(func(r *registration) { r.loopFailed() })
-	case sm.EventloopActionRecordCause:
+// loopPerformer performs the loop machine's actions: sm.EventloopPerformer,
+// one method per action, so a table action without a performer does not build.
+type loopPerformer struct{ *Loop }
+
+var _ sm.EventloopPerformer = loopPerformer{}
+
+func (l loopPerformer) StartPolling()  { l.waitNext = true }
+func (l loopPerformer) Poll()          { l.waitNext = true }
+func (l loopPerformer) DispatchReady() { l.dispatchReady() }
+func (l loopPerformer) AdmitChannel()  { l.admit(l.current.req.reg) }
+func (l loopPerformer) EnqueueTask()   { l.tasks = append(l.tasks, l.current.req.task) }
+
+func (l loopPerformer) DrainChannels() {
+	l.eachRegistration(func(r *registration) { r.drain() })
+}
+
+func (l loopPerformer) StartDrainTimer() {
+	l.drain = l.after(l.opts.DrainTimeout, func() { l.feed(loopEvent{ev: sm.EventloopEventDrainDeadline}) })
+}
+
+func (l loopPerformer) CancelDrainTimer() {
+	l.cancel(l.drain)
+	l.drain = nil
+}
+
+func (l loopPerformer) ForceCloseChannels() {
+	l.forced = true
+	l.eachRegistration(func(r *registration) { r.forcedShutdown() })
+}
+
+func (l loopPerformer) FailChannels() {
+	l.eachRegistration(func(r *registration) { r.loopFailed() })
+}
+
+func (l loopPerformer) RecordCause() {
+	if l.cause == nil {
+		l.cause = l.current.cause
 		if l.cause == nil {
-			l.cause = l.current.cause
-			if l.cause == nil {
-				l.cause = fmt.Errorf("loop: %s", eventloopStep(l.current))
-			}
-		} else if l.current.cause != nil {
-			l.cause = fmt.Errorf("%w; then: %v", l.cause, l.current.cause)
+			l.cause = fmt.Errorf("loop: %s", eventloopStep(l.current))
 		}
-	case sm.EventloopActionFailPendingTasks:
-		l.mu.Lock()
-		l.refuse = true
-		inbox := l.inbox
-		l.inbox = nil
-		l.inboxLen.Store(0)
-		l.mu.Unlock()
-		err := ErrClosed
-		if l.cause != nil {
-			err = fmt.Errorf("%w: %w", ErrClosed, l.cause)
-		}
-		for _, t := range l.tasks {
-			if t.fail != nil {
-				t.fail(err)
-			}
-		}
-		l.tasks = nil
-		for _, r := range inbox {
-			r.fail(err)
-		}
-		l.timers = nil
-	case sm.EventloopActionClosePoller:
-		l.poller.close()
-	case sm.EventloopActionForgetPoller:
-		l.poller.forget()
-	case sm.EventloopActionReportStopped:
-		if l.cause != nil {
-			l.stopErr = fmt.Errorf("%w: %w", ErrLoopFailed, l.cause)
-		}
-		close(l.done)
+	} else if l.current.cause != nil {
+		l.cause = fmt.Errorf("%w; then: %v", l.cause, l.current.cause)
 	}
+}
+
+func (l loopPerformer) FailPendingTasks() {
+	l.mu.Lock()
+	l.refuse = true
+	inbox := l.inbox
+	l.inbox = nil
+	l.inboxLen.Store(0)
+	l.mu.Unlock()
+	err := ErrClosed
+	if l.cause != nil {
+		err = fmt.Errorf("%w: %w", ErrClosed, l.cause)
+	}
+	for _, t := range l.tasks {
+		if t.fail != nil {
+			t.fail(err)
+		}
+	}
+	l.tasks = nil
+	for _, r := range inbox {
+		r.fail(err)
+	}
+	l.timers = nil
+}
+
+func (l loopPerformer) ClosePoller()  { l.poller.close() }
+func (l loopPerformer) ForgetPoller() { l.poller.forget() }
+
+func (l loopPerformer) ReportStopped() {
+	if l.cause != nil {
+		l.stopErr = fmt.Errorf("%w: %w", ErrLoopFailed, l.cause)
+	}
+	close(l.done)
 }
 
 // inReadBuf reports whether p is a slice of the loop's read buffer, as OnRead's
