@@ -585,7 +585,7 @@ func (m *Eventloop) onStarted(out PollerControlResult) (EventloopActions, error)
 	case EventloopStateStopped:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/eventloop.yaml:110: nothing happens after stop
+			// ../spec/eventloop.yaml:112: nothing happens after stop
 			return EventloopActions{}, nil
 		}
 	}
@@ -696,7 +696,7 @@ func (m *Eventloop) onWakeup(out PollerWaitResult) (EventloopActions, error) {
 	case EventloopStateStopped:
 		switch out {
 		case PollerWaitResultReady, PollerWaitResultTimeout, PollerWaitResultInterrupted, PollerWaitResultDescriptorInvalid, PollerWaitResultOtherError:
-			// ../spec/eventloop.yaml:110: nothing happens after stop
+			// ../spec/eventloop.yaml:112: nothing happens after stop
 			return EventloopActions{}, nil
 		}
 	}
@@ -733,7 +733,7 @@ func (m *Eventloop) onRegisterChannel() (EventloopActions, error) {
 		// ../spec/eventloop.yaml:83: loop: shutting down (a group sends new registrations to another loop)
 		return EventloopActions{}, &eventloopRejects[36]
 	case EventloopStateStopped:
-		// ../spec/eventloop.yaml:109: loop: closed
+		// ../spec/eventloop.yaml:111: loop: closed
 		return EventloopActions{}, &eventloopRejects[38]
 	}
 	return EventloopActions{}, nil
@@ -759,7 +759,7 @@ func (m *Eventloop) onChannelClosed() (EventloopActions, error) {
 		// ../spec/eventloop.yaml:85: other channels remain
 		return EventloopActions{}, nil
 	case EventloopStateStopped:
-		// ../spec/eventloop.yaml:110: nothing happens after stop
+		// ../spec/eventloop.yaml:112: nothing happens after stop
 		return EventloopActions{}, nil
 	}
 	return EventloopActions{}, nil
@@ -808,7 +808,7 @@ func (m *Eventloop) onLastChannelClosed() (EventloopActions, error) {
 			return EventloopActions{w0: 0xe0c0b03 /* failPendingTasks, closePoller, reportStopped */}, nil
 		}
 	case EventloopStateStopped:
-		// ../spec/eventloop.yaml:110: nothing happens after stop
+		// ../spec/eventloop.yaml:112: nothing happens after stop
 		return EventloopActions{}, nil
 	}
 	return EventloopActions{}, nil
@@ -837,7 +837,7 @@ func (m *Eventloop) onSubmitTask() (EventloopActions, error) {
 		// ../spec/eventloop.yaml:84: loop: shutting down; the task gets an error, never a panic (SwiftNIO traps here)
 		return EventloopActions{}, &eventloopRejects[37]
 	case EventloopStateStopped:
-		// ../spec/eventloop.yaml:109: loop: closed
+		// ../spec/eventloop.yaml:111: loop: closed
 		return EventloopActions{}, &eventloopRejects[39]
 	}
 	return EventloopActions{}, nil
@@ -874,7 +874,7 @@ func (m *Eventloop) onShutdownGracefully() (EventloopActions, error) {
 		// ../spec/eventloop.yaml:95: already shutting down; the caller waits on the same stop result
 		return EventloopActions{}, nil
 	case EventloopStateStopped:
-		// ../spec/eventloop.yaml:110: nothing happens after stop
+		// ../spec/eventloop.yaml:112: nothing happens after stop
 		return EventloopActions{}, nil
 	}
 	return EventloopActions{}, nil
@@ -915,7 +915,7 @@ func (m *Eventloop) onShutdownNow() (EventloopActions, error) {
 		// ../spec/eventloop.yaml:98: already closing every channel at once
 		return EventloopActions{}, nil
 	case EventloopStateStopped:
-		// ../spec/eventloop.yaml:110: nothing happens after stop
+		// ../spec/eventloop.yaml:112: nothing happens after stop
 		return EventloopActions{}, nil
 	}
 	return EventloopActions{}, nil
@@ -945,7 +945,7 @@ func (m *Eventloop) onDrainDeadline() (EventloopActions, error) {
 		m.state = EventloopStateStopping
 		return EventloopActions{w0: 0x80702 /* cancelDrainTimer, forceCloseChannels */}, nil
 	case EventloopStateStopped:
-		// ../spec/eventloop.yaml:110: nothing happens after stop
+		// ../spec/eventloop.yaml:112: nothing happens after stop
 		return EventloopActions{}, nil
 	}
 	return EventloopActions{}, nil
@@ -971,32 +971,34 @@ func (m *Eventloop) onPollerLost() (EventloopActions, error) {
 		return EventloopActions{w0: 0xe0b0a03 /* recordCause, failPendingTasks, reportStopped */}, nil
 	case EventloopStateRunning, EventloopStateStopping:
 		if m.vars.ChannelsOpen {
-			// ../spec/eventloop.yaml:102
+			// ../spec/eventloop.yaml:104: D2 for the poller: its number is not ours any more, so the stop forgets it instead of closing it
+			m.vars.PollerGone = true
 			m.state = EventloopStateFailing
 			return EventloopActions{w0: 0x90a02 /* recordCause, failChannels */}, nil
 		} else {
-			// ../spec/eventloop.yaml:105
+			// ../spec/eventloop.yaml:107
 			m.vars.PollerGone = true
 			m.state = EventloopStateStopped
 			return EventloopActions{w0: 0xe0d0b0a04 /* recordCause, failPendingTasks, forgetPoller, reportStopped */}, nil
 		}
 	case EventloopStateDraining:
 		if m.vars.ChannelsOpen {
-			// ../spec/eventloop.yaml:103
+			// ../spec/eventloop.yaml:105
+			m.vars.PollerGone = true
 			m.state = EventloopStateFailing
 			return EventloopActions{w0: 0x90a0703 /* cancelDrainTimer, recordCause, failChannels */}, nil
 		} else {
-			// ../spec/eventloop.yaml:105
+			// ../spec/eventloop.yaml:107
 			m.vars.PollerGone = true
 			m.state = EventloopStateStopped
 			return EventloopActions{w0: 0xe0d0b0a04 /* recordCause, failPendingTasks, forgetPoller, reportStopped */}, nil
 		}
 	case EventloopStateFailing:
-		// ../spec/eventloop.yaml:107
+		// ../spec/eventloop.yaml:109
 		m.vars.PollerGone = true
 		return EventloopActions{w0: 0xa01 /* recordCause */}, nil
 	case EventloopStateStopped:
-		// ../spec/eventloop.yaml:110: nothing happens after stop
+		// ../spec/eventloop.yaml:112: nothing happens after stop
 		return EventloopActions{}, nil
 	}
 	return EventloopActions{}, nil
@@ -1026,7 +1028,7 @@ func (m *Eventloop) onRuntimeFault() (EventloopActions, error) {
 			m.state = EventloopStateFailing
 			return EventloopActions{w0: 0x90a02 /* recordCause, failChannels */}, nil
 		} else {
-			// ../spec/eventloop.yaml:104
+			// ../spec/eventloop.yaml:106
 			m.state = EventloopStateStopped
 			return EventloopActions{w0: 0xe0c0b0a04 /* recordCause, failPendingTasks, closePoller, reportStopped */}, nil
 		}
@@ -1036,15 +1038,15 @@ func (m *Eventloop) onRuntimeFault() (EventloopActions, error) {
 			m.state = EventloopStateFailing
 			return EventloopActions{w0: 0x90a0703 /* cancelDrainTimer, recordCause, failChannels */}, nil
 		} else {
-			// ../spec/eventloop.yaml:104
+			// ../spec/eventloop.yaml:106
 			m.state = EventloopStateStopped
 			return EventloopActions{w0: 0xe0c0b0a04 /* recordCause, failPendingTasks, closePoller, reportStopped */}, nil
 		}
 	case EventloopStateFailing:
-		// ../spec/eventloop.yaml:106: a fault while failing (a close callback panicking) is attached to the cause; failing goes on
+		// ../spec/eventloop.yaml:108: a fault while failing (a close callback panicking) is attached to the cause; failing goes on
 		return EventloopActions{w0: 0xa01 /* recordCause */}, nil
 	case EventloopStateStopped:
-		// ../spec/eventloop.yaml:110: nothing happens after stop
+		// ../spec/eventloop.yaml:112: nothing happens after stop
 		return EventloopActions{}, nil
 	}
 	return EventloopActions{}, nil
