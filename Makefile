@@ -44,6 +44,7 @@ bench:
 	cd bench && $(GO) test -run '^$$' -bench Echo -benchmem -count 3 ./echo > .tools/allocs.txt && cat .tools/allocs.txt
 	bench/scripts/instructions.sh > bench/.tools/instructions.txt && cat bench/.tools/instructions.txt
 	cd bench && $(GO) run ./cmd/echobench -c 50,500 -t 10s -runs 3 -idle 10000 > .tools/echo.txt && cat .tools/echo.txt
+	cd bench && $(GO) run ./cmd/floodrss -modes write,send,sendcopy -peers 100 -t 6s > .tools/flood.txt && cat .tools/flood.txt
 	if command -v perf >/dev/null; then bench/scripts/profile.sh 50 8 > bench/.tools/profile.txt; \
 	else echo "perf not installed (Debian package linux-perf): no profile" > bench/.tools/profile.txt; fi; cat bench/.tools/profile.txt
 	{ cat bench/benchmarks-head.md; \
@@ -51,6 +52,7 @@ bench:
 	  printf '\n### Allocations per echo\n\n```\n'; cat bench/.tools/allocs.txt; printf '```\n'; \
 	  printf '\n### Instructions per echo of the runtime alone (callgrind)\n\n```\n'; cat bench/.tools/instructions.txt; printf '```\n'; \
 	  printf '\n### Echo CPU and idle memory\n\n```\n'; cat bench/.tools/echo.txt; printf '```\n'; \
+	  printf '\n### Memory under a flood of writes\n\n```\n'; cat bench/.tools/flood.txt; printf '```\n'; \
 	  printf '\n### Where the CPU of an echo goes (perf)\n\n```\n'; cat bench/.tools/profile.txt; printf '```\n'; } > docs/benchmarks.md
 
 # verify-spin cross-checks the tables with the SPIN model checker (installed from
