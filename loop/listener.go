@@ -3,6 +3,8 @@ package loop
 import (
 	"fmt"
 	"net"
+	"os"
+	"runtime"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -13,7 +15,8 @@ import (
 
 // Accepted is called on the listener's loop for every accepted connection; it
 // returns the handler and options of its channel, or a nil handler to refuse it
-// (the connection is closed).
+// (the connection is closed). A panic in it fails that connection only: it is
+// closed and counted in Counters.PanicsContained, and the listener accepts on.
 type Accepted func(conn net.Addr) (Handler, *ChannelOptions)
 
 // ListenerOptions set the variables of a listener's table.
@@ -44,8 +47,6 @@ type Listener struct {
 	events      events[lnEvent]
 	current     lnEvent
 	cause       error
-	conn        *sockets.FD
-	connAddr    net.Addr
 	accepts     int
 	backoffT    *timer
 	handlerDead bool
@@ -59,6 +60,13 @@ type lnEvent struct {
 	ev    sm.ListenerEvent
 	out   uint8
 	cause error
+	// conn and addr are the connection of accepted(accepted), and of adopted
+	// when no channel took it: closeConnection closes it.
+	conn *sockets.FD
+	addr net.Addr
+	// connection says cause is one connection's (adopted): fireError and repanic
+	// report it, but it is not the listener's close cause.
+	connection bool
 }
 
 // Listen serves the listening descriptor ln (from sockets.Listen or Adopt) on the
@@ -139,7 +147,7 @@ func (x *Listener) step(e lnEvent) error {
 		x.loop.counters.Rejected.Add(1)
 		return err
 	}
-	if e.cause != nil {
+	if e.cause != nil && !e.connection {
 		x.cause = e.cause
 	}
 	x.current = e
@@ -152,10 +160,14 @@ func (x *Listener) step(e lnEvent) error {
 func listenerStep(e lnEvent) string {
 	s := e.ev.String()
 	switch e.ev {
-	case sm.ListenerEventRegistered, sm.ListenerEventPollerControlFailed:
+	case sm.ListenerEventRegistered, sm.ListenerEventPollerControlFailed, sm.ListenerEventDeregistered:
 		s += "(" + sm.PollerControlResult(e.out).String() + ")"
 	case sm.ListenerEventAccepted:
 		s += "(" + sm.AcceptResult(e.out).String() + ")"
+	case sm.ListenerEventAdopted:
+		s += "(" + sm.AdoptResult(e.out).String() + ")"
+	case sm.ListenerEventCloseReturned:
+		s += "(" + sm.CloseResult(e.out).String() + ")"
 	}
 	return s
 }
@@ -188,31 +200,21 @@ func (x *Listener) perform(a sm.ListenerAction) {
 		// Level-triggered: interest stays armed.
 	case sm.ListenerActionAcceptSocket:
 		conn, addr, err := fd.Accept()
-		x.conn, x.connAddr = conn, addr
 		x.accepts++
 		out := sockets.ClassifyAccept(err)
 		var cause error
 		if out != sm.AcceptResultAccepted && out != sm.AcceptResultWouldBlock && out != sm.AcceptResultInterrupted {
 			cause = opError("accept", x.Addr(), err)
 		}
-		x.events.raise(lnEvent{ev: sm.ListenerEventAccepted, out: uint8(out), cause: cause})
+		x.events.raise(lnEvent{ev: sm.ListenerEventAccepted, out: uint8(out), cause: cause, conn: conn, addr: addr})
 	case sm.ListenerActionAdoptConnection:
-		conn, addr := x.conn, x.connAddr
-		x.conn, x.connAddr = nil, nil
-		var h Handler
-		var o *ChannelOptions
-		x.callback(func() { h, o = x.accepted(addr) })
-		if h == nil {
-			conn.Close()
-			return
-		}
-		target := l
-		if l.group != nil {
-			target = l.group.next()
-		}
-		if _, err := target.registerPeer(conn, addr, h, o); err != nil && x.opts.OnError != nil {
-			x.callback(func() { x.opts.OnError(err) })
-		}
+		x.events.raise(x.adopt(x.current.conn, x.current.addr))
+	case sm.ListenerActionCloseConnection:
+		// The listener has no use for the result: the descriptor is released
+		// whatever close says (D4), and the number was never a channel's.
+		x.current.conn.Close()
+	case sm.ListenerActionCountPanic:
+		l.counters.PanicsContained.Add(1)
 	case sm.ListenerActionContinueAccept:
 		if x.accepts < l.opts.AcceptBudget {
 			x.events.raise(lnEvent{ev: sm.ListenerEventAcceptContinue})
@@ -232,16 +234,25 @@ func (x *Listener) perform(a sm.ListenerAction) {
 		l.cancel(x.backoffT)
 	case sm.ListenerActionFireError:
 		if x.opts.OnError != nil {
-			err := x.current.cause
-			if err == nil {
-				err = x.cause
-			}
+			err := x.currentCause()
 			x.callback(func() { x.opts.OnError(err) })
 		}
 	case sm.ListenerActionDeregister:
-		l.poller.remove(fd.Fd())
+		err := l.poller.remove(fd.Fd())
+		out := sockets.ClassifyPollerControl(err)
+		var cause error
+		if err != nil {
+			cause = x.fdError("close", os.NewSyscallError(pollControlCall(), err))
+		}
+		x.events.raise(lnEvent{ev: sm.ListenerEventDeregistered, out: uint8(out), cause: cause})
 	case sm.ListenerActionCloseFD:
-		fd.Close()
+		err := fd.Close()
+		out := sockets.ClassifyClose(err)
+		var cause error
+		if err != nil {
+			cause = x.fdError("close", err)
+		}
+		x.events.raise(lnEvent{ev: sm.ListenerEventCloseReturned, out: uint8(out), cause: cause})
 	case sm.ListenerActionForgetFD:
 		fd.Forget()
 		l.stale(&x.reg)
@@ -250,12 +261,74 @@ func (x *Listener) perform(a sm.ListenerAction) {
 	case sm.ListenerActionPanicWithDiagnostics:
 		panic(crashPanic(fmt.Sprintf("fsmkernel: descriptor %d of listener %d invalidated outside the kernel during %s: %v", fd.Fd(), x.id, listenerStep(x.current), x.current.cause)))
 	case sm.ListenerActionRepanic:
-		panic(x.cause)
+		panic(x.currentCause())
 	case sm.ListenerActionLeaveLoop:
 		l.leave(&x.reg)
 	case sm.ListenerActionSettleClosed:
 		x.settle(x.cause)
 	}
+}
+
+// adopt performs adoptConnection for conn, accepted from addr: it calls
+// Accepted under recover (a panic there is that connection's, not the
+// listener's) and registers the channel returned on a loop of the group. The
+// result is the adopted event; it keeps conn when no channel took it.
+func (x *Listener) adopt(conn *sockets.FD, addr net.Addr) lnEvent {
+	e := lnEvent{ev: sm.ListenerEventAdopted, connection: true}
+	h, o, err := x.callAccepted(addr)
+	switch {
+	case err != nil:
+		e.out, e.cause, e.conn, e.addr = uint8(sm.AdoptResultPanicked), err, conn, addr
+	case h == nil:
+		e.out, e.conn, e.addr = uint8(sm.AdoptResultRefused), conn, addr
+	default:
+		target := x.loop
+		if target.group != nil {
+			target = target.group.next()
+		}
+		if _, err := target.registerPeer(conn, addr, h, o); err != nil {
+			e.out, e.cause = uint8(sm.AdoptResultRegisterFailed), err // registerPeer closed conn
+		} else {
+			e.out = uint8(sm.AdoptResultRegistered)
+		}
+	}
+	return e
+}
+
+// callAccepted calls Accepted, recovering a panic at this boundary as the
+// returned error.
+func (x *Listener) callAccepted(addr net.Addr) (h Handler, o *ChannelOptions, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			h, o = nil, nil
+			err = &panicError{value: r, stack: debug.Stack(), channel: x.id}
+		}
+	}()
+	h, o = x.accepted(addr)
+	return h, o, nil
+}
+
+// currentCause is the error of the event being answered, or else the
+// listener's cause.
+func (x *Listener) currentCause() error {
+	if x.current.cause != nil {
+		return x.current.cause
+	}
+	return x.cause
+}
+
+// fdError names the listening descriptor's number in err, a failure of op on
+// it: after EBADF or a reused number the number is the diagnostic (D2).
+func (x *Listener) fdError(op string, err error) error {
+	return opError(op, x.laddr, fmt.Errorf("fd %d: %w", x.reg.fd.Fd(), err))
+}
+
+// pollControlCall names the poller's control call in errors.
+func pollControlCall() string {
+	if runtime.GOOS == "linux" {
+		return "epoll_ctl"
+	}
+	return "kevent"
 }
 
 func (x *Listener) setInterest(read bool) {

@@ -126,10 +126,14 @@ func channelOutcomeName(e sm.ChannelEvent, o uint8) string {
 
 func listenerOutcomeName(e sm.ListenerEvent, o uint8) string {
 	switch e {
-	case sm.ListenerEventRegistered, sm.ListenerEventPollerControlFailed:
+	case sm.ListenerEventRegistered, sm.ListenerEventPollerControlFailed, sm.ListenerEventDeregistered:
 		return eventName(e.String(), pollerControlNames, o)
 	case sm.ListenerEventAccepted:
 		return eventName(e.String(), enumNames(sm.AcceptResultCount, func(i uint8) string { return sm.AcceptResult(i).String() }), o)
+	case sm.ListenerEventAdopted:
+		return eventName(e.String(), enumNames(sm.AdoptResultCount, func(i uint8) string { return sm.AdoptResult(i).String() }), o)
+	case sm.ListenerEventCloseReturned:
+		return eventName(e.String(), enumNames(sm.CloseResultCount, func(i uint8) string { return sm.CloseResult(i).String() }), o)
 	}
 	return eventName(e.String(), nil, o)
 }

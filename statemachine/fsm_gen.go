@@ -314,6 +314,43 @@ func _() {
 // PollerControlResultCount is the number of PollerControlResult values.
 const PollerControlResultCount = 6
 
+// AdoptResult: The result of adopting one accepted connection: the Accepted callback, called under recover, and the registration of the channel it returned.
+type AdoptResult uint8
+
+const (
+	// AdoptResultRegistered: The channel was created and handed to its loop, which owns the descriptor now.
+	AdoptResultRegistered AdoptResult = iota
+	// AdoptResultRefused: Accepted returned a nil handler; the connection is not wanted.
+	AdoptResultRefused
+	// AdoptResultPanicked: Accepted panicked; the panic was recovered at the callback boundary and no channel exists.
+	AdoptResultPanicked
+	// AdoptResultRegisterFailed: The loop chosen refused the channel's registration; the registration closed the descriptor.
+	AdoptResultRegisterFailed
+)
+const _AdoptResult_name = "registeredrefusedpanickedregisterFailed"
+
+var _AdoptResult_index = [...]uint8{0, 10, 17, 25, 39}
+
+func (x AdoptResult) String() string {
+	if int(x) >= len(_AdoptResult_index)-1 {
+		return "AdoptResult(" + strconv.Itoa(int(x)) + ")"
+	}
+	return _AdoptResult_name[_AdoptResult_index[x]:_AdoptResult_index[x+1]]
+}
+
+// An "invalid array index" compiler error here means the constants of AdoptResult
+// changed; regenerate with fsmgen.
+func _() {
+	var x [1]struct{}
+	_ = x[AdoptResultRegistered-0]
+	_ = x[AdoptResultRefused-1]
+	_ = x[AdoptResultPanicked-2]
+	_ = x[AdoptResultRegisterFailed-3]
+}
+
+// AdoptResultCount is the number of AdoptResult values.
+const AdoptResultCount = 4
+
 // RejectedError is returned when a machine's table rejects an event in its current
 // state. The machine's state is unchanged. Values are shared: do not modify them.
 type RejectedError struct {

@@ -19,14 +19,18 @@ const (
 	ListenerStateAccepting
 	// ListenerStateThrottled: Accept failed for lack of descriptors or memory: accept interest is disarmed and a bounded backoff timer runs; existing connections keep being served.
 	ListenerStateThrottled
+	// ListenerStateDeregistering: Closing: the removal from the poller (epoll_ctl DEL, kevent EV_DELETE) was issued and its result is awaited; it decides whether the number is still ours to close.
+	ListenerStateDeregistering
+	// ListenerStateClosing: Closing: close(2) was issued (after a removal that succeeded, or with no removal when the poller is going away or was never joined) and its result is awaited; the listener has left its loop.
+	ListenerStateClosing
 	// ListenerStateClosed: Deregistered and closed(2) once. Final.
 	ListenerStateClosed
 	// ListenerStateAbandoned: The descriptor was invalidated outside the kernel (EBADF, D2); its number is never used again. Final.
 	ListenerStateAbandoned
 )
-const _ListenerState_name = "freshlisteningacceptingthrottledclosedabandoned"
+const _ListenerState_name = "freshlisteningacceptingthrottledderegisteringclosingclosedabandoned"
 
-var _ListenerState_index = [...]uint8{0, 5, 14, 23, 32, 38, 47}
+var _ListenerState_index = [...]uint8{0, 5, 14, 23, 32, 45, 52, 58, 67}
 
 func (x ListenerState) String() string {
 	if int(x) >= len(_ListenerState_index)-1 {
@@ -43,12 +47,14 @@ func _() {
 	_ = x[ListenerStateListening-1]
 	_ = x[ListenerStateAccepting-2]
 	_ = x[ListenerStateThrottled-3]
-	_ = x[ListenerStateClosed-4]
-	_ = x[ListenerStateAbandoned-5]
+	_ = x[ListenerStateDeregistering-4]
+	_ = x[ListenerStateClosing-5]
+	_ = x[ListenerStateClosed-6]
+	_ = x[ListenerStateAbandoned-7]
 }
 
 // ListenerStateCount is the number of states.
-const ListenerStateCount = 6
+const ListenerStateCount = 8
 
 // Terminal reports whether s is a terminal state: the machine's lifetime is over.
 func (s ListenerState) Terminal() bool {
@@ -69,6 +75,8 @@ const (
 	ListenerEventReadable
 	// ListenerEventAccepted: The result of the accept4(2) issued by acceptSocket.
 	ListenerEventAccepted
+	// ListenerEventAdopted: The result of adoptConnection for the connection the last accept returned.
+	ListenerEventAdopted
 	// ListenerEventAcceptContinue: The continuation queued by continueAccept.
 	ListenerEventAcceptContinue
 	// ListenerEventAcceptBudgetSpent: Fed instead of acceptContinue when the cycle used its per-wakeup accept budget.
@@ -81,18 +89,22 @@ const (
 	ListenerEventClose
 	// ListenerEventPollerControlFailed: An interest change failed; the runtime reports failures only.
 	ListenerEventPollerControlFailed
+	// ListenerEventDeregistered: The result of the removal from the poller issued by deregister.
+	ListenerEventDeregistered
+	// ListenerEventCloseReturned: The result of the close(2) issued by closeFD; EINTR counts as closed (D4).
+	ListenerEventCloseReturned
 	// ListenerEventLoopFailed: The event loop failed; its poller is going away. (abnormal)
 	ListenerEventLoopFailed
 	// ListenerEventForcedShutdown: The loop stops now. (abnormal)
 	ListenerEventForcedShutdown
 	// ListenerEventDescriptorInvalidated: The poller or a syscall outside accept found the listening descriptor invalid. (abnormal)
 	ListenerEventDescriptorInvalidated
-	// ListenerEventHandlerPanicked: A callback of this listener (its error handler) panicked; a panic while setting up an accepted connection fails that connection instead. (abnormal)
+	// ListenerEventHandlerPanicked: A callback of this listener (its error handler) panicked; a panic in Accepted fails that connection instead (adopted(panicked)). (abnormal)
 	ListenerEventHandlerPanicked
 )
-const _ListenerEvent_name = "registeredreadableacceptedacceptContinueacceptBudgetSpentbackoffExpireddrainclosepollerControlFailedloopFailedforcedShutdowndescriptorInvalidatedhandlerPanicked"
+const _ListenerEvent_name = "registeredreadableacceptedadoptedacceptContinueacceptBudgetSpentbackoffExpireddrainclosepollerControlFailedderegisteredcloseReturnedloopFailedforcedShutdowndescriptorInvalidatedhandlerPanicked"
 
-var _ListenerEvent_index = [...]uint8{0, 10, 18, 26, 40, 57, 71, 76, 81, 100, 110, 124, 145, 160}
+var _ListenerEvent_index = [...]uint8{0, 10, 18, 26, 33, 47, 64, 78, 83, 88, 107, 119, 132, 142, 156, 177, 192}
 
 func (x ListenerEvent) String() string {
 	if int(x) >= len(_ListenerEvent_index)-1 {
@@ -108,20 +120,23 @@ func _() {
 	_ = x[ListenerEventRegistered-0]
 	_ = x[ListenerEventReadable-1]
 	_ = x[ListenerEventAccepted-2]
-	_ = x[ListenerEventAcceptContinue-3]
-	_ = x[ListenerEventAcceptBudgetSpent-4]
-	_ = x[ListenerEventBackoffExpired-5]
-	_ = x[ListenerEventDrain-6]
-	_ = x[ListenerEventClose-7]
-	_ = x[ListenerEventPollerControlFailed-8]
-	_ = x[ListenerEventLoopFailed-9]
-	_ = x[ListenerEventForcedShutdown-10]
-	_ = x[ListenerEventDescriptorInvalidated-11]
-	_ = x[ListenerEventHandlerPanicked-12]
+	_ = x[ListenerEventAdopted-3]
+	_ = x[ListenerEventAcceptContinue-4]
+	_ = x[ListenerEventAcceptBudgetSpent-5]
+	_ = x[ListenerEventBackoffExpired-6]
+	_ = x[ListenerEventDrain-7]
+	_ = x[ListenerEventClose-8]
+	_ = x[ListenerEventPollerControlFailed-9]
+	_ = x[ListenerEventDeregistered-10]
+	_ = x[ListenerEventCloseReturned-11]
+	_ = x[ListenerEventLoopFailed-12]
+	_ = x[ListenerEventForcedShutdown-13]
+	_ = x[ListenerEventDescriptorInvalidated-14]
+	_ = x[ListenerEventHandlerPanicked-15]
 }
 
 // ListenerEventCount is the number of events.
-const ListenerEventCount = 13
+const ListenerEventCount = 16
 
 // Abnormal reports whether e belongs to the abnormal group, which every non-terminal
 // state answers with a transition.
@@ -145,8 +160,12 @@ const (
 	ListenerActionRearmAccept
 	// ListenerActionAcceptSocket: Call accept4(2) once (non-blocking, close-on-exec); feed accepted.
 	ListenerActionAcceptSocket
-	// ListenerActionAdoptConnection: Create a channel for the accepted descriptor and hand it to the loop for registration.
+	// ListenerActionAdoptConnection: Call Accepted for the accepted descriptor under recover, create its channel and hand it to a loop for registration; feed adopted.
 	ListenerActionAdoptConnection
+	// ListenerActionCloseConnection: close(2) the accepted descriptor that no channel took (refused, Accepted panicked, or accepted as the listener closes).
+	ListenerActionCloseConnection
+	// ListenerActionCountPanic: A panic in Accepted was contained; it failed that connection only.
+	ListenerActionCountPanic
 	// ListenerActionContinueAccept: Queue acceptContinue, or acceptBudgetSpent when the cycle's accept budget is spent.
 	ListenerActionContinueAccept
 	// ListenerActionCountSpurious: Count a readiness notification that found no connection.
@@ -161,9 +180,9 @@ const (
 	ListenerActionCancelBackoffTimer
 	// ListenerActionFireError: Tell the listener's handler the error that triggered this row.
 	ListenerActionFireError
-	// ListenerActionDeregister: Remove the descriptor from the poller. At most 1 per lifetime.
+	// ListenerActionDeregister: Remove the descriptor from the poller; feed deregistered. At most 1 per lifetime.
 	ListenerActionDeregister
-	// ListenerActionCloseFD: close(2) the descriptor; EINTR counts as closed (D4). At most 1 per lifetime.
+	// ListenerActionCloseFD: close(2) the descriptor; feed closeReturned (EINTR counts as closed, D4). At most 1 per lifetime.
 	ListenerActionCloseFD
 	// ListenerActionForgetFD: Drop the registration and the number without any syscall on it (D2). At most 1 per lifetime.
 	ListenerActionForgetFD
@@ -178,9 +197,9 @@ const (
 	// ListenerActionSettleClosed: Complete the listener's close result with its cause. At most 1 per lifetime.
 	ListenerActionSettleClosed
 )
-const _ListenerAction_name = "armAcceptdisarmAcceptrearmAcceptacceptSocketadoptConnectioncontinueAcceptcountSpuriouscountAbortedcountThrottledstartBackoffTimercancelBackoffTimerfireErrorderegistercloseFDforgetFDcountDescriptorInvalidpanicWithDiagnosticsrepanicleaveLoopsettleClosed"
+const _ListenerAction_name = "armAcceptdisarmAcceptrearmAcceptacceptSocketadoptConnectioncloseConnectioncountPaniccontinueAcceptcountSpuriouscountAbortedcountThrottledstartBackoffTimercancelBackoffTimerfireErrorderegistercloseFDforgetFDcountDescriptorInvalidpanicWithDiagnosticsrepanicleaveLoopsettleClosed"
 
-var _ListenerAction_index = [...]uint8{0, 9, 21, 32, 44, 59, 73, 86, 98, 112, 129, 147, 156, 166, 173, 181, 203, 223, 230, 239, 251}
+var _ListenerAction_index = [...]uint16{0, 9, 21, 32, 44, 59, 74, 84, 98, 111, 123, 137, 154, 172, 181, 191, 198, 206, 228, 248, 255, 264, 276}
 
 func (x ListenerAction) String() string {
 	if int(x) >= len(_ListenerAction_index)-1 {
@@ -198,25 +217,27 @@ func _() {
 	_ = x[ListenerActionRearmAccept-2]
 	_ = x[ListenerActionAcceptSocket-3]
 	_ = x[ListenerActionAdoptConnection-4]
-	_ = x[ListenerActionContinueAccept-5]
-	_ = x[ListenerActionCountSpurious-6]
-	_ = x[ListenerActionCountAborted-7]
-	_ = x[ListenerActionCountThrottled-8]
-	_ = x[ListenerActionStartBackoffTimer-9]
-	_ = x[ListenerActionCancelBackoffTimer-10]
-	_ = x[ListenerActionFireError-11]
-	_ = x[ListenerActionDeregister-12]
-	_ = x[ListenerActionCloseFD-13]
-	_ = x[ListenerActionForgetFD-14]
-	_ = x[ListenerActionCountDescriptorInvalid-15]
-	_ = x[ListenerActionPanicWithDiagnostics-16]
-	_ = x[ListenerActionRepanic-17]
-	_ = x[ListenerActionLeaveLoop-18]
-	_ = x[ListenerActionSettleClosed-19]
+	_ = x[ListenerActionCloseConnection-5]
+	_ = x[ListenerActionCountPanic-6]
+	_ = x[ListenerActionContinueAccept-7]
+	_ = x[ListenerActionCountSpurious-8]
+	_ = x[ListenerActionCountAborted-9]
+	_ = x[ListenerActionCountThrottled-10]
+	_ = x[ListenerActionStartBackoffTimer-11]
+	_ = x[ListenerActionCancelBackoffTimer-12]
+	_ = x[ListenerActionFireError-13]
+	_ = x[ListenerActionDeregister-14]
+	_ = x[ListenerActionCloseFD-15]
+	_ = x[ListenerActionForgetFD-16]
+	_ = x[ListenerActionCountDescriptorInvalid-17]
+	_ = x[ListenerActionPanicWithDiagnostics-18]
+	_ = x[ListenerActionRepanic-19]
+	_ = x[ListenerActionLeaveLoop-20]
+	_ = x[ListenerActionSettleClosed-21]
 }
 
 // ListenerActionCount is the number of actions.
-const ListenerActionCount = 20
+const ListenerActionCount = 22
 
 // ListenerEbadfPolicy: What an invalidated descriptor (EBADF, D2) does.
 type ListenerEbadfPolicy uint8
@@ -471,6 +492,10 @@ var listenerRejects = [...]RejectedError{
 	{Machine: "listener", State: "fresh", Event: "accepted", Outcome: "exhausted", Reason: "no syscall has been issued on a listener that is not registered"},
 	{Machine: "listener", State: "fresh", Event: "accepted", Outcome: "descriptorInvalid", Reason: "no syscall has been issued on a listener that is not registered"},
 	{Machine: "listener", State: "fresh", Event: "accepted", Outcome: "otherError", Reason: "no syscall has been issued on a listener that is not registered"},
+	{Machine: "listener", State: "fresh", Event: "adopted", Outcome: "registered", Reason: "no syscall has been issued on a listener that is not registered"},
+	{Machine: "listener", State: "fresh", Event: "adopted", Outcome: "refused", Reason: "no syscall has been issued on a listener that is not registered"},
+	{Machine: "listener", State: "fresh", Event: "adopted", Outcome: "panicked", Reason: "no syscall has been issued on a listener that is not registered"},
+	{Machine: "listener", State: "fresh", Event: "adopted", Outcome: "registerFailed", Reason: "no syscall has been issued on a listener that is not registered"},
 	{Machine: "listener", State: "fresh", Event: "acceptContinue", Outcome: "", Reason: "no interest or timer exists before registration"},
 	{Machine: "listener", State: "fresh", Event: "acceptBudgetSpent", Outcome: "", Reason: "no interest or timer exists before registration"},
 	{Machine: "listener", State: "fresh", Event: "backoffExpired", Outcome: "", Reason: "no interest or timer exists before registration"},
@@ -480,6 +505,15 @@ var listenerRejects = [...]RejectedError{
 	{Machine: "listener", State: "fresh", Event: "pollerControlFailed", Outcome: "notRegistered", Reason: "no syscall has been issued on a listener that is not registered"},
 	{Machine: "listener", State: "fresh", Event: "pollerControlFailed", Outcome: "exhausted", Reason: "no syscall has been issued on a listener that is not registered"},
 	{Machine: "listener", State: "fresh", Event: "pollerControlFailed", Outcome: "otherError", Reason: "no syscall has been issued on a listener that is not registered"},
+	{Machine: "listener", State: "fresh", Event: "deregistered", Outcome: "ok", Reason: "no syscall has been issued on a listener that is not registered"},
+	{Machine: "listener", State: "fresh", Event: "deregistered", Outcome: "descriptorInvalid", Reason: "no syscall has been issued on a listener that is not registered"},
+	{Machine: "listener", State: "fresh", Event: "deregistered", Outcome: "alreadyRegistered", Reason: "no syscall has been issued on a listener that is not registered"},
+	{Machine: "listener", State: "fresh", Event: "deregistered", Outcome: "notRegistered", Reason: "no syscall has been issued on a listener that is not registered"},
+	{Machine: "listener", State: "fresh", Event: "deregistered", Outcome: "exhausted", Reason: "no syscall has been issued on a listener that is not registered"},
+	{Machine: "listener", State: "fresh", Event: "deregistered", Outcome: "otherError", Reason: "no syscall has been issued on a listener that is not registered"},
+	{Machine: "listener", State: "fresh", Event: "closeReturned", Outcome: "closed", Reason: "no syscall has been issued on a listener that is not registered"},
+	{Machine: "listener", State: "fresh", Event: "closeReturned", Outcome: "descriptorInvalid", Reason: "no syscall has been issued on a listener that is not registered"},
+	{Machine: "listener", State: "fresh", Event: "closeReturned", Outcome: "otherError", Reason: "no syscall has been issued on a listener that is not registered"},
 	{Machine: "listener", State: "listening", Event: "registered", Outcome: "ok", Reason: "a listener is registered once"},
 	{Machine: "listener", State: "listening", Event: "registered", Outcome: "descriptorInvalid", Reason: "a listener is registered once"},
 	{Machine: "listener", State: "listening", Event: "registered", Outcome: "alreadyRegistered", Reason: "a listener is registered once"},
@@ -493,12 +527,30 @@ var listenerRejects = [...]RejectedError{
 	{Machine: "listener", State: "listening", Event: "accepted", Outcome: "exhausted", Reason: "accept results follow acceptSocket, which only an accept cycle issues"},
 	{Machine: "listener", State: "listening", Event: "accepted", Outcome: "descriptorInvalid", Reason: "accept results follow acceptSocket, which only an accept cycle issues"},
 	{Machine: "listener", State: "listening", Event: "accepted", Outcome: "otherError", Reason: "accept results follow acceptSocket, which only an accept cycle issues"},
+	{Machine: "listener", State: "listening", Event: "deregistered", Outcome: "ok", Reason: "removal and close(2) are issued only on the way out"},
+	{Machine: "listener", State: "listening", Event: "deregistered", Outcome: "descriptorInvalid", Reason: "removal and close(2) are issued only on the way out"},
+	{Machine: "listener", State: "listening", Event: "deregistered", Outcome: "alreadyRegistered", Reason: "removal and close(2) are issued only on the way out"},
+	{Machine: "listener", State: "listening", Event: "deregistered", Outcome: "notRegistered", Reason: "removal and close(2) are issued only on the way out"},
+	{Machine: "listener", State: "listening", Event: "deregistered", Outcome: "exhausted", Reason: "removal and close(2) are issued only on the way out"},
+	{Machine: "listener", State: "listening", Event: "deregistered", Outcome: "otherError", Reason: "removal and close(2) are issued only on the way out"},
+	{Machine: "listener", State: "listening", Event: "closeReturned", Outcome: "closed", Reason: "removal and close(2) are issued only on the way out"},
+	{Machine: "listener", State: "listening", Event: "closeReturned", Outcome: "descriptorInvalid", Reason: "removal and close(2) are issued only on the way out"},
+	{Machine: "listener", State: "listening", Event: "closeReturned", Outcome: "otherError", Reason: "removal and close(2) are issued only on the way out"},
 	{Machine: "listener", State: "accepting", Event: "registered", Outcome: "ok", Reason: "a listener is registered once"},
 	{Machine: "listener", State: "accepting", Event: "registered", Outcome: "descriptorInvalid", Reason: "a listener is registered once"},
 	{Machine: "listener", State: "accepting", Event: "registered", Outcome: "alreadyRegistered", Reason: "a listener is registered once"},
 	{Machine: "listener", State: "accepting", Event: "registered", Outcome: "notRegistered", Reason: "a listener is registered once"},
 	{Machine: "listener", State: "accepting", Event: "registered", Outcome: "exhausted", Reason: "a listener is registered once"},
 	{Machine: "listener", State: "accepting", Event: "registered", Outcome: "otherError", Reason: "a listener is registered once"},
+	{Machine: "listener", State: "accepting", Event: "deregistered", Outcome: "ok", Reason: "removal and close(2) are issued only on the way out"},
+	{Machine: "listener", State: "accepting", Event: "deregistered", Outcome: "descriptorInvalid", Reason: "removal and close(2) are issued only on the way out"},
+	{Machine: "listener", State: "accepting", Event: "deregistered", Outcome: "alreadyRegistered", Reason: "removal and close(2) are issued only on the way out"},
+	{Machine: "listener", State: "accepting", Event: "deregistered", Outcome: "notRegistered", Reason: "removal and close(2) are issued only on the way out"},
+	{Machine: "listener", State: "accepting", Event: "deregistered", Outcome: "exhausted", Reason: "removal and close(2) are issued only on the way out"},
+	{Machine: "listener", State: "accepting", Event: "deregistered", Outcome: "otherError", Reason: "removal and close(2) are issued only on the way out"},
+	{Machine: "listener", State: "accepting", Event: "closeReturned", Outcome: "closed", Reason: "removal and close(2) are issued only on the way out"},
+	{Machine: "listener", State: "accepting", Event: "closeReturned", Outcome: "descriptorInvalid", Reason: "removal and close(2) are issued only on the way out"},
+	{Machine: "listener", State: "accepting", Event: "closeReturned", Outcome: "otherError", Reason: "removal and close(2) are issued only on the way out"},
 	{Machine: "listener", State: "throttled", Event: "registered", Outcome: "ok", Reason: "a listener is registered once"},
 	{Machine: "listener", State: "throttled", Event: "registered", Outcome: "descriptorInvalid", Reason: "a listener is registered once"},
 	{Machine: "listener", State: "throttled", Event: "registered", Outcome: "alreadyRegistered", Reason: "a listener is registered once"},
@@ -514,15 +566,51 @@ var listenerRejects = [...]RejectedError{
 	{Machine: "listener", State: "throttled", Event: "accepted", Outcome: "otherError", Reason: "accept results follow acceptSocket, which only an accept cycle issues"},
 	{Machine: "listener", State: "throttled", Event: "acceptContinue", Outcome: "", Reason: "throttling follows an accept result, never a continuation"},
 	{Machine: "listener", State: "throttled", Event: "acceptBudgetSpent", Outcome: "", Reason: "throttling follows an accept result, never a continuation"},
-	{Machine: "listener", State: "closed", Event: "close", Outcome: "", Reason: "the listener is closed"},
-	{Machine: "listener", State: "abandoned", Event: "close", Outcome: "", Reason: "the listener is closed"},
+	{Machine: "listener", State: "throttled", Event: "deregistered", Outcome: "ok", Reason: "removal and close(2) are issued only on the way out"},
+	{Machine: "listener", State: "throttled", Event: "deregistered", Outcome: "descriptorInvalid", Reason: "removal and close(2) are issued only on the way out"},
+	{Machine: "listener", State: "throttled", Event: "deregistered", Outcome: "alreadyRegistered", Reason: "removal and close(2) are issued only on the way out"},
+	{Machine: "listener", State: "throttled", Event: "deregistered", Outcome: "notRegistered", Reason: "removal and close(2) are issued only on the way out"},
+	{Machine: "listener", State: "throttled", Event: "deregistered", Outcome: "exhausted", Reason: "removal and close(2) are issued only on the way out"},
+	{Machine: "listener", State: "throttled", Event: "deregistered", Outcome: "otherError", Reason: "removal and close(2) are issued only on the way out"},
+	{Machine: "listener", State: "throttled", Event: "closeReturned", Outcome: "closed", Reason: "removal and close(2) are issued only on the way out"},
+	{Machine: "listener", State: "throttled", Event: "closeReturned", Outcome: "descriptorInvalid", Reason: "removal and close(2) are issued only on the way out"},
+	{Machine: "listener", State: "throttled", Event: "closeReturned", Outcome: "otherError", Reason: "removal and close(2) are issued only on the way out"},
+	{Machine: "listener", State: "deregistering", Event: "registered", Outcome: "ok", Reason: "a listener is registered once"},
+	{Machine: "listener", State: "deregistering", Event: "registered", Outcome: "descriptorInvalid", Reason: "a listener is registered once"},
+	{Machine: "listener", State: "deregistering", Event: "registered", Outcome: "alreadyRegistered", Reason: "a listener is registered once"},
+	{Machine: "listener", State: "deregistering", Event: "registered", Outcome: "notRegistered", Reason: "a listener is registered once"},
+	{Machine: "listener", State: "deregistering", Event: "registered", Outcome: "exhausted", Reason: "a listener is registered once"},
+	{Machine: "listener", State: "deregistering", Event: "registered", Outcome: "otherError", Reason: "a listener is registered once"},
+	{Machine: "listener", State: "deregistering", Event: "closeReturned", Outcome: "closed", Reason: "close(2) follows the removal's result"},
+	{Machine: "listener", State: "deregistering", Event: "closeReturned", Outcome: "descriptorInvalid", Reason: "close(2) follows the removal's result"},
+	{Machine: "listener", State: "deregistering", Event: "closeReturned", Outcome: "otherError", Reason: "close(2) follows the removal's result"},
+	{Machine: "listener", State: "closing", Event: "registered", Outcome: "ok", Reason: "a listener is registered once"},
+	{Machine: "listener", State: "closing", Event: "registered", Outcome: "descriptorInvalid", Reason: "a listener is registered once"},
+	{Machine: "listener", State: "closing", Event: "registered", Outcome: "alreadyRegistered", Reason: "a listener is registered once"},
+	{Machine: "listener", State: "closing", Event: "registered", Outcome: "notRegistered", Reason: "a listener is registered once"},
+	{Machine: "listener", State: "closing", Event: "registered", Outcome: "exhausted", Reason: "a listener is registered once"},
+	{Machine: "listener", State: "closing", Event: "registered", Outcome: "otherError", Reason: "a listener is registered once"},
+	{Machine: "listener", State: "closing", Event: "deregistered", Outcome: "ok", Reason: "the removal's result precedes close(2)"},
+	{Machine: "listener", State: "closing", Event: "deregistered", Outcome: "descriptorInvalid", Reason: "the removal's result precedes close(2)"},
+	{Machine: "listener", State: "closing", Event: "deregistered", Outcome: "alreadyRegistered", Reason: "the removal's result precedes close(2)"},
+	{Machine: "listener", State: "closing", Event: "deregistered", Outcome: "notRegistered", Reason: "the removal's result precedes close(2)"},
+	{Machine: "listener", State: "closing", Event: "deregistered", Outcome: "exhausted", Reason: "the removal's result precedes close(2)"},
+	{Machine: "listener", State: "closing", Event: "deregistered", Outcome: "otherError", Reason: "the removal's result precedes close(2)"},
+	{Machine: "listener", State: "closed", Event: "adopted", Outcome: "registered", Reason: "the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener"},
+	{Machine: "listener", State: "closed", Event: "adopted", Outcome: "refused", Reason: "the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener"},
+	{Machine: "listener", State: "closed", Event: "adopted", Outcome: "panicked", Reason: "the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener"},
+	{Machine: "listener", State: "closed", Event: "adopted", Outcome: "registerFailed", Reason: "the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener"},
+	{Machine: "listener", State: "abandoned", Event: "adopted", Outcome: "registered", Reason: "the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener"},
+	{Machine: "listener", State: "abandoned", Event: "adopted", Outcome: "refused", Reason: "the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener"},
+	{Machine: "listener", State: "abandoned", Event: "adopted", Outcome: "panicked", Reason: "the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener"},
+	{Machine: "listener", State: "abandoned", Event: "adopted", Outcome: "registerFailed", Reason: "the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener"},
 }
 
 // listenerOutcomeStride is the number of outcome slots per (state, event) in listenerCells.
 const listenerOutcomeStride = 7
 
 // listenerEventOutcomes is the number of outcomes each event carries (1 for none).
-var listenerEventOutcomes = [ListenerEventCount]uint8{6, 1, 7, 1, 1, 1, 1, 1, 6, 1, 1, 1, 1}
+var listenerEventOutcomes = [ListenerEventCount]uint8{6, 1, 7, 4, 1, 1, 1, 1, 1, 6, 6, 3, 1, 1, 1, 1}
 
 // listenerCell is the precomputed answer of one cell; direct is false where the
 // rows must be evaluated (guards, updates, rejects).
@@ -535,92 +623,167 @@ type listenerCell struct {
 // listenerCells holds the cells answered without evaluation, indexed by
 // (state*EventCount+event)*OutcomeStride+outcome.
 var listenerCells = [ListenerStateCount * ListenerEventCount * listenerOutcomeStride]listenerCell{
-	0:   {acts: ListenerActions{w0: 0x1 /* armAccept */}, next: ListenerStateListening, direct: true},                                                                             /* fresh registered(ok) */
-	2:   {acts: ListenerActions{w0: 0x13120d03 /* closeFD, leaveLoop, settleClosed */}, next: ListenerStateClosed, direct: true},                                                  /* fresh registered(alreadyRegistered) */
-	3:   {acts: ListenerActions{w0: 0x13120d03 /* closeFD, leaveLoop, settleClosed */}, next: ListenerStateClosed, direct: true},                                                  /* fresh registered(notRegistered) */
-	4:   {acts: ListenerActions{w0: 0x13120d03 /* closeFD, leaveLoop, settleClosed */}, next: ListenerStateClosed, direct: true},                                                  /* fresh registered(exhausted) */
-	5:   {acts: ListenerActions{w0: 0x13120d03 /* closeFD, leaveLoop, settleClosed */}, next: ListenerStateClosed, direct: true},                                                  /* fresh registered(otherError) */
-	42:  {acts: ListenerActions{w0: 0x130d02 /* closeFD, settleClosed */}, next: ListenerStateClosed, direct: true},                                                               /* fresh drain */
-	49:  {acts: ListenerActions{w0: 0x130d02 /* closeFD, settleClosed */}, next: ListenerStateClosed, direct: true},                                                               /* fresh close */
-	63:  {acts: ListenerActions{w0: 0x130d02 /* closeFD, settleClosed */}, next: ListenerStateClosed, direct: true},                                                               /* fresh loopFailed */
-	70:  {acts: ListenerActions{w0: 0x130d02 /* closeFD, settleClosed */}, next: ListenerStateClosed, direct: true},                                                               /* fresh forcedShutdown */
-	98:  {acts: ListenerActions{w0: 0x301 /* acceptSocket */}, next: ListenerStateAccepting, direct: true},                                                                        /* listening readable */
-	112: {next: ListenerStateListening, direct: true},                                                                                                                             /* listening acceptContinue */
-	119: {next: ListenerStateListening, direct: true},                                                                                                                             /* listening acceptBudgetSpent */
-	126: {next: ListenerStateListening, direct: true},                                                                                                                             /* listening backoffExpired */
-	147: {next: ListenerStateListening, direct: true},                                                                                                                             /* listening pollerControlFailed(ok) */
-	189: {next: ListenerStateAccepting, direct: true},                                                                                                                             /* accepting readable */
-	198: {acts: ListenerActions{w0: 0x301 /* acceptSocket */}, next: ListenerStateAccepting, direct: true},                                                                        /* accepting accepted(interrupted) */
-	203: {acts: ListenerActions{w0: 0x301 /* acceptSocket */}, next: ListenerStateAccepting, direct: true},                                                                        /* accepting acceptContinue */
-	217: {next: ListenerStateAccepting, direct: true},                                                                                                                             /* accepting backoffExpired */
-	238: {next: ListenerStateAccepting, direct: true},                                                                                                                             /* accepting pollerControlFailed(ok) */
-	280: {next: ListenerStateThrottled, direct: true},                                                                                                                             /* throttled readable */
-	308: {acts: ListenerActions{w0: 0x1 /* armAccept */}, next: ListenerStateListening, direct: true},                                                                             /* throttled backoffExpired */
-	315: {acts: ListenerActions{w0: 0x13120d0c0a05 /* cancelBackoffTimer, deregister, closeFD, leaveLoop, settleClosed */}, next: ListenerStateClosed, direct: true},              /* throttled drain */
-	322: {acts: ListenerActions{w0: 0x13120d0c0a05 /* cancelBackoffTimer, deregister, closeFD, leaveLoop, settleClosed */}, next: ListenerStateClosed, direct: true},              /* throttled close */
-	329: {next: ListenerStateThrottled, direct: true},                                                                                                                             /* throttled pollerControlFailed(ok) */
-	331: {acts: ListenerActions{w0: 0x13120d0c0b0a06 /* cancelBackoffTimer, fireError, deregister, closeFD, leaveLoop, settleClosed */}, next: ListenerStateClosed, direct: true}, /* throttled pollerControlFailed(alreadyRegistered) */
-	332: {acts: ListenerActions{w0: 0x13120d0c0b0a06 /* cancelBackoffTimer, fireError, deregister, closeFD, leaveLoop, settleClosed */}, next: ListenerStateClosed, direct: true}, /* throttled pollerControlFailed(notRegistered) */
-	333: {acts: ListenerActions{w0: 0x13120d0c0b0a06 /* cancelBackoffTimer, fireError, deregister, closeFD, leaveLoop, settleClosed */}, next: ListenerStateClosed, direct: true}, /* throttled pollerControlFailed(exhausted) */
-	334: {acts: ListenerActions{w0: 0x13120d0c0b0a06 /* cancelBackoffTimer, fireError, deregister, closeFD, leaveLoop, settleClosed */}, next: ListenerStateClosed, direct: true}, /* throttled pollerControlFailed(otherError) */
-	336: {acts: ListenerActions{w0: 0x13120d0b0a05 /* cancelBackoffTimer, fireError, closeFD, leaveLoop, settleClosed */}, next: ListenerStateClosed, direct: true},               /* throttled loopFailed */
-	343: {acts: ListenerActions{w0: 0x13120d0c0a05 /* cancelBackoffTimer, deregister, closeFD, leaveLoop, settleClosed */}, next: ListenerStateClosed, direct: true},              /* throttled forcedShutdown */
-	364: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed registered(ok) */
-	365: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed registered(descriptorInvalid) */
-	366: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed registered(alreadyRegistered) */
-	367: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed registered(notRegistered) */
-	368: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed registered(exhausted) */
-	369: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed registered(otherError) */
-	371: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed readable */
-	378: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed accepted(accepted) */
-	379: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed accepted(wouldBlock) */
-	380: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed accepted(interrupted) */
-	381: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed accepted(aborted) */
-	382: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed accepted(exhausted) */
-	383: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed accepted(descriptorInvalid) */
-	384: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed accepted(otherError) */
-	385: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed acceptContinue */
-	392: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed acceptBudgetSpent */
-	399: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed backoffExpired */
-	406: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed drain */
-	420: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed pollerControlFailed(ok) */
-	421: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed pollerControlFailed(descriptorInvalid) */
-	422: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed pollerControlFailed(alreadyRegistered) */
-	423: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed pollerControlFailed(notRegistered) */
-	424: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed pollerControlFailed(exhausted) */
-	425: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed pollerControlFailed(otherError) */
-	427: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed loopFailed */
-	434: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed forcedShutdown */
-	441: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed descriptorInvalidated */
-	448: {next: ListenerStateClosed, direct: true},                                                                                                                                /* closed handlerPanicked */
-	455: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned registered(ok) */
-	456: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned registered(descriptorInvalid) */
-	457: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned registered(alreadyRegistered) */
-	458: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned registered(notRegistered) */
-	459: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned registered(exhausted) */
-	460: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned registered(otherError) */
-	462: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned readable */
-	469: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned accepted(accepted) */
-	470: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned accepted(wouldBlock) */
-	471: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned accepted(interrupted) */
-	472: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned accepted(aborted) */
-	473: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned accepted(exhausted) */
-	474: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned accepted(descriptorInvalid) */
-	475: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned accepted(otherError) */
-	476: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned acceptContinue */
-	483: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned acceptBudgetSpent */
-	490: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned backoffExpired */
-	497: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned drain */
-	511: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned pollerControlFailed(ok) */
-	512: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned pollerControlFailed(descriptorInvalid) */
-	513: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned pollerControlFailed(alreadyRegistered) */
-	514: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned pollerControlFailed(notRegistered) */
-	515: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned pollerControlFailed(exhausted) */
-	516: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned pollerControlFailed(otherError) */
-	518: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned loopFailed */
-	525: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned forcedShutdown */
-	532: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned descriptorInvalidated */
-	539: {next: ListenerStateAbandoned, direct: true},                                                                                                                             /* abandoned handlerPanicked */
+	0:   {acts: ListenerActions{w0: 0x1 /* armAccept */}, next: ListenerStateListening, direct: true},                                                /* fresh registered(ok) */
+	2:   {acts: ListenerActions{w0: 0x140f02 /* closeFD, leaveLoop */}, next: ListenerStateClosing, direct: true},                                    /* fresh registered(alreadyRegistered) */
+	3:   {acts: ListenerActions{w0: 0x140f02 /* closeFD, leaveLoop */}, next: ListenerStateClosing, direct: true},                                    /* fresh registered(notRegistered) */
+	4:   {acts: ListenerActions{w0: 0x140f02 /* closeFD, leaveLoop */}, next: ListenerStateClosing, direct: true},                                    /* fresh registered(exhausted) */
+	5:   {acts: ListenerActions{w0: 0x140f02 /* closeFD, leaveLoop */}, next: ListenerStateClosing, direct: true},                                    /* fresh registered(otherError) */
+	49:  {acts: ListenerActions{w0: 0xf01 /* closeFD */}, next: ListenerStateClosing, direct: true},                                                  /* fresh drain */
+	56:  {acts: ListenerActions{w0: 0xf01 /* closeFD */}, next: ListenerStateClosing, direct: true},                                                  /* fresh close */
+	84:  {acts: ListenerActions{w0: 0xf01 /* closeFD */}, next: ListenerStateClosing, direct: true},                                                  /* fresh loopFailed */
+	91:  {acts: ListenerActions{w0: 0xf01 /* closeFD */}, next: ListenerStateClosing, direct: true},                                                  /* fresh forcedShutdown */
+	119: {acts: ListenerActions{w0: 0x301 /* acceptSocket */}, next: ListenerStateAccepting, direct: true},                                           /* listening readable */
+	133: {next: ListenerStateListening, direct: true},                                                                                                /* listening adopted(registered) */
+	134: {acts: ListenerActions{w0: 0x501 /* closeConnection */}, next: ListenerStateListening, direct: true},                                        /* listening adopted(refused) */
+	136: {acts: ListenerActions{w0: 0xd01 /* fireError */}, next: ListenerStateListening, direct: true},                                              /* listening adopted(registerFailed) */
+	140: {next: ListenerStateListening, direct: true},                                                                                                /* listening acceptContinue */
+	147: {next: ListenerStateListening, direct: true},                                                                                                /* listening acceptBudgetSpent */
+	154: {next: ListenerStateListening, direct: true},                                                                                                /* listening backoffExpired */
+	175: {next: ListenerStateListening, direct: true},                                                                                                /* listening pollerControlFailed(ok) */
+	231: {next: ListenerStateAccepting, direct: true},                                                                                                /* accepting readable */
+	240: {acts: ListenerActions{w0: 0x301 /* acceptSocket */}, next: ListenerStateAccepting, direct: true},                                           /* accepting accepted(interrupted) */
+	245: {next: ListenerStateAccepting, direct: true},                                                                                                /* accepting adopted(registered) */
+	246: {acts: ListenerActions{w0: 0x501 /* closeConnection */}, next: ListenerStateAccepting, direct: true},                                        /* accepting adopted(refused) */
+	248: {acts: ListenerActions{w0: 0xd01 /* fireError */}, next: ListenerStateAccepting, direct: true},                                              /* accepting adopted(registerFailed) */
+	252: {acts: ListenerActions{w0: 0x301 /* acceptSocket */}, next: ListenerStateAccepting, direct: true},                                           /* accepting acceptContinue */
+	266: {next: ListenerStateAccepting, direct: true},                                                                                                /* accepting backoffExpired */
+	287: {next: ListenerStateAccepting, direct: true},                                                                                                /* accepting pollerControlFailed(ok) */
+	343: {next: ListenerStateThrottled, direct: true},                                                                                                /* throttled readable */
+	357: {next: ListenerStateThrottled, direct: true},                                                                                                /* throttled adopted(registered) */
+	358: {acts: ListenerActions{w0: 0x501 /* closeConnection */}, next: ListenerStateThrottled, direct: true},                                        /* throttled adopted(refused) */
+	360: {acts: ListenerActions{w0: 0xd01 /* fireError */}, next: ListenerStateThrottled, direct: true},                                              /* throttled adopted(registerFailed) */
+	378: {acts: ListenerActions{w0: 0x1 /* armAccept */}, next: ListenerStateListening, direct: true},                                                /* throttled backoffExpired */
+	385: {acts: ListenerActions{w0: 0xe0c02 /* cancelBackoffTimer, deregister */}, next: ListenerStateDeregistering, direct: true},                   /* throttled drain */
+	392: {acts: ListenerActions{w0: 0xe0c02 /* cancelBackoffTimer, deregister */}, next: ListenerStateDeregistering, direct: true},                   /* throttled close */
+	399: {next: ListenerStateThrottled, direct: true},                                                                                                /* throttled pollerControlFailed(ok) */
+	401: {acts: ListenerActions{w0: 0xe0d0c03 /* cancelBackoffTimer, fireError, deregister */}, next: ListenerStateDeregistering, direct: true},      /* throttled pollerControlFailed(alreadyRegistered) */
+	402: {acts: ListenerActions{w0: 0xe0d0c03 /* cancelBackoffTimer, fireError, deregister */}, next: ListenerStateDeregistering, direct: true},      /* throttled pollerControlFailed(notRegistered) */
+	403: {acts: ListenerActions{w0: 0xe0d0c03 /* cancelBackoffTimer, fireError, deregister */}, next: ListenerStateDeregistering, direct: true},      /* throttled pollerControlFailed(exhausted) */
+	404: {acts: ListenerActions{w0: 0xe0d0c03 /* cancelBackoffTimer, fireError, deregister */}, next: ListenerStateDeregistering, direct: true},      /* throttled pollerControlFailed(otherError) */
+	420: {acts: ListenerActions{w0: 0x140f0d0c04 /* cancelBackoffTimer, fireError, closeFD, leaveLoop */}, next: ListenerStateClosing, direct: true}, /* throttled loopFailed */
+	427: {acts: ListenerActions{w0: 0xe0c02 /* cancelBackoffTimer, deregister */}, next: ListenerStateDeregistering, direct: true},                   /* throttled forcedShutdown */
+	455: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering readable */
+	462: {acts: ListenerActions{w0: 0x501 /* closeConnection */}, next: ListenerStateDeregistering, direct: true},                                    /* deregistering accepted(accepted) */
+	463: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering accepted(wouldBlock) */
+	464: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering accepted(interrupted) */
+	465: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering accepted(aborted) */
+	466: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering accepted(exhausted) */
+	468: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering accepted(otherError) */
+	469: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering adopted(registered) */
+	470: {acts: ListenerActions{w0: 0x501 /* closeConnection */}, next: ListenerStateDeregistering, direct: true},                                    /* deregistering adopted(refused) */
+	472: {acts: ListenerActions{w0: 0xd01 /* fireError */}, next: ListenerStateDeregistering, direct: true},                                          /* deregistering adopted(registerFailed) */
+	476: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering acceptContinue */
+	483: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering acceptBudgetSpent */
+	490: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering backoffExpired */
+	497: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering drain */
+	504: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering close */
+	511: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering pollerControlFailed(ok) */
+	513: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering pollerControlFailed(alreadyRegistered) */
+	514: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering pollerControlFailed(notRegistered) */
+	515: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering pollerControlFailed(exhausted) */
+	516: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering pollerControlFailed(otherError) */
+	518: {acts: ListenerActions{w0: 0x140f02 /* closeFD, leaveLoop */}, next: ListenerStateClosing, direct: true},                                    /* deregistering deregistered(ok) */
+	532: {acts: ListenerActions{w0: 0x140f02 /* closeFD, leaveLoop */}, next: ListenerStateClosing, direct: true},                                    /* deregistering loopFailed */
+	567: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing readable */
+	574: {acts: ListenerActions{w0: 0x501 /* closeConnection */}, next: ListenerStateClosing, direct: true},                                          /* closing accepted(accepted) */
+	575: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing accepted(wouldBlock) */
+	576: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing accepted(interrupted) */
+	577: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing accepted(aborted) */
+	578: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing accepted(exhausted) */
+	579: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing accepted(descriptorInvalid) */
+	580: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing accepted(otherError) */
+	581: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing adopted(registered) */
+	582: {acts: ListenerActions{w0: 0x501 /* closeConnection */}, next: ListenerStateClosing, direct: true},                                          /* closing adopted(refused) */
+	584: {acts: ListenerActions{w0: 0xd01 /* fireError */}, next: ListenerStateClosing, direct: true},                                                /* closing adopted(registerFailed) */
+	588: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing acceptContinue */
+	595: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing acceptBudgetSpent */
+	602: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing backoffExpired */
+	609: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing drain */
+	616: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing close */
+	623: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing pollerControlFailed(ok) */
+	624: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing pollerControlFailed(descriptorInvalid) */
+	625: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing pollerControlFailed(alreadyRegistered) */
+	626: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing pollerControlFailed(notRegistered) */
+	627: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing pollerControlFailed(exhausted) */
+	628: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing pollerControlFailed(otherError) */
+	637: {acts: ListenerActions{w0: 0x1501 /* settleClosed */}, next: ListenerStateClosed, direct: true},                                             /* closing closeReturned(closed) */
+	639: {acts: ListenerActions{w0: 0x1501 /* settleClosed */}, next: ListenerStateClosed, direct: true},                                             /* closing closeReturned(otherError) */
+	672: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed registered(ok) */
+	673: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed registered(descriptorInvalid) */
+	674: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed registered(alreadyRegistered) */
+	675: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed registered(notRegistered) */
+	676: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed registered(exhausted) */
+	677: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed registered(otherError) */
+	679: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed readable */
+	686: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed accepted(accepted) */
+	687: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed accepted(wouldBlock) */
+	688: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed accepted(interrupted) */
+	689: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed accepted(aborted) */
+	690: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed accepted(exhausted) */
+	691: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed accepted(descriptorInvalid) */
+	692: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed accepted(otherError) */
+	700: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed acceptContinue */
+	707: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed acceptBudgetSpent */
+	714: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed backoffExpired */
+	721: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed drain */
+	728: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed close */
+	735: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed pollerControlFailed(ok) */
+	736: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed pollerControlFailed(descriptorInvalid) */
+	737: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed pollerControlFailed(alreadyRegistered) */
+	738: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed pollerControlFailed(notRegistered) */
+	739: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed pollerControlFailed(exhausted) */
+	740: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed pollerControlFailed(otherError) */
+	742: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed deregistered(ok) */
+	743: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed deregistered(descriptorInvalid) */
+	744: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed deregistered(alreadyRegistered) */
+	745: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed deregistered(notRegistered) */
+	746: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed deregistered(exhausted) */
+	747: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed deregistered(otherError) */
+	749: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed closeReturned(closed) */
+	750: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed closeReturned(descriptorInvalid) */
+	751: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed closeReturned(otherError) */
+	756: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed loopFailed */
+	763: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed forcedShutdown */
+	770: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed descriptorInvalidated */
+	777: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed handlerPanicked */
+	784: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned registered(ok) */
+	785: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned registered(descriptorInvalid) */
+	786: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned registered(alreadyRegistered) */
+	787: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned registered(notRegistered) */
+	788: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned registered(exhausted) */
+	789: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned registered(otherError) */
+	791: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned readable */
+	798: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned accepted(accepted) */
+	799: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned accepted(wouldBlock) */
+	800: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned accepted(interrupted) */
+	801: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned accepted(aborted) */
+	802: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned accepted(exhausted) */
+	803: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned accepted(descriptorInvalid) */
+	804: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned accepted(otherError) */
+	812: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned acceptContinue */
+	819: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned acceptBudgetSpent */
+	826: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned backoffExpired */
+	833: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned drain */
+	840: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned close */
+	847: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned pollerControlFailed(ok) */
+	848: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned pollerControlFailed(descriptorInvalid) */
+	849: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned pollerControlFailed(alreadyRegistered) */
+	850: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned pollerControlFailed(notRegistered) */
+	851: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned pollerControlFailed(exhausted) */
+	852: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned pollerControlFailed(otherError) */
+	854: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned deregistered(ok) */
+	855: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned deregistered(descriptorInvalid) */
+	856: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned deregistered(alreadyRegistered) */
+	857: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned deregistered(notRegistered) */
+	858: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned deregistered(exhausted) */
+	859: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned deregistered(otherError) */
+	861: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned closeReturned(closed) */
+	862: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned closeReturned(descriptorInvalid) */
+	863: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned closeReturned(otherError) */
+	868: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned loopFailed */
+	875: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned forcedShutdown */
+	882: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned descriptorInvalidated */
+	889: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned handlerPanicked */
 }
 
 // Registered: The loop added the listening descriptor to the poller; the result.
@@ -641,92 +804,134 @@ func (m *Listener) onRegistered(out PollerControlResult) (ListenerActions, error
 	case ListenerStateFresh:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:85
+			// ../spec/listener.yaml:99
 			m.state = ListenerStateListening
 			return ListenerActions{w0: 0x1 /* armAccept */}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ListenerEbadfPolicyContain {
-				// ../spec/listener.yaml:86
+				// ../spec/listener.yaml:100
 				m.state = ListenerStateAbandoned
-				return ListenerActions{w0: 0x13120e0f04 /* countDescriptorInvalid, forgetFD, leaveLoop, settleClosed */}, nil
+				return ListenerActions{w0: 0x1514101104 /* countDescriptorInvalid, forgetFD, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/listener.yaml:96
+				// ../spec/listener.yaml:110
 				m.vars.Progressed = false
 				m.state = ListenerStateAbandoned
-				return ListenerActions{w0: 0x1001 /* panicWithDiagnostics */}, nil
+				return ListenerActions{w0: 0x1201 /* panicWithDiagnostics */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/listener.yaml:87
-			m.state = ListenerStateClosed
-			return ListenerActions{w0: 0x13120d03 /* closeFD, leaveLoop, settleClosed */}, nil
+			// ../spec/listener.yaml:101
+			m.state = ListenerStateClosing
+			return ListenerActions{w0: 0x140f02 /* closeFD, leaveLoop */}, nil
 		}
 	case ListenerStateListening:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:88: a listener is registered once
-			return ListenerActions{}, &listenerRejects[17]
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[30]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/listener.yaml:88: a listener is registered once
-			return ListenerActions{}, &listenerRejects[18]
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[31]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/listener.yaml:88: a listener is registered once
-			return ListenerActions{}, &listenerRejects[19]
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[32]
 		case PollerControlResultNotRegistered:
-			// ../spec/listener.yaml:88: a listener is registered once
-			return ListenerActions{}, &listenerRejects[20]
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[33]
 		case PollerControlResultExhausted:
-			// ../spec/listener.yaml:88: a listener is registered once
-			return ListenerActions{}, &listenerRejects[21]
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[34]
 		case PollerControlResultOtherError:
-			// ../spec/listener.yaml:88: a listener is registered once
-			return ListenerActions{}, &listenerRejects[22]
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[35]
 		}
 	case ListenerStateAccepting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:88: a listener is registered once
-			return ListenerActions{}, &listenerRejects[30]
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[52]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/listener.yaml:88: a listener is registered once
-			return ListenerActions{}, &listenerRejects[31]
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[53]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/listener.yaml:88: a listener is registered once
-			return ListenerActions{}, &listenerRejects[32]
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[54]
 		case PollerControlResultNotRegistered:
-			// ../spec/listener.yaml:88: a listener is registered once
-			return ListenerActions{}, &listenerRejects[33]
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[55]
 		case PollerControlResultExhausted:
-			// ../spec/listener.yaml:88: a listener is registered once
-			return ListenerActions{}, &listenerRejects[34]
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[56]
 		case PollerControlResultOtherError:
-			// ../spec/listener.yaml:88: a listener is registered once
-			return ListenerActions{}, &listenerRejects[35]
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[57]
 		}
 	case ListenerStateThrottled:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:88: a listener is registered once
-			return ListenerActions{}, &listenerRejects[36]
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[67]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/listener.yaml:88: a listener is registered once
-			return ListenerActions{}, &listenerRejects[37]
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[68]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/listener.yaml:88: a listener is registered once
-			return ListenerActions{}, &listenerRejects[38]
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[69]
 		case PollerControlResultNotRegistered:
-			// ../spec/listener.yaml:88: a listener is registered once
-			return ListenerActions{}, &listenerRejects[39]
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[70]
 		case PollerControlResultExhausted:
-			// ../spec/listener.yaml:88: a listener is registered once
-			return ListenerActions{}, &listenerRejects[40]
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[71]
 		case PollerControlResultOtherError:
-			// ../spec/listener.yaml:88: a listener is registered once
-			return ListenerActions{}, &listenerRejects[41]
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[72]
+		}
+	case ListenerStateDeregistering:
+		switch out {
+		case PollerControlResultOk:
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[91]
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[92]
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[93]
+		case PollerControlResultNotRegistered:
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[94]
+		case PollerControlResultExhausted:
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[95]
+		case PollerControlResultOtherError:
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[96]
+		}
+	case ListenerStateClosing:
+		switch out {
+		case PollerControlResultOk:
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[100]
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[101]
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[102]
+		case PollerControlResultNotRegistered:
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[103]
+		case PollerControlResultExhausted:
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[104]
+		case PollerControlResultOtherError:
+			// ../spec/listener.yaml:102: a listener is registered once
+			return ListenerActions{}, &listenerRejects[105]
 		}
 	case ListenerStateClosed, ListenerStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/listener.yaml:138: late notifications and results of a closed listener change nothing
+			// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
 			return ListenerActions{}, nil
 		}
 	}
@@ -747,20 +952,23 @@ func (m *Listener) Readable() (ListenerActions, error) {
 func (m *Listener) onReadable() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
-		// ../spec/listener.yaml:90: no interest or timer exists before registration
+		// ../spec/listener.yaml:104: no interest or timer exists before registration
 		return ListenerActions{}, &listenerRejects[0]
 	case ListenerStateListening:
-		// ../spec/listener.yaml:107
+		// ../spec/listener.yaml:121
 		m.state = ListenerStateAccepting
 		return ListenerActions{w0: 0x301 /* acceptSocket */}, nil
 	case ListenerStateAccepting:
-		// ../spec/listener.yaml:108: the cycle under way accepts until wouldBlock
+		// ../spec/listener.yaml:122: the cycle under way accepts until wouldBlock
 		return ListenerActions{}, nil
 	case ListenerStateThrottled:
-		// ../spec/listener.yaml:109: readiness collected before accept interest was disarmed
+		// ../spec/listener.yaml:123: readiness collected before accept interest was disarmed
+		return ListenerActions{}, nil
+	case ListenerStateDeregistering, ListenerStateClosing:
+		// ../spec/listener.yaml:170: readiness, continuations, timers and drains that an event queued before the close; the close under way ends the listener
 		return ListenerActions{}, nil
 	case ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:138: late notifications and results of a closed listener change nothing
+		// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
@@ -784,136 +992,250 @@ func (m *Listener) onAccepted(out AcceptResult) (ListenerActions, error) {
 	case ListenerStateFresh:
 		switch out {
 		case AcceptResultAccepted:
-			// ../spec/listener.yaml:89: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[1]
 		case AcceptResultWouldBlock:
-			// ../spec/listener.yaml:89: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[2]
 		case AcceptResultInterrupted:
-			// ../spec/listener.yaml:89: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[3]
 		case AcceptResultAborted:
-			// ../spec/listener.yaml:89: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[4]
 		case AcceptResultExhausted:
-			// ../spec/listener.yaml:89: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[5]
 		case AcceptResultDescriptorInvalid:
-			// ../spec/listener.yaml:89: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[6]
 		case AcceptResultOtherError:
-			// ../spec/listener.yaml:89: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[7]
 		}
 	case ListenerStateListening:
 		switch out {
 		case AcceptResultAccepted:
-			// ../spec/listener.yaml:118: accept results follow acceptSocket, which only an accept cycle issues
-			return ListenerActions{}, &listenerRejects[23]
+			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
+			return ListenerActions{}, &listenerRejects[36]
 		case AcceptResultWouldBlock:
-			// ../spec/listener.yaml:118: accept results follow acceptSocket, which only an accept cycle issues
-			return ListenerActions{}, &listenerRejects[24]
+			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
+			return ListenerActions{}, &listenerRejects[37]
 		case AcceptResultInterrupted:
-			// ../spec/listener.yaml:118: accept results follow acceptSocket, which only an accept cycle issues
-			return ListenerActions{}, &listenerRejects[25]
+			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
+			return ListenerActions{}, &listenerRejects[38]
 		case AcceptResultAborted:
-			// ../spec/listener.yaml:118: accept results follow acceptSocket, which only an accept cycle issues
-			return ListenerActions{}, &listenerRejects[26]
+			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
+			return ListenerActions{}, &listenerRejects[39]
 		case AcceptResultExhausted:
-			// ../spec/listener.yaml:118: accept results follow acceptSocket, which only an accept cycle issues
-			return ListenerActions{}, &listenerRejects[27]
+			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
+			return ListenerActions{}, &listenerRejects[40]
 		case AcceptResultDescriptorInvalid:
-			// ../spec/listener.yaml:118: accept results follow acceptSocket, which only an accept cycle issues
-			return ListenerActions{}, &listenerRejects[28]
+			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
+			return ListenerActions{}, &listenerRejects[41]
 		case AcceptResultOtherError:
-			// ../spec/listener.yaml:118: accept results follow acceptSocket, which only an accept cycle issues
-			return ListenerActions{}, &listenerRejects[29]
+			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
+			return ListenerActions{}, &listenerRejects[42]
 		}
 	case ListenerStateAccepting:
 		switch out {
 		case AcceptResultAccepted:
-			// ../spec/listener.yaml:110: a successful accept ends any backoff sequence
+			// ../spec/listener.yaml:124: a successful accept ends any backoff sequence
 			m.vars.Progressed = true
 			m.vars.Backoff = 0
-			return ListenerActions{w0: 0x50402 /* adoptConnection, continueAccept */}, nil
+			return ListenerActions{w0: 0x70402 /* adoptConnection, continueAccept */}, nil
 		case AcceptResultWouldBlock:
 			if m.vars.Progressed {
-				// ../spec/listener.yaml:113
+				// ../spec/listener.yaml:127
 				m.vars.Progressed = false
 				m.state = ListenerStateListening
 				return ListenerActions{w0: 0x201 /* rearmAccept */}, nil
 			} else {
-				// ../spec/listener.yaml:114: spurious readiness re-arms and is counted
+				// ../spec/listener.yaml:128: spurious readiness re-arms and is counted
 				m.state = ListenerStateListening
-				return ListenerActions{w0: 0x20602 /* countSpurious, rearmAccept */}, nil
+				return ListenerActions{w0: 0x20802 /* countSpurious, rearmAccept */}, nil
 			}
 		case AcceptResultInterrupted:
-			// ../spec/listener.yaml:112: EINTR retries
+			// ../spec/listener.yaml:126: EINTR retries
 			return ListenerActions{w0: 0x301 /* acceptSocket */}, nil
 		case AcceptResultAborted:
-			// ../spec/listener.yaml:111: ECONNABORTED/EPROTO: that connection died in the backlog; skip it (SwiftNIO closes the listener on EPROTO)
+			// ../spec/listener.yaml:125: ECONNABORTED/EPROTO: that connection died in the backlog; skip it (SwiftNIO closes the listener on EPROTO)
 			m.vars.Progressed = true
-			return ListenerActions{w0: 0x50702 /* countAborted, continueAccept */}, nil
+			return ListenerActions{w0: 0x70902 /* countAborted, continueAccept */}, nil
 		case AcceptResultExhausted:
 			if m.vars.Backoff < 3 {
-				// ../spec/listener.yaml:115: stop watching (a level-triggered backlog would spin) and retry after a growing, bounded delay
+				// ../spec/listener.yaml:129: stop watching (a level-triggered backlog would spin) and retry after a growing, bounded delay
 				m.vars.Progressed = false
 				m.vars.Backoff = uint8(int(m.vars.Backoff) + 1)
 				m.state = ListenerStateThrottled
-				return ListenerActions{w0: 0x9010b0804 /* countThrottled, fireError, disarmAccept, startBackoffTimer */}, nil
+				return ListenerActions{w0: 0xb010d0a04 /* countThrottled, fireError, disarmAccept, startBackoffTimer */}, nil
 			} else {
-				// ../spec/listener.yaml:116: the delay stops growing at its bound
+				// ../spec/listener.yaml:130: the delay stops growing at its bound
 				m.vars.Progressed = false
 				m.state = ListenerStateThrottled
-				return ListenerActions{w0: 0x9010b0804 /* countThrottled, fireError, disarmAccept, startBackoffTimer */}, nil
+				return ListenerActions{w0: 0xb010d0a04 /* countThrottled, fireError, disarmAccept, startBackoffTimer */}, nil
 			}
 		case AcceptResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ListenerEbadfPolicyCrash {
-				// ../spec/listener.yaml:98
+				// ../spec/listener.yaml:112
 				m.vars.Progressed = false
 				m.state = ListenerStateAbandoned
-				return ListenerActions{w0: 0x1001 /* panicWithDiagnostics */}, nil
+				return ListenerActions{w0: 0x1201 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/listener.yaml:104
+				// ../spec/listener.yaml:118
 				m.vars.Progressed = false
 				m.state = ListenerStateAbandoned
-				return ListenerActions{w0: 0x13120b0e0f05 /* countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
+				return ListenerActions{w0: 0x15140d101105 /* countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
 			}
 		case AcceptResultOtherError:
-			// ../spec/listener.yaml:117
+			// ../spec/listener.yaml:131
 			m.vars.Progressed = false
-			m.state = ListenerStateClosed
-			return ListenerActions{w0: 0x13120d0c0b05 /* fireError, deregister, closeFD, leaveLoop, settleClosed */}, nil
+			m.state = ListenerStateDeregistering
+			return ListenerActions{w0: 0xe0d02 /* fireError, deregister */}, nil
 		}
 	case ListenerStateThrottled:
 		switch out {
 		case AcceptResultAccepted:
-			// ../spec/listener.yaml:118: accept results follow acceptSocket, which only an accept cycle issues
-			return ListenerActions{}, &listenerRejects[42]
+			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
+			return ListenerActions{}, &listenerRejects[73]
 		case AcceptResultWouldBlock:
-			// ../spec/listener.yaml:118: accept results follow acceptSocket, which only an accept cycle issues
-			return ListenerActions{}, &listenerRejects[43]
+			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
+			return ListenerActions{}, &listenerRejects[74]
 		case AcceptResultInterrupted:
-			// ../spec/listener.yaml:118: accept results follow acceptSocket, which only an accept cycle issues
-			return ListenerActions{}, &listenerRejects[44]
+			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
+			return ListenerActions{}, &listenerRejects[75]
 		case AcceptResultAborted:
-			// ../spec/listener.yaml:118: accept results follow acceptSocket, which only an accept cycle issues
-			return ListenerActions{}, &listenerRejects[45]
+			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
+			return ListenerActions{}, &listenerRejects[76]
 		case AcceptResultExhausted:
-			// ../spec/listener.yaml:118: accept results follow acceptSocket, which only an accept cycle issues
-			return ListenerActions{}, &listenerRejects[46]
+			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
+			return ListenerActions{}, &listenerRejects[77]
 		case AcceptResultDescriptorInvalid:
-			// ../spec/listener.yaml:118: accept results follow acceptSocket, which only an accept cycle issues
-			return ListenerActions{}, &listenerRejects[47]
+			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
+			return ListenerActions{}, &listenerRejects[78]
 		case AcceptResultOtherError:
-			// ../spec/listener.yaml:118: accept results follow acceptSocket, which only an accept cycle issues
-			return ListenerActions{}, &listenerRejects[48]
+			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
+			return ListenerActions{}, &listenerRejects[79]
+		}
+	case ListenerStateDeregistering:
+		switch out {
+		case AcceptResultAccepted:
+			// ../spec/listener.yaml:171: a connection accepted by the cycle the close interrupted goes with the listener
+			return ListenerActions{w0: 0x501 /* closeConnection */}, nil
+		case AcceptResultWouldBlock, AcceptResultInterrupted, AcceptResultAborted, AcceptResultExhausted, AcceptResultOtherError:
+			// ../spec/listener.yaml:172: the last result of the cycle the close interrupted
+			return ListenerActions{}, nil
+		case AcceptResultDescriptorInvalid:
+			if m.vars.EbadfPolicy == ListenerEbadfPolicyCrash {
+				// ../spec/listener.yaml:112
+				m.vars.Progressed = false
+				m.state = ListenerStateAbandoned
+				return ListenerActions{w0: 0x1201 /* panicWithDiagnostics */}, nil
+			} else {
+				// ../spec/listener.yaml:118
+				m.vars.Progressed = false
+				m.state = ListenerStateAbandoned
+				return ListenerActions{w0: 0x15140d101105 /* countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
+			}
+		}
+	case ListenerStateClosing:
+		switch out {
+		case AcceptResultAccepted:
+			// ../spec/listener.yaml:171: a connection accepted by the cycle the close interrupted goes with the listener
+			return ListenerActions{w0: 0x501 /* closeConnection */}, nil
+		case AcceptResultWouldBlock, AcceptResultInterrupted, AcceptResultAborted, AcceptResultExhausted, AcceptResultDescriptorInvalid, AcceptResultOtherError:
+			// ../spec/listener.yaml:173: the last result of the cycle the close interrupted; close(2) was issued and its result settles the number
+			return ListenerActions{}, nil
 		}
 	case ListenerStateClosed, ListenerStateAbandoned:
 		switch out {
 		case AcceptResultAccepted, AcceptResultWouldBlock, AcceptResultInterrupted, AcceptResultAborted, AcceptResultExhausted, AcceptResultDescriptorInvalid, AcceptResultOtherError:
-			// ../spec/listener.yaml:138: late notifications and results of a closed listener change nothing
+			// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
 			return ListenerActions{}, nil
+		}
+	}
+	return ListenerActions{}, ErrUnknownOutcome
+}
+
+// Adopted: The result of adoptConnection for the connection the last accept returned.
+func (m *Listener) Adopted(out AdoptResult) (ListenerActions, error) {
+	if out < AdoptResultCount {
+		if c := &listenerCells[(int(m.state)*ListenerEventCount+int(ListenerEventAdopted))*listenerOutcomeStride+int(out)]; c.direct {
+			m.state = c.next
+			return c.acts, nil
+		}
+	}
+	return m.onAdopted(out)
+}
+
+// onAdopted answers adopted from the rows of the table; Adopted takes the table's
+// precomputed answer instead when the cell has one unguarded row that sets nothing.
+func (m *Listener) onAdopted(out AdoptResult) (ListenerActions, error) {
+	switch m.state {
+	case ListenerStateFresh:
+		switch out {
+		case AdoptResultRegistered:
+			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			return ListenerActions{}, &listenerRejects[8]
+		case AdoptResultRefused:
+			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			return ListenerActions{}, &listenerRejects[9]
+		case AdoptResultPanicked:
+			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			return ListenerActions{}, &listenerRejects[10]
+		case AdoptResultRegisterFailed:
+			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			return ListenerActions{}, &listenerRejects[11]
+		}
+	case ListenerStateListening, ListenerStateAccepting, ListenerStateThrottled, ListenerStateDeregistering, ListenerStateClosing:
+		switch out {
+		case AdoptResultRegistered:
+			// ../spec/listener.yaml:141: the channel's own table owns the connection now
+			return ListenerActions{}, nil
+		case AdoptResultRefused:
+			// ../spec/listener.yaml:142: Accepted did not want the connection
+			return ListenerActions{w0: 0x501 /* closeConnection */}, nil
+		case AdoptResultPanicked:
+			if m.vars.PanicPolicy == ListenerPanicPolicyContain {
+				// ../spec/listener.yaml:143: a panic in Accepted fails that connection only: the listener accepts on (gnet, nbio and evio crash here)
+				return ListenerActions{w0: 0x50602 /* countPanic, closeConnection */}, nil
+			} else {
+				// ../spec/listener.yaml:144: the loop's fault boundary turns the re-raised panic into loopFailed
+				return ListenerActions{w0: 0x130502 /* closeConnection, repanic */}, nil
+			}
+		case AdoptResultRegisterFailed:
+			// ../spec/listener.yaml:145: the registration closed the descriptor; the listener survives and reports it
+			return ListenerActions{w0: 0xd01 /* fireError */}, nil
+		}
+	case ListenerStateClosed:
+		switch out {
+		case AdoptResultRegistered:
+			// ../spec/listener.yaml:146: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
+			return ListenerActions{}, &listenerRejects[112]
+		case AdoptResultRefused:
+			// ../spec/listener.yaml:146: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
+			return ListenerActions{}, &listenerRejects[113]
+		case AdoptResultPanicked:
+			// ../spec/listener.yaml:146: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
+			return ListenerActions{}, &listenerRejects[114]
+		case AdoptResultRegisterFailed:
+			// ../spec/listener.yaml:146: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
+			return ListenerActions{}, &listenerRejects[115]
+		}
+	case ListenerStateAbandoned:
+		switch out {
+		case AdoptResultRegistered:
+			// ../spec/listener.yaml:146: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
+			return ListenerActions{}, &listenerRejects[116]
+		case AdoptResultRefused:
+			// ../spec/listener.yaml:146: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
+			return ListenerActions{}, &listenerRejects[117]
+		case AdoptResultPanicked:
+			// ../spec/listener.yaml:146: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
+			return ListenerActions{}, &listenerRejects[118]
+		case AdoptResultRegisterFailed:
+			// ../spec/listener.yaml:146: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
+			return ListenerActions{}, &listenerRejects[119]
 		}
 	}
 	return ListenerActions{}, ErrUnknownOutcome
@@ -933,19 +1255,22 @@ func (m *Listener) AcceptContinue() (ListenerActions, error) {
 func (m *Listener) onAcceptContinue() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
-		// ../spec/listener.yaml:90: no interest or timer exists before registration
-		return ListenerActions{}, &listenerRejects[8]
+		// ../spec/listener.yaml:104: no interest or timer exists before registration
+		return ListenerActions{}, &listenerRejects[12]
 	case ListenerStateListening:
-		// ../spec/listener.yaml:121: the continuation of a cycle that an event queued before it already ended
+		// ../spec/listener.yaml:135: the continuation of a cycle that an event queued before it already ended
 		return ListenerActions{}, nil
 	case ListenerStateAccepting:
-		// ../spec/listener.yaml:119
+		// ../spec/listener.yaml:133
 		return ListenerActions{w0: 0x301 /* acceptSocket */}, nil
 	case ListenerStateThrottled:
-		// ../spec/listener.yaml:122: throttling follows an accept result, never a continuation
-		return ListenerActions{}, &listenerRejects[49]
+		// ../spec/listener.yaml:136: throttling follows an accept result, never a continuation
+		return ListenerActions{}, &listenerRejects[80]
+	case ListenerStateDeregistering, ListenerStateClosing:
+		// ../spec/listener.yaml:170: readiness, continuations, timers and drains that an event queued before the close; the close under way ends the listener
+		return ListenerActions{}, nil
 	case ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:138: late notifications and results of a closed listener change nothing
+		// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
@@ -965,21 +1290,24 @@ func (m *Listener) AcceptBudgetSpent() (ListenerActions, error) {
 func (m *Listener) onAcceptBudgetSpent() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
-		// ../spec/listener.yaml:90: no interest or timer exists before registration
-		return ListenerActions{}, &listenerRejects[9]
+		// ../spec/listener.yaml:104: no interest or timer exists before registration
+		return ListenerActions{}, &listenerRejects[13]
 	case ListenerStateListening:
-		// ../spec/listener.yaml:121: the continuation of a cycle that an event queued before it already ended
+		// ../spec/listener.yaml:135: the continuation of a cycle that an event queued before it already ended
 		return ListenerActions{}, nil
 	case ListenerStateAccepting:
-		// ../spec/listener.yaml:120: yield to other descriptors; the backlog fires readable again
+		// ../spec/listener.yaml:134: yield to other descriptors; the backlog fires readable again
 		m.vars.Progressed = false
 		m.state = ListenerStateListening
 		return ListenerActions{w0: 0x201 /* rearmAccept */}, nil
 	case ListenerStateThrottled:
-		// ../spec/listener.yaml:122: throttling follows an accept result, never a continuation
-		return ListenerActions{}, &listenerRejects[50]
+		// ../spec/listener.yaml:136: throttling follows an accept result, never a continuation
+		return ListenerActions{}, &listenerRejects[81]
+	case ListenerStateDeregistering, ListenerStateClosing:
+		// ../spec/listener.yaml:170: readiness, continuations, timers and drains that an event queued before the close; the close under way ends the listener
+		return ListenerActions{}, nil
 	case ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:138: late notifications and results of a closed listener change nothing
+		// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
@@ -999,17 +1327,20 @@ func (m *Listener) BackoffExpired() (ListenerActions, error) {
 func (m *Listener) onBackoffExpired() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
-		// ../spec/listener.yaml:90: no interest or timer exists before registration
-		return ListenerActions{}, &listenerRejects[10]
+		// ../spec/listener.yaml:104: no interest or timer exists before registration
+		return ListenerActions{}, &listenerRejects[14]
 	case ListenerStateListening, ListenerStateAccepting:
-		// ../spec/listener.yaml:124: a timer that fired as it was cancelled
+		// ../spec/listener.yaml:138: a timer that fired as it was cancelled
 		return ListenerActions{}, nil
 	case ListenerStateThrottled:
-		// ../spec/listener.yaml:123: resume watching; a waiting backlog fires readable at once
+		// ../spec/listener.yaml:137: resume watching; a waiting backlog fires readable at once
 		m.state = ListenerStateListening
 		return ListenerActions{w0: 0x1 /* armAccept */}, nil
+	case ListenerStateDeregistering, ListenerStateClosing:
+		// ../spec/listener.yaml:170: readiness, continuations, timers and drains that an event queued before the close; the close under way ends the listener
+		return ListenerActions{}, nil
 	case ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:138: late notifications and results of a closed listener change nothing
+		// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
@@ -1029,20 +1360,23 @@ func (m *Listener) Drain() (ListenerActions, error) {
 func (m *Listener) onDrain() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
-		// ../spec/listener.yaml:91
-		m.state = ListenerStateClosed
-		return ListenerActions{w0: 0x130d02 /* closeFD, settleClosed */}, nil
+		// ../spec/listener.yaml:105: the loop refused the registration; there is nothing to remove from the poller
+		m.state = ListenerStateClosing
+		return ListenerActions{w0: 0xf01 /* closeFD */}, nil
 	case ListenerStateListening, ListenerStateAccepting:
-		// ../spec/listener.yaml:127
+		// ../spec/listener.yaml:149
 		m.vars.Progressed = false
-		m.state = ListenerStateClosed
-		return ListenerActions{w0: 0x13120d0c04 /* deregister, closeFD, leaveLoop, settleClosed */}, nil
+		m.state = ListenerStateDeregistering
+		return ListenerActions{w0: 0xe01 /* deregister */}, nil
 	case ListenerStateThrottled:
-		// ../spec/listener.yaml:128
-		m.state = ListenerStateClosed
-		return ListenerActions{w0: 0x13120d0c0a05 /* cancelBackoffTimer, deregister, closeFD, leaveLoop, settleClosed */}, nil
+		// ../spec/listener.yaml:150
+		m.state = ListenerStateDeregistering
+		return ListenerActions{w0: 0xe0c02 /* cancelBackoffTimer, deregister */}, nil
+	case ListenerStateDeregistering, ListenerStateClosing:
+		// ../spec/listener.yaml:170: readiness, continuations, timers and drains that an event queued before the close; the close under way ends the listener
+		return ListenerActions{}, nil
 	case ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:138: late notifications and results of a closed listener change nothing
+		// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
@@ -1062,24 +1396,21 @@ func (m *Listener) Close() (ListenerActions, error) {
 func (m *Listener) onClose() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
-		// ../spec/listener.yaml:91
-		m.state = ListenerStateClosed
-		return ListenerActions{w0: 0x130d02 /* closeFD, settleClosed */}, nil
+		// ../spec/listener.yaml:105: the loop refused the registration; there is nothing to remove from the poller
+		m.state = ListenerStateClosing
+		return ListenerActions{w0: 0xf01 /* closeFD */}, nil
 	case ListenerStateListening, ListenerStateAccepting:
-		// ../spec/listener.yaml:127
+		// ../spec/listener.yaml:149
 		m.vars.Progressed = false
-		m.state = ListenerStateClosed
-		return ListenerActions{w0: 0x13120d0c04 /* deregister, closeFD, leaveLoop, settleClosed */}, nil
+		m.state = ListenerStateDeregistering
+		return ListenerActions{w0: 0xe01 /* deregister */}, nil
 	case ListenerStateThrottled:
-		// ../spec/listener.yaml:128
-		m.state = ListenerStateClosed
-		return ListenerActions{w0: 0x13120d0c0a05 /* cancelBackoffTimer, deregister, closeFD, leaveLoop, settleClosed */}, nil
-	case ListenerStateClosed:
-		// ../spec/listener.yaml:137: the listener is closed
-		return ListenerActions{}, &listenerRejects[51]
-	case ListenerStateAbandoned:
-		// ../spec/listener.yaml:137: the listener is closed
-		return ListenerActions{}, &listenerRejects[52]
+		// ../spec/listener.yaml:150
+		m.state = ListenerStateDeregistering
+		return ListenerActions{w0: 0xe0c02 /* cancelBackoffTimer, deregister */}, nil
+	case ListenerStateDeregistering, ListenerStateClosing, ListenerStateClosed, ListenerStateAbandoned:
+		// ../spec/listener.yaml:182: closing a listener that is closing or ended asks for nothing left to do: not a runtime or caller bug, so not rejected (Err says how it ended)
+		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
 }
@@ -1102,72 +1433,351 @@ func (m *Listener) onPollerControlFailed(out PollerControlResult) (ListenerActio
 	case ListenerStateFresh:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:89: no syscall has been issued on a listener that is not registered
-			return ListenerActions{}, &listenerRejects[11]
-		case PollerControlResultDescriptorInvalid:
-			// ../spec/listener.yaml:89: no syscall has been issued on a listener that is not registered
-			return ListenerActions{}, &listenerRejects[12]
-		case PollerControlResultAlreadyRegistered:
-			// ../spec/listener.yaml:89: no syscall has been issued on a listener that is not registered
-			return ListenerActions{}, &listenerRejects[13]
-		case PollerControlResultNotRegistered:
-			// ../spec/listener.yaml:89: no syscall has been issued on a listener that is not registered
-			return ListenerActions{}, &listenerRejects[14]
-		case PollerControlResultExhausted:
-			// ../spec/listener.yaml:89: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[15]
-		case PollerControlResultOtherError:
-			// ../spec/listener.yaml:89: no syscall has been issued on a listener that is not registered
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[16]
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			return ListenerActions{}, &listenerRejects[17]
+		case PollerControlResultNotRegistered:
+			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			return ListenerActions{}, &listenerRejects[18]
+		case PollerControlResultExhausted:
+			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			return ListenerActions{}, &listenerRejects[19]
+		case PollerControlResultOtherError:
+			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			return ListenerActions{}, &listenerRejects[20]
 		}
 	case ListenerStateListening, ListenerStateAccepting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:131: successful changes are not reported
+			// ../spec/listener.yaml:153: successful changes are not reported
 			return ListenerActions{}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ListenerEbadfPolicyCrash {
-				// ../spec/listener.yaml:97
+				// ../spec/listener.yaml:111
 				m.vars.Progressed = false
 				m.state = ListenerStateAbandoned
-				return ListenerActions{w0: 0x1001 /* panicWithDiagnostics */}, nil
+				return ListenerActions{w0: 0x1201 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/listener.yaml:102
+				// ../spec/listener.yaml:116
 				m.vars.Progressed = false
 				m.state = ListenerStateAbandoned
-				return ListenerActions{w0: 0x13120b0e0f05 /* countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
+				return ListenerActions{w0: 0x15140d101105 /* countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/listener.yaml:132
+			// ../spec/listener.yaml:154
 			m.vars.Progressed = false
-			m.state = ListenerStateClosed
-			return ListenerActions{w0: 0x13120d0c0b05 /* fireError, deregister, closeFD, leaveLoop, settleClosed */}, nil
+			m.state = ListenerStateDeregistering
+			return ListenerActions{w0: 0xe0d02 /* fireError, deregister */}, nil
 		}
 	case ListenerStateThrottled:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:131: successful changes are not reported
+			// ../spec/listener.yaml:153: successful changes are not reported
 			return ListenerActions{}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ListenerEbadfPolicyCrash {
-				// ../spec/listener.yaml:97
+				// ../spec/listener.yaml:111
 				m.vars.Progressed = false
 				m.state = ListenerStateAbandoned
-				return ListenerActions{w0: 0x1001 /* panicWithDiagnostics */}, nil
+				return ListenerActions{w0: 0x1201 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/listener.yaml:103
+				// ../spec/listener.yaml:117
 				m.state = ListenerStateAbandoned
-				return ListenerActions{w0: 0x13120b0e0f0a06 /* cancelBackoffTimer, countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
+				return ListenerActions{w0: 0x15140d10110c06 /* cancelBackoffTimer, countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/listener.yaml:133
-			m.state = ListenerStateClosed
-			return ListenerActions{w0: 0x13120d0c0b0a06 /* cancelBackoffTimer, fireError, deregister, closeFD, leaveLoop, settleClosed */}, nil
+			// ../spec/listener.yaml:155
+			m.state = ListenerStateDeregistering
+			return ListenerActions{w0: 0xe0d0c03 /* cancelBackoffTimer, fireError, deregister */}, nil
+		}
+	case ListenerStateDeregistering:
+		switch out {
+		case PollerControlResultOk:
+			// ../spec/listener.yaml:153: successful changes are not reported
+			return ListenerActions{}, nil
+		case PollerControlResultDescriptorInvalid:
+			if m.vars.EbadfPolicy == ListenerEbadfPolicyCrash {
+				// ../spec/listener.yaml:111
+				m.vars.Progressed = false
+				m.state = ListenerStateAbandoned
+				return ListenerActions{w0: 0x1201 /* panicWithDiagnostics */}, nil
+			} else {
+				// ../spec/listener.yaml:116
+				m.vars.Progressed = false
+				m.state = ListenerStateAbandoned
+				return ListenerActions{w0: 0x15140d101105 /* countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
+			}
+		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
+			// ../spec/listener.yaml:174: an interest change that failed before the removal; the removal's result decides
+			return ListenerActions{}, nil
+		}
+	case ListenerStateClosing:
+		switch out {
+		case PollerControlResultOk:
+			// ../spec/listener.yaml:153: successful changes are not reported
+			return ListenerActions{}, nil
+		case PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
+			// ../spec/listener.yaml:175: an interest change that failed before the removal; close(2) was issued and its result settles the number
+			return ListenerActions{}, nil
 		}
 	case ListenerStateClosed, ListenerStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/listener.yaml:138: late notifications and results of a closed listener change nothing
+			// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
+			return ListenerActions{}, nil
+		}
+	}
+	return ListenerActions{}, ErrUnknownOutcome
+}
+
+// Deregistered: The result of the removal from the poller issued by deregister.
+func (m *Listener) Deregistered(out PollerControlResult) (ListenerActions, error) {
+	if out < PollerControlResultCount {
+		if c := &listenerCells[(int(m.state)*ListenerEventCount+int(ListenerEventDeregistered))*listenerOutcomeStride+int(out)]; c.direct {
+			m.state = c.next
+			return c.acts, nil
+		}
+	}
+	return m.onDeregistered(out)
+}
+
+// onDeregistered answers deregistered from the rows of the table; Deregistered takes the table's
+// precomputed answer instead when the cell has one unguarded row that sets nothing.
+func (m *Listener) onDeregistered(out PollerControlResult) (ListenerActions, error) {
+	switch m.state {
+	case ListenerStateFresh:
+		switch out {
+		case PollerControlResultOk:
+			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			return ListenerActions{}, &listenerRejects[21]
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			return ListenerActions{}, &listenerRejects[22]
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			return ListenerActions{}, &listenerRejects[23]
+		case PollerControlResultNotRegistered:
+			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			return ListenerActions{}, &listenerRejects[24]
+		case PollerControlResultExhausted:
+			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			return ListenerActions{}, &listenerRejects[25]
+		case PollerControlResultOtherError:
+			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			return ListenerActions{}, &listenerRejects[26]
+		}
+	case ListenerStateListening:
+		switch out {
+		case PollerControlResultOk:
+			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[43]
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[44]
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[45]
+		case PollerControlResultNotRegistered:
+			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[46]
+		case PollerControlResultExhausted:
+			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[47]
+		case PollerControlResultOtherError:
+			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[48]
+		}
+	case ListenerStateAccepting:
+		switch out {
+		case PollerControlResultOk:
+			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[58]
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[59]
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[60]
+		case PollerControlResultNotRegistered:
+			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[61]
+		case PollerControlResultExhausted:
+			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[62]
+		case PollerControlResultOtherError:
+			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[63]
+		}
+	case ListenerStateThrottled:
+		switch out {
+		case PollerControlResultOk:
+			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[82]
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[83]
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[84]
+		case PollerControlResultNotRegistered:
+			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[85]
+		case PollerControlResultExhausted:
+			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[86]
+		case PollerControlResultOtherError:
+			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[87]
+		}
+	case ListenerStateDeregistering:
+		switch out {
+		case PollerControlResultOk:
+			// ../spec/listener.yaml:161
+			m.state = ListenerStateClosing
+			return ListenerActions{w0: 0x140f02 /* closeFD, leaveLoop */}, nil
+		case PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
+			if m.vars.EbadfPolicy == ListenerEbadfPolicyContain {
+				// ../spec/listener.yaml:162: DEL fails for a registered descriptor only when the number no longer names our socket (EBADF: closed; ENOENT: another file took the number; EPERM, otherError: a file epoll cannot watch took it): closing it could close someone else's file (D2)
+				m.state = ListenerStateAbandoned
+				return ListenerActions{w0: 0x15140d101105 /* countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
+			} else {
+				// ../spec/listener.yaml:163
+				m.state = ListenerStateAbandoned
+				return ListenerActions{w0: 0x1201 /* panicWithDiagnostics */}, nil
+			}
+		}
+	case ListenerStateClosing:
+		switch out {
+		case PollerControlResultOk:
+			// ../spec/listener.yaml:165: the removal's result precedes close(2)
+			return ListenerActions{}, &listenerRejects[106]
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/listener.yaml:165: the removal's result precedes close(2)
+			return ListenerActions{}, &listenerRejects[107]
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/listener.yaml:165: the removal's result precedes close(2)
+			return ListenerActions{}, &listenerRejects[108]
+		case PollerControlResultNotRegistered:
+			// ../spec/listener.yaml:165: the removal's result precedes close(2)
+			return ListenerActions{}, &listenerRejects[109]
+		case PollerControlResultExhausted:
+			// ../spec/listener.yaml:165: the removal's result precedes close(2)
+			return ListenerActions{}, &listenerRejects[110]
+		case PollerControlResultOtherError:
+			// ../spec/listener.yaml:165: the removal's result precedes close(2)
+			return ListenerActions{}, &listenerRejects[111]
+		}
+	case ListenerStateClosed, ListenerStateAbandoned:
+		switch out {
+		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
+			// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
+			return ListenerActions{}, nil
+		}
+	}
+	return ListenerActions{}, ErrUnknownOutcome
+}
+
+// CloseReturned: The result of the close(2) issued by closeFD; EINTR counts as closed (D4).
+func (m *Listener) CloseReturned(out CloseResult) (ListenerActions, error) {
+	if out < CloseResultCount {
+		if c := &listenerCells[(int(m.state)*ListenerEventCount+int(ListenerEventCloseReturned))*listenerOutcomeStride+int(out)]; c.direct {
+			m.state = c.next
+			return c.acts, nil
+		}
+	}
+	return m.onCloseReturned(out)
+}
+
+// onCloseReturned answers closeReturned from the rows of the table; CloseReturned takes the table's
+// precomputed answer instead when the cell has one unguarded row that sets nothing.
+func (m *Listener) onCloseReturned(out CloseResult) (ListenerActions, error) {
+	switch m.state {
+	case ListenerStateFresh:
+		switch out {
+		case CloseResultClosed:
+			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			return ListenerActions{}, &listenerRejects[27]
+		case CloseResultDescriptorInvalid:
+			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			return ListenerActions{}, &listenerRejects[28]
+		case CloseResultOtherError:
+			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			return ListenerActions{}, &listenerRejects[29]
+		}
+	case ListenerStateListening:
+		switch out {
+		case CloseResultClosed:
+			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[49]
+		case CloseResultDescriptorInvalid:
+			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[50]
+		case CloseResultOtherError:
+			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[51]
+		}
+	case ListenerStateAccepting:
+		switch out {
+		case CloseResultClosed:
+			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[64]
+		case CloseResultDescriptorInvalid:
+			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[65]
+		case CloseResultOtherError:
+			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[66]
+		}
+	case ListenerStateThrottled:
+		switch out {
+		case CloseResultClosed:
+			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[88]
+		case CloseResultDescriptorInvalid:
+			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[89]
+		case CloseResultOtherError:
+			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[90]
+		}
+	case ListenerStateDeregistering:
+		switch out {
+		case CloseResultClosed:
+			// ../spec/listener.yaml:164: close(2) follows the removal's result
+			return ListenerActions{}, &listenerRejects[97]
+		case CloseResultDescriptorInvalid:
+			// ../spec/listener.yaml:164: close(2) follows the removal's result
+			return ListenerActions{}, &listenerRejects[98]
+		case CloseResultOtherError:
+			// ../spec/listener.yaml:164: close(2) follows the removal's result
+			return ListenerActions{}, &listenerRejects[99]
+		}
+	case ListenerStateClosing:
+		switch out {
+		case CloseResultClosed, CloseResultOtherError:
+			// ../spec/listener.yaml:166: the descriptor is released on every result (D4); an error is the close result's cause
+			m.state = ListenerStateClosed
+			return ListenerActions{w0: 0x1501 /* settleClosed */}, nil
+		case CloseResultDescriptorInvalid:
+			if m.vars.EbadfPolicy == ListenerEbadfPolicyContain {
+				// ../spec/listener.yaml:167: EBADF: the number was no longer ours when we closed it (D2); nothing touches it again
+				m.state = ListenerStateAbandoned
+				return ListenerActions{w0: 0x151102 /* countDescriptorInvalid, settleClosed */}, nil
+			} else {
+				// ../spec/listener.yaml:168
+				m.state = ListenerStateAbandoned
+				return ListenerActions{w0: 0x1201 /* panicWithDiagnostics */}, nil
+			}
+		}
+	case ListenerStateClosed, ListenerStateAbandoned:
+		switch out {
+		case CloseResultClosed, CloseResultDescriptorInvalid, CloseResultOtherError:
+			// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
 			return ListenerActions{}, nil
 		}
 	}
@@ -1189,20 +1799,28 @@ func (m *Listener) LoopFailed() (ListenerActions, error) {
 func (m *Listener) onLoopFailed() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
-		// ../spec/listener.yaml:91
-		m.state = ListenerStateClosed
-		return ListenerActions{w0: 0x130d02 /* closeFD, settleClosed */}, nil
+		// ../spec/listener.yaml:105: the loop refused the registration; there is nothing to remove from the poller
+		m.state = ListenerStateClosing
+		return ListenerActions{w0: 0xf01 /* closeFD */}, nil
 	case ListenerStateListening, ListenerStateAccepting:
-		// ../spec/listener.yaml:129: the failed poller is closed with all its registrations
+		// ../spec/listener.yaml:151: the failed poller is closed with all its registrations
 		m.vars.Progressed = false
-		m.state = ListenerStateClosed
-		return ListenerActions{w0: 0x13120d0b04 /* fireError, closeFD, leaveLoop, settleClosed */}, nil
+		m.state = ListenerStateClosing
+		return ListenerActions{w0: 0x140f0d03 /* fireError, closeFD, leaveLoop */}, nil
 	case ListenerStateThrottled:
-		// ../spec/listener.yaml:130
-		m.state = ListenerStateClosed
-		return ListenerActions{w0: 0x13120d0b0a05 /* cancelBackoffTimer, fireError, closeFD, leaveLoop, settleClosed */}, nil
+		// ../spec/listener.yaml:152
+		m.state = ListenerStateClosing
+		return ListenerActions{w0: 0x140f0d0c04 /* cancelBackoffTimer, fireError, closeFD, leaveLoop */}, nil
+	case ListenerStateDeregistering:
+		// ../spec/listener.yaml:177: the removal's result was lost with the failed step (a panic drops the queue): the failed poller is closed with all its registrations
+		m.state = ListenerStateClosing
+		return ListenerActions{w0: 0x140f02 /* closeFD, leaveLoop */}, nil
+	case ListenerStateClosing:
+		// ../spec/listener.yaml:178: the listener left the loop; close(2)'s result is already queued
+		m.vars.Progressed = false
+		return ListenerActions{}, nil
 	case ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:138: late notifications and results of a closed listener change nothing
+		// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
@@ -1223,20 +1841,24 @@ func (m *Listener) ForcedShutdown() (ListenerActions, error) {
 func (m *Listener) onForcedShutdown() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
-		// ../spec/listener.yaml:91
-		m.state = ListenerStateClosed
-		return ListenerActions{w0: 0x130d02 /* closeFD, settleClosed */}, nil
+		// ../spec/listener.yaml:105: the loop refused the registration; there is nothing to remove from the poller
+		m.state = ListenerStateClosing
+		return ListenerActions{w0: 0xf01 /* closeFD */}, nil
 	case ListenerStateListening, ListenerStateAccepting:
-		// ../spec/listener.yaml:127
+		// ../spec/listener.yaml:149
 		m.vars.Progressed = false
-		m.state = ListenerStateClosed
-		return ListenerActions{w0: 0x13120d0c04 /* deregister, closeFD, leaveLoop, settleClosed */}, nil
+		m.state = ListenerStateDeregistering
+		return ListenerActions{w0: 0xe01 /* deregister */}, nil
 	case ListenerStateThrottled:
-		// ../spec/listener.yaml:128
-		m.state = ListenerStateClosed
-		return ListenerActions{w0: 0x13120d0c0a05 /* cancelBackoffTimer, deregister, closeFD, leaveLoop, settleClosed */}, nil
+		// ../spec/listener.yaml:150
+		m.state = ListenerStateDeregistering
+		return ListenerActions{w0: 0xe0c02 /* cancelBackoffTimer, deregister */}, nil
+	case ListenerStateDeregistering, ListenerStateClosing:
+		// ../spec/listener.yaml:176: the close under way ends the listener now: its result is already queued
+		m.vars.Progressed = false
+		return ListenerActions{}, nil
 	case ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:138: late notifications and results of a closed listener change nothing
+		// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
@@ -1258,46 +1880,50 @@ func (m *Listener) onDescriptorInvalidated() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
 		if m.vars.EbadfPolicy == ListenerEbadfPolicyCrash {
-			// ../spec/listener.yaml:95
+			// ../spec/listener.yaml:109
 			m.vars.Progressed = false
 			m.state = ListenerStateAbandoned
-			return ListenerActions{w0: 0x1001 /* panicWithDiagnostics */}, nil
+			return ListenerActions{w0: 0x1201 /* panicWithDiagnostics */}, nil
 		} else {
-			// ../spec/listener.yaml:99
+			// ../spec/listener.yaml:113
 			m.state = ListenerStateAbandoned
-			return ListenerActions{w0: 0x130e0f03 /* countDescriptorInvalid, forgetFD, settleClosed */}, nil
+			return ListenerActions{w0: 0x15101103 /* countDescriptorInvalid, forgetFD, settleClosed */}, nil
 		}
-	case ListenerStateListening, ListenerStateAccepting:
+	case ListenerStateListening, ListenerStateAccepting, ListenerStateDeregistering:
 		if m.vars.EbadfPolicy == ListenerEbadfPolicyCrash {
-			// ../spec/listener.yaml:95
+			// ../spec/listener.yaml:109
 			m.vars.Progressed = false
 			m.state = ListenerStateAbandoned
-			return ListenerActions{w0: 0x1001 /* panicWithDiagnostics */}, nil
+			return ListenerActions{w0: 0x1201 /* panicWithDiagnostics */}, nil
 		} else {
-			// ../spec/listener.yaml:100
+			// ../spec/listener.yaml:114
 			m.vars.Progressed = false
 			m.state = ListenerStateAbandoned
-			return ListenerActions{w0: 0x13120b0e0f05 /* countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
+			return ListenerActions{w0: 0x15140d101105 /* countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
 		}
 	case ListenerStateThrottled:
 		if m.vars.EbadfPolicy == ListenerEbadfPolicyCrash {
-			// ../spec/listener.yaml:95
+			// ../spec/listener.yaml:109
 			m.vars.Progressed = false
 			m.state = ListenerStateAbandoned
-			return ListenerActions{w0: 0x1001 /* panicWithDiagnostics */}, nil
+			return ListenerActions{w0: 0x1201 /* panicWithDiagnostics */}, nil
 		} else {
-			// ../spec/listener.yaml:101
+			// ../spec/listener.yaml:115
 			m.state = ListenerStateAbandoned
-			return ListenerActions{w0: 0x13120b0e0f0a06 /* cancelBackoffTimer, countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
+			return ListenerActions{w0: 0x15140d10110c06 /* cancelBackoffTimer, countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
 		}
+	case ListenerStateClosing:
+		// ../spec/listener.yaml:179: close(2) was issued; its result settles the number, and nothing else touches it
+		m.vars.Progressed = false
+		return ListenerActions{}, nil
 	case ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:138: late notifications and results of a closed listener change nothing
+		// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
 }
 
-// HandlerPanicked: A callback of this listener (its error handler) panicked; a panic while setting up an accepted connection fails that connection instead.
+// HandlerPanicked: A callback of this listener (its error handler) panicked; a panic in Accepted fails that connection instead (adopted(panicked)).
 // It is abnormal: every non-terminal state answers it with a transition.
 func (m *Listener) HandlerPanicked() (ListenerActions, error) {
 	if c := &listenerCells[(int(m.state)*ListenerEventCount+int(ListenerEventHandlerPanicked))*listenerOutcomeStride]; c.direct {
@@ -1313,34 +1939,43 @@ func (m *Listener) onHandlerPanicked() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
 		if m.vars.PanicPolicy == ListenerPanicPolicyContain {
-			// ../spec/listener.yaml:92
-			m.state = ListenerStateClosed
-			return ListenerActions{w0: 0x130d02 /* closeFD, settleClosed */}, nil
+			// ../spec/listener.yaml:106
+			m.state = ListenerStateClosing
+			return ListenerActions{w0: 0xf01 /* closeFD */}, nil
 		} else {
-			// ../spec/listener.yaml:136: the loop's fault boundary turns the re-raised panic into loopFailed
-			return ListenerActions{w0: 0x1101 /* repanic */}, nil
+			// ../spec/listener.yaml:158: the loop's fault boundary turns the re-raised panic into loopFailed
+			return ListenerActions{w0: 0x1301 /* repanic */}, nil
 		}
 	case ListenerStateListening, ListenerStateAccepting:
 		if m.vars.PanicPolicy == ListenerPanicPolicyContain {
-			// ../spec/listener.yaml:134
+			// ../spec/listener.yaml:156
 			m.vars.Progressed = false
-			m.state = ListenerStateClosed
-			return ListenerActions{w0: 0x13120d0c04 /* deregister, closeFD, leaveLoop, settleClosed */}, nil
+			m.state = ListenerStateDeregistering
+			return ListenerActions{w0: 0xe01 /* deregister */}, nil
 		} else {
-			// ../spec/listener.yaml:136: the loop's fault boundary turns the re-raised panic into loopFailed
-			return ListenerActions{w0: 0x1101 /* repanic */}, nil
+			// ../spec/listener.yaml:158: the loop's fault boundary turns the re-raised panic into loopFailed
+			return ListenerActions{w0: 0x1301 /* repanic */}, nil
 		}
 	case ListenerStateThrottled:
 		if m.vars.PanicPolicy == ListenerPanicPolicyContain {
-			// ../spec/listener.yaml:135
-			m.state = ListenerStateClosed
-			return ListenerActions{w0: 0x13120d0c0a05 /* cancelBackoffTimer, deregister, closeFD, leaveLoop, settleClosed */}, nil
+			// ../spec/listener.yaml:157
+			m.state = ListenerStateDeregistering
+			return ListenerActions{w0: 0xe0c02 /* cancelBackoffTimer, deregister */}, nil
 		} else {
-			// ../spec/listener.yaml:136: the loop's fault boundary turns the re-raised panic into loopFailed
-			return ListenerActions{w0: 0x1101 /* repanic */}, nil
+			// ../spec/listener.yaml:158: the loop's fault boundary turns the re-raised panic into loopFailed
+			return ListenerActions{w0: 0x1301 /* repanic */}, nil
+		}
+	case ListenerStateDeregistering, ListenerStateClosing:
+		if m.vars.PanicPolicy == ListenerPanicPolicyRepanic {
+			// ../spec/listener.yaml:158: the loop's fault boundary turns the re-raised panic into loopFailed
+			return ListenerActions{w0: 0x1301 /* repanic */}, nil
+		} else {
+			// ../spec/listener.yaml:180: the error handler's panic is counted where it was recovered; the close under way ends the listener
+			m.vars.Progressed = false
+			return ListenerActions{}, nil
 		}
 	case ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:138: late notifications and results of a closed listener change nothing
+		// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
@@ -1372,6 +2007,11 @@ func (m *Listener) Fire(ev ListenerEvent, out uint8) (ListenerActions, error) {
 			return ListenerActions{}, ErrUnknownOutcome
 		}
 		return m.onAccepted(AcceptResult(out))
+	case ListenerEventAdopted:
+		if out >= AdoptResultCount {
+			return ListenerActions{}, ErrUnknownOutcome
+		}
+		return m.onAdopted(AdoptResult(out))
 	case ListenerEventAcceptContinue:
 		if out != 0 {
 			return ListenerActions{}, ErrUnknownOutcome
@@ -1402,6 +2042,16 @@ func (m *Listener) Fire(ev ListenerEvent, out uint8) (ListenerActions, error) {
 			return ListenerActions{}, ErrUnknownOutcome
 		}
 		return m.onPollerControlFailed(PollerControlResult(out))
+	case ListenerEventDeregistered:
+		if out >= PollerControlResultCount {
+			return ListenerActions{}, ErrUnknownOutcome
+		}
+		return m.onDeregistered(PollerControlResult(out))
+	case ListenerEventCloseReturned:
+		if out >= CloseResultCount {
+			return ListenerActions{}, ErrUnknownOutcome
+		}
+		return m.onCloseReturned(CloseResult(out))
 	case ListenerEventLoopFailed:
 		if out != 0 {
 			return ListenerActions{}, ErrUnknownOutcome
