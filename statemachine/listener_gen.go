@@ -327,8 +327,12 @@ type ListenerPerformer interface {
 	RearmAccept()
 	// AcceptSocket: Call accept4(2) once (non-blocking, close-on-exec); feed accepted.
 	AcceptSocket()
-	// AdoptConnection: Create a channel for the accepted descriptor and hand it to the loop for registration.
+	// AdoptConnection: Call Accepted for the accepted descriptor under recover, create its channel and hand it to a loop for registration; feed adopted.
 	AdoptConnection()
+	// CloseConnection: close(2) the accepted descriptor that no channel took (refused, Accepted panicked, or accepted as the listener closes).
+	CloseConnection()
+	// CountPanic: A panic in Accepted was contained; it failed that connection only.
+	CountPanic()
 	// ContinueAccept: Queue acceptContinue, or acceptBudgetSpent when the cycle's accept budget is spent.
 	ContinueAccept()
 	// CountSpurious: Count a readiness notification that found no connection.
@@ -343,9 +347,9 @@ type ListenerPerformer interface {
 	CancelBackoffTimer()
 	// FireError: Tell the listener's handler the error that triggered this row.
 	FireError()
-	// Deregister: Remove the descriptor from the poller. At most 1 per lifetime.
+	// Deregister: Remove the descriptor from the poller; feed deregistered. At most 1 per lifetime.
 	Deregister()
-	// CloseFD: close(2) the descriptor; EINTR counts as closed (D4). At most 1 per lifetime.
+	// CloseFD: close(2) the descriptor; feed closeReturned (EINTR counts as closed, D4). At most 1 per lifetime.
 	CloseFD()
 	// ForgetFD: Drop the registration and the number without any syscall on it (D2). At most 1 per lifetime.
 	ForgetFD()
@@ -375,6 +379,10 @@ func (a ListenerAction) PerformOn(p ListenerPerformer) {
 		p.AcceptSocket()
 	case ListenerActionAdoptConnection:
 		p.AdoptConnection()
+	case ListenerActionCloseConnection:
+		p.CloseConnection()
+	case ListenerActionCountPanic:
+		p.CountPanic()
 	case ListenerActionContinueAccept:
 		p.ContinueAccept()
 	case ListenerActionCountSpurious:
