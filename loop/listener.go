@@ -152,7 +152,7 @@ func (x *Listener) step(e lnEvent) error {
 	}
 	x.current = e
 	for i := 0; i < acts.Len(); i++ {
-		x.perform(acts.At(i))
+		acts.At(i).PerformOn(lnPerformer{x})
 	}
 	return nil
 }
@@ -188,86 +188,135 @@ func (x *Listener) callback(fn func()) {
 	fn()
 }
 
-func (x *Listener) perform(a sm.ListenerAction) {
-	l := x.loop
+// lnPerformer performs the listener machine's actions: sm.ListenerPerformer, one
+// method per action, so a table action without a performer does not build.
+type lnPerformer struct{ *Listener }
+
+var _ sm.ListenerPerformer = lnPerformer{}
+
+func (x lnPerformer) ArmAccept() { x.setInterest(true) }
+
+func (x lnPerformer) DisarmAccept() { x.setInterest(false) }
+
+func (lnPerformer) RearmAccept() {
+	// Level-triggered: interest stays armed.
+}
+
+func (x lnPerformer) AcceptSocket() {
 	fd := x.reg.fd
-	switch a {
-	case sm.ListenerActionArmAccept:
-		x.setInterest(true)
-	case sm.ListenerActionDisarmAccept:
-		x.setInterest(false)
-	case sm.ListenerActionRearmAccept:
-		// Level-triggered: interest stays armed.
-	case sm.ListenerActionAcceptSocket:
-		conn, addr, err := fd.Accept()
-		x.accepts++
-		out := sockets.ClassifyAccept(err)
-		var cause error
-		if out != sm.AcceptResultAccepted && out != sm.AcceptResultWouldBlock && out != sm.AcceptResultInterrupted {
-			cause = opError("accept", x.Addr(), err)
-		}
-		x.events.raise(lnEvent{ev: sm.ListenerEventAccepted, out: uint8(out), cause: cause, conn: conn, addr: addr})
-	case sm.ListenerActionAdoptConnection:
-		x.events.raise(x.adopt(x.current.conn, x.current.addr))
-	case sm.ListenerActionCloseConnection:
-		// The listener has no use for the result: the descriptor is released
-		// whatever close says (D4), and the number was never a channel's.
-		x.current.conn.Close()
-	case sm.ListenerActionCountPanic:
-		l.counters.PanicsContained.Add(1)
-	case sm.ListenerActionContinueAccept:
-		if x.accepts < l.opts.AcceptBudget {
-			x.events.raise(lnEvent{ev: sm.ListenerEventAcceptContinue})
-		} else {
-			x.events.raise(lnEvent{ev: sm.ListenerEventAcceptBudgetSpent})
-		}
-	case sm.ListenerActionCountSpurious:
-		l.counters.SpuriousReadiness.Add(1)
-	case sm.ListenerActionCountAborted:
-		l.counters.AcceptAborted.Add(1)
-	case sm.ListenerActionCountThrottled:
-		l.counters.ListenerThrottles.Add(1)
-	case sm.ListenerActionStartBackoffTimer:
-		d := x.opts.BackoffBase << x.m.Vars().Backoff
-		x.backoffT = l.after(d, func() { x.fire(lnEvent{ev: sm.ListenerEventBackoffExpired}) })
-	case sm.ListenerActionCancelBackoffTimer:
-		l.cancel(x.backoffT)
-	case sm.ListenerActionFireError:
-		if x.opts.OnError != nil {
-			err := x.currentCause()
-			x.callback(func() { x.opts.OnError(err) })
-		}
-	case sm.ListenerActionDeregister:
-		err := l.poller.remove(fd.Fd())
-		out := sockets.ClassifyPollerControl(err)
-		var cause error
-		if err != nil {
-			cause = x.fdError("close", os.NewSyscallError(pollControlCall(), err))
-		}
-		x.events.raise(lnEvent{ev: sm.ListenerEventDeregistered, out: uint8(out), cause: cause})
-	case sm.ListenerActionCloseFD:
-		err := fd.Close()
-		out := sockets.ClassifyClose(err)
-		var cause error
-		if err != nil {
-			cause = x.fdError("close", err)
-		}
-		x.events.raise(lnEvent{ev: sm.ListenerEventCloseReturned, out: uint8(out), cause: cause})
-	case sm.ListenerActionForgetFD:
-		fd.Forget()
-		l.stale(&x.reg)
-	case sm.ListenerActionCountDescriptorInvalid:
-		l.counters.DescriptorsContained.Add(1)
-	case sm.ListenerActionPanicWithDiagnostics:
-		panic(crashPanic(fmt.Sprintf("fsmkernel: descriptor %d of listener %d invalidated outside the kernel during %s: %v", fd.Fd(), x.id, listenerStep(x.current), x.current.cause)))
-	case sm.ListenerActionRepanic:
-		panic(x.currentCause())
-	case sm.ListenerActionLeaveLoop:
-		l.leave(&x.reg)
-	case sm.ListenerActionSettleClosed:
-		x.settle(x.cause)
+	conn, addr, err := fd.Accept()
+	x.accepts++
+	out := sockets.ClassifyAccept(err)
+	var cause error
+	if out != sm.AcceptResultAccepted && out != sm.AcceptResultWouldBlock && out != sm.AcceptResultInterrupted {
+		cause = opError("accept", x.Addr(), err)
+	}
+	x.events.raise(lnEvent{ev: sm.ListenerEventAccepted, out: uint8(out), cause: cause, conn: conn, addr: addr})
+}
+
+func (x lnPerformer) AdoptConnection() { x.events.raise(x.adopt(x.current.conn, x.current.addr)) }
+
+func (x lnPerformer) CloseConnection() {
+	// The listener has no use for the result: the descriptor is released
+	// whatever close says (D4), and the number was never a channel's.
+	x.current.conn.Close()
+}
+
+func (x lnPerformer) CountPanic() {
+	l := x.loop
+	l.counters.PanicsContained.Add(1)
+}
+
+func (x lnPerformer) ContinueAccept() {
+	l := x.loop
+	if x.accepts < l.opts.AcceptBudget {
+		x.events.raise(lnEvent{ev: sm.ListenerEventAcceptContinue})
+	} else {
+		x.events.raise(lnEvent{ev: sm.ListenerEventAcceptBudgetSpent})
 	}
 }
+
+func (x lnPerformer) CountSpurious() {
+	l := x.loop
+	l.counters.SpuriousReadiness.Add(1)
+}
+
+func (x lnPerformer) CountAborted() {
+	l := x.loop
+	l.counters.AcceptAborted.Add(1)
+}
+
+func (x lnPerformer) CountThrottled() {
+	l := x.loop
+	l.counters.ListenerThrottles.Add(1)
+}
+
+func (x lnPerformer) StartBackoffTimer() {
+	l := x.loop
+	d := x.opts.BackoffBase << x.m.Vars().Backoff
+	x.backoffT = l.after(d, func() { x.fire(lnEvent{ev: sm.ListenerEventBackoffExpired}) })
+}
+
+func (x lnPerformer) CancelBackoffTimer() {
+	l := x.loop
+	l.cancel(x.backoffT)
+}
+
+func (x lnPerformer) FireError() {
+	if x.opts.OnError != nil {
+		err := x.currentCause()
+		x.callback(func() { x.opts.OnError(err) })
+	}
+}
+
+func (x lnPerformer) Deregister() {
+	l := x.loop
+	fd := x.reg.fd
+	err := l.poller.remove(fd.Fd())
+	out := sockets.ClassifyPollerControl(err)
+	var cause error
+	if err != nil {
+		cause = x.fdError("close", os.NewSyscallError(pollControlCall(), err))
+	}
+	x.events.raise(lnEvent{ev: sm.ListenerEventDeregistered, out: uint8(out), cause: cause})
+}
+
+func (x lnPerformer) CloseFD() {
+	fd := x.reg.fd
+	err := fd.Close()
+	out := sockets.ClassifyClose(err)
+	var cause error
+	if err != nil {
+		cause = x.fdError("close", err)
+	}
+	x.events.raise(lnEvent{ev: sm.ListenerEventCloseReturned, out: uint8(out), cause: cause})
+}
+
+func (x lnPerformer) ForgetFD() {
+	l := x.loop
+	fd := x.reg.fd
+	fd.Forget()
+	l.stale(&x.reg)
+}
+
+func (x lnPerformer) CountDescriptorInvalid() {
+	l := x.loop
+	l.counters.DescriptorsContained.Add(1)
+}
+
+func (x lnPerformer) PanicWithDiagnostics() {
+	fd := x.reg.fd
+	panic(crashPanic(fmt.Sprintf("fsmkernel: descriptor %d of listener %d invalidated outside the kernel during %s: %v", fd.Fd(), x.id, listenerStep(x.current), x.current.cause)))
+}
+
+func (x lnPerformer) Repanic() { panic(x.currentCause()) }
+
+func (x lnPerformer) LeaveLoop() {
+	l := x.loop
+	l.leave(&x.reg)
+}
+
+func (x lnPerformer) SettleClosed() { x.settle(x.cause) }
 
 // adopt performs adoptConnection for conn, accepted from addr: it calls
 // Accepted under recover (a panic there is that connection's, not the
