@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -556,8 +558,10 @@ func (c *Channel) step(e chEvent) error {
 func channelStep(e chEvent) string {
 	s := e.ev.String()
 	switch e.ev {
-	case sm.ChannelEventRegistered, sm.ChannelEventPollerControlFailed:
+	case sm.ChannelEventRegistered, sm.ChannelEventPollerControlFailed, sm.ChannelEventDeregistered:
 		s += "(" + sm.PollerControlResult(e.out).String() + ")"
+	case sm.ChannelEventReleased:
+		s += "(" + sm.CloseResult(e.out).String() + ")"
 	case sm.ChannelEventConnectCalled, sm.ChannelEventConnectChecked:
 		s += "(" + sm.ConnectResult(e.out).String() + ")"
 	case sm.ChannelEventRead:
@@ -739,9 +743,13 @@ func (c *Channel) performRare(a sm.ChannelAction) {
 			}
 		}
 	case sm.ChannelActionDeregister:
-		l.poller.remove(fd.Fd())
+		err := l.poller.remove(fd.Fd())
+		out := sockets.ClassifyPollerControl(err)
+		c.events.raise(chEvent{ev: sm.ChannelEventDeregistered, out: uint8(out), cause: c.descriptorError(pollerRemoveSyscall(), err)})
 	case sm.ChannelActionCloseFD:
-		fd.Close()
+		err := fd.Close() // nil for EINTR too: it counts as closed (D4)
+		out := sockets.ClassifyClose(err)
+		c.events.raise(chEvent{ev: sm.ChannelEventReleased, out: uint8(out), cause: c.descriptorError("", err)})
 	case sm.ChannelActionForgetFD:
 		fd.Forget()
 		l.stale(&c.reg) // its late events are stale now (D3)
@@ -761,6 +769,28 @@ func (c *Channel) performRare(a sm.ChannelAction) {
 }
 
 var errConnectTimeout = errors.New("connect timed out")
+
+// pollerRemoveSyscall names the poller's removal in errors.
+func pollerRemoveSyscall() string {
+	if runtime.GOOS == "linux" {
+		return "epoll_ctl DEL"
+	}
+	return "kevent EV_DELETE"
+}
+
+// descriptorError is the cause a failed syscall on the channel's descriptor
+// gives its close, naming the channel, the descriptor number and the syscall:
+// after a DEL's EBADF or ENOENT the number may already be another file's. An
+// empty syscall means err is an *os.SyscallError already (FD.Close's).
+func (c *Channel) descriptorError(syscall string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if syscall != "" {
+		err = os.NewSyscallError(syscall, err)
+	}
+	return opError("close", c.raddr, fmt.Errorf("channel %d, fd %d: %w", c.id, c.reg.fd.Fd(), err))
+}
 
 func (c *Channel) errOrClosed() error {
 	if c.cause != nil {

@@ -72,11 +72,11 @@ const (
 	FaultECONNRESET
 	// FaultEPIPE: write says EPIPE, and the connection stays broken likewise.
 	FaultEPIPE
-	// FaultEBADF: read, write, accept, connect, epoll_ctl ADD/MOD or epoll_wait
-	// say EBADF after the injector really closed the descriptor (epoll_wait: the
+	// FaultEBADF: read, write, accept, connect, epoll_ctl or epoll_wait say
+	// EBADF after the injector really closed the descriptor (epoll_wait: the
 	// epoll descriptor), as another owner would have; close says EBADF after
-	// really closing; epoll_ctl DEL and fcntl say EBADF and leave the descriptor
-	// as it was (its owner still closes it).
+	// really closing; fcntl says EBADF and leaves the descriptor as it was (its
+	// owner still closes it).
 	FaultEBADF
 	// FaultEMFILE, FaultENFILE, FaultENOBUFS: accept fails so; the connection
 	// stays in the backlog.

@@ -63,10 +63,9 @@ func (p *injectedPoll) EpollCtl(epfd, op, fd int, event *unix.EpollEvent) error 
 	if !wake {
 		if f := inj.fault(OpEpollCtl, fd); f == FaultEBADF {
 			inj.count(f)
-			if op != unix.EPOLL_CTL_DEL {
-				// Another owner closed it: the number is gone.
-				inj.closeForReal(fd, p.base.Close)
-			}
+			// Another owner closed it: the number is gone. A DEL's EBADF too
+			// makes its owner abandon the number, never close it (D2).
+			inj.closeForReal(fd, p.base.Close)
 			inj.mu.Unlock()
 			return unix.EBADF
 		}

@@ -265,13 +265,20 @@ func TestInjectEBADFContained(t *testing.T) {
 	peerClosed(t, behindC)
 
 	// dup2 /dev/null over the number: it stays valid but names another file;
-	// the channel reads EOF and closes it, once.
-	if err := inj.Dup2DevNull(nullCh.reg.fd.Fd()); err != nil {
+	// the channel reads EOF, and the DEL before close(2) answers EPERM (epoll
+	// cannot watch /dev/null, so the number is not the socket it registered):
+	// the channel abandons the number instead of closing another file (D2).
+	nullNum := nullCh.reg.fd.Fd()
+	if err := inj.Dup2DevNull(nullNum); err != nil {
 		t.Fatal(err)
 	}
 	nullCh.Write([]byte("into the void"), nil)
 	nullC.Write([]byte("x"))
 	wait(t, nullCh.Closed(), "the channel dup2'd over closing")
+	if _, err := unix.FcntlInt(uintptr(nullNum), unix.F_GETFD, 0); err != nil {
+		t.Errorf("the /dev/null put at fd %d was closed by the channel: %v", nullNum, err)
+	}
+	unix.Close(nullNum) // the test put it there
 
 	// epoll_ctl EBADF on the next registration, and close EBADF on a clean close.
 	inj.Add(

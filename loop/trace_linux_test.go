@@ -152,8 +152,10 @@ var pollerControlNames = enumNames(sm.PollerControlResultCount, func(i uint8) st
 
 func channelOutcomeType(e sm.ChannelEvent) []string {
 	switch e {
-	case sm.ChannelEventRegistered, sm.ChannelEventPollerControlFailed:
+	case sm.ChannelEventRegistered, sm.ChannelEventPollerControlFailed, sm.ChannelEventDeregistered:
 		return pollerControlNames
+	case sm.ChannelEventReleased:
+		return enumNames(sm.CloseResultCount, func(i uint8) string { return sm.CloseResult(i).String() })
 	case sm.ChannelEventConnectCalled, sm.ChannelEventConnectChecked:
 		return enumNames(sm.ConnectResultCount, func(i uint8) string { return sm.ConnectResult(i).String() })
 	case sm.ChannelEventRead:

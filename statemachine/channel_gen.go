@@ -21,16 +21,18 @@ const (
 	ChannelStateReading
 	// ChannelStateInputClosed: The peer closed its sending side and half-closure is allowed; no more reads, writes continue.
 	ChannelStateInputClosed
-	// ChannelStateDraining: Closing gracefully for the loop's drain; no reads, no new writes, the flushed writes still go out.
+	// ChannelStateDraining: Closing gracefully, for the loop's drain or after the peer's EOF: no reads, no new writes, the flushed writes still go out.
 	ChannelStateDraining
+	// ChannelStateClosing: The descriptor is leaving the poller (closeStep deregistering: the DEL's result is awaited) and then released (closeStep releasing: close(2)'s result is awaited). Late notifications change nothing; the results finish the close.
+	ChannelStateClosing
 	// ChannelStateClosed: Deregistered and closed(2) once; every pending write failed or completed. Final.
 	ChannelStateClosed
 	// ChannelStateAbandoned: The descriptor was invalidated outside the kernel (EBADF, D2): the channel failed and its number is never used again, not even to close it. Final.
 	ChannelStateAbandoned
 )
-const _ChannelState_name = "freshconnectingactivereadinginputCloseddrainingclosedabandoned"
+const _ChannelState_name = "freshconnectingactivereadinginputCloseddrainingclosingclosedabandoned"
 
-var _ChannelState_index = [...]uint8{0, 5, 15, 21, 28, 39, 47, 53, 62}
+var _ChannelState_index = [...]uint8{0, 5, 15, 21, 28, 39, 47, 54, 60, 69}
 
 func (x ChannelState) String() string {
 	if int(x) >= len(_ChannelState_index)-1 {
@@ -49,12 +51,13 @@ func _() {
 	_ = x[ChannelStateReading-3]
 	_ = x[ChannelStateInputClosed-4]
 	_ = x[ChannelStateDraining-5]
-	_ = x[ChannelStateClosed-6]
-	_ = x[ChannelStateAbandoned-7]
+	_ = x[ChannelStateClosing-6]
+	_ = x[ChannelStateClosed-7]
+	_ = x[ChannelStateAbandoned-8]
 }
 
 // ChannelStateCount is the number of states.
-const ChannelStateCount = 8
+const ChannelStateCount = 9
 
 // Terminal reports whether s is a terminal state: the machine's lifetime is over.
 func (s ChannelState) Terminal() bool {
@@ -105,6 +108,10 @@ const (
 	ChannelEventDrain
 	// ChannelEventClose: The user closed the channel; pending writes fail.
 	ChannelEventClose
+	// ChannelEventDeregistered: The result of the epoll_ctl DEL (kevent EV_DELETE) issued by deregister: descriptorInvalid, notRegistered or otherError (EPERM) means the number no longer names the registered file (D2).
+	ChannelEventDeregistered
+	// ChannelEventReleased: The result of the close(2) issued by closeFD; EINTR is closed (D4).
+	ChannelEventReleased
 	// ChannelEventPollerControlFailed: An interest change (armRead, disarmRead, armWrite, ...) failed; the runtime reports failures only, so ok is never fed.
 	ChannelEventPollerControlFailed
 	// ChannelEventLoopFailed: The event loop failed (poller error, invalidated poller, runtime fault); its poller is going away. (abnormal)
@@ -116,9 +123,9 @@ const (
 	// ChannelEventHandlerPanicked: A user callback of this channel panicked; the runtime recovered it at the callback boundary. (abnormal)
 	ChannelEventHandlerPanicked
 )
-const _ChannelEvent_name = "registeredconnectCalledconnectCheckedconnectDeadlinereadablewritablereadableEOFHinthangupreadreadContinuereadBudgetSpentreadRequestwriteQueuedwrotehighWatermarklowWatermarkdrainclosepollerControlFailedloopFailedforcedShutdowndescriptorInvalidatedhandlerPanicked"
+const _ChannelEvent_name = "registeredconnectCalledconnectCheckedconnectDeadlinereadablewritablereadableEOFHinthangupreadreadContinuereadBudgetSpentreadRequestwriteQueuedwrotehighWatermarklowWatermarkdrainclosederegisteredreleasedpollerControlFailedloopFailedforcedShutdowndescriptorInvalidatedhandlerPanicked"
 
-var _ChannelEvent_index = [...]uint16{0, 10, 23, 37, 52, 60, 68, 83, 89, 93, 105, 120, 131, 142, 147, 160, 172, 177, 182, 201, 211, 225, 246, 261}
+var _ChannelEvent_index = [...]uint16{0, 10, 23, 37, 52, 60, 68, 83, 89, 93, 105, 120, 131, 142, 147, 160, 172, 177, 182, 194, 202, 221, 231, 245, 266, 281}
 
 func (x ChannelEvent) String() string {
 	if int(x) >= len(_ChannelEvent_index)-1 {
@@ -149,15 +156,17 @@ func _() {
 	_ = x[ChannelEventLowWatermark-15]
 	_ = x[ChannelEventDrain-16]
 	_ = x[ChannelEventClose-17]
-	_ = x[ChannelEventPollerControlFailed-18]
-	_ = x[ChannelEventLoopFailed-19]
-	_ = x[ChannelEventForcedShutdown-20]
-	_ = x[ChannelEventDescriptorInvalidated-21]
-	_ = x[ChannelEventHandlerPanicked-22]
+	_ = x[ChannelEventDeregistered-18]
+	_ = x[ChannelEventReleased-19]
+	_ = x[ChannelEventPollerControlFailed-20]
+	_ = x[ChannelEventLoopFailed-21]
+	_ = x[ChannelEventForcedShutdown-22]
+	_ = x[ChannelEventDescriptorInvalidated-23]
+	_ = x[ChannelEventHandlerPanicked-24]
 }
 
 // ChannelEventCount is the number of events.
-const ChannelEventCount = 23
+const ChannelEventCount = 25
 
 // Abnormal reports whether e belongs to the abnormal group, which every non-terminal
 // state answers with a transition.
@@ -219,9 +228,9 @@ const (
 	ChannelActionFireError
 	// ChannelActionFailPendingWrites: Fail every write still queued with the close cause, once each. At most 1 per lifetime.
 	ChannelActionFailPendingWrites
-	// ChannelActionDeregister: Remove the descriptor from the poller (epoll_ctl DEL; needed before close because a duplicated descriptor keeps the registration alive). At most 1 per lifetime.
+	// ChannelActionDeregister: Remove the descriptor from the poller (epoll_ctl DEL; needed before close because a duplicated descriptor keeps the registration alive); feed deregistered. At most 1 per lifetime.
 	ChannelActionDeregister
-	// ChannelActionCloseFD: close(2) the descriptor; EINTR counts as closed (D4). At most 1 per lifetime.
+	// ChannelActionCloseFD: close(2) the descriptor; feed released (EINTR counts as closed, D4). At most 1 per lifetime.
 	ChannelActionCloseFD
 	// ChannelActionForgetFD: Drop the registration and the number without any syscall on it and bump the registration generation so its late events are dropped (D2, D3). At most 1 per lifetime.
 	ChannelActionForgetFD
@@ -372,6 +381,68 @@ func _() {
 	var x [1]struct{}
 	_ = x[ChannelPanicPolicyContain-0]
 	_ = x[ChannelPanicPolicyRepanic-1]
+}
+
+// ChannelReached: How far the channel got, which decides how closing finishes.
+type ChannelReached uint8
+
+const (
+	// ChannelReachedUnadmitted: Not admitted by the loop; closing leaves no registry.
+	ChannelReachedUnadmitted ChannelReached = iota
+	// ChannelReachedAdmitted: Admitted by the loop, whose poller refused the descriptor.
+	ChannelReachedAdmitted
+	// ChannelReachedDialing: Registered, the dial under way; closing fails it.
+	ChannelReachedDialing
+	// ChannelReachedOpen: Activated; closing fails the pending writes and tells the handler it is inactive.
+	ChannelReachedOpen
+)
+const _ChannelReached_name = "unadmittedadmitteddialingopen"
+
+var _ChannelReached_index = [...]uint8{0, 10, 18, 25, 29}
+
+func (x ChannelReached) String() string {
+	if int(x) >= len(_ChannelReached_index)-1 {
+		return "ChannelReached(" + strconv.Itoa(int(x)) + ")"
+	}
+	return _ChannelReached_name[_ChannelReached_index[x]:_ChannelReached_index[x+1]]
+}
+
+// An "invalid array index" compiler error here means the constants of ChannelReached
+// changed; regenerate with fsmgen.
+func _() {
+	var x [1]struct{}
+	_ = x[ChannelReachedUnadmitted-0]
+	_ = x[ChannelReachedAdmitted-1]
+	_ = x[ChannelReachedDialing-2]
+	_ = x[ChannelReachedOpen-3]
+}
+
+// ChannelCloseStep: Which result of closing is awaited.
+type ChannelCloseStep uint8
+
+const (
+	// ChannelCloseStepDeregistering: deregister (epoll_ctl DEL) was issued; its result is awaited.
+	ChannelCloseStepDeregistering ChannelCloseStep = iota
+	// ChannelCloseStepReleasing: closeFD was issued; its result is awaited.
+	ChannelCloseStepReleasing
+)
+const _ChannelCloseStep_name = "deregisteringreleasing"
+
+var _ChannelCloseStep_index = [...]uint8{0, 13, 22}
+
+func (x ChannelCloseStep) String() string {
+	if int(x) >= len(_ChannelCloseStep_index)-1 {
+		return "ChannelCloseStep(" + strconv.Itoa(int(x)) + ")"
+	}
+	return _ChannelCloseStep_name[_ChannelCloseStep_index[x]:_ChannelCloseStep_index[x+1]]
+}
+
+// An "invalid array index" compiler error here means the constants of ChannelCloseStep
+// changed; regenerate with fsmgen.
+func _() {
+	var x [1]struct{}
+	_ = x[ChannelCloseStepDeregistering-0]
+	_ = x[ChannelCloseStepReleasing-1]
 }
 
 // ChannelOutput: Where the flushed part of the output queue stands.
@@ -607,6 +678,12 @@ type ChannelVars struct {
 	Unwritable bool
 	// RearmDue: A read notification consumed the armed interest (as one-shot and edge-triggered backends do) and the cycle has not re-armed or removed it yet (R1).
 	RearmDue bool
+	// Reached: How far the channel got, which decides how closing finishes.
+	Reached ChannelReached
+	// HandlerDead: A callback of this channel panicked (contained); the handler is not called again.
+	HandlerDead bool
+	// CloseStep: Which result of closing is awaited.
+	CloseStep ChannelCloseStep
 	// Output: Where the flushed part of the output queue stands.
 	Output ChannelOutput
 }
@@ -716,6 +793,15 @@ var channelRejects = [...]RejectedError{
 	{Machine: "channel", State: "fresh", Event: "wrote", Outcome: "otherError", Reason: "no syscall has been issued on a channel that is not registered"},
 	{Machine: "channel", State: "fresh", Event: "highWatermark", Outcome: "", Reason: "no timer, interest or output exists before registration"},
 	{Machine: "channel", State: "fresh", Event: "lowWatermark", Outcome: "", Reason: "no timer, interest or output exists before registration"},
+	{Machine: "channel", State: "fresh", Event: "deregistered", Outcome: "ok", Reason: "no syscall has been issued on a channel that is not registered"},
+	{Machine: "channel", State: "fresh", Event: "deregistered", Outcome: "descriptorInvalid", Reason: "no syscall has been issued on a channel that is not registered"},
+	{Machine: "channel", State: "fresh", Event: "deregistered", Outcome: "alreadyRegistered", Reason: "no syscall has been issued on a channel that is not registered"},
+	{Machine: "channel", State: "fresh", Event: "deregistered", Outcome: "notRegistered", Reason: "no syscall has been issued on a channel that is not registered"},
+	{Machine: "channel", State: "fresh", Event: "deregistered", Outcome: "exhausted", Reason: "no syscall has been issued on a channel that is not registered"},
+	{Machine: "channel", State: "fresh", Event: "deregistered", Outcome: "otherError", Reason: "no syscall has been issued on a channel that is not registered"},
+	{Machine: "channel", State: "fresh", Event: "released", Outcome: "closed", Reason: "no syscall has been issued on a channel that is not registered"},
+	{Machine: "channel", State: "fresh", Event: "released", Outcome: "descriptorInvalid", Reason: "no syscall has been issued on a channel that is not registered"},
+	{Machine: "channel", State: "fresh", Event: "released", Outcome: "otherError", Reason: "no syscall has been issued on a channel that is not registered"},
 	{Machine: "channel", State: "fresh", Event: "pollerControlFailed", Outcome: "ok", Reason: "no syscall has been issued on a channel that is not registered"},
 	{Machine: "channel", State: "fresh", Event: "pollerControlFailed", Outcome: "descriptorInvalid", Reason: "no syscall has been issued on a channel that is not registered"},
 	{Machine: "channel", State: "fresh", Event: "pollerControlFailed", Outcome: "alreadyRegistered", Reason: "no syscall has been issued on a channel that is not registered"},
@@ -749,6 +835,15 @@ var channelRejects = [...]RejectedError{
 	{Machine: "channel", State: "connecting", Event: "wrote", Outcome: "otherError", Reason: "no read or write is issued before the connection is established"},
 	{Machine: "channel", State: "connecting", Event: "highWatermark", Outcome: "", Reason: "writes are accepted once the channel is active"},
 	{Machine: "channel", State: "connecting", Event: "lowWatermark", Outcome: "", Reason: "writes are accepted once the channel is active"},
+	{Machine: "channel", State: "connecting", Event: "deregistered", Outcome: "ok", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "connecting", Event: "deregistered", Outcome: "descriptorInvalid", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "connecting", Event: "deregistered", Outcome: "alreadyRegistered", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "connecting", Event: "deregistered", Outcome: "notRegistered", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "connecting", Event: "deregistered", Outcome: "exhausted", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "connecting", Event: "deregistered", Outcome: "otherError", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "connecting", Event: "released", Outcome: "closed", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "connecting", Event: "released", Outcome: "descriptorInvalid", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "connecting", Event: "released", Outcome: "otherError", Reason: "deregister and closeFD are issued only on the way to closing"},
 	{Machine: "channel", State: "active", Event: "registered", Outcome: "ok", Reason: "a channel is registered once"},
 	{Machine: "channel", State: "active", Event: "registered", Outcome: "descriptorInvalid", Reason: "a channel is registered once"},
 	{Machine: "channel", State: "active", Event: "registered", Outcome: "alreadyRegistered", Reason: "a channel is registered once"},
@@ -785,6 +880,15 @@ var channelRejects = [...]RejectedError{
 	{Machine: "channel", State: "active", Event: "wrote", Outcome: "reset", Reason: "no writeSocket is under way"},
 	{Machine: "channel", State: "active", Event: "wrote", Outcome: "descriptorInvalid", Reason: "no writeSocket is under way"},
 	{Machine: "channel", State: "active", Event: "wrote", Outcome: "otherError", Reason: "no writeSocket is under way"},
+	{Machine: "channel", State: "active", Event: "deregistered", Outcome: "ok", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "active", Event: "deregistered", Outcome: "descriptorInvalid", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "active", Event: "deregistered", Outcome: "alreadyRegistered", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "active", Event: "deregistered", Outcome: "notRegistered", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "active", Event: "deregistered", Outcome: "exhausted", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "active", Event: "deregistered", Outcome: "otherError", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "active", Event: "released", Outcome: "closed", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "active", Event: "released", Outcome: "descriptorInvalid", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "active", Event: "released", Outcome: "otherError", Reason: "deregister and closeFD are issued only on the way to closing"},
 	{Machine: "channel", State: "reading", Event: "registered", Outcome: "ok", Reason: "a channel is registered once"},
 	{Machine: "channel", State: "reading", Event: "registered", Outcome: "descriptorInvalid", Reason: "a channel is registered once"},
 	{Machine: "channel", State: "reading", Event: "registered", Outcome: "alreadyRegistered", Reason: "a channel is registered once"},
@@ -813,6 +917,15 @@ var channelRejects = [...]RejectedError{
 	{Machine: "channel", State: "reading", Event: "wrote", Outcome: "reset", Reason: "no writeSocket is under way"},
 	{Machine: "channel", State: "reading", Event: "wrote", Outcome: "descriptorInvalid", Reason: "no writeSocket is under way"},
 	{Machine: "channel", State: "reading", Event: "wrote", Outcome: "otherError", Reason: "no writeSocket is under way"},
+	{Machine: "channel", State: "reading", Event: "deregistered", Outcome: "ok", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "reading", Event: "deregistered", Outcome: "descriptorInvalid", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "reading", Event: "deregistered", Outcome: "alreadyRegistered", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "reading", Event: "deregistered", Outcome: "notRegistered", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "reading", Event: "deregistered", Outcome: "exhausted", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "reading", Event: "deregistered", Outcome: "otherError", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "reading", Event: "released", Outcome: "closed", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "reading", Event: "released", Outcome: "descriptorInvalid", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "reading", Event: "released", Outcome: "otherError", Reason: "deregister and closeFD are issued only on the way to closing"},
 	{Machine: "channel", State: "inputClosed", Event: "registered", Outcome: "ok", Reason: "a channel is registered once"},
 	{Machine: "channel", State: "inputClosed", Event: "registered", Outcome: "descriptorInvalid", Reason: "a channel is registered once"},
 	{Machine: "channel", State: "inputClosed", Event: "registered", Outcome: "alreadyRegistered", Reason: "a channel is registered once"},
@@ -849,6 +962,15 @@ var channelRejects = [...]RejectedError{
 	{Machine: "channel", State: "inputClosed", Event: "wrote", Outcome: "reset", Reason: "no writeSocket is under way"},
 	{Machine: "channel", State: "inputClosed", Event: "wrote", Outcome: "descriptorInvalid", Reason: "no writeSocket is under way"},
 	{Machine: "channel", State: "inputClosed", Event: "wrote", Outcome: "otherError", Reason: "no writeSocket is under way"},
+	{Machine: "channel", State: "inputClosed", Event: "deregistered", Outcome: "ok", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "inputClosed", Event: "deregistered", Outcome: "descriptorInvalid", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "inputClosed", Event: "deregistered", Outcome: "alreadyRegistered", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "inputClosed", Event: "deregistered", Outcome: "notRegistered", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "inputClosed", Event: "deregistered", Outcome: "exhausted", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "inputClosed", Event: "deregistered", Outcome: "otherError", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "inputClosed", Event: "released", Outcome: "closed", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "inputClosed", Event: "released", Outcome: "descriptorInvalid", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "inputClosed", Event: "released", Outcome: "otherError", Reason: "deregister and closeFD are issued only on the way to closing"},
 	{Machine: "channel", State: "draining", Event: "registered", Outcome: "ok", Reason: "a channel is registered once"},
 	{Machine: "channel", State: "draining", Event: "registered", Outcome: "descriptorInvalid", Reason: "a channel is registered once"},
 	{Machine: "channel", State: "draining", Event: "registered", Outcome: "alreadyRegistered", Reason: "a channel is registered once"},
@@ -886,17 +1008,37 @@ var channelRejects = [...]RejectedError{
 	{Machine: "channel", State: "draining", Event: "wrote", Outcome: "reset", Reason: "no writeSocket is under way"},
 	{Machine: "channel", State: "draining", Event: "wrote", Outcome: "descriptorInvalid", Reason: "no writeSocket is under way"},
 	{Machine: "channel", State: "draining", Event: "wrote", Outcome: "otherError", Reason: "no writeSocket is under way"},
+	{Machine: "channel", State: "draining", Event: "deregistered", Outcome: "ok", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "draining", Event: "deregistered", Outcome: "descriptorInvalid", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "draining", Event: "deregistered", Outcome: "alreadyRegistered", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "draining", Event: "deregistered", Outcome: "notRegistered", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "draining", Event: "deregistered", Outcome: "exhausted", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "draining", Event: "deregistered", Outcome: "otherError", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "draining", Event: "released", Outcome: "closed", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "draining", Event: "released", Outcome: "descriptorInvalid", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "draining", Event: "released", Outcome: "otherError", Reason: "deregister and closeFD are issued only on the way to closing"},
+	{Machine: "channel", State: "closing", Event: "registered", Outcome: "ok", Reason: "a channel is registered once"},
+	{Machine: "channel", State: "closing", Event: "registered", Outcome: "descriptorInvalid", Reason: "a channel is registered once"},
+	{Machine: "channel", State: "closing", Event: "registered", Outcome: "alreadyRegistered", Reason: "a channel is registered once"},
+	{Machine: "channel", State: "closing", Event: "registered", Outcome: "notRegistered", Reason: "a channel is registered once"},
+	{Machine: "channel", State: "closing", Event: "registered", Outcome: "exhausted", Reason: "a channel is registered once"},
+	{Machine: "channel", State: "closing", Event: "registered", Outcome: "otherError", Reason: "a channel is registered once"},
+	{Machine: "channel", State: "closing", Event: "writeQueued", Outcome: "", Reason: "the channel is closing"},
+	{Machine: "channel", State: "closing", Event: "released", Outcome: "closed", Reason: "no close(2) is issued before the DEL's result"},
+	{Machine: "channel", State: "closing", Event: "released", Outcome: "closed", Reason: "a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)"},
+	{Machine: "channel", State: "closing", Event: "released", Outcome: "descriptorInvalid", Reason: "no close(2) is issued before the DEL's result"},
+	{Machine: "channel", State: "closing", Event: "released", Outcome: "descriptorInvalid", Reason: "a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)"},
+	{Machine: "channel", State: "closing", Event: "released", Outcome: "otherError", Reason: "no close(2) is issued before the DEL's result"},
+	{Machine: "channel", State: "closing", Event: "released", Outcome: "otherError", Reason: "a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)"},
 	{Machine: "channel", State: "closed", Event: "writeQueued", Outcome: "", Reason: "the channel is closed"},
-	{Machine: "channel", State: "closed", Event: "close", Outcome: "", Reason: "the channel is closed"},
 	{Machine: "channel", State: "abandoned", Event: "writeQueued", Outcome: "", Reason: "the channel is closed"},
-	{Machine: "channel", State: "abandoned", Event: "close", Outcome: "", Reason: "the channel is closed"},
 }
 
 // channelOutcomeStride is the number of outcome slots per (state, event) in channelCells.
 const channelOutcomeStride = 8
 
 // channelEventOutcomes is the number of outcomes each event carries (1 for none).
-var channelEventOutcomes = [ChannelEventCount]uint8{6, 7, 7, 1, 1, 1, 1, 1, 8, 1, 1, 1, 1, 8, 1, 1, 1, 1, 6, 1, 1, 1, 1}
+var channelEventOutcomes = [ChannelEventCount]uint8{6, 7, 7, 1, 1, 1, 1, 1, 8, 1, 1, 1, 1, 8, 1, 1, 1, 1, 6, 3, 6, 1, 1, 1, 1}
 
 // channelCell is the precomputed answer of one cell; direct is false where the
 // rows must be evaluated (guards, updates, rejects).
@@ -909,152 +1051,222 @@ type channelCell struct {
 // channelCells holds the cells answered without evaluation, indexed by
 // (state*EventCount+event)*OutcomeStride+outcome.
 var channelCells = [ChannelStateCount * ChannelEventCount * channelOutcomeStride]channelCell{
-	193:  {acts: ChannelActions{w0: 0x1101 /* armWrite */}, next: ChannelStateConnecting, direct: true},                    /* connecting connectCalled(inProgress) */
-	201:  {acts: ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, next: ChannelStateConnecting, direct: true}, /* connecting connectChecked(inProgress) */
-	216:  {next: ChannelStateConnecting, direct: true},                                                                     /* connecting readable */
-	224:  {acts: ChannelActions{w0: 0x301 /* checkConnect */}, next: ChannelStateConnecting, direct: true},                 /* connecting writable */
-	232:  {next: ChannelStateConnecting, direct: true},                                                                     /* connecting readableEOFHint */
-	240:  {acts: ChannelActions{w0: 0x301 /* checkConnect */}, next: ChannelStateConnecting, direct: true},                 /* connecting hangup */
-	328:  {next: ChannelStateConnecting, direct: true},                                                                     /* connecting pollerControlFailed(ok) */
-	392:  {next: ChannelStateActive, direct: true},                                                                         /* active connectDeadline */
-	440:  {next: ChannelStateActive, direct: true},                                                                         /* active readContinue */
-	448:  {next: ChannelStateActive, direct: true},                                                                         /* active readBudgetSpent */
-	512:  {next: ChannelStateActive, direct: true},                                                                         /* active pollerControlFailed(ok) */
-	576:  {next: ChannelStateReading, direct: true},                                                                        /* reading connectDeadline */
-	584:  {next: ChannelStateReading, direct: true},                                                                        /* reading readable */
-	600:  {next: ChannelStateReading, direct: true},                                                                        /* reading readableEOFHint */
-	608:  {next: ChannelStateReading, direct: true},                                                                        /* reading hangup */
-	620:  {acts: ChannelActions{w0: 0x901 /* readSocket */}, next: ChannelStateReading, direct: true},                      /* reading read(interrupted) */
-	696:  {next: ChannelStateReading, direct: true},                                                                        /* reading pollerControlFailed(ok) */
-	760:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed connectDeadline */
-	768:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readable */
-	784:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readableEOFHint */
-	808:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readContinue */
-	816:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readBudgetSpent */
-	824:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readRequest */
-	880:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed pollerControlFailed(ok) */
-	944:  {next: ChannelStateDraining, direct: true},                                                                       /* draining connectDeadline */
-	952:  {next: ChannelStateDraining, direct: true},                                                                       /* draining readable */
-	968:  {next: ChannelStateDraining, direct: true},                                                                       /* draining readableEOFHint */
-	992:  {next: ChannelStateDraining, direct: true},                                                                       /* draining readContinue */
-	1000: {next: ChannelStateDraining, direct: true},                                                                       /* draining readBudgetSpent */
-	1008: {next: ChannelStateDraining, direct: true},                                                                       /* draining readRequest */
-	1048: {next: ChannelStateDraining, direct: true},                                                                       /* draining drain */
-	1064: {next: ChannelStateDraining, direct: true},                                                                       /* draining pollerControlFailed(ok) */
-	1104: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(ok) */
-	1105: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(descriptorInvalid) */
-	1106: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(alreadyRegistered) */
-	1107: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(notRegistered) */
-	1108: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(exhausted) */
-	1109: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(otherError) */
-	1112: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(connected) */
-	1113: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(inProgress) */
-	1114: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(refused) */
-	1115: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(unreachable) */
-	1116: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(timedOut) */
-	1117: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(descriptorInvalid) */
-	1118: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(otherError) */
-	1120: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(connected) */
-	1121: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(inProgress) */
-	1122: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(refused) */
-	1123: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(unreachable) */
-	1124: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(timedOut) */
-	1125: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(descriptorInvalid) */
-	1126: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(otherError) */
-	1128: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectDeadline */
-	1136: {next: ChannelStateClosed, direct: true},                                                                         /* closed readable */
-	1144: {next: ChannelStateClosed, direct: true},                                                                         /* closed writable */
-	1152: {next: ChannelStateClosed, direct: true},                                                                         /* closed readableEOFHint */
-	1160: {next: ChannelStateClosed, direct: true},                                                                         /* closed hangup */
-	1168: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(data) */
-	1169: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(dataShort) */
-	1170: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(wouldBlock) */
-	1171: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(eof) */
-	1172: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(interrupted) */
-	1173: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(reset) */
-	1174: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(descriptorInvalid) */
-	1175: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(otherError) */
-	1176: {next: ChannelStateClosed, direct: true},                                                                         /* closed readContinue */
-	1184: {next: ChannelStateClosed, direct: true},                                                                         /* closed readBudgetSpent */
-	1192: {next: ChannelStateClosed, direct: true},                                                                         /* closed readRequest */
-	1208: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(drained) */
-	1209: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(partial) */
-	1210: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(wouldBlock) */
-	1211: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(interrupted) */
-	1212: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(brokenPipe) */
-	1213: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(reset) */
-	1214: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(descriptorInvalid) */
-	1215: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(otherError) */
-	1216: {next: ChannelStateClosed, direct: true},                                                                         /* closed highWatermark */
-	1224: {next: ChannelStateClosed, direct: true},                                                                         /* closed lowWatermark */
-	1232: {next: ChannelStateClosed, direct: true},                                                                         /* closed drain */
-	1248: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(ok) */
-	1249: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(descriptorInvalid) */
-	1250: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(alreadyRegistered) */
-	1251: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(notRegistered) */
-	1252: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(exhausted) */
-	1253: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(otherError) */
-	1256: {next: ChannelStateClosed, direct: true},                                                                         /* closed loopFailed */
-	1264: {next: ChannelStateClosed, direct: true},                                                                         /* closed forcedShutdown */
-	1272: {next: ChannelStateClosed, direct: true},                                                                         /* closed descriptorInvalidated */
-	1280: {next: ChannelStateClosed, direct: true},                                                                         /* closed handlerPanicked */
-	1288: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(ok) */
-	1289: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(descriptorInvalid) */
-	1290: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(alreadyRegistered) */
-	1291: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(notRegistered) */
-	1292: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(exhausted) */
-	1293: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(otherError) */
-	1296: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(connected) */
-	1297: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(inProgress) */
-	1298: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(refused) */
-	1299: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(unreachable) */
-	1300: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(timedOut) */
-	1301: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(descriptorInvalid) */
-	1302: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(otherError) */
-	1304: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(connected) */
-	1305: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(inProgress) */
-	1306: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(refused) */
-	1307: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(unreachable) */
-	1308: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(timedOut) */
-	1309: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(descriptorInvalid) */
-	1310: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(otherError) */
-	1312: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectDeadline */
-	1320: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readable */
-	1328: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned writable */
-	1336: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readableEOFHint */
-	1344: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned hangup */
-	1352: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(data) */
-	1353: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(dataShort) */
-	1354: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(wouldBlock) */
-	1355: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(eof) */
-	1356: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(interrupted) */
-	1357: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(reset) */
-	1358: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(descriptorInvalid) */
-	1359: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(otherError) */
-	1360: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readContinue */
-	1368: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readBudgetSpent */
-	1376: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readRequest */
-	1392: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(drained) */
-	1393: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(partial) */
-	1394: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(wouldBlock) */
-	1395: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(interrupted) */
-	1396: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(brokenPipe) */
-	1397: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(reset) */
-	1398: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(descriptorInvalid) */
-	1399: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(otherError) */
-	1400: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned highWatermark */
-	1408: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned lowWatermark */
-	1416: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned drain */
-	1432: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(ok) */
-	1433: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(descriptorInvalid) */
-	1434: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(alreadyRegistered) */
-	1435: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(notRegistered) */
-	1436: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(exhausted) */
-	1437: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(otherError) */
-	1440: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned loopFailed */
-	1448: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned forcedShutdown */
-	1456: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned descriptorInvalidated */
-	1464: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned handlerPanicked */
+	209:  {acts: ChannelActions{w0: 0x1101 /* armWrite */}, next: ChannelStateConnecting, direct: true},                    /* connecting connectCalled(inProgress) */
+	217:  {acts: ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, next: ChannelStateConnecting, direct: true}, /* connecting connectChecked(inProgress) */
+	232:  {next: ChannelStateConnecting, direct: true},                                                                     /* connecting readable */
+	240:  {acts: ChannelActions{w0: 0x301 /* checkConnect */}, next: ChannelStateConnecting, direct: true},                 /* connecting writable */
+	248:  {next: ChannelStateConnecting, direct: true},                                                                     /* connecting readableEOFHint */
+	256:  {acts: ChannelActions{w0: 0x301 /* checkConnect */}, next: ChannelStateConnecting, direct: true},                 /* connecting hangup */
+	360:  {next: ChannelStateConnecting, direct: true},                                                                     /* connecting pollerControlFailed(ok) */
+	424:  {next: ChannelStateActive, direct: true},                                                                         /* active connectDeadline */
+	472:  {next: ChannelStateActive, direct: true},                                                                         /* active readContinue */
+	480:  {next: ChannelStateActive, direct: true},                                                                         /* active readBudgetSpent */
+	560:  {next: ChannelStateActive, direct: true},                                                                         /* active pollerControlFailed(ok) */
+	624:  {next: ChannelStateReading, direct: true},                                                                        /* reading connectDeadline */
+	632:  {next: ChannelStateReading, direct: true},                                                                        /* reading readable */
+	648:  {next: ChannelStateReading, direct: true},                                                                        /* reading readableEOFHint */
+	656:  {next: ChannelStateReading, direct: true},                                                                        /* reading hangup */
+	668:  {acts: ChannelActions{w0: 0x901 /* readSocket */}, next: ChannelStateReading, direct: true},                      /* reading read(interrupted) */
+	760:  {next: ChannelStateReading, direct: true},                                                                        /* reading pollerControlFailed(ok) */
+	824:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed connectDeadline */
+	832:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readable */
+	848:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readableEOFHint */
+	872:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readContinue */
+	880:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readBudgetSpent */
+	888:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readRequest */
+	960:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed pollerControlFailed(ok) */
+	1024: {next: ChannelStateDraining, direct: true},                                                                       /* draining connectDeadline */
+	1032: {next: ChannelStateDraining, direct: true},                                                                       /* draining readable */
+	1048: {next: ChannelStateDraining, direct: true},                                                                       /* draining readableEOFHint */
+	1072: {next: ChannelStateDraining, direct: true},                                                                       /* draining readContinue */
+	1080: {next: ChannelStateDraining, direct: true},                                                                       /* draining readBudgetSpent */
+	1088: {next: ChannelStateDraining, direct: true},                                                                       /* draining readRequest */
+	1128: {next: ChannelStateDraining, direct: true},                                                                       /* draining drain */
+	1160: {next: ChannelStateDraining, direct: true},                                                                       /* draining pollerControlFailed(ok) */
+	1208: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(connected) */
+	1209: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(inProgress) */
+	1210: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(refused) */
+	1211: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(unreachable) */
+	1212: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(timedOut) */
+	1213: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(descriptorInvalid) */
+	1214: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(otherError) */
+	1216: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(connected) */
+	1217: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(inProgress) */
+	1218: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(refused) */
+	1219: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(unreachable) */
+	1220: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(timedOut) */
+	1221: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(descriptorInvalid) */
+	1222: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(otherError) */
+	1224: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectDeadline */
+	1232: {next: ChannelStateClosing, direct: true},                                                                        /* closing readable */
+	1240: {next: ChannelStateClosing, direct: true},                                                                        /* closing writable */
+	1248: {next: ChannelStateClosing, direct: true},                                                                        /* closing readableEOFHint */
+	1256: {next: ChannelStateClosing, direct: true},                                                                        /* closing hangup */
+	1264: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(data) */
+	1265: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(dataShort) */
+	1266: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(wouldBlock) */
+	1267: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(eof) */
+	1268: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(interrupted) */
+	1269: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(reset) */
+	1270: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(descriptorInvalid) */
+	1271: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(otherError) */
+	1272: {next: ChannelStateClosing, direct: true},                                                                        /* closing readContinue */
+	1280: {next: ChannelStateClosing, direct: true},                                                                        /* closing readBudgetSpent */
+	1288: {next: ChannelStateClosing, direct: true},                                                                        /* closing readRequest */
+	1304: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(drained) */
+	1305: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(partial) */
+	1306: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(wouldBlock) */
+	1307: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(interrupted) */
+	1308: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(brokenPipe) */
+	1309: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(reset) */
+	1310: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(descriptorInvalid) */
+	1311: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(otherError) */
+	1312: {next: ChannelStateClosing, direct: true},                                                                        /* closing highWatermark */
+	1320: {next: ChannelStateClosing, direct: true},                                                                        /* closing lowWatermark */
+	1328: {next: ChannelStateClosing, direct: true},                                                                        /* closing drain */
+	1336: {next: ChannelStateClosing, direct: true},                                                                        /* closing close */
+	1360: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(ok) */
+	1361: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(descriptorInvalid) */
+	1362: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(alreadyRegistered) */
+	1363: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(notRegistered) */
+	1364: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(exhausted) */
+	1365: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(otherError) */
+	1376: {next: ChannelStateClosing, direct: true},                                                                        /* closing forcedShutdown */
+	1384: {next: ChannelStateClosing, direct: true},                                                                        /* closing descriptorInvalidated */
+	1400: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(ok) */
+	1401: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(descriptorInvalid) */
+	1402: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(alreadyRegistered) */
+	1403: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(notRegistered) */
+	1404: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(exhausted) */
+	1405: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(otherError) */
+	1408: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(connected) */
+	1409: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(inProgress) */
+	1410: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(refused) */
+	1411: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(unreachable) */
+	1412: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(timedOut) */
+	1413: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(descriptorInvalid) */
+	1414: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(otherError) */
+	1416: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(connected) */
+	1417: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(inProgress) */
+	1418: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(refused) */
+	1419: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(unreachable) */
+	1420: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(timedOut) */
+	1421: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(descriptorInvalid) */
+	1422: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(otherError) */
+	1424: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectDeadline */
+	1432: {next: ChannelStateClosed, direct: true},                                                                         /* closed readable */
+	1440: {next: ChannelStateClosed, direct: true},                                                                         /* closed writable */
+	1448: {next: ChannelStateClosed, direct: true},                                                                         /* closed readableEOFHint */
+	1456: {next: ChannelStateClosed, direct: true},                                                                         /* closed hangup */
+	1464: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(data) */
+	1465: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(dataShort) */
+	1466: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(wouldBlock) */
+	1467: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(eof) */
+	1468: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(interrupted) */
+	1469: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(reset) */
+	1470: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(descriptorInvalid) */
+	1471: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(otherError) */
+	1472: {next: ChannelStateClosed, direct: true},                                                                         /* closed readContinue */
+	1480: {next: ChannelStateClosed, direct: true},                                                                         /* closed readBudgetSpent */
+	1488: {next: ChannelStateClosed, direct: true},                                                                         /* closed readRequest */
+	1504: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(drained) */
+	1505: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(partial) */
+	1506: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(wouldBlock) */
+	1507: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(interrupted) */
+	1508: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(brokenPipe) */
+	1509: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(reset) */
+	1510: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(descriptorInvalid) */
+	1511: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(otherError) */
+	1512: {next: ChannelStateClosed, direct: true},                                                                         /* closed highWatermark */
+	1520: {next: ChannelStateClosed, direct: true},                                                                         /* closed lowWatermark */
+	1528: {next: ChannelStateClosed, direct: true},                                                                         /* closed drain */
+	1536: {next: ChannelStateClosed, direct: true},                                                                         /* closed close */
+	1544: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(ok) */
+	1545: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(descriptorInvalid) */
+	1546: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(alreadyRegistered) */
+	1547: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(notRegistered) */
+	1548: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(exhausted) */
+	1549: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(otherError) */
+	1552: {next: ChannelStateClosed, direct: true},                                                                         /* closed released(closed) */
+	1553: {next: ChannelStateClosed, direct: true},                                                                         /* closed released(descriptorInvalid) */
+	1554: {next: ChannelStateClosed, direct: true},                                                                         /* closed released(otherError) */
+	1560: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(ok) */
+	1561: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(descriptorInvalid) */
+	1562: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(alreadyRegistered) */
+	1563: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(notRegistered) */
+	1564: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(exhausted) */
+	1565: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(otherError) */
+	1568: {next: ChannelStateClosed, direct: true},                                                                         /* closed loopFailed */
+	1576: {next: ChannelStateClosed, direct: true},                                                                         /* closed forcedShutdown */
+	1584: {next: ChannelStateClosed, direct: true},                                                                         /* closed descriptorInvalidated */
+	1592: {next: ChannelStateClosed, direct: true},                                                                         /* closed handlerPanicked */
+	1600: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(ok) */
+	1601: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(descriptorInvalid) */
+	1602: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(alreadyRegistered) */
+	1603: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(notRegistered) */
+	1604: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(exhausted) */
+	1605: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(otherError) */
+	1608: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(connected) */
+	1609: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(inProgress) */
+	1610: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(refused) */
+	1611: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(unreachable) */
+	1612: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(timedOut) */
+	1613: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(descriptorInvalid) */
+	1614: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(otherError) */
+	1616: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(connected) */
+	1617: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(inProgress) */
+	1618: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(refused) */
+	1619: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(unreachable) */
+	1620: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(timedOut) */
+	1621: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(descriptorInvalid) */
+	1622: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(otherError) */
+	1624: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectDeadline */
+	1632: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readable */
+	1640: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned writable */
+	1648: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readableEOFHint */
+	1656: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned hangup */
+	1664: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(data) */
+	1665: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(dataShort) */
+	1666: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(wouldBlock) */
+	1667: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(eof) */
+	1668: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(interrupted) */
+	1669: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(reset) */
+	1670: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(descriptorInvalid) */
+	1671: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(otherError) */
+	1672: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readContinue */
+	1680: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readBudgetSpent */
+	1688: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readRequest */
+	1704: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(drained) */
+	1705: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(partial) */
+	1706: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(wouldBlock) */
+	1707: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(interrupted) */
+	1708: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(brokenPipe) */
+	1709: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(reset) */
+	1710: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(descriptorInvalid) */
+	1711: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(otherError) */
+	1712: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned highWatermark */
+	1720: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned lowWatermark */
+	1728: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned drain */
+	1736: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned close */
+	1744: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(ok) */
+	1745: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(descriptorInvalid) */
+	1746: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(alreadyRegistered) */
+	1747: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(notRegistered) */
+	1748: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(exhausted) */
+	1749: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(otherError) */
+	1752: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned released(closed) */
+	1753: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned released(descriptorInvalid) */
+	1754: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned released(otherError) */
+	1760: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(ok) */
+	1761: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(descriptorInvalid) */
+	1762: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(alreadyRegistered) */
+	1763: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(notRegistered) */
+	1764: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(exhausted) */
+	1765: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(otherError) */
+	1768: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned loopFailed */
+	1776: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned forcedShutdown */
+	1784: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned descriptorInvalidated */
+	1792: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned handlerPanicked */
 }
 
 // Registered: The loop admitted the channel and added its descriptor to the poller, with no interest yet; the result of that epoll_ctl/kevent.
@@ -1076,147 +1288,173 @@ func (m *Channel) onRegistered(out PollerControlResult) (ChannelActions, error) 
 		switch out {
 		case PollerControlResultOk:
 			if m.vars.Origin == ChannelOriginAccepted && (m.vars.AutoRead || m.vars.ReadRequested) {
-				// ../spec/channel.yaml:205
+				// ../spec/channel.yaml:240
 				m.vars.ReadArmed = true
+				m.vars.Reached = ChannelReachedOpen
 				m.vars.RearmDue = false // effect of armRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x60502 /* fireActive, armRead */}, nil
 			} else if m.vars.Origin == ChannelOriginAccepted && !(m.vars.AutoRead || m.vars.ReadRequested) {
-				// ../spec/channel.yaml:206
+				// ../spec/channel.yaml:241
+				m.vars.Reached = ChannelReachedOpen
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x501 /* fireActive */}, nil
 			} else {
-				// ../spec/channel.yaml:207
+				// ../spec/channel.yaml:242
+				m.vars.Reached = ChannelReachedDialing
 				m.state = ChannelStateConnecting
 				return ChannelActions{w0: 0x20002 /* startConnectTimer, connectSocket */}, nil
 			}
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyContain {
-				// ../spec/channel.yaml:208
+				// ../spec/channel.yaml:243
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e191a04 /* countDescriptorInvalid, forgetFD, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:231
+				// ../spec/channel.yaml:266
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:209
+			// ../spec/channel.yaml:244: the poller never held the descriptor; nothing to deregister
+			m.vars.Reached = ChannelReachedAdmitted
+			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.RearmDue = false // effect of closeFD
-			m.state = ChannelStateClosed
-			return ChannelActions{w0: 0x1f1e1803 /* closeFD, leaveLoop, settleClosed */}, nil
+			m.state = ChannelStateClosing
+			return ChannelActions{w0: 0x1801 /* closeFD */}, nil
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[46]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[55]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[47]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[56]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[48]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[57]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[49]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[58]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[50]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[59]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[51]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[60]
 		}
 	case ChannelStateActive:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[73]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[91]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[74]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[92]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[75]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[93]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[76]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[94]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[77]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[95]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[78]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[96]
 		}
 	case ChannelStateReading:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[109]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[136]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[110]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[137]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[111]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[138]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[112]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[139]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[113]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[140]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[114]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[141]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[137]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[173]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[138]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[174]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[139]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[175]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[140]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[176]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[141]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[177]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[142]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[178]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[173]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[218]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[174]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[219]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[175]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[220]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[176]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[221]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[177]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[222]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:210: a channel is registered once
-			return ChannelActions{}, &channelRejects[178]
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[223]
+		}
+	case ChannelStateClosing:
+		switch out {
+		case PollerControlResultOk:
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[264]
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[265]
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[266]
+		case PollerControlResultNotRegistered:
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[267]
+		case PollerControlResultExhausted:
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[268]
+		case PollerControlResultOtherError:
+			// ../spec/channel.yaml:245: a channel is registered once
+			return ChannelActions{}, &channelRejects[269]
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -1241,58 +1479,59 @@ func (m *Channel) onConnectCalled(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[0]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[1]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[2]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[3]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[4]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[5]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[6]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case ConnectResultConnected:
 			if m.vars.AutoRead || m.vars.ReadRequested {
-				// ../spec/channel.yaml:298
+				// ../spec/channel.yaml:333
 				m.vars.ReadArmed = true
+				m.vars.Reached = ChannelReachedOpen
 				m.vars.RearmDue = false // effect of armRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x6050103 /* cancelConnectTimer, fireActive, armRead */}, nil
 			} else {
-				// ../spec/channel.yaml:299
+				// ../spec/channel.yaml:334
+				m.vars.Reached = ChannelReachedOpen
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x50102 /* cancelConnectTimer, fireActive */}, nil
 			}
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:302
+			// ../spec/channel.yaml:337
 			return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 		case ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultOtherError:
-			// ../spec/channel.yaml:304
+			// ../spec/channel.yaml:339: closing fails the dial when it finishes, with its final cause
 			m.vars.RearmDue = false // effect of deregister
-			m.vars.RearmDue = false // effect of closeFD
-			m.state = ChannelStateClosed
-			return ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, nil
+			m.state = ChannelStateClosing
+			return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
 		case ConnectResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:232
+				// ../spec/channel.yaml:267
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/channel.yaml:240
+				// ../spec/channel.yaml:275
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e04191a0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
@@ -1301,103 +1540,109 @@ func (m *Channel) onConnectCalled(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateActive:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[79]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[97]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[80]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[98]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[81]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[99]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[82]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[100]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[83]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[101]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[84]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[102]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[85]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[103]
 		}
 	case ChannelStateReading:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[115]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[142]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[116]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[143]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[117]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[144]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[118]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[145]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[119]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[146]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[120]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[147]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[121]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[148]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[143]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[179]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[144]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[180]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[145]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[181]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[146]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[182]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[147]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[183]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[148]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[184]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[149]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[185]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[179]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[224]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[180]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[225]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[181]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[226]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[182]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[227]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[183]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[228]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[184]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[229]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[185]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[230]
+		}
+	case ChannelStateClosing:
+		switch out {
+		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
+			// ../spec/channel.yaml:494: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
+			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -1422,58 +1667,59 @@ func (m *Channel) onConnectChecked(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[7]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[8]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[9]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[10]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[11]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[12]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[13]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case ConnectResultConnected:
 			if m.vars.AutoRead || m.vars.ReadRequested {
-				// ../spec/channel.yaml:300
+				// ../spec/channel.yaml:335
 				m.vars.ReadArmed = true
+				m.vars.Reached = ChannelReachedOpen
 				m.vars.RearmDue = false // effect of armRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x605120104 /* cancelConnectTimer, disarmWrite, fireActive, armRead */}, nil
 			} else {
-				// ../spec/channel.yaml:301
+				// ../spec/channel.yaml:336
+				m.vars.Reached = ChannelReachedOpen
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x5120103 /* cancelConnectTimer, disarmWrite, fireActive */}, nil
 			}
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:303: a writable notification while the connect is still in progress is spurious; keep waiting
+			// ../spec/channel.yaml:338: a writable notification while the connect is still in progress is spurious; keep waiting
 			return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 		case ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultOtherError:
-			// ../spec/channel.yaml:304
+			// ../spec/channel.yaml:339: closing fails the dial when it finishes, with its final cause
 			m.vars.RearmDue = false // effect of deregister
-			m.vars.RearmDue = false // effect of closeFD
-			m.state = ChannelStateClosed
-			return ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, nil
+			m.state = ChannelStateClosing
+			return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
 		case ConnectResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:232
+				// ../spec/channel.yaml:267
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/channel.yaml:240
+				// ../spec/channel.yaml:275
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e04191a0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
@@ -1482,103 +1728,109 @@ func (m *Channel) onConnectChecked(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateActive:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[86]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[104]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[87]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[105]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[88]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[106]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[89]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[107]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[90]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[108]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[91]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[109]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[92]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[110]
 		}
 	case ChannelStateReading:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[122]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[149]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[123]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[150]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[124]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[151]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[125]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[152]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[126]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[153]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[127]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[154]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[128]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[155]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[150]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[186]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[151]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[187]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[152]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[188]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[153]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[189]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[154]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[190]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[155]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[191]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[156]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[192]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[186]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[231]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[187]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[232]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[188]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[233]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[189]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[234]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[190]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[235]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[191]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[236]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:402: the connect finished
-			return ChannelActions{}, &channelRejects[192]
+			// ../spec/channel.yaml:442: the connect finished
+			return ChannelActions{}, &channelRejects[237]
+		}
+	case ChannelStateClosing:
+		switch out {
+		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
+			// ../spec/channel.yaml:494: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
+			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -1599,19 +1851,21 @@ func (m *Channel) ConnectDeadline() (ChannelActions, error) {
 func (m *Channel) onConnectDeadline() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:216: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:251: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[14]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:306
+		// ../spec/channel.yaml:341
 		m.vars.RearmDue = false // effect of deregister
-		m.vars.RearmDue = false // effect of closeFD
-		m.state = ChannelStateClosed
-		return ChannelActions{w0: 0x1f1e04181705 /* deregister, closeFD, failConnect, leaveLoop, settleClosed */}, nil
+		m.state = ChannelStateClosing
+		return ChannelActions{w0: 0x1701 /* deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:403: a deadline that fired as the connect completed
+		// ../spec/channel.yaml:443: a deadline that fired as the connect completed
+		return ChannelActions{}, nil
+	case ChannelStateClosing:
+		// ../spec/channel.yaml:490: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1631,29 +1885,32 @@ func (m *Channel) Readable() (ChannelActions, error) {
 func (m *Channel) onReadable() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:216: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:251: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[15]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:307: no read interest before the connection is established; a stale notification
+		// ../spec/channel.yaml:342: no read interest before the connection is established; a stale notification
 		return ChannelActions{}, nil
 	case ChannelStateActive:
 		if m.vars.ReadArmed {
-			// ../spec/channel.yaml:319: R3: an EOF hint starts an ordinary cycle; only read's result decides
+			// ../spec/channel.yaml:355: R3: an EOF hint starts an ordinary cycle; only read's result decides
 			m.vars.RearmDue = true
 			m.state = ChannelStateReading
 			return ChannelActions{w0: 0x901 /* readSocket */}, nil
 		} else {
-			// ../spec/channel.yaml:320: readiness collected before read interest was disarmed (backpressure, auto-read off)
+			// ../spec/channel.yaml:356: readiness collected before read interest was disarmed (backpressure, auto-read off)
 			return ChannelActions{}, nil
 		}
 	case ChannelStateReading:
-		// ../spec/channel.yaml:322: the cycle under way reads until wouldBlock, eof or an error
+		// ../spec/channel.yaml:358: the cycle under way reads until wouldBlock, eof or an error
 		return ChannelActions{}, nil
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:323: input is finished; a stale notification
+		// ../spec/channel.yaml:359: input is finished; a stale notification
+		return ChannelActions{}, nil
+	case ChannelStateClosing:
+		// ../spec/channel.yaml:490: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1673,21 +1930,24 @@ func (m *Channel) Writable() (ChannelActions, error) {
 func (m *Channel) onWritable() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:216: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:251: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[16]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:305: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
+		// ../spec/channel.yaml:340: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
 		return ChannelActions{w0: 0x301 /* checkConnect */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Output == ChannelOutputArmed {
-			// ../spec/channel.yaml:363
+			// ../spec/channel.yaml:403
 			return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 		} else {
-			// ../spec/channel.yaml:364: readiness collected before write interest was disarmed
+			// ../spec/channel.yaml:404: readiness collected before write interest was disarmed
 			return ChannelActions{}, nil
 		}
+	case ChannelStateClosing:
+		// ../spec/channel.yaml:490: late notifications and continuations of a channel being closed change nothing
+		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1707,29 +1967,32 @@ func (m *Channel) ReadableEOFHint() (ChannelActions, error) {
 func (m *Channel) onReadableEOFHint() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:216: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:251: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[17]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:307: no read interest before the connection is established; a stale notification
+		// ../spec/channel.yaml:342: no read interest before the connection is established; a stale notification
 		return ChannelActions{}, nil
 	case ChannelStateActive:
 		if m.vars.ReadArmed {
-			// ../spec/channel.yaml:319: R3: an EOF hint starts an ordinary cycle; only read's result decides
+			// ../spec/channel.yaml:355: R3: an EOF hint starts an ordinary cycle; only read's result decides
 			m.vars.RearmDue = true
 			m.state = ChannelStateReading
 			return ChannelActions{w0: 0x901 /* readSocket */}, nil
 		} else {
-			// ../spec/channel.yaml:320: readiness collected before read interest was disarmed (backpressure, auto-read off)
+			// ../spec/channel.yaml:356: readiness collected before read interest was disarmed (backpressure, auto-read off)
 			return ChannelActions{}, nil
 		}
 	case ChannelStateReading:
-		// ../spec/channel.yaml:322: the cycle under way reads until wouldBlock, eof or an error
+		// ../spec/channel.yaml:358: the cycle under way reads until wouldBlock, eof or an error
 		return ChannelActions{}, nil
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:323: input is finished; a stale notification
+		// ../spec/channel.yaml:359: input is finished; a stale notification
+		return ChannelActions{}, nil
+	case ChannelStateClosing:
+		// ../spec/channel.yaml:490: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1749,28 +2012,30 @@ func (m *Channel) Hangup() (ChannelActions, error) {
 func (m *Channel) onHangup() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:216: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:251: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[18]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:305: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
+		// ../spec/channel.yaml:340: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
 		return ChannelActions{w0: 0x301 /* checkConnect */}, nil
 	case ChannelStateActive:
-		// ../spec/channel.yaml:321: epoll reports HUP/ERR whatever the interest; reading finds eof or the error and ends the repetition
+		// ../spec/channel.yaml:357: epoll reports HUP/ERR whatever the interest; reading finds eof or the error and ends the repetition
 		m.vars.RearmDue = m.vars.ReadArmed
 		m.state = ChannelStateReading
 		return ChannelActions{w0: 0x901 /* readSocket */}, nil
 	case ChannelStateReading:
-		// ../spec/channel.yaml:322: the cycle under way reads until wouldBlock, eof or an error
+		// ../spec/channel.yaml:358: the cycle under way reads until wouldBlock, eof or an error
 		return ChannelActions{}, nil
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:324: HUP after the peer's EOF means the connection is gone; the pending writes cannot complete
+		// ../spec/channel.yaml:360: HUP after the peer's EOF means the connection is gone; the pending writes cannot complete
 		m.vars.Output = ChannelOutputIdle
 		m.vars.RearmDue = false // effect of deregister
-		m.vars.RearmDue = false // effect of closeFD
-		m.state = ChannelStateClosed
-		return ChannelActions{w0: 0x1f1e1d16181706 /* deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+		m.state = ChannelStateClosing
+		return ChannelActions{w0: 0x171602 /* failPendingWrites, deregister */}, nil
+	case ChannelStateClosing:
+		// ../spec/channel.yaml:490: late notifications and continuations of a channel being closed change nothing
+		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1794,99 +2059,99 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[19]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[20]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[21]
 		case ReadResultEof:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[22]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[23]
 		case ReadResultReset:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[24]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[25]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[26]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[52]
+			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[61]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[53]
+			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[62]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[54]
+			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[63]
 		case ReadResultEof:
-			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[55]
+			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[64]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[56]
+			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[65]
 		case ReadResultReset:
-			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[57]
+			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[66]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[58]
+			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[67]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[59]
+			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[68]
 		}
 	case ChannelStateActive:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[93]
+			// ../spec/channel.yaml:379: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[111]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[94]
+			// ../spec/channel.yaml:379: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[112]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[95]
+			// ../spec/channel.yaml:379: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[113]
 		case ReadResultEof:
-			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[96]
+			// ../spec/channel.yaml:379: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[114]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[97]
+			// ../spec/channel.yaml:379: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[115]
 		case ReadResultReset:
-			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[98]
+			// ../spec/channel.yaml:379: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[116]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[99]
+			// ../spec/channel.yaml:379: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[117]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[100]
+			// ../spec/channel.yaml:379: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[118]
 		}
 	case ChannelStateReading:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:326
+			// ../spec/channel.yaml:362
 			m.vars.Delivered = true
 			return ChannelActions{w0: 0xb0a02 /* deliverRead, continueRead */}, nil
 		case ReadResultDataShort:
 			if m.vars.ReadArmed && m.vars.AutoRead {
-				// ../spec/channel.yaml:327: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
+				// ../spec/channel.yaml:363: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
 				m.vars.Delivered = false
 				m.vars.RearmDue = false // effect of rearmRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x80c0a03 /* deliverRead, readComplete, rearmRead */}, nil
 			} else if m.vars.ReadArmed && !m.vars.AutoRead {
-				// ../spec/channel.yaml:328: with auto-read off one request is one delivering cycle
+				// ../spec/channel.yaml:364: with auto-read off one request is one delivering cycle
 				m.vars.Delivered = false
 				m.vars.ReadRequested = false
 				m.vars.ReadArmed = false
@@ -1894,7 +2159,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x70c0a03 /* deliverRead, readComplete, disarmRead */}, nil
 			} else {
-				// ../spec/channel.yaml:329: reading was paused during the cycle (backpressure) or the cycle was started by HUP
+				// ../spec/channel.yaml:365: reading was paused during the cycle (backpressure) or the cycle was started by HUP
 				m.vars.Delivered = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateActive
@@ -1902,22 +2167,22 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 			}
 		case ReadResultWouldBlock:
 			if !m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:331: R1: spurious readiness; stay armed, count it, no readComplete
+				// ../spec/channel.yaml:367: R1: spurious readiness; stay armed, count it, no readComplete
 				m.vars.RearmDue = false // effect of rearmRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x80d02 /* countSpurious, rearmRead */}, nil
 			} else if !m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:332: R1: spurious readiness on a HUP-started cycle; interest stays as it was
+				// ../spec/channel.yaml:368: R1: spurious readiness on a HUP-started cycle; interest stays as it was
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0xd01 /* countSpurious */}, nil
 			} else if m.vars.Delivered && m.vars.ReadArmed && m.vars.AutoRead {
-				// ../spec/channel.yaml:333
+				// ../spec/channel.yaml:369
 				m.vars.Delivered = false
 				m.vars.RearmDue = false // effect of rearmRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x80c02 /* readComplete, rearmRead */}, nil
 			} else if m.vars.Delivered && m.vars.ReadArmed && !m.vars.AutoRead {
-				// ../spec/channel.yaml:334: with auto-read off one request is one delivering cycle
+				// ../spec/channel.yaml:370: with auto-read off one request is one delivering cycle
 				m.vars.Delivered = false
 				m.vars.ReadRequested = false
 				m.vars.ReadArmed = false
@@ -1925,7 +2190,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x70c02 /* readComplete, disarmRead */}, nil
 			} else {
-				// ../spec/channel.yaml:335
+				// ../spec/channel.yaml:371
 				m.vars.Delivered = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateActive
@@ -1933,7 +2198,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 			}
 		case ReadResultEof:
 			if m.vars.HalfClosure && m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:345: R3: half-closure; readComplete ends the cycle before the input-closed news
+				// ../spec/channel.yaml:381: R3: half-closure; readComplete ends the cycle before the input-closed news
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -1941,66 +2206,88 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xe070c03 /* readComplete, disarmRead, fireInputClosed */}, nil
 			} else if m.vars.HalfClosure && m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:346
+				// ../spec/channel.yaml:382
 				m.vars.Delivered = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xe0c02 /* readComplete, fireInputClosed */}, nil
 			} else if m.vars.HalfClosure && !m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:347: R2: no readComplete for a cycle that delivered nothing (SwiftNIO fires one on every EOF)
+				// ../spec/channel.yaml:383: R2: no readComplete for a cycle that delivered nothing (SwiftNIO fires one on every EOF)
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.vars.RearmDue = false // effect of disarmRead
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xe0702 /* disarmRead, fireInputClosed */}, nil
 			} else if m.vars.HalfClosure && !m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:348
+				// ../spec/channel.yaml:384
 				m.vars.ReadRequested = false
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xe01 /* fireInputClosed */}, nil
-			} else if !m.vars.HalfClosure && m.vars.Delivered {
-				// ../spec/channel.yaml:349
+			} else if !m.vars.HalfClosure && m.vars.Output == ChannelOutputIdle && m.vars.Delivered {
+				// ../spec/channel.yaml:385
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
-				m.vars.Output = ChannelOutputIdle
+				m.vars.ReadRequested = false
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1f1e1d1618170c07 /* readComplete, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
-			} else {
-				// ../spec/channel.yaml:350
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x17160c03 /* readComplete, failPendingWrites, deregister */}, nil
+			} else if !m.vars.HalfClosure && m.vars.Output == ChannelOutputIdle && !m.vars.Delivered {
+				// ../spec/channel.yaml:386
 				m.vars.ReadArmed = false
-				m.vars.Output = ChannelOutputIdle
+				m.vars.ReadRequested = false
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1f1e1d16181706 /* deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x171602 /* failPendingWrites, deregister */}, nil
+			} else if !m.vars.HalfClosure && m.vars.Output != ChannelOutputIdle && m.vars.Delivered && m.vars.ReadArmed {
+				// ../spec/channel.yaml:387: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
+				m.vars.Delivered = false
+				m.vars.ReadArmed = false
+				m.vars.ReadRequested = false
+				m.vars.RearmDue = false // effect of disarmRead
+				m.state = ChannelStateDraining
+				return ChannelActions{w0: 0x70c02 /* readComplete, disarmRead */}, nil
+			} else if !m.vars.HalfClosure && m.vars.Output != ChannelOutputIdle && m.vars.Delivered && !m.vars.ReadArmed {
+				// ../spec/channel.yaml:388
+				m.vars.Delivered = false
+				m.vars.ReadRequested = false
+				m.state = ChannelStateDraining
+				return ChannelActions{w0: 0xc01 /* readComplete */}, nil
+			} else if !m.vars.HalfClosure && m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.ReadArmed {
+				// ../spec/channel.yaml:389
+				m.vars.ReadArmed = false
+				m.vars.ReadRequested = false
+				m.vars.RearmDue = false // effect of disarmRead
+				m.state = ChannelStateDraining
+				return ChannelActions{w0: 0x701 /* disarmRead */}, nil
+			} else {
+				// ../spec/channel.yaml:390
+				m.vars.ReadRequested = false
+				m.state = ChannelStateDraining
+				return ChannelActions{}, nil
 			}
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:330: R4: EINTR retries
+			// ../spec/channel.yaml:366: R4: EINTR retries
 			return ChannelActions{w0: 0x901 /* readSocket */}, nil
 		case ReadResultReset, ReadResultOtherError:
 			if m.vars.Delivered {
-				// ../spec/channel.yaml:351: R4 with R2: the cycle that delivered still ends with readComplete before the error
+				// ../spec/channel.yaml:391: R4 with R2: the cycle that delivered still ends with readComplete before the error
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:352
+				// ../spec/channel.yaml:392
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		case ReadResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:234
+				// ../spec/channel.yaml:269
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2008,7 +2295,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:268
+				// ../spec/channel.yaml:303
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2016,7 +2303,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:275
+				// ../spec/channel.yaml:310
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
@@ -2027,61 +2314,67 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 	case ChannelStateInputClosed:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[157]
+			// ../spec/channel.yaml:379: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[193]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[158]
+			// ../spec/channel.yaml:379: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[194]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[159]
+			// ../spec/channel.yaml:379: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[195]
 		case ReadResultEof:
-			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[160]
+			// ../spec/channel.yaml:379: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[196]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[161]
+			// ../spec/channel.yaml:379: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[197]
 		case ReadResultReset:
-			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[162]
+			// ../spec/channel.yaml:379: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[198]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[163]
+			// ../spec/channel.yaml:379: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[199]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[164]
+			// ../spec/channel.yaml:379: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[200]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[193]
+			// ../spec/channel.yaml:379: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[238]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[194]
+			// ../spec/channel.yaml:379: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[239]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[195]
+			// ../spec/channel.yaml:379: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[240]
 		case ReadResultEof:
-			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[196]
+			// ../spec/channel.yaml:379: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[241]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[197]
+			// ../spec/channel.yaml:379: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[242]
 		case ReadResultReset:
-			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[198]
+			// ../spec/channel.yaml:379: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[243]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[199]
+			// ../spec/channel.yaml:379: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[244]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:343: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[200]
+			// ../spec/channel.yaml:379: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[245]
+		}
+	case ChannelStateClosing:
+		switch out {
+		case ReadResultData, ReadResultDataShort, ReadResultWouldBlock, ReadResultEof, ReadResultInterrupted, ReadResultReset, ReadResultDescriptorInvalid, ReadResultOtherError:
+			// ../spec/channel.yaml:494: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
+			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ReadResultData, ReadResultDataShort, ReadResultWouldBlock, ReadResultEof, ReadResultInterrupted, ReadResultReset, ReadResultDescriptorInvalid, ReadResultOtherError:
-			// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -2102,31 +2395,34 @@ func (m *Channel) ReadContinue() (ChannelActions, error) {
 func (m *Channel) onReadContinue() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:216: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:251: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[27]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:309: no read cycle runs before the connection is established
-		return ChannelActions{}, &channelRejects[60]
+		// ../spec/channel.yaml:345: no read cycle runs before the connection is established
+		return ChannelActions{}, &channelRejects[69]
 	case ChannelStateActive, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:342: the continuation of a cycle that an event queued before it already ended
+		// ../spec/channel.yaml:378: the continuation of a cycle that an event queued before it already ended
 		return ChannelActions{}, nil
 	case ChannelStateReading:
 		if m.vars.ReadArmed {
-			// ../spec/channel.yaml:336
+			// ../spec/channel.yaml:372
 			return ChannelActions{w0: 0x901 /* readSocket */}, nil
 		} else if m.vars.Delivered && !m.vars.ReadArmed {
-			// ../spec/channel.yaml:339: reading was paused during the cycle (backpressure) or the cycle was started by HUP
+			// ../spec/channel.yaml:375: reading was paused during the cycle (backpressure) or the cycle was started by HUP
 			m.vars.Delivered = false
 			m.vars.ReadRequested = false
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0xc01 /* readComplete */}, nil
 		} else {
-			// ../spec/channel.yaml:341: only continueRead after a delivered read queues these; answered safely anyway
+			// ../spec/channel.yaml:377: only continueRead after a delivered read queues these; answered safely anyway
 			m.state = ChannelStateActive
 			return ChannelActions{}, nil
 		}
+	case ChannelStateClosing:
+		// ../spec/channel.yaml:490: late notifications and continuations of a channel being closed change nothing
+		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2146,23 +2442,23 @@ func (m *Channel) ReadBudgetSpent() (ChannelActions, error) {
 func (m *Channel) onReadBudgetSpent() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:216: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:251: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[28]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:309: no read cycle runs before the connection is established
-		return ChannelActions{}, &channelRejects[61]
+		// ../spec/channel.yaml:345: no read cycle runs before the connection is established
+		return ChannelActions{}, &channelRejects[70]
 	case ChannelStateActive, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:342: the continuation of a cycle that an event queued before it already ended
+		// ../spec/channel.yaml:378: the continuation of a cycle that an event queued before it already ended
 		return ChannelActions{}, nil
 	case ChannelStateReading:
 		if m.vars.Delivered && m.vars.ReadArmed && m.vars.AutoRead {
-			// ../spec/channel.yaml:337
+			// ../spec/channel.yaml:373
 			m.vars.Delivered = false
 			m.vars.RearmDue = false // effect of rearmRead
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0x80c02 /* readComplete, rearmRead */}, nil
 		} else if m.vars.Delivered && m.vars.ReadArmed && !m.vars.AutoRead {
-			// ../spec/channel.yaml:338
+			// ../spec/channel.yaml:374
 			m.vars.Delivered = false
 			m.vars.ReadRequested = false
 			m.vars.ReadArmed = false
@@ -2170,23 +2466,26 @@ func (m *Channel) onReadBudgetSpent() (ChannelActions, error) {
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0x70c02 /* readComplete, disarmRead */}, nil
 		} else if m.vars.Delivered && !m.vars.ReadArmed {
-			// ../spec/channel.yaml:339: reading was paused during the cycle (backpressure) or the cycle was started by HUP
+			// ../spec/channel.yaml:375: reading was paused during the cycle (backpressure) or the cycle was started by HUP
 			m.vars.Delivered = false
 			m.vars.ReadRequested = false
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0xc01 /* readComplete */}, nil
 		} else if !m.vars.Delivered && m.vars.ReadArmed {
-			// ../spec/channel.yaml:340: only continueRead after a delivered read queues this; answered safely anyway
+			// ../spec/channel.yaml:376: only continueRead after a delivered read queues this; answered safely anyway
 			m.vars.RearmDue = false // effect of rearmRead
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0x801 /* rearmRead */}, nil
 		} else {
-			// ../spec/channel.yaml:341: only continueRead after a delivered read queues these; answered safely anyway
+			// ../spec/channel.yaml:377: only continueRead after a delivered read queues these; answered safely anyway
 			m.state = ChannelStateActive
 			return ChannelActions{}, nil
 		}
+	case ChannelStateClosing:
+		// ../spec/channel.yaml:490: late notifications and continuations of a channel being closed change nothing
+		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2207,33 +2506,36 @@ func (m *Channel) onReadRequest() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh, ChannelStateConnecting:
 		if !m.vars.AutoRead {
-			// ../spec/channel.yaml:218
+			// ../spec/channel.yaml:253
 			m.vars.ReadRequested = true
 			return ChannelActions{}, nil
 		} else {
-			// ../spec/channel.yaml:219: auto-read arms read interest on activation anyway
+			// ../spec/channel.yaml:254: auto-read arms read interest on activation anyway
 			return ChannelActions{}, nil
 		}
 	case ChannelStateActive, ChannelStateReading:
 		if m.vars.AutoRead || m.vars.ReadRequested {
-			// ../spec/channel.yaml:354: auto-read, or a request is already outstanding
+			// ../spec/channel.yaml:394: auto-read, or a request is already outstanding
 			return ChannelActions{}, nil
 		} else if !m.vars.AutoRead && !m.vars.ReadRequested && !(m.vars.Backpressure && m.vars.Unwritable) {
-			// ../spec/channel.yaml:355
+			// ../spec/channel.yaml:395
 			m.vars.ReadRequested = true
 			m.vars.ReadArmed = true
 			m.vars.RearmDue = false // effect of armRead
 			return ChannelActions{w0: 0x601 /* armRead */}, nil
 		} else {
-			// ../spec/channel.yaml:356: armed when the output falls below the low watermark
+			// ../spec/channel.yaml:396: armed when the output falls below the low watermark
 			m.vars.ReadRequested = true
 			return ChannelActions{}, nil
 		}
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:357: input is finished
+		// ../spec/channel.yaml:397: input is finished
+		return ChannelActions{}, nil
+	case ChannelStateClosing:
+		// ../spec/channel.yaml:490: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2253,29 +2555,32 @@ func (m *Channel) WriteQueued() (ChannelActions, error) {
 func (m *Channel) onWriteQueued() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:217: writes are accepted once the channel is active
+		// ../spec/channel.yaml:252: writes are accepted once the channel is active
 		return ChannelActions{}, &channelRejects[29]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:310: writes are accepted once the channel is active
-		return ChannelActions{}, &channelRejects[62]
+		// ../spec/channel.yaml:346: writes are accepted once the channel is active
+		return ChannelActions{}, &channelRejects[71]
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed:
 		if m.vars.Output == ChannelOutputIdle {
-			// ../spec/channel.yaml:360
+			// ../spec/channel.yaml:400
 			m.vars.Output = ChannelOutputFlushing
 			return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 		} else {
-			// ../spec/channel.yaml:361: the bytes join the queue; the write under way or the armed interest sends them
+			// ../spec/channel.yaml:401: the bytes join the queue; the write under way or the armed interest sends them
 			return ChannelActions{}, nil
 		}
 	case ChannelStateDraining:
-		// ../spec/channel.yaml:362: a draining channel takes no new writes
-		return ChannelActions{}, &channelRejects[201]
+		// ../spec/channel.yaml:402: a draining channel takes no new writes
+		return ChannelActions{}, &channelRejects[246]
+	case ChannelStateClosing:
+		// ../spec/channel.yaml:489: the channel is closing
+		return ChannelActions{}, &channelRejects[270]
 	case ChannelStateClosed:
-		// ../spec/channel.yaml:406: the channel is closed
-		return ChannelActions{}, &channelRejects[210]
+		// ../spec/channel.yaml:497: the channel is closed
+		return ChannelActions{}, &channelRejects[277]
 	case ChannelStateAbandoned:
-		// ../spec/channel.yaml:406: the channel is closed
-		return ChannelActions{}, &channelRejects[212]
+		// ../spec/channel.yaml:497: the channel is closed
+		return ChannelActions{}, &channelRejects[278]
 	}
 	return ChannelActions{}, nil
 }
@@ -2298,151 +2603,147 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case WriteResultDrained:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[30]
 		case WriteResultPartial:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[31]
 		case WriteResultWouldBlock:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[32]
 		case WriteResultInterrupted:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[33]
 		case WriteResultBrokenPipe:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[34]
 		case WriteResultReset:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[35]
 		case WriteResultDescriptorInvalid:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[36]
 		case WriteResultOtherError:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[37]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case WriteResultDrained:
-			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[63]
+			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[72]
 		case WriteResultPartial:
-			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[64]
+			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[73]
 		case WriteResultWouldBlock:
-			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[65]
+			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[74]
 		case WriteResultInterrupted:
-			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[66]
+			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[75]
 		case WriteResultBrokenPipe:
-			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[67]
+			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[76]
 		case WriteResultReset:
-			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[68]
+			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[77]
 		case WriteResultDescriptorInvalid:
-			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[69]
+			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[78]
 		case WriteResultOtherError:
-			// ../spec/channel.yaml:308: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[70]
+			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[79]
 		}
 	case ChannelStateActive:
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[101]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[119]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:366
+				// ../spec/channel.yaml:406
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			} else {
-				// ../spec/channel.yaml:367
+				// ../spec/channel.yaml:407
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x121002 /* completeWrites, disarmWrite */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[102]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[120]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:369: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:409: the rest stays pending; wait for writable
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:370
+				// ../spec/channel.yaml:410
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[103]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[121]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:371
+				// ../spec/channel.yaml:411
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:372: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:412: writable, yet the write would block; keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[104]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[122]
 			} else {
-				// ../spec/channel.yaml:373: EINTR retries
+				// ../spec/channel.yaml:413: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[105]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[123]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:374
+				// ../spec/channel.yaml:414
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:375
+				// ../spec/channel.yaml:415
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[106]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[124]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:374
+				// ../spec/channel.yaml:414
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:375
+				// ../spec/channel.yaml:415
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		case WriteResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash && m.vars.Output != ChannelOutputIdle {
-				// ../spec/channel.yaml:235
+				// ../spec/channel.yaml:270
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2450,7 +2751,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:282
+				// ../spec/channel.yaml:317
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2458,133 +2759,127 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && !m.vars.Delivered {
-				// ../spec/channel.yaml:289
+				// ../spec/channel.yaml:324
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[107]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[125]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[108]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[126]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:374
+				// ../spec/channel.yaml:414
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:375
+				// ../spec/channel.yaml:415
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		}
 	case ChannelStateReading:
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[129]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[156]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:366
+				// ../spec/channel.yaml:406
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			} else {
-				// ../spec/channel.yaml:367
+				// ../spec/channel.yaml:407
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x121002 /* completeWrites, disarmWrite */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[130]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[157]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:369: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:409: the rest stays pending; wait for writable
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:370
+				// ../spec/channel.yaml:410
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[131]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[158]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:371
+				// ../spec/channel.yaml:411
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:372: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:412: writable, yet the write would block; keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[132]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[159]
 			} else {
-				// ../spec/channel.yaml:373: EINTR retries
+				// ../spec/channel.yaml:413: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[133]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[160]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:374
+				// ../spec/channel.yaml:414
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:375
+				// ../spec/channel.yaml:415
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[134]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[161]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:374
+				// ../spec/channel.yaml:414
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:375
+				// ../spec/channel.yaml:415
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		case WriteResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash && m.vars.Output != ChannelOutputIdle {
-				// ../spec/channel.yaml:235
+				// ../spec/channel.yaml:270
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2592,7 +2887,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:282
+				// ../spec/channel.yaml:317
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2600,133 +2895,127 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && !m.vars.Delivered {
-				// ../spec/channel.yaml:289
+				// ../spec/channel.yaml:324
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[135]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[162]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[136]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[163]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:374
+				// ../spec/channel.yaml:414
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:375
+				// ../spec/channel.yaml:415
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[165]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[201]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:366
+				// ../spec/channel.yaml:406
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			} else {
-				// ../spec/channel.yaml:367
+				// ../spec/channel.yaml:407
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x121002 /* completeWrites, disarmWrite */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[166]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[202]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:369: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:409: the rest stays pending; wait for writable
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:370
+				// ../spec/channel.yaml:410
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[167]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[203]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:371
+				// ../spec/channel.yaml:411
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:372: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:412: writable, yet the write would block; keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[168]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[204]
 			} else {
-				// ../spec/channel.yaml:373: EINTR retries
+				// ../spec/channel.yaml:413: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[169]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[205]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:374
+				// ../spec/channel.yaml:414
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:375
+				// ../spec/channel.yaml:415
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[170]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[206]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:374
+				// ../spec/channel.yaml:414
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:375
+				// ../spec/channel.yaml:415
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		case WriteResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash && m.vars.Output != ChannelOutputIdle {
-				// ../spec/channel.yaml:235
+				// ../spec/channel.yaml:270
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2734,7 +3023,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:282
+				// ../spec/channel.yaml:317
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2742,132 +3031,125 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && !m.vars.Delivered {
-				// ../spec/channel.yaml:289
+				// ../spec/channel.yaml:324
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[171]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[207]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[172]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[208]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:374
+				// ../spec/channel.yaml:414
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:375
+				// ../spec/channel.yaml:415
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		}
 	case ChannelStateDraining:
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[202]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[247]
 			} else {
-				// ../spec/channel.yaml:368: the graceful close completes once the flushed writes are out
+				// ../spec/channel.yaml:408: the graceful close completes once the flushed writes are out
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1f1e1d18171006 /* completeWrites, deregister, closeFD, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x171002 /* completeWrites, deregister */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[203]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[248]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:369: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:409: the rest stays pending; wait for writable
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:370
+				// ../spec/channel.yaml:410
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[204]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[249]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:371
+				// ../spec/channel.yaml:411
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:372: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:412: writable, yet the write would block; keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[205]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[250]
 			} else {
-				// ../spec/channel.yaml:373: EINTR retries
+				// ../spec/channel.yaml:413: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[206]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[251]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:374
+				// ../spec/channel.yaml:414
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:375
+				// ../spec/channel.yaml:415
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[207]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[252]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:374
+				// ../spec/channel.yaml:414
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:375
+				// ../spec/channel.yaml:415
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		case WriteResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash && m.vars.Output != ChannelOutputIdle {
-				// ../spec/channel.yaml:235
+				// ../spec/channel.yaml:270
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2875,7 +3157,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:282
+				// ../spec/channel.yaml:317
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2883,43 +3165,47 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && !m.vars.Delivered {
-				// ../spec/channel.yaml:289
+				// ../spec/channel.yaml:324
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[208]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[253]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[209]
+				// ../spec/channel.yaml:405: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[254]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:374
+				// ../spec/channel.yaml:414
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:375
+				// ../spec/channel.yaml:415
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
 			}
+		}
+	case ChannelStateClosing:
+		switch out {
+		case WriteResultDrained, WriteResultPartial, WriteResultWouldBlock, WriteResultInterrupted, WriteResultBrokenPipe, WriteResultReset, WriteResultDescriptorInvalid, WriteResultOtherError:
+			// ../spec/channel.yaml:494: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
+			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case WriteResultDrained, WriteResultPartial, WriteResultWouldBlock, WriteResultInterrupted, WriteResultBrokenPipe, WriteResultReset, WriteResultDescriptorInvalid, WriteResultOtherError:
-			// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -2940,28 +3226,31 @@ func (m *Channel) HighWatermark() (ChannelActions, error) {
 func (m *Channel) onHighWatermark() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:216: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:251: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[38]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:310: writes are accepted once the channel is active
-		return ChannelActions{}, &channelRejects[71]
+		// ../spec/channel.yaml:346: writes are accepted once the channel is active
+		return ChannelActions{}, &channelRejects[80]
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Unwritable {
-			// ../spec/channel.yaml:377: already unwritable
+			// ../spec/channel.yaml:417: already unwritable
 			return ChannelActions{}, nil
 		} else if !m.vars.Unwritable && m.vars.Backpressure && m.vars.ReadArmed {
-			// ../spec/channel.yaml:378: backpressure bounds memory by pausing reads
+			// ../spec/channel.yaml:418: backpressure bounds memory by pausing reads
 			m.vars.Unwritable = true
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of disarmRead
 			return ChannelActions{w0: 0x71402 /* fireWritabilityChanged, disarmRead */}, nil
 		} else {
-			// ../spec/channel.yaml:379
+			// ../spec/channel.yaml:419
 			m.vars.Unwritable = true
 			return ChannelActions{w0: 0x1401 /* fireWritabilityChanged */}, nil
 		}
+	case ChannelStateClosing:
+		// ../spec/channel.yaml:490: late notifications and continuations of a channel being closed change nothing
+		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2981,37 +3270,40 @@ func (m *Channel) LowWatermark() (ChannelActions, error) {
 func (m *Channel) onLowWatermark() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:216: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:251: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[39]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:310: writes are accepted once the channel is active
-		return ChannelActions{}, &channelRejects[72]
+		// ../spec/channel.yaml:346: writes are accepted once the channel is active
+		return ChannelActions{}, &channelRejects[81]
 	case ChannelStateActive, ChannelStateReading:
 		if !m.vars.Unwritable {
-			// ../spec/channel.yaml:380: already writable
+			// ../spec/channel.yaml:420: already writable
 			return ChannelActions{}, nil
 		} else if m.vars.Unwritable && m.vars.Backpressure && (m.vars.AutoRead || m.vars.ReadRequested) {
-			// ../spec/channel.yaml:381
+			// ../spec/channel.yaml:421
 			m.vars.Unwritable = false
 			m.vars.ReadArmed = true
 			m.vars.RearmDue = false // effect of armRead
 			return ChannelActions{w0: 0x61402 /* fireWritabilityChanged, armRead */}, nil
 		} else {
-			// ../spec/channel.yaml:382
+			// ../spec/channel.yaml:422
 			m.vars.Unwritable = false
 			return ChannelActions{w0: 0x1401 /* fireWritabilityChanged */}, nil
 		}
 	case ChannelStateInputClosed, ChannelStateDraining:
 		if !m.vars.Unwritable {
-			// ../spec/channel.yaml:380: already writable
+			// ../spec/channel.yaml:420: already writable
 			return ChannelActions{}, nil
 		} else {
-			// ../spec/channel.yaml:383
+			// ../spec/channel.yaml:423
 			m.vars.Unwritable = false
 			return ChannelActions{w0: 0x1401 /* fireWritabilityChanged */}, nil
 		}
+	case ChannelStateClosing:
+		// ../spec/channel.yaml:490: late notifications and continuations of a channel being closed change nothing
+		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3031,60 +3323,61 @@ func (m *Channel) Drain() (ChannelActions, error) {
 func (m *Channel) onDrain() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:220
+		// ../spec/channel.yaml:255: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
+		m.vars.CloseStep = ChannelCloseStepReleasing
 		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, nil
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:313
+		// ../spec/channel.yaml:349
 		m.vars.RearmDue = false // effect of deregister
-		m.vars.RearmDue = false // effect of closeFD
-		m.state = ChannelStateClosed
-		return ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, nil
+		m.state = ChannelStateClosing
+		return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed:
 		if m.vars.Output == ChannelOutputIdle && m.vars.Delivered {
-			// ../spec/channel.yaml:386
+			// ../spec/channel.yaml:426
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of deregister
-			m.vars.RearmDue = false // effect of closeFD
-			m.state = ChannelStateClosed
-			return ChannelActions{w0: 0x1f1e1d18170c06 /* readComplete, deregister, closeFD, fireInactive, leaveLoop, settleClosed */}, nil
+			m.state = ChannelStateClosing
+			return ChannelActions{w0: 0x170c02 /* readComplete, deregister */}, nil
 		} else if m.vars.Output == ChannelOutputIdle && !m.vars.Delivered {
-			// ../spec/channel.yaml:387
+			// ../spec/channel.yaml:427
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of deregister
-			m.vars.RearmDue = false // effect of closeFD
-			m.state = ChannelStateClosed
-			return ChannelActions{w0: 0x1f1e1d181705 /* deregister, closeFD, fireInactive, leaveLoop, settleClosed */}, nil
+			m.state = ChannelStateClosing
+			return ChannelActions{w0: 0x1701 /* deregister */}, nil
 		} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered && m.vars.ReadArmed {
-			// ../spec/channel.yaml:388
+			// ../spec/channel.yaml:428
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of disarmRead
 			m.state = ChannelStateDraining
 			return ChannelActions{w0: 0x70c02 /* readComplete, disarmRead */}, nil
 		} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered && !m.vars.ReadArmed {
-			// ../spec/channel.yaml:389
+			// ../spec/channel.yaml:429
 			m.vars.Delivered = false
 			m.state = ChannelStateDraining
 			return ChannelActions{w0: 0xc01 /* readComplete */}, nil
 		} else if m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.ReadArmed {
-			// ../spec/channel.yaml:390
+			// ../spec/channel.yaml:430
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of disarmRead
 			m.state = ChannelStateDraining
 			return ChannelActions{w0: 0x701 /* disarmRead */}, nil
 		} else {
-			// ../spec/channel.yaml:391
+			// ../spec/channel.yaml:431
 			m.state = ChannelStateDraining
 			return ChannelActions{}, nil
 		}
 	case ChannelStateDraining:
-		// ../spec/channel.yaml:392: already draining
+		// ../spec/channel.yaml:432: already draining
+		return ChannelActions{}, nil
+	case ChannelStateClosing:
+		// ../spec/channel.yaml:488: already closing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3104,43 +3397,395 @@ func (m *Channel) Close() (ChannelActions, error) {
 func (m *Channel) onClose() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:220
+		// ../spec/channel.yaml:255: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
+		m.vars.CloseStep = ChannelCloseStepReleasing
 		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, nil
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:313
+		// ../spec/channel.yaml:349
 		m.vars.RearmDue = false // effect of deregister
-		m.vars.RearmDue = false // effect of closeFD
-		m.state = ChannelStateClosed
-		return ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, nil
+		m.state = ChannelStateClosing
+		return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:393
+			// ../spec/channel.yaml:433: the pending writes fail first, with the cause that closes
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.RearmDue = false // effect of deregister
-			m.vars.RearmDue = false // effect of closeFD
-			m.state = ChannelStateClosed
-			return ChannelActions{w0: 0x1f1e1d1618170c07 /* readComplete, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+			m.state = ChannelStateClosing
+			return ChannelActions{w0: 0x17160c03 /* readComplete, failPendingWrites, deregister */}, nil
 		} else {
-			// ../spec/channel.yaml:394
+			// ../spec/channel.yaml:434
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.RearmDue = false // effect of deregister
-			m.vars.RearmDue = false // effect of closeFD
-			m.state = ChannelStateClosed
-			return ChannelActions{w0: 0x1f1e1d16181706 /* deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+			m.state = ChannelStateClosing
+			return ChannelActions{w0: 0x171602 /* failPendingWrites, deregister */}, nil
 		}
-	case ChannelStateClosed:
-		// ../spec/channel.yaml:406: the channel is closed
-		return ChannelActions{}, &channelRejects[211]
-	case ChannelStateAbandoned:
-		// ../spec/channel.yaml:406: the channel is closed
-		return ChannelActions{}, &channelRejects[213]
+	case ChannelStateClosing:
+		// ../spec/channel.yaml:488: already closing
+		return ChannelActions{}, nil
+	case ChannelStateClosed, ChannelStateAbandoned:
+		// ../spec/channel.yaml:498: closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
+}
+
+// Deregistered: The result of the epoll_ctl DEL (kevent EV_DELETE) issued by deregister: descriptorInvalid, notRegistered or otherError (EPERM) means the number no longer names the registered file (D2).
+func (m *Channel) Deregistered(out PollerControlResult) (ChannelActions, error) {
+	if out < PollerControlResultCount {
+		if c := &channelCells[(int(m.state)*ChannelEventCount+int(ChannelEventDeregistered))*channelOutcomeStride+int(out)]; c.direct {
+			m.state = c.next
+			return c.acts, nil
+		}
+	}
+	return m.onDeregistered(out)
+}
+
+// onDeregistered answers deregistered from the rows of the table; Deregistered takes the table's
+// precomputed answer instead when the cell has one unguarded row that sets nothing.
+func (m *Channel) onDeregistered(out PollerControlResult) (ChannelActions, error) {
+	switch m.state {
+	case ChannelStateFresh:
+		switch out {
+		case PollerControlResultOk:
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[40]
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[41]
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[42]
+		case PollerControlResultNotRegistered:
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[43]
+		case PollerControlResultExhausted:
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[44]
+		case PollerControlResultOtherError:
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[45]
+		}
+	case ChannelStateConnecting:
+		switch out {
+		case PollerControlResultOk:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[82]
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[83]
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[84]
+		case PollerControlResultNotRegistered:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[85]
+		case PollerControlResultExhausted:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[86]
+		case PollerControlResultOtherError:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[87]
+		}
+	case ChannelStateActive:
+		switch out {
+		case PollerControlResultOk:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[127]
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[128]
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[129]
+		case PollerControlResultNotRegistered:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[130]
+		case PollerControlResultExhausted:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[131]
+		case PollerControlResultOtherError:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[132]
+		}
+	case ChannelStateReading:
+		switch out {
+		case PollerControlResultOk:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[164]
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[165]
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[166]
+		case PollerControlResultNotRegistered:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[167]
+		case PollerControlResultExhausted:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[168]
+		case PollerControlResultOtherError:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[169]
+		}
+	case ChannelStateInputClosed:
+		switch out {
+		case PollerControlResultOk:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[209]
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[210]
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[211]
+		case PollerControlResultNotRegistered:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[212]
+		case PollerControlResultExhausted:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[213]
+		case PollerControlResultOtherError:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[214]
+		}
+	case ChannelStateDraining:
+		switch out {
+		case PollerControlResultOk:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[255]
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[256]
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[257]
+		case PollerControlResultNotRegistered:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[258]
+		case PollerControlResultExhausted:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[259]
+		case PollerControlResultOtherError:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[260]
+		}
+	case ChannelStateClosing:
+		switch out {
+		case PollerControlResultOk, PollerControlResultAlreadyRegistered, PollerControlResultExhausted:
+			if m.vars.CloseStep == ChannelCloseStepDeregistering {
+				// ../spec/channel.yaml:446: the number is still ours: the DEL found it registered, or failed for want of memory, which says nothing about the number
+				m.vars.CloseStep = ChannelCloseStepReleasing
+				m.vars.RearmDue = false // effect of closeFD
+				return ChannelActions{w0: 0x1801 /* closeFD */}, nil
+			} else {
+				// ../spec/channel.yaml:473: the loop failed while the DEL's result was awaited and close(2) went ahead without it
+				return ChannelActions{}, nil
+			}
+		case PollerControlResultDescriptorInvalid, PollerControlResultNotRegistered, PollerControlResultOtherError:
+			if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
+				// ../spec/channel.yaml:447: D2 crash: the DEL failed for a registered descriptor; the number is not ours, so it is not closed
+				m.vars.RearmDue = false // effect of panicWithDiagnostics
+				m.state = ChannelStateAbandoned
+				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
+			} else if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
+				// ../spec/channel.yaml:448: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it
+				m.vars.RearmDue = false // effect of forgetFD
+				m.state = ChannelStateAbandoned
+				return ChannelActions{w0: 0x1f1e1d15191a06 /* countDescriptorInvalid, forgetFD, fireError, fireInactive, leaveLoop, settleClosed */}, nil
+			} else if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedOpen && m.vars.HandlerDead {
+				// ../spec/channel.yaml:460
+				m.vars.RearmDue = false // effect of forgetFD
+				m.state = ChannelStateAbandoned
+				return ChannelActions{w0: 0x1f1e191a04 /* countDescriptorInvalid, forgetFD, leaveLoop, settleClosed */}, nil
+			} else if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached != ChannelReachedOpen {
+				// ../spec/channel.yaml:466: only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
+				m.vars.RearmDue = false // effect of forgetFD
+				m.state = ChannelStateAbandoned
+				return ChannelActions{w0: 0x1f1e04191a05 /* countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
+			} else {
+				// ../spec/channel.yaml:473: the loop failed while the DEL's result was awaited and close(2) went ahead without it
+				return ChannelActions{}, nil
+			}
+		}
+	case ChannelStateClosed, ChannelStateAbandoned:
+		switch out {
+		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
+			// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
+			return ChannelActions{}, nil
+		}
+	}
+	return ChannelActions{}, ErrUnknownOutcome
+}
+
+// Released: The result of the close(2) issued by closeFD; EINTR is closed (D4).
+func (m *Channel) Released(out CloseResult) (ChannelActions, error) {
+	if out < CloseResultCount {
+		if c := &channelCells[(int(m.state)*ChannelEventCount+int(ChannelEventReleased))*channelOutcomeStride+int(out)]; c.direct {
+			m.state = c.next
+			return c.acts, nil
+		}
+	}
+	return m.onReleased(out)
+}
+
+// onReleased answers released from the rows of the table; Released takes the table's
+// precomputed answer instead when the cell has one unguarded row that sets nothing.
+func (m *Channel) onReleased(out CloseResult) (ChannelActions, error) {
+	switch m.state {
+	case ChannelStateFresh:
+		switch out {
+		case CloseResultClosed:
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[46]
+		case CloseResultDescriptorInvalid:
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[47]
+		case CloseResultOtherError:
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[48]
+		}
+	case ChannelStateConnecting:
+		switch out {
+		case CloseResultClosed:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[88]
+		case CloseResultDescriptorInvalid:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[89]
+		case CloseResultOtherError:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[90]
+		}
+	case ChannelStateActive:
+		switch out {
+		case CloseResultClosed:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[133]
+		case CloseResultDescriptorInvalid:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[134]
+		case CloseResultOtherError:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[135]
+		}
+	case ChannelStateReading:
+		switch out {
+		case CloseResultClosed:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[170]
+		case CloseResultDescriptorInvalid:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[171]
+		case CloseResultOtherError:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[172]
+		}
+	case ChannelStateInputClosed:
+		switch out {
+		case CloseResultClosed:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[215]
+		case CloseResultDescriptorInvalid:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[216]
+		case CloseResultOtherError:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[217]
+		}
+	case ChannelStateDraining:
+		switch out {
+		case CloseResultClosed:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[261]
+		case CloseResultDescriptorInvalid:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[262]
+		case CloseResultOtherError:
+			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[263]
+		}
+	case ChannelStateClosing:
+		switch out {
+		case CloseResultClosed:
+			if m.vars.CloseStep == ChannelCloseStepDeregistering {
+				// ../spec/channel.yaml:474: no close(2) is issued before the DEL's result
+				return ChannelActions{}, &channelRejects[271]
+			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
+				// ../spec/channel.yaml:475: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				m.state = ChannelStateClosed
+				return ChannelActions{w0: 0x1f1e1d03 /* fireInactive, leaveLoop, settleClosed */}, nil
+			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedDialing {
+				// ../spec/channel.yaml:476
+				m.state = ChannelStateClosed
+				return ChannelActions{w0: 0x1f1e0403 /* failConnect, leaveLoop, settleClosed */}, nil
+			} else if m.vars.CloseStep == ChannelCloseStepReleasing && (m.vars.Reached == ChannelReachedAdmitted || m.vars.Reached == ChannelReachedOpen && m.vars.HandlerDead) {
+				// ../spec/channel.yaml:477
+				m.state = ChannelStateClosed
+				return ChannelActions{w0: 0x1f1e02 /* leaveLoop, settleClosed */}, nil
+			} else {
+				// ../spec/channel.yaml:482: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
+				return ChannelActions{}, &channelRejects[271]
+			}
+		case CloseResultDescriptorInvalid:
+			if m.vars.CloseStep == ChannelCloseStepDeregistering {
+				// ../spec/channel.yaml:474: no close(2) is issued before the DEL's result
+				return ChannelActions{}, &channelRejects[273]
+			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash && m.vars.Reached != ChannelReachedUnadmitted {
+				// ../spec/channel.yaml:478
+				m.vars.RearmDue = false // effect of panicWithDiagnostics
+				m.state = ChannelStateAbandoned
+				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
+			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
+				// ../spec/channel.yaml:479: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
+				m.state = ChannelStateClosed
+				return ChannelActions{w0: 0x1f1e1d1a04 /* countDescriptorInvalid, fireInactive, leaveLoop, settleClosed */}, nil
+			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedDialing {
+				// ../spec/channel.yaml:480
+				m.state = ChannelStateClosed
+				return ChannelActions{w0: 0x1f1e041a04 /* countDescriptorInvalid, failConnect, leaveLoop, settleClosed */}, nil
+			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && (m.vars.Reached == ChannelReachedAdmitted || m.vars.Reached == ChannelReachedOpen && m.vars.HandlerDead) {
+				// ../spec/channel.yaml:481
+				m.state = ChannelStateClosed
+				return ChannelActions{w0: 0x1f1e1a03 /* countDescriptorInvalid, leaveLoop, settleClosed */}, nil
+			} else {
+				// ../spec/channel.yaml:482: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
+				return ChannelActions{}, &channelRejects[273]
+			}
+		case CloseResultOtherError:
+			if m.vars.CloseStep == ChannelCloseStepDeregistering {
+				// ../spec/channel.yaml:474: no close(2) is issued before the DEL's result
+				return ChannelActions{}, &channelRejects[275]
+			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
+				// ../spec/channel.yaml:475: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				m.state = ChannelStateClosed
+				return ChannelActions{w0: 0x1f1e1d03 /* fireInactive, leaveLoop, settleClosed */}, nil
+			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedDialing {
+				// ../spec/channel.yaml:476
+				m.state = ChannelStateClosed
+				return ChannelActions{w0: 0x1f1e0403 /* failConnect, leaveLoop, settleClosed */}, nil
+			} else if m.vars.CloseStep == ChannelCloseStepReleasing && (m.vars.Reached == ChannelReachedAdmitted || m.vars.Reached == ChannelReachedOpen && m.vars.HandlerDead) {
+				// ../spec/channel.yaml:477
+				m.state = ChannelStateClosed
+				return ChannelActions{w0: 0x1f1e02 /* leaveLoop, settleClosed */}, nil
+			} else {
+				// ../spec/channel.yaml:482: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
+				return ChannelActions{}, &channelRejects[275]
+			}
+		}
+	case ChannelStateClosed, ChannelStateAbandoned:
+		switch out {
+		case CloseResultClosed, CloseResultDescriptorInvalid, CloseResultOtherError:
+			// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
+			return ChannelActions{}, nil
+		}
+	}
+	return ChannelActions{}, ErrUnknownOutcome
 }
 
 // PollerControlFailed: An interest change (armRead, disarmRead, armWrite, ...) failed; the runtime reports failures only, so ok is never fed.
@@ -3161,32 +3806,32 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 	case ChannelStateFresh:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[40]
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[49]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[41]
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[50]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[42]
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[51]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[43]
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[52]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[44]
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[53]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:211: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[45]
+			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[54]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:311: successful changes are not reported
+			// ../spec/channel.yaml:347: successful changes are not reported
 			return ChannelActions{}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:233
+				// ../spec/channel.yaml:268
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3194,26 +3839,25 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/channel.yaml:241
+				// ../spec/channel.yaml:276
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e04191a0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:312
+			// ../spec/channel.yaml:348
 			m.vars.RearmDue = false // effect of deregister
-			m.vars.RearmDue = false // effect of closeFD
-			m.state = ChannelStateClosed
-			return ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, nil
+			m.state = ChannelStateClosing
+			return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
 		}
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:397: successful changes are not reported
+			// ../spec/channel.yaml:437: successful changes are not reported
 			return ChannelActions{}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:233
+				// ../spec/channel.yaml:268
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3221,7 +3865,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:254
+				// ../spec/channel.yaml:289
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3229,7 +3873,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:261
+				// ../spec/channel.yaml:296
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
@@ -3238,28 +3882,32 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
 			if m.vars.Delivered {
-				// ../spec/channel.yaml:398
+				// ../spec/channel.yaml:438
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1e1d161817150c08 /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:399
+				// ../spec/channel.yaml:439
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
-				m.vars.RearmDue = false // effect of closeFD
-				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1f1e1d1618171507 /* fireError, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
 			}
+		}
+	case ChannelStateClosing:
+		switch out {
+		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
+			// ../spec/channel.yaml:494: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
+			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -3281,34 +3929,49 @@ func (m *Channel) LoopFailed() (ChannelActions, error) {
 func (m *Channel) onLoopFailed() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:220
+		// ../spec/channel.yaml:255: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
+		m.vars.CloseStep = ChannelCloseStepReleasing
 		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, nil
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:314: the failed poller is closed with all its registrations; no epoll_ctl on it
+		// ../spec/channel.yaml:350: the failed poller is closed with all its registrations; no epoll_ctl on it
+		m.vars.CloseStep = ChannelCloseStepReleasing
 		m.vars.RearmDue = false // effect of closeFD
-		m.state = ChannelStateClosed
-		return ChannelActions{w0: 0x1f1e04180105 /* cancelConnectTimer, closeFD, failConnect, leaveLoop, settleClosed */}, nil
+		m.state = ChannelStateClosing
+		return ChannelActions{w0: 0x180102 /* cancelConnectTimer, closeFD */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:395: the failed poller is closed with all its registrations; no epoll_ctl on it
+			// ../spec/channel.yaml:435: the failed poller is closed with all its registrations; no epoll_ctl on it
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
+			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.RearmDue = false // effect of closeFD
-			m.state = ChannelStateClosed
-			return ChannelActions{w0: 0x1f1e1d1618150c07 /* readComplete, fireError, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+			m.state = ChannelStateClosing
+			return ChannelActions{w0: 0x1816150c04 /* readComplete, fireError, failPendingWrites, closeFD */}, nil
 		} else {
-			// ../spec/channel.yaml:396
+			// ../spec/channel.yaml:436
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
+			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.RearmDue = false // effect of closeFD
-			m.state = ChannelStateClosed
-			return ChannelActions{w0: 0x1f1e1d16181506 /* fireError, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+			m.state = ChannelStateClosing
+			return ChannelActions{w0: 0x18161503 /* fireError, failPendingWrites, closeFD */}, nil
+		}
+	case ChannelStateClosing:
+		if m.vars.CloseStep == ChannelCloseStepDeregistering {
+			// ../spec/channel.yaml:483: the failed poller goes away with every registration; a DEL result lost to the fault that failed the loop is not waited for
+			m.vars.CloseStep = ChannelCloseStepReleasing
+			m.vars.RearmDue = false // effect of closeFD
+			return ChannelActions{w0: 0x1801 /* closeFD */}, nil
+		} else {
+			// ../spec/channel.yaml:484: close(2) was issued; its result finishes the close
+			m.state = ChannelStateClosing
+			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3329,37 +3992,39 @@ func (m *Channel) ForcedShutdown() (ChannelActions, error) {
 func (m *Channel) onForcedShutdown() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:220
+		// ../spec/channel.yaml:255: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
+		m.vars.CloseStep = ChannelCloseStepReleasing
 		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, nil
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:313
+		// ../spec/channel.yaml:349
 		m.vars.RearmDue = false // effect of deregister
-		m.vars.RearmDue = false // effect of closeFD
-		m.state = ChannelStateClosed
-		return ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, nil
+		m.state = ChannelStateClosing
+		return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:393
+			// ../spec/channel.yaml:433: the pending writes fail first, with the cause that closes
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.RearmDue = false // effect of deregister
-			m.vars.RearmDue = false // effect of closeFD
-			m.state = ChannelStateClosed
-			return ChannelActions{w0: 0x1f1e1d1618170c07 /* readComplete, deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+			m.state = ChannelStateClosing
+			return ChannelActions{w0: 0x17160c03 /* readComplete, failPendingWrites, deregister */}, nil
 		} else {
-			// ../spec/channel.yaml:394
+			// ../spec/channel.yaml:434
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.RearmDue = false // effect of deregister
-			m.vars.RearmDue = false // effect of closeFD
-			m.state = ChannelStateClosed
-			return ChannelActions{w0: 0x1f1e1d16181706 /* deregister, closeFD, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+			m.state = ChannelStateClosing
+			return ChannelActions{w0: 0x171602 /* failPendingWrites, deregister */}, nil
 		}
+	case ChannelStateClosing:
+		// ../spec/channel.yaml:485: already closing; the results under way finish at once
+		m.state = ChannelStateClosing
+		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3381,7 +4046,7 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
 		if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-			// ../spec/channel.yaml:224: D2 crash: the panic carries the diagnostic; the number is not ours, so it is not closed
+			// ../spec/channel.yaml:259: D2 crash: the panic carries the diagnostic; the number is not ours, so it is not closed
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
@@ -3389,14 +4054,14 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 		} else {
-			// ../spec/channel.yaml:238
+			// ../spec/channel.yaml:273
 			m.vars.RearmDue = false // effect of forgetFD
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1f191a03 /* countDescriptorInvalid, forgetFD, settleClosed */}, nil
 		}
 	case ChannelStateConnecting:
 		if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-			// ../spec/channel.yaml:224: D2 crash: the panic carries the diagnostic; the number is not ours, so it is not closed
+			// ../spec/channel.yaml:259: D2 crash: the panic carries the diagnostic; the number is not ours, so it is not closed
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
@@ -3404,14 +4069,14 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 		} else {
-			// ../spec/channel.yaml:239
+			// ../spec/channel.yaml:274
 			m.vars.RearmDue = false // effect of forgetFD
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1f1e04191a0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
 		}
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-			// ../spec/channel.yaml:224: D2 crash: the panic carries the diagnostic; the number is not ours, so it is not closed
+			// ../spec/channel.yaml:259: D2 crash: the panic carries the diagnostic; the number is not ours, so it is not closed
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
@@ -3419,7 +4084,7 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 		} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-			// ../spec/channel.yaml:242
+			// ../spec/channel.yaml:277
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
@@ -3427,15 +4092,19 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:248
+			// ../spec/channel.yaml:283
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.RearmDue = false // effect of forgetFD
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		}
+	case ChannelStateClosing:
+		// ../spec/channel.yaml:486: the DEL under way answers about the number too and decides (EBADF or ENOENT abandons it), or close(2) was issued already
+		m.state = ChannelStateClosing
+		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3457,41 +4126,53 @@ func (m *Channel) onHandlerPanicked() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
 		if m.vars.PanicPolicy == ChannelPanicPolicyContain {
-			// ../spec/channel.yaml:221
+			// ../spec/channel.yaml:256
+			m.vars.CloseStep = ChannelCloseStepReleasing
+			m.vars.HandlerDead = true
 			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:316: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
+			// ../spec/channel.yaml:352: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
 			return ChannelActions{w0: 0x1c01 /* repanic */}, nil
 		}
 	case ChannelStateConnecting:
 		if m.vars.PanicPolicy == ChannelPanicPolicyContain {
-			// ../spec/channel.yaml:315
+			// ../spec/channel.yaml:351
+			m.vars.HandlerDead = true
 			m.vars.RearmDue = false // effect of deregister
-			m.vars.RearmDue = false // effect of closeFD
-			m.state = ChannelStateClosed
-			return ChannelActions{w0: 0x1f1e0418170106 /* cancelConnectTimer, deregister, closeFD, failConnect, leaveLoop, settleClosed */}, nil
+			m.state = ChannelStateClosing
+			return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
 		} else {
-			// ../spec/channel.yaml:316: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
+			// ../spec/channel.yaml:352: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
 			return ChannelActions{w0: 0x1c01 /* repanic */}, nil
 		}
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.PanicPolicy == ChannelPanicPolicyRepanic {
-			// ../spec/channel.yaml:316: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
+			// ../spec/channel.yaml:352: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
 			return ChannelActions{w0: 0x1c01 /* repanic */}, nil
 		} else {
-			// ../spec/channel.yaml:400: the handler that panicked is not called again (no readComplete, no fireInactive); the close result carries the panic and stack
+			// ../spec/channel.yaml:440: the handler that panicked is not called again (no readComplete, no fireInactive); the close result carries the panic and stack
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
+			m.vars.HandlerDead = true
 			m.vars.RearmDue = false // effect of deregister
-			m.vars.RearmDue = false // effect of closeFD
-			m.state = ChannelStateClosed
-			return ChannelActions{w0: 0x1f1e16181705 /* deregister, closeFD, failPendingWrites, leaveLoop, settleClosed */}, nil
+			m.state = ChannelStateClosing
+			return ChannelActions{w0: 0x171602 /* failPendingWrites, deregister */}, nil
+		}
+	case ChannelStateClosing:
+		if m.vars.PanicPolicy == ChannelPanicPolicyRepanic {
+			// ../spec/channel.yaml:352: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
+			return ChannelActions{w0: 0x1c01 /* repanic */}, nil
+		} else {
+			// ../spec/channel.yaml:487: a callback performed on the way to closing panicked: closing does not call the handler again
+			m.vars.HandlerDead = true
+			m.state = ChannelStateClosing
+			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:407: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3598,6 +4279,16 @@ func (m *Channel) Fire(ev ChannelEvent, out uint8) (ChannelActions, error) {
 			return ChannelActions{}, ErrUnknownOutcome
 		}
 		return m.onClose()
+	case ChannelEventDeregistered:
+		if out >= PollerControlResultCount {
+			return ChannelActions{}, ErrUnknownOutcome
+		}
+		return m.onDeregistered(PollerControlResult(out))
+	case ChannelEventReleased:
+		if out >= CloseResultCount {
+			return ChannelActions{}, ErrUnknownOutcome
+		}
+		return m.onReleased(CloseResult(out))
 	case ChannelEventPollerControlFailed:
 		if out >= PollerControlResultCount {
 			return ChannelActions{}, ErrUnknownOutcome
@@ -3635,6 +4326,10 @@ var errChannelInputClosedOnlyWithHalfClosure = errors.New("channel: invariant in
 var errChannelNoOutputBeforeActive = errors.New("channel: invariant noOutputBeforeActive violated: !(state == fresh || state == connecting) || output == idle && !unwritable")
 var errChannelDrainingHasOutput = errors.New("channel: invariant drainingHasOutput violated: state != draining || output != idle")
 var errChannelRearmedBeforeCycleEnds = errors.New("channel: invariant rearmedBeforeCycleEnds violated: !rearmDue || state == reading")
+var errChannelReachedFollowsState = errors.New("channel: invariant reachedFollowsState violated: (state != fresh || reached == unadmitted) && (state != connecting || reached == dialing) && (!(state == active || state == reading || state == inputClosed || state == draining) || reached == open)")
+var errChannelClosingOnlyWhenAdmitted = errors.New("channel: invariant closingOnlyWhenAdmitted violated: state != closing || reached != unadmitted")
+var errChannelDeregisteringOnlyWhenRegistered = errors.New("channel: invariant deregisteringOnlyWhenRegistered violated: state != closing || closeStep == releasing || reached == dialing || reached == open")
+var errChannelCloseStepOnlyWhenClosing = errors.New("channel: invariant closeStepOnlyWhenClosing violated: closeStep == deregistering || state == closing || state == closed || state == abandoned")
 var errChannelTerminalQuiet = errors.New("channel: invariant terminalQuiet violated: !(state == closed || state == abandoned) || output == idle && !readArmed && !delivered")
 
 // CheckInvariants returns an error naming the first declared invariant that does
@@ -3671,6 +4366,22 @@ func (m *Channel) CheckInvariants() error {
 	// rearmedBeforeCycleEnds: A read notification's consumed interest is re-armed, or the interest removed, before its cycle ends (R1: spurious readiness keeps read interest armed).
 	if !(!m.vars.RearmDue || m.state == ChannelStateReading) {
 		return errChannelRearmedBeforeCycleEnds
+	}
+	// reachedFollowsState: The variable reached tracks the lifecycle until closing begins.
+	if !((m.state != ChannelStateFresh || m.vars.Reached == ChannelReachedUnadmitted) && (m.state != ChannelStateConnecting || m.vars.Reached == ChannelReachedDialing) && (!(m.state == ChannelStateActive || m.state == ChannelStateReading || m.state == ChannelStateInputClosed || m.state == ChannelStateDraining) || m.vars.Reached == ChannelReachedOpen)) {
+		return errChannelReachedFollowsState
+	}
+	// closingOnlyWhenAdmitted: A channel the loop never admitted closes in one row, without waiting in closing.
+	if !(m.state != ChannelStateClosing || m.vars.Reached != ChannelReachedUnadmitted) {
+		return errChannelClosingOnlyWhenAdmitted
+	}
+	// deregisteringOnlyWhenRegistered: Only a channel the poller holds (dialing or open) deregisters; the others go straight to close(2).
+	if !(m.state != ChannelStateClosing || m.vars.CloseStep == ChannelCloseStepReleasing || m.vars.Reached == ChannelReachedDialing || m.vars.Reached == ChannelReachedOpen) {
+		return errChannelDeregisteringOnlyWhenRegistered
+	}
+	// closeStepOnlyWhenClosing: No close step is taken before closing.
+	if !(m.vars.CloseStep == ChannelCloseStepDeregistering || m.state == ChannelStateClosing || m.state == ChannelStateClosed || m.state == ChannelStateAbandoned) {
+		return errChannelCloseStepOnlyWhenClosing
 	}
 	// terminalQuiet: A finished channel has no interest armed, no cycle under way and nothing pending.
 	if !(!(m.state == ChannelStateClosed || m.state == ChannelStateAbandoned) || m.vars.Output == ChannelOutputIdle && !m.vars.ReadArmed && !m.vars.Delivered) {

@@ -197,7 +197,7 @@ func _() {
 // ConnectResultCount is the number of ConnectResult values.
 const ConnectResultCount = 7
 
-// CloseResult: The result of close(2). It never changes a lifecycle: the descriptor is released on every result (D4), so no machine carries it; the runtime reports it in the close result and counts descriptorInvalid as an invalidated descriptor (D2).
+// CloseResult: The result of close(2). The descriptor is released on every result (D4); the channel's released event carries it, counting descriptorInvalid as an invalidated descriptor (D2) and reporting otherError in the close result.
 type CloseResult uint8
 
 const (
