@@ -313,16 +313,6 @@ func (c *Channel) takeWrites() {
 	}
 }
 
-// takeWritesNow feeds the inbox's writeQueued events ahead of the event being
-// stepped.
-func (c *Channel) takeWritesNow() {
-	in := c.swapInbox()
-	for i := range in {
-		c.step(chEvent{ev: sm.ChannelEventWriteQueued, seq: c.queueTaken(in[i])})
-	}
-	c.releaseInbox(in)
-}
-
 // swapInbox takes the inbox's records, leaving the spare array in its place.
 func (c *Channel) swapInbox() []write {
 	c.wmu.Lock()
@@ -503,12 +493,26 @@ func (c *Channel) ready(ev pollEvent) {
 // fire delivers an event to the channel's machine, or queues it while actions are
 // being performed. It returns the table's rejection of this event, if delivered
 // at once.
-func (c *Channel) fire(e chEvent) error { return c.events.fire(e, c.step) }
+//
+// An event from outside the channel's actions (readiness, a timer, the loop, a
+// user request) first lets the writes waiting in the inbox reach the table,
+// with everything they cause: they were accepted before it.
+func (c *Channel) fire(e chEvent) error {
+	if !c.events.busy && c.inboxN.Load() != 0 {
+		c.takeWrites()
+	}
+	return c.events.fire(e, c.step)
+}
 
 func (c *Channel) step(e chEvent) error {
-	if c.inboxN.Load() != 0 && e.ev != sm.ChannelEventWriteQueued {
-		// Writes accepted before this event reach the table before it does.
-		c.takeWritesNow()
+	var w *write
+	if e.ev == sm.ChannelEventWriteQueued {
+		// The write's bytes count from its call: where they leave the queue
+		// is the event's outcome.
+		e.out = uint8(sm.QueueLevelWithinHigh)
+		if _, w = c.awaitingWrite(e); w != nil && c.queued+len(w.p) > c.high {
+			e.out = uint8(sm.QueueLevelAboveHigh)
+		}
 	}
 	if e.ev == sm.ChannelEventWrote && sm.WriteResult(e.out) == sm.WriteResultPartial && c.written == c.queued {
 		// drained is decided when the table hears the result, not when the
@@ -533,24 +537,13 @@ func (c *Channel) step(e chEvent) error {
 		c.cause = e.cause // the latest failure is the one that closes
 	}
 	c.current = e
-	before := -1
-	if e.ev == sm.ChannelEventWriteQueued {
+	if w != nil {
 		// Accepted: its bytes join the output before the actions write them.
-		if _, w := c.awaitingWrite(e); w != nil {
-			w.awaiting = false
-			before = c.queued
-			c.queued += len(w.p)
-		}
+		w.awaiting = false
+		c.queued += len(w.p)
 	}
 	for i := 0; i < acts.Len(); i++ {
 		c.perform(acts.At(i))
-	}
-	if before >= 0 && before <= c.high && c.queued > c.high {
-		// Fed now, not queued: an event raised before this write (the read
-		// cycle's continuation) must not read again before the table has
-		// paused reading. So the output exceeds the high watermark by at most
-		// the write that crossed it.
-		c.step(chEvent{ev: sm.ChannelEventHighWatermark})
 	}
 	return nil
 }
@@ -568,6 +561,8 @@ func channelStep(e chEvent) string {
 		s += "(" + sm.ReadResult(e.out).String() + ")"
 	case sm.ChannelEventWrote:
 		s += "(" + sm.WriteResult(e.out).String() + ")"
+	case sm.ChannelEventWriteQueued:
+		s += "(" + sm.QueueLevel(e.out).String() + ")"
 	}
 	return s
 }
@@ -659,7 +654,7 @@ func (c *Channel) perform(a sm.ChannelAction) {
 		case sm.ReadResultReset, sm.ReadResultDescriptorInvalid, sm.ReadResultOtherError:
 			cause = opError("read", c.raddr, err)
 		}
-		c.events.raise(chEvent{ev: sm.ChannelEventRead, out: uint8(out), cause: cause})
+		c.events.raiseResult(chEvent{ev: sm.ChannelEventRead, out: uint8(out), cause: cause})
 	case sm.ChannelActionDeliverRead:
 		p := l.readBuf[:c.lastRead]
 		c.callback(func(h Handler) { h.OnRead(c, p) })
@@ -695,11 +690,11 @@ func (c *Channel) performRare(a sm.ChannelAction) {
 	case sm.ChannelActionConnectSocket:
 		err := fd.Connect(c.raddr)
 		out := sockets.ClassifyConnect(err)
-		c.events.raise(chEvent{ev: sm.ChannelEventConnectCalled, out: uint8(out), cause: connectCause(out, c.raddr, err)})
+		c.events.raiseResult(chEvent{ev: sm.ChannelEventConnectCalled, out: uint8(out), cause: connectCause(out, c.raddr, err)})
 	case sm.ChannelActionCheckConnect:
 		err := fd.ConnectResult()
 		out := sockets.ClassifyConnect(err)
-		c.events.raise(chEvent{ev: sm.ChannelEventConnectChecked, out: uint8(out), cause: connectCause(out, c.raddr, err)})
+		c.events.raiseResult(chEvent{ev: sm.ChannelEventConnectChecked, out: uint8(out), cause: connectCause(out, c.raddr, err)})
 	case sm.ChannelActionFailConnect:
 		if c.dialed != nil {
 			err := c.cause
@@ -745,11 +740,11 @@ func (c *Channel) performRare(a sm.ChannelAction) {
 	case sm.ChannelActionDeregister:
 		err := l.poller.remove(fd.Fd())
 		out := sockets.ClassifyPollerControl(err)
-		c.events.raise(chEvent{ev: sm.ChannelEventDeregistered, out: uint8(out), cause: c.descriptorError(pollerRemoveSyscall(), err)})
+		c.events.raiseResult(chEvent{ev: sm.ChannelEventDeregistered, out: uint8(out), cause: c.descriptorError(pollerRemoveSyscall(), err)})
 	case sm.ChannelActionCloseFD:
 		err := fd.Close() // nil for EINTR too: it counts as closed (D4)
 		out := sockets.ClassifyClose(err)
-		c.events.raise(chEvent{ev: sm.ChannelEventReleased, out: uint8(out), cause: c.descriptorError("", err)})
+		c.events.raiseResult(chEvent{ev: sm.ChannelEventReleased, out: uint8(out), cause: c.descriptorError("", err)})
 	case sm.ChannelActionForgetFD:
 		fd.Forget()
 		l.stale(&c.reg) // its late events are stale now (D3)
@@ -839,7 +834,7 @@ func (c *Channel) writeSocket() {
 	case sm.WriteResultBrokenPipe, sm.WriteResultReset, sm.WriteResultDescriptorInvalid, sm.WriteResultOtherError:
 		cause = opError("write", c.raddr, err)
 	}
-	c.events.raise(chEvent{ev: sm.ChannelEventWrote, out: uint8(out), cause: cause})
+	c.events.raiseResult(chEvent{ev: sm.ChannelEventWrote, out: uint8(out), cause: cause})
 }
 
 // completeWrites reports the writes the last writev finished, once each.

@@ -141,7 +141,7 @@ func TestFaultSchedulesProperty(t *testing.T) {
 			}
 		}
 		if n := inj.CallsOnClosed(); n != 0 {
-			rt.Fatalf("%d syscalls on numbers already found invalid (D2)", n)
+			rt.Fatalf("%d syscalls on numbers already found invalid (D2); the first on %s", n, inj.FirstCallOnClosed())
 		}
 		for _, n := range inj.Counts() {
 			injected.Add(int64(n))

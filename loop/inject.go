@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"runtime/debug"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -173,6 +174,8 @@ type Injector struct {
 	rules    []*Rule
 	counts   [numFaults + 1]uint64
 	onClosed uint64
+	// firstOnClosed is the stack of the first such call, for the report.
+	firstOnClosed string
 
 	fds map[int]*fdState // by descriptor number
 	eps map[int]*epState // by epoll descriptor
@@ -275,6 +278,14 @@ func (inj *Injector) CallsOnClosed() uint64 {
 	inj.mu.Lock()
 	defer inj.mu.Unlock()
 	return inj.onClosed
+}
+
+// FirstCallOnClosed describes the first call counted by CallsOnClosed (the
+// number and the stack that made it), or "" when there was none.
+func (inj *Injector) FirstCallOnClosed() string {
+	inj.mu.Lock()
+	defer inj.mu.Unlock()
+	return inj.firstOnClosed
 }
 
 // Options returns a copy of base (nil: the defaults) whose loops make their
@@ -400,6 +411,9 @@ func (inj *Injector) markClosed(fd int) {
 func (inj *Injector) misuse(fd int) bool {
 	if s := inj.fds[fd]; s != nil && s.closed {
 		inj.onClosed++
+		if inj.firstOnClosed == "" {
+			inj.firstOnClosed = fmt.Sprintf("fd %d:\n%s", fd, debug.Stack())
+		}
 		return true
 	}
 	return false

@@ -211,7 +211,7 @@ func (x lnPerformer) AcceptSocket() {
 	if out != sm.AcceptResultAccepted && out != sm.AcceptResultWouldBlock && out != sm.AcceptResultInterrupted {
 		cause = opError("accept", x.Addr(), err)
 	}
-	x.events.raise(lnEvent{ev: sm.ListenerEventAccepted, out: uint8(out), cause: cause, conn: conn, addr: addr})
+	x.events.raiseResult(lnEvent{ev: sm.ListenerEventAccepted, out: uint8(out), cause: cause, conn: conn, addr: addr})
 }
 
 func (x lnPerformer) AdoptConnection() { x.events.raise(x.adopt(x.current.conn, x.current.addr)) }
@@ -278,7 +278,7 @@ func (x lnPerformer) Deregister() {
 	if err != nil {
 		cause = x.fdError("close", os.NewSyscallError(pollControlCall(), err))
 	}
-	x.events.raise(lnEvent{ev: sm.ListenerEventDeregistered, out: uint8(out), cause: cause})
+	x.events.raiseResult(lnEvent{ev: sm.ListenerEventDeregistered, out: uint8(out), cause: cause})
 }
 
 func (x lnPerformer) CloseFD() {
@@ -289,7 +289,7 @@ func (x lnPerformer) CloseFD() {
 	if err != nil {
 		cause = x.fdError("close", err)
 	}
-	x.events.raise(lnEvent{ev: sm.ListenerEventCloseReturned, out: uint8(out), cause: cause})
+	x.events.raiseResult(lnEvent{ev: sm.ListenerEventCloseReturned, out: uint8(out), cause: cause})
 }
 
 func (x lnPerformer) ForgetFD() {

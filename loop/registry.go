@@ -2,6 +2,7 @@ package loop
 
 import (
 	"container/heap"
+	"slices"
 	"time"
 
 	"github.com/fsmkernel/fsmkernel/sockets"
@@ -220,9 +221,11 @@ func (l *Loop) cancel(t *timer) {
 }
 
 // events is a machine's queue of events raised while its actions run: they are
-// delivered after the current action list, in order (statemachine's duties).
+// delivered after the current action list, in order (statemachine's duties),
+// except a syscall's result, which is delivered next (raiseResult).
 type events[E any] struct {
 	queue []E
+	next  int // where the event after the one being stepped sits in queue
 	busy  bool
 }
 
@@ -235,9 +238,11 @@ func (q *events[E]) fire(e E, step func(E) error) error {
 		return nil
 	}
 	q.busy = true
+	q.next = 0
 	finished := false
 	defer func() {
 		q.busy = false
+		q.next = 0
 		if !finished {
 			// A step panicked (a runtime fault, which fails the loop): drop the
 			// queue rather than deliver its events, some already delivered, again.
@@ -254,6 +259,7 @@ func (q *events[E]) fire(e E, step func(E) error) error {
 	// instead of being reallocated as its front is consumed.
 	var zero E
 	for i := 0; i < len(q.queue); i++ {
+		q.next = i + 1
 		step(q.queue[i])
 		q.queue[i] = zero // one by one: clear would cost a runtime call
 	}
@@ -278,3 +284,16 @@ func (q *events[E]) run(step func(E) error) {
 
 // raise queues an event for after the current action list.
 func (q *events[E]) raise(e E) { q.queue = append(q.queue, e) }
+
+// raiseResult queues the result of the syscall the current action list ends
+// with, to be delivered right after that list, before the events queued
+// earlier: none of them may issue another syscall on the descriptor before its
+// table has heard this result (an EBADF, say, after which the number is not
+// ours to touch).
+func (q *events[E]) raiseResult(e E) {
+	if q.next >= len(q.queue) {
+		q.queue = append(q.queue, e)
+		return
+	}
+	q.queue = slices.Insert(q.queue, q.next, e)
+}

@@ -162,6 +162,8 @@ func channelOutcomeType(e sm.ChannelEvent) []string {
 		return enumNames(sm.ReadResultCount, func(i uint8) string { return sm.ReadResult(i).String() })
 	case sm.ChannelEventWrote:
 		return enumNames(sm.WriteResultCount, func(i uint8) string { return sm.WriteResult(i).String() })
+	case sm.ChannelEventWriteQueued:
+		return enumNames(sm.QueueLevelCount, func(i uint8) string { return sm.QueueLevel(i).String() })
 	}
 	return nil
 }

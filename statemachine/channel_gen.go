@@ -96,12 +96,10 @@ const (
 	ChannelEventReadBudgetSpent
 	// ChannelEventReadRequest: The user asked for one more read cycle (read(); meaningful when auto-read is off).
 	ChannelEventReadRequest
-	// ChannelEventWriteQueued: The user queued bytes and flushed them.
+	// ChannelEventWriteQueued: The user queued bytes and flushed them; the outcome says whether the queue is now above the high watermark, so that the row that accepts the write also pauses reading before anything else happens (output is bounded by the high watermark plus the write that crossed it).
 	ChannelEventWriteQueued
 	// ChannelEventWrote: The result of the writev(2) issued by writeSocket.
 	ChannelEventWrote
-	// ChannelEventHighWatermark: The runtime's count of queued bytes rose above the high watermark.
-	ChannelEventHighWatermark
 	// ChannelEventLowWatermark: The runtime's count of queued bytes fell below the low watermark.
 	ChannelEventLowWatermark
 	// ChannelEventDrain: The loop is draining; close gracefully, after the flushed writes went out.
@@ -123,9 +121,9 @@ const (
 	// ChannelEventHandlerPanicked: A user callback of this channel panicked; the runtime recovered it at the callback boundary. (abnormal)
 	ChannelEventHandlerPanicked
 )
-const _ChannelEvent_name = "registeredconnectCalledconnectCheckedconnectDeadlinereadablewritablereadableEOFHinthangupreadreadContinuereadBudgetSpentreadRequestwriteQueuedwrotehighWatermarklowWatermarkdrainclosederegisteredreleasedpollerControlFailedloopFailedforcedShutdowndescriptorInvalidatedhandlerPanicked"
+const _ChannelEvent_name = "registeredconnectCalledconnectCheckedconnectDeadlinereadablewritablereadableEOFHinthangupreadreadContinuereadBudgetSpentreadRequestwriteQueuedwrotelowWatermarkdrainclosederegisteredreleasedpollerControlFailedloopFailedforcedShutdowndescriptorInvalidatedhandlerPanicked"
 
-var _ChannelEvent_index = [...]uint16{0, 10, 23, 37, 52, 60, 68, 83, 89, 93, 105, 120, 131, 142, 147, 160, 172, 177, 182, 194, 202, 221, 231, 245, 266, 281}
+var _ChannelEvent_index = [...]uint16{0, 10, 23, 37, 52, 60, 68, 83, 89, 93, 105, 120, 131, 142, 147, 159, 164, 169, 181, 189, 208, 218, 232, 253, 268}
 
 func (x ChannelEvent) String() string {
 	if int(x) >= len(_ChannelEvent_index)-1 {
@@ -152,21 +150,20 @@ func _() {
 	_ = x[ChannelEventReadRequest-11]
 	_ = x[ChannelEventWriteQueued-12]
 	_ = x[ChannelEventWrote-13]
-	_ = x[ChannelEventHighWatermark-14]
-	_ = x[ChannelEventLowWatermark-15]
-	_ = x[ChannelEventDrain-16]
-	_ = x[ChannelEventClose-17]
-	_ = x[ChannelEventDeregistered-18]
-	_ = x[ChannelEventReleased-19]
-	_ = x[ChannelEventPollerControlFailed-20]
-	_ = x[ChannelEventLoopFailed-21]
-	_ = x[ChannelEventForcedShutdown-22]
-	_ = x[ChannelEventDescriptorInvalidated-23]
-	_ = x[ChannelEventHandlerPanicked-24]
+	_ = x[ChannelEventLowWatermark-14]
+	_ = x[ChannelEventDrain-15]
+	_ = x[ChannelEventClose-16]
+	_ = x[ChannelEventDeregistered-17]
+	_ = x[ChannelEventReleased-18]
+	_ = x[ChannelEventPollerControlFailed-19]
+	_ = x[ChannelEventLoopFailed-20]
+	_ = x[ChannelEventForcedShutdown-21]
+	_ = x[ChannelEventDescriptorInvalidated-22]
+	_ = x[ChannelEventHandlerPanicked-23]
 }
 
 // ChannelEventCount is the number of events.
-const ChannelEventCount = 25
+const ChannelEventCount = 24
 
 // Abnormal reports whether e belongs to the abnormal group, which every non-terminal
 // state answers with a transition.
@@ -553,9 +550,9 @@ type ChannelPerformer interface {
 	FireError()
 	// FailPendingWrites: Fail every write still queued with the close cause, once each. At most 1 per lifetime.
 	FailPendingWrites()
-	// Deregister: Remove the descriptor from the poller (epoll_ctl DEL; needed before close because a duplicated descriptor keeps the registration alive). At most 1 per lifetime.
+	// Deregister: Remove the descriptor from the poller (epoll_ctl DEL; needed before close because a duplicated descriptor keeps the registration alive); feed deregistered. At most 1 per lifetime.
 	Deregister()
-	// CloseFD: close(2) the descriptor; EINTR counts as closed (D4). At most 1 per lifetime.
+	// CloseFD: close(2) the descriptor; feed released (EINTR counts as closed, D4). At most 1 per lifetime.
 	CloseFD()
 	// ForgetFD: Drop the registration and the number without any syscall on it and bump the registration generation so its late events are dropped (D2, D3). At most 1 per lifetime.
 	ForgetFD()
@@ -782,7 +779,8 @@ var channelRejects = [...]RejectedError{
 	{Machine: "channel", State: "fresh", Event: "read", Outcome: "otherError", Reason: "no syscall has been issued on a channel that is not registered"},
 	{Machine: "channel", State: "fresh", Event: "readContinue", Outcome: "", Reason: "no timer, interest or output exists before registration"},
 	{Machine: "channel", State: "fresh", Event: "readBudgetSpent", Outcome: "", Reason: "no timer, interest or output exists before registration"},
-	{Machine: "channel", State: "fresh", Event: "writeQueued", Outcome: "", Reason: "writes are accepted once the channel is active"},
+	{Machine: "channel", State: "fresh", Event: "writeQueued", Outcome: "withinHigh", Reason: "writes are accepted once the channel is active"},
+	{Machine: "channel", State: "fresh", Event: "writeQueued", Outcome: "aboveHigh", Reason: "writes are accepted once the channel is active"},
 	{Machine: "channel", State: "fresh", Event: "wrote", Outcome: "drained", Reason: "no syscall has been issued on a channel that is not registered"},
 	{Machine: "channel", State: "fresh", Event: "wrote", Outcome: "partial", Reason: "no syscall has been issued on a channel that is not registered"},
 	{Machine: "channel", State: "fresh", Event: "wrote", Outcome: "wouldBlock", Reason: "no syscall has been issued on a channel that is not registered"},
@@ -791,7 +789,6 @@ var channelRejects = [...]RejectedError{
 	{Machine: "channel", State: "fresh", Event: "wrote", Outcome: "reset", Reason: "no syscall has been issued on a channel that is not registered"},
 	{Machine: "channel", State: "fresh", Event: "wrote", Outcome: "descriptorInvalid", Reason: "no syscall has been issued on a channel that is not registered"},
 	{Machine: "channel", State: "fresh", Event: "wrote", Outcome: "otherError", Reason: "no syscall has been issued on a channel that is not registered"},
-	{Machine: "channel", State: "fresh", Event: "highWatermark", Outcome: "", Reason: "no timer, interest or output exists before registration"},
 	{Machine: "channel", State: "fresh", Event: "lowWatermark", Outcome: "", Reason: "no timer, interest or output exists before registration"},
 	{Machine: "channel", State: "fresh", Event: "deregistered", Outcome: "ok", Reason: "no syscall has been issued on a channel that is not registered"},
 	{Machine: "channel", State: "fresh", Event: "deregistered", Outcome: "descriptorInvalid", Reason: "no syscall has been issued on a channel that is not registered"},
@@ -824,7 +821,8 @@ var channelRejects = [...]RejectedError{
 	{Machine: "channel", State: "connecting", Event: "read", Outcome: "otherError", Reason: "no read or write is issued before the connection is established"},
 	{Machine: "channel", State: "connecting", Event: "readContinue", Outcome: "", Reason: "no read cycle runs before the connection is established"},
 	{Machine: "channel", State: "connecting", Event: "readBudgetSpent", Outcome: "", Reason: "no read cycle runs before the connection is established"},
-	{Machine: "channel", State: "connecting", Event: "writeQueued", Outcome: "", Reason: "writes are accepted once the channel is active"},
+	{Machine: "channel", State: "connecting", Event: "writeQueued", Outcome: "withinHigh", Reason: "writes are accepted once the channel is active"},
+	{Machine: "channel", State: "connecting", Event: "writeQueued", Outcome: "aboveHigh", Reason: "writes are accepted once the channel is active"},
 	{Machine: "channel", State: "connecting", Event: "wrote", Outcome: "drained", Reason: "no read or write is issued before the connection is established"},
 	{Machine: "channel", State: "connecting", Event: "wrote", Outcome: "partial", Reason: "no read or write is issued before the connection is established"},
 	{Machine: "channel", State: "connecting", Event: "wrote", Outcome: "wouldBlock", Reason: "no read or write is issued before the connection is established"},
@@ -833,7 +831,6 @@ var channelRejects = [...]RejectedError{
 	{Machine: "channel", State: "connecting", Event: "wrote", Outcome: "reset", Reason: "no read or write is issued before the connection is established"},
 	{Machine: "channel", State: "connecting", Event: "wrote", Outcome: "descriptorInvalid", Reason: "no read or write is issued before the connection is established"},
 	{Machine: "channel", State: "connecting", Event: "wrote", Outcome: "otherError", Reason: "no read or write is issued before the connection is established"},
-	{Machine: "channel", State: "connecting", Event: "highWatermark", Outcome: "", Reason: "writes are accepted once the channel is active"},
 	{Machine: "channel", State: "connecting", Event: "lowWatermark", Outcome: "", Reason: "writes are accepted once the channel is active"},
 	{Machine: "channel", State: "connecting", Event: "deregistered", Outcome: "ok", Reason: "deregister and closeFD are issued only on the way to closing"},
 	{Machine: "channel", State: "connecting", Event: "deregistered", Outcome: "descriptorInvalid", Reason: "deregister and closeFD are issued only on the way to closing"},
@@ -999,7 +996,8 @@ var channelRejects = [...]RejectedError{
 	{Machine: "channel", State: "draining", Event: "read", Outcome: "reset", Reason: "read results follow readSocket, which only a read cycle issues"},
 	{Machine: "channel", State: "draining", Event: "read", Outcome: "descriptorInvalid", Reason: "read results follow readSocket, which only a read cycle issues"},
 	{Machine: "channel", State: "draining", Event: "read", Outcome: "otherError", Reason: "read results follow readSocket, which only a read cycle issues"},
-	{Machine: "channel", State: "draining", Event: "writeQueued", Outcome: "", Reason: "a draining channel takes no new writes"},
+	{Machine: "channel", State: "draining", Event: "writeQueued", Outcome: "withinHigh", Reason: "a draining channel takes no new writes"},
+	{Machine: "channel", State: "draining", Event: "writeQueued", Outcome: "aboveHigh", Reason: "a draining channel takes no new writes"},
 	{Machine: "channel", State: "draining", Event: "wrote", Outcome: "drained", Reason: "no writeSocket is under way"},
 	{Machine: "channel", State: "draining", Event: "wrote", Outcome: "partial", Reason: "no writeSocket is under way"},
 	{Machine: "channel", State: "draining", Event: "wrote", Outcome: "wouldBlock", Reason: "no writeSocket is under way"},
@@ -1023,22 +1021,25 @@ var channelRejects = [...]RejectedError{
 	{Machine: "channel", State: "closing", Event: "registered", Outcome: "notRegistered", Reason: "a channel is registered once"},
 	{Machine: "channel", State: "closing", Event: "registered", Outcome: "exhausted", Reason: "a channel is registered once"},
 	{Machine: "channel", State: "closing", Event: "registered", Outcome: "otherError", Reason: "a channel is registered once"},
-	{Machine: "channel", State: "closing", Event: "writeQueued", Outcome: "", Reason: "the channel is closing"},
+	{Machine: "channel", State: "closing", Event: "writeQueued", Outcome: "withinHigh", Reason: "the channel is closing"},
+	{Machine: "channel", State: "closing", Event: "writeQueued", Outcome: "aboveHigh", Reason: "the channel is closing"},
 	{Machine: "channel", State: "closing", Event: "released", Outcome: "closed", Reason: "no close(2) is issued before the DEL's result"},
 	{Machine: "channel", State: "closing", Event: "released", Outcome: "closed", Reason: "a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)"},
 	{Machine: "channel", State: "closing", Event: "released", Outcome: "descriptorInvalid", Reason: "no close(2) is issued before the DEL's result"},
 	{Machine: "channel", State: "closing", Event: "released", Outcome: "descriptorInvalid", Reason: "a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)"},
 	{Machine: "channel", State: "closing", Event: "released", Outcome: "otherError", Reason: "no close(2) is issued before the DEL's result"},
 	{Machine: "channel", State: "closing", Event: "released", Outcome: "otherError", Reason: "a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)"},
-	{Machine: "channel", State: "closed", Event: "writeQueued", Outcome: "", Reason: "the channel is closed"},
-	{Machine: "channel", State: "abandoned", Event: "writeQueued", Outcome: "", Reason: "the channel is closed"},
+	{Machine: "channel", State: "closed", Event: "writeQueued", Outcome: "withinHigh", Reason: "the channel is closed"},
+	{Machine: "channel", State: "closed", Event: "writeQueued", Outcome: "aboveHigh", Reason: "the channel is closed"},
+	{Machine: "channel", State: "abandoned", Event: "writeQueued", Outcome: "withinHigh", Reason: "the channel is closed"},
+	{Machine: "channel", State: "abandoned", Event: "writeQueued", Outcome: "aboveHigh", Reason: "the channel is closed"},
 }
 
 // channelOutcomeStride is the number of outcome slots per (state, event) in channelCells.
 const channelOutcomeStride = 8
 
 // channelEventOutcomes is the number of outcomes each event carries (1 for none).
-var channelEventOutcomes = [ChannelEventCount]uint8{6, 7, 7, 1, 1, 1, 1, 1, 8, 1, 1, 1, 1, 8, 1, 1, 1, 1, 6, 3, 6, 1, 1, 1, 1}
+var channelEventOutcomes = [ChannelEventCount]uint8{6, 7, 7, 1, 1, 1, 1, 1, 8, 1, 1, 1, 2, 8, 1, 1, 1, 6, 3, 6, 1, 1, 1, 1}
 
 // channelCell is the precomputed answer of one cell; direct is false where the
 // rows must be evaluated (guards, updates, rejects).
@@ -1051,222 +1052,219 @@ type channelCell struct {
 // channelCells holds the cells answered without evaluation, indexed by
 // (state*EventCount+event)*OutcomeStride+outcome.
 var channelCells = [ChannelStateCount * ChannelEventCount * channelOutcomeStride]channelCell{
-	209:  {acts: ChannelActions{w0: 0x1101 /* armWrite */}, next: ChannelStateConnecting, direct: true},                    /* connecting connectCalled(inProgress) */
-	217:  {acts: ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, next: ChannelStateConnecting, direct: true}, /* connecting connectChecked(inProgress) */
-	232:  {next: ChannelStateConnecting, direct: true},                                                                     /* connecting readable */
-	240:  {acts: ChannelActions{w0: 0x301 /* checkConnect */}, next: ChannelStateConnecting, direct: true},                 /* connecting writable */
-	248:  {next: ChannelStateConnecting, direct: true},                                                                     /* connecting readableEOFHint */
-	256:  {acts: ChannelActions{w0: 0x301 /* checkConnect */}, next: ChannelStateConnecting, direct: true},                 /* connecting hangup */
-	360:  {next: ChannelStateConnecting, direct: true},                                                                     /* connecting pollerControlFailed(ok) */
-	424:  {next: ChannelStateActive, direct: true},                                                                         /* active connectDeadline */
-	472:  {next: ChannelStateActive, direct: true},                                                                         /* active readContinue */
-	480:  {next: ChannelStateActive, direct: true},                                                                         /* active readBudgetSpent */
-	560:  {next: ChannelStateActive, direct: true},                                                                         /* active pollerControlFailed(ok) */
-	624:  {next: ChannelStateReading, direct: true},                                                                        /* reading connectDeadline */
-	632:  {next: ChannelStateReading, direct: true},                                                                        /* reading readable */
-	648:  {next: ChannelStateReading, direct: true},                                                                        /* reading readableEOFHint */
-	656:  {next: ChannelStateReading, direct: true},                                                                        /* reading hangup */
-	668:  {acts: ChannelActions{w0: 0x901 /* readSocket */}, next: ChannelStateReading, direct: true},                      /* reading read(interrupted) */
-	760:  {next: ChannelStateReading, direct: true},                                                                        /* reading pollerControlFailed(ok) */
-	824:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed connectDeadline */
-	832:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readable */
-	848:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readableEOFHint */
-	872:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readContinue */
-	880:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readBudgetSpent */
-	888:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readRequest */
-	960:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed pollerControlFailed(ok) */
-	1024: {next: ChannelStateDraining, direct: true},                                                                       /* draining connectDeadline */
-	1032: {next: ChannelStateDraining, direct: true},                                                                       /* draining readable */
-	1048: {next: ChannelStateDraining, direct: true},                                                                       /* draining readableEOFHint */
-	1072: {next: ChannelStateDraining, direct: true},                                                                       /* draining readContinue */
-	1080: {next: ChannelStateDraining, direct: true},                                                                       /* draining readBudgetSpent */
-	1088: {next: ChannelStateDraining, direct: true},                                                                       /* draining readRequest */
-	1128: {next: ChannelStateDraining, direct: true},                                                                       /* draining drain */
-	1160: {next: ChannelStateDraining, direct: true},                                                                       /* draining pollerControlFailed(ok) */
-	1208: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(connected) */
-	1209: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(inProgress) */
-	1210: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(refused) */
-	1211: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(unreachable) */
-	1212: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(timedOut) */
-	1213: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(descriptorInvalid) */
-	1214: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(otherError) */
-	1216: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(connected) */
-	1217: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(inProgress) */
-	1218: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(refused) */
-	1219: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(unreachable) */
-	1220: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(timedOut) */
-	1221: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(descriptorInvalid) */
-	1222: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(otherError) */
-	1224: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectDeadline */
-	1232: {next: ChannelStateClosing, direct: true},                                                                        /* closing readable */
-	1240: {next: ChannelStateClosing, direct: true},                                                                        /* closing writable */
-	1248: {next: ChannelStateClosing, direct: true},                                                                        /* closing readableEOFHint */
-	1256: {next: ChannelStateClosing, direct: true},                                                                        /* closing hangup */
-	1264: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(data) */
-	1265: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(dataShort) */
-	1266: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(wouldBlock) */
-	1267: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(eof) */
-	1268: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(interrupted) */
-	1269: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(reset) */
-	1270: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(descriptorInvalid) */
-	1271: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(otherError) */
-	1272: {next: ChannelStateClosing, direct: true},                                                                        /* closing readContinue */
-	1280: {next: ChannelStateClosing, direct: true},                                                                        /* closing readBudgetSpent */
-	1288: {next: ChannelStateClosing, direct: true},                                                                        /* closing readRequest */
-	1304: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(drained) */
-	1305: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(partial) */
-	1306: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(wouldBlock) */
-	1307: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(interrupted) */
-	1308: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(brokenPipe) */
-	1309: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(reset) */
-	1310: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(descriptorInvalid) */
-	1311: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(otherError) */
-	1312: {next: ChannelStateClosing, direct: true},                                                                        /* closing highWatermark */
-	1320: {next: ChannelStateClosing, direct: true},                                                                        /* closing lowWatermark */
-	1328: {next: ChannelStateClosing, direct: true},                                                                        /* closing drain */
-	1336: {next: ChannelStateClosing, direct: true},                                                                        /* closing close */
-	1360: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(ok) */
-	1361: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(descriptorInvalid) */
-	1362: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(alreadyRegistered) */
-	1363: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(notRegistered) */
-	1364: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(exhausted) */
-	1365: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(otherError) */
-	1376: {next: ChannelStateClosing, direct: true},                                                                        /* closing forcedShutdown */
-	1384: {next: ChannelStateClosing, direct: true},                                                                        /* closing descriptorInvalidated */
-	1400: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(ok) */
-	1401: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(descriptorInvalid) */
-	1402: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(alreadyRegistered) */
-	1403: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(notRegistered) */
-	1404: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(exhausted) */
-	1405: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(otherError) */
-	1408: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(connected) */
-	1409: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(inProgress) */
-	1410: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(refused) */
-	1411: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(unreachable) */
-	1412: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(timedOut) */
-	1413: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(descriptorInvalid) */
-	1414: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(otherError) */
-	1416: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(connected) */
-	1417: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(inProgress) */
-	1418: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(refused) */
-	1419: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(unreachable) */
-	1420: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(timedOut) */
-	1421: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(descriptorInvalid) */
-	1422: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(otherError) */
-	1424: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectDeadline */
-	1432: {next: ChannelStateClosed, direct: true},                                                                         /* closed readable */
-	1440: {next: ChannelStateClosed, direct: true},                                                                         /* closed writable */
-	1448: {next: ChannelStateClosed, direct: true},                                                                         /* closed readableEOFHint */
-	1456: {next: ChannelStateClosed, direct: true},                                                                         /* closed hangup */
-	1464: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(data) */
-	1465: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(dataShort) */
-	1466: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(wouldBlock) */
-	1467: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(eof) */
-	1468: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(interrupted) */
-	1469: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(reset) */
-	1470: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(descriptorInvalid) */
-	1471: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(otherError) */
-	1472: {next: ChannelStateClosed, direct: true},                                                                         /* closed readContinue */
-	1480: {next: ChannelStateClosed, direct: true},                                                                         /* closed readBudgetSpent */
-	1488: {next: ChannelStateClosed, direct: true},                                                                         /* closed readRequest */
-	1504: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(drained) */
-	1505: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(partial) */
-	1506: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(wouldBlock) */
-	1507: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(interrupted) */
-	1508: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(brokenPipe) */
-	1509: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(reset) */
-	1510: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(descriptorInvalid) */
-	1511: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(otherError) */
-	1512: {next: ChannelStateClosed, direct: true},                                                                         /* closed highWatermark */
-	1520: {next: ChannelStateClosed, direct: true},                                                                         /* closed lowWatermark */
-	1528: {next: ChannelStateClosed, direct: true},                                                                         /* closed drain */
-	1536: {next: ChannelStateClosed, direct: true},                                                                         /* closed close */
-	1544: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(ok) */
-	1545: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(descriptorInvalid) */
-	1546: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(alreadyRegistered) */
-	1547: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(notRegistered) */
-	1548: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(exhausted) */
-	1549: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(otherError) */
-	1552: {next: ChannelStateClosed, direct: true},                                                                         /* closed released(closed) */
-	1553: {next: ChannelStateClosed, direct: true},                                                                         /* closed released(descriptorInvalid) */
-	1554: {next: ChannelStateClosed, direct: true},                                                                         /* closed released(otherError) */
-	1560: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(ok) */
-	1561: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(descriptorInvalid) */
-	1562: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(alreadyRegistered) */
-	1563: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(notRegistered) */
-	1564: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(exhausted) */
-	1565: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(otherError) */
-	1568: {next: ChannelStateClosed, direct: true},                                                                         /* closed loopFailed */
-	1576: {next: ChannelStateClosed, direct: true},                                                                         /* closed forcedShutdown */
-	1584: {next: ChannelStateClosed, direct: true},                                                                         /* closed descriptorInvalidated */
-	1592: {next: ChannelStateClosed, direct: true},                                                                         /* closed handlerPanicked */
-	1600: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(ok) */
-	1601: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(descriptorInvalid) */
-	1602: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(alreadyRegistered) */
-	1603: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(notRegistered) */
-	1604: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(exhausted) */
-	1605: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(otherError) */
-	1608: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(connected) */
-	1609: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(inProgress) */
-	1610: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(refused) */
-	1611: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(unreachable) */
-	1612: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(timedOut) */
-	1613: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(descriptorInvalid) */
-	1614: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(otherError) */
-	1616: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(connected) */
-	1617: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(inProgress) */
-	1618: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(refused) */
-	1619: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(unreachable) */
-	1620: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(timedOut) */
-	1621: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(descriptorInvalid) */
-	1622: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(otherError) */
-	1624: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectDeadline */
-	1632: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readable */
-	1640: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned writable */
-	1648: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readableEOFHint */
-	1656: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned hangup */
-	1664: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(data) */
-	1665: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(dataShort) */
-	1666: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(wouldBlock) */
-	1667: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(eof) */
-	1668: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(interrupted) */
-	1669: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(reset) */
-	1670: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(descriptorInvalid) */
-	1671: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(otherError) */
-	1672: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readContinue */
-	1680: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readBudgetSpent */
-	1688: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readRequest */
-	1704: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(drained) */
-	1705: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(partial) */
-	1706: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(wouldBlock) */
-	1707: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(interrupted) */
-	1708: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(brokenPipe) */
-	1709: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(reset) */
-	1710: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(descriptorInvalid) */
-	1711: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(otherError) */
-	1712: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned highWatermark */
-	1720: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned lowWatermark */
-	1728: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned drain */
-	1736: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned close */
-	1744: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(ok) */
-	1745: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(descriptorInvalid) */
-	1746: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(alreadyRegistered) */
-	1747: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(notRegistered) */
-	1748: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(exhausted) */
-	1749: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(otherError) */
-	1752: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned released(closed) */
-	1753: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned released(descriptorInvalid) */
-	1754: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned released(otherError) */
-	1760: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(ok) */
-	1761: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(descriptorInvalid) */
-	1762: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(alreadyRegistered) */
-	1763: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(notRegistered) */
-	1764: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(exhausted) */
-	1765: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(otherError) */
-	1768: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned loopFailed */
-	1776: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned forcedShutdown */
-	1784: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned descriptorInvalidated */
-	1792: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned handlerPanicked */
+	201:  {acts: ChannelActions{w0: 0x1101 /* armWrite */}, next: ChannelStateConnecting, direct: true},                    /* connecting connectCalled(inProgress) */
+	209:  {acts: ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, next: ChannelStateConnecting, direct: true}, /* connecting connectChecked(inProgress) */
+	224:  {next: ChannelStateConnecting, direct: true},                                                                     /* connecting readable */
+	232:  {acts: ChannelActions{w0: 0x301 /* checkConnect */}, next: ChannelStateConnecting, direct: true},                 /* connecting writable */
+	240:  {next: ChannelStateConnecting, direct: true},                                                                     /* connecting readableEOFHint */
+	248:  {acts: ChannelActions{w0: 0x301 /* checkConnect */}, next: ChannelStateConnecting, direct: true},                 /* connecting hangup */
+	344:  {next: ChannelStateConnecting, direct: true},                                                                     /* connecting pollerControlFailed(ok) */
+	408:  {next: ChannelStateActive, direct: true},                                                                         /* active connectDeadline */
+	456:  {next: ChannelStateActive, direct: true},                                                                         /* active readContinue */
+	464:  {next: ChannelStateActive, direct: true},                                                                         /* active readBudgetSpent */
+	536:  {next: ChannelStateActive, direct: true},                                                                         /* active pollerControlFailed(ok) */
+	600:  {next: ChannelStateReading, direct: true},                                                                        /* reading connectDeadline */
+	608:  {next: ChannelStateReading, direct: true},                                                                        /* reading readable */
+	624:  {next: ChannelStateReading, direct: true},                                                                        /* reading readableEOFHint */
+	632:  {next: ChannelStateReading, direct: true},                                                                        /* reading hangup */
+	644:  {acts: ChannelActions{w0: 0x901 /* readSocket */}, next: ChannelStateReading, direct: true},                      /* reading read(interrupted) */
+	728:  {next: ChannelStateReading, direct: true},                                                                        /* reading pollerControlFailed(ok) */
+	792:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed connectDeadline */
+	800:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readable */
+	816:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readableEOFHint */
+	840:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readContinue */
+	848:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readBudgetSpent */
+	856:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readRequest */
+	920:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed pollerControlFailed(ok) */
+	984:  {next: ChannelStateDraining, direct: true},                                                                       /* draining connectDeadline */
+	992:  {next: ChannelStateDraining, direct: true},                                                                       /* draining readable */
+	1008: {next: ChannelStateDraining, direct: true},                                                                       /* draining readableEOFHint */
+	1032: {next: ChannelStateDraining, direct: true},                                                                       /* draining readContinue */
+	1040: {next: ChannelStateDraining, direct: true},                                                                       /* draining readBudgetSpent */
+	1048: {next: ChannelStateDraining, direct: true},                                                                       /* draining readRequest */
+	1080: {next: ChannelStateDraining, direct: true},                                                                       /* draining drain */
+	1112: {next: ChannelStateDraining, direct: true},                                                                       /* draining pollerControlFailed(ok) */
+	1160: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(connected) */
+	1161: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(inProgress) */
+	1162: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(refused) */
+	1163: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(unreachable) */
+	1164: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(timedOut) */
+	1165: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(descriptorInvalid) */
+	1166: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(otherError) */
+	1168: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(connected) */
+	1169: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(inProgress) */
+	1170: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(refused) */
+	1171: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(unreachable) */
+	1172: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(timedOut) */
+	1173: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(descriptorInvalid) */
+	1174: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(otherError) */
+	1176: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectDeadline */
+	1184: {next: ChannelStateClosing, direct: true},                                                                        /* closing readable */
+	1192: {next: ChannelStateClosing, direct: true},                                                                        /* closing writable */
+	1200: {next: ChannelStateClosing, direct: true},                                                                        /* closing readableEOFHint */
+	1208: {next: ChannelStateClosing, direct: true},                                                                        /* closing hangup */
+	1216: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(data) */
+	1217: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(dataShort) */
+	1218: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(wouldBlock) */
+	1219: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(eof) */
+	1220: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(interrupted) */
+	1221: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(reset) */
+	1222: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(descriptorInvalid) */
+	1223: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(otherError) */
+	1224: {next: ChannelStateClosing, direct: true},                                                                        /* closing readContinue */
+	1232: {next: ChannelStateClosing, direct: true},                                                                        /* closing readBudgetSpent */
+	1240: {next: ChannelStateClosing, direct: true},                                                                        /* closing readRequest */
+	1256: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(drained) */
+	1257: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(partial) */
+	1258: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(wouldBlock) */
+	1259: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(interrupted) */
+	1260: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(brokenPipe) */
+	1261: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(reset) */
+	1262: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(descriptorInvalid) */
+	1263: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(otherError) */
+	1264: {next: ChannelStateClosing, direct: true},                                                                        /* closing lowWatermark */
+	1272: {next: ChannelStateClosing, direct: true},                                                                        /* closing drain */
+	1280: {next: ChannelStateClosing, direct: true},                                                                        /* closing close */
+	1304: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(ok) */
+	1305: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(descriptorInvalid) */
+	1306: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(alreadyRegistered) */
+	1307: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(notRegistered) */
+	1308: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(exhausted) */
+	1309: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(otherError) */
+	1320: {next: ChannelStateClosing, direct: true},                                                                        /* closing forcedShutdown */
+	1328: {next: ChannelStateClosing, direct: true},                                                                        /* closing descriptorInvalidated */
+	1344: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(ok) */
+	1345: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(descriptorInvalid) */
+	1346: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(alreadyRegistered) */
+	1347: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(notRegistered) */
+	1348: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(exhausted) */
+	1349: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(otherError) */
+	1352: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(connected) */
+	1353: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(inProgress) */
+	1354: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(refused) */
+	1355: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(unreachable) */
+	1356: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(timedOut) */
+	1357: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(descriptorInvalid) */
+	1358: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(otherError) */
+	1360: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(connected) */
+	1361: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(inProgress) */
+	1362: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(refused) */
+	1363: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(unreachable) */
+	1364: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(timedOut) */
+	1365: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(descriptorInvalid) */
+	1366: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(otherError) */
+	1368: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectDeadline */
+	1376: {next: ChannelStateClosed, direct: true},                                                                         /* closed readable */
+	1384: {next: ChannelStateClosed, direct: true},                                                                         /* closed writable */
+	1392: {next: ChannelStateClosed, direct: true},                                                                         /* closed readableEOFHint */
+	1400: {next: ChannelStateClosed, direct: true},                                                                         /* closed hangup */
+	1408: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(data) */
+	1409: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(dataShort) */
+	1410: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(wouldBlock) */
+	1411: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(eof) */
+	1412: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(interrupted) */
+	1413: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(reset) */
+	1414: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(descriptorInvalid) */
+	1415: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(otherError) */
+	1416: {next: ChannelStateClosed, direct: true},                                                                         /* closed readContinue */
+	1424: {next: ChannelStateClosed, direct: true},                                                                         /* closed readBudgetSpent */
+	1432: {next: ChannelStateClosed, direct: true},                                                                         /* closed readRequest */
+	1448: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(drained) */
+	1449: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(partial) */
+	1450: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(wouldBlock) */
+	1451: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(interrupted) */
+	1452: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(brokenPipe) */
+	1453: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(reset) */
+	1454: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(descriptorInvalid) */
+	1455: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(otherError) */
+	1456: {next: ChannelStateClosed, direct: true},                                                                         /* closed lowWatermark */
+	1464: {next: ChannelStateClosed, direct: true},                                                                         /* closed drain */
+	1472: {next: ChannelStateClosed, direct: true},                                                                         /* closed close */
+	1480: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(ok) */
+	1481: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(descriptorInvalid) */
+	1482: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(alreadyRegistered) */
+	1483: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(notRegistered) */
+	1484: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(exhausted) */
+	1485: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(otherError) */
+	1488: {next: ChannelStateClosed, direct: true},                                                                         /* closed released(closed) */
+	1489: {next: ChannelStateClosed, direct: true},                                                                         /* closed released(descriptorInvalid) */
+	1490: {next: ChannelStateClosed, direct: true},                                                                         /* closed released(otherError) */
+	1496: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(ok) */
+	1497: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(descriptorInvalid) */
+	1498: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(alreadyRegistered) */
+	1499: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(notRegistered) */
+	1500: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(exhausted) */
+	1501: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(otherError) */
+	1504: {next: ChannelStateClosed, direct: true},                                                                         /* closed loopFailed */
+	1512: {next: ChannelStateClosed, direct: true},                                                                         /* closed forcedShutdown */
+	1520: {next: ChannelStateClosed, direct: true},                                                                         /* closed descriptorInvalidated */
+	1528: {next: ChannelStateClosed, direct: true},                                                                         /* closed handlerPanicked */
+	1536: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(ok) */
+	1537: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(descriptorInvalid) */
+	1538: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(alreadyRegistered) */
+	1539: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(notRegistered) */
+	1540: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(exhausted) */
+	1541: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(otherError) */
+	1544: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(connected) */
+	1545: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(inProgress) */
+	1546: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(refused) */
+	1547: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(unreachable) */
+	1548: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(timedOut) */
+	1549: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(descriptorInvalid) */
+	1550: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(otherError) */
+	1552: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(connected) */
+	1553: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(inProgress) */
+	1554: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(refused) */
+	1555: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(unreachable) */
+	1556: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(timedOut) */
+	1557: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(descriptorInvalid) */
+	1558: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(otherError) */
+	1560: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectDeadline */
+	1568: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readable */
+	1576: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned writable */
+	1584: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readableEOFHint */
+	1592: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned hangup */
+	1600: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(data) */
+	1601: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(dataShort) */
+	1602: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(wouldBlock) */
+	1603: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(eof) */
+	1604: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(interrupted) */
+	1605: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(reset) */
+	1606: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(descriptorInvalid) */
+	1607: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(otherError) */
+	1608: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readContinue */
+	1616: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readBudgetSpent */
+	1624: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readRequest */
+	1640: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(drained) */
+	1641: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(partial) */
+	1642: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(wouldBlock) */
+	1643: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(interrupted) */
+	1644: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(brokenPipe) */
+	1645: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(reset) */
+	1646: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(descriptorInvalid) */
+	1647: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(otherError) */
+	1648: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned lowWatermark */
+	1656: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned drain */
+	1664: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned close */
+	1672: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(ok) */
+	1673: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(descriptorInvalid) */
+	1674: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(alreadyRegistered) */
+	1675: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(notRegistered) */
+	1676: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(exhausted) */
+	1677: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(otherError) */
+	1680: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned released(closed) */
+	1681: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned released(descriptorInvalid) */
+	1682: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned released(otherError) */
+	1688: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(ok) */
+	1689: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(descriptorInvalid) */
+	1690: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(alreadyRegistered) */
+	1691: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(notRegistered) */
+	1692: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(exhausted) */
+	1693: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(otherError) */
+	1696: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned loopFailed */
+	1704: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned forcedShutdown */
+	1712: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned descriptorInvalidated */
+	1720: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned handlerPanicked */
 }
 
 // Registered: The loop admitted the channel and added its descriptor to the poller, with no interest yet; the result of that epoll_ctl/kevent.
@@ -1288,37 +1286,37 @@ func (m *Channel) onRegistered(out PollerControlResult) (ChannelActions, error) 
 		switch out {
 		case PollerControlResultOk:
 			if m.vars.Origin == ChannelOriginAccepted && (m.vars.AutoRead || m.vars.ReadRequested) {
-				// ../spec/channel.yaml:240
+				// ../spec/channel.yaml:239
 				m.vars.ReadArmed = true
 				m.vars.Reached = ChannelReachedOpen
 				m.vars.RearmDue = false // effect of armRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x60502 /* fireActive, armRead */}, nil
 			} else if m.vars.Origin == ChannelOriginAccepted && !(m.vars.AutoRead || m.vars.ReadRequested) {
-				// ../spec/channel.yaml:241
+				// ../spec/channel.yaml:240
 				m.vars.Reached = ChannelReachedOpen
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x501 /* fireActive */}, nil
 			} else {
-				// ../spec/channel.yaml:242
+				// ../spec/channel.yaml:241
 				m.vars.Reached = ChannelReachedDialing
 				m.state = ChannelStateConnecting
 				return ChannelActions{w0: 0x20002 /* startConnectTimer, connectSocket */}, nil
 			}
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyContain {
-				// ../spec/channel.yaml:243
+				// ../spec/channel.yaml:242
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e191a04 /* countDescriptorInvalid, forgetFD, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:266
+				// ../spec/channel.yaml:265
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:244: the poller never held the descriptor; nothing to deregister
+			// ../spec/channel.yaml:243: the poller never held the descriptor; nothing to deregister
 			m.vars.Reached = ChannelReachedAdmitted
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.RearmDue = false // effect of closeFD
@@ -1328,133 +1326,133 @@ func (m *Channel) onRegistered(out PollerControlResult) (ChannelActions, error) 
 	case ChannelStateConnecting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[55]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[56]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[57]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[58]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[59]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[60]
 		}
 	case ChannelStateActive:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[91]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[92]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[93]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[94]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[95]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[96]
 		}
 	case ChannelStateReading:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[136]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[137]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[138]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[139]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[140]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[141]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[173]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[174]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[175]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[176]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[177]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[178]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[218]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[219]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[220]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[221]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[222]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[223]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:245: a channel is registered once
-			return ChannelActions{}, &channelRejects[264]
-		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:245: a channel is registered once
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[265]
-		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:245: a channel is registered once
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[266]
-		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:245: a channel is registered once
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[267]
-		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:245: a channel is registered once
+		case PollerControlResultNotRegistered:
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[268]
-		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:245: a channel is registered once
+		case PollerControlResultExhausted:
+			// ../spec/channel.yaml:244: a channel is registered once
 			return ChannelActions{}, &channelRejects[269]
+		case PollerControlResultOtherError:
+			// ../spec/channel.yaml:244: a channel is registered once
+			return ChannelActions{}, &channelRejects[270]
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:502: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -1479,59 +1477,59 @@ func (m *Channel) onConnectCalled(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[0]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[1]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[2]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[3]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[4]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[5]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[6]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case ConnectResultConnected:
 			if m.vars.AutoRead || m.vars.ReadRequested {
-				// ../spec/channel.yaml:333
+				// ../spec/channel.yaml:332
 				m.vars.ReadArmed = true
 				m.vars.Reached = ChannelReachedOpen
 				m.vars.RearmDue = false // effect of armRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x6050103 /* cancelConnectTimer, fireActive, armRead */}, nil
 			} else {
-				// ../spec/channel.yaml:334
+				// ../spec/channel.yaml:333
 				m.vars.Reached = ChannelReachedOpen
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x50102 /* cancelConnectTimer, fireActive */}, nil
 			}
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:337
+			// ../spec/channel.yaml:336
 			return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 		case ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultOtherError:
-			// ../spec/channel.yaml:339: closing fails the dial when it finishes, with its final cause
+			// ../spec/channel.yaml:338: closing fails the dial when it finishes, with its final cause
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
 		case ConnectResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:267
+				// ../spec/channel.yaml:266
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/channel.yaml:275
+				// ../spec/channel.yaml:274
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e04191a0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
@@ -1540,109 +1538,109 @@ func (m *Channel) onConnectCalled(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateActive:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[97]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[98]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[99]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[100]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[101]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[102]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[103]
 		}
 	case ChannelStateReading:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[142]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[143]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[144]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[145]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[146]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[147]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[148]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[179]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[180]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[181]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[182]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[183]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[184]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[185]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[224]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[225]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[226]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[227]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[228]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[229]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[230]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:494: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:497: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:502: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -1667,59 +1665,59 @@ func (m *Channel) onConnectChecked(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[7]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[8]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[9]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[10]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[11]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[12]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[13]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case ConnectResultConnected:
 			if m.vars.AutoRead || m.vars.ReadRequested {
-				// ../spec/channel.yaml:335
+				// ../spec/channel.yaml:334
 				m.vars.ReadArmed = true
 				m.vars.Reached = ChannelReachedOpen
 				m.vars.RearmDue = false // effect of armRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x605120104 /* cancelConnectTimer, disarmWrite, fireActive, armRead */}, nil
 			} else {
-				// ../spec/channel.yaml:336
+				// ../spec/channel.yaml:335
 				m.vars.Reached = ChannelReachedOpen
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x5120103 /* cancelConnectTimer, disarmWrite, fireActive */}, nil
 			}
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:338: a writable notification while the connect is still in progress is spurious; keep waiting
+			// ../spec/channel.yaml:337: a writable notification while the connect is still in progress is spurious; keep waiting
 			return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 		case ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultOtherError:
-			// ../spec/channel.yaml:339: closing fails the dial when it finishes, with its final cause
+			// ../spec/channel.yaml:338: closing fails the dial when it finishes, with its final cause
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
 		case ConnectResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:267
+				// ../spec/channel.yaml:266
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/channel.yaml:275
+				// ../spec/channel.yaml:274
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e04191a0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
@@ -1728,109 +1726,109 @@ func (m *Channel) onConnectChecked(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateActive:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[104]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[105]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[106]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[107]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[108]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[109]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[110]
 		}
 	case ChannelStateReading:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[149]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[150]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[151]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[152]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[153]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[154]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[155]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[186]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[187]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[188]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[189]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[190]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[191]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[192]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[231]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[232]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[233]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[234]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[235]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[236]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:442: the connect finished
+			// ../spec/channel.yaml:445: the connect finished
 			return ChannelActions{}, &channelRejects[237]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:494: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:497: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:502: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -1851,21 +1849,21 @@ func (m *Channel) ConnectDeadline() (ChannelActions, error) {
 func (m *Channel) onConnectDeadline() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:251: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:250: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[14]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:341
+		// ../spec/channel.yaml:340
 		m.vars.RearmDue = false // effect of deregister
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x1701 /* deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:443: a deadline that fired as the connect completed
+		// ../spec/channel.yaml:446: a deadline that fired as the connect completed
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:490: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:493: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:502: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1885,10 +1883,10 @@ func (m *Channel) Readable() (ChannelActions, error) {
 func (m *Channel) onReadable() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:251: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:250: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[15]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:342: no read interest before the connection is established; a stale notification
+		// ../spec/channel.yaml:341: no read interest before the connection is established; a stale notification
 		return ChannelActions{}, nil
 	case ChannelStateActive:
 		if m.vars.ReadArmed {
@@ -1907,10 +1905,10 @@ func (m *Channel) onReadable() (ChannelActions, error) {
 		// ../spec/channel.yaml:359: input is finished; a stale notification
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:490: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:493: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:502: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1930,24 +1928,24 @@ func (m *Channel) Writable() (ChannelActions, error) {
 func (m *Channel) onWritable() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:251: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:250: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[16]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:340: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
+		// ../spec/channel.yaml:339: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
 		return ChannelActions{w0: 0x301 /* checkConnect */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Output == ChannelOutputArmed {
-			// ../spec/channel.yaml:403
+			// ../spec/channel.yaml:409
 			return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 		} else {
-			// ../spec/channel.yaml:404: readiness collected before write interest was disarmed
+			// ../spec/channel.yaml:410: readiness collected before write interest was disarmed
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:490: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:493: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:502: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1967,10 +1965,10 @@ func (m *Channel) ReadableEOFHint() (ChannelActions, error) {
 func (m *Channel) onReadableEOFHint() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:251: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:250: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[17]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:342: no read interest before the connection is established; a stale notification
+		// ../spec/channel.yaml:341: no read interest before the connection is established; a stale notification
 		return ChannelActions{}, nil
 	case ChannelStateActive:
 		if m.vars.ReadArmed {
@@ -1989,10 +1987,10 @@ func (m *Channel) onReadableEOFHint() (ChannelActions, error) {
 		// ../spec/channel.yaml:359: input is finished; a stale notification
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:490: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:493: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:502: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2012,10 +2010,10 @@ func (m *Channel) Hangup() (ChannelActions, error) {
 func (m *Channel) onHangup() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:251: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:250: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[18]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:340: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
+		// ../spec/channel.yaml:339: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
 		return ChannelActions{w0: 0x301 /* checkConnect */}, nil
 	case ChannelStateActive:
 		// ../spec/channel.yaml:357: epoll reports HUP/ERR whatever the interest; reading finds eof or the error and ends the repetition
@@ -2032,10 +2030,10 @@ func (m *Channel) onHangup() (ChannelActions, error) {
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x171602 /* failPendingWrites, deregister */}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:490: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:493: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:502: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2059,55 +2057,55 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[19]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[20]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[21]
 		case ReadResultEof:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[22]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[23]
 		case ReadResultReset:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[24]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[25]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[26]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:342: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[61]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:342: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[62]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:342: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[63]
 		case ReadResultEof:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:342: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[64]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:342: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[65]
 		case ReadResultReset:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:342: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[66]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:342: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[67]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:342: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[68]
 		}
 	case ChannelStateActive:
@@ -2287,7 +2285,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 			}
 		case ReadResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:269
+				// ../spec/channel.yaml:268
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2295,7 +2293,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:303
+				// ../spec/channel.yaml:302
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2303,7 +2301,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:310
+				// ../spec/channel.yaml:309
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
@@ -2368,13 +2366,13 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 	case ChannelStateClosing:
 		switch out {
 		case ReadResultData, ReadResultDataShort, ReadResultWouldBlock, ReadResultEof, ReadResultInterrupted, ReadResultReset, ReadResultDescriptorInvalid, ReadResultOtherError:
-			// ../spec/channel.yaml:494: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:497: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ReadResultData, ReadResultDataShort, ReadResultWouldBlock, ReadResultEof, ReadResultInterrupted, ReadResultReset, ReadResultDescriptorInvalid, ReadResultOtherError:
-			// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:502: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -2395,10 +2393,10 @@ func (m *Channel) ReadContinue() (ChannelActions, error) {
 func (m *Channel) onReadContinue() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:251: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:250: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[27]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:345: no read cycle runs before the connection is established
+		// ../spec/channel.yaml:344: no read cycle runs before the connection is established
 		return ChannelActions{}, &channelRejects[69]
 	case ChannelStateActive, ChannelStateInputClosed, ChannelStateDraining:
 		// ../spec/channel.yaml:378: the continuation of a cycle that an event queued before it already ended
@@ -2419,10 +2417,10 @@ func (m *Channel) onReadContinue() (ChannelActions, error) {
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:490: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:493: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:502: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2442,10 +2440,10 @@ func (m *Channel) ReadBudgetSpent() (ChannelActions, error) {
 func (m *Channel) onReadBudgetSpent() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:251: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:250: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[28]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:345: no read cycle runs before the connection is established
+		// ../spec/channel.yaml:344: no read cycle runs before the connection is established
 		return ChannelActions{}, &channelRejects[70]
 	case ChannelStateActive, ChannelStateInputClosed, ChannelStateDraining:
 		// ../spec/channel.yaml:378: the continuation of a cycle that an event queued before it already ended
@@ -2482,10 +2480,10 @@ func (m *Channel) onReadBudgetSpent() (ChannelActions, error) {
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:490: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:493: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:502: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2506,11 +2504,11 @@ func (m *Channel) onReadRequest() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh, ChannelStateConnecting:
 		if !m.vars.AutoRead {
-			// ../spec/channel.yaml:253
+			// ../spec/channel.yaml:252
 			m.vars.ReadRequested = true
 			return ChannelActions{}, nil
 		} else {
-			// ../spec/channel.yaml:254: auto-read arms read interest on activation anyway
+			// ../spec/channel.yaml:253: auto-read arms read interest on activation anyway
 			return ChannelActions{}, nil
 		}
 	case ChannelStateActive, ChannelStateReading:
@@ -2532,57 +2530,129 @@ func (m *Channel) onReadRequest() (ChannelActions, error) {
 		// ../spec/channel.yaml:397: input is finished
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:490: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:493: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:502: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
 }
 
-// WriteQueued: The user queued bytes and flushed them.
-func (m *Channel) WriteQueued() (ChannelActions, error) {
-	if c := &channelCells[(int(m.state)*ChannelEventCount+int(ChannelEventWriteQueued))*channelOutcomeStride]; c.direct {
-		m.state = c.next
-		return c.acts, nil
+// WriteQueued: The user queued bytes and flushed them; the outcome says whether the queue is now above the high watermark, so that the row that accepts the write also pauses reading before anything else happens (output is bounded by the high watermark plus the write that crossed it).
+func (m *Channel) WriteQueued(out QueueLevel) (ChannelActions, error) {
+	if out < QueueLevelCount {
+		if c := &channelCells[(int(m.state)*ChannelEventCount+int(ChannelEventWriteQueued))*channelOutcomeStride+int(out)]; c.direct {
+			m.state = c.next
+			return c.acts, nil
+		}
 	}
-	return m.onWriteQueued()
+	return m.onWriteQueued(out)
 }
 
 // onWriteQueued answers writeQueued from the rows of the table; WriteQueued takes the table's
 // precomputed answer instead when the cell has one unguarded row that sets nothing.
-func (m *Channel) onWriteQueued() (ChannelActions, error) {
+func (m *Channel) onWriteQueued(out QueueLevel) (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:252: writes are accepted once the channel is active
-		return ChannelActions{}, &channelRejects[29]
+		switch out {
+		case QueueLevelWithinHigh:
+			// ../spec/channel.yaml:251: writes are accepted once the channel is active
+			return ChannelActions{}, &channelRejects[29]
+		case QueueLevelAboveHigh:
+			// ../spec/channel.yaml:251: writes are accepted once the channel is active
+			return ChannelActions{}, &channelRejects[30]
+		}
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:346: writes are accepted once the channel is active
-		return ChannelActions{}, &channelRejects[71]
+		switch out {
+		case QueueLevelWithinHigh:
+			// ../spec/channel.yaml:345: writes are accepted once the channel is active
+			return ChannelActions{}, &channelRejects[71]
+		case QueueLevelAboveHigh:
+			// ../spec/channel.yaml:345: writes are accepted once the channel is active
+			return ChannelActions{}, &channelRejects[72]
+		}
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed:
-		if m.vars.Output == ChannelOutputIdle {
-			// ../spec/channel.yaml:400
-			m.vars.Output = ChannelOutputFlushing
-			return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
-		} else {
-			// ../spec/channel.yaml:401: the bytes join the queue; the write under way or the armed interest sends them
-			return ChannelActions{}, nil
+		switch out {
+		case QueueLevelWithinHigh:
+			if m.vars.Output == ChannelOutputIdle {
+				// ../spec/channel.yaml:400
+				m.vars.Output = ChannelOutputFlushing
+				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
+			} else {
+				// ../spec/channel.yaml:401: the bytes join the queue; the write under way or the armed interest sends them
+				return ChannelActions{}, nil
+			}
+		case QueueLevelAboveHigh:
+			if m.vars.Unwritable && m.vars.Output == ChannelOutputIdle {
+				// ../spec/channel.yaml:402: already unwritable
+				m.vars.Output = ChannelOutputFlushing
+				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
+			} else if m.vars.Unwritable && m.vars.Output != ChannelOutputIdle {
+				// ../spec/channel.yaml:403: already unwritable; the bytes join the queue
+				return ChannelActions{}, nil
+			} else if !m.vars.Unwritable && m.vars.Backpressure && m.vars.ReadArmed && m.vars.Output == ChannelOutputIdle {
+				// ../spec/channel.yaml:404: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
+				m.vars.Unwritable = true
+				m.vars.ReadArmed = false
+				m.vars.Output = ChannelOutputFlushing
+				m.vars.RearmDue = false // effect of disarmRead
+				return ChannelActions{w0: 0xf071403 /* fireWritabilityChanged, disarmRead, writeSocket */}, nil
+			} else if !m.vars.Unwritable && m.vars.Backpressure && m.vars.ReadArmed && m.vars.Output != ChannelOutputIdle {
+				// ../spec/channel.yaml:405
+				m.vars.Unwritable = true
+				m.vars.ReadArmed = false
+				m.vars.RearmDue = false // effect of disarmRead
+				return ChannelActions{w0: 0x71402 /* fireWritabilityChanged, disarmRead */}, nil
+			} else if !m.vars.Unwritable && !(m.vars.Backpressure && m.vars.ReadArmed) && m.vars.Output == ChannelOutputIdle {
+				// ../spec/channel.yaml:406
+				m.vars.Unwritable = true
+				m.vars.Output = ChannelOutputFlushing
+				return ChannelActions{w0: 0xf1402 /* fireWritabilityChanged, writeSocket */}, nil
+			} else {
+				// ../spec/channel.yaml:407
+				m.vars.Unwritable = true
+				return ChannelActions{w0: 0x1401 /* fireWritabilityChanged */}, nil
+			}
 		}
 	case ChannelStateDraining:
-		// ../spec/channel.yaml:402: a draining channel takes no new writes
-		return ChannelActions{}, &channelRejects[246]
+		switch out {
+		case QueueLevelWithinHigh:
+			// ../spec/channel.yaml:408: a draining channel takes no new writes
+			return ChannelActions{}, &channelRejects[246]
+		case QueueLevelAboveHigh:
+			// ../spec/channel.yaml:408: a draining channel takes no new writes
+			return ChannelActions{}, &channelRejects[247]
+		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:489: the channel is closing
-		return ChannelActions{}, &channelRejects[270]
+		switch out {
+		case QueueLevelWithinHigh:
+			// ../spec/channel.yaml:492: the channel is closing
+			return ChannelActions{}, &channelRejects[271]
+		case QueueLevelAboveHigh:
+			// ../spec/channel.yaml:492: the channel is closing
+			return ChannelActions{}, &channelRejects[272]
+		}
 	case ChannelStateClosed:
-		// ../spec/channel.yaml:497: the channel is closed
-		return ChannelActions{}, &channelRejects[277]
+		switch out {
+		case QueueLevelWithinHigh:
+			// ../spec/channel.yaml:500: the channel is closed
+			return ChannelActions{}, &channelRejects[279]
+		case QueueLevelAboveHigh:
+			// ../spec/channel.yaml:500: the channel is closed
+			return ChannelActions{}, &channelRejects[280]
+		}
 	case ChannelStateAbandoned:
-		// ../spec/channel.yaml:497: the channel is closed
-		return ChannelActions{}, &channelRejects[278]
+		switch out {
+		case QueueLevelWithinHigh:
+			// ../spec/channel.yaml:500: the channel is closed
+			return ChannelActions{}, &channelRejects[281]
+		case QueueLevelAboveHigh:
+			// ../spec/channel.yaml:500: the channel is closed
+			return ChannelActions{}, &channelRejects[282]
+		}
 	}
-	return ChannelActions{}, nil
+	return ChannelActions{}, ErrUnknownOutcome
 }
 
 // Wrote: The result of the writev(2) issued by writeSocket.
@@ -2603,110 +2673,110 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case WriteResultDrained:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[30]
-		case WriteResultPartial:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[31]
-		case WriteResultWouldBlock:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+		case WriteResultPartial:
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[32]
-		case WriteResultInterrupted:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+		case WriteResultWouldBlock:
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[33]
-		case WriteResultBrokenPipe:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+		case WriteResultInterrupted:
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[34]
-		case WriteResultReset:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+		case WriteResultBrokenPipe:
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[35]
-		case WriteResultDescriptorInvalid:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+		case WriteResultReset:
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[36]
-		case WriteResultOtherError:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+		case WriteResultDescriptorInvalid:
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[37]
+		case WriteResultOtherError:
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[38]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case WriteResultDrained:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[72]
-		case WriteResultPartial:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:342: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[73]
-		case WriteResultWouldBlock:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+		case WriteResultPartial:
+			// ../spec/channel.yaml:342: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[74]
-		case WriteResultInterrupted:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+		case WriteResultWouldBlock:
+			// ../spec/channel.yaml:342: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[75]
-		case WriteResultBrokenPipe:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+		case WriteResultInterrupted:
+			// ../spec/channel.yaml:342: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[76]
-		case WriteResultReset:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+		case WriteResultBrokenPipe:
+			// ../spec/channel.yaml:342: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[77]
-		case WriteResultDescriptorInvalid:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+		case WriteResultReset:
+			// ../spec/channel.yaml:342: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[78]
-		case WriteResultOtherError:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+		case WriteResultDescriptorInvalid:
+			// ../spec/channel.yaml:342: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[79]
+		case WriteResultOtherError:
+			// ../spec/channel.yaml:342: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[80]
 		}
 	case ChannelStateActive:
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
+				// ../spec/channel.yaml:411: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[119]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:406
+				// ../spec/channel.yaml:412
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			} else {
-				// ../spec/channel.yaml:407
+				// ../spec/channel.yaml:413
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x121002 /* completeWrites, disarmWrite */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
+				// ../spec/channel.yaml:411: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[120]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:409: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:415: the rest stays pending; wait for writable
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:410
+				// ../spec/channel.yaml:416
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
+				// ../spec/channel.yaml:411: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[121]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:411
+				// ../spec/channel.yaml:417
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:412: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:418: writable, yet the write would block; keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
+				// ../spec/channel.yaml:411: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[122]
 			} else {
-				// ../spec/channel.yaml:413: EINTR retries
+				// ../spec/channel.yaml:419: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
+				// ../spec/channel.yaml:411: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[123]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:414
+				// ../spec/channel.yaml:420
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2714,7 +2784,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:415
+				// ../spec/channel.yaml:421
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -2723,10 +2793,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
+				// ../spec/channel.yaml:411: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[124]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:414
+				// ../spec/channel.yaml:420
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2734,7 +2804,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:415
+				// ../spec/channel.yaml:421
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -2743,7 +2813,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash && m.vars.Output != ChannelOutputIdle {
-				// ../spec/channel.yaml:270
+				// ../spec/channel.yaml:269
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2751,7 +2821,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:317
+				// ../spec/channel.yaml:316
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2759,22 +2829,22 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && !m.vars.Delivered {
-				// ../spec/channel.yaml:324
+				// ../spec/channel.yaml:323
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:405: no writeSocket is under way
+				// ../spec/channel.yaml:411: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[125]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
+				// ../spec/channel.yaml:411: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[126]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:414
+				// ../spec/channel.yaml:420
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2782,7 +2852,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:415
+				// ../spec/channel.yaml:421
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -2794,55 +2864,55 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
+				// ../spec/channel.yaml:411: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[156]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:406
+				// ../spec/channel.yaml:412
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			} else {
-				// ../spec/channel.yaml:407
+				// ../spec/channel.yaml:413
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x121002 /* completeWrites, disarmWrite */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
+				// ../spec/channel.yaml:411: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[157]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:409: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:415: the rest stays pending; wait for writable
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:410
+				// ../spec/channel.yaml:416
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
+				// ../spec/channel.yaml:411: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[158]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:411
+				// ../spec/channel.yaml:417
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:412: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:418: writable, yet the write would block; keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
+				// ../spec/channel.yaml:411: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[159]
 			} else {
-				// ../spec/channel.yaml:413: EINTR retries
+				// ../spec/channel.yaml:419: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
+				// ../spec/channel.yaml:411: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[160]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:414
+				// ../spec/channel.yaml:420
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2850,7 +2920,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:415
+				// ../spec/channel.yaml:421
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -2859,10 +2929,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
+				// ../spec/channel.yaml:411: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[161]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:414
+				// ../spec/channel.yaml:420
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2870,7 +2940,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:415
+				// ../spec/channel.yaml:421
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -2879,7 +2949,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash && m.vars.Output != ChannelOutputIdle {
-				// ../spec/channel.yaml:270
+				// ../spec/channel.yaml:269
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2887,7 +2957,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:317
+				// ../spec/channel.yaml:316
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2895,22 +2965,22 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && !m.vars.Delivered {
-				// ../spec/channel.yaml:324
+				// ../spec/channel.yaml:323
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:405: no writeSocket is under way
+				// ../spec/channel.yaml:411: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[162]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
+				// ../spec/channel.yaml:411: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[163]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:414
+				// ../spec/channel.yaml:420
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2918,7 +2988,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:415
+				// ../spec/channel.yaml:421
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -2930,55 +3000,55 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
+				// ../spec/channel.yaml:411: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[201]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:406
+				// ../spec/channel.yaml:412
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			} else {
-				// ../spec/channel.yaml:407
+				// ../spec/channel.yaml:413
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x121002 /* completeWrites, disarmWrite */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
+				// ../spec/channel.yaml:411: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[202]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:409: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:415: the rest stays pending; wait for writable
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:410
+				// ../spec/channel.yaml:416
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
+				// ../spec/channel.yaml:411: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[203]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:411
+				// ../spec/channel.yaml:417
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:412: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:418: writable, yet the write would block; keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
+				// ../spec/channel.yaml:411: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[204]
 			} else {
-				// ../spec/channel.yaml:413: EINTR retries
+				// ../spec/channel.yaml:419: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
+				// ../spec/channel.yaml:411: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[205]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:414
+				// ../spec/channel.yaml:420
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2986,7 +3056,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:415
+				// ../spec/channel.yaml:421
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -2995,10 +3065,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
+				// ../spec/channel.yaml:411: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[206]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:414
+				// ../spec/channel.yaml:420
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3006,7 +3076,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:415
+				// ../spec/channel.yaml:421
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -3015,7 +3085,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash && m.vars.Output != ChannelOutputIdle {
-				// ../spec/channel.yaml:270
+				// ../spec/channel.yaml:269
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3023,7 +3093,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:317
+				// ../spec/channel.yaml:316
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3031,22 +3101,22 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && !m.vars.Delivered {
-				// ../spec/channel.yaml:324
+				// ../spec/channel.yaml:323
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:405: no writeSocket is under way
+				// ../spec/channel.yaml:411: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[207]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
+				// ../spec/channel.yaml:411: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[208]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:414
+				// ../spec/channel.yaml:420
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3054,7 +3124,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:415
+				// ../spec/channel.yaml:421
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -3066,10 +3136,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[247]
+				// ../spec/channel.yaml:411: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[248]
 			} else {
-				// ../spec/channel.yaml:408: the graceful close completes once the flushed writes are out
+				// ../spec/channel.yaml:414: the graceful close completes once the flushed writes are out
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
@@ -3077,42 +3147,42 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[248]
+				// ../spec/channel.yaml:411: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[249]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:409: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:415: the rest stays pending; wait for writable
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:410
+				// ../spec/channel.yaml:416
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[249]
+				// ../spec/channel.yaml:411: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[250]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:411
+				// ../spec/channel.yaml:417
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:412: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:418: writable, yet the write would block; keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[250]
+				// ../spec/channel.yaml:411: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[251]
 			} else {
-				// ../spec/channel.yaml:413: EINTR retries
+				// ../spec/channel.yaml:419: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[251]
+				// ../spec/channel.yaml:411: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[252]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:414
+				// ../spec/channel.yaml:420
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3120,7 +3190,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:415
+				// ../spec/channel.yaml:421
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -3129,10 +3199,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[252]
+				// ../spec/channel.yaml:411: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[253]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:414
+				// ../spec/channel.yaml:420
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3140,7 +3210,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:415
+				// ../spec/channel.yaml:421
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -3149,7 +3219,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash && m.vars.Output != ChannelOutputIdle {
-				// ../spec/channel.yaml:270
+				// ../spec/channel.yaml:269
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3157,7 +3227,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:317
+				// ../spec/channel.yaml:316
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3165,22 +3235,22 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && !m.vars.Delivered {
-				// ../spec/channel.yaml:324
+				// ../spec/channel.yaml:323
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:405: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[253]
+				// ../spec/channel.yaml:411: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[254]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[254]
+				// ../spec/channel.yaml:411: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[255]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:414
+				// ../spec/channel.yaml:420
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3188,7 +3258,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:415
+				// ../spec/channel.yaml:421
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -3199,61 +3269,17 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 	case ChannelStateClosing:
 		switch out {
 		case WriteResultDrained, WriteResultPartial, WriteResultWouldBlock, WriteResultInterrupted, WriteResultBrokenPipe, WriteResultReset, WriteResultDescriptorInvalid, WriteResultOtherError:
-			// ../spec/channel.yaml:494: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:497: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case WriteResultDrained, WriteResultPartial, WriteResultWouldBlock, WriteResultInterrupted, WriteResultBrokenPipe, WriteResultReset, WriteResultDescriptorInvalid, WriteResultOtherError:
-			// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:502: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
 	return ChannelActions{}, ErrUnknownOutcome
-}
-
-// HighWatermark: The runtime's count of queued bytes rose above the high watermark.
-func (m *Channel) HighWatermark() (ChannelActions, error) {
-	if c := &channelCells[(int(m.state)*ChannelEventCount+int(ChannelEventHighWatermark))*channelOutcomeStride]; c.direct {
-		m.state = c.next
-		return c.acts, nil
-	}
-	return m.onHighWatermark()
-}
-
-// onHighWatermark answers highWatermark from the rows of the table; HighWatermark takes the table's
-// precomputed answer instead when the cell has one unguarded row that sets nothing.
-func (m *Channel) onHighWatermark() (ChannelActions, error) {
-	switch m.state {
-	case ChannelStateFresh:
-		// ../spec/channel.yaml:251: no timer, interest or output exists before registration
-		return ChannelActions{}, &channelRejects[38]
-	case ChannelStateConnecting:
-		// ../spec/channel.yaml:346: writes are accepted once the channel is active
-		return ChannelActions{}, &channelRejects[80]
-	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
-		if m.vars.Unwritable {
-			// ../spec/channel.yaml:417: already unwritable
-			return ChannelActions{}, nil
-		} else if !m.vars.Unwritable && m.vars.Backpressure && m.vars.ReadArmed {
-			// ../spec/channel.yaml:418: backpressure bounds memory by pausing reads
-			m.vars.Unwritable = true
-			m.vars.ReadArmed = false
-			m.vars.RearmDue = false // effect of disarmRead
-			return ChannelActions{w0: 0x71402 /* fireWritabilityChanged, disarmRead */}, nil
-		} else {
-			// ../spec/channel.yaml:419
-			m.vars.Unwritable = true
-			return ChannelActions{w0: 0x1401 /* fireWritabilityChanged */}, nil
-		}
-	case ChannelStateClosing:
-		// ../spec/channel.yaml:490: late notifications and continuations of a channel being closed change nothing
-		return ChannelActions{}, nil
-	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
-		return ChannelActions{}, nil
-	}
-	return ChannelActions{}, nil
 }
 
 // LowWatermark: The runtime's count of queued bytes fell below the low watermark.
@@ -3270,40 +3296,40 @@ func (m *Channel) LowWatermark() (ChannelActions, error) {
 func (m *Channel) onLowWatermark() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:251: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:250: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[39]
 	case ChannelStateConnecting:
 		// ../spec/channel.yaml:346: writes are accepted once the channel is active
 		return ChannelActions{}, &channelRejects[81]
 	case ChannelStateActive, ChannelStateReading:
 		if !m.vars.Unwritable {
-			// ../spec/channel.yaml:420: already writable
+			// ../spec/channel.yaml:423: already writable
 			return ChannelActions{}, nil
 		} else if m.vars.Unwritable && m.vars.Backpressure && (m.vars.AutoRead || m.vars.ReadRequested) {
-			// ../spec/channel.yaml:421
+			// ../spec/channel.yaml:424
 			m.vars.Unwritable = false
 			m.vars.ReadArmed = true
 			m.vars.RearmDue = false // effect of armRead
 			return ChannelActions{w0: 0x61402 /* fireWritabilityChanged, armRead */}, nil
 		} else {
-			// ../spec/channel.yaml:422
+			// ../spec/channel.yaml:425
 			m.vars.Unwritable = false
 			return ChannelActions{w0: 0x1401 /* fireWritabilityChanged */}, nil
 		}
 	case ChannelStateInputClosed, ChannelStateDraining:
 		if !m.vars.Unwritable {
-			// ../spec/channel.yaml:420: already writable
+			// ../spec/channel.yaml:423: already writable
 			return ChannelActions{}, nil
 		} else {
-			// ../spec/channel.yaml:423
+			// ../spec/channel.yaml:426
 			m.vars.Unwritable = false
 			return ChannelActions{w0: 0x1401 /* fireWritabilityChanged */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:490: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:493: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:502: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3323,7 +3349,7 @@ func (m *Channel) Drain() (ChannelActions, error) {
 func (m *Channel) onDrain() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:255: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
+		// ../spec/channel.yaml:254: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
 		m.vars.CloseStep = ChannelCloseStepReleasing
 		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
@@ -3335,49 +3361,49 @@ func (m *Channel) onDrain() (ChannelActions, error) {
 		return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed:
 		if m.vars.Output == ChannelOutputIdle && m.vars.Delivered {
-			// ../spec/channel.yaml:426
+			// ../spec/channel.yaml:429
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x170c02 /* readComplete, deregister */}, nil
 		} else if m.vars.Output == ChannelOutputIdle && !m.vars.Delivered {
-			// ../spec/channel.yaml:427
+			// ../spec/channel.yaml:430
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x1701 /* deregister */}, nil
 		} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered && m.vars.ReadArmed {
-			// ../spec/channel.yaml:428
+			// ../spec/channel.yaml:431
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of disarmRead
 			m.state = ChannelStateDraining
 			return ChannelActions{w0: 0x70c02 /* readComplete, disarmRead */}, nil
 		} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered && !m.vars.ReadArmed {
-			// ../spec/channel.yaml:429
+			// ../spec/channel.yaml:432
 			m.vars.Delivered = false
 			m.state = ChannelStateDraining
 			return ChannelActions{w0: 0xc01 /* readComplete */}, nil
 		} else if m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.ReadArmed {
-			// ../spec/channel.yaml:430
+			// ../spec/channel.yaml:433
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of disarmRead
 			m.state = ChannelStateDraining
 			return ChannelActions{w0: 0x701 /* disarmRead */}, nil
 		} else {
-			// ../spec/channel.yaml:431
+			// ../spec/channel.yaml:434
 			m.state = ChannelStateDraining
 			return ChannelActions{}, nil
 		}
 	case ChannelStateDraining:
-		// ../spec/channel.yaml:432: already draining
+		// ../spec/channel.yaml:435: already draining
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:488: already closing
+		// ../spec/channel.yaml:491: already closing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:502: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3397,7 +3423,7 @@ func (m *Channel) Close() (ChannelActions, error) {
 func (m *Channel) onClose() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:255: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
+		// ../spec/channel.yaml:254: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
 		m.vars.CloseStep = ChannelCloseStepReleasing
 		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
@@ -3409,7 +3435,7 @@ func (m *Channel) onClose() (ChannelActions, error) {
 		return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:433: the pending writes fail first, with the cause that closes
+			// ../spec/channel.yaml:436: the pending writes fail first, with the cause that closes
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -3417,7 +3443,7 @@ func (m *Channel) onClose() (ChannelActions, error) {
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x17160c03 /* readComplete, failPendingWrites, deregister */}, nil
 		} else {
-			// ../spec/channel.yaml:434
+			// ../spec/channel.yaml:437
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.RearmDue = false // effect of deregister
@@ -3425,10 +3451,10 @@ func (m *Channel) onClose() (ChannelActions, error) {
 			return ChannelActions{w0: 0x171602 /* failPendingWrites, deregister */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:488: already closing
+		// ../spec/channel.yaml:491: already closing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:498: closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:501: closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3452,171 +3478,171 @@ func (m *Channel) onDeregistered(out PollerControlResult) (ChannelActions, error
 	case ChannelStateFresh:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[40]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[41]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[42]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[43]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[44]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[45]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[82]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[83]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[84]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[85]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[86]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[87]
 		}
 	case ChannelStateActive:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[127]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[128]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[129]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[130]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[131]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[132]
 		}
 	case ChannelStateReading:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[164]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[165]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[166]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[167]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[168]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[169]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[209]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[210]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[211]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[212]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[213]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[214]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[255]
-		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[256]
-		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[257]
-		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[258]
-		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+		case PollerControlResultNotRegistered:
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[259]
-		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+		case PollerControlResultExhausted:
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[260]
+		case PollerControlResultOtherError:
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[261]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case PollerControlResultOk, PollerControlResultAlreadyRegistered, PollerControlResultExhausted:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:446: the number is still ours: the DEL found it registered, or failed for want of memory, which says nothing about the number
+				// ../spec/channel.yaml:449: the number is still ours: the DEL found it registered, or failed for want of memory, which says nothing about the number
 				m.vars.CloseStep = ChannelCloseStepReleasing
 				m.vars.RearmDue = false // effect of closeFD
 				return ChannelActions{w0: 0x1801 /* closeFD */}, nil
 			} else {
-				// ../spec/channel.yaml:473: the loop failed while the DEL's result was awaited and close(2) went ahead without it
+				// ../spec/channel.yaml:476: the loop failed while the DEL's result was awaited and close(2) went ahead without it
 				return ChannelActions{}, nil
 			}
 		case PollerControlResultDescriptorInvalid, PollerControlResultNotRegistered, PollerControlResultOtherError:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:447: D2 crash: the DEL failed for a registered descriptor; the number is not ours, so it is not closed
+				// ../spec/channel.yaml:450: D2 crash: the DEL failed for a registered descriptor; the number is not ours, so it is not closed
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:448: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it
+				// ../spec/channel.yaml:451: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d15191a06 /* countDescriptorInvalid, forgetFD, fireError, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedOpen && m.vars.HandlerDead {
-				// ../spec/channel.yaml:460
+				// ../spec/channel.yaml:463
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e191a04 /* countDescriptorInvalid, forgetFD, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached != ChannelReachedOpen {
-				// ../spec/channel.yaml:466: only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
+				// ../spec/channel.yaml:469: only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e04191a05 /* countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:473: the loop failed while the DEL's result was awaited and close(2) went ahead without it
+				// ../spec/channel.yaml:476: the loop failed while the DEL's result was awaited and close(2) went ahead without it
 				return ChannelActions{}, nil
 			}
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:502: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -3641,147 +3667,147 @@ func (m *Channel) onReleased(out CloseResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[46]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[47]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[48]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[88]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[89]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[90]
 		}
 	case ChannelStateActive:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[133]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[134]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[135]
 		}
 	case ChannelStateReading:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[170]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[171]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[172]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[215]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[216]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[217]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[261]
-		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[262]
-		case CloseResultOtherError:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+		case CloseResultDescriptorInvalid:
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[263]
+		case CloseResultOtherError:
+			// ../spec/channel.yaml:343: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[264]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case CloseResultClosed:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:474: no close(2) is issued before the DEL's result
-				return ChannelActions{}, &channelRejects[271]
+				// ../spec/channel.yaml:477: no close(2) is issued before the DEL's result
+				return ChannelActions{}, &channelRejects[273]
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:475: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				// ../spec/channel.yaml:478: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d03 /* fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedDialing {
-				// ../spec/channel.yaml:476
+				// ../spec/channel.yaml:479
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e0403 /* failConnect, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && (m.vars.Reached == ChannelReachedAdmitted || m.vars.Reached == ChannelReachedOpen && m.vars.HandlerDead) {
-				// ../spec/channel.yaml:477
+				// ../spec/channel.yaml:480
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e02 /* leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:482: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
-				return ChannelActions{}, &channelRejects[271]
+				// ../spec/channel.yaml:485: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
+				return ChannelActions{}, &channelRejects[273]
 			}
 		case CloseResultDescriptorInvalid:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:474: no close(2) is issued before the DEL's result
-				return ChannelActions{}, &channelRejects[273]
+				// ../spec/channel.yaml:477: no close(2) is issued before the DEL's result
+				return ChannelActions{}, &channelRejects[275]
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash && m.vars.Reached != ChannelReachedUnadmitted {
-				// ../spec/channel.yaml:478
+				// ../spec/channel.yaml:481
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:479: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
+				// ../spec/channel.yaml:482: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d1a04 /* countDescriptorInvalid, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedDialing {
-				// ../spec/channel.yaml:480
+				// ../spec/channel.yaml:483
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e041a04 /* countDescriptorInvalid, failConnect, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && (m.vars.Reached == ChannelReachedAdmitted || m.vars.Reached == ChannelReachedOpen && m.vars.HandlerDead) {
-				// ../spec/channel.yaml:481
+				// ../spec/channel.yaml:484
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1a03 /* countDescriptorInvalid, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:482: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
-				return ChannelActions{}, &channelRejects[273]
+				// ../spec/channel.yaml:485: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
+				return ChannelActions{}, &channelRejects[275]
 			}
 		case CloseResultOtherError:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:474: no close(2) is issued before the DEL's result
-				return ChannelActions{}, &channelRejects[275]
+				// ../spec/channel.yaml:477: no close(2) is issued before the DEL's result
+				return ChannelActions{}, &channelRejects[277]
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:475: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				// ../spec/channel.yaml:478: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d03 /* fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedDialing {
-				// ../spec/channel.yaml:476
+				// ../spec/channel.yaml:479
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e0403 /* failConnect, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && (m.vars.Reached == ChannelReachedAdmitted || m.vars.Reached == ChannelReachedOpen && m.vars.HandlerDead) {
-				// ../spec/channel.yaml:477
+				// ../spec/channel.yaml:480
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e02 /* leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:482: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
-				return ChannelActions{}, &channelRejects[275]
+				// ../spec/channel.yaml:485: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
+				return ChannelActions{}, &channelRejects[277]
 			}
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case CloseResultClosed, CloseResultDescriptorInvalid, CloseResultOtherError:
-			// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:502: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -3806,22 +3832,22 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 	case ChannelStateFresh:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[49]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[50]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[51]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[52]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[53]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:246: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[54]
 		}
 	case ChannelStateConnecting:
@@ -3831,7 +3857,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 			return ChannelActions{}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:268
+				// ../spec/channel.yaml:267
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3839,7 +3865,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/channel.yaml:276
+				// ../spec/channel.yaml:275
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e04191a0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
@@ -3853,11 +3879,11 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:437: successful changes are not reported
+			// ../spec/channel.yaml:440: successful changes are not reported
 			return ChannelActions{}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:268
+				// ../spec/channel.yaml:267
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3865,7 +3891,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:289
+				// ../spec/channel.yaml:288
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3873,7 +3899,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:296
+				// ../spec/channel.yaml:295
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
@@ -3882,7 +3908,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
 			if m.vars.Delivered {
-				// ../spec/channel.yaml:438
+				// ../spec/channel.yaml:441
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3890,7 +3916,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:439
+				// ../spec/channel.yaml:442
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -3901,13 +3927,13 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 	case ChannelStateClosing:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:494: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:497: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:502: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -3929,7 +3955,7 @@ func (m *Channel) LoopFailed() (ChannelActions, error) {
 func (m *Channel) onLoopFailed() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:255: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
+		// ../spec/channel.yaml:254: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
 		m.vars.CloseStep = ChannelCloseStepReleasing
 		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
@@ -3942,7 +3968,7 @@ func (m *Channel) onLoopFailed() (ChannelActions, error) {
 		return ChannelActions{w0: 0x180102 /* cancelConnectTimer, closeFD */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:435: the failed poller is closed with all its registrations; no epoll_ctl on it
+			// ../spec/channel.yaml:438: the failed poller is closed with all its registrations; no epoll_ctl on it
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -3951,7 +3977,7 @@ func (m *Channel) onLoopFailed() (ChannelActions, error) {
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x1816150c04 /* readComplete, fireError, failPendingWrites, closeFD */}, nil
 		} else {
-			// ../spec/channel.yaml:436
+			// ../spec/channel.yaml:439
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.CloseStep = ChannelCloseStepReleasing
@@ -3961,17 +3987,17 @@ func (m *Channel) onLoopFailed() (ChannelActions, error) {
 		}
 	case ChannelStateClosing:
 		if m.vars.CloseStep == ChannelCloseStepDeregistering {
-			// ../spec/channel.yaml:483: the failed poller goes away with every registration; a DEL result lost to the fault that failed the loop is not waited for
+			// ../spec/channel.yaml:486: the failed poller goes away with every registration; a DEL result lost to the fault that failed the loop is not waited for
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.RearmDue = false // effect of closeFD
 			return ChannelActions{w0: 0x1801 /* closeFD */}, nil
 		} else {
-			// ../spec/channel.yaml:484: close(2) was issued; its result finishes the close
+			// ../spec/channel.yaml:487: close(2) was issued; its result finishes the close
 			m.state = ChannelStateClosing
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:502: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3992,7 +4018,7 @@ func (m *Channel) ForcedShutdown() (ChannelActions, error) {
 func (m *Channel) onForcedShutdown() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:255: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
+		// ../spec/channel.yaml:254: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
 		m.vars.CloseStep = ChannelCloseStepReleasing
 		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
@@ -4004,7 +4030,7 @@ func (m *Channel) onForcedShutdown() (ChannelActions, error) {
 		return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:433: the pending writes fail first, with the cause that closes
+			// ../spec/channel.yaml:436: the pending writes fail first, with the cause that closes
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -4012,7 +4038,7 @@ func (m *Channel) onForcedShutdown() (ChannelActions, error) {
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x17160c03 /* readComplete, failPendingWrites, deregister */}, nil
 		} else {
-			// ../spec/channel.yaml:434
+			// ../spec/channel.yaml:437
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.RearmDue = false // effect of deregister
@@ -4020,11 +4046,11 @@ func (m *Channel) onForcedShutdown() (ChannelActions, error) {
 			return ChannelActions{w0: 0x171602 /* failPendingWrites, deregister */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:485: already closing; the results under way finish at once
+		// ../spec/channel.yaml:488: already closing; the results under way finish at once
 		m.state = ChannelStateClosing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:502: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -4046,7 +4072,22 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
 		if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-			// ../spec/channel.yaml:259: D2 crash: the panic carries the diagnostic; the number is not ours, so it is not closed
+			// ../spec/channel.yaml:258: D2 crash: the panic carries the diagnostic; the number is not ours, so it is not closed
+			m.vars.ReadArmed = false
+			m.vars.Delivered = false
+			m.vars.Output = ChannelOutputIdle
+			m.vars.RearmDue = false // effect of panicWithDiagnostics
+			m.state = ChannelStateAbandoned
+			return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
+		} else {
+			// ../spec/channel.yaml:272
+			m.vars.RearmDue = false // effect of forgetFD
+			m.state = ChannelStateAbandoned
+			return ChannelActions{w0: 0x1f191a03 /* countDescriptorInvalid, forgetFD, settleClosed */}, nil
+		}
+	case ChannelStateConnecting:
+		if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
+			// ../spec/channel.yaml:258: D2 crash: the panic carries the diagnostic; the number is not ours, so it is not closed
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
@@ -4057,26 +4098,11 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 			// ../spec/channel.yaml:273
 			m.vars.RearmDue = false // effect of forgetFD
 			m.state = ChannelStateAbandoned
-			return ChannelActions{w0: 0x1f191a03 /* countDescriptorInvalid, forgetFD, settleClosed */}, nil
-		}
-	case ChannelStateConnecting:
-		if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-			// ../spec/channel.yaml:259: D2 crash: the panic carries the diagnostic; the number is not ours, so it is not closed
-			m.vars.ReadArmed = false
-			m.vars.Delivered = false
-			m.vars.Output = ChannelOutputIdle
-			m.vars.RearmDue = false // effect of panicWithDiagnostics
-			m.state = ChannelStateAbandoned
-			return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
-		} else {
-			// ../spec/channel.yaml:274
-			m.vars.RearmDue = false // effect of forgetFD
-			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1f1e04191a0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
 		}
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-			// ../spec/channel.yaml:259: D2 crash: the panic carries the diagnostic; the number is not ours, so it is not closed
+			// ../spec/channel.yaml:258: D2 crash: the panic carries the diagnostic; the number is not ours, so it is not closed
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
@@ -4084,7 +4110,7 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 		} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-			// ../spec/channel.yaml:277
+			// ../spec/channel.yaml:276
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
@@ -4092,7 +4118,7 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:283
+			// ../spec/channel.yaml:282
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.RearmDue = false // effect of forgetFD
@@ -4100,11 +4126,11 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 			return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:486: the DEL under way answers about the number too and decides (EBADF or ENOENT abandons it), or close(2) was issued already
+		// ../spec/channel.yaml:489: the DEL under way answers about the number too and decides (EBADF or ENOENT abandons it), or close(2) was issued already
 		m.state = ChannelStateClosing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:502: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -4126,7 +4152,7 @@ func (m *Channel) onHandlerPanicked() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
 		if m.vars.PanicPolicy == ChannelPanicPolicyContain {
-			// ../spec/channel.yaml:256
+			// ../spec/channel.yaml:255
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.HandlerDead = true
 			m.vars.RearmDue = false // effect of closeFD
@@ -4152,7 +4178,7 @@ func (m *Channel) onHandlerPanicked() (ChannelActions, error) {
 			// ../spec/channel.yaml:352: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
 			return ChannelActions{w0: 0x1c01 /* repanic */}, nil
 		} else {
-			// ../spec/channel.yaml:440: the handler that panicked is not called again (no readComplete, no fireInactive); the close result carries the panic and stack
+			// ../spec/channel.yaml:443: the handler that panicked is not called again (no readComplete, no fireInactive); the close result carries the panic and stack
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -4166,13 +4192,13 @@ func (m *Channel) onHandlerPanicked() (ChannelActions, error) {
 			// ../spec/channel.yaml:352: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
 			return ChannelActions{w0: 0x1c01 /* repanic */}, nil
 		} else {
-			// ../spec/channel.yaml:487: a callback performed on the way to closing panicked: closing does not call the handler again
+			// ../spec/channel.yaml:490: a callback performed on the way to closing panicked: closing does not call the handler again
 			m.vars.HandlerDead = true
 			m.state = ChannelStateClosing
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:499: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:502: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -4250,20 +4276,15 @@ func (m *Channel) Fire(ev ChannelEvent, out uint8) (ChannelActions, error) {
 		}
 		return m.onReadRequest()
 	case ChannelEventWriteQueued:
-		if out != 0 {
+		if out >= QueueLevelCount {
 			return ChannelActions{}, ErrUnknownOutcome
 		}
-		return m.onWriteQueued()
+		return m.onWriteQueued(QueueLevel(out))
 	case ChannelEventWrote:
 		if out >= WriteResultCount {
 			return ChannelActions{}, ErrUnknownOutcome
 		}
 		return m.onWrote(WriteResult(out))
-	case ChannelEventHighWatermark:
-		if out != 0 {
-			return ChannelActions{}, ErrUnknownOutcome
-		}
-		return m.onHighWatermark()
 	case ChannelEventLowWatermark:
 		if out != 0 {
 			return ChannelActions{}, ErrUnknownOutcome

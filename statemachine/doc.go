@@ -13,7 +13,10 @@
 //  3. Call the event's method and perform the returned actions, in order, before
 //     delivering the next event to the same machine. Events raised while the
 //     actions run (a handler that closes inside deliverRead, the continuation of
-//     continueRead) are queued and delivered after the list, in order.
+//     continueRead) are queued and delivered after the list, in order; but the
+//     result of a syscall action, always the last of its row, is delivered
+//     next, before the events queued earlier, so that no event issues another
+//     syscall on a descriptor whose last result the machine has not heard.
 //  4. Recover a panic where a user callback is called: the panicking handler is
 //     not called again, but the rest of the list is still performed (its syscalls,
 //     leaveLoop, settleClosed), so a closing transition always releases the

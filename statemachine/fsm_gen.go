@@ -7,6 +7,37 @@ import (
 	"strconv"
 )
 
+// QueueLevel: Where one accepted write leaves the channel's output queue, counted by the runtime from the moment the write was called (Write, Send or SendCopy), wherever it waited.
+type QueueLevel uint8
+
+const (
+	// QueueLevelWithinHigh: The queued bytes, this write's included, are at most the high watermark.
+	QueueLevelWithinHigh QueueLevel = iota
+	// QueueLevelAboveHigh: This write takes (or keeps) the queued bytes above the high watermark.
+	QueueLevelAboveHigh
+)
+const _QueueLevel_name = "withinHighaboveHigh"
+
+var _QueueLevel_index = [...]uint8{0, 10, 19}
+
+func (x QueueLevel) String() string {
+	if int(x) >= len(_QueueLevel_index)-1 {
+		return "QueueLevel(" + strconv.Itoa(int(x)) + ")"
+	}
+	return _QueueLevel_name[_QueueLevel_index[x]:_QueueLevel_index[x+1]]
+}
+
+// An "invalid array index" compiler error here means the constants of QueueLevel
+// changed; regenerate with fsmgen.
+func _() {
+	var x [1]struct{}
+	_ = x[QueueLevelWithinHigh-0]
+	_ = x[QueueLevelAboveHigh-1]
+}
+
+// QueueLevelCount is the number of QueueLevel values.
+const QueueLevelCount = 2
+
 // ReadResult: The result of one read(2) on a non-blocking stream socket (TCP, Unix, vsock).
 type ReadResult uint8
 
