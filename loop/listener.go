@@ -222,10 +222,7 @@ func (x lnPerformer) CloseConnection() {
 	x.current.conn.Close()
 }
 
-func (x lnPerformer) CountPanic() {
-	l := x.loop
-	l.counters.PanicsContained.Add(1)
-}
+func (x lnPerformer) CountPanic() { x.loop.counters.PanicsContained.Add(1) }
 
 func (x lnPerformer) ContinueAccept() {
 	l := x.loop
@@ -236,20 +233,11 @@ func (x lnPerformer) ContinueAccept() {
 	}
 }
 
-func (x lnPerformer) CountSpurious() {
-	l := x.loop
-	l.counters.SpuriousReadiness.Add(1)
-}
+func (x lnPerformer) CountSpurious() { x.loop.counters.SpuriousReadiness.Add(1) }
 
-func (x lnPerformer) CountAborted() {
-	l := x.loop
-	l.counters.AcceptAborted.Add(1)
-}
+func (x lnPerformer) CountAborted() { x.loop.counters.AcceptAborted.Add(1) }
 
-func (x lnPerformer) CountThrottled() {
-	l := x.loop
-	l.counters.ListenerThrottles.Add(1)
-}
+func (x lnPerformer) CountThrottled() { x.loop.counters.ListenerThrottles.Add(1) }
 
 func (x lnPerformer) StartBackoffTimer() {
 	l := x.loop
@@ -257,10 +245,7 @@ func (x lnPerformer) StartBackoffTimer() {
 	x.backoffT = l.after(d, func() { x.fire(lnEvent{ev: sm.ListenerEventBackoffExpired}) })
 }
 
-func (x lnPerformer) CancelBackoffTimer() {
-	l := x.loop
-	l.cancel(x.backoffT)
-}
+func (x lnPerformer) CancelBackoffTimer() { x.loop.cancel(x.backoffT) }
 
 func (x lnPerformer) FireError() {
 	if x.opts.OnError != nil {
@@ -299,10 +284,7 @@ func (x lnPerformer) ForgetFD() {
 	l.stale(&x.reg)
 }
 
-func (x lnPerformer) CountDescriptorInvalid() {
-	l := x.loop
-	l.counters.DescriptorsContained.Add(1)
-}
+func (x lnPerformer) CountDescriptorInvalid() { x.loop.counters.DescriptorsContained.Add(1) }
 
 func (x lnPerformer) PanicWithDiagnostics() {
 	fd := x.reg.fd
@@ -311,10 +293,7 @@ func (x lnPerformer) PanicWithDiagnostics() {
 
 func (x lnPerformer) Repanic() { panic(x.currentCause()) }
 
-func (x lnPerformer) LeaveLoop() {
-	l := x.loop
-	l.leave(&x.reg)
-}
+func (x lnPerformer) LeaveLoop() { x.loop.leave(&x.reg) }
 
 func (x lnPerformer) SettleClosed() { x.settle(x.cause) }
 
