@@ -84,16 +84,36 @@ type Step struct {
 	Rejected bool
 }
 
-// Counters are a loop's counts of outcomes and policy decisions.
+// Counters are a loop's counts of outcomes and policy decisions. Each counts
+// exactly what its comment says; loop's counters tests assert each one.
 type Counters struct {
-	SpuriousReadiness    atomic.Uint64 // readiness that found nothing to do (R1)
-	StaleEvents          atomic.Uint64 // events of old registrations dropped (D3)
-	DescriptorsContained atomic.Uint64 // invalidated descriptors contained (D2)
-	PanicsContained      atomic.Uint64 // handler panics recovered
-	ListenerThrottles    atomic.Uint64 // accept throttled on EMFILE and kin
-	AcceptAborted        atomic.Uint64 // connections that died in the backlog
-	Rejected             atomic.Uint64 // events a table rejected (runtime or caller bugs); writes refused after close are not counted, they fail
-
+	// SpuriousReadiness: readiness that found nothing to do (R1): a read
+	// cycle whose first read said EAGAIN, a write that would block while write
+	// interest was armed, a writable connect still in progress, an accept
+	// cycle that accepted nothing.
+	SpuriousReadiness atomic.Uint64
+	// StaleEvents: poller events of a registration that had ended, dropped
+	// instead of reaching whoever took its slot or number (D3).
+	StaleEvents atomic.Uint64
+	// DescriptorsContained: descriptors found invalidated outside the kernel
+	// (EBADF; or a removal from the poller answering that the number no longer
+	// names our file) whose channel or listener failed without the number being
+	// touched again (D2).
+	DescriptorsContained atomic.Uint64
+	// PanicsContained: panics recovered from user code: handlers, write
+	// completions, the Accepted callback and a listener's OnError.
+	PanicsContained atomic.Uint64
+	// ListenerThrottles: accept cycles that stopped on EMFILE, ENFILE, ENOBUFS
+	// or ENOMEM and throttled their listener.
+	ListenerThrottles atomic.Uint64
+	// AcceptAborted: connections that died in the backlog (ECONNABORTED,
+	// EPROTO), skipped.
+	AcceptAborted atomic.Uint64
+	// Rejected: events a table rejected, which are runtime or caller bugs.
+	// The ordinary ends of a channel are not: a write refused because its
+	// channel is no longer open fails, and a Close after the channel ended is
+	// ignored.
+	Rejected atomic.Uint64
 }
 
 // task is work run on the loop goroutine; fail reports that it never will.
