@@ -17,10 +17,13 @@
 //     Close returns; every Loop method is safe from any goroutine.
 //  2. Give each channel a Handler. Its callbacks run on the channel's loop, one at
 //     a time; the buffer passed to OnRead is valid only during the call.
-//  3. Write, Flush and Close a Channel from any goroutine; every write's
-//     completion is reported exactly once, with an error for writes still pending
-//     when the channel closes.
-//  4. Stop with Shutdown(ctx) (graceful: channels flush and close; forced when ctx
-//     ends) or Close (forced). A loop that failed ends stopped too; Wait returns
-//     its cause.
+//  3. Write and Close a Channel from any goroutine, Send and SendCopy from its
+//     callbacks. Every write's done is called exactly once, on every path: nil
+//     when written, an error for a write the channel refused or still held when
+//     it closed. Bytes accepted count against the channel's watermarks before
+//     the loop decides anything else on it.
+//  4. Stop with Shutdown(ctx) (graceful: every write accepted before it goes
+//     out; when ctx ends first the close is forced and Shutdown says so with
+//     ErrForced) or Close (forced). A loop that failed ends stopped too; Wait
+//     returns its cause.
 package loop
