@@ -166,7 +166,7 @@ func listenerStep(e lnEvent) string {
 		s += "(" + sm.AcceptResult(e.out).String() + ")"
 	case sm.ListenerEventAdopted:
 		s += "(" + sm.AdoptResult(e.out).String() + ")"
-	case sm.ListenerEventCloseReturned:
+	case sm.ListenerEventCloseReturned, sm.ListenerEventConnectionReleased:
 		s += "(" + sm.CloseResult(e.out).String() + ")"
 	}
 	return s
@@ -217,10 +217,18 @@ func (x lnPerformer) AcceptSocket() {
 func (x lnPerformer) AdoptConnection() { x.events.raise(x.adopt(x.current.conn, x.current.addr)) }
 
 func (x lnPerformer) CloseConnection() {
-	// The listener has no use for the result: the descriptor is released
-	// whatever close says (D4), and the number was never a channel's.
-	x.current.conn.Close()
+	err := x.current.conn.Close()
+	var cause error
+	if err != nil {
+		cause = opError("close", x.connAddr(), err)
+	}
+	x.events.raiseResult(lnEvent{ev: sm.ListenerEventConnectionReleased, out: uint8(sockets.ClassifyClose(err)), cause: cause, connection: true})
 }
+
+// connAddr is the peer of the connection being closed, for its error.
+func (x lnPerformer) connAddr() net.Addr { return x.current.addr }
+
+func (x lnPerformer) CountConnectionInvalid() { x.loop.counters.DescriptorsContained.Add(1) }
 
 func (x lnPerformer) CountPanic() { x.loop.counters.PanicsContained.Add(1) }
 

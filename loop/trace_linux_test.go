@@ -132,7 +132,7 @@ func listenerOutcomeName(e sm.ListenerEvent, o uint8) string {
 		return eventName(e.String(), enumNames(sm.AcceptResultCount, func(i uint8) string { return sm.AcceptResult(i).String() }), o)
 	case sm.ListenerEventAdopted:
 		return eventName(e.String(), enumNames(sm.AdoptResultCount, func(i uint8) string { return sm.AdoptResult(i).String() }), o)
-	case sm.ListenerEventCloseReturned:
+	case sm.ListenerEventCloseReturned, sm.ListenerEventConnectionReleased:
 		return eventName(e.String(), enumNames(sm.CloseResultCount, func(i uint8) string { return sm.CloseResult(i).String() }), o)
 	}
 	return eventName(e.String(), nil, o)

@@ -93,6 +93,8 @@ const (
 	ListenerEventDeregistered
 	// ListenerEventCloseReturned: The result of the close(2) issued by closeFD; EINTR counts as closed (D4).
 	ListenerEventCloseReturned
+	// ListenerEventConnectionReleased: The result of the close(2) issued by closeConnection on an accepted descriptor no channel took.
+	ListenerEventConnectionReleased
 	// ListenerEventLoopFailed: The event loop failed; its poller is going away. (abnormal)
 	ListenerEventLoopFailed
 	// ListenerEventForcedShutdown: The loop stops now. (abnormal)
@@ -102,9 +104,9 @@ const (
 	// ListenerEventHandlerPanicked: A callback of this listener (its error handler) panicked; a panic in Accepted fails that connection instead (adopted(panicked)). (abnormal)
 	ListenerEventHandlerPanicked
 )
-const _ListenerEvent_name = "registeredreadableacceptedadoptedacceptContinueacceptBudgetSpentbackoffExpireddrainclosepollerControlFailedderegisteredcloseReturnedloopFailedforcedShutdowndescriptorInvalidatedhandlerPanicked"
+const _ListenerEvent_name = "registeredreadableacceptedadoptedacceptContinueacceptBudgetSpentbackoffExpireddrainclosepollerControlFailedderegisteredcloseReturnedconnectionReleasedloopFailedforcedShutdowndescriptorInvalidatedhandlerPanicked"
 
-var _ListenerEvent_index = [...]uint8{0, 10, 18, 26, 33, 47, 64, 78, 83, 88, 107, 119, 132, 142, 156, 177, 192}
+var _ListenerEvent_index = [...]uint8{0, 10, 18, 26, 33, 47, 64, 78, 83, 88, 107, 119, 132, 150, 160, 174, 195, 210}
 
 func (x ListenerEvent) String() string {
 	if int(x) >= len(_ListenerEvent_index)-1 {
@@ -129,14 +131,15 @@ func _() {
 	_ = x[ListenerEventPollerControlFailed-9]
 	_ = x[ListenerEventDeregistered-10]
 	_ = x[ListenerEventCloseReturned-11]
-	_ = x[ListenerEventLoopFailed-12]
-	_ = x[ListenerEventForcedShutdown-13]
-	_ = x[ListenerEventDescriptorInvalidated-14]
-	_ = x[ListenerEventHandlerPanicked-15]
+	_ = x[ListenerEventConnectionReleased-12]
+	_ = x[ListenerEventLoopFailed-13]
+	_ = x[ListenerEventForcedShutdown-14]
+	_ = x[ListenerEventDescriptorInvalidated-15]
+	_ = x[ListenerEventHandlerPanicked-16]
 }
 
 // ListenerEventCount is the number of events.
-const ListenerEventCount = 16
+const ListenerEventCount = 17
 
 // Abnormal reports whether e belongs to the abnormal group, which every non-terminal
 // state answers with a transition.
@@ -166,6 +169,8 @@ const (
 	ListenerActionCloseConnection
 	// ListenerActionCountPanic: A panic in Accepted was contained; it failed that connection only.
 	ListenerActionCountPanic
+	// ListenerActionCountConnectionInvalid: Count an accepted descriptor that close found invalidated outside the kernel (EBADF, D2); it is released all the same.
+	ListenerActionCountConnectionInvalid
 	// ListenerActionContinueAccept: Queue acceptContinue, or acceptBudgetSpent when the cycle's accept budget is spent.
 	ListenerActionContinueAccept
 	// ListenerActionCountSpurious: Count a readiness notification that found no connection.
@@ -197,9 +202,9 @@ const (
 	// ListenerActionSettleClosed: Complete the listener's close result with its cause. At most 1 per lifetime.
 	ListenerActionSettleClosed
 )
-const _ListenerAction_name = "armAcceptdisarmAcceptrearmAcceptacceptSocketadoptConnectioncloseConnectioncountPaniccontinueAcceptcountSpuriouscountAbortedcountThrottledstartBackoffTimercancelBackoffTimerfireErrorderegistercloseFDforgetFDcountDescriptorInvalidpanicWithDiagnosticsrepanicleaveLoopsettleClosed"
+const _ListenerAction_name = "armAcceptdisarmAcceptrearmAcceptacceptSocketadoptConnectioncloseConnectioncountPaniccountConnectionInvalidcontinueAcceptcountSpuriouscountAbortedcountThrottledstartBackoffTimercancelBackoffTimerfireErrorderegistercloseFDforgetFDcountDescriptorInvalidpanicWithDiagnosticsrepanicleaveLoopsettleClosed"
 
-var _ListenerAction_index = [...]uint16{0, 9, 21, 32, 44, 59, 74, 84, 98, 111, 123, 137, 154, 172, 181, 191, 198, 206, 228, 248, 255, 264, 276}
+var _ListenerAction_index = [...]uint16{0, 9, 21, 32, 44, 59, 74, 84, 106, 120, 133, 145, 159, 176, 194, 203, 213, 220, 228, 250, 270, 277, 286, 298}
 
 func (x ListenerAction) String() string {
 	if int(x) >= len(_ListenerAction_index)-1 {
@@ -219,25 +224,26 @@ func _() {
 	_ = x[ListenerActionAdoptConnection-4]
 	_ = x[ListenerActionCloseConnection-5]
 	_ = x[ListenerActionCountPanic-6]
-	_ = x[ListenerActionContinueAccept-7]
-	_ = x[ListenerActionCountSpurious-8]
-	_ = x[ListenerActionCountAborted-9]
-	_ = x[ListenerActionCountThrottled-10]
-	_ = x[ListenerActionStartBackoffTimer-11]
-	_ = x[ListenerActionCancelBackoffTimer-12]
-	_ = x[ListenerActionFireError-13]
-	_ = x[ListenerActionDeregister-14]
-	_ = x[ListenerActionCloseFD-15]
-	_ = x[ListenerActionForgetFD-16]
-	_ = x[ListenerActionCountDescriptorInvalid-17]
-	_ = x[ListenerActionPanicWithDiagnostics-18]
-	_ = x[ListenerActionRepanic-19]
-	_ = x[ListenerActionLeaveLoop-20]
-	_ = x[ListenerActionSettleClosed-21]
+	_ = x[ListenerActionCountConnectionInvalid-7]
+	_ = x[ListenerActionContinueAccept-8]
+	_ = x[ListenerActionCountSpurious-9]
+	_ = x[ListenerActionCountAborted-10]
+	_ = x[ListenerActionCountThrottled-11]
+	_ = x[ListenerActionStartBackoffTimer-12]
+	_ = x[ListenerActionCancelBackoffTimer-13]
+	_ = x[ListenerActionFireError-14]
+	_ = x[ListenerActionDeregister-15]
+	_ = x[ListenerActionCloseFD-16]
+	_ = x[ListenerActionForgetFD-17]
+	_ = x[ListenerActionCountDescriptorInvalid-18]
+	_ = x[ListenerActionPanicWithDiagnostics-19]
+	_ = x[ListenerActionRepanic-20]
+	_ = x[ListenerActionLeaveLoop-21]
+	_ = x[ListenerActionSettleClosed-22]
 }
 
 // ListenerActionCount is the number of actions.
-const ListenerActionCount = 22
+const ListenerActionCount = 23
 
 // ListenerEbadfPolicy: What an invalidated descriptor (EBADF, D2) does.
 type ListenerEbadfPolicy uint8
@@ -333,6 +339,8 @@ type ListenerPerformer interface {
 	CloseConnection()
 	// CountPanic: A panic in Accepted was contained; it failed that connection only.
 	CountPanic()
+	// CountConnectionInvalid: Count an accepted descriptor that close found invalidated outside the kernel (EBADF, D2); it is released all the same.
+	CountConnectionInvalid()
 	// ContinueAccept: Queue acceptContinue, or acceptBudgetSpent when the cycle's accept budget is spent.
 	ContinueAccept()
 	// CountSpurious: Count a readiness notification that found no connection.
@@ -383,6 +391,8 @@ func (a ListenerAction) PerformOn(p ListenerPerformer) {
 		p.CloseConnection()
 	case ListenerActionCountPanic:
 		p.CountPanic()
+	case ListenerActionCountConnectionInvalid:
+		p.CountConnectionInvalid()
 	case ListenerActionContinueAccept:
 		p.ContinueAccept()
 	case ListenerActionCountSpurious:
@@ -522,6 +532,9 @@ var listenerRejects = [...]RejectedError{
 	{Machine: "listener", State: "fresh", Event: "closeReturned", Outcome: "closed", Reason: "no syscall has been issued on a listener that is not registered"},
 	{Machine: "listener", State: "fresh", Event: "closeReturned", Outcome: "descriptorInvalid", Reason: "no syscall has been issued on a listener that is not registered"},
 	{Machine: "listener", State: "fresh", Event: "closeReturned", Outcome: "otherError", Reason: "no syscall has been issued on a listener that is not registered"},
+	{Machine: "listener", State: "fresh", Event: "connectionReleased", Outcome: "closed", Reason: "a listener that never accepted closes no connection"},
+	{Machine: "listener", State: "fresh", Event: "connectionReleased", Outcome: "descriptorInvalid", Reason: "a listener that never accepted closes no connection"},
+	{Machine: "listener", State: "fresh", Event: "connectionReleased", Outcome: "otherError", Reason: "a listener that never accepted closes no connection"},
 	{Machine: "listener", State: "listening", Event: "registered", Outcome: "ok", Reason: "a listener is registered once"},
 	{Machine: "listener", State: "listening", Event: "registered", Outcome: "descriptorInvalid", Reason: "a listener is registered once"},
 	{Machine: "listener", State: "listening", Event: "registered", Outcome: "alreadyRegistered", Reason: "a listener is registered once"},
@@ -618,7 +631,7 @@ var listenerRejects = [...]RejectedError{
 const listenerOutcomeStride = 7
 
 // listenerEventOutcomes is the number of outcomes each event carries (1 for none).
-var listenerEventOutcomes = [ListenerEventCount]uint8{6, 1, 7, 4, 1, 1, 1, 1, 1, 6, 6, 3, 1, 1, 1, 1}
+var listenerEventOutcomes = [ListenerEventCount]uint8{6, 1, 7, 4, 1, 1, 1, 1, 1, 6, 6, 3, 3, 1, 1, 1, 1}
 
 // listenerCell is the precomputed answer of one cell; direct is false where the
 // rows must be evaluated (guards, updates, rejects).
@@ -632,166 +645,187 @@ type listenerCell struct {
 // (state*EventCount+event)*OutcomeStride+outcome.
 var listenerCells = [ListenerStateCount * ListenerEventCount * listenerOutcomeStride]listenerCell{
 	0:   {acts: ListenerActions{w0: 0x1 /* armAccept */}, next: ListenerStateListening, direct: true},                                                /* fresh registered(ok) */
-	2:   {acts: ListenerActions{w0: 0x140f02 /* closeFD, leaveLoop */}, next: ListenerStateClosing, direct: true},                                    /* fresh registered(alreadyRegistered) */
-	3:   {acts: ListenerActions{w0: 0x140f02 /* closeFD, leaveLoop */}, next: ListenerStateClosing, direct: true},                                    /* fresh registered(notRegistered) */
-	4:   {acts: ListenerActions{w0: 0x140f02 /* closeFD, leaveLoop */}, next: ListenerStateClosing, direct: true},                                    /* fresh registered(exhausted) */
-	5:   {acts: ListenerActions{w0: 0x140f02 /* closeFD, leaveLoop */}, next: ListenerStateClosing, direct: true},                                    /* fresh registered(otherError) */
-	49:  {acts: ListenerActions{w0: 0xf01 /* closeFD */}, next: ListenerStateClosing, direct: true},                                                  /* fresh drain */
-	56:  {acts: ListenerActions{w0: 0xf01 /* closeFD */}, next: ListenerStateClosing, direct: true},                                                  /* fresh close */
-	84:  {acts: ListenerActions{w0: 0xf01 /* closeFD */}, next: ListenerStateClosing, direct: true},                                                  /* fresh loopFailed */
-	91:  {acts: ListenerActions{w0: 0xf01 /* closeFD */}, next: ListenerStateClosing, direct: true},                                                  /* fresh forcedShutdown */
-	119: {acts: ListenerActions{w0: 0x301 /* acceptSocket */}, next: ListenerStateAccepting, direct: true},                                           /* listening readable */
-	133: {next: ListenerStateListening, direct: true},                                                                                                /* listening adopted(registered) */
-	134: {acts: ListenerActions{w0: 0x501 /* closeConnection */}, next: ListenerStateListening, direct: true},                                        /* listening adopted(refused) */
-	136: {acts: ListenerActions{w0: 0xd01 /* fireError */}, next: ListenerStateListening, direct: true},                                              /* listening adopted(registerFailed) */
-	140: {next: ListenerStateListening, direct: true},                                                                                                /* listening acceptContinue */
-	147: {next: ListenerStateListening, direct: true},                                                                                                /* listening acceptBudgetSpent */
-	154: {next: ListenerStateListening, direct: true},                                                                                                /* listening backoffExpired */
-	175: {next: ListenerStateListening, direct: true},                                                                                                /* listening pollerControlFailed(ok) */
-	231: {next: ListenerStateAccepting, direct: true},                                                                                                /* accepting readable */
-	240: {acts: ListenerActions{w0: 0x301 /* acceptSocket */}, next: ListenerStateAccepting, direct: true},                                           /* accepting accepted(interrupted) */
-	245: {next: ListenerStateAccepting, direct: true},                                                                                                /* accepting adopted(registered) */
-	246: {acts: ListenerActions{w0: 0x501 /* closeConnection */}, next: ListenerStateAccepting, direct: true},                                        /* accepting adopted(refused) */
-	248: {acts: ListenerActions{w0: 0xd01 /* fireError */}, next: ListenerStateAccepting, direct: true},                                              /* accepting adopted(registerFailed) */
-	252: {acts: ListenerActions{w0: 0x301 /* acceptSocket */}, next: ListenerStateAccepting, direct: true},                                           /* accepting acceptContinue */
-	266: {next: ListenerStateAccepting, direct: true},                                                                                                /* accepting backoffExpired */
-	287: {next: ListenerStateAccepting, direct: true},                                                                                                /* accepting pollerControlFailed(ok) */
-	343: {next: ListenerStateThrottled, direct: true},                                                                                                /* throttled readable */
-	357: {next: ListenerStateThrottled, direct: true},                                                                                                /* throttled adopted(registered) */
-	358: {acts: ListenerActions{w0: 0x501 /* closeConnection */}, next: ListenerStateThrottled, direct: true},                                        /* throttled adopted(refused) */
-	360: {acts: ListenerActions{w0: 0xd01 /* fireError */}, next: ListenerStateThrottled, direct: true},                                              /* throttled adopted(registerFailed) */
-	378: {acts: ListenerActions{w0: 0x1 /* armAccept */}, next: ListenerStateListening, direct: true},                                                /* throttled backoffExpired */
-	385: {acts: ListenerActions{w0: 0xe0c02 /* cancelBackoffTimer, deregister */}, next: ListenerStateDeregistering, direct: true},                   /* throttled drain */
-	392: {acts: ListenerActions{w0: 0xe0c02 /* cancelBackoffTimer, deregister */}, next: ListenerStateDeregistering, direct: true},                   /* throttled close */
-	399: {next: ListenerStateThrottled, direct: true},                                                                                                /* throttled pollerControlFailed(ok) */
-	401: {acts: ListenerActions{w0: 0xe0d0c03 /* cancelBackoffTimer, fireError, deregister */}, next: ListenerStateDeregistering, direct: true},      /* throttled pollerControlFailed(alreadyRegistered) */
-	402: {acts: ListenerActions{w0: 0xe0d0c03 /* cancelBackoffTimer, fireError, deregister */}, next: ListenerStateDeregistering, direct: true},      /* throttled pollerControlFailed(notRegistered) */
-	403: {acts: ListenerActions{w0: 0xe0d0c03 /* cancelBackoffTimer, fireError, deregister */}, next: ListenerStateDeregistering, direct: true},      /* throttled pollerControlFailed(exhausted) */
-	404: {acts: ListenerActions{w0: 0xe0d0c03 /* cancelBackoffTimer, fireError, deregister */}, next: ListenerStateDeregistering, direct: true},      /* throttled pollerControlFailed(otherError) */
-	420: {acts: ListenerActions{w0: 0x140f0d0c04 /* cancelBackoffTimer, fireError, closeFD, leaveLoop */}, next: ListenerStateClosing, direct: true}, /* throttled loopFailed */
-	427: {acts: ListenerActions{w0: 0xe0c02 /* cancelBackoffTimer, deregister */}, next: ListenerStateDeregistering, direct: true},                   /* throttled forcedShutdown */
-	455: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering readable */
-	462: {acts: ListenerActions{w0: 0x501 /* closeConnection */}, next: ListenerStateDeregistering, direct: true},                                    /* deregistering accepted(accepted) */
-	463: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering accepted(wouldBlock) */
-	464: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering accepted(interrupted) */
-	465: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering accepted(aborted) */
-	466: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering accepted(exhausted) */
-	468: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering accepted(otherError) */
-	469: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering adopted(registered) */
-	470: {acts: ListenerActions{w0: 0x501 /* closeConnection */}, next: ListenerStateDeregistering, direct: true},                                    /* deregistering adopted(refused) */
-	472: {acts: ListenerActions{w0: 0xd01 /* fireError */}, next: ListenerStateDeregistering, direct: true},                                          /* deregistering adopted(registerFailed) */
-	476: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering acceptContinue */
-	483: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering acceptBudgetSpent */
-	490: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering backoffExpired */
-	497: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering drain */
-	504: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering close */
-	511: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering pollerControlFailed(ok) */
-	513: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering pollerControlFailed(alreadyRegistered) */
-	514: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering pollerControlFailed(notRegistered) */
-	515: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering pollerControlFailed(exhausted) */
-	516: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering pollerControlFailed(otherError) */
-	518: {acts: ListenerActions{w0: 0x140f02 /* closeFD, leaveLoop */}, next: ListenerStateClosing, direct: true},                                    /* deregistering deregistered(ok) */
-	532: {acts: ListenerActions{w0: 0x140f02 /* closeFD, leaveLoop */}, next: ListenerStateClosing, direct: true},                                    /* deregistering loopFailed */
-	567: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing readable */
-	574: {acts: ListenerActions{w0: 0x501 /* closeConnection */}, next: ListenerStateClosing, direct: true},                                          /* closing accepted(accepted) */
-	575: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing accepted(wouldBlock) */
-	576: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing accepted(interrupted) */
-	577: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing accepted(aborted) */
-	578: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing accepted(exhausted) */
-	579: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing accepted(descriptorInvalid) */
-	580: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing accepted(otherError) */
-	581: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing adopted(registered) */
-	582: {acts: ListenerActions{w0: 0x501 /* closeConnection */}, next: ListenerStateClosing, direct: true},                                          /* closing adopted(refused) */
-	584: {acts: ListenerActions{w0: 0xd01 /* fireError */}, next: ListenerStateClosing, direct: true},                                                /* closing adopted(registerFailed) */
-	588: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing acceptContinue */
-	595: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing acceptBudgetSpent */
-	602: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing backoffExpired */
-	609: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing drain */
-	616: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing close */
-	623: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing pollerControlFailed(ok) */
-	624: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing pollerControlFailed(descriptorInvalid) */
-	625: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing pollerControlFailed(alreadyRegistered) */
-	626: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing pollerControlFailed(notRegistered) */
-	627: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing pollerControlFailed(exhausted) */
-	628: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing pollerControlFailed(otherError) */
-	637: {acts: ListenerActions{w0: 0x1501 /* settleClosed */}, next: ListenerStateClosed, direct: true},                                             /* closing closeReturned(closed) */
-	639: {acts: ListenerActions{w0: 0x1501 /* settleClosed */}, next: ListenerStateClosed, direct: true},                                             /* closing closeReturned(otherError) */
-	672: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed registered(ok) */
-	673: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed registered(descriptorInvalid) */
-	674: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed registered(alreadyRegistered) */
-	675: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed registered(notRegistered) */
-	676: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed registered(exhausted) */
-	677: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed registered(otherError) */
-	679: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed readable */
-	686: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed accepted(accepted) */
-	687: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed accepted(wouldBlock) */
-	688: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed accepted(interrupted) */
-	689: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed accepted(aborted) */
-	690: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed accepted(exhausted) */
-	691: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed accepted(descriptorInvalid) */
-	692: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed accepted(otherError) */
-	700: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed acceptContinue */
-	707: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed acceptBudgetSpent */
-	714: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed backoffExpired */
-	721: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed drain */
-	728: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed close */
-	735: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed pollerControlFailed(ok) */
-	736: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed pollerControlFailed(descriptorInvalid) */
-	737: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed pollerControlFailed(alreadyRegistered) */
-	738: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed pollerControlFailed(notRegistered) */
-	739: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed pollerControlFailed(exhausted) */
-	740: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed pollerControlFailed(otherError) */
-	742: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed deregistered(ok) */
-	743: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed deregistered(descriptorInvalid) */
-	744: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed deregistered(alreadyRegistered) */
-	745: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed deregistered(notRegistered) */
-	746: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed deregistered(exhausted) */
-	747: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed deregistered(otherError) */
-	749: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed closeReturned(closed) */
-	750: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed closeReturned(descriptorInvalid) */
-	751: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed closeReturned(otherError) */
-	756: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed loopFailed */
-	763: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed forcedShutdown */
-	770: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed descriptorInvalidated */
-	777: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed handlerPanicked */
-	784: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned registered(ok) */
-	785: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned registered(descriptorInvalid) */
-	786: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned registered(alreadyRegistered) */
-	787: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned registered(notRegistered) */
-	788: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned registered(exhausted) */
-	789: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned registered(otherError) */
-	791: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned readable */
-	798: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned accepted(accepted) */
-	799: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned accepted(wouldBlock) */
-	800: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned accepted(interrupted) */
-	801: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned accepted(aborted) */
-	802: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned accepted(exhausted) */
-	803: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned accepted(descriptorInvalid) */
-	804: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned accepted(otherError) */
-	812: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned acceptContinue */
-	819: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned acceptBudgetSpent */
-	826: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned backoffExpired */
-	833: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned drain */
-	840: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned close */
-	847: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned pollerControlFailed(ok) */
-	848: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned pollerControlFailed(descriptorInvalid) */
-	849: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned pollerControlFailed(alreadyRegistered) */
-	850: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned pollerControlFailed(notRegistered) */
-	851: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned pollerControlFailed(exhausted) */
-	852: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned pollerControlFailed(otherError) */
-	854: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned deregistered(ok) */
-	855: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned deregistered(descriptorInvalid) */
-	856: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned deregistered(alreadyRegistered) */
-	857: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned deregistered(notRegistered) */
-	858: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned deregistered(exhausted) */
-	859: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned deregistered(otherError) */
-	861: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned closeReturned(closed) */
-	862: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned closeReturned(descriptorInvalid) */
-	863: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned closeReturned(otherError) */
-	868: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned loopFailed */
-	875: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned forcedShutdown */
-	882: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned descriptorInvalidated */
-	889: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned handlerPanicked */
+	2:   {acts: ListenerActions{w0: 0x151002 /* closeFD, leaveLoop */}, next: ListenerStateClosing, direct: true},                                    /* fresh registered(alreadyRegistered) */
+	3:   {acts: ListenerActions{w0: 0x151002 /* closeFD, leaveLoop */}, next: ListenerStateClosing, direct: true},                                    /* fresh registered(notRegistered) */
+	4:   {acts: ListenerActions{w0: 0x151002 /* closeFD, leaveLoop */}, next: ListenerStateClosing, direct: true},                                    /* fresh registered(exhausted) */
+	5:   {acts: ListenerActions{w0: 0x151002 /* closeFD, leaveLoop */}, next: ListenerStateClosing, direct: true},                                    /* fresh registered(otherError) */
+	49:  {acts: ListenerActions{w0: 0x1001 /* closeFD */}, next: ListenerStateClosing, direct: true},                                                 /* fresh drain */
+	56:  {acts: ListenerActions{w0: 0x1001 /* closeFD */}, next: ListenerStateClosing, direct: true},                                                 /* fresh close */
+	91:  {acts: ListenerActions{w0: 0x1001 /* closeFD */}, next: ListenerStateClosing, direct: true},                                                 /* fresh loopFailed */
+	98:  {acts: ListenerActions{w0: 0x1001 /* closeFD */}, next: ListenerStateClosing, direct: true},                                                 /* fresh forcedShutdown */
+	126: {acts: ListenerActions{w0: 0x301 /* acceptSocket */}, next: ListenerStateAccepting, direct: true},                                           /* listening readable */
+	140: {next: ListenerStateListening, direct: true},                                                                                                /* listening adopted(registered) */
+	141: {acts: ListenerActions{w0: 0x501 /* closeConnection */}, next: ListenerStateListening, direct: true},                                        /* listening adopted(refused) */
+	143: {acts: ListenerActions{w0: 0xe01 /* fireError */}, next: ListenerStateListening, direct: true},                                              /* listening adopted(registerFailed) */
+	147: {next: ListenerStateListening, direct: true},                                                                                                /* listening acceptContinue */
+	154: {next: ListenerStateListening, direct: true},                                                                                                /* listening acceptBudgetSpent */
+	161: {next: ListenerStateListening, direct: true},                                                                                                /* listening backoffExpired */
+	182: {next: ListenerStateListening, direct: true},                                                                                                /* listening pollerControlFailed(ok) */
+	203: {next: ListenerStateListening, direct: true},                                                                                                /* listening connectionReleased(closed) */
+	204: {acts: ListenerActions{w0: 0x701 /* countConnectionInvalid */}, next: ListenerStateListening, direct: true},                                 /* listening connectionReleased(descriptorInvalid) */
+	205: {next: ListenerStateListening, direct: true},                                                                                                /* listening connectionReleased(otherError) */
+	245: {next: ListenerStateAccepting, direct: true},                                                                                                /* accepting readable */
+	254: {acts: ListenerActions{w0: 0x301 /* acceptSocket */}, next: ListenerStateAccepting, direct: true},                                           /* accepting accepted(interrupted) */
+	259: {next: ListenerStateAccepting, direct: true},                                                                                                /* accepting adopted(registered) */
+	260: {acts: ListenerActions{w0: 0x501 /* closeConnection */}, next: ListenerStateAccepting, direct: true},                                        /* accepting adopted(refused) */
+	262: {acts: ListenerActions{w0: 0xe01 /* fireError */}, next: ListenerStateAccepting, direct: true},                                              /* accepting adopted(registerFailed) */
+	266: {acts: ListenerActions{w0: 0x301 /* acceptSocket */}, next: ListenerStateAccepting, direct: true},                                           /* accepting acceptContinue */
+	280: {next: ListenerStateAccepting, direct: true},                                                                                                /* accepting backoffExpired */
+	301: {next: ListenerStateAccepting, direct: true},                                                                                                /* accepting pollerControlFailed(ok) */
+	322: {next: ListenerStateAccepting, direct: true},                                                                                                /* accepting connectionReleased(closed) */
+	323: {acts: ListenerActions{w0: 0x701 /* countConnectionInvalid */}, next: ListenerStateAccepting, direct: true},                                 /* accepting connectionReleased(descriptorInvalid) */
+	324: {next: ListenerStateAccepting, direct: true},                                                                                                /* accepting connectionReleased(otherError) */
+	364: {next: ListenerStateThrottled, direct: true},                                                                                                /* throttled readable */
+	378: {next: ListenerStateThrottled, direct: true},                                                                                                /* throttled adopted(registered) */
+	379: {acts: ListenerActions{w0: 0x501 /* closeConnection */}, next: ListenerStateThrottled, direct: true},                                        /* throttled adopted(refused) */
+	381: {acts: ListenerActions{w0: 0xe01 /* fireError */}, next: ListenerStateThrottled, direct: true},                                              /* throttled adopted(registerFailed) */
+	399: {acts: ListenerActions{w0: 0x1 /* armAccept */}, next: ListenerStateListening, direct: true},                                                /* throttled backoffExpired */
+	406: {acts: ListenerActions{w0: 0xf0d02 /* cancelBackoffTimer, deregister */}, next: ListenerStateDeregistering, direct: true},                   /* throttled drain */
+	413: {acts: ListenerActions{w0: 0xf0d02 /* cancelBackoffTimer, deregister */}, next: ListenerStateDeregistering, direct: true},                   /* throttled close */
+	420: {next: ListenerStateThrottled, direct: true},                                                                                                /* throttled pollerControlFailed(ok) */
+	422: {acts: ListenerActions{w0: 0xf0e0d03 /* cancelBackoffTimer, fireError, deregister */}, next: ListenerStateDeregistering, direct: true},      /* throttled pollerControlFailed(alreadyRegistered) */
+	423: {acts: ListenerActions{w0: 0xf0e0d03 /* cancelBackoffTimer, fireError, deregister */}, next: ListenerStateDeregistering, direct: true},      /* throttled pollerControlFailed(notRegistered) */
+	424: {acts: ListenerActions{w0: 0xf0e0d03 /* cancelBackoffTimer, fireError, deregister */}, next: ListenerStateDeregistering, direct: true},      /* throttled pollerControlFailed(exhausted) */
+	425: {acts: ListenerActions{w0: 0xf0e0d03 /* cancelBackoffTimer, fireError, deregister */}, next: ListenerStateDeregistering, direct: true},      /* throttled pollerControlFailed(otherError) */
+	441: {next: ListenerStateThrottled, direct: true},                                                                                                /* throttled connectionReleased(closed) */
+	442: {acts: ListenerActions{w0: 0x701 /* countConnectionInvalid */}, next: ListenerStateThrottled, direct: true},                                 /* throttled connectionReleased(descriptorInvalid) */
+	443: {next: ListenerStateThrottled, direct: true},                                                                                                /* throttled connectionReleased(otherError) */
+	448: {acts: ListenerActions{w0: 0x15100e0d04 /* cancelBackoffTimer, fireError, closeFD, leaveLoop */}, next: ListenerStateClosing, direct: true}, /* throttled loopFailed */
+	455: {acts: ListenerActions{w0: 0xf0d02 /* cancelBackoffTimer, deregister */}, next: ListenerStateDeregistering, direct: true},                   /* throttled forcedShutdown */
+	483: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering readable */
+	490: {acts: ListenerActions{w0: 0x501 /* closeConnection */}, next: ListenerStateDeregistering, direct: true},                                    /* deregistering accepted(accepted) */
+	491: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering accepted(wouldBlock) */
+	492: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering accepted(interrupted) */
+	493: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering accepted(aborted) */
+	494: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering accepted(exhausted) */
+	496: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering accepted(otherError) */
+	497: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering adopted(registered) */
+	498: {acts: ListenerActions{w0: 0x501 /* closeConnection */}, next: ListenerStateDeregistering, direct: true},                                    /* deregistering adopted(refused) */
+	500: {acts: ListenerActions{w0: 0xe01 /* fireError */}, next: ListenerStateDeregistering, direct: true},                                          /* deregistering adopted(registerFailed) */
+	504: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering acceptContinue */
+	511: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering acceptBudgetSpent */
+	518: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering backoffExpired */
+	525: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering drain */
+	532: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering close */
+	539: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering pollerControlFailed(ok) */
+	541: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering pollerControlFailed(alreadyRegistered) */
+	542: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering pollerControlFailed(notRegistered) */
+	543: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering pollerControlFailed(exhausted) */
+	544: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering pollerControlFailed(otherError) */
+	546: {acts: ListenerActions{w0: 0x151002 /* closeFD, leaveLoop */}, next: ListenerStateClosing, direct: true},                                    /* deregistering deregistered(ok) */
+	560: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering connectionReleased(closed) */
+	561: {acts: ListenerActions{w0: 0x701 /* countConnectionInvalid */}, next: ListenerStateDeregistering, direct: true},                             /* deregistering connectionReleased(descriptorInvalid) */
+	562: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering connectionReleased(otherError) */
+	567: {acts: ListenerActions{w0: 0x151002 /* closeFD, leaveLoop */}, next: ListenerStateClosing, direct: true},                                    /* deregistering loopFailed */
+	602: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing readable */
+	609: {acts: ListenerActions{w0: 0x501 /* closeConnection */}, next: ListenerStateClosing, direct: true},                                          /* closing accepted(accepted) */
+	610: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing accepted(wouldBlock) */
+	611: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing accepted(interrupted) */
+	612: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing accepted(aborted) */
+	613: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing accepted(exhausted) */
+	614: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing accepted(descriptorInvalid) */
+	615: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing accepted(otherError) */
+	616: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing adopted(registered) */
+	617: {acts: ListenerActions{w0: 0x501 /* closeConnection */}, next: ListenerStateClosing, direct: true},                                          /* closing adopted(refused) */
+	619: {acts: ListenerActions{w0: 0xe01 /* fireError */}, next: ListenerStateClosing, direct: true},                                                /* closing adopted(registerFailed) */
+	623: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing acceptContinue */
+	630: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing acceptBudgetSpent */
+	637: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing backoffExpired */
+	644: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing drain */
+	651: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing close */
+	658: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing pollerControlFailed(ok) */
+	659: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing pollerControlFailed(descriptorInvalid) */
+	660: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing pollerControlFailed(alreadyRegistered) */
+	661: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing pollerControlFailed(notRegistered) */
+	662: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing pollerControlFailed(exhausted) */
+	663: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing pollerControlFailed(otherError) */
+	672: {acts: ListenerActions{w0: 0x1601 /* settleClosed */}, next: ListenerStateClosed, direct: true},                                             /* closing closeReturned(closed) */
+	674: {acts: ListenerActions{w0: 0x1601 /* settleClosed */}, next: ListenerStateClosed, direct: true},                                             /* closing closeReturned(otherError) */
+	679: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing connectionReleased(closed) */
+	680: {acts: ListenerActions{w0: 0x701 /* countConnectionInvalid */}, next: ListenerStateClosing, direct: true},                                   /* closing connectionReleased(descriptorInvalid) */
+	681: {next: ListenerStateClosing, direct: true},                                                                                                  /* closing connectionReleased(otherError) */
+	714: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed registered(ok) */
+	715: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed registered(descriptorInvalid) */
+	716: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed registered(alreadyRegistered) */
+	717: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed registered(notRegistered) */
+	718: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed registered(exhausted) */
+	719: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed registered(otherError) */
+	721: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed readable */
+	728: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed accepted(accepted) */
+	729: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed accepted(wouldBlock) */
+	730: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed accepted(interrupted) */
+	731: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed accepted(aborted) */
+	732: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed accepted(exhausted) */
+	733: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed accepted(descriptorInvalid) */
+	734: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed accepted(otherError) */
+	742: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed acceptContinue */
+	749: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed acceptBudgetSpent */
+	756: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed backoffExpired */
+	763: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed drain */
+	770: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed close */
+	777: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed pollerControlFailed(ok) */
+	778: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed pollerControlFailed(descriptorInvalid) */
+	779: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed pollerControlFailed(alreadyRegistered) */
+	780: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed pollerControlFailed(notRegistered) */
+	781: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed pollerControlFailed(exhausted) */
+	782: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed pollerControlFailed(otherError) */
+	784: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed deregistered(ok) */
+	785: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed deregistered(descriptorInvalid) */
+	786: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed deregistered(alreadyRegistered) */
+	787: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed deregistered(notRegistered) */
+	788: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed deregistered(exhausted) */
+	789: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed deregistered(otherError) */
+	791: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed closeReturned(closed) */
+	792: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed closeReturned(descriptorInvalid) */
+	793: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed closeReturned(otherError) */
+	798: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed connectionReleased(closed) */
+	799: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed connectionReleased(descriptorInvalid) */
+	800: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed connectionReleased(otherError) */
+	805: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed loopFailed */
+	812: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed forcedShutdown */
+	819: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed descriptorInvalidated */
+	826: {next: ListenerStateClosed, direct: true},                                                                                                   /* closed handlerPanicked */
+	833: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned registered(ok) */
+	834: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned registered(descriptorInvalid) */
+	835: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned registered(alreadyRegistered) */
+	836: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned registered(notRegistered) */
+	837: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned registered(exhausted) */
+	838: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned registered(otherError) */
+	840: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned readable */
+	847: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned accepted(accepted) */
+	848: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned accepted(wouldBlock) */
+	849: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned accepted(interrupted) */
+	850: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned accepted(aborted) */
+	851: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned accepted(exhausted) */
+	852: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned accepted(descriptorInvalid) */
+	853: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned accepted(otherError) */
+	861: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned acceptContinue */
+	868: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned acceptBudgetSpent */
+	875: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned backoffExpired */
+	882: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned drain */
+	889: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned close */
+	896: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned pollerControlFailed(ok) */
+	897: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned pollerControlFailed(descriptorInvalid) */
+	898: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned pollerControlFailed(alreadyRegistered) */
+	899: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned pollerControlFailed(notRegistered) */
+	900: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned pollerControlFailed(exhausted) */
+	901: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned pollerControlFailed(otherError) */
+	903: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned deregistered(ok) */
+	904: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned deregistered(descriptorInvalid) */
+	905: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned deregistered(alreadyRegistered) */
+	906: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned deregistered(notRegistered) */
+	907: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned deregistered(exhausted) */
+	908: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned deregistered(otherError) */
+	910: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned closeReturned(closed) */
+	911: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned closeReturned(descriptorInvalid) */
+	912: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned closeReturned(otherError) */
+	917: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned connectionReleased(closed) */
+	918: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned connectionReleased(descriptorInvalid) */
+	919: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned connectionReleased(otherError) */
+	924: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned loopFailed */
+	931: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned forcedShutdown */
+	938: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned descriptorInvalidated */
+	945: {next: ListenerStateAbandoned, direct: true},                                                                                                /* abandoned handlerPanicked */
 }
 
 // Registered: The loop added the listening descriptor to the poller; the result.
@@ -812,134 +846,134 @@ func (m *Listener) onRegistered(out PollerControlResult) (ListenerActions, error
 	case ListenerStateFresh:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:99
+			// ../spec/listener.yaml:101
 			m.state = ListenerStateListening
 			return ListenerActions{w0: 0x1 /* armAccept */}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ListenerEbadfPolicyContain {
-				// ../spec/listener.yaml:100
+				// ../spec/listener.yaml:102
 				m.state = ListenerStateAbandoned
-				return ListenerActions{w0: 0x1514101104 /* countDescriptorInvalid, forgetFD, leaveLoop, settleClosed */}, nil
+				return ListenerActions{w0: 0x1615111204 /* countDescriptorInvalid, forgetFD, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/listener.yaml:110
+				// ../spec/listener.yaml:112
 				m.vars.Progressed = false
 				m.state = ListenerStateAbandoned
-				return ListenerActions{w0: 0x1201 /* panicWithDiagnostics */}, nil
+				return ListenerActions{w0: 0x1301 /* panicWithDiagnostics */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/listener.yaml:101
+			// ../spec/listener.yaml:103
 			m.state = ListenerStateClosing
-			return ListenerActions{w0: 0x140f02 /* closeFD, leaveLoop */}, nil
+			return ListenerActions{w0: 0x151002 /* closeFD, leaveLoop */}, nil
 		}
 	case ListenerStateListening:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:102: a listener is registered once
-			return ListenerActions{}, &listenerRejects[30]
-		case PollerControlResultDescriptorInvalid:
-			// ../spec/listener.yaml:102: a listener is registered once
-			return ListenerActions{}, &listenerRejects[31]
-		case PollerControlResultAlreadyRegistered:
-			// ../spec/listener.yaml:102: a listener is registered once
-			return ListenerActions{}, &listenerRejects[32]
-		case PollerControlResultNotRegistered:
-			// ../spec/listener.yaml:102: a listener is registered once
+			// ../spec/listener.yaml:104: a listener is registered once
 			return ListenerActions{}, &listenerRejects[33]
-		case PollerControlResultExhausted:
-			// ../spec/listener.yaml:102: a listener is registered once
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/listener.yaml:104: a listener is registered once
 			return ListenerActions{}, &listenerRejects[34]
-		case PollerControlResultOtherError:
-			// ../spec/listener.yaml:102: a listener is registered once
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/listener.yaml:104: a listener is registered once
 			return ListenerActions{}, &listenerRejects[35]
+		case PollerControlResultNotRegistered:
+			// ../spec/listener.yaml:104: a listener is registered once
+			return ListenerActions{}, &listenerRejects[36]
+		case PollerControlResultExhausted:
+			// ../spec/listener.yaml:104: a listener is registered once
+			return ListenerActions{}, &listenerRejects[37]
+		case PollerControlResultOtherError:
+			// ../spec/listener.yaml:104: a listener is registered once
+			return ListenerActions{}, &listenerRejects[38]
 		}
 	case ListenerStateAccepting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:102: a listener is registered once
-			return ListenerActions{}, &listenerRejects[52]
-		case PollerControlResultDescriptorInvalid:
-			// ../spec/listener.yaml:102: a listener is registered once
-			return ListenerActions{}, &listenerRejects[53]
-		case PollerControlResultAlreadyRegistered:
-			// ../spec/listener.yaml:102: a listener is registered once
-			return ListenerActions{}, &listenerRejects[54]
-		case PollerControlResultNotRegistered:
-			// ../spec/listener.yaml:102: a listener is registered once
+			// ../spec/listener.yaml:104: a listener is registered once
 			return ListenerActions{}, &listenerRejects[55]
-		case PollerControlResultExhausted:
-			// ../spec/listener.yaml:102: a listener is registered once
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/listener.yaml:104: a listener is registered once
 			return ListenerActions{}, &listenerRejects[56]
-		case PollerControlResultOtherError:
-			// ../spec/listener.yaml:102: a listener is registered once
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/listener.yaml:104: a listener is registered once
 			return ListenerActions{}, &listenerRejects[57]
+		case PollerControlResultNotRegistered:
+			// ../spec/listener.yaml:104: a listener is registered once
+			return ListenerActions{}, &listenerRejects[58]
+		case PollerControlResultExhausted:
+			// ../spec/listener.yaml:104: a listener is registered once
+			return ListenerActions{}, &listenerRejects[59]
+		case PollerControlResultOtherError:
+			// ../spec/listener.yaml:104: a listener is registered once
+			return ListenerActions{}, &listenerRejects[60]
 		}
 	case ListenerStateThrottled:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:102: a listener is registered once
-			return ListenerActions{}, &listenerRejects[67]
-		case PollerControlResultDescriptorInvalid:
-			// ../spec/listener.yaml:102: a listener is registered once
-			return ListenerActions{}, &listenerRejects[68]
-		case PollerControlResultAlreadyRegistered:
-			// ../spec/listener.yaml:102: a listener is registered once
-			return ListenerActions{}, &listenerRejects[69]
-		case PollerControlResultNotRegistered:
-			// ../spec/listener.yaml:102: a listener is registered once
+			// ../spec/listener.yaml:104: a listener is registered once
 			return ListenerActions{}, &listenerRejects[70]
-		case PollerControlResultExhausted:
-			// ../spec/listener.yaml:102: a listener is registered once
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/listener.yaml:104: a listener is registered once
 			return ListenerActions{}, &listenerRejects[71]
-		case PollerControlResultOtherError:
-			// ../spec/listener.yaml:102: a listener is registered once
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/listener.yaml:104: a listener is registered once
 			return ListenerActions{}, &listenerRejects[72]
+		case PollerControlResultNotRegistered:
+			// ../spec/listener.yaml:104: a listener is registered once
+			return ListenerActions{}, &listenerRejects[73]
+		case PollerControlResultExhausted:
+			// ../spec/listener.yaml:104: a listener is registered once
+			return ListenerActions{}, &listenerRejects[74]
+		case PollerControlResultOtherError:
+			// ../spec/listener.yaml:104: a listener is registered once
+			return ListenerActions{}, &listenerRejects[75]
 		}
 	case ListenerStateDeregistering:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:102: a listener is registered once
-			return ListenerActions{}, &listenerRejects[91]
-		case PollerControlResultDescriptorInvalid:
-			// ../spec/listener.yaml:102: a listener is registered once
-			return ListenerActions{}, &listenerRejects[92]
-		case PollerControlResultAlreadyRegistered:
-			// ../spec/listener.yaml:102: a listener is registered once
-			return ListenerActions{}, &listenerRejects[93]
-		case PollerControlResultNotRegistered:
-			// ../spec/listener.yaml:102: a listener is registered once
+			// ../spec/listener.yaml:104: a listener is registered once
 			return ListenerActions{}, &listenerRejects[94]
-		case PollerControlResultExhausted:
-			// ../spec/listener.yaml:102: a listener is registered once
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/listener.yaml:104: a listener is registered once
 			return ListenerActions{}, &listenerRejects[95]
-		case PollerControlResultOtherError:
-			// ../spec/listener.yaml:102: a listener is registered once
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/listener.yaml:104: a listener is registered once
 			return ListenerActions{}, &listenerRejects[96]
+		case PollerControlResultNotRegistered:
+			// ../spec/listener.yaml:104: a listener is registered once
+			return ListenerActions{}, &listenerRejects[97]
+		case PollerControlResultExhausted:
+			// ../spec/listener.yaml:104: a listener is registered once
+			return ListenerActions{}, &listenerRejects[98]
+		case PollerControlResultOtherError:
+			// ../spec/listener.yaml:104: a listener is registered once
+			return ListenerActions{}, &listenerRejects[99]
 		}
 	case ListenerStateClosing:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:102: a listener is registered once
-			return ListenerActions{}, &listenerRejects[100]
-		case PollerControlResultDescriptorInvalid:
-			// ../spec/listener.yaml:102: a listener is registered once
-			return ListenerActions{}, &listenerRejects[101]
-		case PollerControlResultAlreadyRegistered:
-			// ../spec/listener.yaml:102: a listener is registered once
-			return ListenerActions{}, &listenerRejects[102]
-		case PollerControlResultNotRegistered:
-			// ../spec/listener.yaml:102: a listener is registered once
+			// ../spec/listener.yaml:104: a listener is registered once
 			return ListenerActions{}, &listenerRejects[103]
-		case PollerControlResultExhausted:
-			// ../spec/listener.yaml:102: a listener is registered once
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/listener.yaml:104: a listener is registered once
 			return ListenerActions{}, &listenerRejects[104]
-		case PollerControlResultOtherError:
-			// ../spec/listener.yaml:102: a listener is registered once
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/listener.yaml:104: a listener is registered once
 			return ListenerActions{}, &listenerRejects[105]
+		case PollerControlResultNotRegistered:
+			// ../spec/listener.yaml:104: a listener is registered once
+			return ListenerActions{}, &listenerRejects[106]
+		case PollerControlResultExhausted:
+			// ../spec/listener.yaml:104: a listener is registered once
+			return ListenerActions{}, &listenerRejects[107]
+		case PollerControlResultOtherError:
+			// ../spec/listener.yaml:104: a listener is registered once
+			return ListenerActions{}, &listenerRejects[108]
 		}
 	case ListenerStateClosed, ListenerStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
+			// ../spec/listener.yaml:188: late notifications and results of a closed listener change nothing
 			return ListenerActions{}, nil
 		}
 	}
@@ -960,23 +994,23 @@ func (m *Listener) Readable() (ListenerActions, error) {
 func (m *Listener) onReadable() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
-		// ../spec/listener.yaml:104: no interest or timer exists before registration
+		// ../spec/listener.yaml:106: no interest or timer exists before registration
 		return ListenerActions{}, &listenerRejects[0]
 	case ListenerStateListening:
-		// ../spec/listener.yaml:121
+		// ../spec/listener.yaml:123
 		m.state = ListenerStateAccepting
 		return ListenerActions{w0: 0x301 /* acceptSocket */}, nil
 	case ListenerStateAccepting:
-		// ../spec/listener.yaml:122: the cycle under way accepts until wouldBlock
+		// ../spec/listener.yaml:124: the cycle under way accepts until wouldBlock
 		return ListenerActions{}, nil
 	case ListenerStateThrottled:
-		// ../spec/listener.yaml:123: readiness collected before accept interest was disarmed
+		// ../spec/listener.yaml:125: readiness collected before accept interest was disarmed
 		return ListenerActions{}, nil
 	case ListenerStateDeregistering, ListenerStateClosing:
-		// ../spec/listener.yaml:170: readiness, continuations, timers and drains that an event queued before the close; the close under way ends the listener
+		// ../spec/listener.yaml:172: readiness, continuations, timers and drains that an event queued before the close; the close under way ends the listener
 		return ListenerActions{}, nil
 	case ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
+		// ../spec/listener.yaml:188: late notifications and results of a closed listener change nothing
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
@@ -1000,165 +1034,165 @@ func (m *Listener) onAccepted(out AcceptResult) (ListenerActions, error) {
 	case ListenerStateFresh:
 		switch out {
 		case AcceptResultAccepted:
-			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:105: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[1]
 		case AcceptResultWouldBlock:
-			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:105: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[2]
 		case AcceptResultInterrupted:
-			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:105: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[3]
 		case AcceptResultAborted:
-			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:105: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[4]
 		case AcceptResultExhausted:
-			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:105: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[5]
 		case AcceptResultDescriptorInvalid:
-			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:105: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[6]
 		case AcceptResultOtherError:
-			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:105: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[7]
 		}
 	case ListenerStateListening:
 		switch out {
 		case AcceptResultAccepted:
-			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
-			return ListenerActions{}, &listenerRejects[36]
-		case AcceptResultWouldBlock:
-			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
-			return ListenerActions{}, &listenerRejects[37]
-		case AcceptResultInterrupted:
-			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
-			return ListenerActions{}, &listenerRejects[38]
-		case AcceptResultAborted:
-			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
+			// ../spec/listener.yaml:134: accept results follow acceptSocket, which only an accept cycle issues
 			return ListenerActions{}, &listenerRejects[39]
-		case AcceptResultExhausted:
-			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
+		case AcceptResultWouldBlock:
+			// ../spec/listener.yaml:134: accept results follow acceptSocket, which only an accept cycle issues
 			return ListenerActions{}, &listenerRejects[40]
-		case AcceptResultDescriptorInvalid:
-			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
+		case AcceptResultInterrupted:
+			// ../spec/listener.yaml:134: accept results follow acceptSocket, which only an accept cycle issues
 			return ListenerActions{}, &listenerRejects[41]
-		case AcceptResultOtherError:
-			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
+		case AcceptResultAborted:
+			// ../spec/listener.yaml:134: accept results follow acceptSocket, which only an accept cycle issues
 			return ListenerActions{}, &listenerRejects[42]
+		case AcceptResultExhausted:
+			// ../spec/listener.yaml:134: accept results follow acceptSocket, which only an accept cycle issues
+			return ListenerActions{}, &listenerRejects[43]
+		case AcceptResultDescriptorInvalid:
+			// ../spec/listener.yaml:134: accept results follow acceptSocket, which only an accept cycle issues
+			return ListenerActions{}, &listenerRejects[44]
+		case AcceptResultOtherError:
+			// ../spec/listener.yaml:134: accept results follow acceptSocket, which only an accept cycle issues
+			return ListenerActions{}, &listenerRejects[45]
 		}
 	case ListenerStateAccepting:
 		switch out {
 		case AcceptResultAccepted:
-			// ../spec/listener.yaml:124: a successful accept ends any backoff sequence
+			// ../spec/listener.yaml:126: a successful accept ends any backoff sequence
 			m.vars.Progressed = true
 			m.vars.Backoff = 0
-			return ListenerActions{w0: 0x70402 /* adoptConnection, continueAccept */}, nil
+			return ListenerActions{w0: 0x80402 /* adoptConnection, continueAccept */}, nil
 		case AcceptResultWouldBlock:
 			if m.vars.Progressed {
-				// ../spec/listener.yaml:127
+				// ../spec/listener.yaml:129
 				m.vars.Progressed = false
 				m.state = ListenerStateListening
 				return ListenerActions{w0: 0x201 /* rearmAccept */}, nil
 			} else {
-				// ../spec/listener.yaml:128: spurious readiness re-arms and is counted
+				// ../spec/listener.yaml:130: spurious readiness re-arms and is counted
 				m.state = ListenerStateListening
-				return ListenerActions{w0: 0x20802 /* countSpurious, rearmAccept */}, nil
+				return ListenerActions{w0: 0x20902 /* countSpurious, rearmAccept */}, nil
 			}
 		case AcceptResultInterrupted:
-			// ../spec/listener.yaml:126: EINTR retries
+			// ../spec/listener.yaml:128: EINTR retries
 			return ListenerActions{w0: 0x301 /* acceptSocket */}, nil
 		case AcceptResultAborted:
-			// ../spec/listener.yaml:125: ECONNABORTED/EPROTO: that connection died in the backlog; skip it (SwiftNIO closes the listener on EPROTO)
+			// ../spec/listener.yaml:127: ECONNABORTED/EPROTO: that connection died in the backlog; skip it (SwiftNIO closes the listener on EPROTO)
 			m.vars.Progressed = true
-			return ListenerActions{w0: 0x70902 /* countAborted, continueAccept */}, nil
+			return ListenerActions{w0: 0x80a02 /* countAborted, continueAccept */}, nil
 		case AcceptResultExhausted:
 			if m.vars.Backoff < 3 {
-				// ../spec/listener.yaml:129: stop watching (a level-triggered backlog would spin) and retry after a growing, bounded delay
+				// ../spec/listener.yaml:131: stop watching (a level-triggered backlog would spin) and retry after a growing, bounded delay
 				m.vars.Progressed = false
 				m.vars.Backoff = uint8(int(m.vars.Backoff) + 1)
 				m.state = ListenerStateThrottled
-				return ListenerActions{w0: 0xb010d0a04 /* countThrottled, fireError, disarmAccept, startBackoffTimer */}, nil
+				return ListenerActions{w0: 0xc010e0b04 /* countThrottled, fireError, disarmAccept, startBackoffTimer */}, nil
 			} else {
-				// ../spec/listener.yaml:130: the delay stops growing at its bound
+				// ../spec/listener.yaml:132: the delay stops growing at its bound
 				m.vars.Progressed = false
 				m.state = ListenerStateThrottled
-				return ListenerActions{w0: 0xb010d0a04 /* countThrottled, fireError, disarmAccept, startBackoffTimer */}, nil
+				return ListenerActions{w0: 0xc010e0b04 /* countThrottled, fireError, disarmAccept, startBackoffTimer */}, nil
 			}
 		case AcceptResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ListenerEbadfPolicyCrash {
-				// ../spec/listener.yaml:112
+				// ../spec/listener.yaml:114
 				m.vars.Progressed = false
 				m.state = ListenerStateAbandoned
-				return ListenerActions{w0: 0x1201 /* panicWithDiagnostics */}, nil
+				return ListenerActions{w0: 0x1301 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/listener.yaml:118
+				// ../spec/listener.yaml:120
 				m.vars.Progressed = false
 				m.state = ListenerStateAbandoned
-				return ListenerActions{w0: 0x15140d101105 /* countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
+				return ListenerActions{w0: 0x16150e111205 /* countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
 			}
 		case AcceptResultOtherError:
-			// ../spec/listener.yaml:131
+			// ../spec/listener.yaml:133
 			m.vars.Progressed = false
 			m.state = ListenerStateDeregistering
-			return ListenerActions{w0: 0xe0d02 /* fireError, deregister */}, nil
+			return ListenerActions{w0: 0xf0e02 /* fireError, deregister */}, nil
 		}
 	case ListenerStateThrottled:
 		switch out {
 		case AcceptResultAccepted:
-			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
-			return ListenerActions{}, &listenerRejects[73]
-		case AcceptResultWouldBlock:
-			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
-			return ListenerActions{}, &listenerRejects[74]
-		case AcceptResultInterrupted:
-			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
-			return ListenerActions{}, &listenerRejects[75]
-		case AcceptResultAborted:
-			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
+			// ../spec/listener.yaml:134: accept results follow acceptSocket, which only an accept cycle issues
 			return ListenerActions{}, &listenerRejects[76]
-		case AcceptResultExhausted:
-			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
+		case AcceptResultWouldBlock:
+			// ../spec/listener.yaml:134: accept results follow acceptSocket, which only an accept cycle issues
 			return ListenerActions{}, &listenerRejects[77]
-		case AcceptResultDescriptorInvalid:
-			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
+		case AcceptResultInterrupted:
+			// ../spec/listener.yaml:134: accept results follow acceptSocket, which only an accept cycle issues
 			return ListenerActions{}, &listenerRejects[78]
-		case AcceptResultOtherError:
-			// ../spec/listener.yaml:132: accept results follow acceptSocket, which only an accept cycle issues
+		case AcceptResultAborted:
+			// ../spec/listener.yaml:134: accept results follow acceptSocket, which only an accept cycle issues
 			return ListenerActions{}, &listenerRejects[79]
+		case AcceptResultExhausted:
+			// ../spec/listener.yaml:134: accept results follow acceptSocket, which only an accept cycle issues
+			return ListenerActions{}, &listenerRejects[80]
+		case AcceptResultDescriptorInvalid:
+			// ../spec/listener.yaml:134: accept results follow acceptSocket, which only an accept cycle issues
+			return ListenerActions{}, &listenerRejects[81]
+		case AcceptResultOtherError:
+			// ../spec/listener.yaml:134: accept results follow acceptSocket, which only an accept cycle issues
+			return ListenerActions{}, &listenerRejects[82]
 		}
 	case ListenerStateDeregistering:
 		switch out {
 		case AcceptResultAccepted:
-			// ../spec/listener.yaml:171: a connection accepted by the cycle the close interrupted goes with the listener
+			// ../spec/listener.yaml:173: a connection accepted by the cycle the close interrupted goes with the listener
 			return ListenerActions{w0: 0x501 /* closeConnection */}, nil
 		case AcceptResultWouldBlock, AcceptResultInterrupted, AcceptResultAborted, AcceptResultExhausted, AcceptResultOtherError:
-			// ../spec/listener.yaml:172: the last result of the cycle the close interrupted
+			// ../spec/listener.yaml:177: the last result of the cycle the close interrupted
 			return ListenerActions{}, nil
 		case AcceptResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ListenerEbadfPolicyCrash {
-				// ../spec/listener.yaml:112
+				// ../spec/listener.yaml:114
 				m.vars.Progressed = false
 				m.state = ListenerStateAbandoned
-				return ListenerActions{w0: 0x1201 /* panicWithDiagnostics */}, nil
+				return ListenerActions{w0: 0x1301 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/listener.yaml:118
+				// ../spec/listener.yaml:120
 				m.vars.Progressed = false
 				m.state = ListenerStateAbandoned
-				return ListenerActions{w0: 0x15140d101105 /* countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
+				return ListenerActions{w0: 0x16150e111205 /* countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
 			}
 		}
 	case ListenerStateClosing:
 		switch out {
 		case AcceptResultAccepted:
-			// ../spec/listener.yaml:171: a connection accepted by the cycle the close interrupted goes with the listener
+			// ../spec/listener.yaml:173: a connection accepted by the cycle the close interrupted goes with the listener
 			return ListenerActions{w0: 0x501 /* closeConnection */}, nil
 		case AcceptResultWouldBlock, AcceptResultInterrupted, AcceptResultAborted, AcceptResultExhausted, AcceptResultDescriptorInvalid, AcceptResultOtherError:
-			// ../spec/listener.yaml:173: the last result of the cycle the close interrupted; close(2) was issued and its result settles the number
+			// ../spec/listener.yaml:178: the last result of the cycle the close interrupted; close(2) was issued and its result settles the number
 			return ListenerActions{}, nil
 		}
 	case ListenerStateClosed, ListenerStateAbandoned:
 		switch out {
 		case AcceptResultAccepted, AcceptResultWouldBlock, AcceptResultInterrupted, AcceptResultAborted, AcceptResultExhausted, AcceptResultDescriptorInvalid, AcceptResultOtherError:
-			// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
+			// ../spec/listener.yaml:188: late notifications and results of a closed listener change nothing
 			return ListenerActions{}, nil
 		}
 	}
@@ -1183,67 +1217,67 @@ func (m *Listener) onAdopted(out AdoptResult) (ListenerActions, error) {
 	case ListenerStateFresh:
 		switch out {
 		case AdoptResultRegistered:
-			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:105: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[8]
 		case AdoptResultRefused:
-			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:105: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[9]
 		case AdoptResultPanicked:
-			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:105: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[10]
 		case AdoptResultRegisterFailed:
-			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:105: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[11]
 		}
 	case ListenerStateListening, ListenerStateAccepting, ListenerStateThrottled, ListenerStateDeregistering, ListenerStateClosing:
 		switch out {
 		case AdoptResultRegistered:
-			// ../spec/listener.yaml:141: the channel's own table owns the connection now
+			// ../spec/listener.yaml:143: the channel's own table owns the connection now
 			return ListenerActions{}, nil
 		case AdoptResultRefused:
-			// ../spec/listener.yaml:142: Accepted did not want the connection
+			// ../spec/listener.yaml:144: Accepted did not want the connection
 			return ListenerActions{w0: 0x501 /* closeConnection */}, nil
 		case AdoptResultPanicked:
 			if m.vars.PanicPolicy == ListenerPanicPolicyContain {
-				// ../spec/listener.yaml:143: a panic in Accepted fails that connection only: the listener accepts on (gnet, nbio and evio crash here)
+				// ../spec/listener.yaml:145: a panic in Accepted fails that connection only: the listener accepts on (gnet, nbio and evio crash here)
 				return ListenerActions{w0: 0x50602 /* countPanic, closeConnection */}, nil
 			} else {
-				// ../spec/listener.yaml:144: the loop's fault boundary turns the re-raised panic into loopFailed
-				return ListenerActions{w0: 0x130502 /* closeConnection, repanic */}, nil
+				// ../spec/listener.yaml:146: the loop's fault boundary turns the re-raised panic into loopFailed
+				return ListenerActions{w0: 0x140502 /* closeConnection, repanic */}, nil
 			}
 		case AdoptResultRegisterFailed:
-			// ../spec/listener.yaml:145: the registration closed the descriptor; the listener survives and reports it
-			return ListenerActions{w0: 0xd01 /* fireError */}, nil
+			// ../spec/listener.yaml:147: the registration closed the descriptor; the listener survives and reports it
+			return ListenerActions{w0: 0xe01 /* fireError */}, nil
 		}
 	case ListenerStateClosed:
 		switch out {
 		case AdoptResultRegistered:
-			// ../spec/listener.yaml:146: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
-			return ListenerActions{}, &listenerRejects[112]
-		case AdoptResultRefused:
-			// ../spec/listener.yaml:146: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
-			return ListenerActions{}, &listenerRejects[113]
-		case AdoptResultPanicked:
-			// ../spec/listener.yaml:146: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
-			return ListenerActions{}, &listenerRejects[114]
-		case AdoptResultRegisterFailed:
-			// ../spec/listener.yaml:146: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
+			// ../spec/listener.yaml:148: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
 			return ListenerActions{}, &listenerRejects[115]
+		case AdoptResultRefused:
+			// ../spec/listener.yaml:148: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
+			return ListenerActions{}, &listenerRejects[116]
+		case AdoptResultPanicked:
+			// ../spec/listener.yaml:148: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
+			return ListenerActions{}, &listenerRejects[117]
+		case AdoptResultRegisterFailed:
+			// ../spec/listener.yaml:148: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
+			return ListenerActions{}, &listenerRejects[118]
 		}
 	case ListenerStateAbandoned:
 		switch out {
 		case AdoptResultRegistered:
-			// ../spec/listener.yaml:146: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
-			return ListenerActions{}, &listenerRejects[116]
-		case AdoptResultRefused:
-			// ../spec/listener.yaml:146: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
-			return ListenerActions{}, &listenerRejects[117]
-		case AdoptResultPanicked:
-			// ../spec/listener.yaml:146: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
-			return ListenerActions{}, &listenerRejects[118]
-		case AdoptResultRegisterFailed:
-			// ../spec/listener.yaml:146: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
+			// ../spec/listener.yaml:148: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
 			return ListenerActions{}, &listenerRejects[119]
+		case AdoptResultRefused:
+			// ../spec/listener.yaml:148: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
+			return ListenerActions{}, &listenerRejects[120]
+		case AdoptResultPanicked:
+			// ../spec/listener.yaml:148: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
+			return ListenerActions{}, &listenerRejects[121]
+		case AdoptResultRegisterFailed:
+			// ../spec/listener.yaml:148: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
+			return ListenerActions{}, &listenerRejects[122]
 		}
 	}
 	return ListenerActions{}, ErrUnknownOutcome
@@ -1263,22 +1297,22 @@ func (m *Listener) AcceptContinue() (ListenerActions, error) {
 func (m *Listener) onAcceptContinue() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
-		// ../spec/listener.yaml:104: no interest or timer exists before registration
+		// ../spec/listener.yaml:106: no interest or timer exists before registration
 		return ListenerActions{}, &listenerRejects[12]
 	case ListenerStateListening:
-		// ../spec/listener.yaml:135: the continuation of a cycle that an event queued before it already ended
+		// ../spec/listener.yaml:137: the continuation of a cycle that an event queued before it already ended
 		return ListenerActions{}, nil
 	case ListenerStateAccepting:
-		// ../spec/listener.yaml:133
+		// ../spec/listener.yaml:135
 		return ListenerActions{w0: 0x301 /* acceptSocket */}, nil
 	case ListenerStateThrottled:
-		// ../spec/listener.yaml:136: throttling follows an accept result, never a continuation
-		return ListenerActions{}, &listenerRejects[80]
+		// ../spec/listener.yaml:138: throttling follows an accept result, never a continuation
+		return ListenerActions{}, &listenerRejects[83]
 	case ListenerStateDeregistering, ListenerStateClosing:
-		// ../spec/listener.yaml:170: readiness, continuations, timers and drains that an event queued before the close; the close under way ends the listener
+		// ../spec/listener.yaml:172: readiness, continuations, timers and drains that an event queued before the close; the close under way ends the listener
 		return ListenerActions{}, nil
 	case ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
+		// ../spec/listener.yaml:188: late notifications and results of a closed listener change nothing
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
@@ -1298,24 +1332,24 @@ func (m *Listener) AcceptBudgetSpent() (ListenerActions, error) {
 func (m *Listener) onAcceptBudgetSpent() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
-		// ../spec/listener.yaml:104: no interest or timer exists before registration
+		// ../spec/listener.yaml:106: no interest or timer exists before registration
 		return ListenerActions{}, &listenerRejects[13]
 	case ListenerStateListening:
-		// ../spec/listener.yaml:135: the continuation of a cycle that an event queued before it already ended
+		// ../spec/listener.yaml:137: the continuation of a cycle that an event queued before it already ended
 		return ListenerActions{}, nil
 	case ListenerStateAccepting:
-		// ../spec/listener.yaml:134: yield to other descriptors; the backlog fires readable again
+		// ../spec/listener.yaml:136: yield to other descriptors; the backlog fires readable again
 		m.vars.Progressed = false
 		m.state = ListenerStateListening
 		return ListenerActions{w0: 0x201 /* rearmAccept */}, nil
 	case ListenerStateThrottled:
-		// ../spec/listener.yaml:136: throttling follows an accept result, never a continuation
-		return ListenerActions{}, &listenerRejects[81]
+		// ../spec/listener.yaml:138: throttling follows an accept result, never a continuation
+		return ListenerActions{}, &listenerRejects[84]
 	case ListenerStateDeregistering, ListenerStateClosing:
-		// ../spec/listener.yaml:170: readiness, continuations, timers and drains that an event queued before the close; the close under way ends the listener
+		// ../spec/listener.yaml:172: readiness, continuations, timers and drains that an event queued before the close; the close under way ends the listener
 		return ListenerActions{}, nil
 	case ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
+		// ../spec/listener.yaml:188: late notifications and results of a closed listener change nothing
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
@@ -1335,20 +1369,20 @@ func (m *Listener) BackoffExpired() (ListenerActions, error) {
 func (m *Listener) onBackoffExpired() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
-		// ../spec/listener.yaml:104: no interest or timer exists before registration
+		// ../spec/listener.yaml:106: no interest or timer exists before registration
 		return ListenerActions{}, &listenerRejects[14]
 	case ListenerStateListening, ListenerStateAccepting:
-		// ../spec/listener.yaml:138: a timer that fired as it was cancelled
+		// ../spec/listener.yaml:140: a timer that fired as it was cancelled
 		return ListenerActions{}, nil
 	case ListenerStateThrottled:
-		// ../spec/listener.yaml:137: resume watching; a waiting backlog fires readable at once
+		// ../spec/listener.yaml:139: resume watching; a waiting backlog fires readable at once
 		m.state = ListenerStateListening
 		return ListenerActions{w0: 0x1 /* armAccept */}, nil
 	case ListenerStateDeregistering, ListenerStateClosing:
-		// ../spec/listener.yaml:170: readiness, continuations, timers and drains that an event queued before the close; the close under way ends the listener
+		// ../spec/listener.yaml:172: readiness, continuations, timers and drains that an event queued before the close; the close under way ends the listener
 		return ListenerActions{}, nil
 	case ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
+		// ../spec/listener.yaml:188: late notifications and results of a closed listener change nothing
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
@@ -1368,23 +1402,23 @@ func (m *Listener) Drain() (ListenerActions, error) {
 func (m *Listener) onDrain() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
-		// ../spec/listener.yaml:105: the loop refused the registration; there is nothing to remove from the poller
+		// ../spec/listener.yaml:107: the loop refused the registration; there is nothing to remove from the poller
 		m.state = ListenerStateClosing
-		return ListenerActions{w0: 0xf01 /* closeFD */}, nil
+		return ListenerActions{w0: 0x1001 /* closeFD */}, nil
 	case ListenerStateListening, ListenerStateAccepting:
-		// ../spec/listener.yaml:149
+		// ../spec/listener.yaml:151
 		m.vars.Progressed = false
 		m.state = ListenerStateDeregistering
-		return ListenerActions{w0: 0xe01 /* deregister */}, nil
+		return ListenerActions{w0: 0xf01 /* deregister */}, nil
 	case ListenerStateThrottled:
-		// ../spec/listener.yaml:150
+		// ../spec/listener.yaml:152
 		m.state = ListenerStateDeregistering
-		return ListenerActions{w0: 0xe0c02 /* cancelBackoffTimer, deregister */}, nil
+		return ListenerActions{w0: 0xf0d02 /* cancelBackoffTimer, deregister */}, nil
 	case ListenerStateDeregistering, ListenerStateClosing:
-		// ../spec/listener.yaml:170: readiness, continuations, timers and drains that an event queued before the close; the close under way ends the listener
+		// ../spec/listener.yaml:172: readiness, continuations, timers and drains that an event queued before the close; the close under way ends the listener
 		return ListenerActions{}, nil
 	case ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
+		// ../spec/listener.yaml:188: late notifications and results of a closed listener change nothing
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
@@ -1404,20 +1438,20 @@ func (m *Listener) Close() (ListenerActions, error) {
 func (m *Listener) onClose() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
-		// ../spec/listener.yaml:105: the loop refused the registration; there is nothing to remove from the poller
+		// ../spec/listener.yaml:107: the loop refused the registration; there is nothing to remove from the poller
 		m.state = ListenerStateClosing
-		return ListenerActions{w0: 0xf01 /* closeFD */}, nil
+		return ListenerActions{w0: 0x1001 /* closeFD */}, nil
 	case ListenerStateListening, ListenerStateAccepting:
-		// ../spec/listener.yaml:149
+		// ../spec/listener.yaml:151
 		m.vars.Progressed = false
 		m.state = ListenerStateDeregistering
-		return ListenerActions{w0: 0xe01 /* deregister */}, nil
+		return ListenerActions{w0: 0xf01 /* deregister */}, nil
 	case ListenerStateThrottled:
-		// ../spec/listener.yaml:150
+		// ../spec/listener.yaml:152
 		m.state = ListenerStateDeregistering
-		return ListenerActions{w0: 0xe0c02 /* cancelBackoffTimer, deregister */}, nil
+		return ListenerActions{w0: 0xf0d02 /* cancelBackoffTimer, deregister */}, nil
 	case ListenerStateDeregistering, ListenerStateClosing, ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:182: closing a listener that is closing or ended asks for nothing left to do: not a runtime or caller bug, so not rejected (Err says how it ended)
+		// ../spec/listener.yaml:187: closing a listener that is closing or ended asks for nothing left to do: not a runtime or caller bug, so not rejected (Err says how it ended)
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
@@ -1441,102 +1475,102 @@ func (m *Listener) onPollerControlFailed(out PollerControlResult) (ListenerActio
 	case ListenerStateFresh:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:105: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[15]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:105: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[16]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:105: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[17]
 		case PollerControlResultNotRegistered:
-			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:105: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[18]
 		case PollerControlResultExhausted:
-			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:105: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[19]
 		case PollerControlResultOtherError:
-			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:105: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[20]
 		}
 	case ListenerStateListening, ListenerStateAccepting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:153: successful changes are not reported
+			// ../spec/listener.yaml:155: successful changes are not reported
 			return ListenerActions{}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ListenerEbadfPolicyCrash {
-				// ../spec/listener.yaml:111
+				// ../spec/listener.yaml:113
 				m.vars.Progressed = false
 				m.state = ListenerStateAbandoned
-				return ListenerActions{w0: 0x1201 /* panicWithDiagnostics */}, nil
+				return ListenerActions{w0: 0x1301 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/listener.yaml:116
+				// ../spec/listener.yaml:118
 				m.vars.Progressed = false
 				m.state = ListenerStateAbandoned
-				return ListenerActions{w0: 0x15140d101105 /* countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
+				return ListenerActions{w0: 0x16150e111205 /* countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/listener.yaml:154
+			// ../spec/listener.yaml:156
 			m.vars.Progressed = false
 			m.state = ListenerStateDeregistering
-			return ListenerActions{w0: 0xe0d02 /* fireError, deregister */}, nil
+			return ListenerActions{w0: 0xf0e02 /* fireError, deregister */}, nil
 		}
 	case ListenerStateThrottled:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:153: successful changes are not reported
+			// ../spec/listener.yaml:155: successful changes are not reported
 			return ListenerActions{}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ListenerEbadfPolicyCrash {
-				// ../spec/listener.yaml:111
+				// ../spec/listener.yaml:113
 				m.vars.Progressed = false
 				m.state = ListenerStateAbandoned
-				return ListenerActions{w0: 0x1201 /* panicWithDiagnostics */}, nil
+				return ListenerActions{w0: 0x1301 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/listener.yaml:117
+				// ../spec/listener.yaml:119
 				m.state = ListenerStateAbandoned
-				return ListenerActions{w0: 0x15140d10110c06 /* cancelBackoffTimer, countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
+				return ListenerActions{w0: 0x16150e11120d06 /* cancelBackoffTimer, countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/listener.yaml:155
+			// ../spec/listener.yaml:157
 			m.state = ListenerStateDeregistering
-			return ListenerActions{w0: 0xe0d0c03 /* cancelBackoffTimer, fireError, deregister */}, nil
+			return ListenerActions{w0: 0xf0e0d03 /* cancelBackoffTimer, fireError, deregister */}, nil
 		}
 	case ListenerStateDeregistering:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:153: successful changes are not reported
+			// ../spec/listener.yaml:155: successful changes are not reported
 			return ListenerActions{}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ListenerEbadfPolicyCrash {
-				// ../spec/listener.yaml:111
+				// ../spec/listener.yaml:113
 				m.vars.Progressed = false
 				m.state = ListenerStateAbandoned
-				return ListenerActions{w0: 0x1201 /* panicWithDiagnostics */}, nil
+				return ListenerActions{w0: 0x1301 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/listener.yaml:116
+				// ../spec/listener.yaml:118
 				m.vars.Progressed = false
 				m.state = ListenerStateAbandoned
-				return ListenerActions{w0: 0x15140d101105 /* countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
+				return ListenerActions{w0: 0x16150e111205 /* countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/listener.yaml:174: an interest change that failed before the removal; the removal's result decides
+			// ../spec/listener.yaml:179: an interest change that failed before the removal; the removal's result decides
 			return ListenerActions{}, nil
 		}
 	case ListenerStateClosing:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:153: successful changes are not reported
+			// ../spec/listener.yaml:155: successful changes are not reported
 			return ListenerActions{}, nil
 		case PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/listener.yaml:175: an interest change that failed before the removal; close(2) was issued and its result settles the number
+			// ../spec/listener.yaml:180: an interest change that failed before the removal; close(2) was issued and its result settles the number
 			return ListenerActions{}, nil
 		}
 	case ListenerStateClosed, ListenerStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
+			// ../spec/listener.yaml:188: late notifications and results of a closed listener change nothing
 			return ListenerActions{}, nil
 		}
 	}
@@ -1561,129 +1595,129 @@ func (m *Listener) onDeregistered(out PollerControlResult) (ListenerActions, err
 	case ListenerStateFresh:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:105: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[21]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:105: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[22]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:105: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[23]
 		case PollerControlResultNotRegistered:
-			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:105: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[24]
 		case PollerControlResultExhausted:
-			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:105: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[25]
 		case PollerControlResultOtherError:
-			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:105: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[26]
 		}
 	case ListenerStateListening:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
-			return ListenerActions{}, &listenerRejects[43]
-		case PollerControlResultDescriptorInvalid:
-			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
-			return ListenerActions{}, &listenerRejects[44]
-		case PollerControlResultAlreadyRegistered:
-			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
-			return ListenerActions{}, &listenerRejects[45]
-		case PollerControlResultNotRegistered:
-			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:161: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[46]
-		case PollerControlResultExhausted:
-			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/listener.yaml:161: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[47]
-		case PollerControlResultOtherError:
-			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/listener.yaml:161: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[48]
+		case PollerControlResultNotRegistered:
+			// ../spec/listener.yaml:161: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[49]
+		case PollerControlResultExhausted:
+			// ../spec/listener.yaml:161: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[50]
+		case PollerControlResultOtherError:
+			// ../spec/listener.yaml:161: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[51]
 		}
 	case ListenerStateAccepting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
-			return ListenerActions{}, &listenerRejects[58]
-		case PollerControlResultDescriptorInvalid:
-			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
-			return ListenerActions{}, &listenerRejects[59]
-		case PollerControlResultAlreadyRegistered:
-			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
-			return ListenerActions{}, &listenerRejects[60]
-		case PollerControlResultNotRegistered:
-			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:161: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[61]
-		case PollerControlResultExhausted:
-			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/listener.yaml:161: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[62]
-		case PollerControlResultOtherError:
-			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/listener.yaml:161: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[63]
+		case PollerControlResultNotRegistered:
+			// ../spec/listener.yaml:161: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[64]
+		case PollerControlResultExhausted:
+			// ../spec/listener.yaml:161: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[65]
+		case PollerControlResultOtherError:
+			// ../spec/listener.yaml:161: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[66]
 		}
 	case ListenerStateThrottled:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
-			return ListenerActions{}, &listenerRejects[82]
-		case PollerControlResultDescriptorInvalid:
-			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
-			return ListenerActions{}, &listenerRejects[83]
-		case PollerControlResultAlreadyRegistered:
-			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
-			return ListenerActions{}, &listenerRejects[84]
-		case PollerControlResultNotRegistered:
-			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:161: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[85]
-		case PollerControlResultExhausted:
-			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/listener.yaml:161: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[86]
-		case PollerControlResultOtherError:
-			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/listener.yaml:161: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[87]
+		case PollerControlResultNotRegistered:
+			// ../spec/listener.yaml:161: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[88]
+		case PollerControlResultExhausted:
+			// ../spec/listener.yaml:161: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[89]
+		case PollerControlResultOtherError:
+			// ../spec/listener.yaml:161: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[90]
 		}
 	case ListenerStateDeregistering:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:161
+			// ../spec/listener.yaml:163
 			m.state = ListenerStateClosing
-			return ListenerActions{w0: 0x140f02 /* closeFD, leaveLoop */}, nil
+			return ListenerActions{w0: 0x151002 /* closeFD, leaveLoop */}, nil
 		case PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
 			if m.vars.EbadfPolicy == ListenerEbadfPolicyContain {
-				// ../spec/listener.yaml:162: DEL fails for a registered descriptor only when the number no longer names our socket (EBADF: closed; ENOENT: another file took the number; EPERM, otherError: a file epoll cannot watch took it): closing it could close someone else's file (D2)
+				// ../spec/listener.yaml:164: DEL fails for a registered descriptor only when the number no longer names our socket (EBADF: closed; ENOENT: another file took the number; EPERM, otherError: a file epoll cannot watch took it): closing it could close someone else's file (D2)
 				m.state = ListenerStateAbandoned
-				return ListenerActions{w0: 0x15140d101105 /* countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
+				return ListenerActions{w0: 0x16150e111205 /* countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/listener.yaml:163
+				// ../spec/listener.yaml:165
 				m.state = ListenerStateAbandoned
-				return ListenerActions{w0: 0x1201 /* panicWithDiagnostics */}, nil
+				return ListenerActions{w0: 0x1301 /* panicWithDiagnostics */}, nil
 			}
 		}
 	case ListenerStateClosing:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:165: the removal's result precedes close(2)
-			return ListenerActions{}, &listenerRejects[106]
-		case PollerControlResultDescriptorInvalid:
-			// ../spec/listener.yaml:165: the removal's result precedes close(2)
-			return ListenerActions{}, &listenerRejects[107]
-		case PollerControlResultAlreadyRegistered:
-			// ../spec/listener.yaml:165: the removal's result precedes close(2)
-			return ListenerActions{}, &listenerRejects[108]
-		case PollerControlResultNotRegistered:
-			// ../spec/listener.yaml:165: the removal's result precedes close(2)
+			// ../spec/listener.yaml:167: the removal's result precedes close(2)
 			return ListenerActions{}, &listenerRejects[109]
-		case PollerControlResultExhausted:
-			// ../spec/listener.yaml:165: the removal's result precedes close(2)
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/listener.yaml:167: the removal's result precedes close(2)
 			return ListenerActions{}, &listenerRejects[110]
-		case PollerControlResultOtherError:
-			// ../spec/listener.yaml:165: the removal's result precedes close(2)
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/listener.yaml:167: the removal's result precedes close(2)
 			return ListenerActions{}, &listenerRejects[111]
+		case PollerControlResultNotRegistered:
+			// ../spec/listener.yaml:167: the removal's result precedes close(2)
+			return ListenerActions{}, &listenerRejects[112]
+		case PollerControlResultExhausted:
+			// ../spec/listener.yaml:167: the removal's result precedes close(2)
+			return ListenerActions{}, &listenerRejects[113]
+		case PollerControlResultOtherError:
+			// ../spec/listener.yaml:167: the removal's result precedes close(2)
+			return ListenerActions{}, &listenerRejects[114]
 		}
 	case ListenerStateClosed, ListenerStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
+			// ../spec/listener.yaml:188: late notifications and results of a closed listener change nothing
 			return ListenerActions{}, nil
 		}
 	}
@@ -1708,84 +1742,130 @@ func (m *Listener) onCloseReturned(out CloseResult) (ListenerActions, error) {
 	case ListenerStateFresh:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:105: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[27]
 		case CloseResultDescriptorInvalid:
-			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:105: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[28]
 		case CloseResultOtherError:
-			// ../spec/listener.yaml:103: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:105: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[29]
 		}
 	case ListenerStateListening:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
-			return ListenerActions{}, &listenerRejects[49]
+			// ../spec/listener.yaml:161: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[52]
 		case CloseResultDescriptorInvalid:
-			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
-			return ListenerActions{}, &listenerRejects[50]
+			// ../spec/listener.yaml:161: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[53]
 		case CloseResultOtherError:
-			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
-			return ListenerActions{}, &listenerRejects[51]
+			// ../spec/listener.yaml:161: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[54]
 		}
 	case ListenerStateAccepting:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
-			return ListenerActions{}, &listenerRejects[64]
+			// ../spec/listener.yaml:161: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[67]
 		case CloseResultDescriptorInvalid:
-			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
-			return ListenerActions{}, &listenerRejects[65]
+			// ../spec/listener.yaml:161: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[68]
 		case CloseResultOtherError:
-			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
-			return ListenerActions{}, &listenerRejects[66]
+			// ../spec/listener.yaml:161: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[69]
 		}
 	case ListenerStateThrottled:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
-			return ListenerActions{}, &listenerRejects[88]
+			// ../spec/listener.yaml:161: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[91]
 		case CloseResultDescriptorInvalid:
-			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
-			return ListenerActions{}, &listenerRejects[89]
+			// ../spec/listener.yaml:161: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[92]
 		case CloseResultOtherError:
-			// ../spec/listener.yaml:159: removal and close(2) are issued only on the way out
-			return ListenerActions{}, &listenerRejects[90]
+			// ../spec/listener.yaml:161: removal and close(2) are issued only on the way out
+			return ListenerActions{}, &listenerRejects[93]
 		}
 	case ListenerStateDeregistering:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/listener.yaml:164: close(2) follows the removal's result
-			return ListenerActions{}, &listenerRejects[97]
+			// ../spec/listener.yaml:166: close(2) follows the removal's result
+			return ListenerActions{}, &listenerRejects[100]
 		case CloseResultDescriptorInvalid:
-			// ../spec/listener.yaml:164: close(2) follows the removal's result
-			return ListenerActions{}, &listenerRejects[98]
+			// ../spec/listener.yaml:166: close(2) follows the removal's result
+			return ListenerActions{}, &listenerRejects[101]
 		case CloseResultOtherError:
-			// ../spec/listener.yaml:164: close(2) follows the removal's result
-			return ListenerActions{}, &listenerRejects[99]
+			// ../spec/listener.yaml:166: close(2) follows the removal's result
+			return ListenerActions{}, &listenerRejects[102]
 		}
 	case ListenerStateClosing:
 		switch out {
 		case CloseResultClosed, CloseResultOtherError:
-			// ../spec/listener.yaml:166: the descriptor is released on every result (D4); an error is the close result's cause
+			// ../spec/listener.yaml:168: the descriptor is released on every result (D4); an error is the close result's cause
 			m.state = ListenerStateClosed
-			return ListenerActions{w0: 0x1501 /* settleClosed */}, nil
+			return ListenerActions{w0: 0x1601 /* settleClosed */}, nil
 		case CloseResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ListenerEbadfPolicyContain {
-				// ../spec/listener.yaml:167: EBADF: the number was no longer ours when we closed it (D2); nothing touches it again
+				// ../spec/listener.yaml:169: EBADF: the number was no longer ours when we closed it (D2); nothing touches it again
 				m.state = ListenerStateAbandoned
-				return ListenerActions{w0: 0x151102 /* countDescriptorInvalid, settleClosed */}, nil
+				return ListenerActions{w0: 0x161202 /* countDescriptorInvalid, settleClosed */}, nil
 			} else {
-				// ../spec/listener.yaml:168
+				// ../spec/listener.yaml:170
 				m.state = ListenerStateAbandoned
-				return ListenerActions{w0: 0x1201 /* panicWithDiagnostics */}, nil
+				return ListenerActions{w0: 0x1301 /* panicWithDiagnostics */}, nil
 			}
 		}
 	case ListenerStateClosed, ListenerStateAbandoned:
 		switch out {
 		case CloseResultClosed, CloseResultDescriptorInvalid, CloseResultOtherError:
-			// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
+			// ../spec/listener.yaml:188: late notifications and results of a closed listener change nothing
+			return ListenerActions{}, nil
+		}
+	}
+	return ListenerActions{}, ErrUnknownOutcome
+}
+
+// ConnectionReleased: The result of the close(2) issued by closeConnection on an accepted descriptor no channel took.
+func (m *Listener) ConnectionReleased(out CloseResult) (ListenerActions, error) {
+	if out < CloseResultCount {
+		if c := &listenerCells[(int(m.state)*ListenerEventCount+int(ListenerEventConnectionReleased))*listenerOutcomeStride+int(out)]; c.direct {
+			m.state = c.next
+			return c.acts, nil
+		}
+	}
+	return m.onConnectionReleased(out)
+}
+
+// onConnectionReleased answers connectionReleased from the rows of the table; ConnectionReleased takes the table's
+// precomputed answer instead when the cell has one unguarded row that sets nothing.
+func (m *Listener) onConnectionReleased(out CloseResult) (ListenerActions, error) {
+	switch m.state {
+	case ListenerStateFresh:
+		switch out {
+		case CloseResultClosed:
+			// ../spec/listener.yaml:176: a listener that never accepted closes no connection
+			return ListenerActions{}, &listenerRejects[30]
+		case CloseResultDescriptorInvalid:
+			// ../spec/listener.yaml:176: a listener that never accepted closes no connection
+			return ListenerActions{}, &listenerRejects[31]
+		case CloseResultOtherError:
+			// ../spec/listener.yaml:176: a listener that never accepted closes no connection
+			return ListenerActions{}, &listenerRejects[32]
+		}
+	case ListenerStateListening, ListenerStateAccepting, ListenerStateThrottled, ListenerStateDeregistering, ListenerStateClosing:
+		switch out {
+		case CloseResultClosed, CloseResultOtherError:
+			// ../spec/listener.yaml:174: the accepted descriptor is released whatever close says (D4)
+			return ListenerActions{}, nil
+		case CloseResultDescriptorInvalid:
+			// ../spec/listener.yaml:175: someone closed the accepted number behind the listener's back; it is released all the same
+			return ListenerActions{w0: 0x701 /* countConnectionInvalid */}, nil
+		}
+	case ListenerStateClosed, ListenerStateAbandoned:
+		switch out {
+		case CloseResultClosed, CloseResultDescriptorInvalid, CloseResultOtherError:
+			// ../spec/listener.yaml:188: late notifications and results of a closed listener change nothing
 			return ListenerActions{}, nil
 		}
 	}
@@ -1807,28 +1887,28 @@ func (m *Listener) LoopFailed() (ListenerActions, error) {
 func (m *Listener) onLoopFailed() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
-		// ../spec/listener.yaml:105: the loop refused the registration; there is nothing to remove from the poller
+		// ../spec/listener.yaml:107: the loop refused the registration; there is nothing to remove from the poller
 		m.state = ListenerStateClosing
-		return ListenerActions{w0: 0xf01 /* closeFD */}, nil
+		return ListenerActions{w0: 0x1001 /* closeFD */}, nil
 	case ListenerStateListening, ListenerStateAccepting:
-		// ../spec/listener.yaml:151: the failed poller is closed with all its registrations
+		// ../spec/listener.yaml:153: the failed poller is closed with all its registrations
 		m.vars.Progressed = false
 		m.state = ListenerStateClosing
-		return ListenerActions{w0: 0x140f0d03 /* fireError, closeFD, leaveLoop */}, nil
+		return ListenerActions{w0: 0x15100e03 /* fireError, closeFD, leaveLoop */}, nil
 	case ListenerStateThrottled:
-		// ../spec/listener.yaml:152
+		// ../spec/listener.yaml:154
 		m.state = ListenerStateClosing
-		return ListenerActions{w0: 0x140f0d0c04 /* cancelBackoffTimer, fireError, closeFD, leaveLoop */}, nil
+		return ListenerActions{w0: 0x15100e0d04 /* cancelBackoffTimer, fireError, closeFD, leaveLoop */}, nil
 	case ListenerStateDeregistering:
-		// ../spec/listener.yaml:177: the removal's result was lost with the failed step (a panic drops the queue): the failed poller is closed with all its registrations
+		// ../spec/listener.yaml:182: the removal's result was lost with the failed step (a panic drops the queue): the failed poller is closed with all its registrations
 		m.state = ListenerStateClosing
-		return ListenerActions{w0: 0x140f02 /* closeFD, leaveLoop */}, nil
+		return ListenerActions{w0: 0x151002 /* closeFD, leaveLoop */}, nil
 	case ListenerStateClosing:
-		// ../spec/listener.yaml:178: the listener left the loop; close(2)'s result is already queued
+		// ../spec/listener.yaml:183: the listener left the loop; close(2)'s result is already queued
 		m.vars.Progressed = false
 		return ListenerActions{}, nil
 	case ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
+		// ../spec/listener.yaml:188: late notifications and results of a closed listener change nothing
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
@@ -1849,24 +1929,24 @@ func (m *Listener) ForcedShutdown() (ListenerActions, error) {
 func (m *Listener) onForcedShutdown() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
-		// ../spec/listener.yaml:105: the loop refused the registration; there is nothing to remove from the poller
+		// ../spec/listener.yaml:107: the loop refused the registration; there is nothing to remove from the poller
 		m.state = ListenerStateClosing
-		return ListenerActions{w0: 0xf01 /* closeFD */}, nil
+		return ListenerActions{w0: 0x1001 /* closeFD */}, nil
 	case ListenerStateListening, ListenerStateAccepting:
-		// ../spec/listener.yaml:149
+		// ../spec/listener.yaml:151
 		m.vars.Progressed = false
 		m.state = ListenerStateDeregistering
-		return ListenerActions{w0: 0xe01 /* deregister */}, nil
+		return ListenerActions{w0: 0xf01 /* deregister */}, nil
 	case ListenerStateThrottled:
-		// ../spec/listener.yaml:150
+		// ../spec/listener.yaml:152
 		m.state = ListenerStateDeregistering
-		return ListenerActions{w0: 0xe0c02 /* cancelBackoffTimer, deregister */}, nil
+		return ListenerActions{w0: 0xf0d02 /* cancelBackoffTimer, deregister */}, nil
 	case ListenerStateDeregistering, ListenerStateClosing:
-		// ../spec/listener.yaml:176: the close under way ends the listener now: its result is already queued
+		// ../spec/listener.yaml:181: the close under way ends the listener now: its result is already queued
 		m.vars.Progressed = false
 		return ListenerActions{}, nil
 	case ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
+		// ../spec/listener.yaml:188: late notifications and results of a closed listener change nothing
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
@@ -1888,44 +1968,44 @@ func (m *Listener) onDescriptorInvalidated() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
 		if m.vars.EbadfPolicy == ListenerEbadfPolicyCrash {
-			// ../spec/listener.yaml:109
+			// ../spec/listener.yaml:111
 			m.vars.Progressed = false
 			m.state = ListenerStateAbandoned
-			return ListenerActions{w0: 0x1201 /* panicWithDiagnostics */}, nil
-		} else {
-			// ../spec/listener.yaml:113
-			m.state = ListenerStateAbandoned
-			return ListenerActions{w0: 0x15101103 /* countDescriptorInvalid, forgetFD, settleClosed */}, nil
-		}
-	case ListenerStateListening, ListenerStateAccepting, ListenerStateDeregistering:
-		if m.vars.EbadfPolicy == ListenerEbadfPolicyCrash {
-			// ../spec/listener.yaml:109
-			m.vars.Progressed = false
-			m.state = ListenerStateAbandoned
-			return ListenerActions{w0: 0x1201 /* panicWithDiagnostics */}, nil
-		} else {
-			// ../spec/listener.yaml:114
-			m.vars.Progressed = false
-			m.state = ListenerStateAbandoned
-			return ListenerActions{w0: 0x15140d101105 /* countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
-		}
-	case ListenerStateThrottled:
-		if m.vars.EbadfPolicy == ListenerEbadfPolicyCrash {
-			// ../spec/listener.yaml:109
-			m.vars.Progressed = false
-			m.state = ListenerStateAbandoned
-			return ListenerActions{w0: 0x1201 /* panicWithDiagnostics */}, nil
+			return ListenerActions{w0: 0x1301 /* panicWithDiagnostics */}, nil
 		} else {
 			// ../spec/listener.yaml:115
 			m.state = ListenerStateAbandoned
-			return ListenerActions{w0: 0x15140d10110c06 /* cancelBackoffTimer, countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
+			return ListenerActions{w0: 0x16111203 /* countDescriptorInvalid, forgetFD, settleClosed */}, nil
+		}
+	case ListenerStateListening, ListenerStateAccepting, ListenerStateDeregistering:
+		if m.vars.EbadfPolicy == ListenerEbadfPolicyCrash {
+			// ../spec/listener.yaml:111
+			m.vars.Progressed = false
+			m.state = ListenerStateAbandoned
+			return ListenerActions{w0: 0x1301 /* panicWithDiagnostics */}, nil
+		} else {
+			// ../spec/listener.yaml:116
+			m.vars.Progressed = false
+			m.state = ListenerStateAbandoned
+			return ListenerActions{w0: 0x16150e111205 /* countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
+		}
+	case ListenerStateThrottled:
+		if m.vars.EbadfPolicy == ListenerEbadfPolicyCrash {
+			// ../spec/listener.yaml:111
+			m.vars.Progressed = false
+			m.state = ListenerStateAbandoned
+			return ListenerActions{w0: 0x1301 /* panicWithDiagnostics */}, nil
+		} else {
+			// ../spec/listener.yaml:117
+			m.state = ListenerStateAbandoned
+			return ListenerActions{w0: 0x16150e11120d06 /* cancelBackoffTimer, countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
 		}
 	case ListenerStateClosing:
-		// ../spec/listener.yaml:179: close(2) was issued; its result settles the number, and nothing else touches it
+		// ../spec/listener.yaml:184: close(2) was issued; its result settles the number, and nothing else touches it
 		m.vars.Progressed = false
 		return ListenerActions{}, nil
 	case ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
+		// ../spec/listener.yaml:188: late notifications and results of a closed listener change nothing
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
@@ -1947,43 +2027,43 @@ func (m *Listener) onHandlerPanicked() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
 		if m.vars.PanicPolicy == ListenerPanicPolicyContain {
-			// ../spec/listener.yaml:106
+			// ../spec/listener.yaml:108
 			m.state = ListenerStateClosing
-			return ListenerActions{w0: 0xf01 /* closeFD */}, nil
+			return ListenerActions{w0: 0x1001 /* closeFD */}, nil
 		} else {
-			// ../spec/listener.yaml:158: the loop's fault boundary turns the re-raised panic into loopFailed
-			return ListenerActions{w0: 0x1301 /* repanic */}, nil
+			// ../spec/listener.yaml:160: the loop's fault boundary turns the re-raised panic into loopFailed
+			return ListenerActions{w0: 0x1401 /* repanic */}, nil
 		}
 	case ListenerStateListening, ListenerStateAccepting:
 		if m.vars.PanicPolicy == ListenerPanicPolicyContain {
-			// ../spec/listener.yaml:156
+			// ../spec/listener.yaml:158
 			m.vars.Progressed = false
 			m.state = ListenerStateDeregistering
-			return ListenerActions{w0: 0xe01 /* deregister */}, nil
+			return ListenerActions{w0: 0xf01 /* deregister */}, nil
 		} else {
-			// ../spec/listener.yaml:158: the loop's fault boundary turns the re-raised panic into loopFailed
-			return ListenerActions{w0: 0x1301 /* repanic */}, nil
+			// ../spec/listener.yaml:160: the loop's fault boundary turns the re-raised panic into loopFailed
+			return ListenerActions{w0: 0x1401 /* repanic */}, nil
 		}
 	case ListenerStateThrottled:
 		if m.vars.PanicPolicy == ListenerPanicPolicyContain {
-			// ../spec/listener.yaml:157
+			// ../spec/listener.yaml:159
 			m.state = ListenerStateDeregistering
-			return ListenerActions{w0: 0xe0c02 /* cancelBackoffTimer, deregister */}, nil
+			return ListenerActions{w0: 0xf0d02 /* cancelBackoffTimer, deregister */}, nil
 		} else {
-			// ../spec/listener.yaml:158: the loop's fault boundary turns the re-raised panic into loopFailed
-			return ListenerActions{w0: 0x1301 /* repanic */}, nil
+			// ../spec/listener.yaml:160: the loop's fault boundary turns the re-raised panic into loopFailed
+			return ListenerActions{w0: 0x1401 /* repanic */}, nil
 		}
 	case ListenerStateDeregistering, ListenerStateClosing:
 		if m.vars.PanicPolicy == ListenerPanicPolicyRepanic {
-			// ../spec/listener.yaml:158: the loop's fault boundary turns the re-raised panic into loopFailed
-			return ListenerActions{w0: 0x1301 /* repanic */}, nil
+			// ../spec/listener.yaml:160: the loop's fault boundary turns the re-raised panic into loopFailed
+			return ListenerActions{w0: 0x1401 /* repanic */}, nil
 		} else {
-			// ../spec/listener.yaml:180: the error handler's panic is counted where it was recovered; the close under way ends the listener
+			// ../spec/listener.yaml:185: the error handler's panic is counted where it was recovered; the close under way ends the listener
 			m.vars.Progressed = false
 			return ListenerActions{}, nil
 		}
 	case ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:183: late notifications and results of a closed listener change nothing
+		// ../spec/listener.yaml:188: late notifications and results of a closed listener change nothing
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
@@ -2060,6 +2140,11 @@ func (m *Listener) Fire(ev ListenerEvent, out uint8) (ListenerActions, error) {
 			return ListenerActions{}, ErrUnknownOutcome
 		}
 		return m.onCloseReturned(CloseResult(out))
+	case ListenerEventConnectionReleased:
+		if out >= CloseResultCount {
+			return ListenerActions{}, ErrUnknownOutcome
+		}
+		return m.onConnectionReleased(CloseResult(out))
 	case ListenerEventLoopFailed:
 		if out != 0 {
 			return ListenerActions{}, ErrUnknownOutcome
