@@ -430,13 +430,20 @@ func TestVsockOutOfBandClose(t *testing.T) {
 	t.Run("dup2 /dev/null", func(t *testing.T) {
 		checkFDs(t)
 		inj, _, port, peer, ch := vsockInjectedChannel(t, 9)
-		if err := inj.Dup2DevNull(ch.reg.fd.Fd()); err != nil {
+		nullNum := ch.reg.fd.Fd()
+		if err := inj.Dup2DevNull(nullNum); err != nil {
 			t.Fatal(err)
 		}
 		ch.Write([]byte("into the void"), nil)
 		peer.Write([]byte("x"))
 		wait(t, ch.Closed(), "the channel whose number was dup2'd over closing")
 		peerClosed(t, peer) // dup2 closed the socket's last descriptor
+		// The DEL before close(2) answered EPERM: the number names /dev/null,
+		// not the socket registered, so the channel abandoned it (D2).
+		if _, err := unix.FcntlInt(uintptr(nullNum), unix.F_GETFD, 0); err != nil {
+			t.Errorf("the /dev/null put at fd %d was closed by the channel: %v", nullNum, err)
+		}
+		unix.Close(nullNum) // the test put it there
 		noMisuse(t, inj)
 		echoOverMany(t, 2, func() (net.Conn, error) { return vsock.Dial(vsock.Local, port, nil) })
 	})
