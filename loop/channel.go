@@ -342,10 +342,15 @@ func (c *Channel) queueTaken(w write) uint32 {
 	return c.writeSeq
 }
 
-// failInbox fails the writes waiting in the inbox: the loop will never take
-// them (it refused the flush task).
+// failInbox fails the writes waiting in the inbox, and every later Write,
+// with err: the loop refused the flush task, so it will never take them. It
+// runs on the writer's goroutine, so it calls each done directly, with nothing
+// of the loop's: a panic there is counted and goes no further.
 func (c *Channel) failInbox(err error) {
 	c.wmu.Lock()
+	if c.wclosed == nil {
+		c.wclosed = err
+	}
 	in := c.inbox
 	c.inbox = nil
 	c.inboxN.Store(0)
@@ -353,9 +358,19 @@ func (c *Channel) failInbox(err error) {
 	c.wmu.Unlock()
 	for _, w := range in {
 		if w.done != nil {
-			c.complete(w.done, err)
+			c.failOffLoop(w.done, err)
 		}
 	}
+}
+
+// failOffLoop calls done(err) away from the loop, containing a panic.
+func (c *Channel) failOffLoop(done func(error), err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.loop.counters.PanicsContained.Add(1)
+		}
+	}()
+	done(err)
 }
 
 // closeInbox ends the inbox with the channel: the writes waiting there fail
@@ -611,6 +626,16 @@ func (c *Channel) complete(done func(error), err error) {
 // recovered handles a panic recovered from user code of the channel: counted,
 // and fed as handlerPanicked the first time; the handler is not called again.
 func (c *Channel) recovered(r any) {
+	switch p := r.(type) {
+	case crashPanic:
+		panic(p) // the crash policy stops the process, whoever's callback it crossed
+	case *panicError:
+		if p.channel != c.id {
+			// Another channel's re-raised panic (its repanic policy), from a
+			// step nested in this channel's callback: the loop's to handle.
+			panic(p)
+		}
+	}
 	c.loop.counters.PanicsContained.Add(1)
 	if c.handlerDead {
 		return
@@ -712,15 +737,17 @@ func (c chPerformer) FailConnect() {
 		if err == nil {
 			err = fmt.Errorf("dial %v: %w", c.raddr, net.ErrClosed)
 		}
-		c.dialed(err)
+		d := c.dialed
 		c.dialed = nil
+		c.complete(d, err)
 	}
 }
 
 func (c chPerformer) FireActive() {
 	if c.dialed != nil {
-		c.dialed(nil)
+		d := c.dialed
 		c.dialed = nil
+		c.complete(d, nil)
 	}
 	c.callback(func(h Handler) { h.OnActive(c.Channel) })
 }
@@ -839,7 +866,10 @@ func (c *Channel) settle(err error) {
 func (c *Channel) setInterest(read, write bool) {
 	if err := c.reg.interest(read, write); err != nil {
 		out := sockets.ClassifyPollerControl(err)
-		c.events.raise(chEvent{ev: sm.ChannelEventPollerControlFailed, out: uint8(out), cause: opError("poll", nil, err)})
+		if out == sm.PollerControlResultDescriptorInvalid {
+			c.reg.fd.Invalidate() // no later action of this list may touch the number
+		}
+		c.events.raiseResult(chEvent{ev: sm.ChannelEventPollerControlFailed, out: uint8(out), cause: opError("poll", nil, err)})
 	}
 }
 
@@ -878,14 +908,17 @@ func (c *Channel) completeWrites() {
 	// Take the finished writes off the queue first (keeping its array), then
 	// report them: a completion callback may queue another write.
 	done := 0
-	for done < len(c.out) && n > 0 {
+	for done < len(c.out) && !c.out[done].awaiting {
 		w := &c.out[done]
 		left := len(w.p) - w.off
+		if left > 0 && n == 0 {
+			break
+		}
 		if n < left {
 			w.off += n
 			break
 		}
-		n -= left
+		n -= left // a write with nothing left (an empty one) finishes here
 		done++
 	}
 	// The queue and the finished list swap arrays, so that nothing is copied when

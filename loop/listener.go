@@ -370,7 +370,10 @@ func pollControlCall() string {
 func (x *Listener) setInterest(read bool) {
 	if err := x.reg.interest(read, false); err != nil {
 		out := sockets.ClassifyPollerControl(err)
-		x.events.raise(lnEvent{ev: sm.ListenerEventPollerControlFailed, out: uint8(out), cause: opError("poll", nil, err)})
+		if out == sm.PollerControlResultDescriptorInvalid {
+			x.reg.fd.Invalidate() // no later action of this list may touch the number
+		}
+		x.events.raiseResult(lnEvent{ev: sm.ListenerEventPollerControlFailed, out: uint8(out), cause: opError("poll", nil, err)})
 	}
 }
 

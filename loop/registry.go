@@ -290,10 +290,13 @@ func (q *events[E]) raise(e E) { q.queue = append(q.queue, e) }
 // earlier: none of them may issue another syscall on the descriptor before its
 // table has heard this result (an EBADF, say, after which the number is not
 // ours to touch).
+//
+// Results raised by one action list keep their order among themselves.
 func (q *events[E]) raiseResult(e E) {
 	if q.next >= len(q.queue) {
 		q.queue = append(q.queue, e)
-		return
+	} else {
+		q.queue = slices.Insert(q.queue, q.next, e)
 	}
-	q.queue = slices.Insert(q.queue, q.next, e)
+	q.next++
 }

@@ -15,6 +15,9 @@ type FD struct {
 	sys    Syscalls
 	num    int
 	closed atomic.Bool
+	// invalid: the kernel answered EBADF for the number (Invalidate); no
+	// further system call is made on it, close included.
+	invalid atomic.Bool
 	// unlink is the Unix socket path Listen bound, removed by Close; empty for
 	// every other descriptor.
 	unlink string
@@ -30,10 +33,19 @@ func (fd *FD) Fd() int { return fd.num }
 // Closed reports whether Close or Forget has run.
 func (fd *FD) Closed() bool { return fd.closed.Load() }
 
+// Invalidate records that the kernel answered EBADF for the number through a
+// call FD does not make itself (a poller change): from then on every operation,
+// Close included, returns ErrClosed and makes no system call (D2). The owner
+// still decides, with Forget, when the FD is done.
+func (fd *FD) Invalidate() { fd.invalid.Store(true) }
+
+// gone reports whether no system call may be made on the number any more.
+func (fd *FD) gone() bool { return fd.closed.Load() || fd.invalid.Load() }
+
 // String names the descriptor for diagnostics: "fd 7" or "fd 7 (closed)".
 func (fd *FD) String() string {
 	s := "fd " + strconv.Itoa(fd.num)
-	if fd.closed.Load() {
+	if fd.gone() {
 		s += " (closed)"
 	}
 	return s
@@ -42,7 +54,7 @@ func (fd *FD) String() string {
 // Read reads into p, which must not be empty. n == 0 with a nil error is the
 // peer's EOF; err is the raw errno (unix.EAGAIN when nothing is buffered).
 func (fd *FD) Read(p []byte) (n int, err error) {
-	if fd.closed.Load() {
+	if fd.gone() {
 		return 0, ErrClosed
 	}
 	return fd.sys.Read(fd.num, p)
@@ -50,7 +62,7 @@ func (fd *FD) Read(p []byte) (n int, err error) {
 
 // Write writes p; n may be short. err is the raw errno.
 func (fd *FD) Write(p []byte) (n int, err error) {
-	if fd.closed.Load() {
+	if fd.gone() {
 		return 0, ErrClosed
 	}
 	return fd.sys.Write(fd.num, p)
@@ -59,7 +71,7 @@ func (fd *FD) Write(p []byte) (n int, err error) {
 // Writev writes the buffers in order, from at most the first MaxIovecs of
 // them, with one writev(2); n may be short. err is the raw errno.
 func (fd *FD) Writev(bufs [][]byte) (n int, err error) {
-	if fd.closed.Load() {
+	if fd.gone() {
 		return 0, ErrClosed
 	}
 	return fd.sys.Writev(fd.num, bufs)
@@ -70,7 +82,7 @@ func (fd *FD) Writev(bufs [][]byte) (n int, err error) {
 // listener it inherits the listener's TCP_NODELAY and SO_KEEPALIVE (Linux and
 // the BSDs copy them). err is the raw errno (unix.EAGAIN when none is pending).
 func (fd *FD) Accept() (*FD, net.Addr, error) {
-	if fd.closed.Load() {
+	if fd.gone() {
 		return nil, nil, ErrClosed
 	}
 	nfd, peer, err := fd.sys.Accept(fd.num)
@@ -87,7 +99,7 @@ func (fd *FD) Accept() (*FD, net.Addr, error) {
 // EAGAIN for a Unix listener whose backlog is full, ...). The descriptor stays
 // open whatever the result.
 func (fd *FD) Connect(addr net.Addr) error {
-	if fd.closed.Load() {
+	if fd.gone() {
 		return ErrClosed
 	}
 	return fd.sys.Connect(fd.num, normalizeAddr(addr))
@@ -100,7 +112,7 @@ func (fd *FD) Connect(addr net.Addr) error {
 // the connect is still in progress); or the errno of getsockopt itself.
 // Reading SO_ERROR clears it: call once per writable readiness.
 func (fd *FD) ConnectResult() error {
-	if fd.closed.Load() {
+	if fd.gone() {
 		return ErrClosed
 	}
 	v, err := fd.sys.GetsockoptInt(fd.num, OptError)
@@ -119,7 +131,7 @@ func (fd *FD) ConnectResult() error {
 // Shutdown closes one or both directions; after ShutWrite the peer reads EOF.
 // err is the raw errno.
 func (fd *FD) Shutdown(how ShutdownHow) error {
-	if fd.closed.Load() {
+	if fd.gone() {
 		return ErrClosed
 	}
 	return fd.sys.Shutdown(fd.num, how)
@@ -127,7 +139,7 @@ func (fd *FD) Shutdown(how ShutdownHow) error {
 
 // LocalAddr returns the address the descriptor is bound to.
 func (fd *FD) LocalAddr() (net.Addr, error) {
-	if fd.closed.Load() {
+	if fd.gone() {
 		return nil, ErrClosed
 	}
 	a, err := fd.sys.Getsockname(fd.num)
@@ -139,7 +151,7 @@ func (fd *FD) LocalAddr() (net.Addr, error) {
 
 // RemoteAddr returns the peer's address of a connected descriptor.
 func (fd *FD) RemoteAddr() (net.Addr, error) {
-	if fd.closed.Load() {
+	if fd.gone() {
 		return nil, ErrClosed
 	}
 	a, err := fd.sys.Getpeername(fd.num)
@@ -156,7 +168,7 @@ func (fd *FD) SetNoDelay(on bool) error { return fd.setBool(OptNoDelay, on) }
 func (fd *FD) SetKeepAlive(on bool) error { return fd.setBool(OptKeepAlive, on) }
 
 func (fd *FD) setBool(opt SockOpt, on bool) error {
-	if fd.closed.Load() {
+	if fd.gone() {
 		return ErrClosed
 	}
 	v := 0
@@ -175,7 +187,7 @@ func (fd *FD) setBool(opt SockOpt, on bool) error {
 // made by Listen on a Unix path first removes that path. A second Close returns
 // an error wrapping ErrClosed and makes no system call.
 func (fd *FD) Close() error {
-	if !fd.closed.CompareAndSwap(false, true) {
+	if !fd.closed.CompareAndSwap(false, true) || fd.invalid.Load() {
 		return &os.SyscallError{Syscall: "close", Err: ErrClosed}
 	}
 	var unlinkErr error
