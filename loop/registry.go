@@ -2,7 +2,6 @@ package loop
 
 import (
 	"container/heap"
-	"slices"
 	"time"
 
 	"github.com/fsmkernel/fsmkernel/sockets"
@@ -293,10 +292,11 @@ func (q *events[E]) raise(e E) { q.queue = append(q.queue, e) }
 //
 // Results raised by one action list keep their order among themselves.
 func (q *events[E]) raiseResult(e E) {
-	if q.next >= len(q.queue) {
-		q.queue = append(q.queue, e)
-	} else {
-		q.queue = slices.Insert(q.queue, q.next, e)
+	q.queue = append(q.queue, e)
+	if i := q.next; i < len(q.queue)-1 {
+		// Move it to i by hand: slices.Insert costs a generic call per result.
+		copy(q.queue[i+1:], q.queue[i:len(q.queue)-1])
+		q.queue[i] = e
 	}
 	q.next++
 }
