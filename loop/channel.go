@@ -789,6 +789,9 @@ func (c chPerformer) Deregister() {
 	l := c.loop
 	fd := c.reg.fd
 	err := l.poller.remove(fd.Fd())
+	if l.pollerLost(err) {
+		return // the loop fails; its loopFailed finishes the close without the poller
+	}
 	out := sockets.ClassifyPollerControl(err)
 	c.events.raiseResult(chEvent{ev: sm.ChannelEventDeregistered, out: uint8(out), cause: c.descriptorError(pollerRemoveSyscall(), err)})
 }
@@ -865,6 +868,9 @@ func (c *Channel) settle(err error) {
 
 func (c *Channel) setInterest(read, write bool) {
 	if err := c.reg.interest(read, write); err != nil {
+		if c.loop.pollerLost(err) {
+			return // the loop fails; its loopFailed closes the channel
+		}
 		out := sockets.ClassifyPollerControl(err)
 		if out == sm.PollerControlResultDescriptorInvalid {
 			c.reg.fd.Invalidate() // no later action of this list may touch the number

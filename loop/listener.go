@@ -266,6 +266,9 @@ func (x lnPerformer) Deregister() {
 	l := x.loop
 	fd := x.reg.fd
 	err := l.poller.remove(fd.Fd())
+	if l.pollerLost(err) {
+		return // the loop fails; its loopFailed finishes the close without the poller
+	}
 	out := sockets.ClassifyPollerControl(err)
 	var cause error
 	if err != nil {
@@ -369,6 +372,9 @@ func pollControlCall() string {
 
 func (x *Listener) setInterest(read bool) {
 	if err := x.reg.interest(read, false); err != nil {
+		if x.loop.pollerLost(err) {
+			return // the loop fails; its loopFailed closes the listener
+		}
 		out := sockets.ClassifyPollerControl(err)
 		if out == sm.PollerControlResultDescriptorInvalid {
 			x.reg.fd.Invalidate() // no later action of this list may touch the number

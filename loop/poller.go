@@ -54,9 +54,13 @@ type poller interface {
 	// both return errPollerClosed and make no system call.
 	close() error
 	forget() error
-	// fd returns the poller's descriptor, so the loop can tell whether an EBADF
-	// came from the poller itself (fcntl F_GETFD on it); -1 after close or forget.
+	// fd returns the poller's descriptor; -1 after close or forget.
 	fd() int
+	// probe asks the kernel whether the poller's own descriptors still answer,
+	// with a change that alters nothing (re-arming the wakeup): nil, or the raw
+	// errno. An EBADF from add, modify or remove names either the descriptor
+	// changed or the poller; EBADF from probe too says it was the poller.
+	probe() error
 }
 
 // errPollerClosed is returned by wake, close and forget on a poller already

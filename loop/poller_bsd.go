@@ -298,6 +298,16 @@ func (p *kqPoller) release() int {
 
 func (p *kqPoller) fd() int { return p.kq }
 
+func (p *kqPoller) probe() error {
+	if p.kq < 0 {
+		return errPollerClosed
+	}
+	var user [1]unix.Kevent_t
+	unix.SetKevent(&user[0], pollWakeIdent, unix.EVFILT_USER, unix.EV_ADD|unix.EV_CLEAR)
+	_, err := p.sys.Kevent(p.kq, user[:], nil, nil)
+	return err
+}
+
 // pollClose closes the kqueue. EINTR counts as closed (D4).
 func pollClose(sys pollSyscalls, fd int) error {
 	if err := sys.Close(fd); err != nil && err != unix.EINTR {

@@ -291,6 +291,13 @@ func (p *epoller) release() (epfd, efd int) {
 
 func (p *epoller) fd() int { return p.epfd }
 
+func (p *epoller) probe() error {
+	if p.epfd < 0 {
+		return errPollerClosed
+	}
+	return p.control(unix.EPOLL_CTL_MOD, p.efd, pollWakeToken, unix.EPOLLIN)
+}
+
 // pollClose closes one of the poller's descriptors. EINTR counts as closed
 // (D4): on Linux the descriptor is released whatever close returns.
 func pollClose(sys pollSyscalls, fd int) error {

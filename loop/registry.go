@@ -2,6 +2,8 @@ package loop
 
 import (
 	"container/heap"
+	"fmt"
+	"os"
 	"time"
 
 	"github.com/fsmkernel/fsmkernel/sockets"
@@ -91,11 +93,33 @@ func (l *Loop) admit(r *registration) {
 	l.live++
 	err := l.poller.add(r.fd.Fd(), r.token(), false, false)
 	out := sockets.ClassifyPollerControl(err)
+	if l.pollerLost(err) {
+		// The descriptor is ours and fine; the poller is what failed. Its
+		// table closes it as it would any other failed registration.
+		out = sm.PollerControlResultOtherError
+	}
 	if r.ch != nil {
 		r.ch.fire(chEvent{ev: sm.ChannelEventRegistered, out: uint8(out), cause: err})
 	} else {
 		r.ln.fire(lnEvent{ev: sm.ListenerEventRegistered, out: uint8(out), cause: err})
 	}
+}
+
+// pollerLost reports whether err, an EBADF from a change on the poller for
+// one descriptor, came from the poller itself: epoll_ctl and kevent answer
+// EBADF for either. The poller's probe tells: when it answers EBADF too, the
+// loop's table hears pollerLost (the abnormal path, D2 for the poller), and the
+// change's result is not the descriptor's, which stays ours to close.
+func (l *Loop) pollerLost(err error) bool {
+	if err == nil || sockets.ClassifyPollerControl(err) != sm.PollerControlResultDescriptorInvalid {
+		return false
+	}
+	perr := l.poller.probe()
+	if sockets.ClassifyPollerControl(perr) != sm.PollerControlResultDescriptorInvalid {
+		return false
+	}
+	l.feed(loopEvent{ev: sm.EventloopEventPollerLost, cause: fmt.Errorf("loop: the poller's descriptor %d was invalidated outside the loop: %w", l.poller.fd(), os.NewSyscallError(pollControlCall(), perr))})
+	return true
 }
 
 // leave performs leaveLoop: the registration leaves the registry, which tells the

@@ -2,6 +2,9 @@ package loop
 
 import (
 	"context"
+	"errors"
+	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fsmkernel/fsmkernel/sockets"
+	sm "github.com/fsmkernel/fsmkernel/statemachine"
 )
 
 // Tests of the write path found by review, each failing on the code before its
@@ -187,4 +191,64 @@ func TestWriteRefusedFlushFailsOffLoop(t *testing.T) {
 	if n := calls.Load(); n != 3 {
 		t.Fatalf("%d done calls, want 3 (the write and its two retries, each failed once)", n)
 	}
+}
+
+// TestPollerInvalidatedIsTheLoopsNotTheChannels: the poller's own descriptor is
+// closed behind the loop, and a channel's interest change then says EBADF.
+// epoll_ctl says EBADF for either descriptor; the poller's probe says it was
+// the poller. So the loop fails (pollerLost, the poller's number forgotten,
+// never closed), and the channel, whose descriptor is still ours, is closed,
+// not abandoned: no descriptor is leaked or contained.
+func TestPollerInvalidatedIsTheLoopsNotTheChannels(t *testing.T) {
+	contractFDs(t)
+	g := NewGroup(1, nil)
+	l := g.Loops()[0]
+	off := false
+	activated := make(chan *Channel, 1)
+	ln, err := g.Serve(loopback, func(net.Addr) (Handler, *ChannelOptions) {
+		return &activeSignal{up: activated}, &ChannelOptions{AutoRead: &off}
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	var ch *Channel
+	select {
+	case ch = <-activated:
+	case <-time.After(contractWait):
+		t.Fatal("the channel never became active")
+	}
+	epfd := -1
+	if err := <-l.Submit(func() error {
+		// On the loop, so that no wait runs between the close and the change.
+		epfd = l.poller.fd()
+		if err := unix.Close(epfd); err != nil {
+			return err
+		}
+		ch.fire(chEvent{ev: sm.ChannelEventReadRequest}) // armRead: epoll_ctl MOD
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.Done():
+	case <-time.After(contractWait):
+		t.Fatal("the loop did not stop after its poller was invalidated")
+	}
+	if err := l.Wait(); !errors.Is(err, ErrLoopFailed) || !strings.Contains(err.Error(), "invalidated outside the loop") {
+		t.Fatalf("loop stopped with %v, want ErrLoopFailed naming the invalidated poller", err)
+	}
+	<-ch.Closed()
+	if n := l.Counters().DescriptorsContained.Load(); n != 0 {
+		t.Fatalf("DescriptorsContained = %d: the channel's descriptor was taken for the invalid one", n)
+	}
+	peer.SetReadDeadline(time.Now().Add(contractWait))
+	if _, err := peer.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the peer read data, want EOF: the channel's socket should be closed")
+	}
+	g.Close()
 }
