@@ -257,6 +257,13 @@ func promelaCell(b *strings.Builder, pkg *Package, pr *Product, insts []promelaI
 		w("\t\t:: %s -> /* %s:%d */\n", a.cond, row.Pos.File, row.Pos.Line)
 		switch row.Kind {
 		case RowIgnore:
+			// An ignored event is still answered: a notAfter rule naming it
+			// holds from then on, as verify's monitor has it.
+			for _, ev := range notAfterEvents(m) {
+				if ev == e {
+					w("\t\t\tmn_%s_%s = 1;\n", in.name, m.Events[ev].Name)
+				}
+			}
 			w("\t\t\tskip\n")
 			continue
 		case RowReject:
