@@ -162,12 +162,12 @@ type Loop struct {
 	inboxLen atomic.Int32
 	spare    []request // the other inbox array, swapped in by dispatchReady
 	refuse   bool      // set by failPendingTasks: the inbox takes nothing more
-	poller   poller
+	poller   Poller
 	started  chan struct{}
 
 	// Loop-goroutine state.
 	m         sm.Eventloop
-	events    []pollEvent
+	events    []PollEvent
 	ev        events[loopEvent]
 	tasks     []task
 	slots     []regSlot // the registry, by slot
@@ -204,7 +204,7 @@ func newLoop(id int, opts Options, g *Group) *Loop {
 		id: id, opts: opts, m: m, group: g,
 		started: make(chan struct{}),
 		done:    make(chan struct{}),
-		events:  make([]pollEvent, 256),
+		events:  make([]PollEvent, 256),
 		readBuf: make([]byte, opts.ReadBufferSize),
 		iov:     make([][]byte, 0, sockets.MaxIovecs),
 	}
@@ -255,7 +255,7 @@ func (l *Loop) run() {
 			l.waitNext = true
 		}
 		l.waitNext = false
-		n, err := l.poller.wait(l.events, l.timeout())
+		n, err := l.poller.Wait(l.events, l.timeout())
 		l.lastReady = n
 		l.feed(loopEvent{ev: sm.EventloopEventWakeup, out: uint8(sockets.ClassifyPollerWait(n, err)), cause: err})
 	}
@@ -399,8 +399,8 @@ func (l loopPerformer) FailPendingTasks() {
 	l.timers = nil
 }
 
-func (l loopPerformer) ClosePoller()  { l.poller.close() }
-func (l loopPerformer) ForgetPoller() { l.poller.forget() }
+func (l loopPerformer) ClosePoller()  { l.poller.Close() }
+func (l loopPerformer) ForgetPoller() { l.poller.Forget() }
 
 func (l loopPerformer) ReportStopped() {
 	if l.cause != nil {
@@ -455,7 +455,7 @@ func (l *Loop) dispatchReady() {
 	// may end a later one's registration.
 	sink := 0
 	for i := 0; i < n && n > 1; i++ {
-		if r := l.lookup(l.events[i].token); r != nil {
+		if r := l.lookup(l.events[i].Token); r != nil {
 			sink += r.fd.Fd()
 			if r.ch != nil {
 				sink += int(r.ch.m.State())
@@ -465,7 +465,7 @@ func (l *Loop) dispatchReady() {
 	l.touched = sink
 	for i := 0; i < n; i++ {
 		ev := l.events[i]
-		r := l.lookup(ev.token)
+		r := l.lookup(ev.Token)
 		if r == nil {
 			l.counters.StaleEvents.Add(1)
 			continue
@@ -534,7 +534,7 @@ func (l *Loop) submit(r request) error {
 	p := l.poller
 	l.mu.Unlock()
 	if p != nil {
-		p.wake()
+		p.Wake()
 	}
 	return nil
 }

@@ -225,7 +225,7 @@ func TestPollerInvalidatedIsTheLoopsNotTheChannels(t *testing.T) {
 	epfd := -1
 	if err := <-l.Submit(func() error {
 		// On the loop, so that no wait runs between the close and the change.
-		epfd = l.poller.fd()
+		epfd = l.poller.FD()
 		if err := unix.Close(epfd); err != nil {
 			return err
 		}
