@@ -47,8 +47,17 @@ type Options struct {
 	// machine the loop drives. It costs one nil check when unset.
 	Trace func(Step)
 
-	sys  sockets.Syscalls
-	psys pollSyscalls
+	// Syscalls, if set, makes the system calls of the sockets that Dial and
+	// Group.Serve open, and of the connections their listeners accept (a fault
+	// injector's, a simulator's); nil means sockets.System(). Descriptors given
+	// to Listen and Adopt keep the calls they were made with.
+	Syscalls sockets.Syscalls
+	// NewPoller, if set, creates the loop's poller: called once per loop, on
+	// the loop's goroutine as it starts; nil means NewPoller.
+	NewPoller func() (Poller, error)
+	// Clock, if set, is the time of every timer, deadline and wait timeout of
+	// the loop and its Conns; nil means SystemClock().
+	Clock Clock
 }
 
 func (o *Options) withDefaults() Options {
@@ -70,6 +79,15 @@ func (o *Options) withDefaults() Options {
 	}
 	if r.ReadBufferSize <= 0 {
 		r.ReadBufferSize = 64 << 10
+	}
+	if r.Syscalls == nil {
+		r.Syscalls = sockets.System()
+	}
+	if r.NewPoller == nil {
+		r.NewPoller = NewPoller
+	}
+	if r.Clock == nil {
+		r.Clock = SystemClock()
 	}
 	return r
 }
@@ -230,7 +248,7 @@ func (l *Loop) Wait() error {
 
 // run is the loop goroutine. It only ever returns once the machine is stopped.
 func (l *Loop) run() {
-	p, err := newPoller(l.opts.psys)
+	p, err := l.opts.NewPoller()
 	l.mu.Lock()
 	l.poller = p
 	l.mu.Unlock()
@@ -268,7 +286,7 @@ func (l *Loop) timeout() time.Duration {
 		return 0
 	}
 	if t := l.timers.next(); t != nil {
-		d := time.Until(t.when)
+		d := t.when.Sub(l.opts.Clock.Now())
 		if d < 0 {
 			d = 0
 		}
@@ -473,7 +491,7 @@ func (l *Loop) dispatchReady() {
 		r.ready(ev)
 	}
 	if l.timers.next() != nil {
-		now := time.Now()
+		now := l.opts.Clock.Now()
 		for {
 			t := l.timers.next()
 			if t == nil || t.when.After(now) {

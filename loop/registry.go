@@ -231,7 +231,7 @@ func (h *timerHeap) pop() *timer { return heap.Pop(h).(*timer) }
 
 // after starts a timer on the loop goroutine.
 func (l *Loop) after(d time.Duration, fn func()) *timer {
-	t := &timer{when: time.Now().Add(d), fn: fn}
+	t := &timer{when: l.opts.Clock.Now().Add(d), fn: fn}
 	heap.Push(&l.timers, t)
 	return t
 }
