@@ -228,7 +228,7 @@ func BenchmarkEchoRuntimeOnly(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	err = <-l.Submit(func() error {
-		ev := pollEvent{token: ch.reg.token(), readable: true}
+		ev := PollEvent{Token: ch.reg.token(), Readable: true}
 		for range b.N {
 			ch.ready(ev)
 		}

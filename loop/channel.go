@@ -215,7 +215,7 @@ func (l *Loop) registerPeer(fd *sockets.FD, peer net.Addr, h Handler, o *Channel
 // Dial connects to addr on the loop; connected reports the outcome once, nil on
 // success (OnActive follows it).
 func (l *Loop) Dial(addr net.Addr, h Handler, o *ChannelOptions, connected func(error)) (*Channel, error) {
-	fd, err := sockets.Open(addr, &sockets.Options{Syscalls: l.opts.sys})
+	fd, err := sockets.Open(addr, &sockets.Options{Syscalls: l.opts.Syscalls})
 	if err != nil {
 		return nil, err
 	}
@@ -490,17 +490,17 @@ func (c *Channel) refuseWrite(e chEvent) {
 }
 
 // ready turns a poller report into the channel's events.
-func (c *Channel) ready(ev pollEvent) {
+func (c *Channel) ready(ev PollEvent) {
 	c.reads = 0
 	switch {
-	case ev.hangup:
+	case ev.Hangup:
 		c.fire(chEvent{ev: sm.ChannelEventHangup})
-	case ev.readable && ev.eofHint:
+	case ev.Readable && ev.EOFHint:
 		c.fire(chEvent{ev: sm.ChannelEventReadableEOFHint})
-	case ev.readable:
+	case ev.Readable:
 		c.fire(chEvent{ev: sm.ChannelEventReadable})
 	}
-	if ev.writable {
+	if ev.Writable {
 		c.fire(chEvent{ev: sm.ChannelEventWritable})
 	}
 }
@@ -788,7 +788,7 @@ func (c chPerformer) FailPendingWrites() {
 func (c chPerformer) Deregister() {
 	l := c.loop
 	fd := c.reg.fd
-	err := l.poller.remove(fd.Fd())
+	err := l.poller.Remove(fd.Fd())
 	if l.pollerLost(err) {
 		return // the loop fails; its loopFailed finishes the close without the poller
 	}

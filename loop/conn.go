@@ -53,7 +53,7 @@ func connOptions() *ChannelOptions {
 // *vsock.Addr) on a loop of the group and returns the connection as a *Conn.
 // ctx bounds the connect. Errors are *net.OpError.
 func (g *Group) DialConn(ctx context.Context, addr net.Addr) (net.Conn, error) {
-	c := newConn(addr.Network(), nil)
+	c := newConn(addr.Network(), nil, g.clock())
 	ch, err := g.Dial(ctx, addr, connHandler{c}, connOptions())
 	if err != nil {
 		return nil, dialError(addr, err)
@@ -85,7 +85,7 @@ func dialError(addr net.Addr, err error) error {
 // *vsock.Addr) and returns a *ConnListener whose Accept hands out each
 // connection as a *Conn served by a loop of the group.
 func (g *Group) ListenConn(addr net.Addr) (net.Listener, error) {
-	x := &ConnListener{network: addr.Network(), ready: make(chan struct{}, 1), closed: make(chan struct{})}
+	x := &ConnListener{network: addr.Network(), clock: g.clock(), ready: make(chan struct{}, 1), closed: make(chan struct{})}
 	ln, err := g.Serve(addr, x.accepted, nil)
 	if err != nil {
 		var op *net.OpError
@@ -107,6 +107,7 @@ type ConnListener struct {
 	ln      *Listener
 	addr    net.Addr
 	network string
+	clock   Clock
 
 	mu      sync.Mutex
 	pending []*Conn // active, not yet taken by Accept
@@ -125,7 +126,7 @@ func (x *ConnListener) accepted(net.Addr) (Handler, *ChannelOptions) {
 	if x.isClosed() || len(x.pending) >= connBacklog {
 		return nil, nil
 	}
-	return connHandler{newConn(x.network, x)}, connOptions()
+	return connHandler{newConn(x.network, x, x.clock)}, connOptions()
 }
 
 // admit runs on the connection's loop once it is active.
@@ -246,15 +247,15 @@ type Conn struct {
 	once   sync.Once
 }
 
-func newConn(network string, ln *ConnListener) *Conn {
+func newConn(network string, ln *ConnListener, clock Clock) *Conn {
 	return &Conn{
 		network:  network,
 		ln:       ln,
 		active:   make(chan struct{}),
 		rsem:     make(chan struct{}, 1),
 		wsem:     make(chan struct{}, 1),
-		rdl:      makeDeadline(),
-		wdl:      makeDeadline(),
+		rdl:      makeDeadline(clock),
+		wdl:      makeDeadline(clock),
 		readable: make(chan struct{}, 1),
 		closed:   make(chan struct{}),
 	}
@@ -564,20 +565,23 @@ func signal(ch chan struct{}) {
 // returns. Moving it while a caller waits applies to that caller: the channel
 // is replaced only after it was closed.
 type deadline struct {
+	clock  Clock
 	mu     sync.Mutex
-	timer  *time.Timer
+	stop   func() bool // the pending timer's, or nil
 	cancel chan struct{}
 }
 
-func makeDeadline() deadline { return deadline{cancel: make(chan struct{})} }
+func makeDeadline(clock Clock) deadline {
+	return deadline{clock: clock, cancel: make(chan struct{})}
+}
 
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.timer != nil && !d.timer.Stop() {
+	if d.stop != nil && !d.stop() {
 		<-d.cancel // the timer fired: wait until it has closed cancel
 	}
-	d.timer = nil
+	d.stop = nil
 	closed := isClosed(d.cancel)
 	if t.IsZero() {
 		if closed {
@@ -585,12 +589,12 @@ func (d *deadline) set(t time.Time) {
 		}
 		return
 	}
-	if dur := time.Until(t); dur > 0 {
+	if dur := t.Sub(d.clock.Now()); dur > 0 {
 		if closed {
 			d.cancel = make(chan struct{})
 		}
 		cancel := d.cancel
-		d.timer = time.AfterFunc(dur, func() { close(cancel) })
+		d.stop = d.clock.AfterFunc(dur, func() { close(cancel) })
 		return
 	}
 	if !closed {

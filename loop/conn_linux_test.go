@@ -314,7 +314,7 @@ func TestDialConnErrors(t *testing.T) {
 	}
 	t.Run("timeout", func(t *testing.T) {
 		checkFDs(t)
-		g := NewGroup(1, &Options{sys: neverConnects{sockets.System()}})
+		g := NewGroup(1, &Options{Syscalls: neverConnects{sockets.System()}})
 		defer shutdown(t, g)
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()

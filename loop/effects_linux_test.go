@@ -88,7 +88,7 @@ func (e *effects) Close(fd int) error {
 func TestEffectsMatchActions(t *testing.T) {
 	checkFDs(t)
 	rec := newEffects()
-	g := NewGroup(2, &Options{sys: rec})
+	g := NewGroup(2, &Options{Syscalls: rec})
 	ln, err := g.Serve(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, func(net.Addr) (Handler, *ChannelOptions) { return echo{}, nil }, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -38,7 +38,7 @@ func TestPollerFailure(t *testing.T) {
 	g := NewGroup(2, nil)
 	bad := g.Loops()[0]
 	// Replace loop 0 by one whose poller can be made to fail.
-	g.loops[0] = newLoop(0, (&Options{psys: failingWait{armed: &armed, errno: unix.EINVAL}}).withDefaults(), g)
+	g.loops[0] = newLoop(0, (&Options{NewPoller: func() (Poller, error) { return newPoller(failingWait{armed: &armed, errno: unix.EINVAL}) }}).withDefaults(), g)
 	bad.Close()
 	bad = g.loops[0]
 	bad.start()

@@ -6,7 +6,6 @@ import (
 	"net"
 	"runtime"
 	"sync/atomic"
-	"time"
 
 	"github.com/fsmkernel/fsmkernel/sockets"
 )
@@ -60,7 +59,7 @@ func (g *Group) Next() *Loop { return g.next() }
 // loop of the group with the handler accepted returns.
 func (g *Group) Serve(addr net.Addr, accepted Accepted, o *ListenerOptions) (*Listener, error) {
 	l := g.next()
-	fd, err := sockets.Listen(addr, &sockets.Options{Syscalls: l.opts.sys})
+	fd, err := sockets.Listen(addr, &sockets.Options{Syscalls: l.opts.Syscalls})
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +73,7 @@ func (g *Group) Dial(ctx context.Context, addr net.Addr, h Handler, o *ChannelOp
 		opts = *o
 	}
 	if dl, ok := ctx.Deadline(); ok {
-		if d := timeUntil(dl); opts.ConnectTimeout <= 0 || d < opts.ConnectTimeout {
+		if d := dl.Sub(g.clock().Now()); opts.ConnectTimeout <= 0 || d < opts.ConnectTimeout {
 			opts.ConnectTimeout = d
 		}
 	}
@@ -124,4 +123,5 @@ func (g *Group) Close() error {
 	return errors.Join(errs...)
 }
 
-func timeUntil(t time.Time) time.Duration { return time.Until(t) }
+// clock is the group's clock: every loop of a group has the same options.
+func (g *Group) clock() Clock { return g.loops[0].opts.Clock }

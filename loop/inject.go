@@ -205,9 +205,9 @@ type epReg struct {
 	events uint32
 }
 
-// pollInjector wraps the poller's system calls; set by the systems that have a
-// wrapper (Linux: epoll), nil elsewhere.
-var pollInjector func(inj *Injector, base pollSyscalls) pollSyscalls
+// pollInjector returns the system's poller making its system calls through
+// inj; set by the systems that have a wrapper (Linux: epoll), nil elsewhere.
+var pollInjector func(inj *Injector) func() (Poller, error)
 
 // NewInjector returns an injector drawing its random choices from seed, with
 // rules. It panics on a rule whose fault its Op does not accept.
@@ -289,19 +289,21 @@ func (inj *Injector) FirstCallOnClosed() string {
 }
 
 // Options returns a copy of base (nil: the defaults) whose loops make their
-// system calls through inj: sockets' calls everywhere, the poller's on Linux.
+// system calls through inj: base's Syscalls (nil: the system's) everywhere,
+// and on Linux the poller's, whose NewPoller becomes the system's epoll
+// poller through inj in place of base's.
 func (inj *Injector) Options(base *Options) *Options {
 	var o Options
 	if base != nil {
 		o = *base
 	}
-	sys := o.sys
+	sys := o.Syscalls
 	if sys == nil {
 		sys = sockets.System()
 	}
-	o.sys = &injectedSyscalls{inj: inj, base: sys}
+	o.Syscalls = &injectedSyscalls{inj: inj, base: sys}
 	if pollInjector != nil {
-		o.psys = pollInjector(inj, o.psys)
+		o.NewPoller = pollInjector(inj)
 	}
 	return &o
 }

@@ -7,11 +7,9 @@ import (
 )
 
 func init() {
-	pollInjector = func(inj *Injector, base pollSyscalls) pollSyscalls {
-		if base == nil {
-			base = pollSystem{}
-		}
-		return &injectedPoll{inj: inj, base: base}
+	pollInjector = func(inj *Injector) func() (Poller, error) {
+		sys := &injectedPoll{inj: inj, base: pollSystem{}}
+		return func() (Poller, error) { return newPoller(sys) }
 	}
 }
 

@@ -128,9 +128,9 @@ func (x *Listener) settle(err error) {
 	close(x.closedCh)
 }
 
-func (x *Listener) ready(ev pollEvent) {
+func (x *Listener) ready(ev PollEvent) {
 	x.accepts = 0
-	if ev.readable || ev.hangup {
+	if ev.Readable || ev.Hangup {
 		x.fire(lnEvent{ev: sm.ListenerEventReadable})
 	}
 }
@@ -265,7 +265,7 @@ func (x lnPerformer) FireError() {
 func (x lnPerformer) Deregister() {
 	l := x.loop
 	fd := x.reg.fd
-	err := l.poller.remove(fd.Fd())
+	err := l.poller.Remove(fd.Fd())
 	if l.pollerLost(err) {
 		return // the loop fails; its loopFailed finishes the close without the poller
 	}

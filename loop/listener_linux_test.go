@@ -215,7 +215,7 @@ func TestListenerCounters(t *testing.T) {
 		{
 			name: "AcceptAborted on ECONNABORTED",
 			opts: func() (*Options, *Injector) {
-				return &Options{sys: &abortingAccept{Syscalls: sockets.System()}}, nil
+				return &Options{Syscalls: &abortingAccept{Syscalls: sockets.System()}}, nil
 			},
 			counter: func(c *Counters) uint64 { return c.AcceptAborted.Load() },
 		},

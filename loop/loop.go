@@ -47,8 +47,17 @@ type Options struct {
 	// machine the loop drives. It costs one nil check when unset.
 	Trace func(Step)
 
-	sys  sockets.Syscalls
-	psys pollSyscalls
+	// Syscalls, if set, makes the system calls of the sockets that Dial and
+	// Group.Serve open, and of the connections their listeners accept (a fault
+	// injector's, a simulator's); nil means sockets.System(). Descriptors given
+	// to Listen and Adopt keep the calls they were made with.
+	Syscalls sockets.Syscalls
+	// NewPoller, if set, creates the loop's poller: called once per loop, on
+	// the loop's goroutine as it starts; nil means NewPoller.
+	NewPoller func() (Poller, error)
+	// Clock, if set, is the time of every timer, deadline and wait timeout of
+	// the loop and its Conns; nil means SystemClock().
+	Clock Clock
 }
 
 func (o *Options) withDefaults() Options {
@@ -70,6 +79,15 @@ func (o *Options) withDefaults() Options {
 	}
 	if r.ReadBufferSize <= 0 {
 		r.ReadBufferSize = 64 << 10
+	}
+	if r.Syscalls == nil {
+		r.Syscalls = sockets.System()
+	}
+	if r.NewPoller == nil {
+		r.NewPoller = NewPoller
+	}
+	if r.Clock == nil {
+		r.Clock = SystemClock()
 	}
 	return r
 }
@@ -162,12 +180,12 @@ type Loop struct {
 	inboxLen atomic.Int32
 	spare    []request // the other inbox array, swapped in by dispatchReady
 	refuse   bool      // set by failPendingTasks: the inbox takes nothing more
-	poller   poller
+	poller   Poller
 	started  chan struct{}
 
 	// Loop-goroutine state.
 	m         sm.Eventloop
-	events    []pollEvent
+	events    []PollEvent
 	ev        events[loopEvent]
 	tasks     []task
 	slots     []regSlot // the registry, by slot
@@ -204,7 +222,7 @@ func newLoop(id int, opts Options, g *Group) *Loop {
 		id: id, opts: opts, m: m, group: g,
 		started: make(chan struct{}),
 		done:    make(chan struct{}),
-		events:  make([]pollEvent, 256),
+		events:  make([]PollEvent, 256),
 		readBuf: make([]byte, opts.ReadBufferSize),
 		iov:     make([][]byte, 0, sockets.MaxIovecs),
 	}
@@ -230,7 +248,7 @@ func (l *Loop) Wait() error {
 
 // run is the loop goroutine. It only ever returns once the machine is stopped.
 func (l *Loop) run() {
-	p, err := newPoller(l.opts.psys)
+	p, err := l.opts.NewPoller()
 	l.mu.Lock()
 	l.poller = p
 	l.mu.Unlock()
@@ -255,7 +273,7 @@ func (l *Loop) run() {
 			l.waitNext = true
 		}
 		l.waitNext = false
-		n, err := l.poller.wait(l.events, l.timeout())
+		n, err := l.poller.Wait(l.events, l.timeout())
 		l.lastReady = n
 		l.feed(loopEvent{ev: sm.EventloopEventWakeup, out: uint8(sockets.ClassifyPollerWait(n, err)), cause: err})
 	}
@@ -268,7 +286,7 @@ func (l *Loop) timeout() time.Duration {
 		return 0
 	}
 	if t := l.timers.next(); t != nil {
-		d := time.Until(t.when)
+		d := t.when.Sub(l.opts.Clock.Now())
 		if d < 0 {
 			d = 0
 		}
@@ -399,8 +417,8 @@ func (l loopPerformer) FailPendingTasks() {
 	l.timers = nil
 }
 
-func (l loopPerformer) ClosePoller()  { l.poller.close() }
-func (l loopPerformer) ForgetPoller() { l.poller.forget() }
+func (l loopPerformer) ClosePoller()  { l.poller.Close() }
+func (l loopPerformer) ForgetPoller() { l.poller.Forget() }
 
 func (l loopPerformer) ReportStopped() {
 	if l.cause != nil {
@@ -455,7 +473,7 @@ func (l *Loop) dispatchReady() {
 	// may end a later one's registration.
 	sink := 0
 	for i := 0; i < n && n > 1; i++ {
-		if r := l.lookup(l.events[i].token); r != nil {
+		if r := l.lookup(l.events[i].Token); r != nil {
 			sink += r.fd.Fd()
 			if r.ch != nil {
 				sink += int(r.ch.m.State())
@@ -465,7 +483,7 @@ func (l *Loop) dispatchReady() {
 	l.touched = sink
 	for i := 0; i < n; i++ {
 		ev := l.events[i]
-		r := l.lookup(ev.token)
+		r := l.lookup(ev.Token)
 		if r == nil {
 			l.counters.StaleEvents.Add(1)
 			continue
@@ -473,7 +491,7 @@ func (l *Loop) dispatchReady() {
 		r.ready(ev)
 	}
 	if l.timers.next() != nil {
-		now := time.Now()
+		now := l.opts.Clock.Now()
 		for {
 			t := l.timers.next()
 			if t == nil || t.when.After(now) {
@@ -534,7 +552,7 @@ func (l *Loop) submit(r request) error {
 	p := l.poller
 	l.mu.Unlock()
 	if p != nil {
-		p.wake()
+		p.Wake()
 	}
 	return nil
 }

@@ -301,7 +301,7 @@ func (neverConnects) Connect(int, net.Addr) error { return unix.EINPROGRESS }
 
 func TestConnectTimeout(t *testing.T) {
 	checkFDs(t)
-	g := NewGroup(1, &Options{sys: neverConnects{sockets.System()}})
+	g := NewGroup(1, &Options{Syscalls: neverConnects{sockets.System()}})
 	defer shutdown(t, g)
 	start := time.Now()
 	_, err := g.Dial(context.Background(), &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}, NopHandler{}, &ChannelOptions{ConnectTimeout: 200 * time.Millisecond})

@@ -95,13 +95,13 @@ type kqRegistration struct {
 }
 
 var (
-	_ poller       = (*kqPoller)(nil)
+	_ Poller       = (*kqPoller)(nil)
 	_ pollSyscalls = pollSystem{}
 )
 
 // newPoller creates a close-on-exec kqueue with its wakeup event; sys nil means
 // the real system calls.
-func newPoller(sys pollSyscalls) (poller, error) {
+func newPoller(sys pollSyscalls) (Poller, error) {
 	if sys == nil {
 		sys = pollSystem{}
 	}
@@ -139,9 +139,9 @@ func (p *kqPoller) change(fd int, readFlags, writeFlags int) error {
 	return err
 }
 
-// add adds both filters, each enabled or disabled by interest, so that modify
+// Add adds both filters, each enabled or disabled by interest, so that Modify
 // only ever enables or disables.
-func (p *kqPoller) add(fd int, token uint64, read, write bool) error {
+func (p *kqPoller) Add(fd int, token uint64, read, write bool) error {
 	if fd < 0 {
 		return unix.EBADF
 	}
@@ -152,9 +152,9 @@ func (p *kqPoller) add(fd int, token uint64, read, write bool) error {
 	return nil
 }
 
-// modify enables or disables the filters without EV_ADD, so that a descriptor
+// Modify enables or disables the filters without EV_ADD, so that a descriptor
 // not registered fails with ENOENT, as EPOLL_CTL_MOD does.
-func (p *kqPoller) modify(fd int, token uint64, read, write bool) error {
+func (p *kqPoller) Modify(fd int, token uint64, read, write bool) error {
 	if fd < 0 {
 		return unix.EBADF
 	}
@@ -165,9 +165,9 @@ func (p *kqPoller) modify(fd int, token uint64, read, write bool) error {
 	return nil
 }
 
-// remove deletes both filters. The token is forgotten whatever kevent says:
+// Remove deletes both filters. The token is forgotten whatever kevent says:
 // after EBADF or ENOENT the kernel holds no filter for fd either.
-func (p *kqPoller) remove(fd int) error {
+func (p *kqPoller) Remove(fd int) error {
 	if fd < 0 {
 		return unix.EBADF
 	}
@@ -186,7 +186,7 @@ func (p *kqPoller) remember(fd int, token uint64) {
 	p.tokens[fd] = kqRegistration{token: token, registered: true}
 }
 
-func (p *kqPoller) wait(events []pollEvent, timeout time.Duration) (int, error) {
+func (p *kqPoller) Wait(events []PollEvent, timeout time.Duration) (int, error) {
 	events = events[:cap(events)]
 	if len(events) == 0 {
 		return 0, unix.EINVAL
@@ -217,7 +217,7 @@ func (p *kqPoller) wait(events []pollEvent, timeout time.Duration) (int, error) 
 		if fd < 0 || fd >= len(p.tokens) || !p.tokens[fd].registered {
 			continue // removed since: nothing to report it to
 		}
-		pe := pollEvent{token: p.tokens[fd].token}
+		pe := PollEvent{Token: p.tokens[fd].token}
 		// EV_EOF with fflags set carries the socket's error (a reset): a
 		// hangup, as epoll's EPOLLERR. EV_EOF alone on the read filter is only
 		// a hint (R3); on the write filter it means writes will fail, which
@@ -225,14 +225,14 @@ func (p *kqPoller) wait(events []pollEvent, timeout time.Duration) (int, error) 
 		failed := ev.Flags&unix.EV_EOF != 0 && ev.Fflags != 0
 		switch {
 		case ev.Flags&unix.EV_ERROR != 0:
-			pe.hangup = true
+			pe.Hangup = true
 		case ev.Filter == unix.EVFILT_READ:
-			pe.readable = true
-			pe.eofHint = ev.Flags&unix.EV_EOF != 0
-			pe.hangup = failed
+			pe.Readable = true
+			pe.EOFHint = ev.Flags&unix.EV_EOF != 0
+			pe.Hangup = failed
 		case ev.Filter == unix.EVFILT_WRITE:
-			pe.writable = true
-			pe.hangup = failed
+			pe.Writable = true
+			pe.Hangup = failed
 		default:
 			continue
 		}
@@ -242,9 +242,9 @@ func (p *kqPoller) wait(events []pollEvent, timeout time.Duration) (int, error) 
 	return ready, nil
 }
 
-// wake triggers the user event unless a wake is already pending. Its errors
-// are wrapped, like close's: no classifier reads them.
-func (p *kqPoller) wake() error {
+// Wake triggers the user event unless a wake is already pending. Its errors
+// are wrapped, like Close's: no classifier reads them.
+func (p *kqPoller) Wake() error {
 	if !p.wakePending.CompareAndSwap(false, true) {
 		return nil
 	}
@@ -252,7 +252,7 @@ func (p *kqPoller) wake() error {
 	defer p.wakeMu.Unlock()
 	if p.kq < 0 {
 		p.wakePending.Store(false)
-		return errPollerClosed
+		return ErrPollerClosed
 	}
 	for {
 		_, err := p.sys.Kevent(p.kq, pollWakeTrigger[:], nil, nil)
@@ -268,19 +268,19 @@ func (p *kqPoller) wake() error {
 	}
 }
 
-func (p *kqPoller) close() error {
+func (p *kqPoller) Close() error {
 	kq := p.release()
 	if kq < 0 {
-		return errPollerClosed
+		return ErrPollerClosed
 	}
 	return pollClose(p.sys, kq)
 }
 
-// forget closes nothing: the wakeup event lives inside the kqueue, whose
+// Forget closes nothing: the wakeup event lives inside the kqueue, whose
 // number must not be closed.
-func (p *kqPoller) forget() error {
+func (p *kqPoller) Forget() error {
 	if p.release() < 0 {
-		return errPollerClosed
+		return ErrPollerClosed
 	}
 	return nil
 }
@@ -296,11 +296,11 @@ func (p *kqPoller) release() int {
 	return kq
 }
 
-func (p *kqPoller) fd() int { return p.kq }
+func (p *kqPoller) FD() int { return p.kq }
 
-func (p *kqPoller) probe() error {
+func (p *kqPoller) Probe() error {
 	if p.kq < 0 {
-		return errPollerClosed
+		return ErrPollerClosed
 	}
 	var user [1]unix.Kevent_t
 	unix.SetKevent(&user[0], pollWakeIdent, unix.EVFILT_USER, unix.EV_ADD|unix.EV_CLEAR)

@@ -83,13 +83,13 @@ type epoller struct {
 }
 
 var (
-	_ poller       = (*epoller)(nil)
+	_ Poller       = (*epoller)(nil)
 	_ pollSyscalls = pollSystem{}
 )
 
 // newPoller creates an epoll instance and its wakeup eventfd, both
 // close-on-exec; sys nil means the real system calls.
-func newPoller(sys pollSyscalls) (poller, error) {
+func newPoller(sys pollSyscalls) (Poller, error) {
 	if sys == nil {
 		sys = pollSystem{}
 	}
@@ -143,21 +143,21 @@ func (p *epoller) control(op, fd int, token uint64, events uint32) error {
 	return p.sys.EpollCtl(p.epfd, op, fd, &p.ctlEvent)
 }
 
-func (p *epoller) add(fd int, token uint64, read, write bool) error {
+func (p *epoller) Add(fd int, token uint64, read, write bool) error {
 	if token == pollWakeToken {
 		return unix.EINVAL
 	}
 	return p.control(unix.EPOLL_CTL_ADD, fd, token, epollInterest(read, write))
 }
 
-func (p *epoller) modify(fd int, token uint64, read, write bool) error {
+func (p *epoller) Modify(fd int, token uint64, read, write bool) error {
 	if token == pollWakeToken {
 		return unix.EINVAL
 	}
 	return p.control(unix.EPOLL_CTL_MOD, fd, token, epollInterest(read, write))
 }
 
-func (p *epoller) remove(fd int) error {
+func (p *epoller) Remove(fd int) error {
 	return p.sys.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 }
 
@@ -175,7 +175,7 @@ func epollTimeout(d time.Duration) int {
 	return int((d + time.Millisecond - 1) / time.Millisecond)
 }
 
-func (p *epoller) wait(events []pollEvent, timeout time.Duration) (int, error) {
+func (p *epoller) Wait(events []PollEvent, timeout time.Duration) (int, error) {
 	events = events[:cap(events)]
 	if len(events) == 0 {
 		return 0, unix.EINVAL
@@ -200,12 +200,12 @@ func (p *epoller) wait(events []pollEvent, timeout time.Duration) (int, error) {
 			}
 			continue
 		}
-		events[ready] = pollEvent{
-			token:    token,
-			readable: ev.Events&unix.EPOLLIN != 0,
-			writable: ev.Events&unix.EPOLLOUT != 0,
-			eofHint:  ev.Events&unix.EPOLLRDHUP != 0,
-			hangup:   ev.Events&(unix.EPOLLHUP|unix.EPOLLERR) != 0,
+		events[ready] = PollEvent{
+			Token:    token,
+			Readable: ev.Events&unix.EPOLLIN != 0,
+			Writable: ev.Events&unix.EPOLLOUT != 0,
+			EOFHint:  ev.Events&unix.EPOLLRDHUP != 0,
+			Hangup:   ev.Events&(unix.EPOLLHUP|unix.EPOLLERR) != 0,
 		}
 		ready++
 	}
@@ -235,10 +235,10 @@ func (p *epoller) consumeWake() error {
 	}
 }
 
-// wake adds to the eventfd's counter unless a wake is already pending. EAGAIN
-// (the counter is full) means one is. Its errors are wrapped, like close's: no
+// Wake adds to the eventfd's counter unless a wake is already pending. EAGAIN
+// (the counter is full) means one is. Its errors are wrapped, like Close's: no
 // classifier reads them.
-func (p *epoller) wake() error {
+func (p *epoller) Wake() error {
 	if !p.wakePending.CompareAndSwap(false, true) {
 		return nil
 	}
@@ -246,7 +246,7 @@ func (p *epoller) wake() error {
 	defer p.wakeMu.Unlock()
 	if p.efd < 0 {
 		p.wakePending.Store(false)
-		return errPollerClosed
+		return ErrPollerClosed
 	}
 	for {
 		_, err := p.sys.Write(p.efd, pollWakeValue[:])
@@ -262,18 +262,18 @@ func (p *epoller) wake() error {
 	}
 }
 
-func (p *epoller) close() error {
+func (p *epoller) Close() error {
 	epfd, efd := p.release()
 	if efd < 0 {
-		return errPollerClosed
+		return ErrPollerClosed
 	}
 	return errors.Join(pollClose(p.sys, efd), pollClose(p.sys, epfd))
 }
 
-func (p *epoller) forget() error {
+func (p *epoller) Forget() error {
 	_, efd := p.release()
 	if efd < 0 {
-		return errPollerClosed
+		return ErrPollerClosed
 	}
 	return pollClose(p.sys, efd)
 }
@@ -289,11 +289,11 @@ func (p *epoller) release() (epfd, efd int) {
 	return epfd, efd
 }
 
-func (p *epoller) fd() int { return p.epfd }
+func (p *epoller) FD() int { return p.epfd }
 
-func (p *epoller) probe() error {
+func (p *epoller) Probe() error {
 	if p.epfd < 0 {
-		return errPollerClosed
+		return ErrPollerClosed
 	}
 	return p.control(unix.EPOLL_CTL_MOD, p.efd, pollWakeToken, unix.EPOLLIN)
 }

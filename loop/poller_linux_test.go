@@ -23,14 +23,14 @@ const pollerPatience = 5 * time.Second
 
 // newTestPoller returns a poller over sys (nil: the real calls), closed when
 // the test ends.
-func newTestPoller(t *testing.T, sys pollSyscalls) poller {
+func newTestPoller(t *testing.T, sys pollSyscalls) Poller {
 	t.Helper()
 	p, err := newPoller(sys)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := p.close(); err != nil && err != errPollerClosed {
+		if err := p.Close(); err != nil && err != ErrPollerClosed {
 			t.Error(err)
 		}
 	})
@@ -76,12 +76,12 @@ func (s *pollerPair) closePeer(t *testing.T) {
 
 // pollerWait waits like the loop does: EINTR (a signal to the thread) waits
 // again, for the time left.
-func pollerWait(t *testing.T, p poller, timeout time.Duration) []pollEvent {
+func pollerWait(t *testing.T, p Poller, timeout time.Duration) []PollEvent {
 	t.Helper()
-	events := make([]pollEvent, 8)
+	events := make([]PollEvent, 8)
 	deadline := time.Now().Add(timeout)
 	for {
-		n, err := p.wait(events, timeout)
+		n, err := p.Wait(events, timeout)
 		if err == unix.EINTR {
 			if timeout > 0 {
 				timeout = max(time.Until(deadline), 0)
@@ -96,7 +96,7 @@ func pollerWait(t *testing.T, p poller, timeout time.Duration) []pollEvent {
 }
 
 // pollerWaitOne waits for exactly one event.
-func pollerWaitOne(t *testing.T, p poller) pollEvent {
+func pollerWaitOne(t *testing.T, p Poller) PollEvent {
 	t.Helper()
 	events := pollerWait(t, p, pollerPatience)
 	if len(events) != 1 {
@@ -106,7 +106,7 @@ func pollerWaitOne(t *testing.T, p poller) pollEvent {
 }
 
 // pollerWaitNone checks that a short wait reports nothing.
-func pollerWaitNone(t *testing.T, p poller) {
+func pollerWaitNone(t *testing.T, p Poller) {
 	t.Helper()
 	if events := pollerWait(t, p, 20*time.Millisecond); len(events) != 0 {
 		t.Fatalf("wait: %+v, want no event", events)
@@ -144,12 +144,12 @@ func TestPollerReadable(t *testing.T) {
 	p := newTestPoller(t, nil)
 	s := newPollerPair(t)
 	const token = 3<<32 | 7
-	if err := p.add(s.local(), token, true, false); err != nil {
+	if err := p.Add(s.local(), token, true, false); err != nil {
 		t.Fatal(err)
 	}
 	pollerWaitNone(t, p)
 	s.send(t, "x")
-	want := pollEvent{token: token, readable: true}
+	want := PollEvent{Token: token, Readable: true}
 	if ev := pollerWaitOne(t, p); ev != want {
 		t.Fatalf("got %+v, want %+v", ev, want)
 	}
@@ -162,10 +162,10 @@ func TestPollerReadable(t *testing.T) {
 func TestPollerWritable(t *testing.T) {
 	p := newTestPoller(t, nil)
 	s := newPollerPair(t)
-	if err := p.add(s.local(), 1, false, true); err != nil {
+	if err := p.Add(s.local(), 1, false, true); err != nil {
 		t.Fatal(err)
 	}
-	want := pollEvent{token: 1, writable: true}
+	want := PollEvent{Token: 1, Writable: true}
 	if ev := pollerWaitOne(t, p); ev != want {
 		t.Fatalf("got %+v, want %+v", ev, want)
 	}
@@ -176,13 +176,13 @@ func TestPollerWritable(t *testing.T) {
 func TestPollerEOFHint(t *testing.T) {
 	p := newTestPoller(t, nil)
 	s := newPollerPair(t)
-	if err := p.add(s.local(), 2, true, false); err != nil {
+	if err := p.Add(s.local(), 2, true, false); err != nil {
 		t.Fatal(err)
 	}
 	if err := unix.Shutdown(s.fds[1], unix.SHUT_WR); err != nil {
 		t.Fatal(err)
 	}
-	want := pollEvent{token: 2, readable: true, eofHint: true}
+	want := PollEvent{Token: 2, Readable: true, EOFHint: true}
 	if ev := pollerWaitOne(t, p); ev != want {
 		t.Fatalf("got %+v, want %+v", ev, want)
 	}
@@ -194,15 +194,15 @@ func TestPollerHangup(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		read bool
-		want pollEvent
+		want PollEvent
 	}{
-		{"no interest", false, pollEvent{token: 4, hangup: true}},
-		{"read interest", true, pollEvent{token: 4, readable: true, eofHint: true, hangup: true}},
+		{"no interest", false, PollEvent{Token: 4, Hangup: true}},
+		{"read interest", true, PollEvent{Token: 4, Readable: true, EOFHint: true, Hangup: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newTestPoller(t, nil)
 			s := newPollerPair(t)
-			if err := p.add(s.local(), 4, tc.read, false); err != nil {
+			if err := p.Add(s.local(), 4, tc.read, false); err != nil {
 				t.Fatal(err)
 			}
 			pollerWaitNone(t, p)
@@ -217,17 +217,17 @@ func TestPollerHangup(t *testing.T) {
 func TestPollerRemove(t *testing.T) {
 	p := newTestPoller(t, nil)
 	s := newPollerPair(t)
-	if err := p.add(s.local(), 5, true, true); err != nil {
+	if err := p.Add(s.local(), 5, true, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.remove(s.local()); err != nil {
+	if err := p.Remove(s.local()); err != nil {
 		t.Fatal(err)
 	}
 	s.send(t, "x")
 	pollerWaitNone(t, p)
 	s.closePeer(t)
 	pollerWaitNone(t, p)
-	if err := p.remove(s.local()); err != unix.ENOENT {
+	if err := p.Remove(s.local()); err != unix.ENOENT {
 		t.Fatalf("second remove: %v, want ENOENT", err)
 	}
 }
@@ -235,32 +235,32 @@ func TestPollerRemove(t *testing.T) {
 func TestPollerModify(t *testing.T) {
 	p := newTestPoller(t, nil)
 	s := newPollerPair(t)
-	if err := p.add(s.local(), 6, true, false); err != nil {
+	if err := p.Add(s.local(), 6, true, false); err != nil {
 		t.Fatal(err)
 	}
 	pollerWaitNone(t, p) // writable, but not asked
-	if err := p.modify(s.local(), 6, false, true); err != nil {
+	if err := p.Modify(s.local(), 6, false, true); err != nil {
 		t.Fatal(err)
 	}
-	if ev, want := pollerWaitOne(t, p), (pollEvent{token: 6, writable: true}); ev != want {
+	if ev, want := pollerWaitOne(t, p), (PollEvent{Token: 6, Writable: true}); ev != want {
 		t.Fatalf("write interest: got %+v, want %+v", ev, want)
 	}
-	if err := p.modify(s.local(), 6, false, false); err != nil {
+	if err := p.Modify(s.local(), 6, false, false); err != nil {
 		t.Fatal(err)
 	}
 	s.send(t, "x")
 	pollerWaitNone(t, p) // readable and writable, neither asked
 	// A new token takes effect with the interest.
-	if err := p.modify(s.local(), 7<<32|6, true, false); err != nil {
+	if err := p.Modify(s.local(), 7<<32|6, true, false); err != nil {
 		t.Fatal(err)
 	}
-	if ev, want := pollerWaitOne(t, p), (pollEvent{token: 7<<32 | 6, readable: true}); ev != want {
+	if ev, want := pollerWaitOne(t, p), (PollEvent{Token: 7<<32 | 6, Readable: true}); ev != want {
 		t.Fatalf("read interest: got %+v, want %+v", ev, want)
 	}
-	if err := p.modify(s.local(), 6, true, true); err != nil {
+	if err := p.Modify(s.local(), 6, true, true); err != nil {
 		t.Fatal(err)
 	}
-	if ev, want := pollerWaitOne(t, p), (pollEvent{token: 6, readable: true, writable: true}); ev != want {
+	if ev, want := pollerWaitOne(t, p), (PollEvent{Token: 6, Readable: true, Writable: true}); ev != want {
 		t.Fatalf("both: got %+v, want %+v", ev, want)
 	}
 }
@@ -273,7 +273,7 @@ func TestPollerTokens(t *testing.T) {
 	want := map[uint64]bool{}
 	for _, token := range tokens {
 		s := newPollerPair(t)
-		if err := p.add(s.local(), token, false, true); err != nil {
+		if err := p.Add(s.local(), token, false, true); err != nil {
 			t.Fatal(err)
 		}
 		want[token] = true
@@ -283,10 +283,10 @@ func TestPollerTokens(t *testing.T) {
 		t.Fatalf("%d events %+v, want %d", len(events), events, len(tokens))
 	}
 	for _, ev := range events {
-		if !want[ev.token] {
-			t.Errorf("unexpected or repeated token %#x", ev.token)
+		if !want[ev.Token] {
+			t.Errorf("unexpected or repeated token %#x", ev.Token)
 		}
-		delete(want, ev.token)
+		delete(want, ev.Token)
 	}
 }
 
@@ -295,7 +295,7 @@ func TestPollerTokens(t *testing.T) {
 func TestPollerControlErrors(t *testing.T) {
 	p := newTestPoller(t, nil)
 	s := newPollerPair(t)
-	if err := p.add(s.local(), 1, true, false); err != nil {
+	if err := p.Add(s.local(), 1, true, false); err != nil {
 		t.Fatal(err)
 	}
 	closed := newPollerPair(t)
@@ -307,11 +307,11 @@ func TestPollerControlErrors(t *testing.T) {
 		err  error
 		want sm.PollerControlResult
 	}{
-		{"add twice", p.add(s.local(), 1, true, false), sm.PollerControlResultAlreadyRegistered},
-		{"modify unregistered", p.modify(s.fds[1], 1, true, false), sm.PollerControlResultNotRegistered},
-		{"remove unregistered", p.remove(s.fds[1]), sm.PollerControlResultNotRegistered},
-		{"add closed", p.add(closedFD, 1, true, false), sm.PollerControlResultDescriptorInvalid},
-		{"add wake token", p.add(s.fds[1], pollWakeToken, true, false), sm.PollerControlResultOtherError},
+		{"add twice", p.Add(s.local(), 1, true, false), sm.PollerControlResultAlreadyRegistered},
+		{"modify unregistered", p.Modify(s.fds[1], 1, true, false), sm.PollerControlResultNotRegistered},
+		{"remove unregistered", p.Remove(s.fds[1]), sm.PollerControlResultNotRegistered},
+		{"add closed", p.Add(closedFD, 1, true, false), sm.PollerControlResultDescriptorInvalid},
+		{"add wake token", p.Add(s.fds[1], pollWakeToken, true, false), sm.PollerControlResultOtherError},
 	} {
 		if _, raw := tc.err.(unix.Errno); !raw {
 			t.Errorf("%s: %#v is not a raw unix.Errno", tc.name, tc.err)
@@ -421,10 +421,10 @@ func TestPollerInjectedWaitErrors(t *testing.T) {
 	f := newPollerFaults()
 	p := newTestPoller(t, f)
 	s := newPollerPair(t)
-	if err := p.add(s.local(), 9, false, true); err != nil {
+	if err := p.Add(s.local(), 9, false, true); err != nil {
 		t.Fatal(err)
 	}
-	events := make([]pollEvent, 4)
+	events := make([]PollEvent, 4)
 	for _, tc := range []struct {
 		errno unix.Errno
 		want  sm.PollerWaitResult
@@ -434,7 +434,7 @@ func TestPollerInjectedWaitErrors(t *testing.T) {
 		{unix.EINVAL, sm.PollerWaitResultOtherError},
 	} {
 		f.set(func(f *pollerFaults) { f.waitErr = tc.errno })
-		n, err := p.wait(events, -1)
+		n, err := p.Wait(events, -1)
 		if n != 0 || err != tc.errno {
 			t.Errorf("wait with %v injected: (%d, %#v), want (0, the raw errno)", tc.errno, n, err)
 		}
@@ -443,20 +443,20 @@ func TestPollerInjectedWaitErrors(t *testing.T) {
 		}
 	}
 	f.set(func(f *pollerFaults) { f.waitErr = nil })
-	if ev, want := pollerWaitOne(t, p), (pollEvent{token: 9, writable: true}); ev != want {
+	if ev, want := pollerWaitOne(t, p), (PollEvent{Token: 9, Writable: true}); ev != want {
 		t.Fatalf("after the faults: got %+v, want %+v", ev, want)
 	}
-	n, err := p.wait(events, -1)
+	n, err := p.Wait(events, -1)
 	if got := sockets.ClassifyPollerWait(n, err); got != sm.PollerWaitResultReady {
 		t.Fatalf("(%d, %v) classified %v, want ready", n, err, got)
 	}
-	if got := sockets.ClassifyPollerWait(p.wait(events, 0)); got != sm.PollerWaitResultReady {
+	if got := sockets.ClassifyPollerWait(p.Wait(events, 0)); got != sm.PollerWaitResultReady {
 		t.Fatalf("classified %v, want ready", got)
 	}
-	if err := p.remove(s.local()); err != nil {
+	if err := p.Remove(s.local()); err != nil {
 		t.Fatal(err)
 	}
-	if got := sockets.ClassifyPollerWait(p.wait(events, 0)); got != sm.PollerWaitResultTimeout {
+	if got := sockets.ClassifyPollerWait(p.Wait(events, 0)); got != sm.PollerWaitResultTimeout {
 		t.Fatalf("classified %v, want timeout", got)
 	}
 }
@@ -467,15 +467,15 @@ func TestPollerInjectedControlErrors(t *testing.T) {
 	f := newPollerFaults()
 	p := newTestPoller(t, f)
 	s := newPollerPair(t)
-	if err := p.add(s.local(), 1, true, false); err != nil {
+	if err := p.Add(s.local(), 1, true, false); err != nil {
 		t.Fatal(err)
 	}
 	for _, errno := range []unix.Errno{unix.EBADF, unix.ENOMEM, unix.EINTR} {
 		f.set(func(f *pollerFaults) { f.ctlErr = errno })
 		for name, err := range map[string]error{
-			"add":    p.add(s.fds[1], 2, true, false),
-			"modify": p.modify(s.local(), 1, true, true),
-			"remove": p.remove(s.local()),
+			"add":    p.Add(s.fds[1], 2, true, false),
+			"modify": p.Modify(s.local(), 1, true, true),
+			"remove": p.Remove(s.local()),
 		} {
 			if err != errno {
 				t.Errorf("%s with %v injected: %#v, want the raw errno", name, errno, err)
@@ -483,7 +483,7 @@ func TestPollerInjectedControlErrors(t *testing.T) {
 		}
 	}
 	f.set(func(f *pollerFaults) { f.ctlErr = nil })
-	if err := p.modify(s.local(), 1, false, true); err != nil {
+	if err := p.Modify(s.local(), 1, false, true); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -534,16 +534,16 @@ func TestPollerWakeFromAnotherGoroutine(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		time.Sleep(20 * time.Millisecond)
-		if err := p.wake(); err != nil {
+		if err := p.Wake(); err != nil {
 			t.Error(err)
 		}
 	}()
 	start := time.Now()
-	done := make(chan []pollEvent, 1)
+	done := make(chan []PollEvent, 1)
 	go func() {
-		events := make([]pollEvent, 4)
+		events := make([]PollEvent, 4)
 		for {
-			n, err := p.wait(events, -1)
+			n, err := p.Wait(events, -1)
 			if err == unix.EINTR {
 				continue
 			}
@@ -561,7 +561,7 @@ func TestPollerWakeFromAnotherGoroutine(t *testing.T) {
 		}
 		t.Logf("woken after %v", time.Since(start))
 	case <-time.After(pollerPatience):
-		p.wake() // let the waiting goroutine end
+		p.Wake() // let the waiting goroutine end
 		<-done
 		t.Fatalf("wait(-1) not woken after %v", pollerPatience)
 	}
@@ -578,7 +578,7 @@ func TestPollerWakesCoalesce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 100 {
-				if err := p.wake(); err != nil {
+				if err := p.Wake(); err != nil {
 					t.Error(err)
 				}
 			}
@@ -604,7 +604,7 @@ func TestPollerWakesCoalesce(t *testing.T) {
 		t.Errorf("second wait returned after %v: a wake was still pending", d)
 	}
 	// The next wake writes again.
-	if err := p.wake(); err != nil {
+	if err := p.Wake(); err != nil {
 		t.Fatal(err)
 	}
 	if w := f.count(&f.writes); w != 2 {
@@ -617,13 +617,13 @@ func TestPollerWakesCoalesce(t *testing.T) {
 func TestPollerWakeWithEvents(t *testing.T) {
 	p := newTestPoller(t, nil)
 	s := newPollerPair(t)
-	if err := p.add(s.local(), 8, false, true); err != nil {
+	if err := p.Add(s.local(), 8, false, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.wake(); err != nil {
+	if err := p.Wake(); err != nil {
 		t.Fatal(err)
 	}
-	if ev, want := pollerWaitOne(t, p), (pollEvent{token: 8, writable: true}); ev != want {
+	if ev, want := pollerWaitOne(t, p), (PollEvent{Token: 8, Writable: true}); ev != want {
 		t.Fatalf("got %+v, want %+v", ev, want)
 	}
 }
@@ -634,12 +634,12 @@ func TestPollerWakeFailure(t *testing.T) {
 	f := newPollerFaults()
 	p := newTestPoller(t, f)
 	f.set(func(f *pollerFaults) { f.writeErr = unix.EBADF })
-	err := p.wake()
+	err := p.Wake()
 	var se *os.SyscallError
 	if !errors.As(err, &se) || se.Syscall != "write" || !errors.Is(err, unix.EBADF) {
 		t.Fatalf("wake: %#v, want an os.SyscallError for write wrapping EBADF", err)
 	}
-	if err := p.wake(); err != nil {
+	if err := p.Wake(); err != nil {
 		t.Fatal(err)
 	}
 	if w := f.count(&f.writes); w != 2 {
@@ -653,7 +653,7 @@ func TestPollerWakeFailure(t *testing.T) {
 func TestPollerTimeout(t *testing.T) {
 	p := newTestPoller(t, nil)
 	s := newPollerPair(t)
-	if err := p.add(s.local(), 1, true, false); err != nil {
+	if err := p.Add(s.local(), 1, true, false); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -672,7 +672,7 @@ func TestPollerTimeout(t *testing.T) {
 			t.Errorf("wait(%v) returned after %v", timeout, d)
 		}
 	}
-	if n, err := p.wait(nil, 0); n != 0 || err != unix.EINVAL {
+	if n, err := p.Wait(nil, 0); n != 0 || err != unix.EINVAL {
 		t.Errorf("wait with no room: (%d, %v), want (0, EINVAL)", n, err)
 	}
 }
@@ -706,14 +706,14 @@ func TestPollerCloseReleasesDescriptors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	epfd, efd := p.fd(), p.(*epoller).efd
+	epfd, efd := p.FD(), p.(*epoller).efd
 	if !pollerIsOpen(t, epfd) || !pollerIsOpen(t, efd) {
 		t.Fatal("the poller's descriptors are not open")
 	}
 	if n := pollerOpenFDs(t); n != before+2 {
 		t.Errorf("descriptors: %d before newPoller, %d after, want 2 more", before, n)
 	}
-	if err := p.close(); err != nil {
+	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if n := pollerOpenFDs(t); n != before {
@@ -722,12 +722,12 @@ func TestPollerCloseReleasesDescriptors(t *testing.T) {
 	if pollerIsOpen(t, epfd) || pollerIsOpen(t, efd) {
 		t.Error("a descriptor is still open after close")
 	}
-	if p.fd() != -1 {
-		t.Errorf("fd() = %d after close, want -1", p.fd())
+	if p.FD() != -1 {
+		t.Errorf("FD() = %d after Close, want -1", p.FD())
 	}
-	for name, fn := range map[string]func() error{"close": p.close, "forget": p.forget, "wake": p.wake} {
-		if err := fn(); err != errPollerClosed {
-			t.Errorf("%s after close: %v, want errPollerClosed", name, err)
+	for name, fn := range map[string]func() error{"Close": p.Close, "Forget": p.Forget, "Wake": p.Wake} {
+		if err := fn(); err != ErrPollerClosed {
+			t.Errorf("%s after close: %v, want ErrPollerClosed", name, err)
 		}
 	}
 	if c := f.count(&f.closes); c != 2 {
@@ -743,8 +743,8 @@ func TestPollerForgetKeepsPollerNumber(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	epfd, efd := p.fd(), p.(*epoller).efd
-	if err := p.forget(); err != nil {
+	epfd, efd := p.FD(), p.(*epoller).efd
+	if err := p.Forget(); err != nil {
 		t.Fatal(err)
 	}
 	if n := pollerOpenFDs(t); n != before+1 {
@@ -756,9 +756,9 @@ func TestPollerForgetKeepsPollerNumber(t *testing.T) {
 	if pollerIsOpen(t, efd) {
 		t.Error("forget left the eventfd open")
 	}
-	for name, fn := range map[string]func() error{"close": p.close, "forget": p.forget, "wake": p.wake} {
-		if err := fn(); err != errPollerClosed {
-			t.Errorf("%s after forget: %v, want errPollerClosed", name, err)
+	for name, fn := range map[string]func() error{"Close": p.Close, "Forget": p.Forget, "Wake": p.Wake} {
+		if err := fn(); err != ErrPollerClosed {
+			t.Errorf("%s after forget: %v, want ErrPollerClosed", name, err)
 		}
 	}
 	if err := unix.Close(epfd); err != nil {
@@ -770,7 +770,7 @@ func TestPollerForgetKeepsPollerNumber(t *testing.T) {
 }
 
 // TestPollerWakeRacesClose: wakes from other goroutines while the poller
-// closes either succeed or say errPollerClosed (run with -race).
+// closes either succeed or say ErrPollerClosed (run with -race).
 func TestPollerWakeRacesClose(t *testing.T) {
 	for range 20 {
 		p, err := newPoller(nil)
@@ -783,14 +783,14 @@ func TestPollerWakeRacesClose(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for range 50 {
-					if err := p.wake(); err != nil && err != errPollerClosed {
+					if err := p.Wake(); err != nil && err != ErrPollerClosed {
 						t.Error(err)
 					}
 				}
 			}()
 		}
 		pollerWait(t, p, 0)
-		if err := p.close(); err != nil {
+		if err := p.Close(); err != nil {
 			t.Fatal(err)
 		}
 		wg.Wait()
@@ -814,13 +814,13 @@ func pollerRaceEnabled() bool {
 func TestPollerWaitDoesNotAllocate(t *testing.T) {
 	p := newTestPoller(t, nil)
 	s := newPollerPair(t)
-	if err := p.add(s.local(), 1, true, false); err != nil {
+	if err := p.Add(s.local(), 1, true, false); err != nil {
 		t.Fatal(err)
 	}
-	events := make([]pollEvent, 64)
+	events := make([]PollEvent, 64)
 	var failed atomic.Value
 	check := func(want int) {
-		n, err := p.wait(events, 0)
+		n, err := p.Wait(events, 0)
 		if err != nil && err != unix.EINTR {
 			failed.Store(err)
 		} else if err == nil && n != want {
@@ -829,10 +829,10 @@ func TestPollerWaitDoesNotAllocate(t *testing.T) {
 	}
 	allocs := map[string]float64{
 		"nothing": testing.AllocsPerRun(100, func() { check(0) }),
-		"wake":    testing.AllocsPerRun(100, func() { p.wake(); check(0) }),
+		"wake":    testing.AllocsPerRun(100, func() { p.Wake(); check(0) }),
 	}
 	s.send(t, "x")
-	allocs["readable and wake"] = testing.AllocsPerRun(100, func() { p.wake(); check(1) })
+	allocs["readable and wake"] = testing.AllocsPerRun(100, func() { p.Wake(); check(1) })
 	allocs["readable"] = testing.AllocsPerRun(100, func() { check(1) })
 	if err := failed.Load(); err != nil {
 		t.Fatal(err)
@@ -857,15 +857,15 @@ func TestPollerNoLostWakeup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.close()
+	defer p.Close()
 	var returns atomic.Int64
 	var stop atomic.Bool
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		events := make([]pollEvent, 8)
+		events := make([]PollEvent, 8)
 		for !stop.Load() {
-			p.wait(events, -1)
+			p.Wait(events, -1)
 			returns.Add(1)
 		}
 	}()
@@ -873,8 +873,8 @@ func TestPollerNoLostWakeup(t *testing.T) {
 		before := returns.Load()
 		// Two wakes back to back: the second often lands while the first is
 		// being consumed.
-		p.wake()
-		p.wake()
+		p.Wake()
+		p.Wake()
 		deadline := time.Now().Add(time.Second)
 		for returns.Load() == before {
 			if time.Now().After(deadline) {
@@ -885,7 +885,7 @@ func TestPollerNoLostWakeup(t *testing.T) {
 	}
 	stop.Store(true)
 	for {
-		p.wake()
+		p.Wake()
 		select {
 		case <-done:
 			return

@@ -10,9 +10,9 @@ import (
 // pollSyscalls has nothing to replace on a system with no poller.
 type pollSyscalls interface{}
 
-// errPollerNotImplemented is newPoller's result on a system with neither epoll
+// errPollerNotImplemented is NewPoller's result on a system with neither epoll
 // nor kqueue.
 var errPollerNotImplemented = fmt.Errorf("loop: poller not implemented on %s", runtime.GOOS)
 
 // newPoller fails: this system is not supported.
-func newPoller(pollSyscalls) (poller, error) { return nil, errPollerNotImplemented }
+func newPoller(pollSyscalls) (Poller, error) { return nil, errPollerNotImplemented }

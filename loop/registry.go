@@ -24,7 +24,7 @@ type registration struct {
 
 func (r *registration) token() uint64 { return uint64(r.slot)<<32 | uint64(r.gen) }
 
-func (r *registration) ready(ev pollEvent) {
+func (r *registration) ready(ev PollEvent) {
 	if r.ch != nil {
 		r.ch.ready(ev)
 	} else {
@@ -91,7 +91,7 @@ func (l *Loop) admit(r *registration) {
 	s.reg = r
 	r.slot, r.gen = slot, s.gen
 	l.live++
-	err := l.poller.add(r.fd.Fd(), r.token(), false, false)
+	err := l.poller.Add(r.fd.Fd(), r.token(), false, false)
 	out := sockets.ClassifyPollerControl(err)
 	if l.pollerLost(err) {
 		// The descriptor is ours and fine; the poller is what failed. Its
@@ -114,11 +114,11 @@ func (l *Loop) pollerLost(err error) bool {
 	if err == nil || sockets.ClassifyPollerControl(err) != sm.PollerControlResultDescriptorInvalid {
 		return false
 	}
-	perr := l.poller.probe()
+	perr := l.poller.Probe()
 	if sockets.ClassifyPollerControl(perr) != sm.PollerControlResultDescriptorInvalid {
 		return false
 	}
-	l.feed(loopEvent{ev: sm.EventloopEventPollerLost, cause: fmt.Errorf("loop: the poller's descriptor %d was invalidated outside the loop: %w", l.poller.fd(), os.NewSyscallError(pollControlCall(), perr))})
+	l.feed(loopEvent{ev: sm.EventloopEventPollerLost, cause: fmt.Errorf("loop: the poller's descriptor %d was invalidated outside the loop: %w", l.poller.FD(), os.NewSyscallError(pollControlCall(), perr))})
 	return true
 }
 
@@ -186,7 +186,7 @@ func (r *registration) interest(read, write bool) error {
 		return nil
 	}
 	r.read, r.write = read, write
-	return r.loop.poller.modify(r.fd.Fd(), r.token(), read, write)
+	return r.loop.poller.Modify(r.fd.Fd(), r.token(), read, write)
 }
 
 // timer is a deadline on the loop; time reaches the machines as events.
@@ -231,7 +231,7 @@ func (h *timerHeap) pop() *timer { return heap.Pop(h).(*timer) }
 
 // after starts a timer on the loop goroutine.
 func (l *Loop) after(d time.Duration, fn func()) *timer {
-	t := &timer{when: time.Now().Add(d), fn: fn}
+	t := &timer{when: l.opts.Clock.Now().Add(d), fn: fn}
 	heap.Push(&l.timers, t)
 	return t
 }

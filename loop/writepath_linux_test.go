@@ -63,7 +63,7 @@ func TestPollerEBADFHeardBeforeOlderWrite(t *testing.T) {
 	p := &ebadfMod{}
 	p.target.Store(-1)
 	sys := &writevAfter{Syscalls: sockets.System(), p: p}
-	l := New(&Options{psys: p, sys: sys})
+	l := New(&Options{NewPoller: func() (Poller, error) { return newPoller(p) }, Syscalls: sys})
 	defer l.Close()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -150,7 +150,7 @@ func (s *slowClose) Close(fd int) error {
 func TestWriteRefusedFlushFailsOffLoop(t *testing.T) {
 	sys := &slowClose{Syscalls: sockets.System(), inClose: make(chan struct{})}
 	sys.target.Store(-1)
-	l := New(&Options{sys: sys})
+	l := New(&Options{Syscalls: sys})
 	// Hold the loop inside a task so that Shutdown and Register queue up.
 	blocked, release := make(chan struct{}), make(chan struct{})
 	l.Execute(func() { close(blocked); <-release })
@@ -225,7 +225,7 @@ func TestPollerInvalidatedIsTheLoopsNotTheChannels(t *testing.T) {
 	epfd := -1
 	if err := <-l.Submit(func() error {
 		// On the loop, so that no wait runs between the close and the change.
-		epfd = l.poller.fd()
+		epfd = l.poller.FD()
 		if err := unix.Close(epfd); err != nil {
 			return err
 		}
