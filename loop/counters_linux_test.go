@@ -34,32 +34,6 @@ func pingPong(t *testing.T, conn net.Conn, n int) {
 	}
 }
 
-// TestCounterSpuriousReadinessChannel: a read cycle whose first read says
-// EAGAIN is spurious readiness (R1), counted once; a cycle that delivered and
-// then found EAGAIN is not.
-func TestCounterSpuriousReadinessChannel(t *testing.T) {
-	contractFDs(t)
-	inj := NewInjector(1, Rule{Op: OpRead, Fault: FaultEAGAIN, Every: 2, Count: 3})
-	g := NewGroup(1, inj.Options(nil))
-	defer shutdown(t, g)
-	ln := serveEcho(t, g, loopback)
-	conn, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	pingPong(t, conn, 20)
-	if n := inj.Injected(FaultEAGAIN); n != 3 {
-		t.Fatalf("injected %d EAGAINs, want 3", n)
-	}
-	// The read cycles of a ping-pong end with a short read, never with EAGAIN:
-	// every EAGAIN is a cycle's first read.
-	if n := g.Loops()[0].Counters().SpuriousReadiness.Load(); n != 3 {
-		t.Fatalf("SpuriousReadiness = %d, want 3 (one per injected EAGAIN on a cycle's first read)", n)
-	}
-	noMisuse(t, inj)
-}
-
 // closeOther is a handler that, on the first byte any of its channels reads,
 // closes the other channel from the loop itself: the other's readiness in the
 // same batch of events is then stale (D3).

@@ -1,4 +1,4 @@
-package loop
+package loop_test
 
 import (
 	"bytes"
@@ -14,36 +14,39 @@ import (
 	"time"
 
 	"pgregory.net/rapid"
+
+	"github.com/fsmkernel/fsmkernel/loop"
+	"github.com/fsmkernel/fsmkernel/loop/looptest"
 )
 
 // The faults a schedule may draw, each with the calls it applies to.
 var faultMenu = []struct {
-	op    Op
-	fault Fault
+	op    looptest.Op
+	fault looptest.Fault
 }{
-	{OpRead, FaultEAGAIN}, {OpRead, FaultEINTR}, {OpRead, FaultShort}, {OpRead, FaultECONNRESET}, {OpRead, FaultEBADF},
-	{OpWrite, FaultEAGAIN}, {OpWrite, FaultEINTR}, {OpWrite, FaultShort}, {OpWrite, FaultEPIPE}, {OpWrite, FaultEBADF},
-	{OpAccept, FaultEAGAIN}, {OpAccept, FaultEINTR}, {OpAccept, FaultEMFILE}, {OpAccept, FaultENFILE}, {OpAccept, FaultENOBUFS},
-	{OpEpollWait, FaultEINTR}, {OpEpollWait, FaultSpuriousReadable}, {OpEpollWait, FaultSpuriousEOFHint}, {OpEpollWait, FaultEINVAL},
-	{OpEpollCtl, FaultEBADF},
+	{looptest.OpRead, looptest.FaultEAGAIN}, {looptest.OpRead, looptest.FaultEINTR}, {looptest.OpRead, looptest.FaultShort}, {looptest.OpRead, looptest.FaultECONNRESET}, {looptest.OpRead, looptest.FaultEBADF},
+	{looptest.OpWrite, looptest.FaultEAGAIN}, {looptest.OpWrite, looptest.FaultEINTR}, {looptest.OpWrite, looptest.FaultShort}, {looptest.OpWrite, looptest.FaultEPIPE}, {looptest.OpWrite, looptest.FaultEBADF},
+	{looptest.OpAccept, looptest.FaultEAGAIN}, {looptest.OpAccept, looptest.FaultEINTR}, {looptest.OpAccept, looptest.FaultEMFILE}, {looptest.OpAccept, looptest.FaultENFILE}, {looptest.OpAccept, looptest.FaultENOBUFS},
+	{looptest.OpPollerWait, looptest.FaultEINTR}, {looptest.OpPollerWait, looptest.FaultSpuriousReadable}, {looptest.OpPollerWait, looptest.FaultSpuriousEOFHint}, {looptest.OpPollerWait, looptest.FaultEINVAL},
+	{looptest.OpPollerControl, looptest.FaultEBADF},
 }
 
 // auditedEcho echoes and accounts for every write and every channel it saw.
 type auditedEcho struct {
-	NopHandler
+	loop.NopHandler
 	mu          sync.Mutex
-	channels    []*Channel
+	channels    []*loop.Channel
 	issued      int
 	completions map[int]int
 }
 
-func (a *auditedEcho) OnActive(c *Channel) {
+func (a *auditedEcho) OnActive(c *loop.Channel) {
 	a.mu.Lock()
 	a.channels = append(a.channels, c)
 	a.mu.Unlock()
 }
 
-func (a *auditedEcho) OnRead(c *Channel, p []byte) {
+func (a *auditedEcho) OnRead(c *loop.Channel, p []byte) {
 	a.mu.Lock()
 	id := a.issued
 	a.issued++
@@ -65,7 +68,7 @@ func (a *auditedEcho) OnRead(c *Channel, p []byte) {
 // error only when a poller failed; and (checked when the test ends) no
 // descriptor or goroutine leaks.
 func TestFaultSchedulesProperty(t *testing.T) {
-	checkFDs(t)
+	loop.CheckFDs(t)
 	if f := flag.Lookup("rapid.checks"); f != nil && f.Value.String() == "100" {
 		f.Value.Set("12") // each case runs real traffic; -rapid.checks raises it
 		defer f.Value.Set("100")
@@ -73,29 +76,29 @@ func TestFaultSchedulesProperty(t *testing.T) {
 	var injected, writes, channels atomic.Int64
 	rapid.Check(t, func(rt *rapid.T) {
 		seed := rapid.Uint64().Draw(rt, "seed")
-		var rules []Rule
+		var rules []looptest.Rule
 		pollerFault := false
 		for i, n := 0, rapid.IntRange(0, 5).Draw(rt, "faults"); i < n; i++ {
 			m := faultMenu[rapid.IntRange(0, len(faultMenu)-1).Draw(rt, "fault")]
-			r := Rule{Op: m.op, Fault: m.fault, Probability: rapid.Float64Range(0.01, 0.3).Draw(rt, "rate")}
+			r := looptest.Rule{Op: m.op, Fault: m.fault, Probability: rapid.Float64Range(0.01, 0.3).Draw(rt, "rate")}
 			switch m.fault {
-			case FaultEINVAL, FaultEBADF, FaultECONNRESET, FaultEPIPE:
+			case looptest.FaultEINVAL, looptest.FaultEBADF, looptest.FaultECONNRESET, looptest.FaultEPIPE:
 				r.Count = rapid.IntRange(1, 2).Draw(rt, "count") // killers: a few
 			}
-			if m.op == OpEpollWait && m.fault == FaultEINVAL {
+			if m.op == looptest.OpPollerWait && m.fault == looptest.FaultEINVAL {
 				pollerFault = true
 			}
 			rules = append(rules, r)
 		}
-		inj := NewInjector(seed, rules...)
-		g := NewGroup(2, inj.Options(nil))
+		inj := looptest.NewInjector(seed, rules...)
+		g := loop.NewGroup(2, inj.Options(nil))
 		audit := &auditedEcho{completions: map[int]int{}}
-		ln, err := g.Serve(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, func(net.Addr) (Handler, *ChannelOptions) { return audit, nil }, nil)
+		ln, err := g.Serve(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, func(net.Addr) (loop.Handler, *loop.ChannelOptions) { return audit, nil }, nil)
 		if err != nil {
 			// An injected epoll_wait failure may stop both loops before Serve
 			// reaches one: the group then refuses, and says why.
 			cerr := g.Close()
-			if pollerFault && errors.Is(err, ErrClosed) && errors.Is(cerr, ErrLoopFailed) {
+			if pollerFault && errors.Is(err, loop.ErrClosed) && errors.Is(cerr, loop.ErrLoopFailed) {
 				return
 			}
 			rt.Fatalf("serve: %v (group: %v)", err, cerr)
@@ -120,7 +123,7 @@ func TestFaultSchedulesProperty(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		err = g.Shutdown(ctx)
-		if err != nil && !pollerFault && inj.Injected(FaultEBADF) == 0 {
+		if err != nil && !pollerFault && inj.Injected(looptest.FaultEBADF) == 0 {
 			rt.Fatalf("shutdown failed without a poller fault: %v", err)
 		}
 		if ctx.Err() != nil {

@@ -12,9 +12,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// pollSyscalls is every system call the pollers make, so that tests and the
-// fault injector can replace or precede any result: embed it and override the
-// methods to intercept. newPoller(nil) uses pollSystem, the real calls.
+// pollSyscalls is every system call the pollers make, so that the poller's
+// unit tests can replace or precede any result: embed it and override the
+// methods to intercept. newPoller(nil) uses pollSystem, the real calls. (Fault
+// injection for users wraps the Poller instead: package looptest.)
 //
 // Contract for implementations: errors are the kernel's errno as a unix.Errno,
 // never wrapped; Kqueue returns a close-on-exec descriptor.

@@ -12,13 +12,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// pollSyscalls is every system call the pollers make, so that tests and the
-// fault injector can replace or precede any result: embed it and override the
-// methods to intercept. newPoller(nil) uses pollSystem, the real calls.
+// pollSyscalls is every system call the pollers make, so that the poller's
+// unit tests can replace or precede any result: embed it and override the
+// methods to intercept. newPoller(nil) uses pollSystem, the real calls. (Fault
+// injection for users wraps the Poller instead: package looptest.)
 //
 // Contract for implementations: errors are the kernel's errno as a unix.Errno,
-// never wrapped; EpollWait fills events as the kernel does (an injector may
-// edit the entries, decoding and encoding tokens with epollToken and
+// never wrapped; EpollWait fills events as the kernel does (a fake may edit
+// the entries, decoding and encoding tokens with epollToken and
 // setEpollToken).
 type pollSyscalls interface {
 	EpollCreate1(flags int) (fd int, err error)

@@ -1,9 +1,9 @@
 // Command chaos runs an echo workload on fsmkernel's event loops while a fault
-// injector (loop.Injector) corrupts the server's system calls, and reports what
+// injector (looptest.Injector) corrupts the server's system calls, and reports what
 // the runtime survived.
 //
 // The server is a Group serving an echo Handler through the injector's Options.
-// Its reads, writes, accepts, closes and epoll_waits are disturbed at random
+// Its reads, writes, accepts, closes and poller waits are disturbed at random
 // from -seed: spurious readable notifications and spurious EOF hints (the read
 // that follows says EAGAIN), EAGAIN although data is there, EINTR, short reads
 // and writes, EMFILE, ENFILE and ENOBUFS on accept (the listener throttles), and
@@ -50,6 +50,7 @@ import (
 	"time"
 
 	"github.com/fsmkernel/fsmkernel/loop"
+	"github.com/fsmkernel/fsmkernel/loop/looptest"
 )
 
 func main() {
@@ -118,47 +119,47 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 
 // The faults injected all along, at modest probabilities. Kill rules are added
 // over time by scheduleKills.
-func backgroundRules() []loop.Rule {
-	return []loop.Rule{
-		{Op: loop.OpEpollWait, Fault: loop.FaultSpuriousReadable, Probability: 0.05},
-		{Op: loop.OpEpollWait, Fault: loop.FaultSpuriousEOFHint, Probability: 0.02},
-		{Op: loop.OpEpollWait, Fault: loop.FaultEINTR, Probability: 0.01},
-		{Op: loop.OpRead, Fault: loop.FaultEAGAIN, Probability: 0.05},
-		{Op: loop.OpRead, Fault: loop.FaultEINTR, Probability: 0.05},
-		{Op: loop.OpRead, Fault: loop.FaultShort, Probability: 0.10},
-		{Op: loop.OpWrite, Fault: loop.FaultEAGAIN, Probability: 0.05},
-		{Op: loop.OpWrite, Fault: loop.FaultEINTR, Probability: 0.05},
-		{Op: loop.OpWrite, Fault: loop.FaultShort, Probability: 0.10},
-		{Op: loop.OpAccept, Fault: loop.FaultEMFILE, Every: 4},
-		{Op: loop.OpAccept, Fault: loop.FaultENFILE, Probability: 0.05},
-		{Op: loop.OpAccept, Fault: loop.FaultENOBUFS, Probability: 0.05},
-		{Op: loop.OpAccept, Fault: loop.FaultEAGAIN, Probability: 0.05},
-		{Op: loop.OpAccept, Fault: loop.FaultEINTR, Probability: 0.05},
-		{Op: loop.OpClose, Fault: loop.FaultEINTR, Probability: 0.2},
-		{Op: loop.OpClose, Fault: loop.FaultEBADF, Probability: 0.1},
+func backgroundRules() []looptest.Rule {
+	return []looptest.Rule{
+		{Op: looptest.OpPollerWait, Fault: looptest.FaultSpuriousReadable, Probability: 0.05},
+		{Op: looptest.OpPollerWait, Fault: looptest.FaultSpuriousEOFHint, Probability: 0.02},
+		{Op: looptest.OpPollerWait, Fault: looptest.FaultEINTR, Probability: 0.01},
+		{Op: looptest.OpRead, Fault: looptest.FaultEAGAIN, Probability: 0.05},
+		{Op: looptest.OpRead, Fault: looptest.FaultEINTR, Probability: 0.05},
+		{Op: looptest.OpRead, Fault: looptest.FaultShort, Probability: 0.10},
+		{Op: looptest.OpWrite, Fault: looptest.FaultEAGAIN, Probability: 0.05},
+		{Op: looptest.OpWrite, Fault: looptest.FaultEINTR, Probability: 0.05},
+		{Op: looptest.OpWrite, Fault: looptest.FaultShort, Probability: 0.10},
+		{Op: looptest.OpAccept, Fault: looptest.FaultEMFILE, Every: 4},
+		{Op: looptest.OpAccept, Fault: looptest.FaultENFILE, Probability: 0.05},
+		{Op: looptest.OpAccept, Fault: looptest.FaultENOBUFS, Probability: 0.05},
+		{Op: looptest.OpAccept, Fault: looptest.FaultEAGAIN, Probability: 0.05},
+		{Op: looptest.OpAccept, Fault: looptest.FaultEINTR, Probability: 0.05},
+		{Op: looptest.OpClose, Fault: looptest.FaultEINTR, Probability: 0.2},
+		{Op: looptest.OpClose, Fault: looptest.FaultEBADF, Probability: 0.1},
 	}
 }
 
 // kills are the faults that fail a channel, one of which is armed at each step
 // of scheduleKills: it hits one random server channel's next read or write.
-var kills = []loop.Rule{
-	{Op: loop.OpRead, Fault: loop.FaultECONNRESET},
-	{Op: loop.OpWrite, Fault: loop.FaultEPIPE},
-	{Op: loop.OpRead, Fault: loop.FaultEBADF},
-	{Op: loop.OpWrite, Fault: loop.FaultECONNRESET},
-	{Op: loop.OpWrite, Fault: loop.FaultEBADF},
-	{Op: loop.OpRead, Fault: loop.FaultEBADF},
+var kills = []looptest.Rule{
+	{Op: looptest.OpRead, Fault: looptest.FaultECONNRESET},
+	{Op: looptest.OpWrite, Fault: looptest.FaultEPIPE},
+	{Op: looptest.OpRead, Fault: looptest.FaultEBADF},
+	{Op: looptest.OpWrite, Fault: looptest.FaultECONNRESET},
+	{Op: looptest.OpWrite, Fault: looptest.FaultEBADF},
+	{Op: looptest.OpRead, Fault: looptest.FaultEBADF},
 }
 
 // faultOrder is the order faults are printed in: every fault the rules use.
-var faultOrder = []loop.Fault{
-	loop.FaultSpuriousReadable, loop.FaultSpuriousEOFHint, loop.FaultEAGAIN, loop.FaultEINTR,
-	loop.FaultShort, loop.FaultECONNRESET, loop.FaultEPIPE, loop.FaultEBADF,
-	loop.FaultEMFILE, loop.FaultENFILE, loop.FaultENOBUFS,
+var faultOrder = []looptest.Fault{
+	looptest.FaultSpuriousReadable, looptest.FaultSpuriousEOFHint, looptest.FaultEAGAIN, looptest.FaultEINTR,
+	looptest.FaultShort, looptest.FaultECONNRESET, looptest.FaultEPIPE, looptest.FaultEBADF,
+	looptest.FaultEMFILE, looptest.FaultENFILE, looptest.FaultENOBUFS,
 }
 
 // scheduleKills arms the kill rules one by one, evenly over d, until stop.
-func scheduleKills(inj *loop.Injector, d time.Duration, stop <-chan struct{}) {
+func scheduleKills(inj *looptest.Injector, d time.Duration, stop <-chan struct{}) {
 	step := d / time.Duration(len(kills)+1)
 	for _, k := range kills {
 		select {
@@ -216,7 +217,7 @@ func (h *echoHandler) OnRead(c *loop.Channel, p []byte) {
 	c.Write(append([]byte(nil), p...), nil)
 }
 
-func startServer(cfg config, inj *loop.Injector, addr net.Addr) (*server, error) {
+func startServer(cfg config, inj *looptest.Injector, addr net.Addr) (*server, error) {
 	s := &server{byID: map[uint64]*echoHandler{}}
 	s.group = loop.NewGroup(cfg.loops, inj.Options(nil))
 	ln, err := s.group.Serve(addr, func(net.Addr) (loop.Handler, *loop.ChannelOptions) {
@@ -490,7 +491,7 @@ func chaos(cfg config, stdout io.Writer) (ok bool, err error) {
 		defer os.RemoveAll(dir)
 		addr = &net.UnixAddr{Net: "unix", Name: filepath.Join(dir, "chaos.sock")}
 	}
-	inj := loop.NewInjector(cfg.seed, backgroundRules()...)
+	inj := looptest.NewInjector(cfg.seed, backgroundRules()...)
 	s, err := startServer(cfg, inj, addr)
 	if err != nil {
 		return false, err

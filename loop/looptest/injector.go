@@ -1,6 +1,6 @@
 //go:build linux || darwin || freebsd
 
-package loop
+package looptest
 
 import (
 	"fmt"
@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/fsmkernel/fsmkernel/loop"
 	"github.com/fsmkernel/fsmkernel/sockets"
 )
 
@@ -18,14 +19,14 @@ import (
 type Op uint8
 
 const (
-	OpRead      Op = iota + 1 // read(2) on a socket
-	OpWrite                   // write(2) and writev(2) on a socket
-	OpAccept                  // accept4(2)
-	OpConnect                 // connect(2)
-	OpClose                   // close(2) of a socket
-	OpFcntl                   // fcntl(2): F_SETFL O_NONBLOCK and F_DUPFD_CLOEXEC (adoption)
-	OpEpollCtl                // epoll_ctl(2) (Linux only)
-	OpEpollWait               // epoll_wait(2) (Linux only)
+	OpRead          Op = iota + 1 // read(2) on a socket
+	OpWrite                       // write(2) and writev(2) on a socket
+	OpAccept                      // accept4(2)
+	OpConnect                     // connect(2)
+	OpClose                       // close(2) of a socket
+	OpFcntl                       // fcntl(2): F_SETFL O_NONBLOCK and F_DUPFD_CLOEXEC (adoption)
+	OpPollerControl               // the loop's Poller: Add, Modify and Remove (epoll_ctl(2), kevent(2))
+	OpPollerWait                  // the loop's Poller: Wait (epoll_wait(2), kevent(2))
 )
 
 func (o Op) String() string {
@@ -42,10 +43,10 @@ func (o Op) String() string {
 		return "close"
 	case OpFcntl:
 		return "fcntl"
-	case OpEpollCtl:
-		return "epoll_ctl"
-	case OpEpollWait:
-		return "epoll_wait"
+	case OpPollerControl:
+		return "pollerControl"
+	case OpPollerWait:
+		return "pollerWait"
 	}
 	return fmt.Sprintf("Op(%d)", uint8(o))
 }
@@ -61,7 +62,7 @@ const (
 	// FaultEAGAIN: read, write or accept says EAGAIN although it might not
 	// have; data or connections stay for a later cycle.
 	FaultEAGAIN Fault = iota + 1
-	// FaultEINTR: read, write, accept, connect or epoll_wait says EINTR. A
+	// FaultEINTR: read, write, accept, connect or Poller.Wait says EINTR. A
 	// connect interrupted this way is made later, as for FaultEINPROGRESS.
 	// close: the descriptor is really closed, then EINTR is returned.
 	FaultEINTR
@@ -73,9 +74,10 @@ const (
 	FaultECONNRESET
 	// FaultEPIPE: write says EPIPE, and the connection stays broken likewise.
 	FaultEPIPE
-	// FaultEBADF: read, write, accept, connect, epoll_ctl or epoll_wait say
-	// EBADF after the injector really closed the descriptor (epoll_wait: the
-	// epoll descriptor), as another owner would have; close says EBADF after
+	// FaultEBADF: read, write, accept, connect, or the Poller's Add, Modify,
+	// Remove or Wait say EBADF after the injector really closed the descriptor
+	// (Wait: the poller's own, Poller.FD), as another owner would have; close
+	// says EBADF after
 	// really closing; fcntl says EBADF and leaves the descriptor as it was (its
 	// owner still closes it).
 	FaultEBADF
@@ -85,18 +87,18 @@ const (
 	FaultENFILE
 	FaultENOBUFS
 	// FaultEINPROGRESS: connect says EINPROGRESS without connecting; the next
-	// epoll_wait reports the socket writable (spurious: SO_ERROR is 0 and
+	// Poller.Wait reports the socket writable (spurious: SO_ERROR is 0 and
 	// getpeername says ENOTCONN), and the real connect is made right after that
 	// getpeername.
 	FaultEINPROGRESS
-	// FaultEINVAL: epoll_wait fails with EINVAL.
+	// FaultEINVAL: Poller.Wait fails with EINVAL.
 	FaultEINVAL
-	// FaultSpuriousReadable: epoll_wait reports a registered descriptor with
-	// read interest readable (EPOLLIN, added or merged into its real event), and
-	// the read or accept that follows says EAGAIN.
+	// FaultSpuriousReadable: Poller.Wait reports a registered descriptor with
+	// read interest readable (an event added, or merged into its real event),
+	// and the read or accept that follows says EAGAIN.
 	FaultSpuriousReadable
-	// FaultSpuriousEOFHint: likewise with EPOLLIN|EPOLLRDHUP, the poller's EOF
-	// hint.
+	// FaultSpuriousEOFHint: likewise readable with the EOF hint
+	// (PollEvent.EOFHint: EPOLLRDHUP, EV_EOF).
 	FaultSpuriousEOFHint
 
 	numFaults = iota
@@ -127,14 +129,14 @@ func (f Fault) String() string {
 
 // faultsOf lists the faults each Op accepts.
 var faultsOf = map[Op][]Fault{
-	OpRead:      {FaultEAGAIN, FaultEINTR, FaultShort, FaultECONNRESET, FaultEBADF},
-	OpWrite:     {FaultEAGAIN, FaultEINTR, FaultShort, FaultECONNRESET, FaultEPIPE, FaultEBADF},
-	OpAccept:    {FaultEAGAIN, FaultEINTR, FaultEMFILE, FaultENFILE, FaultENOBUFS, FaultEBADF},
-	OpConnect:   {FaultEINTR, FaultEINPROGRESS, FaultEBADF},
-	OpClose:     {FaultEINTR, FaultEBADF},
-	OpFcntl:     {FaultEBADF},
-	OpEpollCtl:  {FaultEBADF},
-	OpEpollWait: {FaultEINTR, FaultEINVAL, FaultEBADF, FaultSpuriousReadable, FaultSpuriousEOFHint},
+	OpRead:          {FaultEAGAIN, FaultEINTR, FaultShort, FaultECONNRESET, FaultEBADF},
+	OpWrite:         {FaultEAGAIN, FaultEINTR, FaultShort, FaultECONNRESET, FaultEPIPE, FaultEBADF},
+	OpAccept:        {FaultEAGAIN, FaultEINTR, FaultEMFILE, FaultENFILE, FaultENOBUFS, FaultEBADF},
+	OpConnect:       {FaultEINTR, FaultEINPROGRESS, FaultEBADF},
+	OpClose:         {FaultEINTR, FaultEBADF},
+	OpFcntl:         {FaultEBADF},
+	OpPollerControl: {FaultEBADF},
+	OpPollerWait:    {FaultEINTR, FaultEINVAL, FaultEBADF, FaultSpuriousReadable, FaultSpuriousEOFHint},
 }
 
 // Rule says when to inject a fault into calls of an Op.
@@ -142,8 +144,9 @@ var faultsOf = map[Op][]Fault{
 // Each call of the Op (on FD, if set) is an eligible call. Past the first
 // After of them, the rule fires on every Every-th one, or, when Every is 0, on
 // each with Probability (drawn from the injector's seed), until it has fired
-// Count times (0: no bound). For epoll_wait's spurious readiness, a call is
-// eligible only while some descriptor of that epoll instance has read interest.
+// Count times (0: no bound). For Poller.Wait's spurious readiness, a call is
+// eligible only while some descriptor registered with that poller has read
+// interest.
 // When several rules fire on one call, the first one added wins.
 type Rule struct {
 	Op          Op
@@ -153,7 +156,7 @@ type Rule struct {
 	After       int
 	Count       int
 	// FD, if not 0, restricts the rule to that descriptor: the socket, or for
-	// epoll_wait the registered descriptor the spurious event is for.
+	// Poller.Wait the registered descriptor the spurious event is for.
 	FD int
 
 	seen, fired int
@@ -165,8 +168,8 @@ type Rule struct {
 //
 // Besides the rules it keeps a check of its own: a call on a descriptor number
 // after it was closed, or after it said EBADF, and before a socket, accept,
-// dup, epoll_create or eventfd handed the number out again or epoll_ctl ADD
-// registered it, is not made (EBADF) and is counted by CallsOnClosed. Under D2
+// dup or a new poller handed the number out again or Poller.Add registered
+// it, is not made (EBADF) and is counted by CallsOnClosed. Under D2
 // the runtime makes none.
 type Injector struct {
 	mu       sync.Mutex
@@ -178,7 +181,7 @@ type Injector struct {
 	firstOnClosed string
 
 	fds map[int]*fdState // by descriptor number
-	eps map[int]*epState // by epoll descriptor
+	eps map[int]*epState // by the poller's descriptor (Poller.FD)
 	// births counts the times each number was handed out, so that a late
 	// EBADF of an old file does not mark the number's next socket closed.
 	births map[int]uint64
@@ -192,22 +195,19 @@ type fdState struct {
 	connectTo   net.Addr // a connect not made yet
 	fakeOut     bool     // the spurious writable of connectTo was reported
 	connectErrn int      // the errno of a late connect that failed at once, for SO_ERROR
-	epfd        int      // the epoll instance it is registered with, or -1
+	epfd        int      // the descriptor of the poller it is registered with, or -1
 }
 
-// epState is an epoll instance's registrations, as observed through epoll_ctl.
+// epState is a poller's registrations, as observed through Add, Modify and
+// Remove.
 type epState struct {
 	regs map[int]epReg // by descriptor
 }
 
 type epReg struct {
-	token  uint64
-	events uint32
+	token       uint64
+	read, write bool
 }
-
-// pollInjector returns the system's poller making its system calls through
-// inj; set by the systems that have a wrapper (Linux: epoll), nil elsewhere.
-var pollInjector func(inj *Injector) func() (Poller, error)
 
 // NewInjector returns an injector drawing its random choices from seed, with
 // rules. It panics on a rule whose fault its Op does not accept.
@@ -233,7 +233,7 @@ func (inj *Injector) Add(rules ...Rule) {
 			ok = ok || f == r.Fault
 		}
 		if !ok {
-			panic(fmt.Sprintf("loop: injector: %v cannot be injected into %v", r.Fault, r.Op))
+			panic(fmt.Sprintf("looptest: injector: %v cannot be injected into %v", r.Fault, r.Op))
 		}
 		r.seen, r.fired = 0, 0
 		inj.rules = append(inj.rules, &r)
@@ -289,11 +289,10 @@ func (inj *Injector) FirstCallOnClosed() string {
 }
 
 // Options returns a copy of base (nil: the defaults) whose loops make their
-// system calls through inj: base's Syscalls (nil: the system's) everywhere,
-// and on Linux the poller's, whose NewPoller becomes the system's epoll
-// poller through inj in place of base's.
-func (inj *Injector) Options(base *Options) *Options {
-	var o Options
+// system calls through inj: base's Syscalls (nil: the system's), and the
+// calls of each poller base's NewPoller creates (nil: loop.NewPoller).
+func (inj *Injector) Options(base *loop.Options) *loop.Options {
+	var o loop.Options
 	if base != nil {
 		o = *base
 	}
@@ -302,9 +301,11 @@ func (inj *Injector) Options(base *Options) *Options {
 		sys = sockets.System()
 	}
 	o.Syscalls = &injectedSyscalls{inj: inj, base: sys}
-	if pollInjector != nil {
-		o.NewPoller = pollInjector(inj)
+	newPoller := o.NewPoller
+	if newPoller == nil {
+		newPoller = loop.NewPoller
 	}
+	o.NewPoller = func() (loop.Poller, error) { return inj.newPoller(newPoller, sys.Close) }
 	return &o
 }
 
@@ -320,7 +321,7 @@ func (inj *Injector) CloseBehind(fd int) error {
 
 // Dup2DevNull replaces the file behind descriptor fd by /dev/null (dup2), as a
 // virtual machine monitor revoking a descriptor might: the number stays valid
-// but names another file (reads say EOF, writes vanish, epoll drops it).
+// but names another file (reads say EOF, writes vanish, the poller drops it).
 func (inj *Injector) Dup2DevNull(fd int) error {
 	null, err := unix.Open("/dev/null", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
