@@ -18,8 +18,7 @@
 //  1. Create an Injector with NewInjector(seed, rules...). The seed draws
 //     every probabilistic choice of its rules, in the order calls reach the
 //     injector; the kernel's timing and, with several loops, their
-//     scheduling decide that order, so a seed does not replay a run exactly
-//     (the simulator of a later release will).
+//     scheduling decide that order, so a seed does not replay a run exactly.
 //  2. Build every loop under test from inj.Options(base): a Group or Loop made
 //     from other Options bypasses the injector. Several loops may share one
 //     Injector.
