@@ -15,7 +15,7 @@ import (
 
 // noLoopback is why the vsock data path is skipped on a host: a local (CID 1)
 // bind or connect needs the vsock_loopback transport, which host kernels here
-// lack. The throwaway qemu guest described in DESIGN.md has it.
+// lack. The throwaway qemu guest of make test-vsock (tools/vsockvm) has it.
 const noLoopback = "no vsock loopback transport on this host: a local (CID 1) bind fails with EADDRNOTAVAIL"
 
 // requireVsock skips when this machine has no AF_VSOCK at all.

@@ -3,7 +3,8 @@ package statemachine_test
 // Behaviour scripts: each file testdata/behaviours/*.txt is one scenario over the
 // generated machines, run as a subtest named after the file. The expectations are
 // written by hand in the scripts (there is no -update flag): a script states what
-// DESIGN.md requires, and the machines must agree.
+// the kernel's behaviour requires (its opening comment names it), and the
+// machines must agree.
 //
 // Format: one command per line; blank lines are skipped; "#" starts a comment that
 // runs to the end of the line. Every name is the spec's name (events, outcomes,
@@ -536,7 +537,7 @@ func TestBehaviourScripts(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !strings.HasPrefix(string(src), "# ") {
-				t.Errorf("%s: a scenario starts with a comment naming the DESIGN.md behaviour it shows", file)
+				t.Errorf("%s: a scenario starts with a comment naming the behaviour it shows", file)
 			}
 			for _, err := range runScript(file, string(src)) {
 				t.Error(err)
