@@ -21,16 +21,6 @@ func (copyEcho) OnRead(c *Channel, p []byte) { c.SendCopy(p, nil) }
 // system calls (which allocate nothing, unlike net.Conn's).
 func socketpairChannel(t testing.TB, h Handler, o *ChannelOptions) (peer int, ch *Channel) {
 	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fd, err := sockets.AdoptFD(fds[0], nil)
-	unix.Close(fds[0])
-	if err != nil {
-		unix.Close(fds[1])
-		t.Fatal(err)
-	}
 	l := New(nil)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -39,13 +29,7 @@ func socketpairChannel(t testing.TB, h Handler, o *ChannelOptions) (peer int, ch
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	ch, err = l.Register(fd, h, o)
-	if err != nil {
-		unix.Close(fds[1])
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(fds[1]) })
-	return fds[1], ch
+	return pairOnLoop(t, l, h, o)
 }
 
 // roundTrip writes msg to the peer end and reads its echo into got.

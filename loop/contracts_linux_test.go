@@ -135,9 +135,9 @@ func shrinkSendBuffer(t *testing.T, ch *Channel) {
 }
 
 // pairOnLoop registers one end of a Unix socketpair with l, driven by h, and
-// returns the other end (blocking), which the test's cleanup closes. Unlike
-// socketpairChannel it leaves the loop's shutdown to the test.
-func pairOnLoop(t *testing.T, l *Loop, h Handler, o *ChannelOptions) (peer int, ch *Channel) {
+// returns the other end (blocking), which the test's cleanup closes. The loop's
+// shutdown is the caller's (socketpairChannel makes a loop of its own).
+func pairOnLoop(t testing.TB, l *Loop, h Handler, o *ChannelOptions) (peer int, ch *Channel) {
 	t.Helper()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
