@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -117,7 +116,6 @@ type Channel struct {
 	opts     ChannelOptions
 	raddr    net.Addr // the peer: dialed, or learnt at registration
 	dialed   func(error)
-	panicked any
 	connectT *timer
 
 	closedCh chan struct{}
@@ -347,16 +345,7 @@ func (c *Channel) queueTaken(w write) uint32 {
 // runs on the writer's goroutine, so it calls each done directly, with nothing
 // of the loop's: a panic there is counted and goes no further.
 func (c *Channel) failInbox(err error) {
-	c.wmu.Lock()
-	if c.wclosed == nil {
-		c.wclosed = err
-	}
-	in := c.inbox
-	c.inbox = nil
-	c.inboxN.Store(0)
-	c.nudged = false
-	c.wmu.Unlock()
-	for _, w := range in {
+	for _, w := range c.endInbox(err) {
 		if w.done != nil {
 			c.failOffLoop(w.done, err)
 		}
@@ -373,20 +362,29 @@ func (c *Channel) failOffLoop(done func(error), err error) {
 	done(err)
 }
 
-// closeInbox ends the inbox with the channel: the writes waiting there fail
-// with err, as every later Write does at once.
+// closeInbox ends the inbox with the channel, on the loop: the writes waiting
+// there fail with err, as every later Write does at once.
 func (c *Channel) closeInbox(err error) {
-	c.wmu.Lock()
-	c.wclosed = err
-	in := c.inbox
-	c.inbox = nil
-	c.inboxN.Store(0)
-	c.wmu.Unlock()
-	for _, w := range in {
+	for _, w := range c.endInbox(err) {
 		if w.done != nil {
 			c.complete(w.done, err)
 		}
 	}
+}
+
+// endInbox makes every later Write fail at once (with the first error it is
+// given) and returns the records still waiting, which its caller fails.
+func (c *Channel) endInbox(err error) []write {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.wclosed == nil {
+		c.wclosed = err
+	}
+	in := c.inbox
+	c.inbox = nil
+	c.inboxN.Store(0)
+	c.nudged = false
+	return in
 }
 
 // Send is Write for the channel's own handler callbacks, which run on its loop:
@@ -641,7 +639,6 @@ func (c *Channel) recovered(r any) {
 		return
 	}
 	c.handlerDead = true
-	c.panicked = r
 	err := &panicError{value: r, stack: debug.Stack(), channel: c.id}
 	c.events.raise(chEvent{ev: sm.ChannelEventHandlerPanicked, cause: err})
 }
@@ -793,7 +790,7 @@ func (c chPerformer) Deregister() {
 		return // the loop fails; its loopFailed finishes the close without the poller
 	}
 	out := sockets.ClassifyPollerControl(err)
-	c.events.raiseResult(chEvent{ev: sm.ChannelEventDeregistered, out: uint8(out), cause: c.descriptorError(pollerRemoveSyscall(), err)})
+	c.events.raiseResult(chEvent{ev: sm.ChannelEventDeregistered, out: uint8(out), cause: c.descriptorError(pollRemoveCall, err)})
 }
 
 func (c chPerformer) CloseFD() {
@@ -826,14 +823,6 @@ func (c chPerformer) LeaveLoop() { c.loop.leave(&c.reg) }
 func (c chPerformer) SettleClosed() { c.settle(c.cause) }
 
 var errConnectTimeout = errors.New("connect timed out")
-
-// pollerRemoveSyscall names the poller's removal in errors.
-func pollerRemoveSyscall() string {
-	if runtime.GOOS == "linux" {
-		return "epoll_ctl DEL"
-	}
-	return "kevent EV_DELETE"
-}
 
 // descriptorError is the cause a failed syscall on the channel's descriptor
 // gives its close, naming the channel, the descriptor number and the syscall:

@@ -6,6 +6,3 @@ package loop
 
 // ChannelFD returns the descriptor number of c's socket.
 func ChannelFD(c *Channel) int { return c.reg.fd.Fd() }
-
-// ListenerFD returns the descriptor number of x's listening socket.
-func ListenerFD(x *Listener) int { return x.reg.fd.Fd() }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -272,7 +271,7 @@ func (x lnPerformer) Deregister() {
 	out := sockets.ClassifyPollerControl(err)
 	var cause error
 	if err != nil {
-		cause = x.fdError("close", os.NewSyscallError(pollControlCall(), err))
+		cause = x.fdError("close", os.NewSyscallError(pollControlCall, err))
 	}
 	x.events.raiseResult(lnEvent{ev: sm.ListenerEventDeregistered, out: uint8(out), cause: cause})
 }
@@ -360,14 +359,6 @@ func (x *Listener) currentCause() error {
 // it: after EBADF or a reused number the number is the diagnostic (D2).
 func (x *Listener) fdError(op string, err error) error {
 	return opError(op, x.laddr, fmt.Errorf("fd %d: %w", x.reg.fd.Fd(), err))
-}
-
-// pollControlCall names the poller's control call in errors.
-func pollControlCall() string {
-	if runtime.GOOS == "linux" {
-		return "epoll_ctl"
-	}
-	return "kevent"
 }
 
 func (x *Listener) setInterest(read bool) {

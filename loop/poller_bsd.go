@@ -100,6 +100,12 @@ var (
 	_ pollSyscalls = pollSystem{}
 )
 
+// The poller's calls, as errors name them.
+const (
+	pollControlCall = "kevent"
+	pollRemoveCall  = "kevent EV_DELETE"
+)
+
 // newPoller creates a close-on-exec kqueue with its wakeup event; sys nil means
 // the real system calls.
 func newPoller(sys pollSyscalls) (Poller, error) {

@@ -88,6 +88,12 @@ var (
 	_ pollSyscalls = pollSystem{}
 )
 
+// The poller's calls, as errors name them.
+const (
+	pollControlCall = "epoll_ctl"
+	pollRemoveCall  = "epoll_ctl DEL"
+)
+
 // newPoller creates an epoll instance and its wakeup eventfd, both
 // close-on-exec; sys nil means the real system calls.
 func newPoller(sys pollSyscalls) (Poller, error) {

@@ -16,3 +16,9 @@ var errPollerNotImplemented = fmt.Errorf("loop: poller not implemented on %s", r
 
 // newPoller fails: this system is not supported.
 func newPoller(pollSyscalls) (Poller, error) { return nil, errPollerNotImplemented }
+
+// The poller's calls, as errors name them: none exists here.
+const (
+	pollControlCall = "poller"
+	pollRemoveCall  = "poller removal"
+)

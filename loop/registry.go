@@ -118,7 +118,7 @@ func (l *Loop) pollerLost(err error) bool {
 	if sockets.ClassifyPollerControl(perr) != sm.PollerControlResultDescriptorInvalid {
 		return false
 	}
-	l.feed(loopEvent{ev: sm.EventloopEventPollerLost, cause: fmt.Errorf("loop: the poller's descriptor %d was invalidated outside the loop: %w", l.poller.FD(), os.NewSyscallError(pollControlCall(), perr))})
+	l.feed(loopEvent{ev: sm.EventloopEventPollerLost, cause: fmt.Errorf("loop: the poller's descriptor %d was invalidated outside the loop: %w", l.poller.FD(), os.NewSyscallError(pollControlCall, perr))})
 	return true
 }
 
