@@ -607,6 +607,9 @@ func (c *Channel) callback(fn func(h Handler)) {
 // handler that panicked does not silence them, and each is recovered on its
 // own, so a panic in one does not stop the others. Such a panic is user code
 // of this channel failing, and fails the channel as a handler panic does.
+//
+// Its deferred function is callback's, written again: shared through a method
+// it cost 22 more instructions per echo (callgrind, 2040 against 2062).
 func (c *Channel) complete(done func(error), err error) {
 	defer func() {
 		c.inCb.Store(false)
