@@ -203,8 +203,7 @@ func (l *Loop) registerPeer(fd *sockets.FD, peer net.Addr, h Handler, o *Channel
 		c.raddr, _ = fd.RemoteAddr()
 	}
 	if err := l.register(&c.reg); err != nil {
-		fd.Close()
-		c.settle(err)
+		c.reg.refused(err) // the table closes the descriptor (fresh on close)
 		return nil, err
 	}
 	return c, nil
@@ -222,8 +221,7 @@ func (l *Loop) Dial(addr net.Addr, h Handler, o *ChannelOptions, connected func(
 	c.raddr = addr
 	c.dialed = connected
 	if err := l.register(&c.reg); err != nil {
-		fd.Close()
-		c.settle(err)
+		c.reg.refused(err) // the table closes the descriptor (fresh on close)
 		return nil, err
 	}
 	return c, nil

@@ -91,8 +91,7 @@ func (l *Loop) Listen(ln *sockets.FD, accepted Accepted, o *ListenerOptions) (*L
 	// The address is learnt now: after an EBADF no syscall may touch the number.
 	x.laddr, _ = ln.LocalAddr()
 	if err := l.register(&x.reg); err != nil {
-		ln.Close()
-		x.settle(err)
+		x.reg.refused(err) // the table closes the descriptor (fresh on close)
 		return nil, err
 	}
 	return x, nil

@@ -252,3 +252,56 @@ func TestPollerInvalidatedIsTheLoopsNotTheChannels(t *testing.T) {
 	}
 	g.Close()
 }
+
+// TestRegisterOnStoppedLoopClosesThroughTheTable: a loop that stopped refuses
+// registrations at submit; the channel's or listener's table then closes the
+// descriptor (fresh on close: closeFD, settleClosed), once, and the error is
+// ErrClosed. No descriptor is left behind.
+func TestRegisterOnStoppedLoopClosesThroughTheTable(t *testing.T) {
+	contractFDs(t)
+	l := New(nil)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var steps []string
+	l.opts.Trace = func(s Step) { steps = append(steps, s.Machine+" "+s.Event+" "+strings.Join(s.Actions, ",")) }
+
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[1])
+	fd, err := sockets.AdoptFD(fds[0], nil)
+	unix.Close(fds[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := l.Register(fd, NopHandler{}, nil)
+	if ch != nil || !errors.Is(err, ErrClosed) {
+		t.Fatalf("Register on a stopped loop: %v, %v; want nil, ErrClosed", ch, err)
+	}
+	if !fd.Closed() {
+		t.Fatal("the refused channel's descriptor is still open")
+	}
+
+	if _, err := l.Dial(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, NopHandler{}, nil, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Dial on a stopped loop: %v, want ErrClosed", err)
+	}
+	lnfd := mustListen(t)
+	if _, err := l.Listen(lnfd, func(net.Addr) (Handler, *ChannelOptions) { return nil, nil }, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Listen on a stopped loop: %v, want ErrClosed", err)
+	}
+	if !lnfd.Closed() {
+		t.Fatal("the refused listener's descriptor is still open")
+	}
+	want := []string{"channel close closeFD,settleClosed", "channel close closeFD,settleClosed", "listener close closeFD"}
+	var got []string
+	for _, s := range steps {
+		if strings.HasSuffix(s, "closeFD,settleClosed") || strings.HasSuffix(s, "close closeFD") {
+			got = append(got, s)
+		}
+	}
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Fatalf("the tables' closes: %q, want %q (all steps: %q)", got, want, steps)
+	}
+}
