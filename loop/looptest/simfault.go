@@ -1,0 +1,181 @@
+//go:build linux || darwin || freebsd
+
+package looptest
+
+import (
+	"syscall"
+
+	"github.com/fsmkernel/fsmkernel/loop"
+)
+
+// Profile is how often a simulated kernel answers with each failure, in calls
+// per 10,000 that may fail that way (0 never, 10000 always). The zero Profile
+// injects nothing: the simulated kernel then behaves like a quiet Linux.
+//
+// A fault that invalidates a descriptor (EBADF) does it for real in the
+// simulated table first, as another owner closing the number would; with
+// Reuse, another owner is given the number at once, so a stale call of the
+// runtime would reach someone else's file.
+type Profile struct {
+	EINTR  uint16 // read, write, accept, close and Poller.Wait say EINTR (close: after closing)
+	EAGAIN uint16 // read, write and accept say EAGAIN though data, room or a connection is there
+	Short  uint16 // read and write move only part of what they could
+	Reset  uint16 // read says ECONNRESET, write EPIPE, and the connection is reset
+	EBADF  uint16 // read, write, accept, connect, close, the Poller's Add, Modify, Remove and Wait
+	Reuse  uint16 // of the EBADF faults, those whose number another owner takes at once
+	// AcceptLimit: socket and accept say EMFILE, ENFILE or ENOBUFS.
+	AcceptLimit uint16
+	// ControlFail: the Poller's Add and Modify say ENOMEM.
+	ControlFail uint16
+	// WaitFail: Poller.Wait says EINVAL, which stops the loop (its abnormal path).
+	WaitFail uint16
+	// Spurious: Wait reports readable a registration with nothing to read;
+	// EOFHint: with the EOF hint too; StaleInterest: readable for a
+	// registration whose read interest is off (the interest changed after the
+	// readiness was queued, as with io_uring's polls).
+	Spurious, EOFHint, StaleInterest uint16
+}
+
+// The classes of call a fault is drawn for.
+type faultClass uint8
+
+const (
+	faultSocket faultClass = iota + 1
+	faultAccept
+	faultConnect
+	faultRead
+	faultWrite
+	faultClose
+	faultControl
+	faultWait
+	faultPollerCreate
+)
+
+// errShort is fault's answer for a short read or write (not an errno).
+const errShort = syscall.Errno(1 << 20)
+
+// faultPlan is the Profile in force and whether faults are on.
+type faultPlan struct {
+	p  Profile
+	on bool
+}
+
+// hit draws whether a fault at rate fires.
+func (k *kernel) hit(rate uint16) bool {
+	return rate > 0 && k.sim.rngFault.IntN(10000) < int(rate)
+}
+
+// fault draws the fault, if any, for one call of class on fd (-1: none yet),
+// and performs its side effect on the table (k.mu is held). It returns 0, an
+// errno, or errShort.
+func (k *kernel) fault(op Op, fd int, class faultClass) syscall.Errno {
+	fp := k.faults
+	if fp == nil || !fp.on {
+		return 0
+	}
+	p := &fp.p
+	if fd >= 0 && class != faultSocket && class != faultPollerCreate && k.hit(p.EBADF) {
+		k.invalidate(fd, class != faultWait && k.hit(p.Reuse))
+		k.fds[fd].learnt = true
+		k.count(op, "EBADF")
+		return syscall.EBADF
+	}
+	switch class {
+	case faultSocket:
+		if k.hit(p.AcceptLimit) {
+			k.count(op, "EMFILE")
+			return syscall.EMFILE
+		}
+	case faultAccept:
+		switch {
+		case k.hit(p.AcceptLimit):
+			e := [...]syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS}[k.sim.rngFault.IntN(3)]
+			k.count(op, e.Error())
+			return e
+		case k.hit(p.EINTR):
+			k.count(op, "EINTR")
+			return syscall.EINTR
+		case k.hit(p.EAGAIN):
+			k.count(op, "EAGAIN")
+			return syscall.EAGAIN
+		}
+	case faultRead, faultWrite:
+		switch {
+		case k.hit(p.EINTR):
+			k.count(op, "EINTR")
+			return syscall.EINTR
+		case k.hit(p.EAGAIN):
+			k.count(op, "EAGAIN")
+			return syscall.EAGAIN
+		case k.hit(p.Reset):
+			k.count(op, "reset")
+			if class == faultRead {
+				return syscall.ECONNRESET
+			}
+			return syscall.EPIPE
+		case k.hit(p.Short):
+			k.count(op, "short")
+			return errShort
+		}
+	case faultClose:
+		if k.hit(p.EINTR) {
+			k.count(op, "EINTR")
+			return syscall.EINTR
+		}
+	case faultControl:
+		if k.hit(p.ControlFail) {
+			k.count(op, "ENOMEM")
+			return syscall.ENOMEM
+		}
+	case faultWait:
+		switch {
+		case k.hit(p.EINTR):
+			k.count(op, "EINTR")
+			return syscall.EINTR
+		case k.hit(p.WaitFail):
+			k.count(op, "EINVAL")
+			return syscall.EINVAL
+		case k.hit(p.EBADF):
+			k.count(op, "EBADF")
+			return syscall.EBADF
+		}
+	}
+	return 0
+}
+
+// pollFault draws the false reports of one registration in a wait (k.mu is
+// held); it reports whether it changed ev.
+func (k *kernel) pollFault(r simReg, ev *loop.PollEvent) bool {
+	fp := k.faults
+	if fp == nil || !fp.on || (r.f.kind != fileConn && r.f.kind != fileListener) {
+		return false
+	}
+	p := &fp.p
+	switch {
+	case r.read && !ev.Readable && k.hit(p.Spurious):
+		ev.Readable = true
+		k.count(OpPollerWait, "spurious")
+	case r.read && !ev.Readable && r.f.kind == fileConn && k.hit(p.EOFHint):
+		ev.Readable, ev.EOFHint = true, true
+		k.count(OpPollerWait, "EOF hint")
+	case !r.read && k.hit(p.StaleInterest):
+		ev.Readable = true
+		k.count(OpPollerWait, "stale interest")
+	default:
+		return false
+	}
+	return true
+}
+
+// shortLen draws how much of n a short read or write moves.
+func (k *kernel) shortLen(n int) int {
+	if n <= 1 {
+		return n
+	}
+	return 1 + k.sim.rngFault.IntN(n/2)
+}
+
+// count records an injected fault.
+func (k *kernel) count(op Op, what string) {
+	k.sim.injected[op.String()+" "+what]++
+}
