@@ -24,12 +24,12 @@ import (
 type fileKind uint8
 
 const (
-	fileSocket    fileKind = iota + 1 // created, not yet listening or connected
-	fileListener                      // listening
-	fileConn                          // one end of a connection (connecting or connected)
-	filePoller                        // a poller's own descriptor
-	fileWakeup                        // a poller's wakeup descriptor (an eventfd)
-	fileForeign                       // a regular file of another owner
+	fileSocket   fileKind = iota + 1 // created, not yet listening or connected
+	fileListener                     // listening
+	fileConn                         // one end of a connection (connecting or connected)
+	filePoller                       // a poller's own descriptor
+	fileWakeup                       // a poller's wakeup descriptor (an eventfd)
+	fileForeign                      // a regular file of another owner
 )
 
 func (k fileKind) String() string {
