@@ -54,7 +54,12 @@ func (r *registration) loopFailed() {
 		cause = r.loop.cause
 	}
 	if r.ch != nil {
-		r.ch.fire(chEvent{ev: sm.ChannelEventLoopFailed, cause: cause})
+		// Heard before the writes waiting in the inbox, unlike other outside
+		// events: the loop has lost its poller, and a write the table took
+		// first could fail and ask that poller for a removal (epoll_ctl on a
+		// number the loop was told is invalid, D2). The table refuses them
+		// once it has heard loopFailed, and the settle fails them.
+		r.ch.events.fire(chEvent{ev: sm.ChannelEventLoopFailed, cause: cause}, r.ch.step)
 	} else {
 		r.ln.fire(lnEvent{ev: sm.ListenerEventLoopFailed, cause: cause})
 	}

@@ -93,14 +93,27 @@ const maxSettle = 100000
 // fails with the seed and the trace's tail if any contract was broken.
 func Simulate(t *testing.T, seed uint64, f func(s *Sim)) {
 	t.Helper()
+	for _, v := range Check(t, seed, f) {
+		t.Errorf("seed %#x: %v", seed, v)
+	}
+}
+
+// Check is Simulate returning the broken contracts instead of failing t with
+// them, for a property test that shrinks its schedules.
+func Check(t *testing.T, seed uint64, f func(s *Sim)) []Violation {
+	t.Helper()
+	var vs []Violation
 	synctest.Test(t, func(t *testing.T) {
 		s := newSim(t, seed)
+		defer func() {
+			// Also after t.Fatal in f: parked loops and their waiters must end
+			// before the bubble does.
+			s.finish()
+			vs = s.violations
+		}()
 		f(s)
-		s.finish()
-		for _, v := range s.violations {
-			t.Errorf("seed %#x: %v", seed, v)
-		}
 	})
+	return vs
 }
 
 func newSim(t testing.TB, seed uint64) *Sim {
@@ -187,12 +200,22 @@ func (s *Sim) Injected() map[string]int {
 // Turns returns how many turns the loops were given.
 func (s *Sim) Turns() int { return s.turns }
 
-// Syscalls returns how many system calls the runtime made on the simulated
-// kernel.
-func (s *Sim) Syscalls() uint64 {
+// SyscallCount returns how many system calls the runtime made on the
+// simulated kernel.
+func (s *Sim) SyscallCount() uint64 {
 	s.k.mu.Lock()
 	defer s.k.mu.Unlock()
 	return s.k.nsys
+}
+
+// UnknowingCloses returns how many times the runtime closed a number that
+// another owner had taken behind its back, with no call having told it so:
+// what no runtime can avoid without asking the kernel first. Such a close
+// after a call told it is a D2 violation instead.
+func (s *Sim) UnknowingCloses() int {
+	s.k.mu.Lock()
+	defer s.k.mu.Unlock()
+	return s.k.unknowing
 }
 
 // TraceHash returns a hash of every system call, its answer and every
@@ -229,6 +252,11 @@ func (s *Sim) tail(line string) {
 // violate records a broken contract (k.mu is held).
 func (s *Sim) violate(contract, format string, args ...any) {
 	d := fmt.Sprintf(format, args...)
+	for _, v := range s.violations {
+		if v.Contract == contract && v.Detail == d {
+			return // the same again: the first report says it
+		}
+	}
 	s.tail("VIOLATED " + contract + ": " + d)
 	s.violations = append(s.violations, Violation{Contract: contract, Detail: d, Tail: s.tailLocked()})
 }
@@ -402,20 +430,34 @@ func (s *Sim) CloseBehind(fd int, reuse bool) {
 }
 
 // Registered returns the numbers registered with any simulated poller, in
-// increasing order: the descriptors of the runtime's channels and listeners.
-func (s *Sim) Registered() []int {
+// increasing order: the descriptors of the runtime's channels and, unless
+// connsOnly, its listeners.
+func (s *Sim) Registered(connsOnly bool) []int {
 	k := s.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	var fds []int
 	for _, p := range k.pollers {
 		for _, r := range p.regs {
-			if r.fd < len(k.fds) && k.fds[r.fd].f == r.f {
+			if r.fd < len(k.fds) && k.fds[r.fd].f == r.f && (!connsOnly || r.f.kind == fileConn) {
 				fds = append(fds, r.fd)
 			}
 		}
 	}
 	sort.Ints(fds)
+	return fds
+}
+
+// Pollers returns each loop's poller descriptor, in the order the loops
+// created them (-1 once released).
+func (s *Sim) Pollers() []int {
+	k := s.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var fds []int
+	for _, p := range k.pollers {
+		fds = append(fds, p.fd)
+	}
 	return fds
 }
 

@@ -68,7 +68,7 @@ func simEcho(t *testing.T, seed uint64) (hash uint64) {
 			}
 		}
 		hash = s.TraceHash()
-		t.Logf("turns %d, syscalls %d, hash %#x", s.Turns(), s.Syscalls(), hash)
+		t.Logf("turns %d, syscalls %d, hash %#x", s.Turns(), s.SyscallCount(), hash)
 	})
 	return hash
 }

@@ -103,6 +103,9 @@ type end struct {
 	raddr      net.Addr
 	shutRd     bool
 	closed     bool // the end's owner closed it
+	// invalidated: the runtime's number for the end was closed behind its
+	// back; what it writes after may go to another owner's file.
+	invalidated bool
 }
 
 func (e *end) in() *pipe  { return &e.c.pipes[1-e.side] }
@@ -140,6 +143,9 @@ type kernel struct {
 	sockBuf  int
 	backlogN int
 	kill     bool // the simulation ended with loops running: every Wait fails
+	// unknowing counts closes of a number another owner had taken, which no
+	// call had told the runtime about.
+	unknowing int
 }
 
 func newKernel(s *Sim) *kernel {
@@ -241,6 +247,9 @@ func (k *kernel) closeEnd(e *end) {
 func (k *kernel) invalidate(fd int, reuse bool) {
 	if fd < 0 || fd >= len(k.fds) || k.fds[fd].f == nil {
 		return
+	}
+	if f := k.fds[fd].f; f.kind == fileConn {
+		f.end.invalidated = true
 	}
 	k.release(fd)
 	k.fds[fd].tainted = true

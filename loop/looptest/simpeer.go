@@ -94,6 +94,14 @@ func (p *Peer) WasReset() bool {
 	return p.e.c.reset
 }
 
+// Invalidated reports whether the runtime's number for the connection was
+// closed behind its back (Sim.CloseBehind, or an EBADF of the Profile).
+func (p *Peer) Invalidated() bool {
+	p.k.mu.Lock()
+	defer p.k.mu.Unlock()
+	return p.e.other().invalidated
+}
+
 // CloseWrite shuts the peer's sending side: the runtime reads EOF after what
 // was sent (a half-close).
 func (p *Peer) CloseWrite() {

@@ -128,6 +128,9 @@ func (p *simPoller) control(op string, fd int, token uint64, read, write bool) e
 		p.regs = append(p.regs[:i], p.regs[i+1:]...)
 	}
 	if e != 0 {
+		if f.kind == fileForeign {
+			k.fds[fd].learnt = true // the answer says the number is not the runtime's file
+		}
 		k.record("poller %d %s fd=%d = %v", p.index, op, fd, e)
 		return e
 	}
@@ -170,6 +173,15 @@ func (p *simPoller) Wait(events []loop.PollEvent, timeout time.Duration) (int, e
 	p.parked = false
 	p.woken = false
 	if k.kill {
+		return 0, syscall.EINVAL
+	}
+	if f, _ := k.get("epoll_wait", p.fd); f != p.file {
+		// Closed behind the loop's back while it waited.
+		if f == nil {
+			k.record("poller %d wait = EBADF", p.index)
+			return 0, syscall.EBADF
+		}
+		k.record("poller %d wait = EINVAL", p.index)
 		return 0, syscall.EINVAL
 	}
 	if e := k.fault(OpPollerWait, -1, faultWait); e != 0 {

@@ -26,7 +26,8 @@ import (
 //
 // An eventloop or listener machine has its default options. A channel's
 // options are those declared with Channel; undeclared, they are
-// DefaultChannelOptions with the Origin the steps show. Until a step tells the
+// DefaultChannelOptions (or those of ChannelDefaults) with the Origin the
+// steps show. Until a step tells the
 // origins apart (the first registered(ok), which takes an accepted channel to
 // active and a dialed one, with connectSocket, to connecting), the steps are
 // replayed under both, and the origin whose table answers as recorded is
@@ -37,6 +38,7 @@ type Tables struct {
 	mu        sync.Mutex
 	instances map[instanceKey]*instance
 	steps     map[string]int
+	defaults  sm.ChannelOptions // for undeclared channels, Origin aside
 }
 
 // instanceKey names an instance: a machine, and its id among that machine's.
@@ -76,7 +78,19 @@ func (a answer) String() string {
 
 // NewTables returns a Tables that has checked no step.
 func NewTables() *Tables {
-	return &Tables{instances: map[instanceKey]*instance{}, steps: map[string]int{}}
+	return &Tables{instances: map[instanceKey]*instance{}, steps: map[string]int{}, defaults: sm.DefaultChannelOptions()}
+}
+
+// ChannelDefaults sets the options of the channels not declared with Channel
+// from now on, but for Origin, which the steps still tell: for a server whose
+// channels share options (loop.ChannelOptions.machine maps them).
+func (t *Tables) ChannelDefaults(o sm.ChannelOptions) {
+	if _, err := channelReplay("", o); err != nil {
+		panic(fmt.Sprintf("looptest: Tables.ChannelDefaults(%+v): %v", o, err))
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.defaults = o
 }
 
 // Channel declares the options of the channel with this id, which its steps
@@ -121,8 +135,9 @@ func (t *Tables) Check(s loop.Step) error {
 			m, _ := sm.NewListener(sm.DefaultListenerOptions())
 			in.replays = []replay{{fire: replayer(m.Fire, m.State)}}
 		case "channel":
-			accepted, _ := channelReplay("origin accepted", sm.DefaultChannelOptions())
-			o := sm.DefaultChannelOptions()
+			o := t.defaults
+			o.Origin = sm.ChannelOriginAccepted
+			accepted, _ := channelReplay("origin accepted", o)
 			o.Origin = sm.ChannelOriginDialed
 			dialed, _ := channelReplay("origin dialed", o)
 			in.replays = []replay{accepted, dialed}

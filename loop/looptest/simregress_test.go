@@ -1,0 +1,69 @@
+//go:build linux || darwin || freebsd
+
+package looptest_test
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fsmkernel/fsmkernel/loop"
+	"github.com/fsmkernel/fsmkernel/loop/looptest"
+)
+
+// Failures the swarm found, each pinned by a schedule written out by hand.
+
+// TestSimPollerLostWithWritesQueued: the loop's poller is invalidated
+// (its wait says EBADF) while a channel has a write waiting in its inbox to
+// a peer that closed. Found by the swarm (seed 0x1e): the loop's failChannels
+// let the channel take its inbox first; the write said EPIPE, and the
+// channel's close asked the invalidated poller to remove it (epoll_ctl on a
+// number the loop had been told was invalid, D2).
+func TestSimPollerLostWithWritesQueued(t *testing.T) {
+	looptest.Simulate(t, 1, func(s *looptest.Sim) {
+		g := loop.NewGroup(1, s.Options(nil))
+		var ch *loop.Channel
+		ln, err := g.Serve(&net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 80}, func(net.Addr) (loop.Handler, *loop.ChannelOptions) {
+			return activeHook{func(c *loop.Channel) { ch = c }}, &loop.ChannelOptions{HalfClosure: true}
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := s.Dial(ln.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Settle()
+		if ch == nil {
+			t.Fatal("no channel")
+		}
+		p.Close()
+		s.Settle() // the channel reads EOF and stays open for writes
+		pollerFD := s.Pollers()[0]
+		var werr error
+		ch.Write([]byte("late"), func(err error) { werr = err })
+		s.CloseBehind(pollerFD, false)
+		done := false
+		s.Go(func() { g.Close(); done = true })
+		if !s.RunUntil(func() bool { return done }, time.Minute) {
+			t.Fatal("Close did not return:\n" + strings.Join(s.Tail(), "\n"))
+		}
+		if werr == nil {
+			t.Error("the write's done said nil after the loop lost its poller")
+		}
+		_ = context.Background
+	})
+}
+
+// activeHook is a handler that reports its channel when it becomes active.
+type activeHook struct{ active func(*loop.Channel) }
+
+func (h activeHook) OnActive(c *loop.Channel)              { h.active(c) }
+func (activeHook) OnRead(*loop.Channel, []byte)             {}
+func (activeHook) OnReadComplete(*loop.Channel)             {}
+func (activeHook) OnWritabilityChanged(*loop.Channel, bool) {}
+func (activeHook) OnInputClosed(*loop.Channel)              {}
+func (activeHook) OnError(*loop.Channel, error)             {}
+func (activeHook) OnInactive(*loop.Channel)                 {}

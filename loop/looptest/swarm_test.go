@@ -1,0 +1,623 @@
+//go:build linux || darwin || freebsd
+
+package looptest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fsmkernel/fsmkernel/loop"
+	"github.com/fsmkernel/fsmkernel/loop/looptest"
+	sm "github.com/fsmkernel/fsmkernel/statemachine"
+)
+
+// The swarm: servers on the simulated kernel, driven through schedules of
+// peer actions, API calls, turns and faults, every run checked by an oracle of
+// named contracts. A schedule is data (so that rapid can shrink it and a
+// failure can be replayed from one line); the Sim's own choices come from the
+// schedule's seed.
+
+// opKind is one thing a schedule does between turns.
+type opKind uint8
+
+const (
+	opConnect      opKind = iota // a new peer connects
+	opPeerWrite                  // peer A writes B bytes
+	opPeerRead                   // peer A toggles reading
+	opHalfClose                  // peer A shuts its write side
+	opPeerReset                  // peer A resets
+	opPeerClose                  // peer A closes
+	opServerWrite                // the driver writes B bytes on channel A (off the loop)
+	opChannelClose               // the driver closes channel A
+	opTurns                      // B turns
+	opAdvance                    // B milliseconds of virtual time
+	opCloseBehind                // the A-th registered number is closed behind the runtime (B odd: reused)
+	opShutdownNow                // the end begins now, mid-traffic
+	opKinds
+)
+
+var opNames = [...]string{"connect", "peerWrite", "peerRead", "halfClose", "peerReset", "peerClose",
+	"serverWrite", "channelClose", "turns", "advance", "closeBehind", "shutdownNow"}
+
+type op struct {
+	K    opKind
+	A, B int
+}
+
+func (o op) String() string { return fmt.Sprintf("%s(%d,%d)", opNames[o.K], o.A, o.B) }
+
+// endKind is how a schedule stops its group.
+type endKind uint8
+
+const (
+	endGraceful endKind = iota // Shutdown with every peer reading
+	endForced                  // Shutdown whose context is cancelled while peers do not read
+	endClose                   // Close
+	endKinds
+)
+
+// schedule is one run of the swarm.
+type schedule struct {
+	Seed        uint64
+	Loops       int
+	Profile     looptest.Profile
+	Panic       uint16 // handler panics per 10,000 callbacks
+	HalfClosure bool
+	End         endKind
+	Ops         []op
+}
+
+// encode is the schedule as one token for -sim.replay.
+func (sc schedule) encode() string {
+	b, _ := json.Marshal(sc)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeSchedule(s string) (schedule, error) {
+	var sc schedule
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return sc, fmt.Errorf("-sim.replay: %w", err)
+	}
+	if err := json.Unmarshal(b, &sc); err != nil {
+		return sc, fmt.Errorf("-sim.replay: %w", err)
+	}
+	return sc, nil
+}
+
+// randomSchedule draws a schedule from seed alone (the long search): a swarm
+// profile (each fault on or off for the whole run, at a drawn rate), then ops.
+func randomSchedule(seed uint64) schedule {
+	r := rand.New(rand.NewPCG(seed, 0x5eed))
+	rate := func(max int) uint16 {
+		if r.IntN(2) == 0 {
+			return 0
+		}
+		return uint16(1 + r.IntN(max))
+	}
+	sc := schedule{
+		Seed: seed, Loops: 1 + r.IntN(3), Panic: rate(300), HalfClosure: r.IntN(2) == 0,
+		End: endKind(r.IntN(int(endKinds))),
+		Profile: looptest.Profile{
+			EINTR: rate(2000), EAGAIN: rate(2000), Short: rate(3000), Reset: rate(300),
+			EBADF: rate(200), Reuse: rate(10000), AcceptLimit: rate(3000), ControlFail: rate(200),
+			WaitFail: rate(50), Spurious: rate(2000), EOFHint: rate(1000), StaleInterest: rate(1000),
+		},
+	}
+	// Weights: turns and traffic are most of a schedule; the rest is rarer.
+	weights := [opKinds]int{opConnect: 8, opPeerWrite: 20, opPeerRead: 4, opHalfClose: 3, opPeerReset: 2,
+		opPeerClose: 2, opServerWrite: 10, opChannelClose: 2, opTurns: 30, opAdvance: 8, opCloseBehind: 2, opShutdownNow: 1}
+	total := 0
+	for _, w := range weights {
+		total += w
+	}
+	n := 20 + r.IntN(130)
+	for i := 0; i < n; i++ {
+		x, k := r.IntN(total), opKind(0)
+		for ; x >= weights[k]; k++ {
+			x -= weights[k]
+		}
+		if i < 2 {
+			k = opConnect
+		}
+		sc.Ops = append(sc.Ops, op{K: k, A: r.IntN(8), B: 1 + r.IntN(6000)})
+	}
+	return sc
+}
+
+const (
+	swarmHigh    = 8 << 10
+	swarmLow     = 2 << 10
+	swarmReadBuf = 2 << 10
+)
+
+// written is one write the server made, and what became of it.
+type written struct {
+	n      int
+	done   int // calls of done
+	err    error
+	before bool // accepted before the Shutdown began
+}
+
+// chanRec is the oracle's record of one channel.
+type chanRec struct {
+	c         *loop.Channel
+	peer      *looptest.Peer
+	out       []byte // everything written to the channel, in order
+	writes    []*written
+	queued    int
+	writable  bool
+	reads     int // OnReads since the last OnReadComplete
+	panicked  bool
+	inactive  bool
+	badRC     int // OnReadComplete with no OnRead before it
+	readCycle bool
+}
+
+// world is one run's server, peers and oracle.
+type world struct {
+	s        *looptest.Sim
+	sc       schedule
+	g        *loop.Group
+	ln       *loop.Listener
+	tables   *looptest.Tables
+	rng      *rand.Rand
+	peers    []*looptest.Peer
+	reading  map[*looptest.Peer]bool
+	chans    []*chanRec
+	byAddr   map[string]*chanRec
+	ending   bool
+	quiet    bool // the faults stopped: no more planted panics
+	payload  byte
+	acceptPn int // accept-callback panics
+}
+
+// hdl is the handler of every channel of the swarm: an echo that records
+// what it writes and checks its callbacks' order.
+type hdl struct {
+	w   *world
+	rec *chanRec
+}
+
+func (h *hdl) maybePanic(where string) {
+	if h.w.panics() {
+		h.rec.panicked = true
+		panic("swarm: planted panic in " + where)
+	}
+}
+
+func (h *hdl) OnActive(c *loop.Channel) {
+	h.rec.c = c
+	h.rec.writable = true
+	h.maybePanic("OnActive")
+}
+
+func (h *hdl) OnRead(c *loop.Channel, p []byte) {
+	h.rec.reads++
+	h.maybePanic("OnRead")
+	h.w.write(h.rec, append([]byte(nil), p...), true)
+}
+
+func (h *hdl) OnReadComplete(c *loop.Channel) {
+	if h.rec.reads == 0 {
+		h.rec.badRC++
+		h.w.s.Violate("R2", "channel %d: OnReadComplete after no OnRead", c.ID())
+	}
+	h.rec.reads = 0
+	h.maybePanic("OnReadComplete")
+}
+
+func (h *hdl) OnWritabilityChanged(c *loop.Channel, writable bool) {
+	h.rec.writable = writable
+	h.maybePanic("OnWritabilityChanged")
+}
+
+func (h *hdl) OnInputClosed(c *loop.Channel) { h.maybePanic("OnInputClosed") }
+func (h *hdl) OnError(c *loop.Channel, err error) {
+	h.maybePanic("OnError")
+}
+
+func (h *hdl) OnInactive(c *loop.Channel) {
+	h.rec.inactive = true
+}
+
+// panics draws whether a callback panics now: never once the faults stopped.
+func (w *world) panics() bool {
+	return !w.quiet && w.sc.Panic > 0 && w.rng.IntN(10000) < int(w.sc.Panic)
+}
+
+// write writes p on rec's channel, Send on the loop or Write off it, with a
+// done that checks it is called once.
+func (w *world) write(rec *chanRec, p []byte, onLoop bool) {
+	wr := &written{n: len(p), before: !w.ending}
+	rec.writes = append(rec.writes, wr)
+	rec.out = append(rec.out, p...)
+	rec.queued += len(p)
+	if rec.queued > swarmHigh+swarmReadBuf {
+		w.s.Violate("watermark", "channel %d: %d bytes queued, above the high watermark %d plus one write", rec.c.ID(), rec.queued, swarmHigh)
+	}
+	done := func(err error) {
+		wr.done++
+		if wr.done > 1 {
+			w.s.Violate("write-once", "channel %d: a write's done called %d times (%v)", rec.c.ID(), wr.done, err)
+			return
+		}
+		wr.err = err
+		rec.queued -= wr.n
+		if w.panics() {
+			rec.panicked = true
+			panic("swarm: planted panic in a write's done")
+		}
+	}
+	if onLoop {
+		rec.c.Send(p, done)
+	} else {
+		rec.c.Write(p, done)
+	}
+}
+
+// accepted is the listener's callback.
+func (w *world) accepted(addr net.Addr) (loop.Handler, *loop.ChannelOptions) {
+	if w.panics() {
+		w.acceptPn++
+		panic("swarm: planted panic in Accepted")
+	}
+	rec := &chanRec{}
+	w.chans = append(w.chans, rec)
+	w.byAddr[addr.String()] = rec
+	for _, p := range w.peers {
+		if p.LocalAddr().String() == addr.String() {
+			rec.peer = p
+		}
+	}
+	return &hdl{w: w, rec: rec}, &loop.ChannelOptions{
+		HalfClosure: w.sc.HalfClosure, HighWatermark: swarmHigh, LowWatermark: swarmLow,
+	}
+}
+
+// runSchedule runs sc on a fresh simulation and returns the broken contracts.
+func runSchedule(t *testing.T, sc schedule) (violations []looptest.Violation, stats simStats) {
+	violations = looptest.Check(t, sc.Seed, func(s *looptest.Sim) {
+		w := &world{s: s, sc: sc, tables: looptest.NewTables(), reading: map[*looptest.Peer]bool{},
+			byAddr: map[string]*chanRec{}, rng: rand.New(rand.NewPCG(sc.Seed, 0xbad))}
+		o := sm.DefaultChannelOptions()
+		o.HalfClosure = sc.HalfClosure
+		w.tables.ChannelDefaults(o)
+		w.run()
+		stats = simStats{turns: s.Turns(), syscalls: s.SyscallCount(), injected: s.Injected()}
+	})
+	return violations, stats
+}
+
+type simStats struct {
+	turns    int
+	syscalls uint64
+	injected map[string]int
+}
+
+func (w *world) run() {
+	s, sc := w.s, w.sc
+	opts := s.Options(&loop.Options{
+		ReadBufferSize: swarmReadBuf, DrainTimeout: 2 * time.Second,
+		Trace: func(st loop.Step) {
+			if err := w.tables.Check(st); err != nil {
+				s.Violate("table", "%v", err)
+			}
+		},
+	})
+	loops := sc.Loops
+	if loops < 1 || loops > 4 {
+		loops = 1
+	}
+	w.g = loop.NewGroup(loops, opts)
+	ln, err := w.g.Serve(&net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 80}, w.accepted, &loop.ListenerOptions{
+		OnError: func(error) {},
+	})
+	if err != nil {
+		s.Violate("setup", "Serve: %v", err)
+		w.stop()
+		return
+	}
+	w.ln = ln
+	s.SetProfile(sc.Profile)
+	for _, o := range sc.Ops {
+		if o.K == opShutdownNow {
+			break
+		}
+		w.do(o)
+		w.readPeers()
+		w.checkCycles()
+	}
+	s.Faults(false)
+	w.quiet = true
+	w.calm()
+	w.stop()
+	w.final()
+}
+
+func (w *world) peer(i int) *looptest.Peer {
+	if len(w.peers) == 0 {
+		return nil
+	}
+	return w.peers[i%len(w.peers)]
+}
+
+func (w *world) channel(i int) *chanRec {
+	var live []*chanRec
+	for _, r := range w.chans {
+		if r.c != nil && !r.inactive {
+			live = append(live, r)
+		}
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	return live[i%len(live)]
+}
+
+func (w *world) do(o op) {
+	s := w.s
+	switch o.K {
+	case opConnect:
+		if len(w.peers) < 8 {
+			if p, err := s.Dial(w.ln.Addr()); err == nil {
+				w.peers = append(w.peers, p)
+				w.reading[p] = true
+			}
+		}
+	case opPeerWrite:
+		if p := w.peer(o.A); p != nil {
+			w.payload++
+			p.Write(bytes.Repeat([]byte{w.payload}, o.B))
+		}
+	case opPeerRead:
+		if p := w.peer(o.A); p != nil {
+			w.reading[p] = !w.reading[p]
+		}
+	case opHalfClose:
+		if p := w.peer(o.A); p != nil {
+			p.CloseWrite()
+		}
+	case opPeerReset:
+		if p := w.peer(o.A); p != nil {
+			p.Reset()
+		}
+	case opPeerClose:
+		if p := w.peer(o.A); p != nil {
+			p.Close()
+		}
+	case opServerWrite:
+		if r := w.channel(o.A); r != nil && r.writable && !r.panicked {
+			w.payload++
+			w.write(r, bytes.Repeat([]byte{w.payload}, min(o.B, swarmReadBuf)), false)
+		}
+	case opChannelClose:
+		if r := w.channel(o.A); r != nil {
+			r.c.Close()
+		}
+	case opTurns:
+		for i := 0; i < o.B%8+1 && s.Step(); i++ {
+			w.checkCycles()
+		}
+	case opAdvance:
+		s.Advance(time.Duration(o.B%200) * time.Millisecond)
+	case opCloseBehind:
+		if fds := s.Registered(true); len(fds) > 0 {
+			s.CloseBehind(fds[o.A%len(fds)], o.B%2 == 1)
+		}
+	}
+}
+
+// readPeers lets every reading peer take what arrived.
+func (w *world) readPeers() {
+	for _, p := range w.peers {
+		if w.reading[p] {
+			p.Read(0)
+		}
+	}
+}
+
+// checkCycles: between turns no read cycle is open (R2: each one that
+// delivered ends with OnReadComplete within its wakeup).
+func (w *world) checkCycles() {
+	for _, r := range w.chans {
+		if r.reads > 0 && !r.panicked {
+			w.s.Violate("R2", "channel %d: a read cycle delivered %d OnReads and its wakeup ended without OnReadComplete", r.c.ID(), r.reads)
+			r.reads = 0
+		}
+	}
+}
+
+// healthy reports whether rec's connection had nothing happen to it that
+// may lose bytes: the oracle expects all of its output at its peer.
+func (w *world) healthy(r *chanRec) bool {
+	return r.c != nil && r.peer != nil && !r.panicked && !r.peer.WasReset() && !r.peer.Invalidated()
+}
+
+// calm: with faults off, a throttled listener accepts again, and a new peer
+// is echoed; so is every surviving channel (a panic fails only its own).
+func (w *world) calm() {
+	s := w.s
+	s.Advance(200 * time.Millisecond) // past the listener's longest backoff
+	if w.ln == nil || w.loopFailed() {
+		return
+	}
+	select {
+	case <-w.ln.Closed():
+		return // an EBADF on the listener's own number closes it
+	default:
+	}
+	p, err := s.Dial(w.ln.Addr())
+	if err != nil {
+		s.Violate("accept-again", "a new peer could not connect after the faults stopped: %v", err)
+		return
+	}
+	w.peers = append(w.peers, p)
+	w.reading[p] = true
+	p.Write([]byte("ping"))
+	if !s.RunUntil(func() bool { p.Read(0); return bytes.Equal(p.Received(), []byte("ping")) || w.acceptPanicked(p) }, time.Second) {
+		s.Violate("accept-again", "a new peer was not served within 1s of the faults stopping (got %q)", p.Received())
+	}
+}
+
+func (w *world) acceptPanicked(p *looptest.Peer) bool {
+	return p.EOF() && w.byAddr[p.LocalAddr().String()] == nil
+}
+
+func (w *world) loopFailed() bool {
+	for _, l := range w.g.Loops() {
+		select {
+		case <-l.Done():
+			return true
+		default:
+		}
+	}
+	return false
+}
+
+// stop ends the group as the schedule says, and checks what Shutdown
+// promises.
+func (w *world) stop() {
+	s := w.s
+	w.ending = true
+	var err error
+	done := false
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	switch w.sc.End {
+	case endGraceful:
+		s.Go(func() { err = w.g.Shutdown(ctx); done = true })
+		for _, p := range w.peers {
+			w.reading[p] = true
+		}
+	case endForced:
+		for _, p := range w.peers {
+			w.reading[p] = false
+		}
+		s.Go(func() { err = w.g.Shutdown(ctx); done = true })
+		s.Advance(10 * time.Millisecond)
+		cancel()
+	default:
+		s.Go(func() { err = w.g.Close(); done = true })
+	}
+	if !s.RunUntil(func() bool { w.readPeers(); return done }, time.Minute) {
+		s.Violate("termination", "the group did not stop within a minute of virtual time")
+		return
+	}
+	w.readPeers()
+	failed := w.loopFailed() && err != nil && errors.Is(err, loop.ErrLoopFailed)
+	switch {
+	case failed:
+	case w.sc.End == endGraceful && err != nil && !errors.Is(err, loop.ErrForced):
+		s.Violate("shutdown", "a graceful Shutdown returned %v", err)
+	case w.sc.End == endGraceful && err == nil:
+		// Every write accepted before it, on a channel that survived, went out.
+		for _, r := range w.chans {
+			if !w.healthy(r) {
+				continue
+			}
+			for _, wr := range r.writes {
+				if wr.before && wr.done == 1 && wr.err != nil && errors.Is(wr.err, loop.ErrForced) {
+					s.Violate("shutdown", "channel %d: Shutdown returned nil, yet a write failed as forced", r.c.ID())
+				}
+			}
+		}
+	case w.sc.End == endForced && err != nil && !errors.Is(err, loop.ErrForced) && !errors.Is(err, loop.ErrLoopFailed):
+		s.Violate("shutdown", "a forced Shutdown returned %v, which does not say it was forced", err)
+	}
+}
+
+// final checks what every run must end with.
+func (w *world) final() {
+	s := w.s
+	for _, r := range w.chans {
+		if r.c == nil {
+			continue
+		}
+		for i, wr := range r.writes {
+			if wr.done != 1 {
+				s.Violate("write-once", "channel %d: write %d of %d bytes: done called %d times by the end", r.c.ID(), i, wr.n, wr.done)
+			}
+		}
+		if r.peer == nil {
+			continue
+		}
+		got := r.peer.Received()
+		if !bytes.HasPrefix(r.out, got) {
+			s.Violate("prefix", "channel %d: its peer received %d bytes that are not a prefix of the %d the server wrote (first difference at %d)",
+				r.c.ID(), len(got), len(r.out), firstDiff(got, r.out))
+		}
+		if w.healthy(r) {
+			ok := 0
+			for _, wr := range r.writes {
+				if wr.err == nil && wr.done == 1 {
+					ok += wr.n
+				} else {
+					break
+				}
+			}
+			if len(got)+r.peer.Pending() < ok {
+				s.Violate("delivery", "channel %d: %d bytes reported written, %d reached the peer", r.c.ID(), ok, len(got)+r.peer.Pending())
+			}
+		}
+		if r.badRC > 0 {
+			continue // reported when seen
+		}
+	}
+	if st := w.tables.Steps(); st["eventloop"] == 0 {
+		s.Violate("table", "no eventloop step was recorded: the trace is not reaching the checker")
+	}
+}
+
+func firstDiff(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+func (sc schedule) String() string {
+	var ops []string
+	for _, o := range sc.Ops {
+		ops = append(ops, o.String())
+	}
+	return fmt.Sprintf("seed %#x, %d loops, end %d, half-closure %v, panics %d/10000, profile %+v, ops %s",
+		sc.Seed, sc.Loops, sc.End, sc.HalfClosure, sc.Panic, sc.Profile, strings.Join(ops, " "))
+}
+
+// TestSwarmSeeds runs schedules drawn from consecutive seeds.
+func TestSwarmSeeds(t *testing.T) {
+	for seed := uint64(1); seed <= 200; seed++ {
+		sc := randomSchedule(seed)
+		vs, _ := runSchedule(t, sc)
+		if len(vs) > 0 {
+			t.Fatalf("%v\n%s", sc, vs[0])
+		}
+	}
+}
+
+func TestSwarmStatsDebug(t *testing.T) {
+	turns, sys, n := 0, uint64(0), 0
+	inj := map[string]int{}
+	for seed := uint64(1); seed <= 200; seed++ {
+		_, st := runSchedule(t, randomSchedule(seed))
+		turns += st.turns
+		sys += st.syscalls
+		n++
+		for k, v := range st.injected {
+			inj[k] += v
+		}
+	}
+	t.Logf("%d runs: turns %d syscalls %d injected %v", n, turns, sys, inj)
+}
