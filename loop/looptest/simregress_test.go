@@ -60,7 +60,7 @@ func TestSimPollerLostWithWritesQueued(t *testing.T) {
 // activeHook is a handler that reports its channel when it becomes active.
 type activeHook struct{ active func(*loop.Channel) }
 
-func (h activeHook) OnActive(c *loop.Channel)              { h.active(c) }
+func (h activeHook) OnActive(c *loop.Channel)               { h.active(c) }
 func (activeHook) OnRead(*loop.Channel, []byte)             {}
 func (activeHook) OnReadComplete(*loop.Channel)             {}
 func (activeHook) OnWritabilityChanged(*loop.Channel, bool) {}
