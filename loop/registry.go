@@ -137,11 +137,8 @@ func (l *Loop) leave(r *registration) {
 		l.free = append(l.free, r.slot)
 	}
 	l.live--
-	if l.live == 0 {
-		l.feed(loopEvent{ev: sm.EventloopEventLastChannelClosed})
-	} else {
-		l.feed(loopEvent{ev: sm.EventloopEventChannelClosed})
-	}
+	l.leaving++
+	l.feed(loopEvent{ev: sm.EventloopEventChannelClosed}) // or the last: step decides
 }
 
 // lookup returns the registration an event's token names, or nil when it is

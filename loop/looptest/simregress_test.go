@@ -67,3 +67,43 @@ func (activeHook) OnWritabilityChanged(*loop.Channel, bool) {}
 func (activeHook) OnInputClosed(*loop.Channel)              {}
 func (activeHook) OnError(*loop.Channel, error)             {}
 func (activeHook) OnInactive(*loop.Channel)                 {}
+
+// TestSimLastChannelClosedIsDecidedWhenHeard: two connections are admitted
+// in one wakeup and the first one's OnActive panics. Found by the swarm (seed
+// 0xaf2): the first channel's close told the loop's table "last channel
+// closed" while the second's registration was still queued behind it; heard
+// after the second was admitted, it left the table believing no channel was
+// open, and Close stopped the loop at once, leaking the second connection's
+// descriptor.
+func TestSimLastChannelClosedIsDecidedWhenHeard(t *testing.T) {
+	looptest.Simulate(t, 1, func(s *looptest.Sim) {
+		// Two loops: the listener's loop hands the first and third
+		// connections to the other, whose inbox then holds both.
+		g := loop.NewGroup(2, s.Options(nil))
+		n := 0
+		ln, err := g.Serve(&net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 80}, func(net.Addr) (loop.Handler, *loop.ChannelOptions) {
+			n++
+			if n == 1 {
+				return activeHook{func(*loop.Channel) { panic("planted") }}, nil
+			}
+			return activeHook{func(*loop.Channel) {}}, nil
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 3; i++ {
+			if _, err := s.Dial(ln.Addr()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.Settle()
+		done := false
+		s.Go(func() { g.Close(); done = true })
+		if !s.RunUntil(func() bool { return done }, time.Minute) {
+			t.Fatal("Close did not return")
+		}
+		if open := s.Open(); len(open) > 0 {
+			t.Errorf("descriptors open after Close: %v", open)
+		}
+	})
+}
