@@ -258,6 +258,9 @@ func (s *Sim) violate(contract, format string, args ...any) {
 		}
 	}
 	s.tail("VIOLATED " + contract + ": " + d)
+	if s.full != nil {
+		s.full = append(s.full, "VIOLATED "+contract+": "+d)
+	}
 	s.violations = append(s.violations, Violation{Contract: contract, Detail: d, Tail: s.tailLocked()})
 }
 

@@ -128,8 +128,12 @@ func (p *simPoller) control(op string, fd int, token uint64, read, write bool) e
 		p.regs = append(p.regs[:i], p.regs[i+1:]...)
 	}
 	if e != 0 {
-		if f.kind == fileForeign {
-			k.fds[fd].learnt = true // the answer says the number is not the runtime's file
+		if f.kind == fileForeign && op == "remove" {
+			// A removal answering that the number is not registered tells
+			// the runtime the number is no longer its file (the table
+			// abandons it then); an Add or Modify answering so is only
+			// asked again, by that removal.
+			k.fds[fd].learnt = true
 		}
 		k.record("poller %d %s fd=%d = %v", p.index, op, fd, e)
 		return e

@@ -55,6 +55,27 @@ type op struct {
 
 func (o op) String() string { return fmt.Sprintf("%s(%d,%d)", opNames[o.K], o.A, o.B) }
 
+// kindWeights: turns and traffic are most of a schedule; the rest is rarer.
+var kindWeights = [opKinds]int{opConnect: 8, opPeerWrite: 20, opPeerRead: 4, opHalfClose: 3, opPeerReset: 2,
+	opPeerClose: 2, opServerWrite: 10, opChannelClose: 2, opTurns: 30, opAdvance: 8, opCloseBehind: 2, opShutdownNow: 1}
+
+var kindWeightTotal = func() (n int) {
+	for _, w := range kindWeights {
+		n += w
+	}
+	return n
+}()
+
+// weightedKind maps x in [0, kindWeightTotal) to an op kind by the weights;
+// small x are connects, which a shrinking schedule keeps.
+func weightedKind(x int) opKind {
+	k := opKind(0)
+	for ; x >= kindWeights[k]; k++ {
+		x -= kindWeights[k]
+	}
+	return k
+}
+
 // endKind is how a schedule stops its group.
 type endKind uint8
 
@@ -113,19 +134,9 @@ func randomSchedule(seed uint64) schedule {
 			WaitFail: rate(50), Spurious: rate(2000), EOFHint: rate(1000), StaleInterest: rate(1000),
 		},
 	}
-	// Weights: turns and traffic are most of a schedule; the rest is rarer.
-	weights := [opKinds]int{opConnect: 8, opPeerWrite: 20, opPeerRead: 4, opHalfClose: 3, opPeerReset: 2,
-		opPeerClose: 2, opServerWrite: 10, opChannelClose: 2, opTurns: 30, opAdvance: 8, opCloseBehind: 2, opShutdownNow: 1}
-	total := 0
-	for _, w := range weights {
-		total += w
-	}
 	n := 20 + r.IntN(130)
 	for i := 0; i < n; i++ {
-		x, k := r.IntN(total), opKind(0)
-		for ; x >= weights[k]; k++ {
-			x -= weights[k]
-		}
+		k := weightedKind(r.IntN(kindWeightTotal))
 		if i < 2 {
 			k = opConnect
 		}
@@ -155,6 +166,7 @@ type chanRec struct {
 	out       []byte // everything written to the channel, in order
 	writes    []*written
 	queued    int
+	offLoop   *written // the driver's last write
 	writable  bool
 	reads     int // OnReads since the last OnReadComplete
 	panicked  bool
@@ -257,8 +269,16 @@ func (w *world) write(rec *chanRec, p []byte, onLoop bool) {
 	rec.writes = append(rec.writes, wr)
 	rec.out = append(rec.out, p...)
 	rec.queued += len(p)
-	if unwritten, ok := w.unwritten(rec); ok && unwritten > swarmHigh+swarmReadBuf {
-		w.s.Violate("watermark", "channel %d: %d bytes queued and not written, above the high watermark %d plus one write", rec.c.ID(), unwritten, swarmHigh)
+	// The writers respect writability: the handler echoes only what it read
+	// (the table stops reading above the high watermark), and the driver
+	// keeps one write outstanding while the channel is writable. So the
+	// output may pass the high watermark by one write of each, at most a
+	// read buffer.
+	if unwritten, ok := w.unwritten(rec); ok && unwritten > swarmHigh+2*swarmReadBuf {
+		w.s.Violate("watermark", "channel %d: %d bytes queued and not written, above the high watermark %d plus one write of each writer", rec.c.ID(), unwritten, swarmHigh)
+	}
+	if !onLoop {
+		rec.offLoop = wr
 	}
 	done := func(err error) {
 		wr.done++
@@ -308,15 +328,16 @@ func runSchedule(t *testing.T, sc schedule) (violations []looptest.Violation, st
 		o.HalfClosure = sc.HalfClosure
 		w.tables.ChannelDefaults(o)
 		w.run()
-		stats = simStats{turns: s.Turns(), syscalls: s.SyscallCount(), injected: s.Injected()}
+		stats = simStats{turns: s.Turns(), syscalls: s.SyscallCount(), injected: s.Injected(), unknowing: s.UnknowingCloses()}
 	})
 	return violations, stats
 }
 
 type simStats struct {
-	turns    int
-	syscalls uint64
-	injected map[string]int
+	turns     int
+	syscalls  uint64
+	injected  map[string]int
+	unknowing int
 }
 
 func (w *world) run() {
@@ -411,7 +432,7 @@ func (w *world) do(o op) {
 			p.Close()
 		}
 	case opServerWrite:
-		if r := w.channel(o.A); r != nil && r.writable && !r.panicked {
+		if r := w.channel(o.A); r != nil && r.writable && !r.panicked && (r.offLoop == nil || r.offLoop.done > 0) {
 			w.payload++
 			w.write(r, bytes.Repeat([]byte{w.payload}, min(o.B, swarmReadBuf)), false)
 		}
@@ -609,49 +630,6 @@ func (sc schedule) String() string {
 	}
 	return fmt.Sprintf("seed %#x, %d loops, end %d, half-closure %v, panics %d/10000, profile %+v, ops %s",
 		sc.Seed, sc.Loops, sc.End, sc.HalfClosure, sc.Panic, sc.Profile, strings.Join(ops, " "))
-}
-
-// TestSwarmSeeds runs schedules drawn from consecutive seeds.
-func TestSwarmSeeds(t *testing.T) {
-	for seed := uint64(1); seed <= 200; seed++ {
-		sc := randomSchedule(seed)
-		vs, _ := runSchedule(t, sc)
-		if len(vs) > 0 {
-			t.Fatalf("%v\n%s", sc, vs[0])
-		}
-	}
-}
-
-func TestSwarmStatsDebug(t *testing.T) {
-	turns, sys, n := 0, uint64(0), 0
-	inj := map[string]int{}
-	for seed := uint64(1); seed <= 200; seed++ {
-		_, st := runSchedule(t, randomSchedule(seed))
-		turns += st.turns
-		sys += st.syscalls
-		n++
-		for k, v := range st.injected {
-			inj[k] += v
-		}
-	}
-	t.Logf("%d runs: turns %d syscalls %d injected %v", n, turns, sys, inj)
-}
-
-func TestSwarmMany(t *testing.T) {
-	start := time.Now()
-	n := 0
-	for seed := uint64(1000); seed < 6000; seed++ {
-		sc := randomSchedule(seed)
-		vs, _ := runSchedule(t, sc)
-		n++
-		if len(vs) > 0 {
-			t.Errorf("%v\n%s", sc, vs[0])
-			if t.Failed() && n > 0 {
-				break
-			}
-		}
-	}
-	t.Logf("%d schedules in %v", n, time.Since(start))
 }
 
 func newRng(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0xbad)) }
