@@ -713,6 +713,8 @@ var listenerCells = [ListenerStateCount * ListenerEventCount * listenerOutcomeSt
 	543: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering pollerControlFailed(exhausted) */
 	544: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering pollerControlFailed(otherError) */
 	546: {acts: ListenerActions{w0: 0x151002 /* closeFD, leaveLoop */}, next: ListenerStateClosing, direct: true},                                    /* deregistering deregistered(ok) */
+	548: {acts: ListenerActions{w0: 0x151002 /* closeFD, leaveLoop */}, next: ListenerStateClosing, direct: true},                                    /* deregistering deregistered(alreadyRegistered) */
+	550: {acts: ListenerActions{w0: 0x151002 /* closeFD, leaveLoop */}, next: ListenerStateClosing, direct: true},                                    /* deregistering deregistered(exhausted) */
 	560: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering connectionReleased(closed) */
 	561: {acts: ListenerActions{w0: 0x701 /* countConnectionInvalid */}, next: ListenerStateDeregistering, direct: true},                             /* deregistering connectionReleased(descriptorInvalid) */
 	562: {next: ListenerStateDeregistering, direct: true},                                                                                            /* deregistering connectionReleased(otherError) */
@@ -1678,11 +1680,11 @@ func (m *Listener) onDeregistered(out PollerControlResult) (ListenerActions, err
 		}
 	case ListenerStateDeregistering:
 		switch out {
-		case PollerControlResultOk:
-			// ../spec/listener.yaml:163
+		case PollerControlResultOk, PollerControlResultAlreadyRegistered, PollerControlResultExhausted:
+			// ../spec/listener.yaml:163: the number is still ours: the DEL found it registered, or failed for want of memory, which says nothing about the number
 			m.state = ListenerStateClosing
 			return ListenerActions{w0: 0x151002 /* closeFD, leaveLoop */}, nil
-		case PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
+		case PollerControlResultDescriptorInvalid, PollerControlResultNotRegistered, PollerControlResultOtherError:
 			if m.vars.EbadfPolicy == ListenerEbadfPolicyContain {
 				// ../spec/listener.yaml:164: DEL fails for a registered descriptor only when the number no longer names our socket (EBADF: closed; ENOENT: another file took the number; EPERM, otherError: a file epoll cannot watch took it): closing it could close someone else's file (D2)
 				m.state = ListenerStateAbandoned

@@ -25,7 +25,7 @@ type Profile struct {
 	Reuse  uint16 // of the EBADF faults, those whose number another owner takes at once
 	// AcceptLimit: socket and accept say EMFILE, ENFILE or ENOBUFS.
 	AcceptLimit uint16
-	// ControlFail: the Poller's Add and Modify say ENOMEM.
+	// ControlFail: the Poller's Add, Modify and Remove say ENOMEM.
 	ControlFail uint16
 	// WaitFail: Poller.Wait says EINVAL, which stops the loop (its abnormal path).
 	WaitFail uint16
