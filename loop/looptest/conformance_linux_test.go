@@ -251,9 +251,7 @@ func (r *rec) bound(n int, listen bool) (int, net.Addr) {
 func (r *rec) connect(la net.Addr) int {
 	fd := r.socket()
 	err := r.sys.Connect(fd, la)
-	// sim differs: Linux connects a Unix socket to a listener at once
-	// (connect returns 0); the sim says EINPROGRESS.
-	r.differs(r.unix(), func() { r.ctl("connect", err) })
+	r.ctl("connect", err) // a Unix connect is answered at once
 	return fd
 }
 
@@ -357,28 +355,17 @@ var scenarios = []struct {
 	{"write after peer close", func(r *rec) {
 		c, a := r.pair()
 		r.add(c, 1, true, true).close(a)
-		// sim differs: on Linux a Unix socket whose peer closed reports
-		// hangup (both directions are shut); the sim reports TCP's FIN.
-		r.differs(r.unix(), func() { r.poll() })
+		r.poll() // a Unix socket whose peer closed is hung up; TCP's has a FIN
 		r.writeFails(c).write(c, "again").poll()
-		// sim differs: Linux reports the reset once (the failed write took
-		// it; a read says EOF after); the sim's reset is sticky, every read
-		// says ECONNRESET.
-		r.differs(true, func() { r.read(c) })
+		r.read(c) // the reset is reported once: the failed write took it
 	}},
 	{"connect refused", func(r *rec) {
 		_, ba := r.bound(0, false) // bound, not listening: connects are refused
 		r.refused(ba)
-		// sim differs: a Unix connect to a path nothing listens on fails at
-		// once on Linux (ECONNREFUSED for a socket's path, ENOENT for no
-		// file); the sim says EINPROGRESS, then SO_ERROR ECONNREFUSED.
-		r.differs(r.unix(), func() { r.connect(r.addr(7)) })
-		// sim differs: with read interest too (the runtime asks for write
-		// only while connecting) Linux reports a refused socket readable
-		// with the EOF hint, and read and write on it answer ECONNREFUSED
-		// and EPIPE (TCP) or EINVAL and ENOTCONN (Unix); the sim reports
-		// writable hangup and answers ENOTCONN to both.
-		r.differs(true, func() {
+		r.connect(r.addr(7)) // no file there: ENOENT at once for Unix
+		// With read interest too, a refused socket is readable with the EOF
+		// hint; a read takes the ECONNREFUSED, a write says EPIPE.
+		r.differs(r.unix(), func() {
 			c := r.socket()
 			r.ctl("connect", r.sys.Connect(c, ba)).add(c, 2, true, true).poll().read(c).write(c, "x")
 		})
@@ -392,10 +379,7 @@ var scenarios = []struct {
 		r.mod(s, 2, true, false).rm(s) // never added
 		l, _ := r.bound(1, true)
 		r.add(l, 3, false, false).poll().rm(c).add(s, 2, false, false)
-		// sim differs: Linux reports a socket neither connected nor
-		// listening hung up, whatever the interest; the sim reports nothing.
-		// (The runtime connects in the turn it registers: no wait between.)
-		r.differs(true, func() { r.poll() })
+		r.poll() // a socket neither connected nor listening is hung up
 		r.close(s).add(s, 4, true, true).mod(s, 4, true, false).rm(s) // closed
 	}},
 	{"dup keeps the registration", func(r *rec) {
@@ -422,11 +406,7 @@ var scenarios = []struct {
 		c, a := r.pair()
 		r.write(c, "unread").k.Settle()
 		r.add(c, 1, true, false).close(a).k.Settle()
-		// sim differs: on Linux closing a socket with unread data resets the
-		// connection (TCP sends a RST; a Unix socket sets ECONNRESET on its
-		// peer): the peer sees hangup, and one read says ECONNRESET; the sim
-		// makes it an orderly close (EOF).
-		r.differs(true, func() { r.poll().read(c) })
+		r.poll().read(c) // closed with data unread: a reset, reported once
 		r.read(c).writeFails(c)
 	}},
 }

@@ -152,6 +152,7 @@ func drawSchedule(t *rapid.T) schedule {
 		Panic:       rate("panic", 300),
 		HalfClosure: rapid.Bool().Draw(t, "halfClosure"),
 		End:         endKind(rapid.IntRange(0, int(endKinds)-1).Draw(t, "end")),
+		Family:      rapid.IntRange(0, 2).Draw(t, "family"),
 		Profile: looptest.Profile{
 			EINTR: rate("eintr", 2000), EAGAIN: rate("eagain", 2000), Short: rate("short", 3000),
 			Reset: rate("reset", 300), EBADF: rate("ebadf", 200), Reuse: rate("reuse", 10000),

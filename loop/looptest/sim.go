@@ -408,7 +408,7 @@ func (s *Sim) Dial(addr net.Addr) (*Peer, error) {
 		k.record("peer dial %v = ECONNREFUSED", addr)
 		return nil, &net.OpError{Op: "dial", Net: addr.Network(), Addr: addr, Err: syscall.ECONNREFUSED}
 	}
-	c := k.newConn()
+	c := k.newConn(l.fam)
 	me, them := c.ends[0], c.ends[1]
 	me.laddr = k.ephemeral(l.fam, addr)
 	me.raddr = l.laddr

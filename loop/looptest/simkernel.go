@@ -86,7 +86,12 @@ func (p *pipe) free() int { return p.cap - len(p.buf) }
 type conn struct {
 	pipes [2]pipe // pipes[i] carries end i's writes to end 1-i
 	ends  [2]*end
-	reset bool // a RST: reads say ECONNRESET, writes EPIPE, on both ends
+	fam   sockets.Family
+	// reset: a RST (or, on a Unix socket, a close with data unread) broke
+	// the connection. Each end's first read or write after it takes the
+	// error (rst[i]: not yet taken); then reads say EOF and writes EPIPE.
+	reset bool
+	rst   [2]syscall.Errno
 }
 
 // end is one end of a conn.
@@ -98,6 +103,7 @@ type end struct {
 	// connecting: Connect said EINPROGRESS and the result is not yet known.
 	connecting bool
 	connErr    syscall.Errno // the SO_ERROR a finished connect left
+	errTaken   bool          // connErr was read (SO_ERROR, or a read)
 	refused    bool          // the connect will fail (no listener)
 	laddr      net.Addr
 	raddr      net.Addr
@@ -134,6 +140,7 @@ type kernel struct {
 	births   uint64
 	ports    int
 	addrs    map[string]*file   // listening addresses
+	bound    map[string]bool    // addresses a socket was bound to
 	remotes  map[string]*Remote // addresses the driver's Remotes listen on
 	pollers  []*simPoller
 	trace    hash.Hash64
@@ -150,7 +157,7 @@ type kernel struct {
 
 func newKernel(s *Sim) *kernel {
 	return &kernel{
-		sim: s, ports: 40000, addrs: map[string]*file{}, remotes: map[string]*Remote{},
+		sim: s, ports: 40000, addrs: map[string]*file{}, remotes: map[string]*Remote{}, bound: map[string]bool{},
 		trace: fnv.New64a(), owned: map[int]uint64{}, sockBuf: 64 << 10, backlogN: 128,
 	}
 }
@@ -228,6 +235,11 @@ func (k *kernel) release(fd int) {
 		f.backlog = nil
 	case fileConn:
 		f.end.closed = true
+		if len(f.end.in().buf) > 0 {
+			// Closed with data unread: Linux resets the connection (a RST;
+			// on a Unix socket, ECONNRESET for the peer).
+			k.resetConn(f.end.c, f.end)
+		}
 		k.closeEnd(f.end)
 	}
 	for _, p := range k.pollers {
@@ -310,9 +322,9 @@ func (k *kernel) withPort(a net.Addr) net.Addr {
 	return a
 }
 
-// newConn makes a connection between a runtime end (a, its file) and b.
-func (k *kernel) newConn() *conn {
-	c := &conn{}
+// newConn makes a connection of the family between two ends.
+func (k *kernel) newConn(fam sockets.Family) *conn {
+	c := &conn{fam: fam}
 	for i := range c.pipes {
 		c.pipes[i].cap = k.sockBuf
 	}

@@ -120,6 +120,9 @@ func (p *Peer) Close() {
 	defer k.mu.Unlock()
 	p.e.closed = true
 	p.e.out().eof = true
+	if len(p.e.in().buf) > 0 {
+		k.resetConn(p.e.c, p.e) // closed with data unread: a reset
+	}
 	k.record("%s close", p.name)
 }
 
@@ -129,7 +132,7 @@ func (p *Peer) Reset() {
 	k := p.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.resetConn(p.e.c)
+	k.resetConn(p.e.c, p.e)
 	k.record("%s reset", p.name)
 }
 

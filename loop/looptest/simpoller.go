@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fsmkernel/fsmkernel/loop"
+	"github.com/fsmkernel/fsmkernel/sockets"
 )
 
 // simPoller is a loop.Poller on the simulated kernel, with epoll's rules:
@@ -206,12 +207,17 @@ func (k *kernel) readiness(r simReg) (ev loop.PollEvent, any bool) {
 	ev.Token = r.token
 	f := r.f
 	switch f.kind {
+	case fileSocket:
+		// Neither connected nor listening: Linux reports it hung up.
+		ev.Writable = r.write
+		ev.Hangup = true
 	case fileListener:
 		ev.Readable = r.read && len(f.backlog) > 0
 	case fileConn:
 		e := f.end
 		k.settleConnect(e)
 		if e.refused {
+			ev.Readable, ev.EOFHint = r.read, r.read
 			ev.Writable = r.write
 			ev.Hangup = true
 			break
@@ -219,9 +225,10 @@ func (k *kernel) readiness(r simReg) (ev loop.PollEvent, any bool) {
 		in, out := e.in(), e.out()
 		eof := in.eof || e.c.reset
 		ev.Readable = r.read && (len(in.buf) > 0 || eof || e.shutRd)
-		ev.EOFHint = r.read && in.eof
+		ev.EOFHint = r.read && (in.eof || e.c.reset)
 		ev.Writable = r.write && (out.free() > 0 || out.eof || e.c.reset || e.other().closed)
-		ev.Hangup = e.c.reset || (in.eof && out.eof)
+		// A Unix socket whose peer closed is shut both ways: hung up.
+		ev.Hangup = e.c.reset || (in.eof && out.eof) || (e.c.fam == sockets.FamilyUnix && e.other().closed)
 	}
 	return ev, ev.Readable || ev.Writable || ev.Hangup || ev.EOFHint
 }

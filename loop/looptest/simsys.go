@@ -53,6 +53,7 @@ func (s simSys) Bind(fd int, addr net.Addr) error {
 		return syscall.EADDRINUSE
 	}
 	f.laddr = a
+	k.bound[addrKey(a)] = true
 	k.record("bind fd=%d %v", fd, a)
 	return nil
 }
@@ -122,7 +123,22 @@ func (s simSys) Connect(fd int, addr net.Addr) error {
 		return e
 	}
 	key := addrKey(addr)
-	c := k.newConn()
+	l := k.addrs[key]
+	if f.fam == sockets.FamilyUnix && k.remotes[key] == nil {
+		// A Unix connect is answered at once: refused, or queued.
+		switch {
+		case l == nil && k.bound[key]:
+			k.record("connect fd=%d %s = ECONNREFUSED", fd, key)
+			return syscall.ECONNREFUSED
+		case l == nil:
+			k.record("connect fd=%d %s = ENOENT", fd, key)
+			return syscall.ENOENT
+		case len(l.backlog) >= l.blmax:
+			k.record("connect fd=%d %s = EAGAIN", fd, key)
+			return syscall.EAGAIN
+		}
+	}
+	c := k.newConn(f.fam)
 	me := c.ends[0]
 	me.file, me.laddr, me.raddr = f, k.ephemeral(f.fam, addr), addr
 	f.kind, f.end, f.laddr = fileConn, me, me.laddr
@@ -139,6 +155,11 @@ func (s simSys) Connect(fd int, addr net.Addr) error {
 	default:
 		me.refused = true
 		c.pipes[0].eof, c.pipes[1].eof = true, true
+	}
+	if f.fam == sockets.FamilyUnix {
+		me.connecting = false
+		k.record("connect fd=%d %s = 0", fd, key)
+		return nil
 	}
 	k.record("connect fd=%d %s = EINPROGRESS", fd, key)
 	return syscall.EINPROGRESS
@@ -172,15 +193,23 @@ func (s simSys) Read(fd int, p []byte) (int, error) {
 		return 0, syscall.ENOTCONN
 	}
 	en := f.end
-	if en.connecting || en.refused {
+	if en.connecting {
 		return 0, syscall.ENOTCONN
+	}
+	if en.refused {
+		if e := en.connErr; e != 0 || !en.errTaken {
+			en.connErr, en.errTaken = 0, true
+			k.record("read fd=%d = ECONNREFUSED", fd)
+			return 0, syscall.ECONNREFUSED
+		}
+		return 0, nil
 	}
 	n := len(p)
 	if fe := k.fault(OpRead, fd, faultRead); fe != 0 {
 		if fe != errShort {
 			k.record("read fd=%d = %v", fd, fe)
 			if fe == syscall.ECONNRESET {
-				k.resetConn(en.c)
+				k.resetConn(en.c, en) // this read took the error
 			}
 			return 0, fe
 		}
@@ -188,9 +217,14 @@ func (s simSys) Read(fd int, p []byte) (int, error) {
 	}
 	in := en.in()
 	switch {
+	case en.c.reset && en.c.rst[en.side] != 0:
+		e := en.c.rst[en.side]
+		en.c.rst[en.side] = 0
+		k.record("read fd=%d = %v", fd, e)
+		return 0, e
 	case en.c.reset:
-		k.record("read fd=%d = ECONNRESET", fd)
-		return 0, syscall.ECONNRESET
+		k.record("read fd=%d = 0 (reset)", fd)
+		return 0, nil
 	case len(in.buf) > 0:
 		n = copy(p[:n], in.buf)
 		in.buf = in.buf[n:]
@@ -235,15 +269,19 @@ func (s simSys) writev(fd int, bufs [][]byte) (int, error) {
 		return 0, syscall.ENOTCONN
 	}
 	en := f.end
-	if en.connecting || en.refused {
+	if en.connecting {
 		return 0, syscall.ENOTCONN
+	}
+	if en.refused {
+		k.record("write fd=%d = EPIPE (refused)", fd)
+		return 0, syscall.EPIPE
 	}
 	limit := total
 	if fe := k.fault(OpWrite, fd, faultWrite); fe != 0 {
 		if fe != errShort {
 			k.record("write fd=%d = %v", fd, fe)
 			if fe == syscall.ECONNRESET || fe == syscall.EPIPE {
-				k.resetConn(en.c)
+				k.resetConn(en.c, en)
 			}
 			return 0, fe
 		}
@@ -251,17 +289,25 @@ func (s simSys) writev(fd int, bufs [][]byte) (int, error) {
 	}
 	out := en.out()
 	switch {
+	case en.c.reset && en.c.rst[en.side] != 0:
+		e := en.c.rst[en.side]
+		en.c.rst[en.side] = 0
+		k.record("write fd=%d = %v", fd, e)
+		return 0, e
 	case en.c.reset:
 		k.record("write fd=%d = EPIPE", fd)
 		return 0, syscall.EPIPE
 	case out.eof:
 		k.record("write fd=%d = EPIPE (shut)", fd)
 		return 0, syscall.EPIPE
-	case en.other().closed:
-		// The peer's close answers data with a reset.
-		k.resetConn(en.c)
+	case en.other().closed && en.c.fam == sockets.FamilyUnix:
 		k.record("write fd=%d = EPIPE (peer closed)", fd)
 		return 0, syscall.EPIPE
+	case en.other().closed:
+		// TCP takes the write; the peer, closed, answers it with a RST.
+		k.resetConn(en.c, nil)
+		k.record("write fd=%d = %d (peer closed: answered with a reset)", fd, total)
+		return total, nil
 	}
 	limit = min(limit, out.free())
 	if limit == 0 {
@@ -282,12 +328,22 @@ func (s simSys) writev(fd int, bufs [][]byte) (int, error) {
 	return n, nil
 }
 
-// resetConn breaks c with a RST: both ends see it (k.mu is held).
-func (k *kernel) resetConn(c *conn) {
+// resetConn breaks c with a RST (k.mu is held): each end but by, whose own
+// call reported it, has the error to take.
+func (k *kernel) resetConn(c *conn, by *end) {
 	if c.reset {
 		return
 	}
 	c.reset = true
+	for i, e := range c.ends {
+		switch {
+		case e == by:
+		case e.in().eof:
+			c.rst[i] = syscall.EPIPE // a RST after the FIN: Linux's CLOSE_WAIT says EPIPE
+		default:
+			c.rst[i] = syscall.ECONNRESET
+		}
+	}
 }
 
 func (s simSys) Shutdown(fd int, how sockets.ShutdownHow) error {
@@ -359,6 +415,9 @@ func (s simSys) GetsockoptInt(fd int, opt sockets.SockOpt) (int, error) {
 		if f.kind == fileConn {
 			v := f.end.connErr
 			f.end.connErr = 0
+			if v != 0 {
+				f.end.errTaken = true
+			}
 			return int(v), nil
 		}
 	}

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdlayher/vsock"
+
 	"github.com/fsmkernel/fsmkernel/loop"
 	"github.com/fsmkernel/fsmkernel/loop/looptest"
 	sm "github.com/fsmkernel/fsmkernel/statemachine"
@@ -94,6 +96,7 @@ type schedule struct {
 	Panic       uint16 // handler panics per 10,000 callbacks
 	HalfClosure bool
 	End         endKind
+	Family      int // 0 TCP, 1 Unix, 2 vsock (with the readiness vsock is known for)
 	Ops         []op
 }
 
@@ -127,7 +130,7 @@ func randomSchedule(seed uint64) schedule {
 	}
 	sc := schedule{
 		Seed: seed, Loops: 1 + r.IntN(3), Panic: rate(300), HalfClosure: r.IntN(2) == 0,
-		End: endKind(r.IntN(int(endKinds))),
+		End: endKind(r.IntN(int(endKinds))), Family: r.IntN(3),
 		Profile: looptest.Profile{
 			EINTR: rate(2000), EAGAIN: rate(2000), Short: rate(3000), Reset: rate(300),
 			EBADF: rate(200), Reuse: rate(10000), AcceptLimit: rate(3000), ControlFail: rate(200),
@@ -355,7 +358,19 @@ func (w *world) run() {
 		loops = 1
 	}
 	w.g = loop.NewGroup(loops, opts)
-	ln, err := w.g.Serve(&net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 80}, w.accepted, &loop.ListenerOptions{
+	var addr net.Addr = &net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 80}
+	switch sc.Family {
+	case 1:
+		addr = &net.UnixAddr{Net: "unix", Name: "/run/swarm.sock"}
+	case 2:
+		// AF_VSOCK under a hypervisor reports readiness its reads do not
+		// find (EAGAIN) and EOF hints with nothing to read: at least at
+		// these rates, whatever the profile says.
+		addr = &vsock.Addr{ContextID: 2, Port: 1024}
+		sc.Profile.Spurious = max(sc.Profile.Spurious, 2000)
+		sc.Profile.EOFHint = max(sc.Profile.EOFHint, 1000)
+	}
+	ln, err := w.g.Serve(addr, w.accepted, &loop.ListenerOptions{
 		OnError: func(error) {},
 	})
 	if err != nil {
@@ -628,8 +643,8 @@ func (sc schedule) String() string {
 	for _, o := range sc.Ops {
 		ops = append(ops, o.String())
 	}
-	return fmt.Sprintf("seed %#x, %d loops, end %d, half-closure %v, panics %d/10000, profile %+v, ops %s",
-		sc.Seed, sc.Loops, sc.End, sc.HalfClosure, sc.Panic, sc.Profile, strings.Join(ops, " "))
+	return fmt.Sprintf("seed %#x, family %d, %d loops, end %d, half-closure %v, panics %d/10000, profile %+v, ops %s",
+		sc.Seed, sc.Family, sc.Loops, sc.End, sc.HalfClosure, sc.Panic, sc.Profile, strings.Join(ops, " "))
 }
 
 func newRng(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0xbad)) }
