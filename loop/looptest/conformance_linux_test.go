@@ -379,7 +379,7 @@ var scenarios = []struct {
 		r.mod(s, 2, true, false).rm(s) // never added
 		l, _ := r.bound(1, true)
 		r.add(l, 3, false, false).poll().rm(c).add(s, 2, false, false)
-		r.poll() // a socket neither connected nor listening is hung up
+		r.poll()                                                      // a socket neither connected nor listening is hung up
 		r.close(s).add(s, 4, true, true).mod(s, 4, true, false).rm(s) // closed
 	}},
 	{"dup keeps the registration", func(r *rec) {

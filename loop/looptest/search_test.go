@@ -18,7 +18,7 @@ import (
 )
 
 var (
-	simSchedules = flag.Int("sim.schedules", 2000, "TestSwarmSearch: how many schedules to run, drawn from consecutive seeds")
+	simSchedules = flag.Int("sim.schedules", 10000, "TestSwarmSearch: how many schedules to run, drawn from consecutive seeds")
 	simSeed      = flag.Uint64("sim.seed", 1, "TestSwarmSearch: the first seed")
 	simReplay    = flag.String("sim.replay", "", "TestSwarmSearch: run only this schedule, as a failure printed it")
 	simWorkers   = flag.Int("sim.workers", 0, "TestSwarmSearch: simulations run at once (0: GOMAXPROCS)")
