@@ -3,7 +3,7 @@
 GO    ?= go
 SPECS := $(wildcard spec/*.yaml) $(wildcard spec/model/*.yaml)
 
-.PHONY: run generate check test test-vsock lint fuzz bench verify-spin
+.PHONY: run generate check test test-vsock lint fuzz bench verify-spin simulate
 
 run: generate check
 
@@ -58,6 +58,14 @@ bench:
 # verify-spin cross-checks the tables with the SPIN model checker (installed from
 # Debian's packages when missing): SPIN must store exactly the configurations
 # verify/ finds and report no violation, and must find the one in a broken table.
+# simulate runs the swarm's long search on the simulated kernel: SCHEDULES
+# schedules from consecutive seeds from SEED, one worker per core, a progress
+# line every 5 s; a failure prints the command that replays it.
+SCHEDULES ?= 1000000
+SEED      ?= 1
+simulate:
+	$(GO) test -count=1 -timeout 0 -v -run 'TestSwarmSearch$$' ./loop/looptest -sim.schedules=$(SCHEDULES) -sim.seed=$(SEED)
+
 verify-spin:
 	@command -v spin >/dev/null 2>&1 || { echo "installing spin from Debian's packages"; \
 		apt-get install -y spin >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y spin >/dev/null; }; }

@@ -2,18 +2,77 @@
 // package loop, as net/http/httptest does for net/http. It is for tests: the
 // loop's own, and yours of a Handler that must survive what the kernel can
 // answer. Package loop carries no test machinery; everything here works
-// through the hooks every loop has (Options.Syscalls and Options.NewPoller).
+// through the hooks every loop has (Options.Syscalls, Options.NewPoller and
+// Options.Clock). It works on Linux, darwin and freebsd.
 //
-// An Injector sits in front of the kernel: it wraps the sockets.Syscalls of
-// the loops built from its Options and the loop.Poller each of them creates,
-// and by rule turns calls into the failures the runtime must survive
-// (spurious readiness, EOF hints with nothing to read, EAGAIN, EINTR, short
-// reads and writes, ECONNRESET, EPIPE, EBADF from a descriptor closed behind
-// the runtime's back, EMFILE on accept, a failing poller). It also counts the
-// calls the runtime makes on a number after it was closed or found invalid,
-// which must be none. It works on Linux, darwin and freebsd.
+// # The simulator
 //
-// The caller's duties:
+// Simulate runs your test against a simulated kernel: in-memory stream
+// sockets (TCP, Unix and vsock addresses), listeners and pollers with Linux's
+// answers (lowest-free descriptor numbers, epoll's registrations by open
+// file, level-triggered readiness, resets reported once), simulated peers and
+// a virtual clock. The loops run on it unchanged, one wakeup at a time when
+// the simulation gives them a turn, so a seed replays a run exactly: the
+// readiness order and batching, which loop runs next, and the faults of a
+// Profile (spurious readiness, EOF hints with nothing to read, readiness for
+// an interest already changed, short reads and writes, EINTR, resets, EBADF
+// from a number closed behind the runtime's back and the number's reuse by
+// another owner, EMFILE on accept, a failing poller) are all drawn from it.
+//
+// The simulated kernel checks the descriptor contracts on every call: no
+// call on a number after a call told the runtime it was invalid, no close of
+// a number the runtime does not own once it was told so, and, when Simulate's
+// function returns, every loop stopped and every descriptor the runtime owned
+// closed or forgotten. A broken contract fails the test with the seed, the
+// contract's name and the last lines of the run's trace.
+//
+//	func TestEchoSurvivesTheKernel(t *testing.T) {
+//		looptest.Simulate(t, 1, func(s *looptest.Sim) {
+//			g := loop.NewGroup(2, s.Options(nil))
+//			ln, err := g.Serve(&net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 80}, accepted, nil)
+//			if err != nil {
+//				t.Fatal(err)
+//			}
+//			s.SetProfile(looptest.Profile{Short: 3000, EAGAIN: 2000, Spurious: 2000})
+//			p, _ := s.Dial(ln.Addr())
+//			p.Write([]byte("hello"))
+//			s.RunUntil(func() bool { p.Read(0); return len(p.Received()) == 5 }, time.Second)
+//			done := false
+//			s.Go(func() { g.Shutdown(context.Background()); done = true })
+//			s.RunUntil(func() bool { return done }, time.Minute)
+//		})
+//	}
+//
+// TestExampleEchoUnderSimulation in this package's tests is that test, run.
+//
+// The caller's duties with a Sim:
+//
+//  1. Build every loop under test from s.Options(base), inside Simulate's
+//     function; a loop built otherwise uses the real kernel.
+//  2. Drive the loops: Step gives one turn, Settle turns until nothing is
+//     ready, Advance and RunUntil also move the virtual clock. Nothing runs
+//     while your function does its own work.
+//  3. Call the loops' non-blocking methods directly (Channel.Write and Close,
+//     Loop.Execute) and the blocking ones (Shutdown, Close and Wait of a Loop
+//     or Group, Group.Dial, a Conn's Read and Write) through s.Go, then drive
+//     until they return.
+//  4. Stop every loop before your function returns. Check your own contracts
+//     with s.Violate, so that they fail the run as the simulator's do.
+//
+// Tables checks that the transitions a runtime records (Options.Trace) are a
+// legal path of the generated tables.
+//
+// # The injector
+//
+// An Injector sits in front of the real kernel: it wraps the sockets.Syscalls
+// of the loops built from its Options and the loop.Poller each of them
+// creates, and by rule turns calls into the failures the runtime must
+// survive. It also counts the calls the runtime makes on a number after it
+// was closed or found invalid, which must be none. Its runs are not
+// reproducible (the kernel's timing orders the calls); use it to check what
+// the simulator cannot show, the real kernel's own answers.
+//
+// The caller's duties with an Injector:
 //
 //  1. Create an Injector with NewInjector(seed, rules...). The seed draws
 //     every probabilistic choice of its rules, in the order calls reach the

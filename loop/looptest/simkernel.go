@@ -130,6 +130,8 @@ type slot struct {
 	// learnt: the runtime was told EBADF for the number since it was
 	// invalidated.
 	learnt bool
+	// closed: the runtime closed the number and has not been given it since.
+	closed bool
 }
 
 // kernel is the descriptor table and the address space of a simulation.
@@ -207,6 +209,9 @@ func (k *kernel) get(op string, fd int) (*file, syscall.Errno) {
 	if s.f == nil {
 		if s.tainted {
 			s.learnt = true
+		}
+		if s.closed {
+			k.sim.violate("D4", "%s on fd %d after the runtime closed it", op, fd)
 		}
 		return nil, syscall.EBADF
 	}

@@ -391,6 +391,7 @@ func (s simSys) Close(fd int) error {
 		return fe // closed behind the runtime's back just before
 	}
 	k.release(fd)
+	k.fds[fd].closed = true
 	k.record("close fd=%d", fd)
 	if fe != 0 {
 		return fe // closed, and yet EINTR: the number is gone all the same

@@ -173,6 +173,8 @@ type chanRec struct {
 	writable  bool
 	reads     int // OnReads since the last OnReadComplete
 	panicked  bool
+	closed    bool // the driver closed it
+	mark      int  // the calm check's start in its peer's Received
 	inactive  bool
 	badRC     int // OnReadComplete with no OnRead before it
 	readCycle bool
@@ -188,6 +190,8 @@ type world struct {
 	rng      *rand.Rand
 	peers    []*looptest.Peer
 	reading  map[*looptest.Peer]bool
+	shut     map[*looptest.Peer]bool // the peer half-closed, closed or reset
+	gone     map[*looptest.Peer]bool // the peer closed or reset: it reads nothing more
 	chans    []*chanRec
 	byAddr   map[string]*chanRec
 	ending   bool
@@ -325,7 +329,7 @@ func (w *world) accepted(addr net.Addr) (loop.Handler, *loop.ChannelOptions) {
 // runSchedule runs sc on a fresh simulation and returns the broken contracts.
 func runSchedule(t *testing.T, sc schedule) (violations []looptest.Violation, stats simStats) {
 	violations = looptest.Check(t, sc.Seed, func(s *looptest.Sim) {
-		w := &world{s: s, sc: sc, tables: looptest.NewTables(), reading: map[*looptest.Peer]bool{},
+		w := &world{s: s, sc: sc, tables: looptest.NewTables(), reading: map[*looptest.Peer]bool{}, shut: map[*looptest.Peer]bool{}, gone: map[*looptest.Peer]bool{},
 			byAddr: map[string]*chanRec{}, rng: newRng(sc.Seed)}
 		o := sm.DefaultChannelOptions()
 		o.HalfClosure = sc.HalfClosure
@@ -437,14 +441,17 @@ func (w *world) do(o op) {
 	case opHalfClose:
 		if p := w.peer(o.A); p != nil {
 			p.CloseWrite()
+			w.shut[p] = true
 		}
 	case opPeerReset:
 		if p := w.peer(o.A); p != nil {
 			p.Reset()
+			w.shut[p], w.gone[p] = true, true
 		}
 	case opPeerClose:
 		if p := w.peer(o.A); p != nil {
 			p.Close()
+			w.shut[p], w.gone[p] = true, true
 		}
 	case opServerWrite:
 		if r := w.channel(o.A); r != nil && r.writable && !r.panicked && (r.offLoop == nil || r.offLoop.done > 0) {
@@ -454,6 +461,7 @@ func (w *world) do(o op) {
 	case opChannelClose:
 		if r := w.channel(o.A); r != nil {
 			r.c.Close()
+			r.closed = true
 		}
 	case opTurns:
 		for i := 0; i < o.B%8+1 && s.Step(); i++ {
@@ -506,6 +514,36 @@ func (w *world) calm() {
 	case <-w.ln.Closed():
 		return // an EBADF on the listener's own number closes it
 	default:
+	}
+	// Every channel that nothing happened to still echoes: a panic, a
+	// reset or an invalidated number failed only its own channel.
+	var alive []*chanRec
+	for _, r := range w.chans {
+		if w.healthy(r) && !r.closed && !r.inactive && !w.shut[r.peer] {
+			alive = append(alive, r)
+			w.reading[r.peer] = true
+		}
+	}
+	s.RunUntil(func() bool { w.readPeers(); return false }, 100*time.Millisecond) // drain what is in flight
+	for _, r := range alive {
+		r.mark = len(r.peer.Received())
+		if r.peer.Write([]byte("pong")) != 4 {
+			r.mark = -1
+		}
+	}
+	s.RunUntil(func() bool {
+		w.readPeers()
+		for _, r := range alive {
+			if r.mark >= 0 && !r.inactive && !bytes.Contains(r.peer.Received()[r.mark:], []byte("pong")) {
+				return false
+			}
+		}
+		return true
+	}, time.Second)
+	for _, r := range alive {
+		if r.mark >= 0 && !r.inactive && !bytes.Contains(r.peer.Received()[r.mark:], []byte("pong")) {
+			s.Violate("isolation", "channel %d: a surviving channel did not echo after the faults stopped (its error: %v)", r.c.ID(), r.c.Err())
+		}
 	}
 	p, err := s.Dial(w.ln.Addr())
 	if err != nil {
@@ -571,19 +609,32 @@ func (w *world) stop() {
 	case w.sc.End == endGraceful && err != nil && !errors.Is(err, loop.ErrForced):
 		s.Violate("shutdown", "a graceful Shutdown returned %v", err)
 	case w.sc.End == endGraceful && err == nil:
-		// Every write accepted before it, on a channel that survived, went out.
+		// Every write accepted before it, on a channel that ended cleanly
+		// (no error of its own), went out: none failed.
 		for _, r := range w.chans {
-			if !w.healthy(r) {
+			if r.c == nil || !w.healthy(r) || r.closed || w.gone[r.peer] || r.c.Err() != nil {
 				continue
 			}
-			for _, wr := range r.writes {
-				if wr.before && wr.done == 1 && wr.err != nil && errors.Is(wr.err, loop.ErrForced) {
-					s.Violate("shutdown", "channel %d: Shutdown returned nil, yet a write failed as forced", r.c.ID())
+			for i, wr := range r.writes {
+				if wr.before && wr.done == 1 && wr.err != nil {
+					s.Violate("shutdown", "channel %d: a graceful Shutdown returned nil and the channel ended cleanly, yet write %d failed: %v", r.c.ID(), i, wr.err)
 				}
 			}
 		}
 	case w.sc.End == endForced && err != nil && !errors.Is(err, loop.ErrForced) && !errors.Is(err, loop.ErrLoopFailed):
 		s.Violate("shutdown", "a forced Shutdown returned %v, which does not say it was forced", err)
+	case w.sc.End == endForced && errors.Is(err, loop.ErrForced):
+		// The writes the forced close failed say so.
+		for _, r := range w.chans {
+			if r.c == nil || !w.healthy(r) || r.closed || !errors.Is(r.c.Err(), loop.ErrForced) {
+				continue
+			}
+			for i, wr := range r.writes {
+				if wr.done == 1 && wr.err != nil && !errors.Is(wr.err, loop.ErrForced) {
+					s.Violate("shutdown", "channel %d: closed by a forced Shutdown, its write %d failed with %v, which does not say it was forced", r.c.ID(), i, wr.err)
+				}
+			}
+		}
 	}
 }
 
