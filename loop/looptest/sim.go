@@ -522,10 +522,9 @@ type simClock struct {
 }
 
 type simTimer struct {
-	when    time.Time
-	seq     uint64
-	f       func()
-	stopped bool
+	when time.Time
+	seq  uint64
+	f    func()
 }
 
 func (c *simClock) Now() time.Time { return time.Now() }
