@@ -194,6 +194,9 @@ type world struct {
 	byAddr   map[string]*chanRec
 	ending   bool
 	quiet    bool // the faults stopped: no more planted panics
+	cancel   context.CancelFunc
+	stopErr  error // what Shutdown or Close returned
+	stopped  bool  // it returned
 	payload  byte
 	acceptPn int // accept-callback panics
 }
@@ -376,14 +379,20 @@ func (w *world) run() {
 	})
 	if err != nil {
 		s.Violate("setup", "Serve: %v", err)
-		w.stop()
+		w.beginStop()
+		w.finishStop()
 		return
 	}
 	w.ln = ln
 	s.SetProfile(sc.Profile)
+	early := false
 	for _, o := range sc.Ops {
-		if o.K == opShutdownNow {
-			break
+		if o.K == opShutdownNow && !early {
+			// The end begins now; the traffic, the faults and the rest of
+			// the schedule go on while the group stops.
+			early = true
+			w.beginStop()
+			continue
 		}
 		w.do(o)
 		w.readPeers()
@@ -391,8 +400,11 @@ func (w *world) run() {
 	}
 	s.Faults(false)
 	w.quiet = true
-	w.calm()
-	w.stop()
+	if !early {
+		w.calm()
+		w.beginStop()
+	}
+	w.finishStop()
 	w.final()
 }
 
@@ -572,16 +584,15 @@ func (w *world) loopFailed() bool {
 
 // stop ends the group as the schedule says, and checks what Shutdown
 // promises.
-func (w *world) stop() {
+// beginStop starts ending the group as the schedule says.
+func (w *world) beginStop() {
 	s := w.s
 	w.ending = true
-	var err error
-	done := false
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	w.cancel = cancel
 	switch w.sc.End {
 	case endGraceful:
-		s.Go(func() { err = w.g.Shutdown(ctx); done = true })
+		s.Go(func() { w.stopErr = w.g.Shutdown(ctx); w.stopped = true })
 		for _, p := range w.peers {
 			w.reading[p] = true
 		}
@@ -589,17 +600,26 @@ func (w *world) stop() {
 		for _, p := range w.peers {
 			w.reading[p] = false
 		}
-		s.Go(func() { err = w.g.Shutdown(ctx); done = true })
-		s.Advance(10 * time.Millisecond)
-		cancel()
+		s.Go(func() { w.stopErr = w.g.Shutdown(ctx); w.stopped = true })
 	default:
-		s.Go(func() { err = w.g.Close(); done = true })
+		s.Go(func() { w.stopErr = w.g.Close(); w.stopped = true })
 	}
-	if !s.RunUntil(func() bool { w.readPeers(); return done }, time.Minute) {
+}
+
+// finishStop forces a forced end, waits for the group to stop, and checks
+// what Shutdown promises.
+func (w *world) finishStop() {
+	s := w.s
+	if w.sc.End == endForced {
+		s.Advance(10 * time.Millisecond)
+	}
+	w.cancel()
+	if !s.RunUntil(func() bool { w.readPeers(); return w.stopped }, time.Minute) {
 		s.Violate("termination", "the group did not stop within a minute of virtual time")
 		return
 	}
 	w.readPeers()
+	err := w.stopErr
 	failed := w.loopFailed() && err != nil && errors.Is(err, loop.ErrLoopFailed)
 	switch {
 	case failed:
