@@ -170,3 +170,22 @@ func drawSchedule(t *rapid.T) schedule {
 	}), 0, 150).Draw(t, "ops")
 	return sc
 }
+
+// TestSwarmDeterministic: a schedule, faults, panics, several loops and all,
+// is one run: twice the same trace hash, for each of 200 seeds; and the
+// seeds give different runs.
+func TestSwarmDeterministic(t *testing.T) {
+	seen := map[uint64]uint64{}
+	for seed := uint64(1); seed <= 200; seed++ {
+		sc := randomSchedule(seed)
+		_, a := runSchedule(t, sc)
+		_, b := runSchedule(t, sc)
+		if a.hash != b.hash || a.turns != b.turns || a.syscalls != b.syscalls {
+			t.Fatalf("seed %d: two runs differ: hash %#x/%#x, %d/%d turns, %d/%d system calls", seed, a.hash, b.hash, a.turns, b.turns, a.syscalls, b.syscalls)
+		}
+		if other, dup := seen[a.hash]; dup {
+			t.Fatalf("seeds %d and %d gave the same run", other, seed)
+		}
+		seen[a.hash] = seed
+	}
+}

@@ -335,7 +335,7 @@ func runSchedule(t *testing.T, sc schedule) (violations []looptest.Violation, st
 		o.HalfClosure = sc.HalfClosure
 		w.tables.ChannelDefaults(o)
 		w.run()
-		stats = simStats{turns: s.Turns(), syscalls: s.SyscallCount(), injected: s.Injected(), unknowing: s.UnknowingCloses()}
+		stats = simStats{turns: s.Turns(), syscalls: s.SyscallCount(), injected: s.Injected(), unknowing: s.UnknowingCloses(), hash: s.TraceHash()}
 	})
 	return violations, stats
 }
@@ -345,6 +345,7 @@ type simStats struct {
 	syscalls  uint64
 	injected  map[string]int
 	unknowing int
+	hash      uint64
 }
 
 func (w *world) run() {
