@@ -206,6 +206,7 @@ type Loop struct {
 	done     chan struct{}
 	stopErr  error
 	forced   bool // forceCloseChannels was performed; read after done
+	reported bool // reportStopped was performed: run closes done as it returns
 	counters Counters
 	group    *Group
 }
@@ -253,7 +254,6 @@ func (l *Loop) run() {
 	l.mu.Lock()
 	l.poller = p
 	l.mu.Unlock()
-	close(l.started)
 	out := sm.PollerControlResultOk
 	if err != nil {
 		out = sockets.ClassifyPollerControl(err)
@@ -262,6 +262,10 @@ func (l *Loop) run() {
 		}
 	}
 	l.feed(loopEvent{ev: sm.EventloopEventStarted, out: uint8(out), cause: err})
+	// New and NewGroup return once the machine has heard started: what the
+	// loop does before its first wait happens before they return, never beside
+	// the caller's next call.
+	close(l.started)
 	for !l.m.Terminal() {
 		if !l.waitNext {
 			// A runtime fault abandoned the action list before poll. The abnormal
@@ -277,6 +281,9 @@ func (l *Loop) run() {
 		n, err := l.poller.Wait(l.events, l.timeout())
 		l.lastReady = n
 		l.feed(loopEvent{ev: sm.EventloopEventWakeup, out: uint8(sockets.ClassifyPollerWait(n, err)), cause: err})
+	}
+	if l.reported {
+		close(l.done)
 	}
 }
 
@@ -431,11 +438,15 @@ func (l loopPerformer) FailPendingTasks() {
 func (l loopPerformer) ClosePoller()  { l.poller.Close() }
 func (l loopPerformer) ForgetPoller() { l.poller.Forget() }
 
+// ReportStopped sets the loop's result; run closes done when the events
+// still queued behind stopped have been heard (the table ignores them), so
+// that nothing of the loop's, a Trace call included, comes after Wait or
+// Shutdown returns.
 func (l loopPerformer) ReportStopped() {
 	if l.cause != nil {
 		l.stopErr = fmt.Errorf("%w: %w", ErrLoopFailed, l.cause)
 	}
-	close(l.done)
+	l.reported = true
 }
 
 // inReadBuf reports whether p is a slice of the loop's read buffer, as OnRead's
