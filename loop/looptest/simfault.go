@@ -49,6 +49,7 @@ const (
 	faultControl
 	faultWait
 	faultPollerCreate
+	faultDead // a read or write the connection fails anyway: EBADF only
 )
 
 // errShort is fault's answer for a short read or write (not an errno).

@@ -205,7 +205,11 @@ func (s simSys) Read(fd int, p []byte) (int, error) {
 		return 0, nil
 	}
 	n := len(p)
-	if fe := k.fault(OpRead, fd, faultRead); fe != 0 {
+	class := faultRead
+	if en.c.reset {
+		class = faultDead // the reset is the answer; only EBADF comes before it
+	}
+	if fe := k.fault(OpRead, fd, class); fe != 0 {
 		if fe != errShort {
 			k.record("read fd=%d = %v", fd, fe)
 			if fe == syscall.ECONNRESET {
@@ -277,7 +281,13 @@ func (s simSys) writev(fd int, bufs [][]byte) (int, error) {
 		return 0, syscall.EPIPE
 	}
 	limit := total
-	if fe := k.fault(OpWrite, fd, faultWrite); fe != 0 {
+	class := faultWrite
+	if en.c.reset || en.out().eof || en.other().closed {
+		// A write the kernel fails anyway (EPIPE, ECONNRESET) is never
+		// answered EAGAIN, EINTR or short first: only EBADF can come before.
+		class = faultDead
+	}
+	if fe := k.fault(OpWrite, fd, class); fe != 0 {
 		if fe != errShort {
 			k.record("write fd=%d = %v", fd, fe)
 			if fe == syscall.ECONNRESET || fe == syscall.EPIPE {
