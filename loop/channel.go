@@ -786,6 +786,12 @@ func (c chPerformer) FailPendingWrites() {
 func (c chPerformer) Deregister() {
 	l := c.loop
 	fd := c.reg.fd
+	if fd.Gone() {
+		// Invalidated by an earlier action of this row: the removal is not
+		// made (D2), and its answer is the one the kernel gave then.
+		c.events.raiseResult(chEvent{ev: sm.ChannelEventDeregistered, out: uint8(sm.PollerControlResultDescriptorInvalid), cause: c.descriptorError(pollRemoveCall, sockets.ErrClosed)})
+		return
+	}
 	err := l.poller.Remove(fd.Fd())
 	if l.pollerLost(err) {
 		return // the loop fails; its loopFailed finishes the close without the poller
@@ -858,6 +864,9 @@ func (c *Channel) settle(err error) {
 
 func (c *Channel) setInterest(read, write bool) {
 	if err := c.reg.interest(read, write); err != nil {
+		if err == sockets.ErrClosed {
+			return // refused without a call: the number's EBADF is already the table's
+		}
 		if c.loop.pollerLost(err) {
 			return // the loop fails; its loopFailed closes the channel
 		}

@@ -263,6 +263,12 @@ func (x lnPerformer) FireError() {
 func (x lnPerformer) Deregister() {
 	l := x.loop
 	fd := x.reg.fd
+	if fd.Gone() {
+		// Invalidated by an earlier action of this row: the removal is not
+		// made (D2), and its answer is the one the kernel gave then.
+		x.events.raiseResult(lnEvent{ev: sm.ListenerEventDeregistered, out: uint8(sm.PollerControlResultDescriptorInvalid), cause: x.fdError("close", sockets.ErrClosed)})
+		return
+	}
 	err := l.poller.Remove(fd.Fd())
 	if l.pollerLost(err) {
 		return // the loop fails; its loopFailed finishes the close without the poller
@@ -362,6 +368,9 @@ func (x *Listener) fdError(op string, err error) error {
 
 func (x *Listener) setInterest(read bool) {
 	if err := x.reg.interest(read, false); err != nil {
+		if err == sockets.ErrClosed {
+			return // refused without a call: the number's EBADF is already the table's
+		}
 		if x.loop.pollerLost(err) {
 			return // the loop fails; its loopFailed closes the listener
 		}

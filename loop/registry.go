@@ -188,6 +188,11 @@ func (r *registration) interest(read, write bool) error {
 		return nil
 	}
 	r.read, r.write = read, write
+	if r.fd.Gone() {
+		// An earlier action of the same row was told EBADF for the number;
+		// that result is on its way to the table, and no call may follow (D2).
+		return sockets.ErrClosed
+	}
 	return r.loop.poller.Modify(r.fd.Fd(), r.token(), read, write)
 }
 

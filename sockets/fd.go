@@ -42,6 +42,11 @@ func (fd *FD) Invalidate() { fd.invalid.Store(true) }
 // gone reports whether no system call may be made on the number any more.
 func (fd *FD) gone() bool { return fd.closed.Load() || fd.invalid.Load() }
 
+// Gone reports whether no system call may be made on the number any more:
+// Close or Forget ran, or Invalidate. The calls others make with the number
+// (a poller's changes) must be refused then too.
+func (fd *FD) Gone() bool { return fd.gone() }
+
 // String names the descriptor for diagnostics: "fd 7" or "fd 7 (closed)".
 func (fd *FD) String() string {
 	s := "fd " + strconv.Itoa(fd.num)

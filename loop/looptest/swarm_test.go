@@ -44,11 +44,12 @@ const (
 	opAdvance                    // B milliseconds of virtual time
 	opCloseBehind                // the A-th registered number is closed behind the runtime (B odd: reused)
 	opShutdownNow                // the end begins now, mid-traffic
+	opDial                       // the group dials a remote server (B%4 == 0: where nothing listens)
 	opKinds
 )
 
 var opNames = [...]string{"connect", "peerWrite", "peerRead", "halfClose", "peerReset", "peerClose",
-	"serverWrite", "channelClose", "turns", "advance", "closeBehind", "shutdownNow"}
+	"serverWrite", "channelClose", "turns", "advance", "closeBehind", "shutdownNow", "dial"}
 
 type op struct {
 	K    opKind
@@ -59,7 +60,7 @@ func (o op) String() string { return fmt.Sprintf("%s(%d,%d)", opNames[o.K], o.A,
 
 // kindWeights: turns and traffic are most of a schedule; the rest is rarer.
 var kindWeights = [opKinds]int{opConnect: 8, opPeerWrite: 20, opPeerRead: 4, opHalfClose: 3, opPeerReset: 2,
-	opPeerClose: 2, opServerWrite: 10, opChannelClose: 2, opTurns: 30, opAdvance: 8, opCloseBehind: 2, opShutdownNow: 1}
+	opPeerClose: 2, opServerWrite: 10, opChannelClose: 2, opTurns: 30, opAdvance: 8, opCloseBehind: 2, opShutdownNow: 1, opDial: 3}
 
 var kindWeightTotal = func() (n int) {
 	for _, w := range kindWeights {
@@ -148,6 +149,12 @@ func randomSchedule(seed uint64) schedule {
 	return sc
 }
 
+// The remote server the swarm dials, and an address where nothing listens.
+var (
+	swarmRemote  = &net.TCPAddr{IP: net.IPv4(10, 0, 0, 9), Port: 443}
+	swarmNowhere = &net.TCPAddr{IP: net.IPv4(10, 0, 0, 9), Port: 444}
+)
+
 const (
 	swarmHigh    = 8 << 10
 	swarmLow     = 2 << 10
@@ -174,7 +181,9 @@ type chanRec struct {
 	reads    int // OnReads since the last OnReadComplete
 	panicked bool
 	closed   bool // the driver closed it
-	mark     int  // the calm check's start in its peer's Received
+	dialed   bool
+	laddr    string // a dialed channel's local address
+	mark     int    // the calm check's start in its peer's Received
 	inactive bool
 }
 
@@ -194,6 +203,8 @@ type world struct {
 	byAddr   map[string]*chanRec
 	ending   bool
 	quiet    bool // the faults stopped: no more planted panics
+	remote   *looptest.Remote
+	pending  []*looptest.Peer // the remote's peers not yet matched to their channel
 	cancel   context.CancelFunc
 	stopErr  error // what Shutdown or Close returned
 	stopped  bool  // it returned
@@ -218,6 +229,11 @@ func (h *hdl) maybePanic(where string) {
 func (h *hdl) OnActive(c *loop.Channel) {
 	h.rec.c = c
 	h.rec.writable = true
+	if h.rec.dialed {
+		if a := c.LocalAddr(); a != nil {
+			h.rec.laddr = a.String() // its remote peer is matched by it
+		}
+	}
 	h.maybePanic("OnActive")
 }
 
@@ -385,6 +401,7 @@ func (w *world) run() {
 		return
 	}
 	w.ln = ln
+	w.remote = s.Listen(swarmRemote)
 	s.SetProfile(sc.Profile)
 	early := false
 	for _, o := range sc.Ops {
@@ -479,6 +496,23 @@ func (w *world) do(o op) {
 		}
 	case opAdvance:
 		s.Advance(time.Duration(o.B%200) * time.Millisecond)
+	case opDial:
+		if w.ending {
+			return
+		}
+		addr := net.Addr(swarmRemote)
+		if o.B%4 == 0 {
+			addr = swarmNowhere
+		}
+		rec := &chanRec{dialed: true}
+		c, err := w.g.Next().Dial(addr, &hdl{w: w, rec: rec}, &loop.ChannelOptions{
+			HalfClosure: w.sc.HalfClosure, HighWatermark: swarmHigh, LowWatermark: swarmLow,
+			ConnectTimeout: time.Second,
+		}, func(error) {})
+		if err == nil {
+			rec.c = c
+			w.chans = append(w.chans, rec)
+		}
 	case opCloseBehind:
 		if fds := s.Registered(true); len(fds) > 0 {
 			s.CloseBehind(fds[o.A%len(fds)], o.B%2 == 1)
@@ -486,8 +520,37 @@ func (w *world) do(o op) {
 	}
 }
 
+// pullRemote takes the connections the runtime made to the remote server as
+// peers, and matches each to its dialed channel by address.
+func (w *world) pullRemote() {
+	if w.remote == nil {
+		return
+	}
+	for p := w.remote.Accept(); p != nil; p = w.remote.Accept() {
+		w.peers = append(w.peers, p)
+		w.reading[p] = true
+		w.pending = append(w.pending, p)
+	}
+	j := 0
+	for _, p := range w.pending {
+		matched := false
+		for _, r := range w.chans {
+			if r.dialed && r.peer == nil && r.laddr != "" && r.laddr == p.RemoteAddr().String() {
+				r.peer, matched = p, true
+				break
+			}
+		}
+		if !matched {
+			w.pending[j] = p
+			j++
+		}
+	}
+	w.pending = w.pending[:j]
+}
+
 // readPeers lets every reading peer take what arrived.
 func (w *world) readPeers() {
+	w.pullRemote()
 	for _, p := range w.peers {
 		if w.reading[p] {
 			p.Read(0)
