@@ -406,7 +406,7 @@ func check(args []string, stdout, stderr io.Writer) error {
 var spliceMarker = regexp.MustCompile(`(?s)(<!-- fsmgen:mermaid (\w+) -->\n).*?(<!-- fsmgen:end -->)`)
 
 // spliceDiagrams replaces the marked blocks of a Markdown file with diagrams.
-func spliceDiagrams(path string, pkg *gen.Package) error {
+func spliceDiagrams(path string, pkg *gen.Package, opts gen.DiagramOptions) error {
 	doc, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -416,7 +416,7 @@ func spliceDiagrams(path string, pkg *gen.Package) error {
 		m := spliceMarker.FindSubmatch(block)
 		for _, x := range pkg.Machines {
 			if x.Name == string(m[2]) {
-				return []byte(string(m[1]) + "```mermaid\n" + string(gen.EmitMermaid(pkg, x)) + "```\n" + string(m[3]))
+				return []byte(string(m[1]) + "```mermaid\n" + string(opts.Mermaid(pkg, x)) + "```\n" + string(m[3]))
 			}
 		}
 		missing = append(missing, string(m[2]))
@@ -441,18 +441,24 @@ func graph(args []string, stdout, stderr io.Writer) error {
 	machine := fs.String("machine", "", "machine `name` (required when the files declare several)")
 	out := fs.String("o", "", "output `file` (default: standard output)")
 	splice := fs.String("splice", "", "Markdown `file` whose marked blocks are replaced by Mermaid diagrams of every machine")
+	labels := fs.String("labels", "events", "edge `labels`: events (events and outcome values), or full (every row with its guard and actions)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *format != "dot" && *format != "mermaid" {
 		return usageErr("graph: -format must be dot or mermaid, not %q", *format)
 	}
+	labelMode, err := gen.ParseDiagramLabels(*labels)
+	if err != nil {
+		return usageErr("graph: -%v", err)
+	}
+	opts := gen.DiagramOptions{Labels: labelMode}
 	pkg, err := load(fs.Args())
 	if err != nil {
 		return err
 	}
 	if *splice != "" {
-		return spliceDiagrams(*splice, pkg)
+		return spliceDiagrams(*splice, pkg, opts)
 	}
 	var m *gen.Machine
 	var names []string
@@ -468,9 +474,9 @@ func graph(args []string, stdout, stderr io.Writer) error {
 		}
 		return fmt.Errorf("fsmgen graph: no machine %q (have %s)", *machine, strings.Join(names, ", "))
 	}
-	b := gen.EmitDOT(pkg, m)
+	b := opts.DOT(pkg, m)
 	if *format == "mermaid" {
-		b = gen.EmitMermaid(pkg, m)
+		b = opts.Mermaid(pkg, m)
 	}
 	if *out != "" {
 		return writeIfChanged(*out, b)
