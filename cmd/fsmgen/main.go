@@ -7,8 +7,8 @@
 //	fsmgen check [-count component=N]... spec.yaml...
 //	fsmgen graph [-format dot|mermaid] [-machine name] [-o file] spec.yaml...
 //	fsmgen graph -splice doc.md spec.yaml...
-//	fsmgen classify -import path [-o dir] [-pkg name] spec.yaml...
-//	fsmgen proptest -import path [-verify path] [-o dir] [-pkg name] spec.yaml...
+//	fsmgen classify [-import path] [-importname name] [-o dir] [-pkg name] spec.yaml...
+//	fsmgen proptest [-import path] [-importname name] [-verify path] [-o dir] [-pkg name] spec.yaml...
 //
 // All spec files named on one command line form one package: outcome enumerations
 // declared in any of them are shared by all the machines. The format is described
@@ -18,7 +18,8 @@
 //
 // generate validates the tables and writes fsm_gen.go (the shared outcome
 // enumerations and error types) and one <machine>_gen.go per machine into dir
-// (default "."), in Go package name (default: the base name of dir). Files named
+// (default "."), in Go package name (default: the package of the Go files already
+// in dir, else the base name of dir). Files named
 // *_gen.go in dir that fsmgen wrote earlier and no longer produces are removed.
 // The first line of every file records the command, so output is byte-identical
 // across runs of the same command. It is meant for //go:generate:
@@ -43,15 +44,25 @@
 // classify writes the errno classifiers declared under "classifiers" as Go for the
 // I/O side: classify_gen.go with one Classify<Name> function per classifier, and
 // classify_linux_gen.go and classify_bsd_gen.go with the errnos of one system
-// family each. They return the outcome types of the machines package named by
-// -import (generated from the same specs) and use golang.org/x/sys/unix errnos.
+// family each. They return the outcome types of the machines package (generated
+// from the same specs) and use golang.org/x/sys/unix errnos.
 //
-// proptest writes, per machine, <machine>_prop_gen_test.go (package verify_test
-// by default): an adapter from the generated machine (package -import) to
-// verify.System and a pgregory.net/rapid test that runs random event sequences
-// through it and through github.com/looplab/fsm built from the same tables,
-// requiring equal states, variables, actions and rejections at every step. The
-// tests read the spec files at run time, by their paths relative to -o.
+// proptest writes, per machine, <machine>_prop_gen_test.go: an adapter from the
+// generated machine to verify.System and a pgregory.net/rapid test that runs
+// random event sequences through it and through github.com/looplab/fsm built from
+// the same tables, requiring equal states, variables, actions and rejections at
+// every step. The tests are in package -pkg (default: the package of dir with
+// _test appended, an external test package) and read the spec files at run time,
+// by their paths relative to -o.
+//
+// For classify and proptest, -import is the import path of the machines package
+// and -importname its Go package name. -import defaults to the package of the
+// output directory itself, its import path told by the nearest go.mod above it:
+// classifiers written next to the machines, property tests in the machines'
+// directory. -importname defaults to the package clause of the Go files in the
+// machines' directory when it is in the same module, else to the last element of
+// the import path (without a /vN suffix). When the machines' package is the
+// output package, nothing is imported.
 //
 // # Diagnostics
 //
@@ -89,8 +100,8 @@ const usage = `usage:
   fsmgen check [-count component=N]... spec.yaml...
   fsmgen graph [-format dot|mermaid] [-machine name] [-o file] spec.yaml...
   fsmgen graph -splice doc.md spec.yaml...
-  fsmgen classify -import path [-o dir] [-pkg name] spec.yaml...
-  fsmgen proptest -import path [-verify path] [-o dir] [-pkg name] spec.yaml...
+  fsmgen classify [-import path] [-importname name] [-o dir] [-pkg name] spec.yaml...
+  fsmgen proptest [-import path] [-importname name] [-verify path] [-o dir] [-pkg name] spec.yaml...
 
 Run "fsmgen <command> -h" for a command's flags, "go doc github.com/fsmkernel/fsmkernel/cmd/fsmgen" for the manual.
 `
@@ -190,73 +201,138 @@ type emitter struct {
 	command  string
 }
 
-func newEmitter(name, synopsis, defaultPkg, pkgHelp string, all []string, stderr io.Writer) *emitter {
+func newEmitter(name, synopsis, pkgHelp string, all []string, stderr io.Writer) *emitter {
 	fs := newFlags(name, stderr, synopsis)
 	return &emitter{
 		fs:      fs,
 		dir:     fs.String("o", ".", "output `directory`"),
-		pkg:     fs.String("pkg", defaultPkg, pkgHelp),
+		pkg:     fs.String("pkg", "", pkgHelp),
 		command: "fsmgen " + strings.Join(all, " "),
 	}
 }
 
-// run parses args, checks the flags with check (nil: none), loads the specs,
-// emits with emit and writes the files, removing the stale ones that match
-// pattern.
-func (e *emitter) run(args []string, check func() error, pattern string, emit func(pkg *gen.Package, goPkg string) (map[string][]byte, error)) error {
+// target is what an emitter knows of the package it writes.
+type target struct {
+	name string // Go package name
+	// path is the package's import path, from the nearest go.mod above the
+	// output directory, or "" when there is none.
+	path string
+}
+
+// run parses args, loads the specs, runs prepare (nil: nothing) on them, emits
+// with emit and writes the files, removing the stale ones that match pattern.
+// defaultPkg gives the package name when -pkg is not set, from the package
+// found in the output directory ("" when there is none).
+func (e *emitter) run(args []string, defaultPkg func(dirPkg string) string, prepare func(pkg *gen.Package) error, pattern string, emit func(pkg *gen.Package, t target) (map[string][]byte, error)) error {
 	if err := parseFlags(e.fs, args); err != nil {
 		return err
-	}
-	if check != nil {
-		if err := check(); err != nil {
-			return err
-		}
 	}
 	pkg, err := load(e.fs.Args())
 	if err != nil {
 		return err
 	}
-	name, err := packageName(*e.pkg, *e.dir)
-	if err != nil {
+	t := target{name: *e.pkg}
+	if t.path, err = importPathOf(*e.dir); err != nil {
 		return err
 	}
-	files, err := emit(pkg, name)
+	if t.name == "" {
+		dirPkg, err := packageIn(*e.dir)
+		if err != nil {
+			return err
+		}
+		t.name = defaultPkg(dirPkg)
+	}
+	if prepare != nil {
+		if err := prepare(pkg); err != nil {
+			return err
+		}
+	}
+	files, err := emit(pkg, t)
 	if err != nil {
 		return err
 	}
 	return writeFiles(*e.dir, files, pattern)
 }
 
-// requireImport is the check of the commands that need -import.
-func requireImport(cmd string, path *string) func() error {
-	return func() error {
-		if *path == "" {
-			return usageErr("%s: -import is required", cmd)
-		}
-		return nil
+// machinesFlags are the flags of classify and proptest that name the machines'
+// package.
+type machinesFlags struct {
+	cmd        string
+	path, name *string
+}
+
+func addMachinesFlags(cmd string, fs *flag.FlagSet) *machinesFlags {
+	return &machinesFlags{
+		cmd:  cmd,
+		path: fs.String("import", "", "import `path` of the package generated from the same specs (default: the output directory's package, its path told by go.mod)"),
+		name: fs.String("importname", "", "Go package `name` of the -import package (default: the package clause of its Go files when they are in this module, else the last element of its path)"),
 	}
 }
 
+// resolve returns the import path and package name of the machines, inferring
+// what the flags leave out from the output package t.
+func (f *machinesFlags) resolve(t target, dir string) (path, name string, err error) {
+	path, name = *f.path, *f.name
+	if path == "" {
+		if t.path == "" {
+			abs, _ := filepath.Abs(dir)
+			return "", "", usageErr("%s: no go.mod above %s tells its import path: give the machines' package with -import", f.cmd, abs)
+		}
+		path = t.path
+	}
+	if name == "" && path == t.path {
+		name = t.name
+		if strings.HasSuffix(name, "_test") {
+			name, err = packageIn(dir)
+			if err != nil {
+				return "", "", err
+			}
+		}
+	}
+	if name == "" {
+		if d := dirOfImport(dir, path); d != "" {
+			if name, err = packageIn(d); err != nil {
+				return "", "", err
+			}
+		}
+	}
+	if name == "" {
+		if name, err = gen.ImportName(path, ""); err != nil {
+			return "", "", usageErr("%s: the package name of %s cannot be told from its path: give it with -importname", f.cmd, path)
+		}
+	}
+	return path, name, nil
+}
+
 func generate(all, args []string, stderr io.Writer) error {
-	e := newEmitter("generate", "generate [-o dir] [-pkg name] spec.yaml...", "", "Go package `name` (default: base name of the output directory)", all, stderr)
-	return e.run(args, nil, "*_gen.go", func(pkg *gen.Package, name string) (map[string][]byte, error) {
-		return gen.EmitGo(pkg, gen.GoOptions{Package: name, Command: e.command})
+	e := newEmitter("generate", "generate [-o dir] [-pkg name] spec.yaml...", "Go package `name` (default: the package of the Go files in the output directory, else its base name)", all, stderr)
+	return e.run(args, orBase(e.dir), nil, "*_gen.go", func(pkg *gen.Package, t target) (map[string][]byte, error) {
+		return gen.EmitGo(pkg, gen.GoOptions{Package: t.name, Command: e.command})
 	})
 }
 
 func classify(all, args []string, stderr io.Writer) error {
-	e := newEmitter("classify", "classify -import path [-o dir] [-pkg name] spec.yaml...", "", "Go package `name` (default: base name of the output directory)", all, stderr)
-	machines := e.fs.String("import", "", "import `path` of the package generated from the same specs (required)")
-	return e.run(args, requireImport("classify", machines), "classify_*_gen.go", func(pkg *gen.Package, name string) (map[string][]byte, error) {
-		return gen.EmitClassifiers(pkg, gen.ClassifyOptions{Package: name, Machines: *machines, Command: e.command})
+	e := newEmitter("classify", "classify [-import path] [-importname name] [-o dir] [-pkg name] spec.yaml...", "Go package `name` (default: the package of the Go files in the output directory, else its base name)", all, stderr)
+	mf := addMachinesFlags("classify", e.fs)
+	return e.run(args, orBase(e.dir), nil, "classify_*_gen.go", func(pkg *gen.Package, t target) (map[string][]byte, error) {
+		path, name, err := mf.resolve(t, *e.dir)
+		if err != nil {
+			return nil, err
+		}
+		return gen.EmitClassifiers(pkg, gen.ClassifyOptions{Package: t.name, Path: t.path, Machines: path, MachinesName: name, Command: e.command})
 	})
 }
 
 func proptest(all, args []string, stderr io.Writer) error {
-	e := newEmitter("proptest", "proptest -import path [-verify path] [-o dir] [-pkg name] spec.yaml...", "verify_test", "Go package `name` of the tests", all, stderr)
-	machines := e.fs.String("import", "", "import `path` of the package generated from the same specs (required)")
+	e := newEmitter("proptest", "proptest [-import path] [-importname name] [-verify path] [-o dir] [-pkg name] spec.yaml...", "Go package `name` of the tests (default: the output directory's package with _test appended)", all, stderr)
+	mf := addMachinesFlags("proptest", e.fs)
 	verifyPath := e.fs.String("verify", "github.com/fsmkernel/fsmkernel/verify", "import `path` of the verify package")
-	return e.run(args, requireImport("proptest", machines), "*prop_gen_test.go", func(pkg *gen.Package, name string) (map[string][]byte, error) {
+	xtest := func(dirPkg string) string { return orBase(e.dir)(dirPkg) + "_test" }
+	return e.run(args, xtest, nil, "*prop_gen_test.go", func(pkg *gen.Package, t target) (map[string][]byte, error) {
+		path, name, err := mf.resolve(t, *e.dir)
+		if err != nil {
+			return nil, err
+		}
 		// The tests load the specs at run time from their own directory.
 		var specs []string
 		for _, p := range e.fs.Args() {
@@ -266,19 +342,23 @@ func proptest(all, args []string, stderr io.Writer) error {
 			}
 			specs = append(specs, filepath.ToSlash(rel))
 		}
-		return gen.EmitPropTests(pkg, gen.PropTestOptions{Package: name, Machines: *machines, Verify: *verifyPath, Specs: specs, Command: e.command})
+		return gen.EmitPropTests(pkg, gen.PropTestOptions{Package: t.name, Path: t.path, Machines: path, MachinesName: name, Verify: *verifyPath, Specs: specs, Command: e.command})
 	})
 }
 
-func packageName(flagValue, dir string) (string, error) {
-	if flagValue != "" {
-		return flagValue, nil
+// orBase returns the default package name of a directory: the package of its
+// Go files, else its base name.
+func orBase(dir *string) func(dirPkg string) string {
+	return func(dirPkg string) string {
+		if dirPkg != "" {
+			return dirPkg
+		}
+		abs, err := filepath.Abs(*dir)
+		if err != nil {
+			return filepath.Base(*dir)
+		}
+		return filepath.Base(abs)
 	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", err
-	}
-	return filepath.Base(abs), nil
 }
 
 // writeFiles writes generated files into dir and removes the stale ones: files

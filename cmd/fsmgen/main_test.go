@@ -166,8 +166,48 @@ func TestGenerateRemovesStaleFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pkgLine := "package " + filepath.Base(dir)
-	if !bytes.Contains(b, []byte(pkgLine)) {
-		t.Errorf("default package name: want %q in output", pkgLine)
+	// The default package is the one the directory's own files declare, not
+	// the base name of the directory nor the package of a stale generated file.
+	if !bytes.Contains(b, []byte("\npackage x\n")) {
+		t.Errorf("default package name: want package x (from mine_gen.go) in output:\n%.200s", b)
+	}
+}
+
+func TestDefaultPackageName(t *testing.T) {
+	spec, err := filepath.Abs(filepath.Join("..", "..", "gen", "testdata", "conn.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "machines")
+	var errOut bytes.Buffer
+	if code := run([]string{"generate", "-o", dir, spec}, &bytes.Buffer{}, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "conn_gen.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte("\npackage machines\n")) {
+		t.Errorf("a directory without Go files: want its base name, package machines, in output:\n%.200s", b)
+	}
+	// The property tests of that directory are its external test package and
+	// import it under the name its files declare; without a go.mod above the
+	// directory its import path cannot be told.
+	errOut.Reset()
+	if code := run([]string{"proptest", "-o", dir, spec}, &bytes.Buffer{}, &errOut); code != 2 || !strings.Contains(errOut.String(), "give the machines' package with -import") {
+		t.Errorf("proptest without go.mod or -import: exit %d, stderr %q; want 2 and a request for -import", code, errOut.String())
+	}
+	errOut.Reset()
+	if code := run([]string{"proptest", "-o", dir, "-import", "example.com/m/machines", "-importname", "conns", spec}, &bytes.Buffer{}, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	b, err = os.ReadFile(filepath.Join(dir, "conn_prop_gen_test.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"\npackage machines_test\n", "conns \"example.com/m/machines\"", "m conns.Conn"} {
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("conn_prop_gen_test.go lacks %q:\n%s", want, b)
+		}
 	}
 }
