@@ -3,7 +3,7 @@
 //
 // Usage:
 //
-//	fsmgen generate [-o dir] [-pkg name] spec.yaml...
+//	fsmgen generate [-o dir] [-pkg name] [-nocheck] spec.yaml...
 //	fsmgen check [-count component=N]... spec.yaml...
 //	fsmgen graph [-format dot|mermaid] [-machine name] [-o file] spec.yaml...
 //	fsmgen graph -splice doc.md spec.yaml...
@@ -16,15 +16,20 @@
 //
 // # Commands
 //
-// generate validates the tables and writes fsm_gen.go (the shared outcome
-// enumerations and error types) and one <machine>_gen.go per machine into dir
-// (default "."), in Go package name (default: the package of the Go files already
-// in dir, else the base name of dir). Files named
-// *_gen.go in dir that fsmgen wrote earlier and no longer produces are removed.
-// The first line of every file records the command, so output is byte-identical
-// across runs of the same command. It is meant for //go:generate:
+// generate validates the tables, runs every check that check runs (the model
+// check of every machine alone and of every product the files declare), and only
+// when all of them pass writes fsm_gen.go (the shared outcome enumerations and
+// error types) and one <machine>_gen.go per machine into dir (default "."), in Go
+// package name (default: the package of the Go files already in dir, else the
+// base name of dir). When a check fails it prints the failed searches with their
+// violations, writes nothing and exits 1; -nocheck skips the model check and says
+// so on standard error. Files named *_gen.go in dir that fsmgen wrote earlier and
+// no longer produces are removed. The first line of every file records the
+// command, so output is byte-identical across runs of the same command. It is
+// meant for //go:generate, in a module that requires this one and declares it as
+// a tool (go get -tool github.com/fsmkernel/fsmkernel/cmd/fsmgen):
 //
-//	//go:generate go run github.com/fsmkernel/fsmkernel/cmd/fsmgen generate -o . ../spec/conn.yaml
+//	//go:generate go tool fsmgen generate ../spec/conn.yaml
 //
 // check validates the tables and prints a report per machine: states, events,
 // cells answered, reachable states and configurations, and whether a terminal
@@ -96,7 +101,7 @@ import (
 )
 
 const usage = `usage:
-  fsmgen generate [-o dir] [-pkg name] spec.yaml...
+  fsmgen generate [-o dir] [-pkg name] [-nocheck] spec.yaml...
   fsmgen check [-count component=N]... spec.yaml...
   fsmgen graph [-format dot|mermaid] [-machine name] [-o file] spec.yaml...
   fsmgen graph -splice doc.md spec.yaml...
@@ -305,8 +310,23 @@ func (f *machinesFlags) resolve(t target, dir string) (path, name string, err er
 }
 
 func generate(all, args []string, stderr io.Writer) error {
-	e := newEmitter("generate", "generate [-o dir] [-pkg name] spec.yaml...", "Go package `name` (default: the package of the Go files in the output directory, else its base name)", all, stderr)
-	return e.run(args, orBase(e.dir), nil, "*_gen.go", func(pkg *gen.Package, t target) (map[string][]byte, error) {
+	e := newEmitter("generate", "generate [-o dir] [-pkg name] [-nocheck] spec.yaml...", "Go package `name` (default: the package of the Go files in the output directory, else its base name)", all, stderr)
+	nocheck := e.fs.Bool("nocheck", false, "write the machines without model-checking the tables first")
+	prepare := func(pkg *gen.Package) error {
+		if *nocheck {
+			fmt.Fprintln(stderr, "fsmgen generate: -nocheck: the tables are validated but not model-checked")
+			return nil
+		}
+		_, failed, err := checkAll(pkg, nil)
+		if err != nil {
+			return err
+		}
+		if len(failed) > 0 {
+			return fmt.Errorf("%s%s; nothing written (fsmgen check prints the whole report, -nocheck skips the check)", verify.Report(failed), violationSummary("fsmgen generate", failed))
+		}
+		return nil
+	}
+	return e.run(args, orBase(e.dir), prepare, "*_gen.go", func(pkg *gen.Package, t target) (map[string][]byte, error) {
 		return gen.EmitGo(pkg, gen.GoOptions{Package: t.name, Command: e.command})
 	})
 }
@@ -443,18 +463,6 @@ func check(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	report, err := gen.Report(pkg)
-	if err != nil {
-		return err
-	}
-	var results []*verify.Result
-	for _, m := range pkg.Machines {
-		r, err := verify.CheckMachine(pkg, m, verify.Options{})
-		if err != nil {
-			return err
-		}
-		results = append(results, r)
-	}
 	for _, pr := range pkg.Products {
 		for name := range counts {
 			found := false
@@ -465,22 +473,60 @@ func check(args []string, stdout, stderr io.Writer) error {
 				return usageErr("check: -count names component %q, which product %q does not have", name, pr.Name)
 			}
 		}
-		r, err := verify.CheckProduct(pkg, pr, verify.Options{Counts: counts})
-		if err != nil {
-			return err
-		}
-		results = append(results, r)
 	}
-	report += "\n" + verify.Report(results)
+	report, failed, err := checkAll(pkg, counts)
+	if err != nil {
+		return err
+	}
 	if _, err := io.WriteString(stdout, report); err != nil {
 		return err
 	}
-	for _, r := range results {
-		if !r.OK() {
-			return fmt.Errorf("fsmgen check: %s violates %d propert%s", r.Name, len(r.Violations), map[bool]string{true: "y", false: "ies"}[len(r.Violations) == 1])
-		}
+	if len(failed) > 0 {
+		return errors.New(violationSummary("fsmgen check", failed))
 	}
 	return nil
+}
+
+// checkAll runs everything check proves on a loaded package: the validator's
+// report per machine, the model check of every machine alone and of every
+// product (with counts overriding instance numbers). It returns the report and
+// the searches that found violations; err is a search that could not run.
+// generate runs it too, so the two cannot drift apart.
+func checkAll(pkg *gen.Package, counts map[string]int) (report string, failed []*verify.Result, err error) {
+	report, err = gen.Report(pkg)
+	if err != nil {
+		return "", nil, err
+	}
+	var results []*verify.Result
+	for _, m := range pkg.Machines {
+		r, err := verify.CheckMachine(pkg, m, verify.Options{})
+		if err != nil {
+			return "", nil, err
+		}
+		results = append(results, r)
+	}
+	for _, pr := range pkg.Products {
+		r, err := verify.CheckProduct(pkg, pr, verify.Options{Counts: counts})
+		if err != nil {
+			return "", nil, err
+		}
+		results = append(results, r)
+	}
+	for _, r := range results {
+		if !r.OK() {
+			failed = append(failed, r)
+		}
+	}
+	return report + "\n" + verify.Report(results), failed, nil
+}
+
+// violationSummary is the one-line verdict on failed searches.
+func violationSummary(cmd string, failed []*verify.Result) string {
+	var parts []string
+	for _, r := range failed {
+		parts = append(parts, fmt.Sprintf("%s violates %d propert%s", r.Name, len(r.Violations), map[bool]string{true: "y", false: "ies"}[len(r.Violations) == 1]))
+	}
+	return cmd + ": " + strings.Join(parts, "; ")
 }
 
 var spliceMarker = regexp.MustCompile(`(?s)(<!-- fsmgen:mermaid (\w+) -->\n).*?(<!-- fsmgen:end -->)`)

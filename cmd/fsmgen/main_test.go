@@ -211,3 +211,84 @@ func TestDefaultPackageName(t *testing.T) {
 		}
 	}
 }
+
+// TestGenerateChecks: generate model-checks the tables before writing; a table
+// whose invariant fails (the breaker trips without clearing its failure count)
+// makes it exit 1 with check's diagnostic and write nothing, and -nocheck
+// writes it anyway, saying so. A product is checked too: verify's toy loop and
+// channel pass alone, and fail as a product without the sync that tells the
+// channels of the loop's failure.
+func TestGenerateChecks(t *testing.T) {
+	good, err := os.ReadFile(filepath.Join("testdata", "breaker.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const clear = "to: open, do: [trip], set: {failures: 0}}"
+	if !bytes.Contains(good, []byte(clear)) {
+		t.Fatalf("testdata/breaker.yaml no longer has the row %q this test breaks", clear)
+	}
+	tmp := t.TempDir()
+	bad := filepath.Join(tmp, "bad.yaml")
+	if err := os.WriteFile(bad, bytes.Replace(good, []byte(clear), []byte("to: open, do: [trip]}"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"check", bad}, &out, &errOut); code != 1 {
+		t.Fatalf("check of the broken table: exit %d, want 1\n%s%s", code, out.String(), errOut.String())
+	}
+	dir := filepath.Join(tmp, "breaker")
+	errOut.Reset()
+	code := run([]string{"generate", "-o", dir, bad}, &bytes.Buffer{}, &errOut)
+	for _, want := range []string{
+		"check breaker: FAILED",
+		`VIOLATED invariants: invariant "countsOnlyWhenClosed" does not hold in open {failures=2}`,
+		"trace: start -> called(timedOut) -> called(timedOut) -> called(timedOut)",
+		"fsmgen generate: breaker violates 1 property; nothing written",
+	} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("generate of a table failing check: stderr lacks %q:\n%s", want, errOut.String())
+		}
+	}
+	if code != 1 {
+		t.Errorf("generate of a table failing check: exit %d, want 1", code)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("generate wrote into %s although the check failed (stat: %v)", dir, err)
+	}
+	errOut.Reset()
+	if code := run([]string{"generate", "-nocheck", "-o", dir, bad}, &bytes.Buffer{}, &errOut); code != 0 {
+		t.Fatalf("generate -nocheck: exit %d\n%s", code, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "-nocheck: the tables are validated but not model-checked") {
+		t.Errorf("generate -nocheck does not say it skipped the check: stderr %q", errOut.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "breaker_gen.go")); err != nil {
+		t.Errorf("generate -nocheck wrote no machine: %v", err)
+	}
+	errOut.Reset()
+	if code := run([]string{"generate", "-o", dir, filepath.Join("testdata", "breaker.yaml")}, &bytes.Buffer{}, &errOut); code != 0 || errOut.Len() != 0 {
+		t.Errorf("generate of a table passing check: exit %d, stderr %q; want 0 and nothing", code, errOut.String())
+	}
+	toy := filepath.Join("..", "..", "verify", "testdata")
+	product, err := os.ReadFile(filepath.Join(toy, "toyproduct.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const failSync = "    - {from: loop, action: failChannels, to: channel, event: loopFailed}\n"
+	if !bytes.Contains(product, []byte(failSync)) {
+		t.Fatalf("verify/testdata/toyproduct.yaml no longer has the sync %q this test removes", failSync)
+	}
+	brokenProduct := filepath.Join(tmp, "toyproduct.yaml")
+	if err := os.WriteFile(brokenProduct, bytes.Replace(product, []byte(failSync), nil, 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	toyDir := filepath.Join(tmp, "toy")
+	errOut.Reset()
+	code = run([]string{"generate", "-o", toyDir, filepath.Join(toy, "toyloop.yaml"), filepath.Join(toy, "toychannel.yaml"), brokenProduct}, &bytes.Buffer{}, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), "check toy (loop x1, channel x3): FAILED") || !strings.Contains(errOut.String(), "VIOLATED outlives") || strings.Contains(errOut.String(), "check loop") {
+		t.Errorf("generate with a product failing check: exit %d, stderr %q; want 1, the product's violation and not the passing machines", code, errOut.String())
+	}
+	if _, err := os.Stat(toyDir); !os.IsNotExist(err) {
+		t.Errorf("generate wrote into %s although the product's check failed (stat: %v)", toyDir, err)
+	}
+}
