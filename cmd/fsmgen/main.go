@@ -9,10 +9,12 @@
 //	fsmgen graph -splice doc.md spec.yaml...
 //	fsmgen classify [-import path] [-importname name] [-o dir] [-pkg name] spec.yaml...
 //	fsmgen proptest [-import path] [-importname name] [-verify path] [-o dir] [-pkg name] spec.yaml...
+//	fsmgen version
 //
 // All spec files named on one command line form one package: outcome enumerations
 // declared in any of them are shared by all the machines. The format is described
-// in docs/spec-format.md.
+// in docs/spec-format.md. Flags may be given before or after the spec files
+// (fsmgen check a.yaml -count x=2); after "--" every argument is a file.
 //
 // # Commands
 //
@@ -38,7 +40,7 @@
 // channels, -count channel=N instances) and prints, per search, the configurations
 // explored, transitions, properties proven and the time taken; a violated
 // property is printed with the shortest event trace that reaches it, and check
-// exits 1.
+// exits 1. -count on files that declare no product is a usage error.
 //
 // graph prints one machine (-machine, required when the files hold several) as a
 // Graphviz DOT digraph or a Mermaid state diagram, to standard output or -o file.
@@ -68,6 +70,9 @@
 // machines' directory when it is in the same module, else to the last element of
 // the import path (without a /vN suffix). When the machines' package is the
 // output package, nothing is imported.
+//
+// version prints the version of the module fsmgen was built from (a tag, or
+// "(devel)" with the VCS revision when the build recorded it) and the Go version.
 //
 // # Diagnostics
 //
@@ -100,16 +105,44 @@ import (
 	"github.com/fsmkernel/fsmkernel/verify"
 )
 
-const usage = `usage:
-  fsmgen generate [-o dir] [-pkg name] [-nocheck] spec.yaml...
-  fsmgen check [-count component=N]... spec.yaml...
-  fsmgen graph [-format dot|mermaid] [-machine name] [-o file] spec.yaml...
-  fsmgen graph -splice doc.md spec.yaml...
-  fsmgen classify [-import path] [-importname name] [-o dir] [-pkg name] spec.yaml...
-  fsmgen proptest [-import path] [-importname name] [-verify path] [-o dir] [-pkg name] spec.yaml...
+// commands lists every command with its synopsis and purpose, in the order of
+// the usage text.
+var commands = []struct{ name, synopsis, purpose string }{
+	{"generate", "generate [-o dir] [-pkg name] [-nocheck] spec.yaml...", "check the tables like check, then write their machines as Go"},
+	{"check", "check [-count component=N]... spec.yaml...", "validate and model-check the tables and print a report"},
+	{"graph", "graph [-format dot|mermaid] [-machine name] [-o file] spec.yaml...\n       fsmgen graph -splice doc.md spec.yaml...", "draw a machine as Graphviz DOT or Mermaid, or refresh the diagrams of a Markdown file"},
+	{"classify", "classify [-import path] [-importname name] [-o dir] [-pkg name] spec.yaml...", "write the errno classifiers as Go for the I/O side"},
+	{"proptest", "proptest [-import path] [-importname name] [-verify path] [-o dir] [-pkg name] spec.yaml...", "write property tests comparing the generated machines with looplab/fsm"},
+	{"version", "version", "print the version fsmgen was built from"},
+}
 
-Run "fsmgen <command> -h" for a command's flags, "go doc github.com/fsmkernel/fsmkernel/cmd/fsmgen" for the manual.
-`
+func synopsis(name string) string {
+	for _, c := range commands {
+		if c.name == name {
+			return c.synopsis
+		}
+	}
+	panic("fsmgen: no command " + name)
+}
+
+func purpose(name string) string {
+	for _, c := range commands {
+		if c.name == name {
+			return c.purpose
+		}
+	}
+	panic("fsmgen: no command " + name)
+}
+
+var usage = func() string {
+	var b strings.Builder
+	b.WriteString("fsmgen compiles state tables written in YAML into Go state machines, diagrams\nand a model-checked report.\n\nusage: fsmgen <command> [flags] spec.yaml...\n\ncommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-9s %s\n", c.name, c.purpose)
+	}
+	b.WriteString("\nFlags may come before or after the spec files. Run \"fsmgen <command> -h\" for a\ncommand's flags, \"go doc github.com/fsmkernel/fsmkernel/cmd/fsmgen\" for the manual.\n")
+	return b.String()
+}()
 
 // errUsage marks errors that exit with status 2.
 var errUsage = errors.New("usage")
@@ -156,6 +189,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return classify(args, rest, stderr)
 	case "proptest":
 		return proptest(args, rest, stderr)
+	case "version":
+		return version(rest, stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -163,27 +198,77 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	return usageErr("unknown command %q", cmd)
 }
 
-func newFlags(name string, stderr io.Writer, synopsis string) *flag.FlagSet {
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: fsmgen %s\n\n", synopsis)
+		fmt.Fprintf(stderr, "usage: fsmgen %s\n\n%s.\n\n", synopsis(name), strings.ToUpper(purpose(name)[:1])+purpose(name)[1:])
 		fs.PrintDefaults()
 	}
 	return fs
 }
 
+// parseFlags parses args, flags and spec files in any order, and requires at
+// least one spec file. The spec files are then fs.Args().
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
+	files, err := interleaved(fs, args)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() == 0 {
+	if len(files) == 0 {
 		return usageErr("%s: no spec files given", fs.Name())
 	}
 	return nil
+}
+
+// interleaved parses args with fs, taking the flags wherever they are: the flag
+// package stops at the first argument that is not a flag, so parsing resumes
+// after each. "--" ends the flags. The other arguments, in order, are returned
+// and left in fs.Args().
+func interleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, errUsage
+		}
+		left := fs.Args()
+		if len(left) == 0 {
+			break
+		}
+		if used := len(args) - len(left); used > 0 && args[used-1] == "--" && !takesValue(fs, args[:used-1]) {
+			rest = append(rest, left...)
+			break
+		}
+		rest = append(rest, left[0])
+		args = left[1:]
+	}
+	// Leave the files where callers find them.
+	if err := fs.Parse(append([]string{"--"}, rest...)); err != nil {
+		return nil, err
+	}
+	return rest, nil
+}
+
+// takesValue reports whether the last of the parsed args is a flag that
+// consumes the next argument as its value (-o --).
+func takesValue(fs *flag.FlagSet, parsed []string) bool {
+	if len(parsed) == 0 {
+		return false
+	}
+	name, ok := strings.CutPrefix(parsed[len(parsed)-1], "-")
+	if !ok || strings.Contains(name, "=") {
+		return false
+	}
+	name = strings.TrimPrefix(name, "-")
+	f := fs.Lookup(name)
+	if f == nil {
+		return false
+	}
+	b, isBool := f.Value.(interface{ IsBoolFlag() bool })
+	return !isBool || !b.IsBoolFlag()
 }
 
 func load(paths []string) (*gen.Package, error) {
@@ -206,8 +291,8 @@ type emitter struct {
 	command  string
 }
 
-func newEmitter(name, synopsis, pkgHelp string, all []string, stderr io.Writer) *emitter {
-	fs := newFlags(name, stderr, synopsis)
+func newEmitter(name, pkgHelp string, all []string, stderr io.Writer) *emitter {
+	fs := newFlags(name, stderr)
 	return &emitter{
 		fs:      fs,
 		dir:     fs.String("o", ".", "output `directory`"),
@@ -310,7 +395,7 @@ func (f *machinesFlags) resolve(t target, dir string) (path, name string, err er
 }
 
 func generate(all, args []string, stderr io.Writer) error {
-	e := newEmitter("generate", "generate [-o dir] [-pkg name] [-nocheck] spec.yaml...", "Go package `name` (default: the package of the Go files in the output directory, else its base name)", all, stderr)
+	e := newEmitter("generate", "Go package `name` (default: the package of the Go files in the output directory, else its base name)", all, stderr)
 	nocheck := e.fs.Bool("nocheck", false, "write the machines without model-checking the tables first")
 	prepare := func(pkg *gen.Package) error {
 		if *nocheck {
@@ -332,7 +417,7 @@ func generate(all, args []string, stderr io.Writer) error {
 }
 
 func classify(all, args []string, stderr io.Writer) error {
-	e := newEmitter("classify", "classify [-import path] [-importname name] [-o dir] [-pkg name] spec.yaml...", "Go package `name` (default: the package of the Go files in the output directory, else its base name)", all, stderr)
+	e := newEmitter("classify", "Go package `name` (default: the package of the Go files in the output directory, else its base name)", all, stderr)
 	mf := addMachinesFlags("classify", e.fs)
 	return e.run(args, orBase(e.dir), nil, "classify_*_gen.go", func(pkg *gen.Package, t target) (map[string][]byte, error) {
 		path, name, err := mf.resolve(t, *e.dir)
@@ -344,7 +429,7 @@ func classify(all, args []string, stderr io.Writer) error {
 }
 
 func proptest(all, args []string, stderr io.Writer) error {
-	e := newEmitter("proptest", "proptest [-import path] [-importname name] [-verify path] [-o dir] [-pkg name] spec.yaml...", "Go package `name` of the tests (default: the output directory's package with _test appended)", all, stderr)
+	e := newEmitter("proptest", "Go package `name` of the tests (default: the output directory's package with _test appended)", all, stderr)
 	mf := addMachinesFlags("proptest", e.fs)
 	verifyPath := e.fs.String("verify", "github.com/fsmkernel/fsmkernel/verify", "import `path` of the verify package")
 	xtest := func(dirPkg string) string { return orBase(e.dir)(dirPkg) + "_test" }
@@ -453,7 +538,7 @@ func (c countFlags) Set(v string) error {
 }
 
 func check(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("check", stderr, "check [-count component=N]... spec.yaml...")
+	fs := newFlags("check", stderr)
 	counts := countFlags{}
 	fs.Var(counts, "count", "instances of a product `component=N` in the model check (repeatable)")
 	if err := parseFlags(fs, args); err != nil {
@@ -462,6 +547,9 @@ func check(args []string, stdout, stderr io.Writer) error {
 	pkg, err := load(fs.Args())
 	if err != nil {
 		return err
+	}
+	if len(counts) > 0 && len(pkg.Products) == 0 {
+		return usageErr("check: -count is given but the files declare no product")
 	}
 	for _, pr := range pkg.Products {
 		for name := range counts {
@@ -562,7 +650,7 @@ func spliceDiagrams(path string, pkg *gen.Package) error {
 }
 
 func graph(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("graph", stderr, "graph [-format dot|mermaid] [-machine name] [-o file] spec.yaml...")
+	fs := newFlags("graph", stderr)
 	format := fs.String("format", "dot", "diagram `format`: dot or mermaid")
 	machine := fs.String("machine", "", "machine `name` (required when the files declare several)")
 	out := fs.String("o", "", "output `file` (default: standard output)")

@@ -16,9 +16,11 @@ import (
 // its classifiers (so nothing is imported) and property tests in the external
 // package breaker_test, all with every name and path inferred; netx/ holds the
 // classifiers and property tests again in another package, importing the
-// machine by path with its name read from circuit/ (not its directory name).
-// go generate and go test -v must succeed, and the generated property tests
-// must have run in both packages.
+// machine by path with its name read from circuit/ (not its directory name),
+// with the flags after the spec file. go generate and go test -v must succeed,
+// and the generated property tests must have run in both packages. go tool
+// fsmgen version names the version of this module that the user's requires,
+// and its replacement.
 func TestOwnModule(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: builds and tests a module with the go command")
@@ -77,8 +79,8 @@ func TestTripsAfterThreeFailures(t *testing.T) {
 		"netx/doc.go": `// Package netx classifies call errors for the breaker of example.com/cb/circuit.
 package netx
 
-//go:generate go tool fsmgen classify -import example.com/cb/circuit ../spec/breaker.yaml
-//go:generate go tool fsmgen proptest -pkg netx -import example.com/cb/circuit ../spec/breaker.yaml
+//go:generate go tool fsmgen classify ../spec/breaker.yaml -import example.com/cb/circuit
+//go:generate go tool fsmgen proptest ../spec/breaker.yaml -pkg netx -import example.com/cb/circuit
 `,
 	}
 	for name, content := range files {
@@ -132,5 +134,8 @@ package netx
 				t.Errorf("%s: go test -v does not show %s passing:\n%s", pkg, test, out)
 			}
 		}
+	}
+	if v := goCmd("tool", "fsmgen", "version"); !strings.HasPrefix(v, "fsmgen v0.0.0 => "+root+" (devel) go1.") {
+		t.Errorf("go tool fsmgen version: %q, want the required version and its replacement", v)
 	}
 }
