@@ -3,27 +3,35 @@
 //
 // Usage:
 //
-//	fsmgen generate [-o dir] [-pkg name] spec.yaml...
+//	fsmgen generate [-o dir] [-pkg name] [-nocheck] spec.yaml...
 //	fsmgen check [-count component=N]... spec.yaml...
 //	fsmgen graph [-format dot|mermaid] [-machine name] [-o file] spec.yaml...
 //	fsmgen graph -splice doc.md spec.yaml...
-//	fsmgen classify -import path [-o dir] [-pkg name] spec.yaml...
-//	fsmgen proptest -import path [-verify path] [-o dir] [-pkg name] spec.yaml...
+//	fsmgen classify [-import path] [-importname name] [-o dir] [-pkg name] spec.yaml...
+//	fsmgen proptest [-import path] [-importname name] [-verify path] [-o dir] [-pkg name] spec.yaml...
+//	fsmgen version
 //
 // All spec files named on one command line form one package: outcome enumerations
 // declared in any of them are shared by all the machines. The format is described
-// in docs/spec-format.md.
+// in docs/spec-format.md. Flags may be given before or after the spec files
+// (fsmgen check a.yaml -count x=2); after "--" every argument is a file.
 //
 // # Commands
 //
-// generate validates the tables and writes fsm_gen.go (the shared outcome
-// enumerations and error types) and one <machine>_gen.go per machine into dir
-// (default "."), in Go package name (default: the base name of dir). Files named
-// *_gen.go in dir that fsmgen wrote earlier and no longer produces are removed.
-// The first line of every file records the command, so output is byte-identical
-// across runs of the same command. It is meant for //go:generate:
+// generate validates the tables, runs every check that check runs (the model
+// check of every machine alone and of every product the files declare), and only
+// when all of them pass writes fsm_gen.go (the shared outcome enumerations and
+// error types) and one <machine>_gen.go per machine into dir (default "."), in Go
+// package name (default: the package of the Go files already in dir, else the
+// base name of dir). When a check fails it prints the failed searches with their
+// violations, writes nothing and exits 1; -nocheck skips the model check and says
+// so on standard error. Files named *_gen.go in dir that fsmgen wrote earlier and
+// no longer produces are removed. The first line of every file records the
+// command, so output is byte-identical across runs of the same command. It is
+// meant for //go:generate, in a module that requires this one and declares it as
+// a tool (go get -tool github.com/fsmkernel/fsmkernel/cmd/fsmgen):
 //
-//	//go:generate go run github.com/fsmkernel/fsmkernel/cmd/fsmgen generate -o . ../spec/conn.yaml
+//	//go:generate go tool fsmgen generate ../spec/conn.yaml
 //
 // check validates the tables and prints a report per machine: states, events,
 // cells answered, reachable states and configurations, and whether a terminal
@@ -32,7 +40,7 @@
 // channels, -count channel=N instances) and prints, per search, the configurations
 // explored, transitions, properties proven and the time taken; a violated
 // property is printed with the shortest event trace that reaches it, and check
-// exits 1.
+// exits 1. -count on files that declare no product is a usage error.
 //
 // graph prints one machine (-machine, required when the files hold several) as a
 // Graphviz DOT digraph or a Mermaid state diagram, to standard output or -o file.
@@ -43,15 +51,28 @@
 // classify writes the errno classifiers declared under "classifiers" as Go for the
 // I/O side: classify_gen.go with one Classify<Name> function per classifier, and
 // classify_linux_gen.go and classify_bsd_gen.go with the errnos of one system
-// family each. They return the outcome types of the machines package named by
-// -import (generated from the same specs) and use golang.org/x/sys/unix errnos.
+// family each. They return the outcome types of the machines package (generated
+// from the same specs) and use golang.org/x/sys/unix errnos.
 //
-// proptest writes, per machine, <machine>_prop_gen_test.go (package verify_test
-// by default): an adapter from the generated machine (package -import) to
-// verify.System and a pgregory.net/rapid test that runs random event sequences
-// through it and through github.com/looplab/fsm built from the same tables,
-// requiring equal states, variables, actions and rejections at every step. The
-// tests read the spec files at run time, by their paths relative to -o.
+// proptest writes, per machine, <machine>_prop_gen_test.go: an adapter from the
+// generated machine to verify.System and a pgregory.net/rapid test that runs
+// random event sequences through it and through github.com/looplab/fsm built from
+// the same tables, requiring equal states, variables, actions and rejections at
+// every step. The tests are in package -pkg (default: the package of dir with
+// _test appended, an external test package) and read the spec files at run time,
+// by their paths relative to -o.
+//
+// For classify and proptest, -import is the import path of the machines package
+// and -importname its Go package name. -import defaults to the package of the
+// output directory itself, its import path told by the nearest go.mod above it:
+// classifiers written next to the machines, property tests in the machines'
+// directory. -importname defaults to the package clause of the Go files in the
+// machines' directory when it is in the same module, else to the last element of
+// the import path (without a /vN suffix). When the machines' package is the
+// output package, nothing is imported.
+//
+// version prints the version of the module fsmgen was built from (a tag, or
+// "(devel)" with the VCS revision when the build recorded it) and the Go version.
 //
 // # Diagnostics
 //
@@ -84,16 +105,44 @@ import (
 	"github.com/fsmkernel/fsmkernel/verify"
 )
 
-const usage = `usage:
-  fsmgen generate [-o dir] [-pkg name] spec.yaml...
-  fsmgen check [-count component=N]... spec.yaml...
-  fsmgen graph [-format dot|mermaid] [-machine name] [-o file] spec.yaml...
-  fsmgen graph -splice doc.md spec.yaml...
-  fsmgen classify -import path [-o dir] [-pkg name] spec.yaml...
-  fsmgen proptest -import path [-verify path] [-o dir] [-pkg name] spec.yaml...
+// commands lists every command with its synopsis and purpose, in the order of
+// the usage text.
+var commands = []struct{ name, synopsis, purpose string }{
+	{"generate", "generate [-o dir] [-pkg name] [-nocheck] spec.yaml...", "check the tables like check, then write their machines as Go"},
+	{"check", "check [-count component=N]... spec.yaml...", "validate and model-check the tables and print a report"},
+	{"graph", "graph [-format dot|mermaid] [-machine name] [-o file] spec.yaml...\n       fsmgen graph -splice doc.md spec.yaml...", "draw a machine as Graphviz DOT or Mermaid, or refresh the diagrams of a Markdown file"},
+	{"classify", "classify [-import path] [-importname name] [-o dir] [-pkg name] spec.yaml...", "write the errno classifiers as Go for the I/O side"},
+	{"proptest", "proptest [-import path] [-importname name] [-verify path] [-o dir] [-pkg name] spec.yaml...", "write property tests comparing the generated machines with looplab/fsm"},
+	{"version", "version", "print the version fsmgen was built from"},
+}
 
-Run "fsmgen <command> -h" for a command's flags, "go doc github.com/fsmkernel/fsmkernel/cmd/fsmgen" for the manual.
-`
+func synopsis(name string) string {
+	for _, c := range commands {
+		if c.name == name {
+			return c.synopsis
+		}
+	}
+	panic("fsmgen: no command " + name)
+}
+
+func purpose(name string) string {
+	for _, c := range commands {
+		if c.name == name {
+			return c.purpose
+		}
+	}
+	panic("fsmgen: no command " + name)
+}
+
+var usage = func() string {
+	var b strings.Builder
+	b.WriteString("fsmgen compiles state tables written in YAML into Go state machines, diagrams\nand a model-checked report.\n\nusage: fsmgen <command> [flags] spec.yaml...\n\ncommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-9s %s\n", c.name, c.purpose)
+	}
+	b.WriteString("\nFlags may come before or after the spec files. Run \"fsmgen <command> -h\" for a\ncommand's flags, \"go doc github.com/fsmkernel/fsmkernel/cmd/fsmgen\" for the manual.\n")
+	return b.String()
+}()
 
 // errUsage marks errors that exit with status 2.
 var errUsage = errors.New("usage")
@@ -140,6 +189,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return classify(args, rest, stderr)
 	case "proptest":
 		return proptest(args, rest, stderr)
+	case "version":
+		return version(rest, stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -147,27 +198,77 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	return usageErr("unknown command %q", cmd)
 }
 
-func newFlags(name string, stderr io.Writer, synopsis string) *flag.FlagSet {
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: fsmgen %s\n\n", synopsis)
+		fmt.Fprintf(stderr, "usage: fsmgen %s\n\n%s.\n\n", synopsis(name), strings.ToUpper(purpose(name)[:1])+purpose(name)[1:])
 		fs.PrintDefaults()
 	}
 	return fs
 }
 
+// parseFlags parses args, flags and spec files in any order, and requires at
+// least one spec file. The spec files are then fs.Args().
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
+	files, err := interleaved(fs, args)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() == 0 {
+	if len(files) == 0 {
 		return usageErr("%s: no spec files given", fs.Name())
 	}
 	return nil
+}
+
+// interleaved parses args with fs, taking the flags wherever they are: the flag
+// package stops at the first argument that is not a flag, so parsing resumes
+// after each. "--" ends the flags. The other arguments, in order, are returned
+// and left in fs.Args().
+func interleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, errUsage
+		}
+		left := fs.Args()
+		if len(left) == 0 {
+			break
+		}
+		if used := len(args) - len(left); used > 0 && args[used-1] == "--" && !takesValue(fs, args[:used-1]) {
+			rest = append(rest, left...)
+			break
+		}
+		rest = append(rest, left[0])
+		args = left[1:]
+	}
+	// Leave the files where callers find them.
+	if err := fs.Parse(append([]string{"--"}, rest...)); err != nil {
+		return nil, err
+	}
+	return rest, nil
+}
+
+// takesValue reports whether the last of the parsed args is a flag that
+// consumes the next argument as its value (-o --).
+func takesValue(fs *flag.FlagSet, parsed []string) bool {
+	if len(parsed) == 0 {
+		return false
+	}
+	name, ok := strings.CutPrefix(parsed[len(parsed)-1], "-")
+	if !ok || strings.Contains(name, "=") {
+		return false
+	}
+	name = strings.TrimPrefix(name, "-")
+	f := fs.Lookup(name)
+	if f == nil {
+		return false
+	}
+	b, isBool := f.Value.(interface{ IsBoolFlag() bool })
+	return !isBool || !b.IsBoolFlag()
 }
 
 func load(paths []string) (*gen.Package, error) {
@@ -190,73 +291,153 @@ type emitter struct {
 	command  string
 }
 
-func newEmitter(name, synopsis, defaultPkg, pkgHelp string, all []string, stderr io.Writer) *emitter {
-	fs := newFlags(name, stderr, synopsis)
+func newEmitter(name, pkgHelp string, all []string, stderr io.Writer) *emitter {
+	fs := newFlags(name, stderr)
 	return &emitter{
 		fs:      fs,
 		dir:     fs.String("o", ".", "output `directory`"),
-		pkg:     fs.String("pkg", defaultPkg, pkgHelp),
+		pkg:     fs.String("pkg", "", pkgHelp),
 		command: "fsmgen " + strings.Join(all, " "),
 	}
 }
 
-// run parses args, checks the flags with check (nil: none), loads the specs,
-// emits with emit and writes the files, removing the stale ones that match
-// pattern.
-func (e *emitter) run(args []string, check func() error, pattern string, emit func(pkg *gen.Package, goPkg string) (map[string][]byte, error)) error {
+// target is what an emitter knows of the package it writes.
+type target struct {
+	name string // Go package name
+	// path is the package's import path, from the nearest go.mod above the
+	// output directory, or "" when there is none.
+	path string
+}
+
+// run parses args, loads the specs, runs prepare (nil: nothing) on them, emits
+// with emit and writes the files, removing the stale ones that match pattern.
+// defaultPkg gives the package name when -pkg is not set, from the package
+// found in the output directory ("" when there is none).
+func (e *emitter) run(args []string, defaultPkg func(dirPkg string) string, prepare func(pkg *gen.Package) error, pattern string, emit func(pkg *gen.Package, t target) (map[string][]byte, error)) error {
 	if err := parseFlags(e.fs, args); err != nil {
 		return err
-	}
-	if check != nil {
-		if err := check(); err != nil {
-			return err
-		}
 	}
 	pkg, err := load(e.fs.Args())
 	if err != nil {
 		return err
 	}
-	name, err := packageName(*e.pkg, *e.dir)
-	if err != nil {
+	t := target{name: *e.pkg}
+	if t.path, err = importPathOf(*e.dir); err != nil {
 		return err
 	}
-	files, err := emit(pkg, name)
+	if t.name == "" {
+		dirPkg, err := packageIn(*e.dir)
+		if err != nil {
+			return err
+		}
+		t.name = defaultPkg(dirPkg)
+	}
+	if prepare != nil {
+		if err := prepare(pkg); err != nil {
+			return err
+		}
+	}
+	files, err := emit(pkg, t)
 	if err != nil {
 		return err
 	}
 	return writeFiles(*e.dir, files, pattern)
 }
 
-// requireImport is the check of the commands that need -import.
-func requireImport(cmd string, path *string) func() error {
-	return func() error {
-		if *path == "" {
-			return usageErr("%s: -import is required", cmd)
-		}
-		return nil
+// machinesFlags are the flags of classify and proptest that name the machines'
+// package.
+type machinesFlags struct {
+	cmd        string
+	path, name *string
+}
+
+func addMachinesFlags(cmd string, fs *flag.FlagSet) *machinesFlags {
+	return &machinesFlags{
+		cmd:  cmd,
+		path: fs.String("import", "", "import `path` of the package generated from the same specs (default: the output directory's package, its path told by go.mod)"),
+		name: fs.String("importname", "", "Go package `name` of the -import package (default: the package clause of its Go files when they are in this module, else the last element of its path)"),
 	}
 }
 
+// resolve returns the import path and package name of the machines, inferring
+// what the flags leave out from the output package t.
+func (f *machinesFlags) resolve(t target, dir string) (path, name string, err error) {
+	path, name = *f.path, *f.name
+	if path == "" {
+		if t.path == "" {
+			abs, _ := filepath.Abs(dir)
+			return "", "", usageErr("%s: no go.mod above %s tells its import path: give the machines' package with -import", f.cmd, abs)
+		}
+		path = t.path
+	}
+	if name == "" && path == t.path {
+		name = t.name
+		if strings.HasSuffix(name, "_test") {
+			name, err = packageIn(dir)
+			if err != nil {
+				return "", "", err
+			}
+		}
+	}
+	if name == "" {
+		if d := dirOfImport(dir, path); d != "" {
+			if name, err = packageIn(d); err != nil {
+				return "", "", err
+			}
+		}
+	}
+	if name == "" {
+		if name, err = gen.ImportName(path, ""); err != nil {
+			return "", "", usageErr("%s: the package name of %s cannot be told from its path: give it with -importname", f.cmd, path)
+		}
+	}
+	return path, name, nil
+}
+
 func generate(all, args []string, stderr io.Writer) error {
-	e := newEmitter("generate", "generate [-o dir] [-pkg name] spec.yaml...", "", "Go package `name` (default: base name of the output directory)", all, stderr)
-	return e.run(args, nil, "*_gen.go", func(pkg *gen.Package, name string) (map[string][]byte, error) {
-		return gen.EmitGo(pkg, gen.GoOptions{Package: name, Command: e.command})
+	e := newEmitter("generate", "Go package `name` (default: the package of the Go files in the output directory, else its base name)", all, stderr)
+	nocheck := e.fs.Bool("nocheck", false, "write the machines without model-checking the tables first")
+	prepare := func(pkg *gen.Package) error {
+		if *nocheck {
+			fmt.Fprintln(stderr, "fsmgen generate: -nocheck: the tables are validated but not model-checked")
+			return nil
+		}
+		_, failed, err := checkAll(pkg, nil)
+		if err != nil {
+			return err
+		}
+		if len(failed) > 0 {
+			return fmt.Errorf("%s%s; nothing written (fsmgen check prints the whole report, -nocheck skips the check)", verify.Report(failed), violationSummary("fsmgen generate", failed))
+		}
+		return nil
+	}
+	return e.run(args, orBase(e.dir), prepare, "*_gen.go", func(pkg *gen.Package, t target) (map[string][]byte, error) {
+		return gen.EmitGo(pkg, gen.GoOptions{Package: t.name, Command: e.command})
 	})
 }
 
 func classify(all, args []string, stderr io.Writer) error {
-	e := newEmitter("classify", "classify -import path [-o dir] [-pkg name] spec.yaml...", "", "Go package `name` (default: base name of the output directory)", all, stderr)
-	machines := e.fs.String("import", "", "import `path` of the package generated from the same specs (required)")
-	return e.run(args, requireImport("classify", machines), "classify_*_gen.go", func(pkg *gen.Package, name string) (map[string][]byte, error) {
-		return gen.EmitClassifiers(pkg, gen.ClassifyOptions{Package: name, Machines: *machines, Command: e.command})
+	e := newEmitter("classify", "Go package `name` (default: the package of the Go files in the output directory, else its base name)", all, stderr)
+	mf := addMachinesFlags("classify", e.fs)
+	return e.run(args, orBase(e.dir), nil, "classify_*_gen.go", func(pkg *gen.Package, t target) (map[string][]byte, error) {
+		path, name, err := mf.resolve(t, *e.dir)
+		if err != nil {
+			return nil, err
+		}
+		return gen.EmitClassifiers(pkg, gen.ClassifyOptions{Package: t.name, Path: t.path, Machines: path, MachinesName: name, Command: e.command})
 	})
 }
 
 func proptest(all, args []string, stderr io.Writer) error {
-	e := newEmitter("proptest", "proptest -import path [-verify path] [-o dir] [-pkg name] spec.yaml...", "verify_test", "Go package `name` of the tests", all, stderr)
-	machines := e.fs.String("import", "", "import `path` of the package generated from the same specs (required)")
+	e := newEmitter("proptest", "Go package `name` of the tests (default: the output directory's package with _test appended)", all, stderr)
+	mf := addMachinesFlags("proptest", e.fs)
 	verifyPath := e.fs.String("verify", "github.com/fsmkernel/fsmkernel/verify", "import `path` of the verify package")
-	return e.run(args, requireImport("proptest", machines), "*prop_gen_test.go", func(pkg *gen.Package, name string) (map[string][]byte, error) {
+	xtest := func(dirPkg string) string { return orBase(e.dir)(dirPkg) + "_test" }
+	return e.run(args, xtest, nil, "*prop_gen_test.go", func(pkg *gen.Package, t target) (map[string][]byte, error) {
+		path, name, err := mf.resolve(t, *e.dir)
+		if err != nil {
+			return nil, err
+		}
 		// The tests load the specs at run time from their own directory.
 		var specs []string
 		for _, p := range e.fs.Args() {
@@ -266,19 +447,23 @@ func proptest(all, args []string, stderr io.Writer) error {
 			}
 			specs = append(specs, filepath.ToSlash(rel))
 		}
-		return gen.EmitPropTests(pkg, gen.PropTestOptions{Package: name, Machines: *machines, Verify: *verifyPath, Specs: specs, Command: e.command})
+		return gen.EmitPropTests(pkg, gen.PropTestOptions{Package: t.name, Path: t.path, Machines: path, MachinesName: name, Verify: *verifyPath, Specs: specs, Command: e.command})
 	})
 }
 
-func packageName(flagValue, dir string) (string, error) {
-	if flagValue != "" {
-		return flagValue, nil
+// orBase returns the default package name of a directory: the package of its
+// Go files, else its base name.
+func orBase(dir *string) func(dirPkg string) string {
+	return func(dirPkg string) string {
+		if dirPkg != "" {
+			return dirPkg
+		}
+		abs, err := filepath.Abs(*dir)
+		if err != nil {
+			return filepath.Base(*dir)
+		}
+		return filepath.Base(abs)
 	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", err
-	}
-	return filepath.Base(abs), nil
 }
 
 // writeFiles writes generated files into dir and removes the stale ones: files
@@ -353,7 +538,7 @@ func (c countFlags) Set(v string) error {
 }
 
 func check(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("check", stderr, "check [-count component=N]... spec.yaml...")
+	fs := newFlags("check", stderr)
 	counts := countFlags{}
 	fs.Var(counts, "count", "instances of a product `component=N` in the model check (repeatable)")
 	if err := parseFlags(fs, args); err != nil {
@@ -363,17 +548,8 @@ func check(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	report, err := gen.Report(pkg)
-	if err != nil {
-		return err
-	}
-	var results []*verify.Result
-	for _, m := range pkg.Machines {
-		r, err := verify.CheckMachine(pkg, m, verify.Options{})
-		if err != nil {
-			return err
-		}
-		results = append(results, r)
+	if len(counts) > 0 && len(pkg.Products) == 0 {
+		return usageErr("check: -count is given but the files declare no product")
 	}
 	for _, pr := range pkg.Products {
 		for name := range counts {
@@ -385,22 +561,60 @@ func check(args []string, stdout, stderr io.Writer) error {
 				return usageErr("check: -count names component %q, which product %q does not have", name, pr.Name)
 			}
 		}
-		r, err := verify.CheckProduct(pkg, pr, verify.Options{Counts: counts})
-		if err != nil {
-			return err
-		}
-		results = append(results, r)
 	}
-	report += "\n" + verify.Report(results)
+	report, failed, err := checkAll(pkg, counts)
+	if err != nil {
+		return err
+	}
 	if _, err := io.WriteString(stdout, report); err != nil {
 		return err
 	}
-	for _, r := range results {
-		if !r.OK() {
-			return fmt.Errorf("fsmgen check: %s violates %d propert%s", r.Name, len(r.Violations), map[bool]string{true: "y", false: "ies"}[len(r.Violations) == 1])
-		}
+	if len(failed) > 0 {
+		return errors.New(violationSummary("fsmgen check", failed))
 	}
 	return nil
+}
+
+// checkAll runs everything check proves on a loaded package: the validator's
+// report per machine, the model check of every machine alone and of every
+// product (with counts overriding instance numbers). It returns the report and
+// the searches that found violations; err is a search that could not run.
+// generate runs it too, so the two cannot drift apart.
+func checkAll(pkg *gen.Package, counts map[string]int) (report string, failed []*verify.Result, err error) {
+	report, err = gen.Report(pkg)
+	if err != nil {
+		return "", nil, err
+	}
+	var results []*verify.Result
+	for _, m := range pkg.Machines {
+		r, err := verify.CheckMachine(pkg, m, verify.Options{})
+		if err != nil {
+			return "", nil, err
+		}
+		results = append(results, r)
+	}
+	for _, pr := range pkg.Products {
+		r, err := verify.CheckProduct(pkg, pr, verify.Options{Counts: counts})
+		if err != nil {
+			return "", nil, err
+		}
+		results = append(results, r)
+	}
+	for _, r := range results {
+		if !r.OK() {
+			failed = append(failed, r)
+		}
+	}
+	return report + "\n" + verify.Report(results), failed, nil
+}
+
+// violationSummary is the one-line verdict on failed searches.
+func violationSummary(cmd string, failed []*verify.Result) string {
+	var parts []string
+	for _, r := range failed {
+		parts = append(parts, fmt.Sprintf("%s violates %d propert%s", r.Name, len(r.Violations), map[bool]string{true: "y", false: "ies"}[len(r.Violations) == 1]))
+	}
+	return cmd + ": " + strings.Join(parts, "; ")
 }
 
 var spliceMarker = regexp.MustCompile(`(?s)(<!-- fsmgen:mermaid (\w+) -->\n).*?(<!-- fsmgen:end -->)`)
@@ -436,7 +650,7 @@ func spliceDiagrams(path string, pkg *gen.Package, opts gen.DiagramOptions) erro
 }
 
 func graph(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("graph", stderr, "graph [-format dot|mermaid] [-machine name] [-o file] spec.yaml...")
+	fs := newFlags("graph", stderr)
 	format := fs.String("format", "dot", "diagram `format`: dot or mermaid")
 	machine := fs.String("machine", "", "machine `name` (required when the files declare several)")
 	out := fs.String("o", "", "output `file` (default: standard output)")

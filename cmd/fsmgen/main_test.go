@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -128,6 +130,19 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"graph", spec}, 0, "digraph conn", ""},
 		{[]string{"graph", "-machine", "nope", spec}, 1, "", `no machine "nope"`},
 		{[]string{"check", "-h"}, 0, "", "usage: fsmgen check"},
+		// Flags after the files, and "--" ending the flags.
+		{[]string{"graph", spec, "-format", "mermaid"}, 0, "stateDiagram-v2", ""},
+		{[]string{"graph", spec, "-format", "svg"}, 2, "", "-format must be dot or mermaid"},
+		{[]string{"check", spec, "-nope"}, 2, "", "flag provided but not defined: -nope"},
+		{[]string{"check", spec, "-h"}, 0, "", "usage: fsmgen check"},
+		{[]string{"check", "--", spec, "-nope"}, 1, "", "open -nope: no such file"},
+		{[]string{"graph", "-o", "--", spec, "-format", "nope"}, 2, "", "-format must be dot or mermaid"},
+		// -count needs a product.
+		{[]string{"check", spec, "-count", "x=2"}, 2, "", "check: -count is given but the files declare no product"},
+		{[]string{"check", "-count", "x=2", spec}, 2, "", "check: -count is given but the files declare no product"},
+		{[]string{"check", spec, "-count", "x=9"}, 2, "", "want component=N with N from 1 to 8"},
+		{[]string{"version"}, 0, "fsmgen ", ""},
+		{[]string{"version", spec}, 2, "", "version: takes no arguments"},
 	}
 	for _, c := range cases {
 		var out, errOut bytes.Buffer
@@ -166,8 +181,219 @@ func TestGenerateRemovesStaleFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pkgLine := "package " + filepath.Base(dir)
-	if !bytes.Contains(b, []byte(pkgLine)) {
-		t.Errorf("default package name: want %q in output", pkgLine)
+	// The default package is the one the directory's own files declare, not
+	// the base name of the directory nor the package of a stale generated file.
+	if !bytes.Contains(b, []byte("\npackage x\n")) {
+		t.Errorf("default package name: want package x (from mine_gen.go) in output:\n%.200s", b)
+	}
+}
+
+func TestDefaultPackageName(t *testing.T) {
+	spec, err := filepath.Abs(filepath.Join("..", "..", "gen", "testdata", "conn.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "machines")
+	var errOut bytes.Buffer
+	if code := run([]string{"generate", "-o", dir, spec}, &bytes.Buffer{}, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "conn_gen.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte("\npackage machines\n")) {
+		t.Errorf("a directory without Go files: want its base name, package machines, in output:\n%.200s", b)
+	}
+	// The property tests of that directory are its external test package and
+	// import it under the name its files declare; without a go.mod above the
+	// directory its import path cannot be told.
+	errOut.Reset()
+	if code := run([]string{"proptest", "-o", dir, spec}, &bytes.Buffer{}, &errOut); code != 2 || !strings.Contains(errOut.String(), "give the machines' package with -import") {
+		t.Errorf("proptest without go.mod or -import: exit %d, stderr %q; want 2 and a request for -import", code, errOut.String())
+	}
+	errOut.Reset()
+	if code := run([]string{"proptest", "-o", dir, "-import", "example.com/m/machines", "-importname", "conns", spec}, &bytes.Buffer{}, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	b, err = os.ReadFile(filepath.Join(dir, "conn_prop_gen_test.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"\npackage machines_test\n", "conns \"example.com/m/machines\"", "m conns.Conn"} {
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("conn_prop_gen_test.go lacks %q:\n%s", want, b)
+		}
+	}
+}
+
+// TestGenerateChecks: generate model-checks the tables before writing; a table
+// whose invariant fails (the breaker trips without clearing its failure count)
+// makes it exit 1 with check's diagnostic and write nothing, and -nocheck
+// writes it anyway, saying so. A product is checked too: verify's toy loop and
+// channel pass alone, and fail as a product without the sync that tells the
+// channels of the loop's failure.
+func TestGenerateChecks(t *testing.T) {
+	good, err := os.ReadFile(filepath.Join("testdata", "breaker.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const clear = "to: open, do: [trip], set: {failures: 0}}"
+	if !bytes.Contains(good, []byte(clear)) {
+		t.Fatalf("testdata/breaker.yaml no longer has the row %q this test breaks", clear)
+	}
+	tmp := t.TempDir()
+	bad := filepath.Join(tmp, "bad.yaml")
+	if err := os.WriteFile(bad, bytes.Replace(good, []byte(clear), []byte("to: open, do: [trip]}"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"check", bad}, &out, &errOut); code != 1 {
+		t.Fatalf("check of the broken table: exit %d, want 1\n%s%s", code, out.String(), errOut.String())
+	}
+	dir := filepath.Join(tmp, "breaker")
+	errOut.Reset()
+	code := run([]string{"generate", "-o", dir, bad}, &bytes.Buffer{}, &errOut)
+	for _, want := range []string{
+		"check breaker: FAILED",
+		`VIOLATED invariants: invariant "countsOnlyWhenClosed" does not hold in open {failures=2}`,
+		"trace: start -> called(timedOut) -> called(timedOut) -> called(timedOut)",
+		"fsmgen generate: breaker violates 1 property; nothing written",
+	} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("generate of a table failing check: stderr lacks %q:\n%s", want, errOut.String())
+		}
+	}
+	if code != 1 {
+		t.Errorf("generate of a table failing check: exit %d, want 1", code)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("generate wrote into %s although the check failed (stat: %v)", dir, err)
+	}
+	errOut.Reset()
+	if code := run([]string{"generate", "-nocheck", "-o", dir, bad}, &bytes.Buffer{}, &errOut); code != 0 {
+		t.Fatalf("generate -nocheck: exit %d\n%s", code, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "-nocheck: the tables are validated but not model-checked") {
+		t.Errorf("generate -nocheck does not say it skipped the check: stderr %q", errOut.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "breaker_gen.go")); err != nil {
+		t.Errorf("generate -nocheck wrote no machine: %v", err)
+	}
+	errOut.Reset()
+	if code := run([]string{"generate", "-o", dir, filepath.Join("testdata", "breaker.yaml")}, &bytes.Buffer{}, &errOut); code != 0 || errOut.Len() != 0 {
+		t.Errorf("generate of a table passing check: exit %d, stderr %q; want 0 and nothing", code, errOut.String())
+	}
+	toy := filepath.Join("..", "..", "verify", "testdata")
+	product, err := os.ReadFile(filepath.Join(toy, "toyproduct.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const failSync = "    - {from: loop, action: failChannels, to: channel, event: loopFailed}\n"
+	if !bytes.Contains(product, []byte(failSync)) {
+		t.Fatalf("verify/testdata/toyproduct.yaml no longer has the sync %q this test removes", failSync)
+	}
+	brokenProduct := filepath.Join(tmp, "toyproduct.yaml")
+	if err := os.WriteFile(brokenProduct, bytes.Replace(product, []byte(failSync), nil, 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	toyDir := filepath.Join(tmp, "toy")
+	errOut.Reset()
+	code = run([]string{"generate", "-o", toyDir, filepath.Join(toy, "toyloop.yaml"), filepath.Join(toy, "toychannel.yaml"), brokenProduct}, &bytes.Buffer{}, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), "check toy (loop x1, channel x3): FAILED") || !strings.Contains(errOut.String(), "VIOLATED outlives") || strings.Contains(errOut.String(), "check loop") {
+		t.Errorf("generate with a product failing check: exit %d, stderr %q; want 1, the product's violation and not the passing machines", code, errOut.String())
+	}
+	if _, err := os.Stat(toyDir); !os.IsNotExist(err) {
+		t.Errorf("generate wrote into %s although the product's check failed (stat: %v)", toyDir, err)
+	}
+}
+
+// TestHelp: fsmgen -h names every command with its purpose, and each command's
+// -h starts with its synopsis and purpose.
+func TestHelp(t *testing.T) {
+	var out bytes.Buffer
+	if code := run([]string{"-h"}, &out, &bytes.Buffer{}); code != 0 {
+		t.Fatalf("fsmgen -h: exit %d", code)
+	}
+	for _, c := range commands {
+		if !regexp.MustCompile(`(?m)^  ` + c.name + ` +` + regexp.QuoteMeta(c.purpose) + `$`).MatchString(out.String()) {
+			t.Errorf("fsmgen -h has no line for %s with its purpose %q:\n%s", c.name, c.purpose, out.String())
+		}
+		if c.purpose == "" || strings.Contains(c.purpose, "\n") {
+			t.Errorf("%s: the purpose %q is not one line", c.name, c.purpose)
+		}
+		var errOut bytes.Buffer
+		if code := run([]string{c.name, "-h"}, &bytes.Buffer{}, &errOut); code != 0 {
+			t.Errorf("fsmgen %s -h: exit %d", c.name, code)
+		}
+		want := "usage: fsmgen " + c.synopsis + "\n\n" + strings.ToUpper(c.purpose[:1]) + c.purpose[1:] + ".\n"
+		if !strings.HasPrefix(errOut.String(), want) {
+			t.Errorf("fsmgen %s -h: got\n%s\nwant it to start with\n%s", c.name, errOut.String(), want)
+		}
+	}
+	var errOut bytes.Buffer
+	if code := run(nil, &bytes.Buffer{}, &errOut); code != 2 || !strings.Contains(errOut.String(), "  generate  "+commands[0].purpose) {
+		t.Errorf("fsmgen without a command: exit %d, stderr %q; want 2 and the list of commands", code, errOut.String())
+	}
+}
+
+// TestFlagsAnywhere runs the check of verify's toy product with -count after
+// the spec files, where it used to be read as a file name, in the middle, and
+// before them: each checks one channel, not the spec's three.
+func TestFlagsAnywhere(t *testing.T) {
+	var files []string
+	for _, f := range []string{"toyloop", "toychannel", "toyproduct"} {
+		files = append(files, filepath.Join("..", "..", "verify", "testdata", f+".yaml"))
+	}
+	for _, args := range [][]string{
+		append(append([]string{"check"}, files...), "-count", "channel=1"),
+		append([]string{"check", files[0], "-count=channel=1"}, files[1:]...),
+		append([]string{"check", "-count", "channel=1"}, files...),
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(args, &out, &errOut); code != 0 {
+			t.Fatalf("fsmgen %v: exit %d\n%s", args, code, errOut.String())
+		}
+		if !strings.Contains(out.String(), "check toy (loop x1, channel x1): ok") {
+			t.Errorf("fsmgen %v: the product was not checked with one channel:\n%s", args, out.String())
+		}
+	}
+}
+
+func TestVersionLine(t *testing.T) {
+	settings := func(kv ...string) []debug.BuildSetting {
+		var s []debug.BuildSetting
+		for i := 0; i < len(kv); i += 2 {
+			s = append(s, debug.BuildSetting{Key: kv[i], Value: kv[i+1]})
+		}
+		return s
+	}
+	const pkg = "github.com/fsmkernel/fsmkernel/cmd/fsmgen"
+	cases := []struct {
+		name string
+		bi   *debug.BuildInfo
+		want string
+	}{
+		{"no build information", nil, "fsmgen (no build information) " + runtime.Version()},
+		{"go install @v1.2.0", &debug.BuildInfo{GoVersion: "go1.26.8", Path: pkg, Main: debug.Module{Path: "github.com/fsmkernel/fsmkernel", Version: "v1.2.0"}},
+			"fsmgen v1.2.0 go1.26.8"},
+		{"go build in a clone", &debug.BuildInfo{GoVersion: "go1.26.8", Path: pkg, Main: debug.Module{Path: "github.com/fsmkernel/fsmkernel", Version: "(devel)"},
+			Settings: settings("vcs", "git", "vcs.revision", "0e68041cd13d", "vcs.time", "2026-12-01T13:25:08Z", "vcs.modified", "true")},
+			"fsmgen (devel) git 0e68041cd13d (modified) 2026-12-01T13:25:08Z go1.26.8"},
+		{"go tool in a user's module", &debug.BuildInfo{GoVersion: "go1.26.8", Path: pkg, Main: debug.Module{Path: "example.com/cb", Version: "(devel)"},
+			Settings: settings("vcs", "git", "vcs.revision", "ffff"),
+			Deps: []*debug.Module{
+				{Path: "github.com/dave/jennifer", Version: "v1.7.1"},
+				{Path: "github.com/fsmkernel/fsmkernel", Version: "v1.3.0"},
+			}},
+			"fsmgen v1.3.0 go1.26.8"},
+		{"go tool, replaced", &debug.BuildInfo{GoVersion: "go1.26.8", Path: pkg, Main: debug.Module{Path: "example.com/cb", Version: "(devel)"},
+			Deps: []*debug.Module{{Path: "github.com/fsmkernel/fsmkernel", Version: "v0.0.0", Replace: &debug.Module{Path: "../fsmkernel", Version: "(devel)"}}}},
+			"fsmgen v0.0.0 => ../fsmkernel (devel) go1.26.8"},
+	}
+	for _, c := range cases {
+		if got := versionLine(c.bi); got != c.want {
+			t.Errorf("%s: got %q, want %q", c.name, got, c.want)
+		}
 	}
 }
