@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/dave/jennifer v1.7.1
+	github.com/goccy/go-yaml v1.19.2
 	github.com/looplab/fsm v1.0.3
 	github.com/mdlayher/vsock v1.4.0
 	go.uber.org/goleak v1.3.0

@@ -20,6 +20,10 @@ func Load(srcs ...Source) (*Package, error) {
 	d := &diags{}
 	var files []*rawFile
 	for _, s := range srcs {
+		if pos, msg, bad := yamlSyntax(s.Path, s.Data); bad {
+			d.add(pos, "%s", msg)
+			continue
+		}
 		if f := parseFile(s.Path, s.Data, d); f != nil {
 			files = append(files, f)
 		}
