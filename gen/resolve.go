@@ -76,6 +76,9 @@ var errnoName = regexp.MustCompile(`^E[A-Z0-9]+$`)
 
 func (r *resolver) classifier(c *rawClassifier) *Classifier {
 	r.needDesc(c.pos, "classifier "+strconv.Quote(c.name), c.desc)
+	if c.outcome.name == "" {
+		return nil // no outcome key, or a classifier that is not a mapping: the parser said so
+	}
 	oi, ok := r.outcomes[c.outcome.name]
 	if !ok {
 		r.d.add(c.outcome.pos, "classifier %q yields unknown outcome enumeration %q", c.name, c.outcome.name)
