@@ -445,7 +445,7 @@ func (r *resolver) row(p *parser, m *Machine, raw *rawRow, states, events, actio
 			row.To = i
 		} else {
 			if raw.to.name != "" {
-				r.d.add(raw.to.pos, "unknown state %q", raw.to.name)
+				r.d.add(raw.to.pos, "unknown state %q%s", raw.to.name, states.suggest(raw.to.name))
 			}
 		}
 	}
@@ -453,14 +453,14 @@ func (r *resolver) row(p *parser, m *Machine, raw *rawRow, states, events, actio
 		if i, ok := actions[a.name]; ok {
 			row.Do = append(row.Do, i)
 		} else {
-			r.d.add(a.pos, "unknown action %q", a.name)
+			r.d.add(a.pos, "unknown action %q%s", a.name, actions.suggest(a.name))
 		}
 	}
 	seen := map[int]bool{}
 	for _, s := range raw.set {
 		i, ok := vars[s.name]
 		if !ok {
-			r.d.add(s.pos, "unknown variable %q", s.name)
+			r.d.add(s.pos, "unknown variable %q%s", s.name, vars.suggest(s.name))
 			continue
 		}
 		if seen[i] {
@@ -499,7 +499,7 @@ func (r *resolver) set(l, except rawList, idx nameIndex, n int, kind, field, exc
 		if !ok {
 			unknown = true
 			if kind != "outcome" && nm.name != "" { // outcomes are reported with their enumeration
-				r.d.add(nm.pos, "unknown %s %q", kind, nm.name)
+				r.d.add(nm.pos, "unknown %s %q%s", kind, nm.name, idx.suggest(nm.name))
 			}
 			continue
 		}
@@ -515,7 +515,7 @@ func (r *resolver) set(l, except rawList, idx nameIndex, n int, kind, field, exc
 		for _, nm := range except.names {
 			i, ok := idx[nm.name]
 			if !ok {
-				r.d.add(nm.pos, "unknown %s %q", kind, nm.name)
+				r.d.add(nm.pos, "unknown %s %q%s", kind, nm.name, idx.suggest(nm.name))
 				continue
 			}
 			if l.any && !in[i] {
