@@ -14,10 +14,18 @@ type resolver struct {
 	d        *diags
 	pkg      *Package
 	outcomes map[string]int
+	// badOutcome: events whose outcome enumeration is unknown (reported at
+	// the event), so that their rows are not reported again for it.
+	badOutcome map[eventKey]bool
+}
+
+type eventKey struct {
+	m *Machine
+	i int
 }
 
 func resolvePackage(files []*rawFile, d *diags) *Package {
-	r := &resolver{d: d, pkg: &Package{}, outcomes: map[string]int{}}
+	r := &resolver{d: d, pkg: &Package{}, outcomes: map[string]int{}, badOutcome: map[eventKey]bool{}}
 	for _, f := range files {
 		for _, e := range f.outcomes {
 			if prev, dup := r.outcomes[e.name]; dup {
@@ -181,7 +189,12 @@ func (r *resolver) machine(p *parser, rm *rawMachine) *Machine {
 			if i, ok := r.outcomes[e.outcome.name]; ok {
 				ev.Outcome = i
 			} else {
-				r.d.add(e.outcome.pos, "event %q carries unknown outcome enumeration %q", e.name, e.outcome.name)
+				hint := nameIndex(r.outcomes).suggest(e.outcome.name)
+				if hint == "" {
+					hint = "; no file of this command line declares it (name the file of the outcomes too)"
+				}
+				r.d.add(e.outcome.pos, "event %q carries unknown outcome enumeration %q%s", e.name, e.outcome.name, hint)
+				r.badOutcome[eventKey{m, len(m.Events)}] = true
 			}
 		}
 		events[e.name] = len(m.Events)
@@ -422,6 +435,8 @@ func (r *resolver) row(p *parser, m *Machine, raw *rawRow, states, events, actio
 	case raw.outcome.any:
 	case enum == -3:
 		r.d.add(raw.outcome.pos, "row names outcomes, but its events carry different outcome enumerations; split the row")
+	case enum == -1 && r.anyBadOutcome(m, row.On):
+		// One root cause, one diagnostic: the event's unknown enumeration.
 	case enum == -1:
 		r.d.add(raw.outcome.pos, "row names outcomes, but %s carries none", eventList(m, row.On))
 	case enum >= 0:
@@ -551,3 +566,14 @@ func eventList(m *Machine, evs []int) string {
 }
 
 func sortStrings(s []string) { sort.Strings(s) }
+
+// anyBadOutcome reports whether one of the events carries an outcome
+// enumeration that is unknown.
+func (r *resolver) anyBadOutcome(m *Machine, events []int) bool {
+	for _, e := range events {
+		if r.badOutcome[eventKey{m, e}] {
+			return true
+		}
+	}
+	return false
+}

@@ -90,6 +90,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -541,11 +542,18 @@ func check(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("check", stderr)
 	counts := countFlags{}
 	fs.Var(counts, "count", "instances of a product `component=N` in the model check (repeatable)")
+	asJSON := fs.Bool("json", false, "print the diagnostics, or the report and every search's result, as one JSON object on standard output")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	pkg, err := load(fs.Args())
 	if err != nil {
+		var ds gen.Diagnostics
+		if *asJSON && errors.As(err, &ds) {
+			if werr := writeJSON(stdout, checkJSON{Diagnostics: diagnosticsJSON(ds)}); werr != nil {
+				return werr
+			}
+		}
 		return err
 	}
 	if len(counts) > 0 && len(pkg.Products) == 0 {
@@ -566,7 +574,11 @@ func check(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.WriteString(stdout, report); err != nil {
+	if *asJSON {
+		if err := writeJSON(stdout, checkJSON{Report: report, Results: lastResults}); err != nil {
+			return err
+		}
+	} else if _, err := io.WriteString(stdout, report); err != nil {
 		return err
 	}
 	if len(failed) > 0 {
@@ -605,7 +617,41 @@ func checkAll(pkg *gen.Package, counts map[string]int) (report string, failed []
 			failed = append(failed, r)
 		}
 	}
+	lastResults = results
 	return report + "\n" + verify.Report(results), failed, nil
+}
+
+// lastResults are the searches of the last checkAll, for check -json.
+var lastResults []*verify.Result
+
+// checkJSON is what check -json prints: the diagnostics when the specs do not
+// load; otherwise the text report and every search's result (its properties
+// proven, its violations with their traces).
+type checkJSON struct {
+	Diagnostics []diagnosticJSON `json:"diagnostics,omitempty"`
+	Report      string           `json:"report,omitempty"`
+	Results     []*verify.Result `json:"results,omitempty"`
+}
+
+type diagnosticJSON struct {
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Col     int    `json:"col"`
+	Message string `json:"message"`
+}
+
+func diagnosticsJSON(ds gen.Diagnostics) []diagnosticJSON {
+	out := make([]diagnosticJSON, len(ds))
+	for i, d := range ds {
+		out[i] = diagnosticJSON{File: d.Pos.File, Line: d.Pos.Line, Col: d.Pos.Col, Message: d.Msg}
+	}
+	return out
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // violationSummary is the one-line verdict on failed searches.

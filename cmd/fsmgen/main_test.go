@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -395,5 +396,54 @@ func TestVersionLine(t *testing.T) {
 		if got := versionLine(c.bi); got != c.want {
 			t.Errorf("%s: got %q, want %q", c.name, got, c.want)
 		}
+	}
+}
+
+// TestCheckJSON: check -json prints the diagnostics of specs that do not load
+// as JSON, one object per problem with its position; and for specs that
+// load, the report and each search's result. A missing outcomes file is one
+// diagnostic per event, not one more per row that names its outcomes.
+func TestCheckJSON(t *testing.T) {
+	var out, errb strings.Builder
+	code := run([]string{"check", "-json", "../../spec/listener.yaml"}, &out, &errb)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, errb.String())
+	}
+	var got struct {
+		Diagnostics []struct {
+			File    string
+			Line    int
+			Col     int
+			Message string
+		}
+	}
+	if err := json.Unmarshal([]byte(out.String()), &got); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out.String())
+	}
+	if len(got.Diagnostics) == 0 || len(got.Diagnostics) > 10 {
+		t.Fatalf("%d diagnostics, want one per event carrying an unknown enumeration:\n%s", len(got.Diagnostics), out.String())
+	}
+	for _, d := range got.Diagnostics {
+		if d.File == "" || d.Line == 0 || d.Col == 0 || !strings.Contains(d.Message, "no file of this command line declares it") {
+			t.Errorf("diagnostic %+v", d)
+		}
+	}
+	out.Reset()
+	if code := run([]string{"check", "-json", "../../spec/outcomes.yaml", "../../spec/listener.yaml"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+	var ok struct {
+		Report  string
+		Results []struct {
+			Name       string
+			Proven     []string
+			Violations []any
+		}
+	}
+	if err := json.Unmarshal([]byte(out.String()), &ok); err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	if !strings.Contains(ok.Report, "listener") || len(ok.Results) != 1 || ok.Results[0].Name != "listener" || len(ok.Results[0].Proven) == 0 || len(ok.Results[0].Violations) != 0 {
+		t.Errorf("report %.80q, results %+v", ok.Report, ok.Results)
 	}
 }
