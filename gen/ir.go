@@ -31,7 +31,10 @@ type Product struct {
 	// an instance of another, which becomes the sender (a channel registering with
 	// its loop).
 	Requests []Request
-	Pos      Pos
+	// Obligations are response properties whose terms name actions, events and
+	// configurations of several components (Term.Comp).
+	Obligations []Obligation
+	Pos         Pos
 }
 
 // Request lets the environment deliver Event to component To on behalf of an
@@ -143,6 +146,7 @@ type Machine struct {
 	Vars        []Var
 	Rows        []Row // declaration order; Cells refer to rows by index
 	Invariants  []Invariant
+	Obligations []Obligation
 	Initial     int
 
 	// Cells maps each (state, event, outcome) triple to the rows that can answer it,
@@ -293,6 +297,53 @@ type Invariant struct {
 	Description string
 	Expr        *Expr
 	Pos         Pos
+}
+
+// Obligation is a response property over a machine's run (or, in a product,
+// the runs of its components): once an After term occurs, a Then term must
+// occur before any Before term does. The run is a sequence of moments: each
+// transition is the event it answers, then its actions in order, then the
+// configuration it reaches; an event a row rejects is no moment, and an ignored
+// one is its event and the unchanged configuration. At an event or an action,
+// a Then term discharges a pending obligation, a Before term violates one still
+// pending, an After term raises it; at a configuration the order is discharge,
+// raise, violate, so that a configuration that raises an obligation it is the
+// deadline of violates it at once. The obligation is one bit per machine
+// instance: an After term while it is pending changes nothing.
+type Obligation struct {
+	Name        string
+	Description string
+	// After raises the obligation; nil: it is raised when the machine is
+	// created (in its initial configuration).
+	After []Term
+	// Then discharges it; nil: nothing does, and the obligation says that no
+	// Before term occurs after an After term (an absence).
+	Then   []Term
+	Before []Term
+	Pos    Pos
+}
+
+// TermKind says what an obligation's term denotes.
+type TermKind uint8
+
+const (
+	TermAction TermKind = iota // the action is performed
+	TermEvent                  // the event is answered (not rejected), with one of Outcomes
+	TermCond                   // the configuration reached satisfies Cond
+)
+
+// Term is one item of an obligation's After, Then or Before list.
+type Term struct {
+	Kind TermKind
+	// Comp is the product component whose machine the term names (0 in a
+	// machine's own obligations).
+	Comp     int
+	Action   int   // TermAction
+	Event    int   // TermEvent
+	Outcomes []int // TermEvent: the outcome values; nil: every one
+	Cond     *Expr // TermCond: over the component's state and variables
+	Text     string
+	Pos      Pos
 }
 
 // Op is an expression operator.

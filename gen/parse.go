@@ -2,6 +2,7 @@ package gen
 
 import (
 	"strconv"
+	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -28,11 +29,12 @@ type rawClassifier struct {
 
 type rawProduct struct {
 	rawName
-	desc       string
-	components []rawComponent
-	sync       []rawSync
-	requests   []rawRequest
-	outlives   *rawOutlives
+	desc        string
+	components  []rawComponent
+	sync        []rawSync
+	requests    []rawRequest
+	outlives    *rawOutlives
+	obligations []*rawObligation
 }
 
 type rawComponent struct {
@@ -92,6 +94,7 @@ type rawMachine struct {
 	actions     []*rawAction
 	transitions []*rawRow
 	invariants  []*rawInvariant
+	obligations []*rawObligation
 }
 
 type rawState struct {
@@ -161,6 +164,22 @@ type rawInvariant struct {
 	rawName
 	desc string
 	expr *yaml.Node
+}
+
+// rawObligation is a response property as written: after, then, before.
+type rawObligation struct {
+	rawName
+	desc                string
+	after, then, before []rawTerm
+	hasBefore           bool
+}
+
+// rawTerm is one item of an obligation's list: a name, event(outcome, ...),
+// terminal, or an expression; node keeps its position and quoting.
+type rawTerm struct {
+	text string
+	node *yaml.Node
+	pos  Pos
 }
 
 type parser struct {
@@ -276,6 +295,7 @@ func (p *parser) product(n *yaml.Node) *rawProduct {
 			}, "component", "others")
 			pr.outlives = o
 		},
+		"obligations": func(_, v *yaml.Node) { pr.obligations = p.obligations(v) },
 	}, "name", "components")
 	return pr
 }
@@ -402,8 +422,60 @@ func (p *parser) machine(n *yaml.Node) *rawMachine {
 				m.invariants = append(m.invariants, inv)
 			})
 		},
+		"obligations": func(_, v *yaml.Node) { m.obligations = p.obligations(v) },
 	}, "name", "states", "events", "transitions")
 	return m
+}
+
+// obligations parses a mapping of name -> {description, after, then, before}.
+func (p *parser) obligations(n *yaml.Node) []*rawObligation {
+	var out []*rawObligation
+	p.entries(n, "obligations", func(k, v *yaml.Node) {
+		o := &rawObligation{rawName: p.name(k)}
+		p.mapping(v, "obligation "+strconv.Quote(k.Value), map[string]func(k, v *yaml.Node){
+			"description": func(_, v *yaml.Node) { o.desc = p.str(v) },
+			"after":       func(_, v *yaml.Node) { o.after = p.terms(v, "after") },
+			"then":        func(_, v *yaml.Node) { o.then = p.terms(v, "then") },
+			"before":      func(_, v *yaml.Node) { o.before = p.terms(v, "before"); o.hasBefore = true },
+		}, "before")
+		out = append(out, o)
+	})
+	return out
+}
+
+// terms parses one term or a list of them; each is a scalar.
+func (p *parser) terms(n *yaml.Node, what string) []rawTerm {
+	var items []*yaml.Node
+	switch n.Kind {
+	case yaml.ScalarNode:
+		items = []*yaml.Node{n}
+	case yaml.SequenceNode:
+		items = n.Content
+	default:
+		p.d.add(p.pos(n), "%s: want a term or a list of terms, got %s", what, kindName(n))
+		return nil
+	}
+	var out []rawTerm
+	for _, c := range items {
+		if c.Kind != yaml.ScalarNode || c.Value == "" {
+			p.d.add(p.pos(c), "%s: want an action, an event, event(outcome, ...), a state, terminal or a condition, got %s", what, kindName(c))
+			continue
+		}
+		// In a flow list YAML splits event(a, b) at its comma: join the
+		// pieces back, as the parentheses say.
+		if k := len(out) - 1; k >= 0 && c.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0 && strings.Count(out[k].text, "(") > strings.Count(out[k].text, ")") {
+			out[k].text += ", " + c.Value
+			node := *out[k].node
+			node.Value = out[k].text
+			out[k].node = &node
+			continue
+		}
+		out = append(out, rawTerm{text: c.Value, node: c, pos: p.pos(c)})
+	}
+	if len(out) == 0 && len(items) == 0 {
+		p.d.add(p.pos(n), "%s: the list is empty", what)
+	}
+	return out
 }
 
 func (p *parser) row(n *yaml.Node) *rawRow {

@@ -192,6 +192,9 @@ func (r *resolver) product(rp *rawProduct) *Product {
 			pr.Outlives = &Outlives{Component: c, Others: r.set(o.others, rawList{}, comps, len(pr.Components), "component", "others", "")}
 		}
 	}
+	if len(r.d.list) == before {
+		r.productObligations(pr, comps, rp.obligations)
+	}
 	if len(r.d.list) != before {
 		return nil
 	}

@@ -292,6 +292,7 @@ func (r *resolver) machine(p *parser, rm *rawMachine) *Machine {
 			m.Invariants = append(m.Invariants, Invariant{Name: inv.name, Description: inv.desc, Expr: e, Pos: p.pos(inv.expr)})
 		}
 	}
+	r.machineObligations(p, m, rm.obligations)
 	return m
 }
 

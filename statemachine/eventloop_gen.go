@@ -445,8 +445,7 @@ var eventloopCells = [EventloopStateCount * EventloopEventCount * eventloopOutco
 	270: {next: EventloopStateFailing, direct: true},                                                                                           /* failing wakeup(ready) */
 	271: {next: EventloopStateFailing, direct: true},                                                                                           /* failing wakeup(timeout) */
 	272: {next: EventloopStateFailing, direct: true},                                                                                           /* failing wakeup(interrupted) */
-	273: {next: EventloopStateFailing, direct: true},                                                                                           /* failing wakeup(descriptorInvalid) */
-	274: {next: EventloopStateFailing, direct: true},                                                                                           /* failing wakeup(otherError) */
+	274: {acts: EventloopActions{w0: 0xa01 /* recordCause */}, next: EventloopStateFailing, direct: true},                                      /* failing wakeup(otherError) */
 	282: {next: EventloopStateFailing, direct: true},                                                                                           /* failing channelClosed */
 	300: {next: EventloopStateFailing, direct: true},                                                                                           /* failing shutdownGracefully */
 	306: {next: EventloopStateFailing, direct: true},                                                                                           /* failing shutdownNow */
@@ -585,7 +584,7 @@ func (m *Eventloop) onStarted(out PollerControlResult) (EventloopActions, error)
 	case EventloopStateStopped:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/eventloop.yaml:112: nothing happens after stop
+			// ../spec/eventloop.yaml:114: nothing happens after stop
 			return EventloopActions{}, nil
 		}
 	}
@@ -689,14 +688,21 @@ func (m *Eventloop) onWakeup(out PollerWaitResult) (EventloopActions, error) {
 		}
 	case EventloopStateFailing:
 		switch out {
-		case PollerWaitResultReady, PollerWaitResultTimeout, PollerWaitResultInterrupted, PollerWaitResultDescriptorInvalid, PollerWaitResultOtherError:
+		case PollerWaitResultReady, PollerWaitResultTimeout, PollerWaitResultInterrupted:
 			// ../spec/eventloop.yaml:79: the failing loop no longer waits; a result already under way is dropped
 			return EventloopActions{}, nil
+		case PollerWaitResultDescriptorInvalid:
+			// ../spec/eventloop.yaml:80: a wait already under way found the poller invalidated: D2, the stop forgets it instead of closing it; the cause is attached
+			m.vars.PollerGone = true
+			return EventloopActions{w0: 0xa01 /* recordCause */}, nil
+		case PollerWaitResultOtherError:
+			// ../spec/eventloop.yaml:81: a wait already under way failed: attached to the cause, like a second fault
+			return EventloopActions{w0: 0xa01 /* recordCause */}, nil
 		}
 	case EventloopStateStopped:
 		switch out {
 		case PollerWaitResultReady, PollerWaitResultTimeout, PollerWaitResultInterrupted, PollerWaitResultDescriptorInvalid, PollerWaitResultOtherError:
-			// ../spec/eventloop.yaml:112: nothing happens after stop
+			// ../spec/eventloop.yaml:114: nothing happens after stop
 			return EventloopActions{}, nil
 		}
 	}
@@ -720,20 +726,20 @@ func (m *Eventloop) onRegisterChannel() (EventloopActions, error) {
 		// ../spec/eventloop.yaml:63: channels register once the loop runs (loop: not started)
 		return EventloopActions{}, &eventloopRejects[5]
 	case EventloopStateRunning:
-		// ../spec/eventloop.yaml:82
+		// ../spec/eventloop.yaml:84
 		m.vars.ChannelsOpen = true
 		return EventloopActions{w0: 0x301 /* admitChannel */}, nil
 	case EventloopStateDraining:
-		// ../spec/eventloop.yaml:83: loop: shutting down (a group sends new registrations to another loop)
+		// ../spec/eventloop.yaml:85: loop: shutting down (a group sends new registrations to another loop)
 		return EventloopActions{}, &eventloopRejects[21]
 	case EventloopStateStopping:
-		// ../spec/eventloop.yaml:83: loop: shutting down (a group sends new registrations to another loop)
+		// ../spec/eventloop.yaml:85: loop: shutting down (a group sends new registrations to another loop)
 		return EventloopActions{}, &eventloopRejects[28]
 	case EventloopStateFailing:
-		// ../spec/eventloop.yaml:83: loop: shutting down (a group sends new registrations to another loop)
+		// ../spec/eventloop.yaml:85: loop: shutting down (a group sends new registrations to another loop)
 		return EventloopActions{}, &eventloopRejects[36]
 	case EventloopStateStopped:
-		// ../spec/eventloop.yaml:111: loop: closed
+		// ../spec/eventloop.yaml:113: loop: closed
 		return EventloopActions{}, &eventloopRejects[38]
 	}
 	return EventloopActions{}, nil
@@ -756,10 +762,10 @@ func (m *Eventloop) onChannelClosed() (EventloopActions, error) {
 		// ../spec/eventloop.yaml:63: channels register once the loop runs (loop: not started)
 		return EventloopActions{}, &eventloopRejects[6]
 	case EventloopStateRunning, EventloopStateDraining, EventloopStateStopping, EventloopStateFailing:
-		// ../spec/eventloop.yaml:85: other channels remain
+		// ../spec/eventloop.yaml:87: other channels remain
 		return EventloopActions{}, nil
 	case EventloopStateStopped:
-		// ../spec/eventloop.yaml:112: nothing happens after stop
+		// ../spec/eventloop.yaml:114: nothing happens after stop
 		return EventloopActions{}, nil
 	}
 	return EventloopActions{}, nil
@@ -782,33 +788,33 @@ func (m *Eventloop) onLastChannelClosed() (EventloopActions, error) {
 		// ../spec/eventloop.yaml:63: channels register once the loop runs (loop: not started)
 		return EventloopActions{}, &eventloopRejects[7]
 	case EventloopStateRunning:
-		// ../spec/eventloop.yaml:86
+		// ../spec/eventloop.yaml:88
 		m.vars.ChannelsOpen = false
 		return EventloopActions{}, nil
 	case EventloopStateDraining:
-		// ../spec/eventloop.yaml:87: every channel closed gracefully; no forced phase is needed
+		// ../spec/eventloop.yaml:89: every channel closed gracefully; no forced phase is needed
 		m.vars.ChannelsOpen = false
 		m.state = EventloopStateStopped
 		return EventloopActions{w0: 0xe0c0b0704 /* cancelDrainTimer, failPendingTasks, closePoller, reportStopped */}, nil
 	case EventloopStateStopping:
-		// ../spec/eventloop.yaml:88
+		// ../spec/eventloop.yaml:90
 		m.vars.ChannelsOpen = false
 		m.state = EventloopStateStopped
 		return EventloopActions{w0: 0xe0c0b03 /* failPendingTasks, closePoller, reportStopped */}, nil
 	case EventloopStateFailing:
 		if m.vars.PollerGone {
-			// ../spec/eventloop.yaml:89
+			// ../spec/eventloop.yaml:91
 			m.vars.ChannelsOpen = false
 			m.state = EventloopStateStopped
 			return EventloopActions{w0: 0xe0d0b03 /* failPendingTasks, forgetPoller, reportStopped */}, nil
 		} else {
-			// ../spec/eventloop.yaml:90
+			// ../spec/eventloop.yaml:92
 			m.vars.ChannelsOpen = false
 			m.state = EventloopStateStopped
 			return EventloopActions{w0: 0xe0c0b03 /* failPendingTasks, closePoller, reportStopped */}, nil
 		}
 	case EventloopStateStopped:
-		// ../spec/eventloop.yaml:112: nothing happens after stop
+		// ../spec/eventloop.yaml:114: nothing happens after stop
 		return EventloopActions{}, nil
 	}
 	return EventloopActions{}, nil
@@ -831,13 +837,13 @@ func (m *Eventloop) onSubmitTask() (EventloopActions, error) {
 		// ../spec/eventloop.yaml:64
 		return EventloopActions{w0: 0x401 /* enqueueTask */}, nil
 	case EventloopStateStopping:
-		// ../spec/eventloop.yaml:84: loop: shutting down; the task gets an error, never a panic (SwiftNIO traps here)
+		// ../spec/eventloop.yaml:86: loop: shutting down; the task gets an error, never a panic (SwiftNIO traps here)
 		return EventloopActions{}, &eventloopRejects[29]
 	case EventloopStateFailing:
-		// ../spec/eventloop.yaml:84: loop: shutting down; the task gets an error, never a panic (SwiftNIO traps here)
+		// ../spec/eventloop.yaml:86: loop: shutting down; the task gets an error, never a panic (SwiftNIO traps here)
 		return EventloopActions{}, &eventloopRejects[37]
 	case EventloopStateStopped:
-		// ../spec/eventloop.yaml:111: loop: closed
+		// ../spec/eventloop.yaml:113: loop: closed
 		return EventloopActions{}, &eventloopRejects[39]
 	}
 	return EventloopActions{}, nil
@@ -862,19 +868,19 @@ func (m *Eventloop) onShutdownGracefully() (EventloopActions, error) {
 		return EventloopActions{w0: 0xe0b02 /* failPendingTasks, reportStopped */}, nil
 	case EventloopStateRunning:
 		if m.vars.ChannelsOpen {
-			// ../spec/eventloop.yaml:93
+			// ../spec/eventloop.yaml:95
 			m.state = EventloopStateDraining
 			return EventloopActions{w0: 0x60502 /* drainChannels, startDrainTimer */}, nil
 		} else {
-			// ../spec/eventloop.yaml:94
+			// ../spec/eventloop.yaml:96
 			m.state = EventloopStateStopped
 			return EventloopActions{w0: 0xe0c0b03 /* failPendingTasks, closePoller, reportStopped */}, nil
 		}
 	case EventloopStateDraining, EventloopStateStopping, EventloopStateFailing:
-		// ../spec/eventloop.yaml:95: already shutting down; the caller waits on the same stop result
+		// ../spec/eventloop.yaml:97: already shutting down; the caller waits on the same stop result
 		return EventloopActions{}, nil
 	case EventloopStateStopped:
-		// ../spec/eventloop.yaml:112: nothing happens after stop
+		// ../spec/eventloop.yaml:114: nothing happens after stop
 		return EventloopActions{}, nil
 	}
 	return EventloopActions{}, nil
@@ -899,23 +905,23 @@ func (m *Eventloop) onShutdownNow() (EventloopActions, error) {
 		return EventloopActions{w0: 0xe0b02 /* failPendingTasks, reportStopped */}, nil
 	case EventloopStateRunning:
 		if !m.vars.ChannelsOpen {
-			// ../spec/eventloop.yaml:94
+			// ../spec/eventloop.yaml:96
 			m.state = EventloopStateStopped
 			return EventloopActions{w0: 0xe0c0b03 /* failPendingTasks, closePoller, reportStopped */}, nil
 		} else {
-			// ../spec/eventloop.yaml:96
+			// ../spec/eventloop.yaml:98
 			m.state = EventloopStateStopping
 			return EventloopActions{w0: 0x801 /* forceCloseChannels */}, nil
 		}
 	case EventloopStateDraining:
-		// ../spec/eventloop.yaml:97: channels still flushing lose their pending writes
+		// ../spec/eventloop.yaml:99: channels still flushing lose their pending writes
 		m.state = EventloopStateStopping
 		return EventloopActions{w0: 0x80702 /* cancelDrainTimer, forceCloseChannels */}, nil
 	case EventloopStateStopping, EventloopStateFailing:
-		// ../spec/eventloop.yaml:98: already closing every channel at once
+		// ../spec/eventloop.yaml:100: already closing every channel at once
 		return EventloopActions{}, nil
 	case EventloopStateStopped:
-		// ../spec/eventloop.yaml:112: nothing happens after stop
+		// ../spec/eventloop.yaml:114: nothing happens after stop
 		return EventloopActions{}, nil
 	}
 	return EventloopActions{}, nil
@@ -938,14 +944,14 @@ func (m *Eventloop) onDrainDeadline() (EventloopActions, error) {
 		// ../spec/eventloop.yaml:67: no drain timer exists
 		return EventloopActions{}, &eventloopRejects[8]
 	case EventloopStateRunning, EventloopStateStopping, EventloopStateFailing:
-		// ../spec/eventloop.yaml:99: a timer that fired as it was cancelled
+		// ../spec/eventloop.yaml:101: a timer that fired as it was cancelled
 		return EventloopActions{}, nil
 	case EventloopStateDraining:
-		// ../spec/eventloop.yaml:97: channels still flushing lose their pending writes
+		// ../spec/eventloop.yaml:99: channels still flushing lose their pending writes
 		m.state = EventloopStateStopping
 		return EventloopActions{w0: 0x80702 /* cancelDrainTimer, forceCloseChannels */}, nil
 	case EventloopStateStopped:
-		// ../spec/eventloop.yaml:112: nothing happens after stop
+		// ../spec/eventloop.yaml:114: nothing happens after stop
 		return EventloopActions{}, nil
 	}
 	return EventloopActions{}, nil
@@ -971,34 +977,34 @@ func (m *Eventloop) onPollerLost() (EventloopActions, error) {
 		return EventloopActions{w0: 0xe0b0a03 /* recordCause, failPendingTasks, reportStopped */}, nil
 	case EventloopStateRunning, EventloopStateStopping:
 		if m.vars.ChannelsOpen {
-			// ../spec/eventloop.yaml:104: D2 for the poller: its number is not ours any more, so the stop forgets it instead of closing it
+			// ../spec/eventloop.yaml:106: D2 for the poller: its number is not ours any more, so the stop forgets it instead of closing it
 			m.vars.PollerGone = true
 			m.state = EventloopStateFailing
 			return EventloopActions{w0: 0x90a02 /* recordCause, failChannels */}, nil
 		} else {
-			// ../spec/eventloop.yaml:107
+			// ../spec/eventloop.yaml:109
 			m.vars.PollerGone = true
 			m.state = EventloopStateStopped
 			return EventloopActions{w0: 0xe0d0b0a04 /* recordCause, failPendingTasks, forgetPoller, reportStopped */}, nil
 		}
 	case EventloopStateDraining:
 		if m.vars.ChannelsOpen {
-			// ../spec/eventloop.yaml:105
+			// ../spec/eventloop.yaml:107
 			m.vars.PollerGone = true
 			m.state = EventloopStateFailing
 			return EventloopActions{w0: 0x90a0703 /* cancelDrainTimer, recordCause, failChannels */}, nil
 		} else {
-			// ../spec/eventloop.yaml:107
+			// ../spec/eventloop.yaml:109
 			m.vars.PollerGone = true
 			m.state = EventloopStateStopped
 			return EventloopActions{w0: 0xe0d0b0a04 /* recordCause, failPendingTasks, forgetPoller, reportStopped */}, nil
 		}
 	case EventloopStateFailing:
-		// ../spec/eventloop.yaml:109
+		// ../spec/eventloop.yaml:111
 		m.vars.PollerGone = true
 		return EventloopActions{w0: 0xa01 /* recordCause */}, nil
 	case EventloopStateStopped:
-		// ../spec/eventloop.yaml:112: nothing happens after stop
+		// ../spec/eventloop.yaml:114: nothing happens after stop
 		return EventloopActions{}, nil
 	}
 	return EventloopActions{}, nil
@@ -1024,29 +1030,29 @@ func (m *Eventloop) onRuntimeFault() (EventloopActions, error) {
 		return EventloopActions{w0: 0xe0b0a03 /* recordCause, failPendingTasks, reportStopped */}, nil
 	case EventloopStateRunning, EventloopStateStopping:
 		if m.vars.ChannelsOpen {
-			// ../spec/eventloop.yaml:102
+			// ../spec/eventloop.yaml:104
 			m.state = EventloopStateFailing
 			return EventloopActions{w0: 0x90a02 /* recordCause, failChannels */}, nil
 		} else {
-			// ../spec/eventloop.yaml:106
+			// ../spec/eventloop.yaml:108
 			m.state = EventloopStateStopped
 			return EventloopActions{w0: 0xe0c0b0a04 /* recordCause, failPendingTasks, closePoller, reportStopped */}, nil
 		}
 	case EventloopStateDraining:
 		if m.vars.ChannelsOpen {
-			// ../spec/eventloop.yaml:103
+			// ../spec/eventloop.yaml:105
 			m.state = EventloopStateFailing
 			return EventloopActions{w0: 0x90a0703 /* cancelDrainTimer, recordCause, failChannels */}, nil
 		} else {
-			// ../spec/eventloop.yaml:106
+			// ../spec/eventloop.yaml:108
 			m.state = EventloopStateStopped
 			return EventloopActions{w0: 0xe0c0b0a04 /* recordCause, failPendingTasks, closePoller, reportStopped */}, nil
 		}
 	case EventloopStateFailing:
-		// ../spec/eventloop.yaml:108: a fault while failing (a close callback panicking) is attached to the cause; failing goes on
+		// ../spec/eventloop.yaml:110: a fault while failing (a close callback panicking) is attached to the cause; failing goes on
 		return EventloopActions{w0: 0xa01 /* recordCause */}, nil
 	case EventloopStateStopped:
-		// ../spec/eventloop.yaml:112: nothing happens after stop
+		// ../spec/eventloop.yaml:114: nothing happens after stop
 		return EventloopActions{}, nil
 	}
 	return EventloopActions{}, nil

@@ -79,7 +79,7 @@ func CheckMachine(pkg *gen.Package, m *gen.Machine, opts Options) (*Result, erro
 		Name:       m.Name,
 		Components: []gen.Component{{Name: m.Name, Machine: mi, Count: 1, Internal: make([]bool, len(m.Events))}},
 	}
-	return check(pkg, pr, opts, m.Name)
+	return check(pkg, pr, opts, m.Name, m.Obligations)
 }
 
 // CheckProduct explores a product of machines with its synchronisations.
@@ -92,7 +92,7 @@ func CheckProduct(pkg *gen.Package, pr *gen.Product, opts Options) (*Result, err
 		}
 		parts = append(parts, fmt.Sprintf("%s x%d", c.Name, n))
 	}
-	return check(pkg, pr, opts, pr.Name+" ("+strings.Join(parts, ", ")+")")
+	return check(pkg, pr, opts, pr.Name+" ("+strings.Join(parts, ", ")+")", pr.Obligations)
 }
 
 // instance is one running machine of a product.
@@ -123,6 +123,12 @@ type checker struct {
 	queue      []delivery
 	key        []byte
 	noSymmetry bool
+
+	obls []oblMon
+	// termEvent marks, per component, the events some obligation names: their
+	// answers are never skipped as self-loops.
+	termEvent [][]bool
+	oblComp   []bool // per component: some obligation names it
 }
 
 type label struct {
@@ -138,7 +144,7 @@ type delivery struct {
 	bounce, bounceOutcome int
 }
 
-func check(pkg *gen.Package, pr *gen.Product, opts Options, name string) (*Result, error) {
+func check(pkg *gen.Package, pr *gen.Product, opts Options, name string, obls []gen.Obligation) (*Result, error) {
 	start := time.Now()
 	ck := &checker{pkg: pkg, pr: pr, index: map[string]int32{}, violations: map[string]Violation{}, maxStat: opts.MaxStates, noSymmetry: opts.NoSymmetry}
 	if ck.maxStat == 0 {
@@ -167,12 +173,18 @@ func check(pkg *gen.Package, pr *gen.Product, opts Options, name string) (*Resul
 		ck.groups = append(ck.groups, g)
 	}
 	ck.width = 2 * len(ck.insts)
+	if err := ck.setupObligations(obls); err != nil {
+		return nil, err
+	}
 	if err := ck.explore(); err != nil {
 		return nil, err
 	}
 	ck.checkLiveness()
 	res := &Result{Name: name, Configs: len(ck.parent), Transitions: ck.transitions, Elapsed: time.Since(start)}
 	props := []string{PropTotal, PropDeterministic, PropInRange, PropInvariants, PropMultiplicity, PropOrder, PropTerminalQuiet}
+	for _, om := range ck.obls {
+		props = append(props, om.prop)
+	}
 	if len(pr.Sync) > 0 {
 		props = append(props, PropSyncAccepted, PropSyncBounded)
 	}
@@ -300,9 +312,14 @@ func (ck *checker) explore() error {
 		inits = next
 	}
 	for _, st := range inits {
+		vo, vt := ck.initialObligations(st)
 		ck.canon(st)
-		if _, _, err := ck.lookupOrAdd(st, -1, label{}); err != nil {
+		id, _, err := ck.lookupOrAdd(st, -1, label{})
+		if err != nil {
 			return err
+		}
+		if vo != nil {
+			ck.violate(vo.prop, id, "", "%s: %s in the initial configuration %s", oblHeader(vo.o), vt.Text, ck.describe(id))
 		}
 	}
 	cur := make([]int32, ck.width)
@@ -324,7 +341,7 @@ func (ck *checker) explore() error {
 				if comp.Internal[e] {
 					continue
 				}
-				if in.c.quiet(conf, cell) {
+				if in.c.quiet(conf, cell) && !ck.termEvent[in.comp][e] {
 					ck.transitions++ // answered without any change: a self-loop
 					continue
 				}
@@ -440,6 +457,9 @@ func (ck *checker) deliver(s int32, st []int32, d delivery, l label) bool {
 	}
 	st[2*d.inst] = t.next
 	st[2*d.inst+1] = int32(mon)
+	if len(ck.obls) > 0 && row.Kind != gen.RowReject && !ck.obligate(s, st, d, conf, row, l, what) {
+		return false
+	}
 	for _, a := range row.Do {
 		for _, sy := range ck.pr.Sync {
 			if sy.From != in.comp || sy.Action != a {

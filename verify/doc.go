@@ -4,7 +4,8 @@
 //
 //   - CheckMachine and CheckProduct explore every reachable configuration of a
 //     machine, or of a product such as an event loop with N channels, and check
-//     totality, determinism, invariants, action multiplicities and order, that
+//     totality, determinism, invariants, action multiplicities and order, the
+//     obligations (response properties, spec-format's "Obligations"), that
 //     nothing happens after a terminal state, that synchronised events are
 //     accepted, that a terminal configuration stays reachable, and that the loop
 //     outlives its channels; each violation comes with its shortest trace.

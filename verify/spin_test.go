@@ -124,4 +124,17 @@ func TestSpinFindsMutation(t *testing.T) {
 	if found != 2 {
 		t.Fatalf("found %d of the 2 mutations", found)
 	}
+	// An obligation: SPIN's model carries the same bits.
+	for _, mu := range obligationMutations {
+		if mu.name != "a mid-cycle drain drops readComplete" && mu.name != "a wait that finds the poller invalid while failing is dropped" {
+			continue
+		}
+		t.Run(mu.name, func(t *testing.T) {
+			pkg, m := mutate(t, mu)
+			sp := runSpin(t, gen.EmitPromela(pkg, m))
+			if sp.errors == 0 || !regexp.MustCompile(`assertion violated \W*mo_`).MatchString(sp.output) {
+				t.Fatalf("spin found no obligation violated in the mutated table:\n%s", sp.output)
+			}
+		})
+	}
 }
