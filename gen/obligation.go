@@ -165,6 +165,9 @@ func (r *resolver) term(p *parser, m *Machine, t rawTerm, text string, col int, 
 			return tm, false
 		}
 		enum := m.Events[e].Outcome
+		if enum < 0 && r.badOutcome[eventKey{m, e}] {
+			return tm, false // its unknown enumeration is reported at the event
+		}
 		if enum < 0 {
 			r.d.add(t.pos, "%s: event %q carries no outcome; write it without parentheses", what, sub[1])
 			return tm, false
