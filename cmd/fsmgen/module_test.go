@@ -42,13 +42,7 @@ func TestOwnModule(t *testing.T) {
 		"go.mod": "module example.com/cb\n\ngo 1.26\n\nrequire github.com/fsmkernel/fsmkernel v0.0.0\n\n" +
 			"replace github.com/fsmkernel/fsmkernel => " + root + "\n\ntool github.com/fsmkernel/fsmkernel/cmd/fsmgen\n",
 		"spec/breaker.yaml": string(spec),
-		"circuit/doc.go": `// Package breaker is a circuit breaker generated from ../spec/breaker.yaml.
-package breaker
-
-//go:generate go tool fsmgen generate ../spec/breaker.yaml
-//go:generate go tool fsmgen classify ../spec/breaker.yaml
-//go:generate go tool fsmgen proptest ../spec/breaker.yaml
-`,
+		"circuit/doc.go":    ownModuleDoc,
 		"circuit/breaker_test.go": `package breaker_test
 
 import (
@@ -137,5 +131,30 @@ package netx
 	}
 	if v := goCmd("tool", "fsmgen", "version"); !strings.HasPrefix(v, "fsmgen v0.0.0 => "+root+" (devel) go1.") {
 		t.Errorf("go tool fsmgen version: %q, want the required version and its replacement", v)
+	}
+}
+
+// ownModuleDoc is circuit/doc.go of TestOwnModule, and the README's worked
+// example (TestReadmeShowsOwnModule keeps the two equal).
+const ownModuleDoc = `// Package breaker is a circuit breaker generated from ../spec/breaker.yaml.
+package breaker
+
+//go:generate go tool fsmgen generate ../spec/breaker.yaml
+//go:generate go tool fsmgen classify ../spec/breaker.yaml
+//go:generate go tool fsmgen proptest ../spec/breaker.yaml
+`
+
+// TestReadmeShowsOwnModule: the README's worked example is the one
+// TestOwnModule runs end to end in a fresh module: its package file, and the
+// table it names.
+func TestReadmeShowsOwnModule(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"```go\n" + ownModuleDoc + "```", "go get -tool github.com/fsmkernel/fsmkernel/cmd/fsmgen", "cmd/fsmgen/testdata/breaker.yaml"} {
+		if !strings.Contains(string(readme), want) {
+			t.Errorf("README.md does not show:\n%s", want)
+		}
 	}
 }
