@@ -45,6 +45,9 @@ type Result struct {
 	Transitions int    // transitions explored
 	Proven      []string
 	Violations  []Violation
+	// Unchecked are the properties a violation left unsettled: the search
+	// does not take a violating transition, so what lies past it is unknown.
+	Unchecked []string
 	Elapsed     time.Duration
 }
 
@@ -191,7 +194,27 @@ func check(pkg *gen.Package, pr *gen.Product, opts Options, name string, obls []
 	if pr.Outlives != nil {
 		props = append(props, PropOutlives)
 	}
-	props = append(props, PropNoDeadlock, PropCanTerminate)
+	// One root cause, one diagnostic: a violated transition is not taken, so
+	// the search past it is cut short, and what it says about deadlock and
+	// termination is not a finding of its own.
+	cut := false
+	for p := range ck.violations {
+		switch p {
+		case PropNoDeadlock, PropCanTerminate, PropInvariants, PropOutlives:
+			// Liveness itself, and state properties: a state that breaks
+			// them is still explored.
+		default:
+			cut = true // a transition that breaks it was not taken
+		}
+	}
+	for _, p := range []string{PropNoDeadlock, PropCanTerminate} {
+		if cut {
+			delete(ck.violations, p)
+			res.Unchecked = append(res.Unchecked, p)
+		} else {
+			props = append(props, p)
+		}
+	}
 	for _, p := range props {
 		if v, bad := ck.violations[p]; bad {
 			res.Violations = append(res.Violations, v)
@@ -447,12 +470,12 @@ func (ck *checker) deliver(s int32, st []int32, d delivery, l label) bool {
 		return false
 	}
 	if c.terminal[conf] && (len(row.Do) > 0 || int(t.next) != conf) {
-		ck.violate(PropTerminalQuiet, s, ck.stepName(l), "a terminal configuration acts or leaves: %s", what())
+		ck.violate(PropTerminalQuiet, s, ck.stepName(l), "a terminal configuration acts or leaves: %s (row %s)", what(), rowPos(row))
 		return false
 	}
 	mon, prop, msg := c.monitor(int(st[2*d.inst+1]), d.event, row.Do)
 	if prop != "" {
-		ck.violate(prop, s, ck.stepName(l), "%s: %s", msg, what())
+		ck.violate(prop, s, ck.stepName(l), "%s: %s (row %s)", msg, what(), rowPos(row))
 		return false
 	}
 	st[2*d.inst] = t.next
@@ -603,6 +626,14 @@ func Report(results []*Result) string {
 		for _, v := range r.Violations {
 			fmt.Fprintf(&b, "  VIOLATED %s: %s\n    trace: %s\n", v.Property, v.Message, strings.Join(v.Trace, " -> "))
 		}
+		if len(r.Unchecked) > 0 {
+			fmt.Fprintf(&b, "  not checked, the search being cut short by the violations: %s\n", strings.Join(r.Unchecked, ", "))
+		}
 	}
 	return b.String()
+}
+
+// rowPos names a row's place in its spec file: file:line:col.
+func rowPos(r *gen.Row) string {
+	return fmt.Sprintf("%s:%d:%d", r.Pos.File, r.Pos.Line, r.Pos.Col)
 }

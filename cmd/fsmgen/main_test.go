@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -445,5 +446,42 @@ func TestCheckJSON(t *testing.T) {
 	}
 	if !strings.Contains(ok.Report, "listener") || len(ok.Results) != 1 || ok.Results[0].Name != "listener" || len(ok.Results[0].Proven) == 0 || len(ok.Results[0].Violations) != 0 {
 		t.Errorf("report %.80q, results %+v", ok.Report, ok.Results)
+	}
+}
+
+// TestOneMistakeOneViolation: an action performed twice in one row is one
+// VIOLATED block naming that row's file:line:col, not also the deadlock and
+// termination findings the cut search would produce.
+func TestOneMistakeOneViolation(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("testdata", "breaker.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(src), "do: [stopTimer], set: {failures: 0}}", "do: [stopTimer, stopTimer], set: {failures: 0}}", 1)
+	if bad == string(src) {
+		t.Fatal("the mutation did not apply")
+	}
+	path := filepath.Join(t.TempDir(), "breaker.yaml")
+	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	line := 0
+	for i, l := range strings.Split(bad, "\n") {
+		if strings.Contains(l, "stopTimer, stopTimer") {
+			line = i + 1
+		}
+	}
+	var out, errb strings.Builder
+	if code := run([]string{"check", path}, &out, &errb); code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	if n := strings.Count(out.String(), "VIOLATED"); n != 1 {
+		t.Errorf("%d VIOLATED blocks, want 1:\n%s", n, out.String())
+	}
+	if want := fmt.Sprintf("(row %s:%d:", path, line); !strings.Contains(out.String(), want) {
+		t.Errorf("the violation does not name the row %q:\n%s", want, out.String())
+	}
+	if !strings.Contains(out.String(), "not checked, the search being cut short by the violations: no deadlock, terminal reachable") {
+		t.Errorf("the report does not say what the cut search left unchecked:\n%s", out.String())
 	}
 }
