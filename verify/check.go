@@ -48,7 +48,7 @@ type Result struct {
 	// Unchecked are the properties a violation left unsettled: the search
 	// does not take a violating transition, so what lies past it is unknown.
 	Unchecked []string
-	Elapsed     time.Duration
+	Elapsed   time.Duration
 }
 
 // OK reports whether every property holds.
