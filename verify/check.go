@@ -453,10 +453,15 @@ func (ck *checker) deliver(s int32, st []int32, d delivery, l label) bool {
 		ck.violate(PropTotal, s, ck.stepName(l), "no row answers %s", what())
 		return false
 	case twoAnswers:
-		ck.violate(PropDeterministic, s, ck.stepName(l), "two rows answer %s", what())
+		rows := c.answering(conf, cell)
+		names := make([]string, len(rows))
+		for i, r := range rows {
+			names[i] = rowPos(&m.Rows[r])
+		}
+		ck.violate(PropDeterministic, s, ck.stepName(l), "two rows answer %s (rows %s)", what(), strings.Join(names, " and "))
 		return false
 	case outOfRange:
-		ck.violate(PropInRange, s, ck.stepName(l), "an update leaves its domain: %s", what())
+		ck.violate(PropInRange, s, ck.stepName(l), "an update leaves its domain: %s (row %s)", what(), rowPos(&m.Rows[t.row]))
 		return false
 	}
 	row := &m.Rows[t.row]
@@ -515,7 +520,8 @@ func (ck *checker) checkState(s int32) {
 	for i, in := range ck.insts {
 		conf := int(st[2*i])
 		if inv := in.c.inv[conf]; inv >= 0 {
-			ck.violate(PropInvariants, s, "", "invariant %q does not hold in %s%s", in.c.m.Invariants[inv].Name, ck.instName(i), in.c.sp.Describe(conf))
+			iv := &in.c.m.Invariants[inv]
+			ck.violate(PropInvariants, s, "", "invariant %q (%s:%d:%d) does not hold in %s%s", iv.Name, iv.Pos.File, iv.Pos.Line, iv.Pos.Col, ck.instName(i), in.c.sp.Describe(conf))
 		}
 	}
 	if o := ck.pr.Outlives; o != nil {

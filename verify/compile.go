@@ -80,6 +80,20 @@ func (c *compiled) at(conf, cell int) transition {
 	return *t
 }
 
+// answering returns the rows whose guards hold for cell in configuration
+// conf, in table order: for naming them in a violation.
+func (c *compiled) answering(conf, cell int) []int {
+	m := c.m
+	s := c.sp.Decode(conf, c.vals)
+	var rows []int
+	for _, r := range m.Cells[m.CellIndex(s, c.cellEvent[cell], c.cellOutcome[cell])] {
+		if g := m.Rows[r].Guard; g == nil || g.Eval(s, c.vals) != 0 {
+			rows = append(rows, r)
+		}
+	}
+	return rows
+}
+
 // maxTable bounds the dense transition table of one machine.
 const maxTable = 64 << 20
 

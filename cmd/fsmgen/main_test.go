@@ -258,7 +258,8 @@ func TestGenerateChecks(t *testing.T) {
 	code := run([]string{"generate", "-o", dir, bad}, &bytes.Buffer{}, &errOut)
 	for _, want := range []string{
 		"check breaker: FAILED",
-		`VIOLATED invariants: invariant "countsOnlyWhenClosed" does not hold in open {failures=2}`,
+		`VIOLATED invariants: invariant "countsOnlyWhenClosed" (` + bad + `:`,
+		`) does not hold in open {failures=2}`,
 		"trace: start -> called(timedOut) -> called(timedOut) -> called(timedOut)",
 		"fsmgen generate: breaker violates 1 property; nothing written",
 	} {
