@@ -418,9 +418,6 @@ func (r *resolver) rows(p *parser, m *Machine, raw *rawRow, states, events, acti
 		r.d.add(raw.groups[maxGroups].pos, "row has %d conditional action groups; at most %d (a row expands to 2^k rows): split the row or combine conditions", len(raw.groups), maxGroups)
 		return nil
 	}
-	if raw.ignore || raw.reject {
-		r.d.add(raw.groups[0].pos, "conditional actions belong to a transition row, not to one that ignores or rejects")
-	}
 	// Each condition is checked alone, so that its diagnostics point into it;
 	// the row's own guard is checked (and reported) by row.
 	okConds := true
