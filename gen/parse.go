@@ -148,11 +148,22 @@ type rawRow struct {
 	when       *yaml.Node
 	to         *rawName
 	do         []rawName
+	groups     []rawGroup // conditional action groups in do, expanded by expandRow
 	set        []rawSet
 	ignore     bool
 	reject     bool
 	reason     string
 	transition bool // has to, do or set
+}
+
+// rawGroup is a conditional action group, an item {when: EXPR, do: [...]} of a
+// row's do list: its actions are performed at index at (the number of plain
+// actions before it) exactly when EXPR holds.
+type rawGroup struct {
+	pos  Pos
+	at   int
+	when *yaml.Node
+	do   []rawName
 }
 
 type rawSet struct {
@@ -490,6 +501,10 @@ func (p *parser) row(n *yaml.Node) *rawRow {
 		"to":       func(_, v *yaml.Node) { t := p.name(v); r.to = &t; r.transition = true },
 		"do": func(_, v *yaml.Node) {
 			r.transition = true
+			if v.Kind == yaml.SequenceNode {
+				r.do, r.groups = p.doList(v)
+				return
+			}
 			l := p.list(v)
 			if l.any {
 				p.d.add(l.pos, "do: \"*\" is not an action")
@@ -507,6 +522,45 @@ func (p *parser) row(n *yaml.Node) *rawRow {
 		"why":    func(_, v *yaml.Node) { r.reason = p.str(v) },
 	}, "from", "on")
 	return r
+}
+
+// doList parses a row's do list: action names and conditional action groups
+// {when: EXPR, do: [actions]}.
+func (p *parser) doList(n *yaml.Node) ([]rawName, []rawGroup) {
+	var names []rawName
+	var groups []rawGroup
+	for _, c := range n.Content {
+		switch {
+		case c.Kind == yaml.ScalarNode && c.Value == "*":
+			p.d.add(p.pos(c), "do: \"*\" is not an action")
+		case c.Kind == yaml.MappingNode:
+			g := rawGroup{pos: p.pos(c), at: len(names)}
+			p.mapping(c, "conditional actions", map[string]func(k, v *yaml.Node){
+				"when": func(_, v *yaml.Node) { g.when = p.scalar(v) },
+				"do": func(_, v *yaml.Node) {
+					if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
+						p.d.add(p.pos(v), "conditional actions: the do list is empty; drop the group")
+						return
+					}
+					for _, a := range v.Content {
+						if a.Kind == yaml.MappingNode {
+							p.d.add(p.pos(a), "conditional actions do not nest: combine the conditions with && in one group")
+							return
+						}
+					}
+					l := p.list(v)
+					if l.any {
+						p.d.add(l.pos, "do: \"*\" is not an action")
+					}
+					g.do = l.names
+				},
+			}, "when", "do")
+			groups = append(groups, g)
+		default:
+			names = append(names, p.name(c))
+		}
+	}
+	return names, groups
 }
 
 // mapping walks a mapping node strictly: every key must be known and appear once,

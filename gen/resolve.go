@@ -4,6 +4,9 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // resolve turns the raw declarations of all files into the IR: names are looked up,
@@ -281,9 +284,7 @@ func (r *resolver) machine(p *parser, rm *rawMachine) *Machine {
 	}
 	r.sameNamespace(rm)
 	for _, row := range rm.transitions {
-		if rr, ok := r.row(p, m, row, states, events, actions, vars); ok {
-			m.Rows = append(m.Rows, rr)
-		}
+		m.Rows = append(m.Rows, r.rows(p, m, row, states, events, actions, vars)...)
 	}
 	for _, inv := range rm.invariants {
 		r.needDesc(inv.pos, "invariant "+strconv.Quote(inv.name), inv.desc)
@@ -392,6 +393,102 @@ func (r *resolver) variable(p *parser, v *rawVar) Var {
 		}
 	} else if len(p.d.list) == idx {
 		r.d.add(p.pos(v.initial), "variable %q: bad initial value", v.name)
+	}
+	return out
+}
+
+// maxGroups bounds the conditional action groups of one row: a row with k of
+// them expands to 2^k rows.
+const maxGroups = 3
+
+// rows resolves one row as written, expanding its conditional action groups
+// (SCXML's <if> in a transition's executable content) into the 2^k rows of
+// the plain format: one per combination of the groups' conditions, guarded by
+// the row's own guard and every group's condition or its negation, performing
+// the actions of the groups that hold at their places. Everything after the
+// resolver sees plain rows. Expanded rows keep the row's position.
+func (r *resolver) rows(p *parser, m *Machine, raw *rawRow, states, events, actions, vars nameIndex) []Row {
+	if len(raw.groups) == 0 {
+		if rr, ok := r.row(p, m, raw, states, events, actions, vars); ok {
+			return []Row{rr}
+		}
+		return nil
+	}
+	if len(raw.groups) > maxGroups {
+		r.d.add(raw.groups[maxGroups].pos, "row has %d conditional action groups; at most %d (a row expands to 2^k rows): split the row or combine conditions", len(raw.groups), maxGroups)
+		return nil
+	}
+	// Each condition is checked alone, so that its diagnostics point into it;
+	// the row's own guard is checked (and reported) by row.
+	okConds := true
+	for _, g := range raw.groups {
+		if g.when == nil || p.parseExpr(g.when, exprScope{m: m}, KindBool, -1) == nil {
+			okConds = false
+		}
+	}
+	ownOK := raw.when == nil || (&parser{file: p.file, d: &diags{}}).parseExpr(raw.when, exprScope{m: m}, KindBool, -1) != nil
+	expanded := expandRow(raw)
+	if !okConds || !ownOK {
+		// Report the rest of the row once, as if every group held.
+		all := *expanded[0]
+		all.when = raw.when
+		r.row(p, m, &all, states, events, actions, vars)
+		return nil
+	}
+	first, ok := r.row(p, m, expanded[0], states, events, actions, vars)
+	if !ok {
+		return nil
+	}
+	out := []Row{first}
+	// The other combinations differ only in their guards and in actions
+	// already resolved in the first: they add no diagnostic of their own.
+	saved := r.d.list
+	for _, e := range expanded[1:] {
+		if rr, ok := r.row(p, m, e, states, events, actions, vars); ok {
+			out = append(out, rr)
+		}
+	}
+	r.d.list = saved
+	return out
+}
+
+// expandRow returns the 2^k plain rows of a row with k conditional action
+// groups, the combination where every group holds first (the order in which
+// such rows are written by hand).
+func expandRow(raw *rawRow) []*rawRow {
+	k := len(raw.groups)
+	var out []*rawRow
+	for mask := 0; mask < 1<<k; mask++ {
+		e := *raw
+		e.groups = nil
+		e.do = nil
+		var conds []string
+		if raw.when != nil {
+			conds = append(conds, "("+raw.when.Value+")")
+		}
+		at := 0
+		for i, g := range raw.groups {
+			holds := mask&(1<<(k-1-i)) == 0
+			e.do = append(e.do, raw.do[at:g.at]...)
+			at = g.at
+			text := ""
+			if g.when != nil {
+				text = g.when.Value
+			}
+			if holds {
+				conds = append(conds, "("+text+")")
+				e.do = append(e.do, g.do...)
+			} else {
+				conds = append(conds, "!("+text+")")
+			}
+		}
+		e.do = append(e.do, raw.do[at:]...)
+		when := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: strings.ReplaceAll(strings.Join(conds, " && "), "\n", " "), Line: raw.pos.Line, Column: raw.pos.Col}
+		if raw.when != nil {
+			when.Line, when.Column = raw.when.Line, raw.when.Column
+		}
+		e.when = when
+		out = append(out, &e)
 	}
 	return out
 }

@@ -1452,7 +1452,7 @@ func (m *Channel) onRegistered(out PollerControlResult) (ChannelActions, error) 
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:503: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:463: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -1502,23 +1502,23 @@ func (m *Channel) onConnectCalled(out ConnectResult) (ChannelActions, error) {
 		switch out {
 		case ConnectResultConnected:
 			if m.vars.AutoRead || m.vars.ReadRequested {
-				// ../spec/channel.yaml:333
+				// ../spec/channel.yaml:306
 				m.vars.ReadArmed = true
 				m.vars.Reached = ChannelReachedOpen
 				m.vars.RearmDue = false // effect of armRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x6050103 /* cancelConnectTimer, fireActive, armRead */}, nil
 			} else {
-				// ../spec/channel.yaml:334
+				// ../spec/channel.yaml:307
 				m.vars.Reached = ChannelReachedOpen
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x50102 /* cancelConnectTimer, fireActive */}, nil
 			}
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:337
+			// ../spec/channel.yaml:310
 			return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 		case ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultOtherError:
-			// ../spec/channel.yaml:339: closing fails the dial when it finishes, with its final cause
+			// ../spec/channel.yaml:312: closing fails the dial when it finishes, with its final cause
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
@@ -1538,109 +1538,109 @@ func (m *Channel) onConnectCalled(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateActive:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[97]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[98]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[99]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[100]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[101]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[102]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[103]
 		}
 	case ChannelStateReading:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[142]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[143]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[144]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[145]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[146]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[147]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[148]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[179]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[180]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[181]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[182]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[183]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[184]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[185]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[224]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[225]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[226]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[227]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[228]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[229]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[230]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:498: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:458: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:503: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:463: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -1690,23 +1690,23 @@ func (m *Channel) onConnectChecked(out ConnectResult) (ChannelActions, error) {
 		switch out {
 		case ConnectResultConnected:
 			if m.vars.AutoRead || m.vars.ReadRequested {
-				// ../spec/channel.yaml:335
+				// ../spec/channel.yaml:308
 				m.vars.ReadArmed = true
 				m.vars.Reached = ChannelReachedOpen
 				m.vars.RearmDue = false // effect of armRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x605120104 /* cancelConnectTimer, disarmWrite, fireActive, armRead */}, nil
 			} else {
-				// ../spec/channel.yaml:336
+				// ../spec/channel.yaml:309
 				m.vars.Reached = ChannelReachedOpen
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x5120103 /* cancelConnectTimer, disarmWrite, fireActive */}, nil
 			}
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:338: a writable notification while the connect is still in progress is spurious; keep waiting
+			// ../spec/channel.yaml:311: a writable notification while the connect is still in progress is spurious; keep waiting
 			return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 		case ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultOtherError:
-			// ../spec/channel.yaml:339: closing fails the dial when it finishes, with its final cause
+			// ../spec/channel.yaml:312: closing fails the dial when it finishes, with its final cause
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
@@ -1726,109 +1726,109 @@ func (m *Channel) onConnectChecked(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateActive:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[104]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[105]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[106]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[107]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[108]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[109]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[110]
 		}
 	case ChannelStateReading:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[149]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[150]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[151]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[152]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[153]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[154]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[155]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[186]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[187]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[188]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[189]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[190]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[191]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[192]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[231]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[232]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[233]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[234]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[235]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[236]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:446: the connect finished
+			// ../spec/channel.yaml:406: the connect finished
 			return ChannelActions{}, &channelRejects[237]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:498: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:458: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:503: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:463: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -1852,18 +1852,18 @@ func (m *Channel) onConnectDeadline() (ChannelActions, error) {
 		// ../spec/channel.yaml:251: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[14]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:341
+		// ../spec/channel.yaml:314
 		m.vars.RearmDue = false // effect of deregister
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x1701 /* deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:447: a deadline that fired as the connect completed
+		// ../spec/channel.yaml:407: a deadline that fired as the connect completed
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:494: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:454: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:503: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:463: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1886,29 +1886,29 @@ func (m *Channel) onReadable() (ChannelActions, error) {
 		// ../spec/channel.yaml:251: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[15]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:342: no read interest before the connection is established; a stale notification
+		// ../spec/channel.yaml:315: no read interest before the connection is established; a stale notification
 		return ChannelActions{}, nil
 	case ChannelStateActive:
 		if m.vars.ReadArmed {
-			// ../spec/channel.yaml:356: R3: an EOF hint starts an ordinary cycle; only read's result decides
+			// ../spec/channel.yaml:329: R3: an EOF hint starts an ordinary cycle; only read's result decides
 			m.vars.RearmDue = true
 			m.state = ChannelStateReading
 			return ChannelActions{w0: 0x901 /* readSocket */}, nil
 		} else {
-			// ../spec/channel.yaml:357: readiness collected before read interest was disarmed (backpressure, auto-read off)
+			// ../spec/channel.yaml:330: readiness collected before read interest was disarmed (backpressure, auto-read off)
 			return ChannelActions{}, nil
 		}
 	case ChannelStateReading:
-		// ../spec/channel.yaml:359: the cycle under way reads until wouldBlock, eof or an error
+		// ../spec/channel.yaml:332: the cycle under way reads until wouldBlock, eof or an error
 		return ChannelActions{}, nil
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:360: input is finished; a stale notification
+		// ../spec/channel.yaml:333: input is finished; a stale notification
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:494: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:454: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:503: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:463: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1931,21 +1931,21 @@ func (m *Channel) onWritable() (ChannelActions, error) {
 		// ../spec/channel.yaml:251: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[16]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:340: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
+		// ../spec/channel.yaml:313: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
 		return ChannelActions{w0: 0x301 /* checkConnect */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Output == ChannelOutputArmed {
-			// ../spec/channel.yaml:410
+			// ../spec/channel.yaml:377
 			return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 		} else {
-			// ../spec/channel.yaml:411: readiness collected before write interest was disarmed
+			// ../spec/channel.yaml:378: readiness collected before write interest was disarmed
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:494: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:454: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:503: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:463: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1968,29 +1968,29 @@ func (m *Channel) onReadableEOFHint() (ChannelActions, error) {
 		// ../spec/channel.yaml:251: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[17]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:342: no read interest before the connection is established; a stale notification
+		// ../spec/channel.yaml:315: no read interest before the connection is established; a stale notification
 		return ChannelActions{}, nil
 	case ChannelStateActive:
 		if m.vars.ReadArmed {
-			// ../spec/channel.yaml:356: R3: an EOF hint starts an ordinary cycle; only read's result decides
+			// ../spec/channel.yaml:329: R3: an EOF hint starts an ordinary cycle; only read's result decides
 			m.vars.RearmDue = true
 			m.state = ChannelStateReading
 			return ChannelActions{w0: 0x901 /* readSocket */}, nil
 		} else {
-			// ../spec/channel.yaml:357: readiness collected before read interest was disarmed (backpressure, auto-read off)
+			// ../spec/channel.yaml:330: readiness collected before read interest was disarmed (backpressure, auto-read off)
 			return ChannelActions{}, nil
 		}
 	case ChannelStateReading:
-		// ../spec/channel.yaml:359: the cycle under way reads until wouldBlock, eof or an error
+		// ../spec/channel.yaml:332: the cycle under way reads until wouldBlock, eof or an error
 		return ChannelActions{}, nil
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:360: input is finished; a stale notification
+		// ../spec/channel.yaml:333: input is finished; a stale notification
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:494: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:454: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:503: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:463: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2013,27 +2013,27 @@ func (m *Channel) onHangup() (ChannelActions, error) {
 		// ../spec/channel.yaml:251: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[18]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:340: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
+		// ../spec/channel.yaml:313: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
 		return ChannelActions{w0: 0x301 /* checkConnect */}, nil
 	case ChannelStateActive:
-		// ../spec/channel.yaml:358: epoll reports HUP/ERR whatever the interest; reading finds eof or the error and ends the repetition
+		// ../spec/channel.yaml:331: epoll reports HUP/ERR whatever the interest; reading finds eof or the error and ends the repetition
 		m.vars.RearmDue = m.vars.ReadArmed
 		m.state = ChannelStateReading
 		return ChannelActions{w0: 0x901 /* readSocket */}, nil
 	case ChannelStateReading:
-		// ../spec/channel.yaml:359: the cycle under way reads until wouldBlock, eof or an error
+		// ../spec/channel.yaml:332: the cycle under way reads until wouldBlock, eof or an error
 		return ChannelActions{}, nil
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:361: HUP after the peer's EOF means the connection is gone; the pending writes cannot complete
+		// ../spec/channel.yaml:334: HUP after the peer's EOF means the connection is gone; the pending writes cannot complete
 		m.vars.Output = ChannelOutputIdle
 		m.vars.RearmDue = false // effect of deregister
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x171602 /* failPendingWrites, deregister */}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:494: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:454: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:503: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:463: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2084,72 +2084,72 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 	case ChannelStateConnecting:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:316: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[61]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:316: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[62]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:316: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[63]
 		case ReadResultEof:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:316: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[64]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:316: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[65]
 		case ReadResultReset:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:316: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[66]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:316: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[67]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:316: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[68]
 		}
 	case ChannelStateActive:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:380: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:353: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[111]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:380: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:353: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[112]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:380: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:353: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[113]
 		case ReadResultEof:
-			// ../spec/channel.yaml:380: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:353: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[114]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:380: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:353: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[115]
 		case ReadResultReset:
-			// ../spec/channel.yaml:380: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:353: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[116]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:380: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:353: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[117]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:380: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:353: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[118]
 		}
 	case ChannelStateReading:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:363
+			// ../spec/channel.yaml:336
 			m.vars.Delivered = true
 			return ChannelActions{w0: 0xb0a02 /* deliverRead, continueRead */}, nil
 		case ReadResultDataShort:
 			if m.vars.ReadArmed && m.vars.AutoRead {
-				// ../spec/channel.yaml:364: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
+				// ../spec/channel.yaml:337: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
 				m.vars.Delivered = false
 				m.vars.RearmDue = false // effect of rearmRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x80c0a03 /* deliverRead, readComplete, rearmRead */}, nil
 			} else if m.vars.ReadArmed && !m.vars.AutoRead {
-				// ../spec/channel.yaml:365: with auto-read off one request is one delivering cycle
+				// ../spec/channel.yaml:338: with auto-read off one request is one delivering cycle
 				m.vars.Delivered = false
 				m.vars.ReadRequested = false
 				m.vars.ReadArmed = false
@@ -2157,7 +2157,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x70c0a03 /* deliverRead, readComplete, disarmRead */}, nil
 			} else {
-				// ../spec/channel.yaml:366: reading was paused during the cycle (backpressure) or the cycle was started by HUP
+				// ../spec/channel.yaml:339: reading was paused during the cycle (backpressure) or the cycle was started by HUP
 				m.vars.Delivered = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateActive
@@ -2165,22 +2165,22 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 			}
 		case ReadResultWouldBlock:
 			if !m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:368: R1: spurious readiness; stay armed, count it, no readComplete
+				// ../spec/channel.yaml:341: R1: spurious readiness; stay armed, count it, no readComplete
 				m.vars.RearmDue = false // effect of rearmRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x80d02 /* countSpurious, rearmRead */}, nil
 			} else if !m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:369: R1: spurious readiness on a HUP-started cycle; interest stays as it was
+				// ../spec/channel.yaml:342: R1: spurious readiness on a HUP-started cycle; interest stays as it was
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0xd01 /* countSpurious */}, nil
 			} else if m.vars.Delivered && m.vars.ReadArmed && m.vars.AutoRead {
-				// ../spec/channel.yaml:370
+				// ../spec/channel.yaml:343
 				m.vars.Delivered = false
 				m.vars.RearmDue = false // effect of rearmRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x80c02 /* readComplete, rearmRead */}, nil
 			} else if m.vars.Delivered && m.vars.ReadArmed && !m.vars.AutoRead {
-				// ../spec/channel.yaml:371: with auto-read off one request is one delivering cycle
+				// ../spec/channel.yaml:344: with auto-read off one request is one delivering cycle
 				m.vars.Delivered = false
 				m.vars.ReadRequested = false
 				m.vars.ReadArmed = false
@@ -2188,41 +2188,43 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x70c02 /* readComplete, disarmRead */}, nil
 			} else {
-				// ../spec/channel.yaml:372
+				// ../spec/channel.yaml:345
 				m.vars.Delivered = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0xc01 /* readComplete */}, nil
 			}
 		case ReadResultEof:
-			if m.vars.HalfClosure && m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:382: R3: half-closure; readComplete ends the cycle before the input-closed news
+			if m.vars.HalfClosure && m.vars.ReadArmed && m.vars.Delivered {
+				// ../spec/channel.yaml:355: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.vars.RearmDue = false // effect of disarmRead
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xe070c03 /* readComplete, disarmRead, fireInputClosed */}, nil
-			} else if m.vars.HalfClosure && m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:383
+			} else if m.vars.HalfClosure && m.vars.ReadArmed && !m.vars.Delivered {
+				// ../spec/channel.yaml:355: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
 				m.vars.Delivered = false
-				m.vars.ReadRequested = false
-				m.state = ChannelStateInputClosed
-				return ChannelActions{w0: 0xe0c02 /* readComplete, fireInputClosed */}, nil
-			} else if m.vars.HalfClosure && !m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:384: R2: no readComplete for a cycle that delivered nothing (SwiftNIO fires one on every EOF)
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.vars.RearmDue = false // effect of disarmRead
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xe0702 /* disarmRead, fireInputClosed */}, nil
-			} else if m.vars.HalfClosure && !m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:385
+			} else if m.vars.HalfClosure && !m.vars.ReadArmed && m.vars.Delivered {
+				// ../spec/channel.yaml:356
+				m.vars.Delivered = false
+				m.vars.ReadRequested = false
+				m.state = ChannelStateInputClosed
+				return ChannelActions{w0: 0xe0c02 /* readComplete, fireInputClosed */}, nil
+			} else if m.vars.HalfClosure && !m.vars.ReadArmed && !m.vars.Delivered {
+				// ../spec/channel.yaml:356
+				m.vars.Delivered = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xe01 /* fireInputClosed */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Output == ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:386
+				// ../spec/channel.yaml:357
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2230,45 +2232,48 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x17160c03 /* readComplete, failPendingWrites, deregister */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Output == ChannelOutputIdle && !m.vars.Delivered {
-				// ../spec/channel.yaml:387
+				// ../spec/channel.yaml:357
+				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x171602 /* failPendingWrites, deregister */}, nil
-			} else if !m.vars.HalfClosure && m.vars.Output != ChannelOutputIdle && m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:388: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
+			} else if !m.vars.HalfClosure && m.vars.Output != ChannelOutputIdle && m.vars.ReadArmed && m.vars.Delivered {
+				// ../spec/channel.yaml:358: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.vars.RearmDue = false // effect of disarmRead
 				m.state = ChannelStateDraining
 				return ChannelActions{w0: 0x70c02 /* readComplete, disarmRead */}, nil
-			} else if !m.vars.HalfClosure && m.vars.Output != ChannelOutputIdle && m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:389
+			} else if !m.vars.HalfClosure && m.vars.Output != ChannelOutputIdle && m.vars.ReadArmed && !m.vars.Delivered {
+				// ../spec/channel.yaml:358: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
 				m.vars.Delivered = false
-				m.vars.ReadRequested = false
-				m.state = ChannelStateDraining
-				return ChannelActions{w0: 0xc01 /* readComplete */}, nil
-			} else if !m.vars.HalfClosure && m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:390
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.vars.RearmDue = false // effect of disarmRead
 				m.state = ChannelStateDraining
 				return ChannelActions{w0: 0x701 /* disarmRead */}, nil
+			} else if !m.vars.HalfClosure && m.vars.Output != ChannelOutputIdle && !m.vars.ReadArmed && m.vars.Delivered {
+				// ../spec/channel.yaml:359
+				m.vars.Delivered = false
+				m.vars.ReadRequested = false
+				m.state = ChannelStateDraining
+				return ChannelActions{w0: 0xc01 /* readComplete */}, nil
 			} else {
-				// ../spec/channel.yaml:391
+				// ../spec/channel.yaml:359
+				m.vars.Delivered = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateDraining
 				return ChannelActions{}, nil
 			}
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:367: R4: EINTR retries
+			// ../spec/channel.yaml:340: R4: EINTR retries
 			return ChannelActions{w0: 0x901 /* readSocket */}, nil
 		case ReadResultReset, ReadResultOtherError:
 			if m.vars.Delivered {
-				// ../spec/channel.yaml:392: R4 with R2: the cycle that delivered still ends with readComplete before the error
+				// ../spec/channel.yaml:360: R4 with R2: the cycle that delivered still ends with readComplete before the error
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2276,7 +2281,8 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:393
+				// ../spec/channel.yaml:360: R4 with R2: the cycle that delivered still ends with readComplete before the error
+				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -2293,7 +2299,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:303
+				// ../spec/channel.yaml:290
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2301,8 +2307,9 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:310
+				// ../spec/channel.yaml:290
 				m.vars.ReadArmed = false
+				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
@@ -2312,67 +2319,67 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 	case ChannelStateInputClosed:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:380: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:353: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[193]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:380: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:353: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[194]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:380: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:353: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[195]
 		case ReadResultEof:
-			// ../spec/channel.yaml:380: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:353: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[196]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:380: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:353: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[197]
 		case ReadResultReset:
-			// ../spec/channel.yaml:380: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:353: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[198]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:380: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:353: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[199]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:380: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:353: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[200]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:380: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:353: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[238]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:380: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:353: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[239]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:380: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:353: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[240]
 		case ReadResultEof:
-			// ../spec/channel.yaml:380: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:353: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[241]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:380: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:353: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[242]
 		case ReadResultReset:
-			// ../spec/channel.yaml:380: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:353: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[243]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:380: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:353: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[244]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:380: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:353: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[245]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case ReadResultData, ReadResultDataShort, ReadResultWouldBlock, ReadResultEof, ReadResultInterrupted, ReadResultReset, ReadResultDescriptorInvalid, ReadResultOtherError:
-			// ../spec/channel.yaml:498: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:458: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ReadResultData, ReadResultDataShort, ReadResultWouldBlock, ReadResultEof, ReadResultInterrupted, ReadResultReset, ReadResultDescriptorInvalid, ReadResultOtherError:
-			// ../spec/channel.yaml:503: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:463: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -2396,31 +2403,31 @@ func (m *Channel) onReadContinue() (ChannelActions, error) {
 		// ../spec/channel.yaml:251: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[27]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:345: no read cycle runs before the connection is established
+		// ../spec/channel.yaml:318: no read cycle runs before the connection is established
 		return ChannelActions{}, &channelRejects[69]
 	case ChannelStateActive, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:379: the continuation of a cycle that an event queued before it already ended
+		// ../spec/channel.yaml:352: the continuation of a cycle that an event queued before it already ended
 		return ChannelActions{}, nil
 	case ChannelStateReading:
 		if m.vars.ReadArmed {
-			// ../spec/channel.yaml:373
+			// ../spec/channel.yaml:346
 			return ChannelActions{w0: 0x901 /* readSocket */}, nil
 		} else if m.vars.Delivered && !m.vars.ReadArmed {
-			// ../spec/channel.yaml:376: reading was paused during the cycle (backpressure) or the cycle was started by HUP
+			// ../spec/channel.yaml:349: reading was paused during the cycle (backpressure) or the cycle was started by HUP
 			m.vars.Delivered = false
 			m.vars.ReadRequested = false
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0xc01 /* readComplete */}, nil
 		} else {
-			// ../spec/channel.yaml:378: only continueRead after a delivered read queues these; answered safely anyway
+			// ../spec/channel.yaml:351: only continueRead after a delivered read queues these; answered safely anyway
 			m.state = ChannelStateActive
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:494: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:454: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:503: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:463: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2443,20 +2450,20 @@ func (m *Channel) onReadBudgetSpent() (ChannelActions, error) {
 		// ../spec/channel.yaml:251: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[28]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:345: no read cycle runs before the connection is established
+		// ../spec/channel.yaml:318: no read cycle runs before the connection is established
 		return ChannelActions{}, &channelRejects[70]
 	case ChannelStateActive, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:379: the continuation of a cycle that an event queued before it already ended
+		// ../spec/channel.yaml:352: the continuation of a cycle that an event queued before it already ended
 		return ChannelActions{}, nil
 	case ChannelStateReading:
 		if m.vars.Delivered && m.vars.ReadArmed && m.vars.AutoRead {
-			// ../spec/channel.yaml:374
+			// ../spec/channel.yaml:347
 			m.vars.Delivered = false
 			m.vars.RearmDue = false // effect of rearmRead
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0x80c02 /* readComplete, rearmRead */}, nil
 		} else if m.vars.Delivered && m.vars.ReadArmed && !m.vars.AutoRead {
-			// ../spec/channel.yaml:375
+			// ../spec/channel.yaml:348
 			m.vars.Delivered = false
 			m.vars.ReadRequested = false
 			m.vars.ReadArmed = false
@@ -2464,26 +2471,26 @@ func (m *Channel) onReadBudgetSpent() (ChannelActions, error) {
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0x70c02 /* readComplete, disarmRead */}, nil
 		} else if m.vars.Delivered && !m.vars.ReadArmed {
-			// ../spec/channel.yaml:376: reading was paused during the cycle (backpressure) or the cycle was started by HUP
+			// ../spec/channel.yaml:349: reading was paused during the cycle (backpressure) or the cycle was started by HUP
 			m.vars.Delivered = false
 			m.vars.ReadRequested = false
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0xc01 /* readComplete */}, nil
 		} else if !m.vars.Delivered && m.vars.ReadArmed {
-			// ../spec/channel.yaml:377: only continueRead after a delivered read queues this; answered safely anyway
+			// ../spec/channel.yaml:350: only continueRead after a delivered read queues this; answered safely anyway
 			m.vars.RearmDue = false // effect of rearmRead
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0x801 /* rearmRead */}, nil
 		} else {
-			// ../spec/channel.yaml:378: only continueRead after a delivered read queues these; answered safely anyway
+			// ../spec/channel.yaml:351: only continueRead after a delivered read queues these; answered safely anyway
 			m.state = ChannelStateActive
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:494: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:454: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:503: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:463: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2513,27 +2520,27 @@ func (m *Channel) onReadRequest() (ChannelActions, error) {
 		}
 	case ChannelStateActive, ChannelStateReading:
 		if m.vars.AutoRead || m.vars.ReadRequested {
-			// ../spec/channel.yaml:395: auto-read, or a request is already outstanding
+			// ../spec/channel.yaml:362: auto-read, or a request is already outstanding
 			return ChannelActions{}, nil
 		} else if !m.vars.AutoRead && !m.vars.ReadRequested && !(m.vars.Backpressure && m.vars.Unwritable) {
-			// ../spec/channel.yaml:396
+			// ../spec/channel.yaml:363
 			m.vars.ReadRequested = true
 			m.vars.ReadArmed = true
 			m.vars.RearmDue = false // effect of armRead
 			return ChannelActions{w0: 0x601 /* armRead */}, nil
 		} else {
-			// ../spec/channel.yaml:397: armed when the output falls below the low watermark
+			// ../spec/channel.yaml:364: armed when the output falls below the low watermark
 			m.vars.ReadRequested = true
 			return ChannelActions{}, nil
 		}
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:398: input is finished
+		// ../spec/channel.yaml:365: input is finished
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:494: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:454: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:503: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:463: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2566,51 +2573,51 @@ func (m *Channel) onWriteQueued(out QueueLevel) (ChannelActions, error) {
 	case ChannelStateConnecting:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:346: writes are accepted once the channel is active
+			// ../spec/channel.yaml:319: writes are accepted once the channel is active
 			return ChannelActions{}, &channelRejects[71]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:346: writes are accepted once the channel is active
+			// ../spec/channel.yaml:319: writes are accepted once the channel is active
 			return ChannelActions{}, &channelRejects[72]
 		}
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed:
 		switch out {
 		case QueueLevelWithinHigh:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:401
+				// ../spec/channel.yaml:368
 				m.vars.Output = ChannelOutputFlushing
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			} else {
-				// ../spec/channel.yaml:402: the bytes join the queue; the write under way or the armed interest sends them
+				// ../spec/channel.yaml:369: the bytes join the queue; the write under way or the armed interest sends them
 				return ChannelActions{}, nil
 			}
 		case QueueLevelAboveHigh:
 			if m.vars.Unwritable && m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:403: already unwritable
+				// ../spec/channel.yaml:370: already unwritable
 				m.vars.Output = ChannelOutputFlushing
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			} else if m.vars.Unwritable && m.vars.Output != ChannelOutputIdle {
-				// ../spec/channel.yaml:404: already unwritable; the bytes join the queue
+				// ../spec/channel.yaml:371: already unwritable; the bytes join the queue
 				return ChannelActions{}, nil
 			} else if !m.vars.Unwritable && m.vars.Backpressure && m.vars.ReadArmed && m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:405: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
+				// ../spec/channel.yaml:372: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
 				m.vars.Unwritable = true
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputFlushing
 				m.vars.RearmDue = false // effect of disarmRead
 				return ChannelActions{w0: 0xf071403 /* fireWritabilityChanged, disarmRead, writeSocket */}, nil
 			} else if !m.vars.Unwritable && m.vars.Backpressure && m.vars.ReadArmed && m.vars.Output != ChannelOutputIdle {
-				// ../spec/channel.yaml:406
+				// ../spec/channel.yaml:373
 				m.vars.Unwritable = true
 				m.vars.ReadArmed = false
 				m.vars.RearmDue = false // effect of disarmRead
 				return ChannelActions{w0: 0x71402 /* fireWritabilityChanged, disarmRead */}, nil
 			} else if !m.vars.Unwritable && !(m.vars.Backpressure && m.vars.ReadArmed) && m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:407
+				// ../spec/channel.yaml:374
 				m.vars.Unwritable = true
 				m.vars.Output = ChannelOutputFlushing
 				return ChannelActions{w0: 0xf1402 /* fireWritabilityChanged, writeSocket */}, nil
 			} else {
-				// ../spec/channel.yaml:408
+				// ../spec/channel.yaml:375
 				m.vars.Unwritable = true
 				return ChannelActions{w0: 0x1401 /* fireWritabilityChanged */}, nil
 			}
@@ -2618,37 +2625,37 @@ func (m *Channel) onWriteQueued(out QueueLevel) (ChannelActions, error) {
 	case ChannelStateDraining:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:409: a draining channel takes no new writes
+			// ../spec/channel.yaml:376: a draining channel takes no new writes
 			return ChannelActions{}, &channelRejects[246]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:409: a draining channel takes no new writes
+			// ../spec/channel.yaml:376: a draining channel takes no new writes
 			return ChannelActions{}, &channelRejects[247]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:493: the channel is closing
+			// ../spec/channel.yaml:453: the channel is closing
 			return ChannelActions{}, &channelRejects[271]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:493: the channel is closing
+			// ../spec/channel.yaml:453: the channel is closing
 			return ChannelActions{}, &channelRejects[272]
 		}
 	case ChannelStateClosed:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:501: the channel is closed
+			// ../spec/channel.yaml:461: the channel is closed
 			return ChannelActions{}, &channelRejects[279]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:501: the channel is closed
+			// ../spec/channel.yaml:461: the channel is closed
 			return ChannelActions{}, &channelRejects[280]
 		}
 	case ChannelStateAbandoned:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:501: the channel is closed
+			// ../spec/channel.yaml:461: the channel is closed
 			return ChannelActions{}, &channelRejects[281]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:501: the channel is closed
+			// ../spec/channel.yaml:461: the channel is closed
 			return ChannelActions{}, &channelRejects[282]
 		}
 	}
@@ -2700,83 +2707,83 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 	case ChannelStateConnecting:
 		switch out {
 		case WriteResultDrained:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:316: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[73]
 		case WriteResultPartial:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:316: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[74]
 		case WriteResultWouldBlock:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:316: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[75]
 		case WriteResultInterrupted:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:316: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[76]
 		case WriteResultBrokenPipe:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:316: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[77]
 		case WriteResultReset:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:316: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[78]
 		case WriteResultDescriptorInvalid:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:316: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[79]
 		case WriteResultOtherError:
-			// ../spec/channel.yaml:343: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:316: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[80]
 		}
 	case ChannelStateActive:
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[119]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:413
+				// ../spec/channel.yaml:380
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			} else {
-				// ../spec/channel.yaml:414
+				// ../spec/channel.yaml:381
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x121002 /* completeWrites, disarmWrite */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[120]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:416: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:383: the rest stays pending; wait for writable
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:417
+				// ../spec/channel.yaml:384
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[121]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:418
+				// ../spec/channel.yaml:385
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:419: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:386: writable, yet the write would block; keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[122]
 			} else {
-				// ../spec/channel.yaml:420: EINTR retries
+				// ../spec/channel.yaml:387: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[123]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:421
+				// ../spec/channel.yaml:388
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2784,7 +2791,8 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:422
+				// ../spec/channel.yaml:388
+				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -2793,10 +2801,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[124]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:421
+				// ../spec/channel.yaml:388
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2804,7 +2812,8 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:422
+				// ../spec/channel.yaml:388
+				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -2821,7 +2830,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:317
+				// ../spec/channel.yaml:297
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2829,22 +2838,23 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && !m.vars.Delivered {
-				// ../spec/channel.yaml:324
+				// ../spec/channel.yaml:297
 				m.vars.ReadArmed = false
+				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[125]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[126]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:421
+				// ../spec/channel.yaml:388
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2852,7 +2862,8 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:422
+				// ../spec/channel.yaml:388
+				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -2864,55 +2875,55 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[156]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:413
+				// ../spec/channel.yaml:380
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			} else {
-				// ../spec/channel.yaml:414
+				// ../spec/channel.yaml:381
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x121002 /* completeWrites, disarmWrite */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[157]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:416: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:383: the rest stays pending; wait for writable
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:417
+				// ../spec/channel.yaml:384
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[158]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:418
+				// ../spec/channel.yaml:385
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:419: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:386: writable, yet the write would block; keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[159]
 			} else {
-				// ../spec/channel.yaml:420: EINTR retries
+				// ../spec/channel.yaml:387: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[160]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:421
+				// ../spec/channel.yaml:388
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2920,7 +2931,8 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:422
+				// ../spec/channel.yaml:388
+				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -2929,10 +2941,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[161]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:421
+				// ../spec/channel.yaml:388
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2940,7 +2952,8 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:422
+				// ../spec/channel.yaml:388
+				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -2957,7 +2970,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:317
+				// ../spec/channel.yaml:297
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2965,22 +2978,23 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && !m.vars.Delivered {
-				// ../spec/channel.yaml:324
+				// ../spec/channel.yaml:297
 				m.vars.ReadArmed = false
+				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[162]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[163]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:421
+				// ../spec/channel.yaml:388
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2988,7 +3002,8 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:422
+				// ../spec/channel.yaml:388
+				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -3000,55 +3015,55 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[201]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:413
+				// ../spec/channel.yaml:380
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			} else {
-				// ../spec/channel.yaml:414
+				// ../spec/channel.yaml:381
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x121002 /* completeWrites, disarmWrite */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[202]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:416: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:383: the rest stays pending; wait for writable
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:417
+				// ../spec/channel.yaml:384
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[203]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:418
+				// ../spec/channel.yaml:385
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:419: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:386: writable, yet the write would block; keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[204]
 			} else {
-				// ../spec/channel.yaml:420: EINTR retries
+				// ../spec/channel.yaml:387: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[205]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:421
+				// ../spec/channel.yaml:388
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3056,7 +3071,8 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:422
+				// ../spec/channel.yaml:388
+				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -3065,10 +3081,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[206]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:421
+				// ../spec/channel.yaml:388
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3076,7 +3092,8 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:422
+				// ../spec/channel.yaml:388
+				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -3093,7 +3110,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:317
+				// ../spec/channel.yaml:297
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3101,22 +3118,23 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && !m.vars.Delivered {
-				// ../spec/channel.yaml:324
+				// ../spec/channel.yaml:297
 				m.vars.ReadArmed = false
+				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[207]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[208]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:421
+				// ../spec/channel.yaml:388
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3124,7 +3142,8 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:422
+				// ../spec/channel.yaml:388
+				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -3136,10 +3155,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[248]
 			} else {
-				// ../spec/channel.yaml:415: the graceful close completes once the flushed writes are out
+				// ../spec/channel.yaml:382: the graceful close completes once the flushed writes are out
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
@@ -3147,42 +3166,42 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[249]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:416: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:383: the rest stays pending; wait for writable
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:417
+				// ../spec/channel.yaml:384
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[250]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:418
+				// ../spec/channel.yaml:385
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:419: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:386: writable, yet the write would block; keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[251]
 			} else {
-				// ../spec/channel.yaml:420: EINTR retries
+				// ../spec/channel.yaml:387: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[252]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:421
+				// ../spec/channel.yaml:388
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3190,7 +3209,8 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:422
+				// ../spec/channel.yaml:388
+				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -3199,10 +3219,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[253]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:421
+				// ../spec/channel.yaml:388
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3210,7 +3230,8 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:422
+				// ../spec/channel.yaml:388
+				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -3227,7 +3248,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:317
+				// ../spec/channel.yaml:297
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3235,22 +3256,23 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && !m.vars.Delivered {
-				// ../spec/channel.yaml:324
+				// ../spec/channel.yaml:297
 				m.vars.ReadArmed = false
+				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[254]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:412: no writeSocket is under way
+				// ../spec/channel.yaml:379: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[255]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:421
+				// ../spec/channel.yaml:388
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3258,7 +3280,8 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:422
+				// ../spec/channel.yaml:388
+				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -3269,13 +3292,13 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 	case ChannelStateClosing:
 		switch out {
 		case WriteResultDrained, WriteResultPartial, WriteResultWouldBlock, WriteResultInterrupted, WriteResultBrokenPipe, WriteResultReset, WriteResultDescriptorInvalid, WriteResultOtherError:
-			// ../spec/channel.yaml:498: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:458: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case WriteResultDrained, WriteResultPartial, WriteResultWouldBlock, WriteResultInterrupted, WriteResultBrokenPipe, WriteResultReset, WriteResultDescriptorInvalid, WriteResultOtherError:
-			// ../spec/channel.yaml:503: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:463: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -3299,37 +3322,37 @@ func (m *Channel) onLowWatermark() (ChannelActions, error) {
 		// ../spec/channel.yaml:251: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[39]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:347: writes are accepted once the channel is active
+		// ../spec/channel.yaml:320: writes are accepted once the channel is active
 		return ChannelActions{}, &channelRejects[81]
 	case ChannelStateActive, ChannelStateReading:
 		if !m.vars.Unwritable {
-			// ../spec/channel.yaml:424: already writable
+			// ../spec/channel.yaml:390: already writable
 			return ChannelActions{}, nil
 		} else if m.vars.Unwritable && m.vars.Backpressure && (m.vars.AutoRead || m.vars.ReadRequested) {
-			// ../spec/channel.yaml:425
+			// ../spec/channel.yaml:391
 			m.vars.Unwritable = false
 			m.vars.ReadArmed = true
 			m.vars.RearmDue = false // effect of armRead
 			return ChannelActions{w0: 0x61402 /* fireWritabilityChanged, armRead */}, nil
 		} else {
-			// ../spec/channel.yaml:426
+			// ../spec/channel.yaml:392
 			m.vars.Unwritable = false
 			return ChannelActions{w0: 0x1401 /* fireWritabilityChanged */}, nil
 		}
 	case ChannelStateInputClosed, ChannelStateDraining:
 		if !m.vars.Unwritable {
-			// ../spec/channel.yaml:424: already writable
+			// ../spec/channel.yaml:390: already writable
 			return ChannelActions{}, nil
 		} else {
-			// ../spec/channel.yaml:427
+			// ../spec/channel.yaml:393
 			m.vars.Unwritable = false
 			return ChannelActions{w0: 0x1401 /* fireWritabilityChanged */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:494: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:454: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:503: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:463: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3355,55 +3378,58 @@ func (m *Channel) onDrain() (ChannelActions, error) {
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, nil
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:350
+		// ../spec/channel.yaml:323
 		m.vars.RearmDue = false // effect of deregister
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed:
 		if m.vars.Output == ChannelOutputIdle && m.vars.Delivered {
-			// ../spec/channel.yaml:430
+			// ../spec/channel.yaml:396
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x170c02 /* readComplete, deregister */}, nil
 		} else if m.vars.Output == ChannelOutputIdle && !m.vars.Delivered {
-			// ../spec/channel.yaml:431
+			// ../spec/channel.yaml:396
+			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x1701 /* deregister */}, nil
-		} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered && m.vars.ReadArmed {
-			// ../spec/channel.yaml:432
+		} else if m.vars.Output != ChannelOutputIdle && m.vars.ReadArmed && m.vars.Delivered {
+			// ../spec/channel.yaml:397
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of disarmRead
 			m.state = ChannelStateDraining
 			return ChannelActions{w0: 0x70c02 /* readComplete, disarmRead */}, nil
-		} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered && !m.vars.ReadArmed {
-			// ../spec/channel.yaml:433
+		} else if m.vars.Output != ChannelOutputIdle && m.vars.ReadArmed && !m.vars.Delivered {
+			// ../spec/channel.yaml:397
 			m.vars.Delivered = false
-			m.state = ChannelStateDraining
-			return ChannelActions{w0: 0xc01 /* readComplete */}, nil
-		} else if m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.ReadArmed {
-			// ../spec/channel.yaml:434
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of disarmRead
 			m.state = ChannelStateDraining
 			return ChannelActions{w0: 0x701 /* disarmRead */}, nil
+		} else if m.vars.Output != ChannelOutputIdle && !m.vars.ReadArmed && m.vars.Delivered {
+			// ../spec/channel.yaml:398
+			m.vars.Delivered = false
+			m.state = ChannelStateDraining
+			return ChannelActions{w0: 0xc01 /* readComplete */}, nil
 		} else {
-			// ../spec/channel.yaml:435
+			// ../spec/channel.yaml:398
+			m.vars.Delivered = false
 			m.state = ChannelStateDraining
 			return ChannelActions{}, nil
 		}
 	case ChannelStateDraining:
-		// ../spec/channel.yaml:436: already draining
+		// ../spec/channel.yaml:399: already draining
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:492: already closing
+		// ../spec/channel.yaml:452: already closing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:503: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:463: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3429,13 +3455,13 @@ func (m *Channel) onClose() (ChannelActions, error) {
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, nil
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:350
+		// ../spec/channel.yaml:323
 		m.vars.RearmDue = false // effect of deregister
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:437: the pending writes fail first, with the cause that closes
+			// ../spec/channel.yaml:400: the pending writes fail first, with the cause that closes
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -3443,7 +3469,8 @@ func (m *Channel) onClose() (ChannelActions, error) {
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x17160c03 /* readComplete, failPendingWrites, deregister */}, nil
 		} else {
-			// ../spec/channel.yaml:438
+			// ../spec/channel.yaml:400: the pending writes fail first, with the cause that closes
+			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.RearmDue = false // effect of deregister
@@ -3451,10 +3478,10 @@ func (m *Channel) onClose() (ChannelActions, error) {
 			return ChannelActions{w0: 0x171602 /* failPendingWrites, deregister */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:492: already closing
+		// ../spec/channel.yaml:452: already closing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:502: closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:462: closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3499,150 +3526,150 @@ func (m *Channel) onDeregistered(out PollerControlResult) (ChannelActions, error
 	case ChannelStateConnecting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[82]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[83]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[84]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[85]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[86]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[87]
 		}
 	case ChannelStateActive:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[127]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[128]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[129]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[130]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[131]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[132]
 		}
 	case ChannelStateReading:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[164]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[165]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[166]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[167]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[168]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[169]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[209]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[210]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[211]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[212]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[213]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[214]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[256]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[257]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[258]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[259]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[260]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[261]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case PollerControlResultOk, PollerControlResultAlreadyRegistered, PollerControlResultExhausted:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:450: the number is still ours: the DEL found it registered, or failed for want of memory, which says nothing about the number
+				// ../spec/channel.yaml:410: the number is still ours: the DEL found it registered, or failed for want of memory, which says nothing about the number
 				m.vars.CloseStep = ChannelCloseStepReleasing
 				m.vars.RearmDue = false // effect of closeFD
 				return ChannelActions{w0: 0x1801 /* closeFD */}, nil
 			} else {
-				// ../spec/channel.yaml:477: the loop failed while the DEL's result was awaited and close(2) went ahead without it
+				// ../spec/channel.yaml:437: the loop failed while the DEL's result was awaited and close(2) went ahead without it
 				return ChannelActions{}, nil
 			}
 		case PollerControlResultDescriptorInvalid, PollerControlResultNotRegistered, PollerControlResultOtherError:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:451: D2 crash: the DEL failed for a registered descriptor; the number is not ours, so it is not closed
+				// ../spec/channel.yaml:411: D2 crash: the DEL failed for a registered descriptor; the number is not ours, so it is not closed
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:452: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it
+				// ../spec/channel.yaml:412: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d15191a06 /* countDescriptorInvalid, forgetFD, fireError, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedOpen && m.vars.HandlerDead {
-				// ../spec/channel.yaml:464
+				// ../spec/channel.yaml:424
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e191a04 /* countDescriptorInvalid, forgetFD, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached != ChannelReachedOpen {
-				// ../spec/channel.yaml:470: only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
+				// ../spec/channel.yaml:430: only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e04191a05 /* countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:477: the loop failed while the DEL's result was awaited and close(2) went ahead without it
+				// ../spec/channel.yaml:437: the loop failed while the DEL's result was awaited and close(2) went ahead without it
 				return ChannelActions{}, nil
 			}
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:503: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:463: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -3679,135 +3706,135 @@ func (m *Channel) onReleased(out CloseResult) (ChannelActions, error) {
 	case ChannelStateConnecting:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[88]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[89]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[90]
 		}
 	case ChannelStateActive:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[133]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[134]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[135]
 		}
 	case ChannelStateReading:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[170]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[171]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[172]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[215]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[216]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[217]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[262]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[263]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:344: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:317: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[264]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case CloseResultClosed:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:478: no close(2) is issued before the DEL's result
+				// ../spec/channel.yaml:438: no close(2) is issued before the DEL's result
 				return ChannelActions{}, &channelRejects[273]
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:479: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				// ../spec/channel.yaml:439: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d03 /* fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedDialing {
-				// ../spec/channel.yaml:480
+				// ../spec/channel.yaml:440
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e0403 /* failConnect, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && (m.vars.Reached == ChannelReachedAdmitted || m.vars.Reached == ChannelReachedOpen && m.vars.HandlerDead) {
-				// ../spec/channel.yaml:481
+				// ../spec/channel.yaml:441
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e02 /* leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:486: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
+				// ../spec/channel.yaml:446: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
 				return ChannelActions{}, &channelRejects[273]
 			}
 		case CloseResultDescriptorInvalid:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:478: no close(2) is issued before the DEL's result
+				// ../spec/channel.yaml:438: no close(2) is issued before the DEL's result
 				return ChannelActions{}, &channelRejects[275]
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash && m.vars.Reached != ChannelReachedUnadmitted {
-				// ../spec/channel.yaml:482
+				// ../spec/channel.yaml:442
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:483: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
+				// ../spec/channel.yaml:443: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d1a04 /* countDescriptorInvalid, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedDialing {
-				// ../spec/channel.yaml:484
+				// ../spec/channel.yaml:444
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e041a04 /* countDescriptorInvalid, failConnect, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && (m.vars.Reached == ChannelReachedAdmitted || m.vars.Reached == ChannelReachedOpen && m.vars.HandlerDead) {
-				// ../spec/channel.yaml:485
+				// ../spec/channel.yaml:445
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1a03 /* countDescriptorInvalid, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:486: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
+				// ../spec/channel.yaml:446: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
 				return ChannelActions{}, &channelRejects[275]
 			}
 		case CloseResultOtherError:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:478: no close(2) is issued before the DEL's result
+				// ../spec/channel.yaml:438: no close(2) is issued before the DEL's result
 				return ChannelActions{}, &channelRejects[277]
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:479: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				// ../spec/channel.yaml:439: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d03 /* fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedDialing {
-				// ../spec/channel.yaml:480
+				// ../spec/channel.yaml:440
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e0403 /* failConnect, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && (m.vars.Reached == ChannelReachedAdmitted || m.vars.Reached == ChannelReachedOpen && m.vars.HandlerDead) {
-				// ../spec/channel.yaml:481
+				// ../spec/channel.yaml:441
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e02 /* leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:486: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
+				// ../spec/channel.yaml:446: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
 				return ChannelActions{}, &channelRejects[277]
 			}
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case CloseResultClosed, CloseResultDescriptorInvalid, CloseResultOtherError:
-			// ../spec/channel.yaml:503: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:463: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -3853,7 +3880,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 	case ChannelStateConnecting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:348: successful changes are not reported
+			// ../spec/channel.yaml:321: successful changes are not reported
 			return ChannelActions{}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
@@ -3871,7 +3898,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 				return ChannelActions{w0: 0x1f1e04191a0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:349
+			// ../spec/channel.yaml:322
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
@@ -3879,7 +3906,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:441: successful changes are not reported
+			// ../spec/channel.yaml:402: successful changes are not reported
 			return ChannelActions{}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
@@ -3891,7 +3918,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:289
+				// ../spec/channel.yaml:283
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3899,8 +3926,9 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:296
+				// ../spec/channel.yaml:283
 				m.vars.ReadArmed = false
+				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
@@ -3908,7 +3936,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
 			if m.vars.Delivered {
-				// ../spec/channel.yaml:442
+				// ../spec/channel.yaml:403
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3916,7 +3944,8 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:443
+				// ../spec/channel.yaml:403
+				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
@@ -3927,13 +3956,13 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 	case ChannelStateClosing:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:498: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:458: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:503: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:463: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -3961,14 +3990,14 @@ func (m *Channel) onLoopFailed() (ChannelActions, error) {
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, nil
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:351: the failed poller is closed with all its registrations; no epoll_ctl on it
+		// ../spec/channel.yaml:324: the failed poller is closed with all its registrations; no epoll_ctl on it
 		m.vars.CloseStep = ChannelCloseStepReleasing
 		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x180102 /* cancelConnectTimer, closeFD */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:439: the failed poller is closed with all its registrations; no epoll_ctl on it
+			// ../spec/channel.yaml:401: the failed poller is closed with all its registrations; no epoll_ctl on it
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -3977,7 +4006,8 @@ func (m *Channel) onLoopFailed() (ChannelActions, error) {
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x1816150c04 /* readComplete, fireError, failPendingWrites, closeFD */}, nil
 		} else {
-			// ../spec/channel.yaml:440
+			// ../spec/channel.yaml:401: the failed poller is closed with all its registrations; no epoll_ctl on it
+			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.CloseStep = ChannelCloseStepReleasing
@@ -3987,17 +4017,17 @@ func (m *Channel) onLoopFailed() (ChannelActions, error) {
 		}
 	case ChannelStateClosing:
 		if m.vars.CloseStep == ChannelCloseStepDeregistering {
-			// ../spec/channel.yaml:487: the failed poller goes away with every registration; a DEL result lost to the fault that failed the loop is not waited for
+			// ../spec/channel.yaml:447: the failed poller goes away with every registration; a DEL result lost to the fault that failed the loop is not waited for
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.RearmDue = false // effect of closeFD
 			return ChannelActions{w0: 0x1801 /* closeFD */}, nil
 		} else {
-			// ../spec/channel.yaml:488: close(2) was issued; its result finishes the close
+			// ../spec/channel.yaml:448: close(2) was issued; its result finishes the close
 			m.state = ChannelStateClosing
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:503: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:463: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -4024,13 +4054,13 @@ func (m *Channel) onForcedShutdown() (ChannelActions, error) {
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, nil
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:350
+		// ../spec/channel.yaml:323
 		m.vars.RearmDue = false // effect of deregister
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:437: the pending writes fail first, with the cause that closes
+			// ../spec/channel.yaml:400: the pending writes fail first, with the cause that closes
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -4038,7 +4068,8 @@ func (m *Channel) onForcedShutdown() (ChannelActions, error) {
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x17160c03 /* readComplete, failPendingWrites, deregister */}, nil
 		} else {
-			// ../spec/channel.yaml:438
+			// ../spec/channel.yaml:400: the pending writes fail first, with the cause that closes
+			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.RearmDue = false // effect of deregister
@@ -4046,11 +4077,11 @@ func (m *Channel) onForcedShutdown() (ChannelActions, error) {
 			return ChannelActions{w0: 0x171602 /* failPendingWrites, deregister */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:489: already closing; the results under way finish at once
+		// ../spec/channel.yaml:449: already closing; the results under way finish at once
 		m.state = ChannelStateClosing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:503: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:463: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -4118,19 +4149,20 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:283
+			// ../spec/channel.yaml:277
 			m.vars.ReadArmed = false
+			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.RearmDue = false // effect of forgetFD
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:490: the DEL under way answers about the number too and decides (EBADF or ENOENT abandons it), or close(2) was issued already
+		// ../spec/channel.yaml:450: the DEL under way answers about the number too and decides (EBADF or ENOENT abandons it), or close(2) was issued already
 		m.state = ChannelStateClosing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:503: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:463: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -4159,26 +4191,26 @@ func (m *Channel) onHandlerPanicked() (ChannelActions, error) {
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:353: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
+			// ../spec/channel.yaml:326: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
 			return ChannelActions{w0: 0x1c01 /* repanic */}, nil
 		}
 	case ChannelStateConnecting:
 		if m.vars.PanicPolicy == ChannelPanicPolicyContain {
-			// ../spec/channel.yaml:352
+			// ../spec/channel.yaml:325
 			m.vars.HandlerDead = true
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
 		} else {
-			// ../spec/channel.yaml:353: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
+			// ../spec/channel.yaml:326: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
 			return ChannelActions{w0: 0x1c01 /* repanic */}, nil
 		}
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.PanicPolicy == ChannelPanicPolicyRepanic {
-			// ../spec/channel.yaml:353: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
+			// ../spec/channel.yaml:326: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
 			return ChannelActions{w0: 0x1c01 /* repanic */}, nil
 		} else {
-			// ../spec/channel.yaml:444: the handler that panicked is not called again (no readComplete, no fireInactive); the close result carries the panic and stack
+			// ../spec/channel.yaml:404: the handler that panicked is not called again (no readComplete, no fireInactive); the close result carries the panic and stack
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -4189,16 +4221,16 @@ func (m *Channel) onHandlerPanicked() (ChannelActions, error) {
 		}
 	case ChannelStateClosing:
 		if m.vars.PanicPolicy == ChannelPanicPolicyRepanic {
-			// ../spec/channel.yaml:353: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
+			// ../spec/channel.yaml:326: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
 			return ChannelActions{w0: 0x1c01 /* repanic */}, nil
 		} else {
-			// ../spec/channel.yaml:491: a callback performed on the way to closing panicked: closing does not call the handler again
+			// ../spec/channel.yaml:451: a callback performed on the way to closing panicked: closing does not call the handler again
 			m.vars.HandlerDead = true
 			m.state = ChannelStateClosing
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:503: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:463: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
