@@ -164,6 +164,7 @@ type rawGroup struct {
 	at   int
 	when *yaml.Node
 	do   []rawName
+	set  []rawSet // assignments made when EXPR holds, beside the row's own
 }
 
 type rawSet struct {
@@ -535,9 +536,12 @@ func (p *parser) doList(n *yaml.Node) ([]rawName, []rawGroup) {
 			p.d.add(p.pos(c), "do: \"*\" is not an action")
 		case c.Kind == yaml.MappingNode:
 			g := rawGroup{pos: p.pos(c), at: len(names)}
+			given := false // a do or set key, whatever its value
+
 			p.mapping(c, "conditional actions", map[string]func(k, v *yaml.Node){
 				"when": func(_, v *yaml.Node) { g.when = p.scalar(v) },
 				"do": func(_, v *yaml.Node) {
+					given = true
 					if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
 						p.d.add(p.pos(v), "conditional actions: the do list is empty; drop the group")
 						return
@@ -554,7 +558,16 @@ func (p *parser) doList(n *yaml.Node) ([]rawName, []rawGroup) {
 					}
 					g.do = l.names
 				},
-			}, "when", "do")
+				"set": func(_, v *yaml.Node) {
+					given = true
+					p.entries(v, "set", func(k, v *yaml.Node) {
+						g.set = append(g.set, rawSet{rawName: p.name(k), value: p.scalar(v)})
+					})
+				},
+			}, "when")
+			if !given {
+				p.d.add(g.pos, "conditional actions: give \"do\", \"set\" or both")
+			}
 			groups = append(groups, g)
 		default:
 			names = append(names, p.name(c))

@@ -462,6 +462,7 @@ func expandRow(raw *rawRow) []*rawRow {
 		e := *raw
 		e.groups = nil
 		e.do = nil
+		e.set = append([]rawSet(nil), raw.set...)
 		var conds []string
 		if raw.when != nil {
 			conds = append(conds, "("+raw.when.Value+")")
@@ -478,6 +479,7 @@ func expandRow(raw *rawRow) []*rawRow {
 			if holds {
 				conds = append(conds, "("+text+")")
 				e.do = append(e.do, g.do...)
+				e.set = append(e.set, g.set...) // a variable the row sets too is "set twice"
 			} else {
 				conds = append(conds, "!("+text+")")
 			}
