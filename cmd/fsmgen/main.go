@@ -153,7 +153,15 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	wantJSON = nil
 	err := dispatch(args, stdout, stderr)
+	var ds gen.Diagnostics
+	if err != nil && wantJSON != nil && *wantJSON && errors.As(err, &ds) {
+		if werr := writeJSON(stdout, checkJSON{Diagnostics: diagnosticsJSON(ds)}); werr != nil {
+			fmt.Fprintln(stderr, werr)
+		}
+		return 1
+	}
 	switch {
 	case err == nil:
 		return 0
@@ -199,8 +207,16 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	return usageErr("unknown command %q", cmd)
 }
 
+// wantJSON is the -json flag of the command being run: run prints the
+// diagnostics of specs that do not load as JSON on standard output then.
+var wantJSON *bool
+
+// jsonFlag returns the command's -json flag, which newFlags defined.
+func jsonFlag(*flag.FlagSet) *bool { return wantJSON }
+
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	wantJSON = fs.Bool("json", false, "print diagnostics (and, for check, the report and every search's result) as one JSON object on standard output")
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: fsmgen %s\n\n%s.\n\n", synopsis(name), strings.ToUpper(purpose(name)[:1])+purpose(name)[1:])
@@ -542,19 +558,13 @@ func check(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("check", stderr)
 	counts := countFlags{}
 	fs.Var(counts, "count", "instances of a product `component=N` in the model check (repeatable)")
-	asJSON := fs.Bool("json", false, "print the diagnostics, or the report and every search's result, as one JSON object on standard output")
+	asJSON := jsonFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	pkg, err := load(fs.Args())
 	if err != nil {
-		var ds gen.Diagnostics
-		if *asJSON && errors.As(err, &ds) {
-			if werr := writeJSON(stdout, checkJSON{Diagnostics: diagnosticsJSON(ds)}); werr != nil {
-				return werr
-			}
-		}
-		return err
+		return err // run prints the diagnostics, as JSON with -json
 	}
 	if len(counts) > 0 && len(pkg.Products) == 0 {
 		return usageErr("check: -count is given but the files declare no product")

@@ -486,3 +486,33 @@ func TestOneMistakeOneViolation(t *testing.T) {
 		t.Errorf("the report does not say what the cut search left unchecked:\n%s", out.String())
 	}
 }
+
+// TestJSONOnEveryCommand: -json prints the diagnostics of specs that do not
+// load as JSON on standard output, and nothing on standard error, for every
+// command that reads specs.
+func TestJSONOnEveryCommand(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("classifiers:\n  c:\n    description: x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"generate", "-json", "-o", t.TempDir(), bad},
+		{"check", bad, "-json"},
+		{"graph", "-json", bad},
+		{"classify", "-json", "-o", t.TempDir(), "-import", "example.com/m", bad},
+		{"proptest", "-json", "-o", t.TempDir(), "-import", "example.com/m", bad},
+	} {
+		var out, errb strings.Builder
+		if code := run(args, &out, &errb); code != 1 {
+			t.Errorf("%v: exit %d, want 1 (%s)", args, code, errb.String())
+			continue
+		}
+		var got struct{ Diagnostics []struct{ File, Message string } }
+		if err := json.Unmarshal([]byte(out.String()), &got); err != nil || len(got.Diagnostics) != 3 || got.Diagnostics[0].File != bad {
+			t.Errorf("%v: stdout %q (%v)", args, out.String(), err)
+		}
+		if errb.Len() != 0 {
+			t.Errorf("%v: stderr %q, want nothing", args, errb.String())
+		}
+	}
+}
