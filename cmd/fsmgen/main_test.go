@@ -507,7 +507,9 @@ func TestJSONOnEveryCommand(t *testing.T) {
 			t.Errorf("%v: exit %d, want 1 (%s)", args, code, errb.String())
 			continue
 		}
-		var got struct{ Diagnostics []struct{ File, Message string } }
+		var got struct {
+			Diagnostics []struct{ File, Message string }
+		}
 		if err := json.Unmarshal([]byte(out.String()), &got); err != nil || len(got.Diagnostics) != 3 || got.Diagnostics[0].File != bad {
 			t.Errorf("%v: stdout %q (%v)", args, out.String(), err)
 		}
