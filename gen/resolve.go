@@ -449,7 +449,48 @@ func (r *resolver) rows(p *parser, m *Machine, raw *rawRow, states, events, acti
 		}
 	}
 	r.d.list = saved
-	return out
+	// Groups whose conditions exclude each other (readArmed && autoRead and
+	// readArmed && !autoRead) make combinations no configuration satisfies:
+	// they are dropped, so the machine has no row that can never fire.
+	live := out[:0]
+	for _, rr := range out {
+		if satisfiable(m, rr.Guard) {
+			rr.Guard = dedupeAnd(rr.Guard) // !a from one group, !a from another
+			live = append(live, rr)
+		}
+	}
+	if len(live) == 0 {
+		return out // the row's own guard is never true: the analysis says so
+	}
+	return live
+}
+
+// satisfiable reports whether some valuation of the variables g reads, within
+// their domains, makes g true.
+func satisfiable(m *Machine, g *Expr) bool {
+	if g == nil {
+		return true
+	}
+	read := g.Vars(nil)
+	vals := make([]int, len(m.Vars))
+	for i, v := range m.Vars {
+		vals[i] = v.Min
+	}
+	var try func(k int) bool
+	try = func(k int) bool {
+		if k == len(read) {
+			return g.Eval(0, vals) != 0
+		}
+		v := &m.Vars[read[k]]
+		for x := v.Min; x <= v.Max; x++ {
+			vals[read[k]] = x
+			if try(k + 1) {
+				return true
+			}
+		}
+		return false
+	}
+	return try(0)
 }
 
 // expandRow returns the 2^k plain rows of a row with k conditional action
@@ -676,4 +717,43 @@ func (r *resolver) anyBadOutcome(m *Machine, events []int) bool {
 		}
 	}
 	return false
+}
+
+// dedupeAnd returns e with the conjuncts of its && chain that repeat an
+// earlier one (structurally) removed, double negations dropped.
+func dedupeAnd(e *Expr) *Expr {
+	var terms []*Expr
+	var flatten func(x *Expr)
+	flatten = func(x *Expr) {
+		for x != nil && x.Op == OpNot && x.L != nil && x.L.Op == OpNot {
+			x = x.L.L // !!a is a: a group's negated condition that was a negation
+		}
+		if x != nil && x.Op == OpAnd {
+			flatten(x.L)
+			flatten(x.R)
+			return
+		}
+		for _, t := range terms {
+			if sameExpr(t, x) {
+				return
+			}
+		}
+		terms = append(terms, x)
+	}
+	flatten(e)
+	if len(terms) == 0 {
+		return e
+	}
+	out := terms[0]
+	for _, t := range terms[1:] {
+		out = &Expr{Op: OpAnd, L: out, R: t, Kind: e.Kind, Enum: e.Enum}
+	}
+	return out
+}
+
+func sameExpr(a, b *Expr) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Op == b.Op && a.Value == b.Value && a.Var == b.Var && a.Kind == b.Kind && a.Enum == b.Enum && sameExpr(a.L, b.L) && sameExpr(a.R, b.R)
 }

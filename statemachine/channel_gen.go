@@ -1452,7 +1452,7 @@ func (m *Channel) onRegistered(out PollerControlResult) (ChannelActions, error) 
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:452: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -1538,109 +1538,109 @@ func (m *Channel) onConnectCalled(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateActive:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[97]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[98]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[99]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[100]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[101]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[102]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[103]
 		}
 	case ChannelStateReading:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[142]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[143]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[144]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[145]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[146]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[147]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[148]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[179]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[180]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[181]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[182]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[183]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[184]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[185]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[224]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[225]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[226]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[227]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[228]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[229]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[230]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:447: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:441: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:452: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -1726,109 +1726,109 @@ func (m *Channel) onConnectChecked(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateActive:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[104]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[105]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[106]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[107]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[108]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[109]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[110]
 		}
 	case ChannelStateReading:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[149]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[150]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[151]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[152]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[153]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[154]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[155]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[186]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[187]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[188]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[189]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[190]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[191]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[192]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[231]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[232]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[233]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[234]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[235]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[236]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:395: the connect finished
+			// ../spec/channel.yaml:389: the connect finished
 			return ChannelActions{}, &channelRejects[237]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:447: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:441: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:452: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -1857,13 +1857,13 @@ func (m *Channel) onConnectDeadline() (ChannelActions, error) {
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x1701 /* deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:396: a deadline that fired as the connect completed
+		// ../spec/channel.yaml:390: a deadline that fired as the connect completed
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:443: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:437: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:452: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1905,10 +1905,10 @@ func (m *Channel) onReadable() (ChannelActions, error) {
 		// ../spec/channel.yaml:330: input is finished; a stale notification
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:443: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:437: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:452: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1935,17 +1935,17 @@ func (m *Channel) onWritable() (ChannelActions, error) {
 		return ChannelActions{w0: 0x301 /* checkConnect */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Output == ChannelOutputArmed {
-			// ../spec/channel.yaml:369
+			// ../spec/channel.yaml:363
 			return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 		} else {
-			// ../spec/channel.yaml:370: readiness collected before write interest was disarmed
+			// ../spec/channel.yaml:364: readiness collected before write interest was disarmed
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:443: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:437: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:452: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1987,10 +1987,10 @@ func (m *Channel) onReadableEOFHint() (ChannelActions, error) {
 		// ../spec/channel.yaml:330: input is finished; a stale notification
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:443: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:437: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:452: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2030,10 +2030,10 @@ func (m *Channel) onHangup() (ChannelActions, error) {
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x171602 /* failPendingWrites, deregister */}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:443: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:437: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:452: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2111,28 +2111,28 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 	case ChannelStateActive:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:350: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[111]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:350: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[112]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:350: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[113]
 		case ReadResultEof:
-			// ../spec/channel.yaml:350: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[114]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:350: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[115]
 		case ReadResultReset:
-			// ../spec/channel.yaml:350: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[116]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:350: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[117]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:350: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[118]
 		}
 	case ChannelStateReading:
@@ -2142,22 +2142,22 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 			m.vars.Delivered = true
 			return ChannelActions{w0: 0xb0a02 /* deliverRead, continueRead */}, nil
 		case ReadResultDataShort:
-			if m.vars.ReadArmed && m.vars.AutoRead {
+			if m.vars.ReadArmed && m.vars.AutoRead && !(m.vars.ReadArmed && !m.vars.AutoRead) {
 				// ../spec/channel.yaml:334: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
 				m.vars.Delivered = false
 				m.vars.RearmDue = false // effect of rearmRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x80c0a03 /* deliverRead, readComplete, rearmRead */}, nil
-			} else if m.vars.ReadArmed && !m.vars.AutoRead {
-				// ../spec/channel.yaml:335: with auto-read off one request is one delivering cycle
+			} else if !(m.vars.ReadArmed && m.vars.AutoRead) && m.vars.ReadArmed && !m.vars.AutoRead {
+				// ../spec/channel.yaml:334: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
 				m.vars.Delivered = false
-				m.vars.ReadRequested = false
 				m.vars.ReadArmed = false
+				m.vars.ReadRequested = false
 				m.vars.RearmDue = false // effect of disarmRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x70c0a03 /* deliverRead, readComplete, disarmRead */}, nil
 			} else {
-				// ../spec/channel.yaml:336: reading was paused during the cycle (backpressure) or the cycle was started by HUP
+				// ../spec/channel.yaml:334: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
 				m.vars.Delivered = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateActive
@@ -2165,30 +2165,30 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 			}
 		case ReadResultWouldBlock:
 			if !m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:338: R1: spurious readiness; stay armed, count it, no readComplete
+				// ../spec/channel.yaml:336: R1: spurious readiness; stay armed, count it, no readComplete
 				m.vars.RearmDue = false // effect of rearmRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x80d02 /* countSpurious, rearmRead */}, nil
 			} else if !m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:339: R1: spurious readiness on a HUP-started cycle; interest stays as it was
+				// ../spec/channel.yaml:336: R1: spurious readiness; stay armed, count it, no readComplete
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0xd01 /* countSpurious */}, nil
-			} else if m.vars.Delivered && m.vars.ReadArmed && m.vars.AutoRead {
-				// ../spec/channel.yaml:340
+			} else if m.vars.Delivered && m.vars.ReadArmed && m.vars.AutoRead && !(m.vars.ReadArmed && !m.vars.AutoRead) {
+				// ../spec/channel.yaml:337: with auto-read off one request is one delivering cycle
 				m.vars.Delivered = false
 				m.vars.RearmDue = false // effect of rearmRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x80c02 /* readComplete, rearmRead */}, nil
-			} else if m.vars.Delivered && m.vars.ReadArmed && !m.vars.AutoRead {
-				// ../spec/channel.yaml:341: with auto-read off one request is one delivering cycle
+			} else if m.vars.Delivered && !(m.vars.ReadArmed && m.vars.AutoRead) && m.vars.ReadArmed && !m.vars.AutoRead {
+				// ../spec/channel.yaml:337: with auto-read off one request is one delivering cycle
 				m.vars.Delivered = false
-				m.vars.ReadRequested = false
 				m.vars.ReadArmed = false
+				m.vars.ReadRequested = false
 				m.vars.RearmDue = false // effect of disarmRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x70c02 /* readComplete, disarmRead */}, nil
 			} else {
-				// ../spec/channel.yaml:342
+				// ../spec/channel.yaml:337: with auto-read off one request is one delivering cycle
 				m.vars.Delivered = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateActive
@@ -2196,7 +2196,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 			}
 		case ReadResultEof:
 			if m.vars.HalfClosure && m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:352: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
+				// ../spec/channel.yaml:346: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2204,14 +2204,14 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xe070c03 /* readComplete, disarmRead, fireInputClosed */}, nil
 			} else if m.vars.HalfClosure && m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:352: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
+				// ../spec/channel.yaml:346: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xe0c02 /* readComplete, fireInputClosed */}, nil
 			} else if m.vars.HalfClosure && !m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:352: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
+				// ../spec/channel.yaml:346: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2219,14 +2219,14 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xe0702 /* disarmRead, fireInputClosed */}, nil
 			} else if m.vars.HalfClosure && !m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:352: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
+				// ../spec/channel.yaml:346: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xe01 /* fireInputClosed */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Output == ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:353
+				// ../spec/channel.yaml:347
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2234,7 +2234,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x17160c03 /* readComplete, failPendingWrites, deregister */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Output == ChannelOutputIdle && !m.vars.Delivered {
-				// ../spec/channel.yaml:353
+				// ../spec/channel.yaml:347
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2242,7 +2242,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x171602 /* failPendingWrites, deregister */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Output != ChannelOutputIdle && m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:354: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
+				// ../spec/channel.yaml:348: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2250,14 +2250,14 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateDraining
 				return ChannelActions{w0: 0x70c02 /* readComplete, disarmRead */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Output != ChannelOutputIdle && m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:354: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
+				// ../spec/channel.yaml:348: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateDraining
 				return ChannelActions{w0: 0xc01 /* readComplete */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:354: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
+				// ../spec/channel.yaml:348: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2265,7 +2265,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateDraining
 				return ChannelActions{w0: 0x701 /* disarmRead */}, nil
 			} else {
-				// ../spec/channel.yaml:354: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
+				// ../spec/channel.yaml:348: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2273,11 +2273,11 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				return ChannelActions{}, nil
 			}
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:337: R4: EINTR retries
+			// ../spec/channel.yaml:335: R4: EINTR retries
 			return ChannelActions{w0: 0x901 /* readSocket */}, nil
 		case ReadResultReset, ReadResultOtherError:
 			if m.vars.Delivered {
-				// ../spec/channel.yaml:355: R4 with R2: the cycle that delivered still ends with readComplete before the error
+				// ../spec/channel.yaml:349: R4 with R2: the cycle that delivered still ends with readComplete before the error
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2285,7 +2285,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:355: R4 with R2: the cycle that delivered still ends with readComplete before the error
+				// ../spec/channel.yaml:349: R4 with R2: the cycle that delivered still ends with readComplete before the error
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2323,67 +2323,67 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 	case ChannelStateInputClosed:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:350: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[193]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:350: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[194]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:350: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[195]
 		case ReadResultEof:
-			// ../spec/channel.yaml:350: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[196]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:350: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[197]
 		case ReadResultReset:
-			// ../spec/channel.yaml:350: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[198]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:350: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[199]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:350: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[200]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:350: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[238]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:350: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[239]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:350: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[240]
 		case ReadResultEof:
-			// ../spec/channel.yaml:350: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[241]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:350: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[242]
 		case ReadResultReset:
-			// ../spec/channel.yaml:350: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[243]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:350: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[244]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:350: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[245]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case ReadResultData, ReadResultDataShort, ReadResultWouldBlock, ReadResultEof, ReadResultInterrupted, ReadResultReset, ReadResultDescriptorInvalid, ReadResultOtherError:
-			// ../spec/channel.yaml:447: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:441: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ReadResultData, ReadResultDataShort, ReadResultWouldBlock, ReadResultEof, ReadResultInterrupted, ReadResultReset, ReadResultDescriptorInvalid, ReadResultOtherError:
-			// ../spec/channel.yaml:452: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -2410,28 +2410,28 @@ func (m *Channel) onReadContinue() (ChannelActions, error) {
 		// ../spec/channel.yaml:315: no read cycle runs before the connection is established
 		return ChannelActions{}, &channelRejects[69]
 	case ChannelStateActive, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:349: the continuation of a cycle that an event queued before it already ended
+		// ../spec/channel.yaml:343: the continuation of a cycle that an event queued before it already ended
 		return ChannelActions{}, nil
 	case ChannelStateReading:
 		if m.vars.ReadArmed {
-			// ../spec/channel.yaml:343
+			// ../spec/channel.yaml:338
 			return ChannelActions{w0: 0x901 /* readSocket */}, nil
 		} else if m.vars.Delivered && !m.vars.ReadArmed {
-			// ../spec/channel.yaml:346: reading was paused during the cycle (backpressure) or the cycle was started by HUP
+			// ../spec/channel.yaml:340: reading was paused during the cycle (backpressure) or the cycle was started by HUP
 			m.vars.Delivered = false
 			m.vars.ReadRequested = false
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0xc01 /* readComplete */}, nil
 		} else {
-			// ../spec/channel.yaml:348: only continueRead after a delivered read queues these; answered safely anyway
+			// ../spec/channel.yaml:342: only continueRead after a delivered read queues these; answered safely anyway
 			m.state = ChannelStateActive
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:443: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:437: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:452: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2457,17 +2457,17 @@ func (m *Channel) onReadBudgetSpent() (ChannelActions, error) {
 		// ../spec/channel.yaml:315: no read cycle runs before the connection is established
 		return ChannelActions{}, &channelRejects[70]
 	case ChannelStateActive, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:349: the continuation of a cycle that an event queued before it already ended
+		// ../spec/channel.yaml:343: the continuation of a cycle that an event queued before it already ended
 		return ChannelActions{}, nil
 	case ChannelStateReading:
 		if m.vars.Delivered && m.vars.ReadArmed && m.vars.AutoRead {
-			// ../spec/channel.yaml:344
+			// ../spec/channel.yaml:339
 			m.vars.Delivered = false
 			m.vars.RearmDue = false // effect of rearmRead
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0x80c02 /* readComplete, rearmRead */}, nil
 		} else if m.vars.Delivered && m.vars.ReadArmed && !m.vars.AutoRead {
-			// ../spec/channel.yaml:345
+			// ../spec/channel.yaml:339
 			m.vars.Delivered = false
 			m.vars.ReadRequested = false
 			m.vars.ReadArmed = false
@@ -2475,26 +2475,26 @@ func (m *Channel) onReadBudgetSpent() (ChannelActions, error) {
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0x70c02 /* readComplete, disarmRead */}, nil
 		} else if m.vars.Delivered && !m.vars.ReadArmed {
-			// ../spec/channel.yaml:346: reading was paused during the cycle (backpressure) or the cycle was started by HUP
+			// ../spec/channel.yaml:340: reading was paused during the cycle (backpressure) or the cycle was started by HUP
 			m.vars.Delivered = false
 			m.vars.ReadRequested = false
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0xc01 /* readComplete */}, nil
 		} else if !m.vars.Delivered && m.vars.ReadArmed {
-			// ../spec/channel.yaml:347: only continueRead after a delivered read queues this; answered safely anyway
+			// ../spec/channel.yaml:341: only continueRead after a delivered read queues this; answered safely anyway
 			m.vars.RearmDue = false // effect of rearmRead
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0x801 /* rearmRead */}, nil
 		} else {
-			// ../spec/channel.yaml:348: only continueRead after a delivered read queues these; answered safely anyway
+			// ../spec/channel.yaml:342: only continueRead after a delivered read queues these; answered safely anyway
 			m.state = ChannelStateActive
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:443: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:437: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:452: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2524,27 +2524,27 @@ func (m *Channel) onReadRequest() (ChannelActions, error) {
 		}
 	case ChannelStateActive, ChannelStateReading:
 		if m.vars.AutoRead || m.vars.ReadRequested {
-			// ../spec/channel.yaml:357: auto-read, or a request is already outstanding
+			// ../spec/channel.yaml:351: auto-read, or a request is already outstanding
 			return ChannelActions{}, nil
 		} else if !m.vars.AutoRead && !m.vars.ReadRequested && !(m.vars.Backpressure && m.vars.Unwritable) {
-			// ../spec/channel.yaml:358
+			// ../spec/channel.yaml:352
 			m.vars.ReadRequested = true
 			m.vars.ReadArmed = true
 			m.vars.RearmDue = false // effect of armRead
 			return ChannelActions{w0: 0x601 /* armRead */}, nil
 		} else {
-			// ../spec/channel.yaml:359: armed when the output falls below the low watermark
+			// ../spec/channel.yaml:353: armed when the output falls below the low watermark
 			m.vars.ReadRequested = true
 			return ChannelActions{}, nil
 		}
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:360: input is finished
+		// ../spec/channel.yaml:354: input is finished
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:443: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:437: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:452: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2587,41 +2587,41 @@ func (m *Channel) onWriteQueued(out QueueLevel) (ChannelActions, error) {
 		switch out {
 		case QueueLevelWithinHigh:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:363
+				// ../spec/channel.yaml:357
 				m.vars.Output = ChannelOutputFlushing
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			} else {
-				// ../spec/channel.yaml:364: the bytes join the queue; the write under way or the armed interest sends them
+				// ../spec/channel.yaml:358: the bytes join the queue; the write under way or the armed interest sends them
 				return ChannelActions{}, nil
 			}
 		case QueueLevelAboveHigh:
 			if m.vars.Unwritable && m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: already unwritable
+				// ../spec/channel.yaml:359: already unwritable
 				m.vars.Output = ChannelOutputFlushing
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			} else if m.vars.Unwritable && m.vars.Output != ChannelOutputIdle {
-				// ../spec/channel.yaml:366: already unwritable; the bytes join the queue
+				// ../spec/channel.yaml:360: already unwritable; the bytes join the queue
 				return ChannelActions{}, nil
-			} else if !m.vars.Unwritable && (m.vars.Backpressure && m.vars.ReadArmed) && m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:367: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
+			} else if !m.vars.Unwritable && m.vars.Backpressure && m.vars.ReadArmed && m.vars.Output == ChannelOutputIdle {
+				// ../spec/channel.yaml:361: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
 				m.vars.Unwritable = true
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputFlushing
 				m.vars.RearmDue = false // effect of disarmRead
 				return ChannelActions{w0: 0xf071403 /* fireWritabilityChanged, disarmRead, writeSocket */}, nil
-			} else if !m.vars.Unwritable && (m.vars.Backpressure && m.vars.ReadArmed) && !(m.vars.Output == ChannelOutputIdle) {
-				// ../spec/channel.yaml:367: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
+			} else if !m.vars.Unwritable && m.vars.Backpressure && m.vars.ReadArmed && !(m.vars.Output == ChannelOutputIdle) {
+				// ../spec/channel.yaml:361: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
 				m.vars.Unwritable = true
 				m.vars.ReadArmed = false
 				m.vars.RearmDue = false // effect of disarmRead
 				return ChannelActions{w0: 0x71402 /* fireWritabilityChanged, disarmRead */}, nil
 			} else if !m.vars.Unwritable && !(m.vars.Backpressure && m.vars.ReadArmed) && m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:367: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
+				// ../spec/channel.yaml:361: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
 				m.vars.Unwritable = true
 				m.vars.Output = ChannelOutputFlushing
 				return ChannelActions{w0: 0xf1402 /* fireWritabilityChanged, writeSocket */}, nil
 			} else {
-				// ../spec/channel.yaml:367: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
+				// ../spec/channel.yaml:361: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
 				m.vars.Unwritable = true
 				return ChannelActions{w0: 0x1401 /* fireWritabilityChanged */}, nil
 			}
@@ -2629,37 +2629,37 @@ func (m *Channel) onWriteQueued(out QueueLevel) (ChannelActions, error) {
 	case ChannelStateDraining:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:368: a draining channel takes no new writes
+			// ../spec/channel.yaml:362: a draining channel takes no new writes
 			return ChannelActions{}, &channelRejects[246]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:368: a draining channel takes no new writes
+			// ../spec/channel.yaml:362: a draining channel takes no new writes
 			return ChannelActions{}, &channelRejects[247]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:442: the channel is closing
+			// ../spec/channel.yaml:436: the channel is closing
 			return ChannelActions{}, &channelRejects[271]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:442: the channel is closing
+			// ../spec/channel.yaml:436: the channel is closing
 			return ChannelActions{}, &channelRejects[272]
 		}
 	case ChannelStateClosed:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:450: the channel is closed
+			// ../spec/channel.yaml:444: the channel is closed
 			return ChannelActions{}, &channelRejects[279]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:450: the channel is closed
+			// ../spec/channel.yaml:444: the channel is closed
 			return ChannelActions{}, &channelRejects[280]
 		}
 	case ChannelStateAbandoned:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:450: the channel is closed
+			// ../spec/channel.yaml:444: the channel is closed
 			return ChannelActions{}, &channelRejects[281]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:450: the channel is closed
+			// ../spec/channel.yaml:444: the channel is closed
 			return ChannelActions{}, &channelRejects[282]
 		}
 	}
@@ -2739,55 +2739,55 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[119]
 			} else if (m.vars.Output == ChannelOutputFlushing || m.vars.Output == ChannelOutputArmed) && m.vars.Output == ChannelOutputArmed {
-				// ../spec/channel.yaml:372
+				// ../spec/channel.yaml:366
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x121002 /* completeWrites, disarmWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:372
+				// ../spec/channel.yaml:366
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[120]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:374: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:368: the rest stays pending; wait for writable
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:375
+				// ../spec/channel.yaml:369
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[121]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:376
+				// ../spec/channel.yaml:370
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:377: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:371: writable, yet the write would block; keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[122]
 			} else {
-				// ../spec/channel.yaml:378: EINTR retries
+				// ../spec/channel.yaml:372: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[123]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:379
+				// ../spec/channel.yaml:373
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2795,7 +2795,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:379
+				// ../spec/channel.yaml:373
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2805,10 +2805,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[124]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:379
+				// ../spec/channel.yaml:373
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2816,7 +2816,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:379
+				// ../spec/channel.yaml:373
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2850,15 +2850,15 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[125]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[126]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:379
+				// ../spec/channel.yaml:373
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2866,7 +2866,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:379
+				// ../spec/channel.yaml:373
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2879,55 +2879,55 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[156]
 			} else if (m.vars.Output == ChannelOutputFlushing || m.vars.Output == ChannelOutputArmed) && m.vars.Output == ChannelOutputArmed {
-				// ../spec/channel.yaml:372
+				// ../spec/channel.yaml:366
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x121002 /* completeWrites, disarmWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:372
+				// ../spec/channel.yaml:366
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[157]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:374: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:368: the rest stays pending; wait for writable
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:375
+				// ../spec/channel.yaml:369
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[158]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:376
+				// ../spec/channel.yaml:370
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:377: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:371: writable, yet the write would block; keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[159]
 			} else {
-				// ../spec/channel.yaml:378: EINTR retries
+				// ../spec/channel.yaml:372: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[160]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:379
+				// ../spec/channel.yaml:373
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2935,7 +2935,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:379
+				// ../spec/channel.yaml:373
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2945,10 +2945,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[161]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:379
+				// ../spec/channel.yaml:373
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2956,7 +2956,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:379
+				// ../spec/channel.yaml:373
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2990,15 +2990,15 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[162]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[163]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:379
+				// ../spec/channel.yaml:373
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3006,7 +3006,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:379
+				// ../spec/channel.yaml:373
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3019,55 +3019,55 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[201]
 			} else if (m.vars.Output == ChannelOutputFlushing || m.vars.Output == ChannelOutputArmed) && m.vars.Output == ChannelOutputArmed {
-				// ../spec/channel.yaml:372
+				// ../spec/channel.yaml:366
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x121002 /* completeWrites, disarmWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:372
+				// ../spec/channel.yaml:366
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[202]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:374: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:368: the rest stays pending; wait for writable
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:375
+				// ../spec/channel.yaml:369
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[203]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:376
+				// ../spec/channel.yaml:370
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:377: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:371: writable, yet the write would block; keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[204]
 			} else {
-				// ../spec/channel.yaml:378: EINTR retries
+				// ../spec/channel.yaml:372: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[205]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:379
+				// ../spec/channel.yaml:373
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3075,7 +3075,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:379
+				// ../spec/channel.yaml:373
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3085,10 +3085,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[206]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:379
+				// ../spec/channel.yaml:373
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3096,7 +3096,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:379
+				// ../spec/channel.yaml:373
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3130,15 +3130,15 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[207]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[208]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:379
+				// ../spec/channel.yaml:373
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3146,7 +3146,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:379
+				// ../spec/channel.yaml:373
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3159,10 +3159,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[248]
 			} else {
-				// ../spec/channel.yaml:373: the graceful close completes once the flushed writes are out
+				// ../spec/channel.yaml:367: the graceful close completes once the flushed writes are out
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
@@ -3170,42 +3170,42 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[249]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:374: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:368: the rest stays pending; wait for writable
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:375
+				// ../spec/channel.yaml:369
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[250]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:376
+				// ../spec/channel.yaml:370
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:377: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:371: writable, yet the write would block; keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[251]
 			} else {
-				// ../spec/channel.yaml:378: EINTR retries
+				// ../spec/channel.yaml:372: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[252]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:379
+				// ../spec/channel.yaml:373
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3213,7 +3213,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:379
+				// ../spec/channel.yaml:373
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3223,10 +3223,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[253]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:379
+				// ../spec/channel.yaml:373
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3234,7 +3234,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:379
+				// ../spec/channel.yaml:373
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3268,15 +3268,15 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[254]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:371: no writeSocket is under way
+				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[255]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:379
+				// ../spec/channel.yaml:373
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3284,7 +3284,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:379
+				// ../spec/channel.yaml:373
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3296,13 +3296,13 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 	case ChannelStateClosing:
 		switch out {
 		case WriteResultDrained, WriteResultPartial, WriteResultWouldBlock, WriteResultInterrupted, WriteResultBrokenPipe, WriteResultReset, WriteResultDescriptorInvalid, WriteResultOtherError:
-			// ../spec/channel.yaml:447: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:441: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case WriteResultDrained, WriteResultPartial, WriteResultWouldBlock, WriteResultInterrupted, WriteResultBrokenPipe, WriteResultReset, WriteResultDescriptorInvalid, WriteResultOtherError:
-			// ../spec/channel.yaml:452: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -3330,33 +3330,33 @@ func (m *Channel) onLowWatermark() (ChannelActions, error) {
 		return ChannelActions{}, &channelRejects[81]
 	case ChannelStateActive, ChannelStateReading:
 		if !m.vars.Unwritable {
-			// ../spec/channel.yaml:381: already writable
+			// ../spec/channel.yaml:375: already writable
 			return ChannelActions{}, nil
-		} else if m.vars.Unwritable && (m.vars.Backpressure && (m.vars.AutoRead || m.vars.ReadRequested)) {
-			// ../spec/channel.yaml:382
+		} else if m.vars.Unwritable && m.vars.Backpressure && (m.vars.AutoRead || m.vars.ReadRequested) {
+			// ../spec/channel.yaml:376
 			m.vars.Unwritable = false
 			m.vars.ReadArmed = true
 			m.vars.RearmDue = false // effect of armRead
 			return ChannelActions{w0: 0x61402 /* fireWritabilityChanged, armRead */}, nil
 		} else {
-			// ../spec/channel.yaml:382
+			// ../spec/channel.yaml:376
 			m.vars.Unwritable = false
 			return ChannelActions{w0: 0x1401 /* fireWritabilityChanged */}, nil
 		}
 	case ChannelStateInputClosed, ChannelStateDraining:
 		if !m.vars.Unwritable {
-			// ../spec/channel.yaml:381: already writable
+			// ../spec/channel.yaml:375: already writable
 			return ChannelActions{}, nil
 		} else {
-			// ../spec/channel.yaml:383
+			// ../spec/channel.yaml:377
 			m.vars.Unwritable = false
 			return ChannelActions{w0: 0x1401 /* fireWritabilityChanged */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:443: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:437: late notifications and continuations of a channel being closed change nothing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:452: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3388,54 +3388,54 @@ func (m *Channel) onDrain() (ChannelActions, error) {
 		return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed:
 		if m.vars.Output == ChannelOutputIdle && m.vars.Delivered {
-			// ../spec/channel.yaml:386
+			// ../spec/channel.yaml:380
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x170c02 /* readComplete, deregister */}, nil
 		} else if m.vars.Output == ChannelOutputIdle && !m.vars.Delivered {
-			// ../spec/channel.yaml:386
+			// ../spec/channel.yaml:380
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x1701 /* deregister */}, nil
 		} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered && m.vars.ReadArmed {
-			// ../spec/channel.yaml:387
+			// ../spec/channel.yaml:381
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of disarmRead
 			m.state = ChannelStateDraining
 			return ChannelActions{w0: 0x70c02 /* readComplete, disarmRead */}, nil
 		} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered && !m.vars.ReadArmed {
-			// ../spec/channel.yaml:387
+			// ../spec/channel.yaml:381
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.state = ChannelStateDraining
 			return ChannelActions{w0: 0xc01 /* readComplete */}, nil
 		} else if m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.ReadArmed {
-			// ../spec/channel.yaml:387
+			// ../spec/channel.yaml:381
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of disarmRead
 			m.state = ChannelStateDraining
 			return ChannelActions{w0: 0x701 /* disarmRead */}, nil
 		} else {
-			// ../spec/channel.yaml:387
+			// ../spec/channel.yaml:381
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.state = ChannelStateDraining
 			return ChannelActions{}, nil
 		}
 	case ChannelStateDraining:
-		// ../spec/channel.yaml:388: already draining
+		// ../spec/channel.yaml:382: already draining
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:441: already closing
+		// ../spec/channel.yaml:435: already closing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:452: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3467,7 +3467,7 @@ func (m *Channel) onClose() (ChannelActions, error) {
 		return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:389: the pending writes fail first, with the cause that closes
+			// ../spec/channel.yaml:383: the pending writes fail first, with the cause that closes
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -3475,7 +3475,7 @@ func (m *Channel) onClose() (ChannelActions, error) {
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x17160c03 /* readComplete, failPendingWrites, deregister */}, nil
 		} else {
-			// ../spec/channel.yaml:389: the pending writes fail first, with the cause that closes
+			// ../spec/channel.yaml:383: the pending writes fail first, with the cause that closes
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -3484,10 +3484,10 @@ func (m *Channel) onClose() (ChannelActions, error) {
 			return ChannelActions{w0: 0x171602 /* failPendingWrites, deregister */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:441: already closing
+		// ../spec/channel.yaml:435: already closing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:451: closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:445: closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3638,44 +3638,44 @@ func (m *Channel) onDeregistered(out PollerControlResult) (ChannelActions, error
 		switch out {
 		case PollerControlResultOk, PollerControlResultAlreadyRegistered, PollerControlResultExhausted:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:399: the number is still ours: the DEL found it registered, or failed for want of memory, which says nothing about the number
+				// ../spec/channel.yaml:393: the number is still ours: the DEL found it registered, or failed for want of memory, which says nothing about the number
 				m.vars.CloseStep = ChannelCloseStepReleasing
 				m.vars.RearmDue = false // effect of closeFD
 				return ChannelActions{w0: 0x1801 /* closeFD */}, nil
 			} else {
-				// ../spec/channel.yaml:426: the loop failed while the DEL's result was awaited and close(2) went ahead without it
+				// ../spec/channel.yaml:420: the loop failed while the DEL's result was awaited and close(2) went ahead without it
 				return ChannelActions{}, nil
 			}
 		case PollerControlResultDescriptorInvalid, PollerControlResultNotRegistered, PollerControlResultOtherError:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:400: D2 crash: the DEL failed for a registered descriptor; the number is not ours, so it is not closed
+				// ../spec/channel.yaml:394: D2 crash: the DEL failed for a registered descriptor; the number is not ours, so it is not closed
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:401: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it
+				// ../spec/channel.yaml:395: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d15191a06 /* countDescriptorInvalid, forgetFD, fireError, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedOpen && m.vars.HandlerDead {
-				// ../spec/channel.yaml:413
+				// ../spec/channel.yaml:407
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e191a04 /* countDescriptorInvalid, forgetFD, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached != ChannelReachedOpen {
-				// ../spec/channel.yaml:419: only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
+				// ../spec/channel.yaml:413: only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e04191a05 /* countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:426: the loop failed while the DEL's result was awaited and close(2) went ahead without it
+				// ../spec/channel.yaml:420: the loop failed while the DEL's result was awaited and close(2) went ahead without it
 				return ChannelActions{}, nil
 			}
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:452: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -3773,74 +3773,74 @@ func (m *Channel) onReleased(out CloseResult) (ChannelActions, error) {
 		switch out {
 		case CloseResultClosed:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:427: no close(2) is issued before the DEL's result
+				// ../spec/channel.yaml:421: no close(2) is issued before the DEL's result
 				return ChannelActions{}, &channelRejects[273]
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:428: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				// ../spec/channel.yaml:422: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d03 /* fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedDialing {
-				// ../spec/channel.yaml:429
+				// ../spec/channel.yaml:423
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e0403 /* failConnect, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && (m.vars.Reached == ChannelReachedAdmitted || m.vars.Reached == ChannelReachedOpen && m.vars.HandlerDead) {
-				// ../spec/channel.yaml:430
+				// ../spec/channel.yaml:424
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e02 /* leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:435: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
+				// ../spec/channel.yaml:429: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
 				return ChannelActions{}, &channelRejects[273]
 			}
 		case CloseResultDescriptorInvalid:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:427: no close(2) is issued before the DEL's result
+				// ../spec/channel.yaml:421: no close(2) is issued before the DEL's result
 				return ChannelActions{}, &channelRejects[275]
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash && m.vars.Reached != ChannelReachedUnadmitted {
-				// ../spec/channel.yaml:431
+				// ../spec/channel.yaml:425
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:432: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
+				// ../spec/channel.yaml:426: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d1a04 /* countDescriptorInvalid, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedDialing {
-				// ../spec/channel.yaml:433
+				// ../spec/channel.yaml:427
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e041a04 /* countDescriptorInvalid, failConnect, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && (m.vars.Reached == ChannelReachedAdmitted || m.vars.Reached == ChannelReachedOpen && m.vars.HandlerDead) {
-				// ../spec/channel.yaml:434
+				// ../spec/channel.yaml:428
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1a03 /* countDescriptorInvalid, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:435: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
+				// ../spec/channel.yaml:429: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
 				return ChannelActions{}, &channelRejects[275]
 			}
 		case CloseResultOtherError:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:427: no close(2) is issued before the DEL's result
+				// ../spec/channel.yaml:421: no close(2) is issued before the DEL's result
 				return ChannelActions{}, &channelRejects[277]
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:428: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				// ../spec/channel.yaml:422: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d03 /* fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedDialing {
-				// ../spec/channel.yaml:429
+				// ../spec/channel.yaml:423
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e0403 /* failConnect, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && (m.vars.Reached == ChannelReachedAdmitted || m.vars.Reached == ChannelReachedOpen && m.vars.HandlerDead) {
-				// ../spec/channel.yaml:430
+				// ../spec/channel.yaml:424
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e02 /* leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:435: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
+				// ../spec/channel.yaml:429: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
 				return ChannelActions{}, &channelRejects[277]
 			}
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case CloseResultClosed, CloseResultDescriptorInvalid, CloseResultOtherError:
-			// ../spec/channel.yaml:452: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -3912,7 +3912,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:391: successful changes are not reported
+			// ../spec/channel.yaml:385: successful changes are not reported
 			return ChannelActions{}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
@@ -3942,7 +3942,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
 			if m.vars.Delivered {
-				// ../spec/channel.yaml:392
+				// ../spec/channel.yaml:386
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3950,7 +3950,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:392
+				// ../spec/channel.yaml:386
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3962,13 +3962,13 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 	case ChannelStateClosing:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:447: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:441: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:452: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
 			return ChannelActions{}, nil
 		}
 	}
@@ -4003,7 +4003,7 @@ func (m *Channel) onLoopFailed() (ChannelActions, error) {
 		return ChannelActions{w0: 0x180102 /* cancelConnectTimer, closeFD */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:390: the failed poller is closed with all its registrations; no epoll_ctl on it
+			// ../spec/channel.yaml:384: the failed poller is closed with all its registrations; no epoll_ctl on it
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -4012,7 +4012,7 @@ func (m *Channel) onLoopFailed() (ChannelActions, error) {
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x1816150c04 /* readComplete, fireError, failPendingWrites, closeFD */}, nil
 		} else {
-			// ../spec/channel.yaml:390: the failed poller is closed with all its registrations; no epoll_ctl on it
+			// ../spec/channel.yaml:384: the failed poller is closed with all its registrations; no epoll_ctl on it
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -4023,17 +4023,17 @@ func (m *Channel) onLoopFailed() (ChannelActions, error) {
 		}
 	case ChannelStateClosing:
 		if m.vars.CloseStep == ChannelCloseStepDeregistering {
-			// ../spec/channel.yaml:436: the failed poller goes away with every registration; a DEL result lost to the fault that failed the loop is not waited for
+			// ../spec/channel.yaml:430: the failed poller goes away with every registration; a DEL result lost to the fault that failed the loop is not waited for
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.RearmDue = false // effect of closeFD
 			return ChannelActions{w0: 0x1801 /* closeFD */}, nil
 		} else {
-			// ../spec/channel.yaml:437: close(2) was issued; its result finishes the close
+			// ../spec/channel.yaml:431: close(2) was issued; its result finishes the close
 			m.state = ChannelStateClosing
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:452: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -4066,7 +4066,7 @@ func (m *Channel) onForcedShutdown() (ChannelActions, error) {
 		return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:389: the pending writes fail first, with the cause that closes
+			// ../spec/channel.yaml:383: the pending writes fail first, with the cause that closes
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -4074,7 +4074,7 @@ func (m *Channel) onForcedShutdown() (ChannelActions, error) {
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x17160c03 /* readComplete, failPendingWrites, deregister */}, nil
 		} else {
-			// ../spec/channel.yaml:389: the pending writes fail first, with the cause that closes
+			// ../spec/channel.yaml:383: the pending writes fail first, with the cause that closes
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -4083,11 +4083,11 @@ func (m *Channel) onForcedShutdown() (ChannelActions, error) {
 			return ChannelActions{w0: 0x171602 /* failPendingWrites, deregister */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:438: already closing; the results under way finish at once
+		// ../spec/channel.yaml:432: already closing; the results under way finish at once
 		m.state = ChannelStateClosing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:452: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -4164,11 +4164,11 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 			return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:439: the DEL under way answers about the number too and decides (EBADF or ENOENT abandons it), or close(2) was issued already
+		// ../spec/channel.yaml:433: the DEL under way answers about the number too and decides (EBADF or ENOENT abandons it), or close(2) was issued already
 		m.state = ChannelStateClosing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:452: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -4216,7 +4216,7 @@ func (m *Channel) onHandlerPanicked() (ChannelActions, error) {
 			// ../spec/channel.yaml:323: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
 			return ChannelActions{w0: 0x1c01 /* repanic */}, nil
 		} else {
-			// ../spec/channel.yaml:393: the handler that panicked is not called again (no readComplete, no fireInactive); the close result carries the panic and stack
+			// ../spec/channel.yaml:387: the handler that panicked is not called again (no readComplete, no fireInactive); the close result carries the panic and stack
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -4230,13 +4230,13 @@ func (m *Channel) onHandlerPanicked() (ChannelActions, error) {
 			// ../spec/channel.yaml:323: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
 			return ChannelActions{w0: 0x1c01 /* repanic */}, nil
 		} else {
-			// ../spec/channel.yaml:440: a callback performed on the way to closing panicked: closing does not call the handler again
+			// ../spec/channel.yaml:434: a callback performed on the way to closing panicked: closing does not call the handler again
 			m.vars.HandlerDead = true
 			m.state = ChannelStateClosing
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:452: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
