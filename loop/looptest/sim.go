@@ -48,8 +48,7 @@ type Sim struct {
 	ringN      int
 	injected   map[string]int
 	turns      int
-	running    int // goroutines started by Go and not yet returned
-	steps      func(loop.Step)
+	running    int      // goroutines started by Go and not yet returned
 	full       []string // every trace line, when KeepTrace was called
 	ids        map[uint64]int
 }
@@ -162,9 +161,6 @@ func (s *Sim) Options(base *loop.Options) *loop.Options {
 		}
 		s.k.record("%s %d %s -%s-> %s %v%s", st.Machine, id, st.From, st.Event, st.To, st.Actions, map[bool]string{true: " rejected"}[st.Rejected])
 		s.k.mu.Unlock()
-		if s.steps != nil {
-			s.steps(st)
-		}
 		if user != nil {
 			user(st)
 		}
@@ -390,7 +386,7 @@ func (s *Sim) Listen(addr net.Addr) *Remote {
 	k := s.k
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	r := &Remote{k: k, addr: addr}
+	r := &Remote{k: k}
 	k.remotes[addrKey(addr)] = r
 	return r
 }

@@ -83,62 +83,47 @@ func (k *kernel) fault(op Op, fd int, class faultClass) syscall.Errno {
 	}
 	switch class {
 	case faultSocket:
-		if k.hit(p.AcceptLimit) {
-			k.count(op, "EMFILE")
-			return syscall.EMFILE
-		}
+		return k.first(op, choice{p.AcceptLimit, syscall.EMFILE, "EMFILE"})
 	case faultAccept:
-		switch {
-		case k.hit(p.AcceptLimit):
+		if k.hit(p.AcceptLimit) {
 			e := [...]syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS}[k.sim.rngFault.IntN(3)]
 			k.count(op, e.Error())
 			return e
-		case k.hit(p.EINTR):
-			k.count(op, "EINTR")
-			return syscall.EINTR
-		case k.hit(p.EAGAIN):
-			k.count(op, "EAGAIN")
-			return syscall.EAGAIN
 		}
+		return k.first(op, choice{p.EINTR, syscall.EINTR, "EINTR"}, choice{p.EAGAIN, syscall.EAGAIN, "EAGAIN"})
 	case faultRead, faultWrite:
-		switch {
-		case k.hit(p.EINTR):
-			k.count(op, "EINTR")
-			return syscall.EINTR
-		case k.hit(p.EAGAIN):
-			k.count(op, "EAGAIN")
-			return syscall.EAGAIN
-		case k.hit(p.Reset):
-			k.count(op, "reset")
-			if class == faultRead {
-				return syscall.ECONNRESET
-			}
-			return syscall.EPIPE
-		case k.hit(p.Short):
-			k.count(op, "short")
-			return errShort
+		reset := syscall.EPIPE
+		if class == faultRead {
+			reset = syscall.ECONNRESET
 		}
+		return k.first(op, choice{p.EINTR, syscall.EINTR, "EINTR"}, choice{p.EAGAIN, syscall.EAGAIN, "EAGAIN"},
+			choice{p.Reset, reset, "reset"}, choice{p.Short, errShort, "short"})
 	case faultClose:
-		if k.hit(p.EINTR) {
-			k.count(op, "EINTR")
-			return syscall.EINTR
-		}
+		return k.first(op, choice{p.EINTR, syscall.EINTR, "EINTR"})
 	case faultControl:
-		if k.hit(p.ControlFail) {
-			k.count(op, "ENOMEM")
-			return syscall.ENOMEM
-		}
+		return k.first(op, choice{p.ControlFail, syscall.ENOMEM, "ENOMEM"})
 	case faultWait:
-		switch {
-		case k.hit(p.EINTR):
-			k.count(op, "EINTR")
-			return syscall.EINTR
-		case k.hit(p.WaitFail):
-			k.count(op, "EINVAL")
-			return syscall.EINVAL
-		case k.hit(p.EBADF):
-			k.count(op, "EBADF")
-			return syscall.EBADF
+		return k.first(op, choice{p.EINTR, syscall.EINTR, "EINTR"}, choice{p.WaitFail, syscall.EINVAL, "EINVAL"},
+			choice{p.EBADF, syscall.EBADF, "EBADF"})
+	}
+	return 0
+}
+
+// choice is one fault a call may get: its rate, its answer, its name in
+// Injected.
+type choice struct {
+	rate  uint16
+	errno syscall.Errno
+	name  string
+}
+
+// first draws the choices in order and returns the first that fires, counted,
+// or 0.
+func (k *kernel) first(op Op, choices ...choice) syscall.Errno {
+	for _, c := range choices {
+		if k.hit(c.rate) {
+			k.count(op, c.name)
+			return c.errno
 		}
 	}
 	return 0

@@ -73,10 +73,9 @@ type file struct {
 // pipe is one direction of a connection: bytes the writer sent that the
 // reader has not taken, bounded like a socket buffer.
 type pipe struct {
-	buf  []byte
-	cap  int
-	eof  bool // the writer shut down its side (or closed)
-	sent int  // bytes ever put in, for the oracle
+	buf []byte
+	cap int
+	eof bool // the writer shut down its side (or closed)
 }
 
 func (p *pipe) free() int { return p.cap - len(p.buf) }
@@ -114,6 +113,14 @@ type end struct {
 	invalidated bool
 }
 
+// takeReset returns the reset error the end has not yet taken (each end's
+// first read or write after a reset takes it), or 0.
+func (e *end) takeReset() syscall.Errno {
+	err := e.c.rst[e.side]
+	e.c.rst[e.side] = 0
+	return err
+}
+
 func (e *end) in() *pipe  { return &e.c.pipes[1-e.side] }
 func (e *end) out() *pipe { return &e.c.pipes[e.side] }
 func (e *end) other() *end {
@@ -146,8 +153,8 @@ type kernel struct {
 	remotes  map[string]*Remote // addresses the driver's Remotes listen on
 	pollers  []*simPoller
 	trace    hash.Hash64
-	nsys     uint64 // system calls made
-	owned    map[int]uint64
+	nsys     uint64       // system calls made
+	owned    map[int]bool // the numbers the runtime was given and has not closed
 	faults   *faultPlan
 	sockBuf  int
 	backlogN int
@@ -160,7 +167,7 @@ type kernel struct {
 func newKernel(s *Sim) *kernel {
 	return &kernel{
 		sim: s, ports: 40000, addrs: map[string]*file{}, remotes: map[string]*Remote{}, bound: map[string]bool{},
-		trace: fnv.New64a(), owned: map[int]uint64{}, sockBuf: 64 << 10, backlogN: 128,
+		trace: fnv.New64a(), owned: map[int]bool{}, sockBuf: 64 << 10, backlogN: 128,
 	}
 }
 

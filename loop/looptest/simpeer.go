@@ -36,7 +36,6 @@ func (p *Peer) Write(b []byte) int {
 	}
 	n := min(len(b), out.free())
 	out.buf = append(out.buf, b[:n]...)
-	out.sent += n
 	k.record("%s write %d of %d", p.name, n, len(b))
 	return n
 }
@@ -139,7 +138,6 @@ func (p *Peer) Reset() {
 // Remote is a simulated server the runtime dials (Sim.Listen).
 type Remote struct {
 	k     *kernel
-	addr  net.Addr
 	peers []*Peer
 	next  int
 }

@@ -32,7 +32,6 @@ type simPoller struct {
 	deadline time.Time
 	woken    bool
 	turn     chan struct{}
-	exited   bool
 }
 
 type simReg struct {
@@ -55,9 +54,9 @@ func (k *kernel) newPoller() (loop.Poller, error) {
 	p.file = k.newFile(filePoller)
 	p.file.poller = p
 	p.fd = k.alloc(p.file)
-	k.owned[p.fd] = p.file.id
+	k.owned[p.fd] = true
 	p.wfd = k.alloc(k.newFile(fileWakeup))
-	k.owned[p.wfd] = 0
+	k.owned[p.wfd] = true
 	k.pollers = append(k.pollers, p)
 	k.record("poller %d = fd %d, wakeup fd %d", p.index, p.fd, p.wfd)
 	return p, nil
@@ -295,7 +294,6 @@ func (p *simPoller) Close() error {
 		return loop.ErrPollerClosed
 	}
 	p.done = true
-	p.exited = true
 	if k.fds[p.fd].f == p.file {
 		k.release(p.fd)
 	} else {
@@ -316,7 +314,6 @@ func (p *simPoller) Forget() error {
 		return loop.ErrPollerClosed
 	}
 	p.done = true
-	p.exited = true
 	k.release(p.wfd)
 	if k.fds[p.fd].f == p.file {
 		// Forgetting a poller that is still ours leaks it.

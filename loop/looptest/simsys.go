@@ -32,7 +32,7 @@ func (s simSys) Socket(f sockets.Family) (int, error) {
 	fl := k.newFile(fileSocket)
 	fl.fam = f
 	fd := k.alloc(fl)
-	k.owned[fd] = fl.id
+	k.owned[fd] = true
 	k.record("socket %v = %d", f, fd)
 	return fd, nil
 }
@@ -103,7 +103,7 @@ func (s simSys) Accept(fd int) (int, net.Addr, error) {
 	nf.fam, nf.end, nf.laddr = f.fam, en, en.laddr
 	en.file = nf
 	nfd := k.alloc(nf)
-	k.owned[nfd] = nf.id
+	k.owned[nfd] = true
 	k.record("accept fd=%d = %d from %v", fd, nfd, en.raddr)
 	return nfd, en.raddr, nil
 }
@@ -220,12 +220,11 @@ func (s simSys) Read(fd int, p []byte) (int, error) {
 		n = k.shortLen(n)
 	}
 	in := en.in()
-	switch {
-	case en.c.reset && en.c.rst[en.side] != 0:
-		e := en.c.rst[en.side]
-		en.c.rst[en.side] = 0
+	if e := en.takeReset(); e != 0 {
 		k.record("read fd=%d = %v", fd, e)
 		return 0, e
+	}
+	switch {
 	case en.c.reset:
 		k.record("read fd=%d = 0 (reset)", fd)
 		return 0, nil
@@ -298,12 +297,11 @@ func (s simSys) writev(fd int, bufs [][]byte) (int, error) {
 		limit = k.shortLen(total)
 	}
 	out := en.out()
-	switch {
-	case en.c.reset && en.c.rst[en.side] != 0:
-		e := en.c.rst[en.side]
-		en.c.rst[en.side] = 0
+	if e := en.takeReset(); e != 0 {
 		k.record("write fd=%d = %v", fd, e)
 		return 0, e
+	}
+	switch {
 	case en.c.reset:
 		k.record("write fd=%d = EPIPE", fd)
 		return 0, syscall.EPIPE
@@ -333,7 +331,6 @@ func (s simSys) writev(fd int, bufs [][]byte) (int, error) {
 			break
 		}
 	}
-	out.sent += n
 	k.record("write fd=%d = %d", fd, n)
 	return n, nil
 }
@@ -492,7 +489,7 @@ func (s simSys) DupCloexec(fd int) (int, error) {
 		return 0, e
 	}
 	nfd := k.alloc(f)
-	k.owned[nfd] = f.id
+	k.owned[nfd] = true
 	return nfd, nil
 }
 
