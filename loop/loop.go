@@ -191,7 +191,6 @@ type Loop struct {
 	slots     []regSlot // the registry, by slot
 	free      []uint32
 	live      int // registered channels and listeners (the registry)
-	leaving   int // leaves fed as channelClosed and not yet heard by the table
 	timers    timerHeap
 	waitNext  bool
 	current   loopEvent
@@ -330,15 +329,12 @@ func (l *Loop) step(e loopEvent) {
 			l.ev.raise(loopEvent{ev: sm.EventloopEventRuntimeFault, cause: err})
 		}
 	}()
-	if e.ev == sm.EventloopEventChannelClosed {
+	if e.ev == sm.EventloopEventChannelClosed && l.live == 0 && !l.ev.queued(isChannelClosed) {
 		// Whether it was the last is decided when the table hears it, not when
 		// the registration left: one admitted in between (its registerChannel
 		// was queued ahead) is open, and a later leave still to be heard is
 		// the last one.
-		l.leaving--
-		if l.live == 0 && l.leaving == 0 {
-			e.ev = sm.EventloopEventLastChannelClosed
-		}
+		e.ev = sm.EventloopEventLastChannelClosed
 	}
 	from := l.m.State()
 	acts, err := l.m.Fire(e.ev, e.out)
@@ -666,3 +662,5 @@ func actionNames[S fmt.Stringer](n int, at func(int) S) []string {
 	}
 	return out
 }
+
+func isChannelClosed(e loopEvent) bool { return e.ev == sm.EventloopEventChannelClosed }

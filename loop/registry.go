@@ -137,7 +137,6 @@ func (l *Loop) leave(r *registration) {
 		l.free = append(l.free, r.slot)
 	}
 	l.live--
-	l.leaving++
 	l.feed(loopEvent{ev: sm.EventloopEventChannelClosed}) // or the last: step decides
 }
 
@@ -310,6 +309,16 @@ func (q *events[E]) run(step func(E) error) {
 	q.queue[len(q.queue)-1] = zero
 	q.queue = q.queue[:len(q.queue)-1]
 	q.fire(e, step)
+}
+
+// queued reports whether an event still to be delivered matches.
+func (q *events[E]) queued(match func(E) bool) bool {
+	for _, e := range q.queue[q.next:] {
+		if match(e) {
+			return true
+		}
+	}
+	return false
 }
 
 // raise queues an event for after the current action list.
