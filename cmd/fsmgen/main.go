@@ -153,11 +153,10 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	wantJSON = nil
 	err := dispatch(args, stdout, stderr)
-	var ds gen.Diagnostics
-	if err != nil && wantJSON != nil && *wantJSON && errors.As(err, &ds) {
-		if werr := writeJSON(stdout, checkJSON{Diagnostics: diagnosticsJSON(ds)}); werr != nil {
+	var je jsonDiagnostics
+	if errors.As(err, &je) {
+		if werr := writeJSON(stdout, checkJSON{Diagnostics: diagnosticsJSON(je.ds)}); werr != nil {
 			fmt.Fprintln(stderr, werr)
 		}
 		return 1
@@ -207,16 +206,32 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	return usageErr("unknown command %q", cmd)
 }
 
-// wantJSON is the -json flag of the command being run: run prints the
-// diagnostics of specs that do not load as JSON on standard output then.
-var wantJSON *bool
+// jsonDiagnostics are diagnostics a command given -json returns: run prints
+// them as JSON on standard output instead of as text on standard error.
+type jsonDiagnostics struct{ ds gen.Diagnostics }
 
-// jsonFlag returns the command's -json flag, which newFlags defined.
-func jsonFlag(*flag.FlagSet) *bool { return wantJSON }
+func (j jsonDiagnostics) Error() string { return j.ds.Error() }
+
+// asJSON reports whether the command's -json flag, which newFlags defines, is set.
+func asJSON(fs *flag.FlagSet) bool {
+	f := fs.Lookup("json")
+	return f != nil && f.Value.String() == "true"
+}
+
+// loadArgs loads the spec files of fs; with -json, diagnostics come back as
+// jsonDiagnostics.
+func loadArgs(fs *flag.FlagSet) (*gen.Package, error) {
+	pkg, err := load(fs.Args())
+	var ds gen.Diagnostics
+	if err != nil && asJSON(fs) && errors.As(err, &ds) {
+		return nil, jsonDiagnostics{ds}
+	}
+	return pkg, err
+}
 
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	wantJSON = fs.Bool("json", false, "print diagnostics (and, for check, the report and every search's result) as one JSON object on standard output")
+	fs.Bool("json", false, "print diagnostics (and, for check, the report and every search's result) as one JSON object on standard output")
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: fsmgen %s\n\n%s.\n\n", synopsis(name), strings.ToUpper(purpose(name)[:1])+purpose(name)[1:])
@@ -334,7 +349,7 @@ func (e *emitter) run(args []string, defaultPkg func(dirPkg string) string, prep
 	if err := parseFlags(e.fs, args); err != nil {
 		return err
 	}
-	pkg, err := load(e.fs.Args())
+	pkg, err := loadArgs(e.fs)
 	if err != nil {
 		return err
 	}
@@ -419,7 +434,8 @@ func generate(all, args []string, stderr io.Writer) error {
 			fmt.Fprintln(stderr, "fsmgen generate: -nocheck: the tables are validated but not model-checked")
 			return nil
 		}
-		_, failed, err := checkAll(pkg, nil)
+		_, results, err := checkAll(pkg, nil)
+		failed := failedOf(results)
 		if err != nil {
 			return err
 		}
@@ -558,11 +574,10 @@ func check(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("check", stderr)
 	counts := countFlags{}
 	fs.Var(counts, "count", "instances of a product `component=N` in the model check (repeatable)")
-	asJSON := jsonFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	pkg, err := load(fs.Args())
+	pkg, err := loadArgs(fs)
 	if err != nil {
 		return err // run prints the diagnostics, as JSON with -json
 	}
@@ -580,12 +595,13 @@ func check(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	report, failed, err := checkAll(pkg, counts)
+	report, results, err := checkAll(pkg, counts)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		if err := writeJSON(stdout, checkJSON{Report: report, Results: lastResults}); err != nil {
+	failed := failedOf(results)
+	if asJSON(fs) {
+		if err := writeJSON(stdout, checkJSON{Report: report, Results: results}); err != nil {
 			return err
 		}
 	} else if _, err := io.WriteString(stdout, report); err != nil {
@@ -600,14 +616,13 @@ func check(args []string, stdout, stderr io.Writer) error {
 // checkAll runs everything check proves on a loaded package: the validator's
 // report per machine, the model check of every machine alone and of every
 // product (with counts overriding instance numbers). It returns the report and
-// the searches that found violations; err is a search that could not run.
+// every search's result; err is a search that could not run.
 // generate runs it too, so the two cannot drift apart.
-func checkAll(pkg *gen.Package, counts map[string]int) (report string, failed []*verify.Result, err error) {
+func checkAll(pkg *gen.Package, counts map[string]int) (report string, results []*verify.Result, err error) {
 	report, err = gen.Report(pkg)
 	if err != nil {
 		return "", nil, err
 	}
-	var results []*verify.Result
 	for _, m := range pkg.Machines {
 		r, err := verify.CheckMachine(pkg, m, verify.Options{})
 		if err != nil {
@@ -622,17 +637,19 @@ func checkAll(pkg *gen.Package, counts map[string]int) (report string, failed []
 		}
 		results = append(results, r)
 	}
+	return report + "\n" + verify.Report(results), results, nil
+}
+
+// failedOf returns the searches that found violations.
+func failedOf(results []*verify.Result) []*verify.Result {
+	var failed []*verify.Result
 	for _, r := range results {
 		if !r.OK() {
 			failed = append(failed, r)
 		}
 	}
-	lastResults = results
-	return report + "\n" + verify.Report(results), failed, nil
+	return failed
 }
-
-// lastResults are the searches of the last checkAll, for check -json.
-var lastResults []*verify.Result
 
 // checkJSON is what check -json prints: the diagnostics when the specs do not
 // load; otherwise the text report and every search's result (its properties
@@ -723,7 +740,7 @@ func graph(args []string, stdout, stderr io.Writer) error {
 		return usageErr("graph: -%v", err)
 	}
 	opts := gen.DiagramOptions{Labels: labelMode}
-	pkg, err := load(fs.Args())
+	pkg, err := loadArgs(fs)
 	if err != nil {
 		return err
 	}
