@@ -126,10 +126,16 @@ func echoRun(t *testing.T) *checkedTrace {
 }
 
 // TestTablesEcho: the steps of a real echo server, its loops, listener and
-// channels, are a legal path of the tables.
+// channels, are a legal path of the tables: the runtime decides nothing the
+// tables did not. Four connections take at least 20 channel steps and 4 of
+// each other machine; fewer would mean the trace is not reaching the checker.
 func TestTablesEcho(t *testing.T) {
 	ct := echoRun(t)
 	ct.verify(t, "eventloop", "listener", "channel")
+	steps := ct.tables.Steps()
+	if steps["channel"] < 20 || steps["listener"] < 4 || steps["eventloop"] < 4 {
+		t.Fatalf("too few steps checked to mean anything: %v", steps)
+	}
 }
 
 // TestTablesTampered: a step the runtime did not take as its table says is
