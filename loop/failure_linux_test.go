@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -194,10 +195,16 @@ func wantContainedEBADF(t *testing.T, l *Loop, ch *Channel) {
 	}
 }
 
-// TestAcceptEMFILEThrottlesAndRecovers: with RLIMIT_NOFILE lowered, accept fails
-// with EMFILE (which stops gnet and evio entirely). Here the listener throttles
-// (stops watching, retries on a backoff timer), existing connections keep being
-// served, and accepting resumes once descriptors are free again.
+// TestAcceptEMFILEThrottlesAndRecovers: with the descriptor table full, accept
+// fails with EMFILE (which stops gnet and evio entirely). Here the listener
+// throttles (stops watching, retries on a backoff timer), existing connections
+// keep being served, and accepting resumes once descriptors are free again.
+//
+// The table is filled by construction, not by racing the server's accepts
+// against the clients' dials: the clients' sockets are made while there is
+// room, RLIMIT_NOFILE is lowered, every number left below it is taken by a
+// dup, and only then do the clients connect (connect needs no descriptor, the
+// server's accept does).
 func TestAcceptEMFILEThrottlesAndRecovers(t *testing.T) {
 	checkFDs(t)
 	var old unix.Rlimit
@@ -215,40 +222,62 @@ func TestAcceptEMFILEThrottlesAndRecovers(t *testing.T) {
 	if err := echoOnce(first, "before"); err != nil {
 		t.Fatal(err)
 	}
-	// Leave room for the clients' own descriptors but none for the server's.
-	const clients = 8
-	limit := unix.Rlimit{Cur: uint64(fdCount(t) + clients), Max: old.Max}
-	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &limit); err != nil {
-		t.Fatal(err)
+	const clients = 4
+	var raw []int
+	defer func() {
+		for _, fd := range raw {
+			unix.Close(fd)
+		}
+	}()
+	for range clients {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw = append(raw, fd)
 	}
+	var fillers []int
 	restored := false
 	restore := func() {
-		if !restored {
-			restored = true
-			if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
-				t.Error(err)
-			}
+		if restored {
+			return
+		}
+		restored = true
+		for _, fd := range fillers {
+			unix.Close(fd)
+		}
+		fillers = nil
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
+			t.Error(err)
 		}
 	}
 	defer restore()
-	var waiting []net.Conn
-	defer func() {
-		for _, c := range waiting {
-			c.Close()
+	limit := unix.Rlimit{Cur: uint64(fdCount(t) + 16), Max: old.Max}
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &limit); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		fd, err := unix.Dup(raw[0])
+		if err == unix.EMFILE {
+			break
 		}
-	}()
-	for i := 0; i < clients; i++ {
-		c, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
-			break // the client side ran out first: enough
+			t.Fatalf("filling the descriptor table: %v", err)
 		}
-		waiting = append(waiting, c)
+		fillers = append(fillers, fd)
+	}
+	sa := &unix.SockaddrInet4{Port: ln.Addr().(*net.TCPAddr).Port, Addr: [4]byte{127, 0, 0, 1}}
+	for i, fd := range raw {
+		if err := unix.Connect(fd, sa); err != nil {
+			t.Fatalf("client %d: connect: %v", i, err)
+		}
 	}
 	l := g.Loops()[0]
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for l.Counters().ListenerThrottles.Load() == 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("accept never reported EMFILE (limit %d, %d descriptors open)", limit.Cur, fdCount(t))
+			restore()
+			t.Fatalf("accept never reported EMFILE (limit %d, %d filler descriptors)", limit.Cur, len(fillers))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -258,12 +287,21 @@ func TestAcceptEMFILEThrottlesAndRecovers(t *testing.T) {
 	}
 	// Descriptors free up: accepting resumes and the waiting clients are served.
 	restore()
-	for i, c := range waiting {
-		if err := echoOnce(c, fmt.Sprintf("after %d", i)); err != nil {
+	for i, fd := range raw {
+		f := os.NewFile(uintptr(fd), fmt.Sprintf("client %d", i))
+		c, err := net.FileConn(f)
+		f.Close()
+		raw[i] = -1
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = echoOnce(c, fmt.Sprintf("after %d", i))
+		c.Close()
+		if err != nil {
 			t.Fatalf("waiting client %d was not served after recovery: %v", i, err)
 		}
 	}
-	t.Logf("throttled %d times; %d waiting clients served after recovery", l.Counters().ListenerThrottles.Load(), len(waiting))
+	t.Logf("throttled %d times; %d waiting clients served after recovery", l.Counters().ListenerThrottles.Load(), clients)
 }
 
 func echoOnce(c net.Conn, msg string) error {
