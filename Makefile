@@ -36,8 +36,9 @@ lint:
 fuzz:
 	$(GO) test ./gen -run '^$$' -fuzz FuzzLoad -fuzztime 60s
 
-# bench runs the generated machines against looplab/fsm and the echo servers
-# against each other, side by side, and writes docs/benchmarks.md from the output.
+# bench runs the generated machines against looplab/fsm, the echo servers
+# against each other, and net/http and gRPC served over ListenConn against the
+# same over net.Listen, side by side, and writes docs/benchmarks.md from the output.
 bench:
 	mkdir -p bench/.tools
 	cd bench && $(GO) test -run '^$$' -bench Fire -benchmem -count 5 . > .tools/fire.txt && cat .tools/fire.txt
@@ -45,6 +46,8 @@ bench:
 	bench/scripts/instructions.sh > bench/.tools/instructions.txt && cat bench/.tools/instructions.txt
 	cd bench && $(GO) run ./cmd/echobench -c 50,500 -t 10s -runs 3 -idle 10000 > .tools/echo.txt && cat .tools/echo.txt
 	cd bench && $(GO) run ./cmd/floodrss -modes write,send,sendcopy -peers 100 -t 6s > .tools/flood.txt && cat .tools/flood.txt
+	cd bench && $(GO) run ./cmd/httpbench -c 50,500 -modes plain,tls -runs 3 -t 10s -idle 2000 > .tools/http.txt && cat .tools/http.txt
+	bench/scripts/grpc.sh 5 > bench/.tools/grpc.txt && cat bench/.tools/grpc.txt
 	if command -v perf >/dev/null; then bench/scripts/profile.sh 50 8 > bench/.tools/profile.txt; \
 	else echo "perf not installed (Debian package linux-perf): no profile" > bench/.tools/profile.txt; fi; cat bench/.tools/profile.txt
 	{ cat bench/benchmarks-head.md; \
@@ -53,7 +56,9 @@ bench:
 	  printf '\n### Instructions per echo of the runtime alone (callgrind)\n\n```\n'; cat bench/.tools/instructions.txt; printf '```\n'; \
 	  printf '\n### Echo CPU and idle memory\n\n```\n'; cat bench/.tools/echo.txt; printf '```\n'; \
 	  printf '\n### Memory under a flood of writes\n\n```\n'; cat bench/.tools/flood.txt; printf '```\n'; \
-	  printf '\n### Where the CPU of an echo goes (perf)\n\n```\n'; cat bench/.tools/profile.txt; printf '```\n'; } > docs/benchmarks.md
+	  printf '\n### Where the CPU of an echo goes (perf)\n\n```\n'; cat bench/.tools/profile.txt; printf '```\n'; \
+	  printf '\n### HTTP over ListenConn: CPU per request and idle memory\n\n```\n'; cat bench/.tools/http.txt; printf '```\n'; \
+	  printf '\n### gRPC unary over ListenConn\n\n```\n'; cat bench/.tools/grpc.txt; printf '```\n'; } > docs/benchmarks.md
 
 # verify-spin cross-checks the tables with the SPIN model checker (installed from
 # Debian's packages when missing): SPIN must store exactly the configurations
