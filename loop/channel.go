@@ -135,6 +135,7 @@ type Channel struct {
 	wclosed   error        // under wmu: the channel ended; a Write fails at once with it
 	inCb      atomic.Bool  // the loop is inside one of this channel's callbacks
 	flushTask task
+	readTask  task // Read's, bound once so that asking for a cycle allocates nothing
 }
 
 // write is one queued write. Records are kept by value in the channel's queue,
@@ -183,6 +184,7 @@ func newChannel(fd *sockets.FD, h Handler, o *ChannelOptions, dialed bool) *Chan
 	c.out = c.outBuf[:0]
 	c.finished = c.finishedBuf[:0]
 	c.flushTask = task{run: c.takeWrites, fail: c.failInbox}
+	c.readTask = task{run: c.requestRead}
 	return c
 }
 
@@ -433,8 +435,10 @@ func (c *Channel) settleBorrowed() {
 
 // Read asks for one more read cycle when AutoRead is off.
 func (c *Channel) Read() {
-	c.loop.Execute(func() { c.fire(chEvent{ev: sm.ChannelEventReadRequest}) })
+	c.loop.submit(request{kind: reqTask, task: c.readTask})
 }
+
+func (c *Channel) requestRead() { c.fire(chEvent{ev: sm.ChannelEventReadRequest}) }
 
 // Close closes the channel: pending writes fail. Safe from any goroutine; it
 // returns at once, Closed reports the end.

@@ -235,6 +235,7 @@ type Conn struct {
 	// completion, so the next Write waits for them.
 	rsem, wsem chan struct{}
 	rdl, wdl   deadline
+	spare      *connWrite // the last completed write's record, for the next; under wsem
 
 	mu        sync.Mutex
 	buf       []byte // read and not yet taken, from off
@@ -340,10 +341,11 @@ func (c *Conn) Write(p []byte) (int, error) {
 	for {
 		chunk := p[:min(len(p), connChunk)]
 		p = p[len(chunk):]
-		w := &connWrite{c: c, done: make(chan error, 1)}
-		c.ch.Write(append([]byte(nil), chunk...), w.complete)
+		w := c.nextWrite(chunk)
+		c.ch.Write(w.buf, w.completeFn)
 		select {
 		case err := <-w.done:
+			c.spare = w // completed and received: the channel is done with it
 			if err != nil {
 				<-c.wsem
 				return n, c.opError("write", c.writeError(err))
@@ -368,18 +370,43 @@ func (c *Conn) Write(p []byte) (int, error) {
 	}
 }
 
+// nextWrite returns the record for the next chunk, holding a copy of it: the
+// spare left by the last Write whose completion it received, else a new one.
+// A record a Write stopped waiting for stays with its completion, which may
+// come later, and is never reused.
+func (c *Conn) nextWrite(chunk []byte) *connWrite {
+	w := c.spare
+	c.spare = nil
+	if w == nil {
+		w = &connWrite{c: c, done: make(chan error, 1)}
+		w.completeFn = w.complete
+	}
+	w.state.Store(0)
+	if cap(w.buf) < len(chunk) || cap(w.buf) > connIdleBuffer {
+		w.buf = make([]byte, len(chunk), max(len(chunk), 512))
+	}
+	w.buf = w.buf[:len(chunk)]
+	copy(w.buf, chunk)
+	return w
+}
+
 // connWrite is one queued chunk of a Write. The Write holds wsem while it
 // waits; if it stops waiting first (deadline, Close), the completion releases
 // wsem instead, so that the next Write waits for the queued bytes.
 type connWrite struct {
-	c     *Conn
-	done  chan error
-	state atomic.Uint32 // 0 waited for, 1 completed, 2 abandoned
+	c          *Conn
+	buf        []byte // the chunk's copy, the channel's until completion
+	done       chan error
+	completeFn func(error)   // complete, bound once
+	state      atomic.Uint32 // 0 waited for, 1 completed, 2 abandoned
 }
 
+// complete marks the record before it sends: once the Write has received,
+// the record may be reused at once, and nothing of this completion may touch it.
 func (w *connWrite) complete(err error) {
+	abandoned := !w.state.CompareAndSwap(0, 1)
 	w.done <- err
-	if !w.state.CompareAndSwap(0, 1) {
+	if abandoned {
 		<-w.c.wsem
 	}
 }
@@ -563,12 +590,15 @@ func signal(ch chan struct{}) {
 
 // deadline is a settable point in time whose passing closes the channel wait
 // returns. Moving it while a caller waits applies to that caller: the channel
-// is replaced only after it was closed.
+// is replaced only after it was closed. One timer serves every setting (net/http
+// sets a Conn's deadlines on every request): set reschedules it, and a firing
+// that finds the deadline moved later reschedules it for the rest.
 type deadline struct {
 	clock  Clock
 	mu     sync.Mutex
-	stop   func() bool // the pending timer's, or nil
+	when   time.Time // the deadline, zero for none
 	cancel chan struct{}
+	timer  clockTimer // nil until a deadline in the future is first set
 }
 
 func makeDeadline(clock Clock) deadline {
@@ -578,26 +608,50 @@ func makeDeadline(clock Clock) deadline {
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.stop != nil && !d.stop() {
-		<-d.cancel // the timer fired: wait until it has closed cancel
+	d.when = t
+	var dur time.Duration
+	if !t.IsZero() {
+		dur = t.Sub(d.clock.Now())
 	}
-	d.stop = nil
-	closed := isClosed(d.cancel)
-	if t.IsZero() {
-		if closed {
+	if t.IsZero() || dur > 0 {
+		if isClosed(d.cancel) {
 			d.cancel = make(chan struct{})
 		}
-		return
 	}
-	if dur := t.Sub(d.clock.Now()); dur > 0 {
-		if closed {
-			d.cancel = make(chan struct{})
+	switch {
+	case t.IsZero():
+		if d.timer != nil {
+			d.timer.Stop()
 		}
-		cancel := d.cancel
-		d.stop = d.clock.AfterFunc(dur, func() { close(cancel) })
+	case dur > 0:
+		if d.timer == nil {
+			d.timer = newClockTimer(d.clock, d.fire)
+		}
+		d.timer.Reset(dur)
+	default:
+		if d.timer != nil {
+			d.timer.Stop()
+		}
+		if !isClosed(d.cancel) {
+			close(d.cancel)
+		}
+	}
+}
+
+// fire runs when the timer goes off: it closes the channel if the deadline
+// has passed, and otherwise (the deadline moved later since the timer was set)
+// sets the timer for what is left.
+func (d *deadline) fire() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.when.IsZero() {
 		return
 	}
-	if !closed {
+	if left := d.when.Sub(d.clock.Now()); left > 0 {
+		d.timer.Reset(left)
+		return
+	}
+	if !isClosed(d.cancel) {
 		close(d.cancel)
 	}
 }
@@ -606,6 +660,46 @@ func (d *deadline) wait() <-chan struct{} {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.cancel
+}
+
+// clockTimer is one reusable timer of a Clock calling a fixed function.
+type clockTimer interface {
+	Reset(d time.Duration)
+	Stop()
+}
+
+// newClockTimer returns a timer calling f: a time.Timer for the system's
+// clock, or AfterFunc again at each Reset for any other.
+func newClockTimer(clock Clock, f func()) clockTimer {
+	if _, ok := clock.(systemClock); ok {
+		t := time.AfterFunc(time.Hour, f)
+		t.Stop()
+		return systemTimer{t}
+	}
+	return &afterFuncTimer{clock: clock, f: f}
+}
+
+type systemTimer struct{ t *time.Timer }
+
+func (t systemTimer) Reset(d time.Duration) { t.t.Reset(d) }
+func (t systemTimer) Stop()                 { t.t.Stop() }
+
+type afterFuncTimer struct {
+	clock Clock
+	f     func()
+	stop  func() bool
+}
+
+func (t *afterFuncTimer) Reset(d time.Duration) {
+	t.Stop()
+	t.stop = t.clock.AfterFunc(d, t.f)
+}
+
+func (t *afterFuncTimer) Stop() {
+	if t.stop != nil {
+		t.stop()
+		t.stop = nil
+	}
 }
 
 func isClosed(ch <-chan struct{}) bool {
