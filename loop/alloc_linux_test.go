@@ -189,7 +189,9 @@ func (s cannedSyscalls) Writev(fd int, bufs [][]byte) (int, error) {
 // BenchmarkEchoRuntimeOnly is one echo per op (readable, read, OnRead with
 // SendCopy, writev, completion: four transitions of the channel's table) with
 // canned system call results: the user-space cost of an echo on the loop.
-func BenchmarkEchoRuntimeOnly(b *testing.B) {
+func BenchmarkEchoRuntimeOnly(b *testing.B) { benchmarkEchoRuntimeOnly(b, nil) }
+
+func benchmarkEchoRuntimeOnly(b *testing.B, o *Options) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		b.Fatal(err)
@@ -200,7 +202,7 @@ func BenchmarkEchoRuntimeOnly(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	l := New(nil)
+	l := New(o)
 	defer l.Close()
 	ch, err := l.Register(fd, copyEcho{}, nil)
 	if err != nil {

@@ -535,6 +535,9 @@ func (c *Channel) step(e chEvent) error {
 		// and its bytes still wait.
 		e.out = uint8(sm.WriteResultDrained)
 	}
+	if c.loop.tracing() {
+		defer traceRegion(regionChannel, channelStep(e)).End()
+	}
 	from := c.m.State()
 	acts, err := c.m.Fire(e.ev, e.out)
 	if t := c.loop.opts.Trace; t != nil {

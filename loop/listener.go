@@ -136,6 +136,9 @@ func (x *Listener) ready(ev PollEvent) {
 func (x *Listener) fire(e lnEvent) error { return x.events.fire(e, x.step) }
 
 func (x *Listener) step(e lnEvent) error {
+	if x.loop.tracing() {
+		defer traceRegion(regionListener, listenerStep(e)).End()
+	}
 	from := x.m.State()
 	acts, err := x.m.Fire(e.ev, e.out)
 	if t := x.loop.opts.Trace; t != nil {

@@ -96,6 +96,7 @@ func (l *Loop) admit(r *registration) {
 	s.reg = r
 	r.slot, r.gen = slot, s.gen
 	l.live++
+	l.registered.Add(1)
 	err := l.poller.Add(r.fd.Fd(), r.token(), false, false)
 	out := sockets.ClassifyPollerControl(err)
 	if l.pollerLost(err) {
@@ -137,6 +138,7 @@ func (l *Loop) leave(r *registration) {
 		l.free = append(l.free, r.slot)
 	}
 	l.live--
+	l.registered.Add(-1)
 	l.feed(loopEvent{ev: sm.EventloopEventChannelClosed}) // or the last: step decides
 }
 
