@@ -214,7 +214,7 @@ func (l *Loop) registerPeer(fd *sockets.FD, peer net.Addr, h Handler, o *Channel
 // Dial connects to addr on the loop; connected reports the outcome once, nil on
 // success (OnActive follows it).
 func (l *Loop) Dial(addr net.Addr, h Handler, o *ChannelOptions, connected func(error)) (*Channel, error) {
-	fd, err := sockets.Open(addr, &sockets.Options{Syscalls: l.opts.Syscalls})
+	fd, err := sockets.Open(addr, l.socketOptions())
 	if err != nil {
 		return nil, err
 	}

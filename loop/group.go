@@ -59,7 +59,7 @@ func (g *Group) Next() *Loop { return g.next() }
 // loop of the group with the handler accepted returns.
 func (g *Group) Serve(addr net.Addr, accepted Accepted, o *ListenerOptions) (*Listener, error) {
 	l := g.next()
-	fd, err := sockets.Listen(addr, &sockets.Options{Syscalls: l.opts.Syscalls})
+	fd, err := sockets.Listen(addr, l.socketOptions())
 	if err != nil {
 		return nil, err
 	}

@@ -301,6 +301,15 @@ func (l *Loop) run() {
 	}
 }
 
+// socketOptions are the options of the sockets the loop opens (Dial, Serve):
+// package sockets' defaults, TCP_NODELAY and SO_REUSEADDR on as package net
+// has them, with the loop's Syscalls.
+func (l *Loop) socketOptions() *sockets.Options {
+	o := sockets.DefaultOptions()
+	o.Syscalls = l.opts.Syscalls
+	return o
+}
+
 // timeout is how long the poller may wait: until the next timer, not at all when
 // work is queued, or forever.
 func (l *Loop) timeout() time.Duration {
