@@ -22,8 +22,9 @@ test: lint
 # kernel has the vsock loopback transport the host lacks (tools/vsockvm). It
 # installs qemu-system-x86 and busybox-static with apt-get when missing and
 # caches Debian's kernel under .cache/vsockvm; delete that to take a newer one.
+# bench/grpcbench (gRPC over vsock) builds in its own module, bench/.
 test-vsock:
-	$(GO) run ./tools/vsockvm
+	$(GO) run ./tools/vsockvm ./sockets ./loop ./examples/echo ./bench/grpcbench
 
 lint:
 	@out=$$(gofmt -l . bench); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

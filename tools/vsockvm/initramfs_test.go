@@ -212,3 +212,17 @@ func TestQemuArgsUseTCG(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnModule: a package of the nested bench module builds in bench/, one
+// of the root module where it is given.
+func TestOwnModule(t *testing.T) {
+	t.Chdir("../..")
+	dir, rel, err := ownModule("./bench/grpcbench")
+	if err != nil || filepath.Base(dir) != "bench" || rel != "./grpcbench" {
+		t.Errorf("ownModule(./bench/grpcbench) = %q, %q, %v; want bench/ and ./grpcbench", dir, rel, err)
+	}
+	dir, rel, err = ownModule("./loop")
+	if err != nil || dir != "" || rel != "./loop" {
+		t.Errorf("ownModule(./loop) = %q, %q, %v; want the current module", dir, rel, err)
+	}
+}

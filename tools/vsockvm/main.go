@@ -162,13 +162,51 @@ func binaryName(pkg string) string {
 	return strings.ReplaceAll(p, "/", "-") + ".test"
 }
 
+// ownModule returns the directory go test -c must run in for a package given
+// as a directory, and the package relative to it: the nearest directory above
+// it with a go.mod, so that a package of a nested module (bench/, whose
+// dependencies the root module must not have) builds in its own module. A
+// package of the current module builds here, as given.
+func ownModule(pkg string) (dir, rel string, err error) {
+	if !strings.HasPrefix(pkg, ".") {
+		return "", pkg, nil // an import path: the current module resolves it
+	}
+	abs, err := filepath.Abs(pkg)
+	if err != nil {
+		return "", "", err
+	}
+	here, err := filepath.Abs(".")
+	if err != nil {
+		return "", "", err
+	}
+	for d := abs; d != here && strings.HasPrefix(d, here+string(filepath.Separator)); d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			r, err := filepath.Rel(d, abs)
+			if err != nil {
+				return "", "", err
+			}
+			return d, "./" + filepath.ToSlash(r), nil
+		}
+	}
+	return "", pkg, nil
+}
+
 // buildTests builds each package's tests as a static linux/amd64 binary in dir
 // and returns the binaries' names.
 func buildTests(pkgs []string, dir string) ([]string, error) {
 	var bins []string
 	for _, pkg := range pkgs {
 		bin := binaryName(pkg)
-		cmd := exec.Command("go", "test", "-c", "-o", filepath.Join(dir, bin), pkg)
+		modDir, rel, err := ownModule(pkg)
+		if err != nil {
+			return nil, err
+		}
+		out, err := filepath.Abs(filepath.Join(dir, bin))
+		if err != nil {
+			return nil, err
+		}
+		cmd := exec.Command("go", "test", "-c", "-o", out, rel)
+		cmd.Dir = modDir
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 		cmd.Stdout = os.Stderr
 		cmd.Stderr = os.Stderr
