@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"io"
 	mrand "math/rand/v2"
 	"net"
@@ -91,6 +92,117 @@ func netTransport(network string) transport {
 			return d.DialContext(ctx, a.Network(), a.String())
 		},
 	}
+}
+
+// endPair is a connected pair whose client end was dialed via dial and whose
+// server end was accepted from a listener made via listen (viaLoop or viaNet).
+type endPair struct {
+	client, server net.Conn
+	listener       net.Listener
+	g              *Group
+}
+
+// makeEndPair connects a pair over tr on a fresh group of two loops; close
+// undoes it.
+func makeEndPair(t *testing.T, tr transport, dial, listen string) (p *endPair, err error) {
+	p = &endPair{g: NewGroup(2, nil)}
+	defer func() {
+		if err != nil {
+			p.close(t)
+		}
+	}()
+	if listen == viaLoop {
+		p.listener, err = p.g.ListenConn(tr.laddr(t))
+	} else {
+		p.listener, err = tr.listen(tr.laddr(t))
+	}
+	if err != nil {
+		return p, err
+	}
+	type accepted struct {
+		c   net.Conn
+		err error
+	}
+	res := make(chan accepted, 1)
+	go func() {
+		c, err := p.listener.Accept()
+		res <- accepted{c, err}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if dial == viaLoop {
+		p.client, err = p.g.DialConn(ctx, tr.target(t, p.listener.Addr()))
+	} else {
+		p.client, err = tr.dial(ctx, tr.target(t, p.listener.Addr()))
+	}
+	if err != nil {
+		p.listener.Close()
+		<-res
+		return p, err
+	}
+	a, ok := within(res, 10*time.Second)
+	if !ok {
+		return p, errors.New("the dialed connection was not accepted within 10s")
+	}
+	p.server = a.c
+	return p, a.err
+}
+
+// close closes both ends and the listener, waits for the adapter's
+// descriptors among them to be closed and stops the group.
+func (p *endPair) close(t *testing.T) {
+	t.Helper()
+	var closed []<-chan struct{}
+	for _, c := range []net.Conn{p.client, p.server} {
+		if c == nil {
+			continue
+		}
+		c.Close()
+		if lc, ok := c.(*Conn); ok {
+			closed = append(closed, lc.Channel().Closed())
+		}
+	}
+	if p.listener != nil {
+		p.listener.Close()
+		if cl, ok := p.listener.(*ConnListener); ok {
+			closed = append(closed, cl.Listener().Closed())
+		}
+	}
+	for _, ch := range closed {
+		if _, ok := within(ch, 5*time.Second); !ok {
+			t.Error("a channel or the listener did not close within 5s")
+		}
+	}
+	shutdown(t, p.g)
+}
+
+// endPipe is a nettest.MakePipe over tr whose first Conn, the one nettest
+// puts through most of its tests, is the adapter's end: the client if dial
+// is viaLoop and firstClient, else the server.
+func endPipe(t *testing.T, tr transport, dial, listen string, firstClient bool) func() (net.Conn, net.Conn, func(), error) {
+	return func() (net.Conn, net.Conn, func(), error) {
+		p, err := makeEndPair(t, tr, dial, listen)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if firstClient {
+			return p.client, p.server, func() { p.close(t) }, nil
+		}
+		return p.server, p.client, func() { p.close(t) }, nil
+	}
+}
+
+// conformanceKinds are the pairs nettest runs over beyond the DialConn client
+// against a ListenConn server that TestConnConformance covers: the same pair
+// with the accepted end first, and the adapter against package net's ends.
+var conformanceKinds = []struct {
+	name         string
+	dial, listen string
+	firstClient  bool
+}{
+	{"ListenConn-DialConn", viaLoop, viaLoop, false},
+	{"DialConn-net.Listen", viaLoop, viaNet, true},
+	{"ListenConn-net.Dial", viaNet, viaLoop, false},
 }
 
 // within waits for ch for up to d and reports whether it was ready.
