@@ -2,13 +2,21 @@ package loop
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"io"
+	"math/big"
 	mrand "math/rand/v2"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,6 +69,51 @@ func digest(r io.Reader) (string, int64, error) {
 func streamDigest(seed uint64, n int64) string {
 	d, _, _ := digest(stream(seed, n))
 	return d
+}
+
+// testCert is a self-signed ECDSA certificate for "localhost" and 127.0.0.1,
+// made once per test binary, with a pool that trusts it.
+var testCert = sync.OnceValues(func() (tls.Certificate, *x509.CertPool) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "localhost"},
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		panic(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		panic(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+})
+
+// serverTLS is a server configuration with testCert offering protos.
+func serverTLS(protos ...string) *tls.Config {
+	cert, _ := testCert()
+	return &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: protos}
+}
+
+// clientTLS is a client configuration that trusts testCert only, for
+// "localhost", asking for protos.
+func clientTLS(protos ...string) *tls.Config {
+	_, pool := testCert()
+	return &tls.Config{RootCAs: pool, ServerName: "localhost", NextProtos: protos}
 }
 
 // An end of a connection made for a test is the adapter's (DialConn,
@@ -148,6 +201,18 @@ func makeEndPair(t *testing.T, tr transport, dial, listen string) (p *endPair, e
 	return p, a.err
 }
 
+// newEndPair is makeEndPair over network ("tcp" or "unix"), failing the test
+// on an error; the test's cleanup closes the pair.
+func newEndPair(t *testing.T, network, dial, listen string) *endPair {
+	t.Helper()
+	p, err := makeEndPair(t, netTransport(network), dial, listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.close(t) })
+	return p
+}
+
 // close closes both ends and the listener, waits for the adapter's
 // descriptors among them to be closed and stops the group.
 func (p *endPair) close(t *testing.T) {
@@ -203,6 +268,28 @@ var conformanceKinds = []struct {
 	{"ListenConn-DialConn", viaLoop, viaLoop, false},
 	{"DialConn-net.Listen", viaLoop, viaNet, true},
 	{"ListenConn-net.Dial", viaNet, viaLoop, false},
+}
+
+// endKinds are the pairings the protocol tests run over: the adapter at both
+// ends, and the adapter at one end with package net at the other.
+var endKinds = []struct{ name, dial, listen string }{
+	{"DialConn-ListenConn", viaLoop, viaLoop},
+	{"net.Dial-ListenConn", viaNet, viaLoop},
+	{"DialConn-net.Listen", viaLoop, viaNet},
+}
+
+// forEndKinds runs f as subtests network/kind for TCP and Unix and every
+// pairing of endKinds, each with noLeaks and checkFDs.
+func forEndKinds(t *testing.T, f func(t *testing.T, network, dial, listen string)) {
+	for _, network := range []string{"tcp", "unix"} {
+		for _, k := range endKinds {
+			t.Run(network+"/"+k.name, func(t *testing.T) {
+				noLeaks(t)
+				checkFDs(t)
+				f(t, network, k.dial, k.listen)
+			})
+		}
+	}
 }
 
 // within waits for ch for up to d and reports whether it was ready.
