@@ -188,3 +188,70 @@ func equivalentRows(t *testing.T, pkg *Package, old, cur *Machine) (cells, valua
 	}
 	return cells, valuations
 }
+
+// A row with a trigger list and groups restricted to some of its triggers
+// answers like the plain rows it stands for, written out by hand.
+func TestTriggerListsAnswerLikePlainRows(t *testing.T) {
+	const head = `outcomes:
+  res:
+    description: A result.
+    values: {ok: Fine., bad: Not fine., odd: Odd.}
+machine:
+  name: m
+  description: A test machine.
+  states:
+    idle: {description: Idle., initial: true}
+    busy: {description: Busy.}
+    done: {description: Done., terminal: true}
+  events:
+    start: {description: Start.}
+    result: {description: A result., outcome: res}
+    check: {description: A check., outcome: res}
+    stop: {description: Stop., abnormal: true}
+  variables:
+    loud: {type: bool, initial: false, option: true, description: Note everything.}
+    n: {type: int, min: 0, max: 2, initial: 0, description: A count.}
+  actions:
+    work: {description: Work.}
+    note: {description: Note.}
+    finish: {description: Finish.}
+  transitions:
+    - {from: idle, on: start, to: busy, do: [work]}
+    - {from: idle, on: [result, check], outcome: "*", reject: true, why: Not started.}
+    - {from: busy, on: start, ignore: true}
+    - {from: idle, on: stop, to: done}
+    - {from: done, on: "*", ignore: true}
+`
+	short := head + `    - {from: busy, on: [result(ok), check(ok, odd)], to: done, do: [{on: check, do: [note]}, finish], set: {n: 1}}
+    - from: busy
+      on: [stop, result(bad, odd), "check(bad)"]
+      when: n < 2
+      to: done
+      do: [{on: "result(odd)", when: loud, do: [note], set: {n: n + 1}}, {on: stop, do: [finish]}, work]
+    - {from: busy, on: [stop, "result(bad, odd)", check(bad)], when: n == 2, to: done}
+`
+	plain := head + `    - {from: busy, on: result, outcome: ok, to: done, do: [finish], set: {n: 1}}
+    - {from: busy, on: check, outcome: [ok, odd], to: done, do: [note, finish], set: {n: 1}}
+    - {from: busy, on: stop, when: n < 2, to: done, do: [finish, work]}
+    - {from: busy, on: [result, check], outcome: bad, when: n < 2, to: done, do: [work]}
+    - {from: busy, on: result, outcome: odd, when: n < 2 && loud, to: done, do: [note, work], set: {n: n + 1}}
+    - {from: busy, on: result, outcome: odd, when: n < 2 && !loud, to: done, do: [work]}
+    - {from: busy, on: stop, when: n == 2, to: done}
+    - {from: busy, on: result, outcome: [bad, odd], when: n == 2, to: done}
+    - {from: busy, on: check, outcome: bad, when: n == 2, to: done}
+`
+	load := func(src string) (*Package, *Machine) {
+		pkg, err := Load(Source{Path: "m.yaml", Data: []byte(src)})
+		if err != nil {
+			t.Fatalf("%v\n%s", err, src)
+		}
+		return pkg, pkg.Machines[0]
+	}
+	pkg, old := load(plain)
+	_, cur := load(short)
+	sameDeclarations(t, old, cur)
+	equivalentRows(t, pkg, old, cur)
+	if len(cur.Rows) != len(old.Rows) {
+		t.Errorf("the trigger lists expand to %d rows, the plain table has %d", len(cur.Rows), len(old.Rows))
+	}
+}
