@@ -435,11 +435,11 @@ func (r *resolver) rows(p *parser, m *Machine, raw *rawRow, states, events, acti
 		}
 		return withBuckets(rr, buckets)
 	}
-	conds := 0
+	withCond := 0
 	for _, g := range raw.groups {
 		if g.when != nil {
-			conds++
-			if conds > maxGroups {
+			withCond++
+			if withCond > maxGroups {
 				n := 0
 				for _, g := range raw.groups {
 					if g.when != nil {
@@ -454,9 +454,12 @@ func (r *resolver) rows(p *parser, m *Machine, raw *rawRow, states, events, acti
 	// Each condition is checked alone, so that its diagnostics point into it;
 	// the row's own guard is checked (and reported) by row.
 	okConds := true
-	for _, g := range raw.groups {
-		if g.when != nil && p.parseExpr(g.when, exprScope{m: m}, KindBool, -1) == nil {
-			okConds = false
+	conds := make([]*Expr, len(raw.groups))
+	for i, g := range raw.groups {
+		if g.when != nil {
+			if conds[i] = p.parseExpr(g.when, exprScope{m: m}, KindBool, -1); conds[i] == nil {
+				okConds = false
+			}
 		}
 	}
 	var rowCells []cell
@@ -472,11 +475,15 @@ func (r *resolver) rows(p *parser, m *Machine, raw *rawRow, states, events, acti
 			}
 		}
 	}
-	ownOK := raw.when == nil || (&parser{file: p.file, d: &diags{}}).parseExpr(raw.when, exprScope{m: m}, KindBool, -1) != nil
+	var guard *Expr
+	if raw.when != nil {
+		guard = (&parser{file: p.file, d: &diags{}}).parseExpr(raw.when, exprScope{m: m}, KindBool, -1)
+	}
+	ownOK := raw.when == nil || guard != nil
 	// The rest of the row is reported once, as if every group held; the
 	// combinations differ from it only in guards and in actions and
 	// assignments it has resolved already, and add no diagnostic of their own.
-	all := expandRow(raw, raw.groups)[0]
+	all := expandRow(nil, raw, raw.groups, nil, nil)[0]
 	all.when = raw.when
 	if _, ok := r.row(p, m, all, states, actions, vars); !ok || !okConds || !ownOK || !trigOK {
 		return nil
@@ -485,13 +492,15 @@ func (r *resolver) rows(p *parser, m *Machine, raw *rawRow, states, events, acti
 	saved := r.d.list
 	for _, part := range partition(m, r.pkg, buckets, rowCells, filters) {
 		var groups []rawGroup
+		var partConds []*Expr
 		for i, g := range raw.groups {
 			if filters[i] == nil || part.groups[i] {
 				groups = append(groups, g)
+				partConds = append(partConds, conds[i])
 			}
 		}
 		var rows []Row
-		for _, e := range expandRow(raw, groups) {
+		for _, e := range expandRow(m, raw, groups, guard, partConds) {
 			if rr, ok := r.row(p, m, e, states, actions, vars); ok {
 				rows = append(rows, withBuckets(rr, part.buckets)...)
 			}
@@ -854,46 +863,82 @@ func satisfiable(m *Machine, g *Expr) bool {
 // expandRow returns the 2^k plain rows of a row performing groups, k of which
 // have a condition (the others always hold), the combination where every
 // group holds first (the order in which such rows are written by hand).
-func expandRow(raw *rawRow, groups []rawGroup) []*rawRow {
-	var conds []int // the groups with a condition
+//
+// With the machine and the typed conditions (guard, the row's own; conds,
+// indexed like groups), a group's condition or its negation is left out of an
+// expanded guard when the rest of that guard implies it: with readArmed &&
+// autoRead and readArmed && !autoRead, the guard where the first holds is not
+// also tested for the negation of the second. The guard is the same function
+// of the variables, written as the row would be by hand.
+func expandRow(m *Machine, raw *rawRow, groups []rawGroup, guard *Expr, conds []*Expr) []*rawRow {
+	var cond []int // the groups with a condition
 	for i, g := range groups {
 		if g.when != nil {
-			conds = append(conds, i)
+			cond = append(cond, i)
 		}
 	}
-	k := len(conds)
+	k := len(cond)
 	var out []*rawRow
 	for mask := 0; mask < 1<<k; mask++ {
+		holds := func(i int) bool { // group i of groups
+			j := slices.Index(cond, i)
+			return j < 0 || mask&(1<<(k-1-j)) == 0
+		}
 		e := *raw
 		e.groups = nil
 		e.do = nil
 		e.set = append([]rawSet(nil), raw.set...)
-		var terms []string
-		if raw.when != nil {
-			terms = append(terms, "("+raw.when.Value+")")
-		}
 		at := 0
-		bit := k
-		for _, g := range groups {
+		for i, g := range groups {
 			e.do = append(e.do, raw.do[at:g.at]...)
 			at = g.at
-			holds := true
-			if g.when != nil {
-				bit--
-				holds = mask&(1<<bit) == 0
-				if holds {
-					terms = append(terms, "("+g.when.Value+")")
-				} else {
-					terms = append(terms, "!("+g.when.Value+")")
-				}
-			}
-			if holds {
+			if holds(i) {
 				e.do = append(e.do, g.do...)
 				e.set = append(e.set, g.set...) // a variable the row sets too is "set twice"
 			}
 		}
 		e.do = append(e.do, raw.do[at:]...)
-		if k > 0 {
+		if k == 0 {
+			out = append(out, &e)
+			continue
+		}
+		// The terms of the guard: the row's own, then each condition or its
+		// negation; drop marks the conditions the others imply.
+		drop := make([]bool, k)
+		if m != nil {
+			term := func(j int) *Expr {
+				c := conds[cond[j]]
+				if holds(cond[j]) {
+					return c
+				}
+				return &Expr{Op: OpNot, L: c, Kind: KindBool, Enum: -1}
+			}
+			for j := range k {
+				rest := guard
+				for x := range k {
+					if x != j && !drop[x] {
+						rest = andExpr(rest, term(x))
+					}
+				}
+				if !satisfiable(m, andExpr(rest, &Expr{Op: OpNot, L: term(j), Kind: KindBool, Enum: -1})) {
+					drop[j] = true
+				}
+			}
+		}
+		var terms []string
+		if raw.when != nil {
+			terms = append(terms, "("+raw.when.Value+")")
+		}
+		for j, i := range cond {
+			switch {
+			case drop[j]:
+			case holds(i):
+				terms = append(terms, "("+groups[i].when.Value+")")
+			default:
+				terms = append(terms, "!("+groups[i].when.Value+")")
+			}
+		}
+		if len(terms) > 0 {
 			when := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: strings.ReplaceAll(strings.Join(terms, " && "), "\n", " "), Line: raw.pos.Line, Column: raw.pos.Col}
 			if raw.when != nil {
 				when.Line, when.Column = raw.when.Line, raw.when.Column
@@ -903,6 +948,17 @@ func expandRow(raw *rawRow, groups []rawGroup) []*rawRow {
 		out = append(out, &e)
 	}
 	return out
+}
+
+// andExpr returns a && b, where a nil operand is true.
+func andExpr(a, b *Expr) *Expr {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	return &Expr{Op: OpAnd, L: a, R: b, Kind: KindBool, Enum: -1}
 }
 
 // row resolves a plain row but for its triggers (see triggers); the bool

@@ -2142,13 +2142,13 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 			m.vars.Delivered = true
 			return ChannelActions{w0: 0xb0a02 /* deliverRead, continueRead */}, nil
 		case ReadResultDataShort:
-			if m.vars.ReadArmed && m.vars.AutoRead && !(m.vars.ReadArmed && !m.vars.AutoRead) {
+			if m.vars.ReadArmed && m.vars.AutoRead {
 				// ../spec/channel.yaml:334: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
 				m.vars.Delivered = false
 				m.vars.RearmDue = false // effect of rearmRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x80c0a03 /* deliverRead, readComplete, rearmRead */}, nil
-			} else if !(m.vars.ReadArmed && m.vars.AutoRead) && m.vars.ReadArmed && !m.vars.AutoRead {
+			} else if m.vars.ReadArmed && !m.vars.AutoRead {
 				// ../spec/channel.yaml:334: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
@@ -2173,13 +2173,13 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				// ../spec/channel.yaml:336: R1: spurious readiness; stay armed, count it, no readComplete
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0xd01 /* countSpurious */}, nil
-			} else if m.vars.Delivered && m.vars.ReadArmed && m.vars.AutoRead && !(m.vars.ReadArmed && !m.vars.AutoRead) {
+			} else if m.vars.Delivered && m.vars.ReadArmed && m.vars.AutoRead {
 				// ../spec/channel.yaml:337: with auto-read off one request is one delivering cycle
 				m.vars.Delivered = false
 				m.vars.RearmDue = false // effect of rearmRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x80c02 /* readComplete, rearmRead */}, nil
-			} else if m.vars.Delivered && !(m.vars.ReadArmed && m.vars.AutoRead) && m.vars.ReadArmed && !m.vars.AutoRead {
+			} else if m.vars.Delivered && m.vars.ReadArmed && !m.vars.AutoRead {
 				// ../spec/channel.yaml:337: with auto-read off one request is one delivering cycle
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
