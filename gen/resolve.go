@@ -483,7 +483,7 @@ func (r *resolver) rows(p *parser, m *Machine, raw *rawRow, states, events, acti
 	// The rest of the row is reported once, as if every group held; the
 	// combinations differ from it only in guards and in actions and
 	// assignments it has resolved already, and add no diagnostic of their own.
-	all := expandRow(nil, raw, raw.groups, nil, nil)[0]
+	all := expandRow(raw, raw.groups, nil)[0].row
 	all.when = raw.when
 	if _, ok := r.row(p, m, all, states, actions, vars); !ok || !okConds || !ownOK || !trigOK {
 		return nil
@@ -500,8 +500,9 @@ func (r *resolver) rows(p *parser, m *Machine, raw *rawRow, states, events, acti
 			}
 		}
 		var rows []Row
-		for _, e := range expandRow(m, raw, groups, guard, partConds) {
-			if rr, ok := r.row(p, m, e, states, actions, vars); ok {
+		for _, e := range expandRow(raw, groups, partConds) {
+			if rr, ok := r.row(p, m, e.row, states, actions, vars); ok {
+				rr.Guard = simplify(m, guard, e.terms)
 				rows = append(rows, withBuckets(rr, part.buckets)...)
 			}
 		}
@@ -512,7 +513,6 @@ func (r *resolver) rows(p *parser, m *Machine, raw *rawRow, states, events, acti
 		var live []Row
 		for _, rr := range rows {
 			if satisfiable(m, rr.Guard) {
-				rr.Guard = dedupeAnd(rr.Guard) // !a from one group, !a from another
 				live = append(live, rr)
 			}
 		}
@@ -860,17 +860,20 @@ func satisfiable(m *Machine, g *Expr) bool {
 	return try(0)
 }
 
+// expanded is one combination of a row's groups: the plain row, and the
+// conditions of its guard that the groups add (each group's condition or its
+// negation).
+type expanded struct {
+	row   *rawRow
+	terms []*Expr
+}
+
 // expandRow returns the 2^k plain rows of a row performing groups, k of which
 // have a condition (the others always hold), the combination where every
-// group holds first (the order in which such rows are written by hand).
-//
-// With the machine and the typed conditions (guard, the row's own; conds,
-// indexed like groups), a group's condition or its negation is left out of an
-// expanded guard when the rest of that guard implies it: with readArmed &&
-// autoRead and readArmed && !autoRead, the guard where the first holds is not
-// also tested for the negation of the second. The guard is the same function
-// of the variables, written as the row would be by hand.
-func expandRow(m *Machine, raw *rawRow, groups []rawGroup, guard *Expr, conds []*Expr) []*rawRow {
+// group holds first (the order in which such rows are written by hand). conds
+// holds the typed conditions, indexed like groups, or is nil when the rows
+// are only reported.
+func expandRow(raw *rawRow, groups []rawGroup, conds []*Expr) []expanded {
 	var cond []int // the groups with a condition
 	for i, g := range groups {
 		if g.when != nil {
@@ -878,7 +881,7 @@ func expandRow(m *Machine, raw *rawRow, groups []rawGroup, guard *Expr, conds []
 		}
 	}
 	k := len(cond)
-	var out []*rawRow
+	var out []expanded
 	for mask := 0; mask < 1<<k; mask++ {
 		holds := func(i int) bool { // group i of groups
 			j := slices.Index(cond, i)
@@ -898,56 +901,96 @@ func expandRow(m *Machine, raw *rawRow, groups []rawGroup, guard *Expr, conds []
 			}
 		}
 		e.do = append(e.do, raw.do[at:]...)
-		if k == 0 {
-			out = append(out, &e)
-			continue
-		}
-		// The terms of the guard: the row's own, then each condition or its
-		// negation; drop marks the conditions the others imply.
-		drop := make([]bool, k)
-		if m != nil {
-			term := func(j int) *Expr {
-				c := conds[cond[j]]
-				if holds(cond[j]) {
-					return c
-				}
-				return &Expr{Op: OpNot, L: c, Kind: KindBool, Enum: -1}
-			}
-			for j := range k {
-				rest := guard
-				for x := range k {
-					if x != j && !drop[x] {
-						rest = andExpr(rest, term(x))
-					}
-				}
-				if !satisfiable(m, andExpr(rest, &Expr{Op: OpNot, L: term(j), Kind: KindBool, Enum: -1})) {
-					drop[j] = true
-				}
-			}
-		}
-		var terms []string
+		var text []string
+		var terms []*Expr
 		if raw.when != nil {
-			terms = append(terms, "("+raw.when.Value+")")
+			text = append(text, "("+raw.when.Value+")")
 		}
-		for j, i := range cond {
-			switch {
-			case drop[j]:
-			case holds(i):
-				terms = append(terms, "("+groups[i].when.Value+")")
-			default:
-				terms = append(terms, "!("+groups[i].when.Value+")")
+		for _, i := range cond {
+			c := groups[i].when.Value
+			var x *Expr
+			if conds != nil {
+				x = conds[i]
 			}
+			if holds(i) {
+				text = append(text, "("+c+")")
+			} else {
+				text = append(text, "!("+c+")")
+				if x != nil {
+					x = &Expr{Op: OpNot, L: x, Kind: KindBool, Enum: -1}
+				}
+			}
+			terms = append(terms, x)
 		}
-		if len(terms) > 0 {
-			when := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: strings.ReplaceAll(strings.Join(terms, " && "), "\n", " "), Line: raw.pos.Line, Column: raw.pos.Col}
+		if k > 0 {
+			when := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: strings.ReplaceAll(strings.Join(text, " && "), "\n", " "), Line: raw.pos.Line, Column: raw.pos.Col}
 			if raw.when != nil {
 				when.Line, when.Column = raw.when.Line, raw.when.Column
 			}
 			e.when = when
 		}
-		out = append(out, &e)
+		out = append(out, expanded{row: &e, terms: terms})
 	}
 	return out
+}
+
+// simplify returns the guard of an expanded row, the conjunction of the
+// row's own guard and the terms its groups add, without the conjuncts the
+// rest of it implies: with the groups readArmed && autoRead and readArmed &&
+// !autoRead, the row where the first holds is not also tested for the
+// negation of the second, and a row guarded output != idle whose group holds
+// for output == flushing is guarded output == flushing. Negated terms are
+// dropped first, then the groups' conditions, then the conjuncts of the row's
+// own guard. Each is dropped only when the remaining guard implies it over
+// the variables' domains, so the guard is the same function, written as the
+// row would be by hand.
+func simplify(m *Machine, guard *Expr, terms []*Expr) *Expr {
+	var all []*Expr // in the order of the text: the guard's conjuncts, then the terms
+	var flatten func(x *Expr)
+	flatten = func(x *Expr) {
+		if x != nil && x.Op == OpAnd {
+			flatten(x.L)
+			flatten(x.R)
+			return
+		}
+		all = append(all, x)
+	}
+	flatten(guard)
+	if guard == nil {
+		all = nil
+	}
+	own := len(all)
+	all = append(all, terms...)
+	var order []int
+	for i := own; i < len(all); i++ {
+		if all[i].Op == OpNot {
+			order = append(order, i)
+		}
+	}
+	for i := own; i < len(all); i++ {
+		if all[i].Op != OpNot {
+			order = append(order, i)
+		}
+	}
+	for i := range own {
+		order = append(order, i)
+	}
+	drop := make([]bool, len(all))
+	conj := func(skip int) *Expr {
+		var x *Expr
+		for i, t := range all {
+			if i != skip && !drop[i] {
+				x = andExpr(x, t)
+			}
+		}
+		return x
+	}
+	for _, i := range order {
+		if !satisfiable(m, andExpr(conj(i), &Expr{Op: OpNot, L: all[i], Kind: KindBool, Enum: -1})) {
+			drop[i] = true
+		}
+	}
+	return dedupeAnd(conj(-1))
 }
 
 // andExpr returns a && b, where a nil operand is true.

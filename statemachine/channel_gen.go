@@ -2741,7 +2741,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			if m.vars.Output == ChannelOutputIdle {
 				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[119]
-			} else if (m.vars.Output == ChannelOutputFlushing || m.vars.Output == ChannelOutputArmed) && m.vars.Output == ChannelOutputArmed {
+			} else if m.vars.Output == ChannelOutputArmed {
 				// ../spec/channel.yaml:366
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x121002 /* completeWrites, disarmWrite */}, nil
@@ -2881,7 +2881,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			if m.vars.Output == ChannelOutputIdle {
 				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[156]
-			} else if (m.vars.Output == ChannelOutputFlushing || m.vars.Output == ChannelOutputArmed) && m.vars.Output == ChannelOutputArmed {
+			} else if m.vars.Output == ChannelOutputArmed {
 				// ../spec/channel.yaml:366
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x121002 /* completeWrites, disarmWrite */}, nil
@@ -3021,7 +3021,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			if m.vars.Output == ChannelOutputIdle {
 				// ../spec/channel.yaml:365: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[201]
-			} else if (m.vars.Output == ChannelOutputFlushing || m.vars.Output == ChannelOutputArmed) && m.vars.Output == ChannelOutputArmed {
+			} else if m.vars.Output == ChannelOutputArmed {
 				// ../spec/channel.yaml:366
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x121002 /* completeWrites, disarmWrite */}, nil
