@@ -985,13 +985,46 @@ func simplify(m *Machine, guard *Expr, terms []*Expr) *Expr {
 		}
 		return x
 	}
+	implies := func(rest, x *Expr) bool { return !satisfiable(m, andExpr(rest, notExpr(x))) }
 	for _, i := range order {
-		if !satisfiable(m, andExpr(conj(i), &Expr{Op: OpNot, L: all[i], Kind: KindBool, Enum: -1})) {
+		if implies(conj(i), all[i]) {
 			drop[i] = true
+		}
+	}
+	// What the rest decides inside a kept term is left out of it too:
+	// (!delivered || autoRead) beside delivered is autoRead.
+	for i := own; i < len(all); i++ {
+		if !drop[i] {
+			all[i] = residual(all[i], conj(i), implies)
 		}
 	}
 	return dedupeAnd(conj(-1))
 }
+
+// residual returns term t, beside the conjunction rest, without the parts of
+// it rest decides: x || y where rest implies !x is y, !(x && y) where rest
+// implies x is !y, and a negated comparison is the opposite comparison.
+func residual(t, rest *Expr, implies func(rest, x *Expr) bool) *Expr {
+	switch {
+	case t.Op == OpNot && t.L.Op == OpNot:
+		return residual(t.L.L, rest, implies)
+	case t.Op == OpNot && (t.L.Op == OpEq || t.L.Op == OpNe):
+		c := *t.L
+		c.Op = map[Op]Op{OpEq: OpNe, OpNe: OpEq}[t.L.Op]
+		return &c
+	case t.Op == OpNot && t.L.Op == OpAnd && implies(rest, t.L.L):
+		return residual(notExpr(t.L.R), rest, implies)
+	case t.Op == OpNot && t.L.Op == OpAnd && implies(rest, t.L.R):
+		return residual(notExpr(t.L.L), rest, implies)
+	case t.Op == OpOr && implies(rest, notExpr(t.L)):
+		return residual(t.R, rest, implies)
+	case t.Op == OpOr && implies(rest, notExpr(t.R)):
+		return residual(t.L, rest, implies)
+	}
+	return t
+}
+
+func notExpr(x *Expr) *Expr { return &Expr{Op: OpNot, L: x, Kind: KindBool, Enum: -1} }
 
 // andExpr returns a && b, where a nil operand is true.
 func andExpr(a, b *Expr) *Expr {

@@ -2609,7 +2609,7 @@ func (m *Channel) onWriteQueued(out QueueLevel) (ChannelActions, error) {
 				m.vars.Output = ChannelOutputFlushing
 				m.vars.RearmDue = false // effect of disarmRead
 				return ChannelActions{w0: 0xf071403 /* fireWritabilityChanged, disarmRead, writeSocket */}, nil
-			} else if !m.vars.Unwritable && m.vars.Backpressure && m.vars.ReadArmed && !(m.vars.Output == ChannelOutputIdle) {
+			} else if !m.vars.Unwritable && m.vars.Backpressure && m.vars.ReadArmed && m.vars.Output != ChannelOutputIdle {
 				// ../spec/channel.yaml:361: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
 				m.vars.Unwritable = true
 				m.vars.ReadArmed = false
