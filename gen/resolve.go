@@ -1008,9 +1008,9 @@ func residual(t, rest *Expr, implies func(rest, x *Expr) bool) *Expr {
 	switch {
 	case t.Op == OpNot && t.L.Op == OpNot:
 		return residual(t.L.L, rest, implies)
-	case t.Op == OpNot && (t.L.Op == OpEq || t.L.Op == OpNe):
+	case t.Op == OpNot && isComparison(t.L.Op):
 		c := *t.L
-		c.Op = map[Op]Op{OpEq: OpNe, OpNe: OpEq}[t.L.Op]
+		c.Op = opposite[t.L.Op]
 		return &c
 	case t.Op == OpNot && t.L.Op == OpAnd && implies(rest, t.L.L):
 		return residual(notExpr(t.L.R), rest, implies)
@@ -1023,6 +1023,11 @@ func residual(t, rest *Expr, implies func(rest, x *Expr) bool) *Expr {
 	}
 	return t
 }
+
+// opposite maps a comparison to its negation.
+var opposite = map[Op]Op{OpEq: OpNe, OpNe: OpEq, OpLt: OpGe, OpGe: OpLt, OpLe: OpGt, OpGt: OpLe}
+
+func isComparison(op Op) bool { _, ok := opposite[op]; return ok }
 
 func notExpr(x *Expr) *Expr { return &Expr{Op: OpNot, L: x, Kind: KindBool, Enum: -1} }
 
