@@ -693,6 +693,9 @@ func (r *resolver) cells(m *Machine, buckets []bucket) []cell {
 func (r *resolver) groupFilter(m *Machine, g rawGroup, rowCells []cell, events nameIndex) (map[cell]bool, bool) {
 	before := len(r.d.list)
 	in := map[cell]bool{}
+	if g.on.any {
+		return in, false // "*": reported by the parser
+	}
 	if len(g.on.names) == 0 && len(g.pairs) == 0 {
 		r.d.add(g.on.pos, "conditional actions: the on list is empty; name the triggers the group applies to")
 		return in, false
