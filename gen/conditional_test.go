@@ -193,7 +193,8 @@ func equivalentRows(t *testing.T, pkg *Package, old, cur *Machine) (cells, valua
 }
 
 // A row with a trigger list and groups restricted to some of its triggers
-// answers like the plain rows it stands for, written out by hand.
+// answers like the plain rows it stands for, written out by hand. Groups for
+// different triggers may set the same variable.
 func TestTriggerListsAnswerLikePlainRows(t *testing.T) {
 	const head = `outcomes:
   res:
@@ -231,7 +232,7 @@ machine:
       when: n < 2
       to: done
       do: [{on: "result(odd)", when: loud, do: [note], set: {n: n + 1}}, {on: stop, do: [finish]}, work]
-    - {from: busy, on: [stop, "result(bad, odd)", check(bad)], when: n == 2, to: done}
+    - {from: busy, on: [stop, "result(bad, odd)", check(bad)], when: n == 2, to: done, do: [{on: stop, set: {n: 0}}, {on: check, set: {n: 1}}]}
 `
 	plain := head + `    - {from: busy, on: result, outcome: ok, to: done, do: [finish], set: {n: 1}}
     - {from: busy, on: check, outcome: [ok, odd], to: done, do: [note, finish], set: {n: 1}}
@@ -239,9 +240,9 @@ machine:
     - {from: busy, on: [result, check], outcome: bad, when: n < 2, to: done, do: [work]}
     - {from: busy, on: result, outcome: odd, when: n < 2 && loud, to: done, do: [note, work], set: {n: n + 1}}
     - {from: busy, on: result, outcome: odd, when: n < 2 && !loud, to: done, do: [work]}
-    - {from: busy, on: stop, when: n == 2, to: done}
+    - {from: busy, on: stop, when: n == 2, to: done, set: {n: 0}}
     - {from: busy, on: result, outcome: [bad, odd], when: n == 2, to: done}
-    - {from: busy, on: check, outcome: bad, when: n == 2, to: done}
+    - {from: busy, on: check, outcome: bad, when: n == 2, to: done, set: {n: 1}}
 `
 	load := func(src string) (*Package, *Machine) {
 		pkg, err := Load(Source{Path: "m.yaml", Data: []byte(src)})

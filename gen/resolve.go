@@ -480,30 +480,51 @@ func (r *resolver) rows(p *parser, m *Machine, raw *rawRow, states, events, acti
 		guard = (&parser{file: p.file, d: &diags{}}).parseExpr(raw.when, exprScope{m: m}, KindBool, -1)
 	}
 	ownOK := raw.when == nil || guard != nil
-	// The rest of the row is reported once, as if every group held; the
-	// combinations differ from it only in guards and in actions and
-	// assignments it has resolved already, and add no diagnostic of their own.
-	all := expandRow(raw, raw.groups, nil)[0].row
-	all.when = raw.when
-	if _, ok := r.row(p, m, all, states, actions, vars); !ok || !okConds || !ownOK || !trigOK {
+	// The rest of the row is reported as if every group that applies to a
+	// part of its triggers held (groups for other triggers may set the same
+	// variable); the combinations differ from it only in guards and in
+	// actions and assignments it has resolved already, and add no diagnostic
+	// of their own. Repeated diagnostics are reported once.
+	reportAll := func(groups []rawGroup) bool {
+		all := expandRow(raw, groups, nil)[0].row
+		all.when = raw.when
+		_, ok := r.row(p, m, all, states, actions, vars)
+		return ok
+	}
+	if !okConds || !ownOK || !trigOK {
+		reportAll(raw.groups)
+		return nil
+	}
+	// Each part of the triggers, with the groups that apply to it.
+	type partGroups struct {
+		buckets []bucket
+		groups  []rawGroup
+		conds   []*Expr
+	}
+	var parts []partGroups
+	ok := true
+	for _, pt := range partition(m, r.pkg, buckets, rowCells, filters) {
+		pg := partGroups{buckets: pt.buckets}
+		for i, g := range raw.groups {
+			if filters[i] == nil || pt.groups[i] {
+				pg.groups = append(pg.groups, g)
+				pg.conds = append(pg.conds, conds[i])
+			}
+		}
+		ok = reportAll(pg.groups) && ok
+		parts = append(parts, pg)
+	}
+	if !ok {
 		return nil
 	}
 	var out []Row
 	saved := r.d.list
-	for _, part := range partition(m, r.pkg, buckets, rowCells, filters) {
-		var groups []rawGroup
-		var partConds []*Expr
-		for i, g := range raw.groups {
-			if filters[i] == nil || part.groups[i] {
-				groups = append(groups, g)
-				partConds = append(partConds, conds[i])
-			}
-		}
+	for _, pg := range parts {
 		var rows []Row
-		for _, e := range expandRow(raw, groups, partConds) {
+		for _, e := range expandRow(raw, pg.groups, pg.conds) {
 			if rr, ok := r.row(p, m, e.row, states, actions, vars); ok {
 				rr.Guard = simplify(m, guard, e.terms)
-				rows = append(rows, withBuckets(rr, part.buckets)...)
+				rows = append(rows, withBuckets(rr, pg.buckets)...)
 			}
 		}
 		// Groups whose conditions exclude each other (readArmed && autoRead
