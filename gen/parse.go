@@ -142,7 +142,8 @@ type rawRow struct {
 	pos        Pos
 	from       rawList
 	except     rawList
-	on         rawList
+	on         rawList   // the plain events of on, which answer outcome
+	pairs      []rawPair // the event(outcome, ...) items of on
 	exceptOn   rawList
 	outcome    rawList
 	when       *yaml.Node
@@ -158,13 +159,25 @@ type rawRow struct {
 
 // rawGroup is a conditional action group, an item {when: EXPR, do: [...]} of a
 // row's do list: its actions are performed at index at (the number of plain
-// actions before it) exactly when EXPR holds.
+// actions before it) exactly when EXPR holds and, if it has an on list, the
+// row answers one of the events (or event(outcome) pairs) it names.
 type rawGroup struct {
-	pos  Pos
-	at   int
-	when *yaml.Node
-	do   []rawName
-	set  []rawSet // assignments made when EXPR holds, beside the row's own
+	pos   Pos
+	at    int
+	when  *yaml.Node
+	on    rawList   // plain events: every outcome of them the row answers
+	pairs []rawPair // event(outcome, ...) items
+	do    []rawName
+	set   []rawSet // assignments made when EXPR holds, beside the row's own
+}
+
+// rawPair is an item event(outcome, ...) of an on list: the event with the
+// outcomes it names.
+type rawPair struct {
+	rawName  // the event
+	outcomes []rawName
+	text     string // as written, for diagnostics
+	bad      bool   // malformed, and reported
 }
 
 type rawSet struct {
@@ -495,7 +508,7 @@ func (p *parser) row(n *yaml.Node) *rawRow {
 	p.mapping(n, "transition row", map[string]func(k, v *yaml.Node){
 		"from":     func(_, v *yaml.Node) { r.from = p.list(v) },
 		"except":   func(_, v *yaml.Node) { r.except = p.list(v) },
-		"on":       func(_, v *yaml.Node) { r.on = p.list(v) },
+		"on":       func(_, v *yaml.Node) { r.on, r.pairs = p.triggers(v) },
 		"exceptOn": func(_, v *yaml.Node) { r.exceptOn = p.list(v) },
 		"outcome":  func(_, v *yaml.Node) { r.outcome = p.list(v) },
 		"when":     func(_, v *yaml.Node) { r.when = p.scalar(v) },
@@ -540,6 +553,12 @@ func (p *parser) doList(n *yaml.Node) ([]rawName, []rawGroup) {
 
 			p.mapping(c, "conditional actions", map[string]func(k, v *yaml.Node){
 				"when": func(_, v *yaml.Node) { g.when = p.scalar(v) },
+				"on": func(_, v *yaml.Node) {
+					g.on, g.pairs = p.triggers(v)
+					if g.on.any {
+						p.d.add(g.on.pos, "conditional actions: on: \"*\" is every event the row answers; drop it")
+					}
+				},
 				"do": func(_, v *yaml.Node) {
 					given = true
 					if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
@@ -564,7 +583,10 @@ func (p *parser) doList(n *yaml.Node) ([]rawName, []rawGroup) {
 						g.set = append(g.set, rawSet{rawName: p.name(k), value: p.scalar(v)})
 					})
 				},
-			}, "when")
+			})
+			if g.when == nil && !g.on.set {
+				p.d.add(g.pos, "conditional actions: give \"when\", \"on\" or both")
+			}
 			if !given {
 				p.d.add(g.pos, "conditional actions: give \"do\", \"set\" or both")
 			}
@@ -661,6 +683,122 @@ func (p *parser) list(n *yaml.Node) rawList {
 		p.d.add(p.pos(n), "want a name, a list of names or \"*\", got %s", kindName(n))
 	}
 	return l
+}
+
+// triggers parses an on list: an event, "*", or a list whose items are events
+// and event(outcome, ...) pairs. In a flow list YAML splits event(a, b) at its
+// comma; the pieces are joined back, as the parentheses say. The plain events
+// are returned as a list (empty but set when every item is a pair).
+func (p *parser) triggers(n *yaml.Node) (rawList, []rawPair) {
+	var items []*yaml.Node
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if !strings.Contains(n.Value, "(") {
+			return p.list(n), nil
+		}
+		items = []*yaml.Node{n}
+	case yaml.SequenceNode:
+		items = n.Content
+	default:
+		return p.list(n), nil
+	}
+	l := rawList{set: true, pos: p.pos(n)}
+	var pairs []rawPair
+	for i := 0; i < len(items); i++ {
+		c := items[i]
+		if c.Kind != yaml.ScalarNode || !strings.Contains(c.Value, "(") {
+			if c.Kind == yaml.ScalarNode && c.Value == "*" {
+				p.d.add(p.pos(c), "\"*\" cannot be an element of a list; use it alone")
+				continue
+			}
+			l.names = append(l.names, p.name(c))
+			continue
+		}
+		pieces := []*yaml.Node{c}
+		open := func() bool {
+			text := ""
+			for _, x := range pieces {
+				text += x.Value
+			}
+			return strings.Count(text, "(") > strings.Count(text, ")")
+		}
+		for c.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0 && open() && i+1 < len(items) {
+			next := items[i+1]
+			if next.Kind != yaml.ScalarNode || next.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+				break
+			}
+			pieces = append(pieces, next)
+			i++
+		}
+		pairs = append(pairs, p.pair(pieces))
+	}
+	return l, pairs
+}
+
+// pair parses event(outcome, ...), written in one scalar or, split by a flow
+// list's commas, in several; every name keeps its own position.
+func (p *parser) pair(pieces []*yaml.Node) rawPair {
+	var texts []string
+	for _, x := range pieces {
+		texts = append(texts, x.Value)
+	}
+	whole := strings.Join(texts, ", ")
+	first := pieces[0]
+	pr := rawPair{rawName: rawName{pos: p.pos(first)}, text: whole}
+	open := strings.Index(whole, "(")
+	if strings.Count(whole, "(") != 1 || strings.Count(whole, ")") != 1 || !strings.HasSuffix(strings.TrimSpace(whole), ")") || strings.Index(whole, ")") < open {
+		p.d.add(p.pos(first), "%q: want event(outcome, ...)", whole)
+		pr.bad = true
+		return pr
+	}
+	// at returns the position of byte off of piece x's text.
+	at := func(x *yaml.Node, off int) Pos {
+		pos := p.pos(x)
+		if x.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+			pos.Col++
+		}
+		if strings.Contains(x.Value, "\n") {
+			pos.Col = 0
+		} else {
+			pos.Col += off
+		}
+		return pos
+	}
+	name := strings.TrimSpace(first.Value[:strings.Index(first.Value, "(")])
+	pr.rawName = rawName{name: name, pos: at(first, strings.Index(first.Value, name))}
+	if !isIdent(name) {
+		p.d.add(pr.pos, "%q is not a valid event name: want a letter followed by letters and digits", name)
+		pr.bad = true
+	}
+	for i, x := range pieces {
+		text, base := x.Value, 0
+		if i == 0 {
+			base = strings.Index(text, "(") + 1
+			text = text[base:]
+		}
+		if i == len(pieces)-1 {
+			text = text[:strings.LastIndex(text, ")")]
+		}
+		for _, part := range strings.Split(text, ",") {
+			o := strings.TrimSpace(part)
+			pos := at(x, base+strings.Index(part, o))
+			if part == "" && o == "" {
+				pos = at(x, base)
+			}
+			base += len(part) + 1
+			switch {
+			case o == "*":
+				p.d.add(pos, "%s: \"*\" is not an outcome; for every outcome of %s name it without parentheses (with outcome: \"*\")", whole, name)
+				pr.bad = true
+			case !isIdent(o):
+				p.d.add(pos, "%s: %q is not a valid outcome name", whole, o)
+				pr.bad = true
+			default:
+				pr.outcomes = append(pr.outcomes, rawName{name: o, pos: pos})
+			}
+		}
+	}
+	return pr
 }
 
 func (p *parser) name(n *yaml.Node) rawName {

@@ -14,7 +14,8 @@ type MachineStats struct {
 	Abnormal        int
 	Actions         int
 	Vars            int
-	Rows            int
+	Rows            int // plain rows, as expanded
+	Declared        int // rows as written: expanded rows keep the position of theirs
 	Cells           int // (state, event, outcome) cells
 	Answered        int // cells with at least one row
 	Transitions     int // cells answered by a transition
@@ -37,6 +38,11 @@ func Stats(pkg *Package, m *Machine) (MachineStats, error) {
 			st.Terminal++
 		}
 	}
+	declared := map[Pos]bool{}
+	for _, r := range m.Rows {
+		declared[r.Pos] = true
+	}
+	st.Declared = len(declared)
 	for _, e := range m.Events {
 		if e.Abnormal {
 			st.Abnormal++
@@ -99,7 +105,11 @@ func Report(pkg *Package) (string, error) {
 		fmt.Fprintf(&b, "  events       %3d  (%d abnormal)\n", st.Events, st.Abnormal)
 		fmt.Fprintf(&b, "  actions      %3d\n", st.Actions)
 		fmt.Fprintf(&b, "  variables    %3d\n", st.Vars)
-		fmt.Fprintf(&b, "  rows         %3d\n", st.Rows)
+		if st.Declared != st.Rows {
+			fmt.Fprintf(&b, "  rows         %3d  (%d as written)\n", st.Rows, st.Declared)
+		} else {
+			fmt.Fprintf(&b, "  rows         %3d\n", st.Rows)
+		}
 		fmt.Fprintf(&b, "  cells        %3d answered of %d (state x event x outcome): %d transition, %d ignore, %d reject\n",
 			st.Answered, st.Cells, st.Transitions, st.Ignored, st.Rejected)
 		fmt.Fprintf(&b, "  reachable    %3d of %d states; %d configurations, %d transitions\n", st.ReachableStates, st.States, st.Configs, st.Edges)

@@ -2,6 +2,7 @@ package gen
 
 import (
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -397,72 +398,462 @@ func (r *resolver) variable(p *parser, v *rawVar) Var {
 	return out
 }
 
-// maxGroups bounds the conditional action groups of one row: a row with k of
-// them expands to 2^k rows.
+// maxGroups bounds the conditional action groups with a condition of one
+// row: a row with k of them expands to 2^k rows.
 const maxGroups = 3
 
-// rows resolves one row as written, expanding its conditional action groups
-// (SCXML's <if> in a transition's executable content) into the 2^k rows of
-// the plain format: one per combination of the groups' conditions, guarded by
-// the row's own guard and every group's condition or its negation, performing
-// the actions of the groups that hold at their places. Everything after the
-// resolver sees plain rows. Expanded rows keep the row's position.
+// bucket is a set of triggers one plain row answers: the events on, each with
+// the outcome values outcomes (nil: every outcome of each event). A row whose
+// on list holds event(outcome) pairs answers several buckets.
+type bucket struct {
+	on       []int
+	outcomes []int
+}
+
+// cell is one trigger: an event and one of its outcome values (0 for an event
+// without outcomes).
+type cell struct{ e, o int }
+
+// rows resolves one row as written into plain rows. Its on list may name
+// events with the row's outcome key and event(outcome) pairs, so it answers
+// one or more buckets of triggers; each bucket is one plain row. Its
+// conditional action groups (SCXML's <if> in a transition's executable
+// content) expand into the 2^k rows of the plain format: one per combination
+// of the groups' conditions, guarded by the row's own guard and every group's
+// condition or its negation, performing the actions of the groups that hold
+// at their places. A group with an on list applies only to the triggers it
+// names (SCXML's test of _event.name): the row's triggers are partitioned by
+// the groups that apply to them, and each part is expanded with those groups
+// alone. Everything after the resolver sees plain rows. Expanded rows keep the
+// row's position.
 func (r *resolver) rows(p *parser, m *Machine, raw *rawRow, states, events, actions, vars nameIndex) []Row {
+	buckets, trigOK := r.triggers(m, raw, events)
 	if len(raw.groups) == 0 {
-		if rr, ok := r.row(p, m, raw, states, events, actions, vars); ok {
-			return []Row{rr}
+		rr, ok := r.row(p, m, raw, states, actions, vars)
+		if !ok || !trigOK {
+			return nil
 		}
-		return nil
+		return withBuckets(rr, buckets)
 	}
-	if len(raw.groups) > maxGroups {
-		r.d.add(raw.groups[maxGroups].pos, "row has %d conditional action groups; at most %d (a row expands to 2^k rows): split the row or combine conditions", len(raw.groups), maxGroups)
-		return nil
+	withCond := 0
+	for _, g := range raw.groups {
+		if g.when != nil {
+			withCond++
+			if withCond > maxGroups {
+				n := 0
+				for _, g := range raw.groups {
+					if g.when != nil {
+						n++
+					}
+				}
+				r.d.add(g.pos, "row has %d conditional action groups; at most %d (a row expands to 2^k rows): split the row or combine conditions", n, maxGroups)
+				return nil
+			}
+		}
 	}
 	// Each condition is checked alone, so that its diagnostics point into it;
 	// the row's own guard is checked (and reported) by row.
 	okConds := true
-	for _, g := range raw.groups {
-		if g.when == nil || p.parseExpr(g.when, exprScope{m: m}, KindBool, -1) == nil {
-			okConds = false
+	conds := make([]*Expr, len(raw.groups))
+	for i, g := range raw.groups {
+		if g.when != nil {
+			if conds[i] = p.parseExpr(g.when, exprScope{m: m}, KindBool, -1); conds[i] == nil {
+				okConds = false
+			}
 		}
 	}
-	ownOK := raw.when == nil || (&parser{file: p.file, d: &diags{}}).parseExpr(raw.when, exprScope{m: m}, KindBool, -1) != nil
-	expanded := expandRow(raw)
-	if !okConds || !ownOK {
-		// Report the rest of the row once, as if every group held.
-		all := *expanded[0]
+	var rowCells []cell
+	if trigOK {
+		rowCells = r.cells(m, buckets)
+	}
+	filters := make([]map[cell]bool, len(raw.groups))
+	for i, g := range raw.groups {
+		if g.on.set && trigOK {
+			var ok bool
+			if filters[i], ok = r.groupFilter(m, g, rowCells, events); !ok {
+				okConds = false
+			}
+		}
+	}
+	var guard *Expr
+	if raw.when != nil {
+		guard = (&parser{file: p.file, d: &diags{}}).parseExpr(raw.when, exprScope{m: m}, KindBool, -1)
+	}
+	ownOK := raw.when == nil || guard != nil
+	// The rest of the row is reported as if every group that applies to a
+	// part of its triggers held (groups for other triggers may set the same
+	// variable); the combinations differ from it only in guards and in
+	// actions and assignments it has resolved already, and add no diagnostic
+	// of their own. Repeated diagnostics are reported once.
+	reportAll := func(groups []rawGroup) bool {
+		all := expandRow(raw, groups, nil)[0].row
 		all.when = raw.when
-		r.row(p, m, &all, states, events, actions, vars)
+		_, ok := r.row(p, m, all, states, actions, vars)
+		return ok
+	}
+	if !okConds || !ownOK || !trigOK {
+		reportAll(raw.groups)
 		return nil
 	}
-	first, ok := r.row(p, m, expanded[0], states, events, actions, vars)
+	// Each part of the triggers, with the groups that apply to it.
+	type partGroups struct {
+		buckets []bucket
+		groups  []rawGroup
+		conds   []*Expr
+	}
+	var parts []partGroups
+	ok := true
+	for _, pt := range partition(m, r.pkg, buckets, rowCells, filters) {
+		pg := partGroups{buckets: pt.buckets}
+		for i, g := range raw.groups {
+			if filters[i] == nil || pt.groups[i] {
+				pg.groups = append(pg.groups, g)
+				pg.conds = append(pg.conds, conds[i])
+			}
+		}
+		ok = reportAll(pg.groups) && ok
+		parts = append(parts, pg)
+	}
 	if !ok {
 		return nil
 	}
-	out := []Row{first}
-	// The other combinations differ only in their guards and in actions
-	// already resolved in the first: they add no diagnostic of their own.
+	var out []Row
 	saved := r.d.list
-	for _, e := range expanded[1:] {
-		if rr, ok := r.row(p, m, e, states, events, actions, vars); ok {
-			out = append(out, rr)
+	for _, pg := range parts {
+		var rows []Row
+		for _, e := range expandRow(raw, pg.groups, pg.conds) {
+			if rr, ok := r.row(p, m, e.row, states, actions, vars); ok {
+				rr.Guard = simplify(m, guard, e.terms)
+				rows = append(rows, withBuckets(rr, pg.buckets)...)
+			}
 		}
+		// Groups whose conditions exclude each other (readArmed && autoRead
+		// and readArmed && !autoRead) make combinations no configuration
+		// satisfies: they are dropped, so the machine has no row that can
+		// never fire.
+		var live []Row
+		for _, rr := range rows {
+			if satisfiable(m, rr.Guard) {
+				live = append(live, rr)
+			}
+		}
+		if len(live) == 0 {
+			live = rows // the row's own guard is never true: the analysis says so
+		}
+		out = append(out, live...)
 	}
 	r.d.list = saved
-	// Groups whose conditions exclude each other (readArmed && autoRead and
-	// readArmed && !autoRead) make combinations no configuration satisfies:
-	// they are dropped, so the machine has no row that can never fire.
-	live := out[:0]
-	for _, rr := range out {
-		if satisfiable(m, rr.Guard) {
-			rr.Guard = dedupeAnd(rr.Guard) // !a from one group, !a from another
-			live = append(live, rr)
+	return out
+}
+
+// withBuckets returns row once for each bucket of triggers.
+func withBuckets(row Row, buckets []bucket) []Row {
+	out := make([]Row, len(buckets))
+	for i, b := range buckets {
+		out[i] = row
+		out[i].On, out[i].Outcomes = b.on, b.outcomes
+	}
+	return out
+}
+
+// triggers resolves a row's on list: its plain events answer the row's
+// outcome key, in one bucket; its event(outcome) pairs answer the outcomes
+// they name, events with the same outcomes sharing a bucket.
+func (r *resolver) triggers(m *Machine, raw *rawRow, events nameIndex) ([]bucket, bool) {
+	before := len(r.d.list)
+	var out []bucket
+	how := map[int]string{} // event -> "" (plain) or the pair that names it
+	if raw.on.any || len(raw.on.names) > 0 || len(raw.pairs) == 0 {
+		on := r.set(raw.on, raw.exceptOn, events, len(m.Events), "event", "on", "exceptOn")
+		out = append(out, bucket{on: on, outcomes: r.outcomeKey(m, raw, on)})
+		for _, e := range on {
+			how[e] = ""
+		}
+	} else {
+		if raw.exceptOn.set {
+			r.d.add(raw.exceptOn.pos, "%q is only allowed with %s: \"*\"", "exceptOn", "on")
+		}
+		if raw.outcome.set {
+			r.d.add(raw.outcome.pos, "row names outcomes in \"outcome\", but every event of \"on\" names its own, as event(outcome): drop \"outcome\"")
 		}
 	}
-	if len(live) == 0 {
-		return out // the row's own guard is never true: the analysis says so
+	plain := len(out)
+	bad := false
+	for _, pr := range raw.pairs {
+		e, outs, ok := r.pair(m, pr, events)
+		if !ok {
+			bad = true
+			continue
+		}
+		if prev, dup := how[e]; dup {
+			if prev == "" {
+				r.d.add(pr.pos, "event %q is in \"on\" both plain, answering the row's outcome, and as %s: name its outcomes once", pr.name, pr.text)
+			} else {
+				r.d.add(pr.pos, "event %q is in \"on\" twice, as %s and as %s: name its outcomes in one %s(...)", pr.name, prev, pr.text, pr.name)
+			}
+			continue
+		}
+		how[e] = pr.text
+		joined := false
+		for i := plain; i < len(out); i++ {
+			if m.Events[out[i].on[0]].Outcome == m.Events[e].Outcome && slices.Equal(out[i].outcomes, outs) {
+				out[i].on = append(out[i].on, e)
+				slices.Sort(out[i].on)
+				joined = true
+				break
+			}
+		}
+		if !joined {
+			out = append(out, bucket{on: []int{e}, outcomes: outs})
+		}
 	}
-	return live
+	return out, len(r.d.list) == before && !bad
+}
+
+// pair resolves event(outcome, ...) into the event and its sorted outcomes.
+func (r *resolver) pair(m *Machine, pr rawPair, events nameIndex) (int, []int, bool) {
+	if pr.bad {
+		return -1, nil, false // reported by the parser
+	}
+	e, ok := events[pr.name]
+	if !ok {
+		if pr.name != "" {
+			r.d.add(pr.pos, "unknown event %q%s", pr.name, events.suggest(pr.name))
+		}
+		return -1, nil, false
+	}
+	enum := m.Events[e].Outcome
+	if enum < 0 {
+		if !r.badOutcome[eventKey{m, e}] {
+			r.d.add(pr.pos, "event %q carries no outcome; write it without parentheses", pr.name)
+		}
+		return -1, nil, false
+	}
+	oe := r.pkg.Outcomes[enum]
+	var outs []int
+	ok = true
+	for _, o := range pr.outcomes {
+		i := slices.IndexFunc(oe.Values, func(v Named) bool { return v.Name == o.name })
+		switch {
+		case i < 0:
+			r.d.add(o.pos, "%q is not an outcome of %q (values: %s)", o.name, oe.Name, joinNamed(oe.Values))
+			ok = false
+		case slices.Contains(outs, i):
+			r.d.add(o.pos, "outcome %q listed twice in %s", o.name, pr.text)
+			ok = false
+		default:
+			outs = append(outs, i)
+		}
+	}
+	slices.Sort(outs)
+	return e, outs, ok && len(outs) > 0
+}
+
+// outcomeKey resolves the outcome key of a row whose plain events are on: the
+// events must agree on the enumeration they carry.
+func (r *resolver) outcomeKey(m *Machine, raw *rawRow, on []int) []int {
+	enum := -2
+	for _, e := range on {
+		if enum == -2 {
+			enum = m.Events[e].Outcome
+		} else if enum != m.Events[e].Outcome {
+			enum = -3
+		}
+	}
+	switch {
+	case !raw.outcome.set:
+		if enum >= 0 {
+			r.d.add(raw.pos, "row on %s must say which outcomes it answers: \"outcome: <value>\", a list, or \"*\"", eventList(m, on))
+		}
+	case raw.outcome.any:
+	case enum == -3:
+		r.d.add(raw.outcome.pos, "row names outcomes, but its events carry different outcome enumerations; split the row")
+	case enum == -1 && r.anyBadOutcome(m, on):
+		// One root cause, one diagnostic: the event's unknown enumeration.
+	case enum == -1:
+		r.d.add(raw.outcome.pos, "row names outcomes, but %s carries none", eventList(m, on))
+	case enum >= 0:
+		oe := r.pkg.Outcomes[enum]
+		idx := nameIndex{}
+		for i, v := range oe.Values {
+			idx[v.Name] = i
+		}
+		outs := r.set(raw.outcome, rawList{}, idx, len(oe.Values), "outcome", "outcome", "")
+		for _, nm := range raw.outcome.names {
+			if _, ok := idx[nm.name]; !ok {
+				r.d.add(nm.pos, "%q is not an outcome of %q (values: %s)", nm.name, oe.Name, joinNamed(oe.Values))
+			}
+		}
+		return outs
+	}
+	return nil
+}
+
+// cells lists the triggers of buckets, in their order.
+func (r *resolver) cells(m *Machine, buckets []bucket) []cell {
+	var out []cell
+	for _, b := range buckets {
+		for _, e := range b.on {
+			if b.outcomes == nil {
+				for o := 0; o < m.NumOutcomes(r.pkg, e); o++ {
+					out = append(out, cell{e, o})
+				}
+				continue
+			}
+			for _, o := range b.outcomes {
+				out = append(out, cell{e, o})
+			}
+		}
+	}
+	return out
+}
+
+// groupFilter resolves the on list of a conditional action group into the
+// triggers of the row it names: an event stands for every outcome of it the
+// row answers, event(outcome, ...) for those outcomes.
+func (r *resolver) groupFilter(m *Machine, g rawGroup, rowCells []cell, events nameIndex) (map[cell]bool, bool) {
+	before := len(r.d.list)
+	in := map[cell]bool{}
+	if g.on.any {
+		return in, false // "*": reported by the parser
+	}
+	if len(g.on.names) == 0 && len(g.pairs) == 0 {
+		r.d.add(g.on.pos, "conditional actions: the on list is empty; name the triggers the group applies to")
+		return in, false
+	}
+	named := map[int]bool{}
+	twice := func(n rawName, e int) bool {
+		if named[e] {
+			r.d.add(n.pos, "event %q listed twice in the \"on\" of conditional actions", n.name)
+			return true
+		}
+		named[e] = true
+		return false
+	}
+	for _, n := range g.on.names {
+		e, ok := events[n.name]
+		if !ok {
+			if n.name != "" {
+				r.d.add(n.pos, "unknown event %q%s", n.name, events.suggest(n.name))
+			}
+			continue
+		}
+		if twice(n, e) {
+			continue
+		}
+		found := false
+		for _, c := range rowCells {
+			if c.e == e {
+				in[c], found = true, true
+			}
+		}
+		if !found {
+			r.d.add(n.pos, "conditional actions: on names %q, which the row does not answer", n.name)
+		}
+	}
+	bad := false
+	for _, pr := range g.pairs {
+		e, outs, ok := r.pair(m, pr, events)
+		if !ok {
+			bad = true
+			continue
+		}
+		if twice(pr.rawName, e) {
+			continue
+		}
+		for _, o := range outs {
+			if !slices.Contains(rowCells, cell{e, o}) {
+				r.d.add(pr.pos, "conditional actions: on names %s, which the row does not answer", r.pkg.FormatStep(m, e, o))
+				continue
+			}
+			in[cell{e, o}] = true
+		}
+	}
+	if len(r.d.list) == before && !bad && len(in) == len(rowCells) {
+		r.d.add(g.on.pos, "conditional actions: on names every event the row answers; drop it")
+	}
+	return in, len(r.d.list) == before && !bad
+}
+
+// part is a set of a row's triggers to which the same groups with an on
+// list apply.
+type part struct {
+	buckets []bucket
+	groups  []bool // indexed like the row's groups: the filtered ones that apply
+}
+
+// partition splits a row's triggers by the groups whose on lists name them,
+// in the order of the row's triggers. Without such groups it is one part, the
+// row's own buckets.
+func partition(m *Machine, pkg *Package, buckets []bucket, rowCells []cell, filters []map[cell]bool) []part {
+	if !slices.ContainsFunc(filters, func(f map[cell]bool) bool { return f != nil }) {
+		return []part{{buckets: buckets, groups: make([]bool, len(filters))}}
+	}
+	sig := func(c cell) string {
+		b := make([]byte, len(filters))
+		for i, f := range filters {
+			b[i] = '0'
+			if f[c] {
+				b[i] = '1'
+			}
+		}
+		return string(b)
+	}
+	var order []string
+	cellsOf := map[string][]cell{}
+	for _, c := range rowCells {
+		k := sig(c)
+		if _, ok := cellsOf[k]; !ok {
+			order = append(order, k)
+		}
+		cellsOf[k] = append(cellsOf[k], c)
+	}
+	all := func(e int) bool { // the row answers every outcome of e
+		for _, b := range buckets {
+			if slices.Contains(b.on, e) {
+				return b.outcomes == nil
+			}
+		}
+		return false
+	}
+	var out []part
+	for _, k := range order {
+		pt := part{groups: make([]bool, len(filters))}
+		for i := range filters {
+			pt.groups[i] = k[i] == '1'
+		}
+		// The outcomes of each event in this part, then events with the
+		// same outcomes in one bucket.
+		var evs []int
+		outs := map[int][]int{}
+		for _, c := range cellsOf[k] {
+			if _, ok := outs[c.e]; !ok {
+				evs = append(evs, c.e)
+			}
+			outs[c.e] = append(outs[c.e], c.o)
+		}
+		for _, e := range evs {
+			o := outs[e]
+			if all(e) && len(o) == m.NumOutcomes(pkg, e) {
+				o = nil
+			}
+			joined := false
+			for i := range pt.buckets {
+				b := &pt.buckets[i]
+				if slices.Equal(b.outcomes, o) && (o == nil || m.Events[b.on[0]].Outcome == m.Events[e].Outcome) {
+					b.on = append(b.on, e)
+					slices.Sort(b.on)
+					joined = true
+					break
+				}
+			}
+			if !joined {
+				pt.buckets = append(pt.buckets, bucket{on: []int{e}, outcomes: o})
+			}
+		}
+		out = append(out, pt)
+	}
+	return out
 }
 
 // satisfiable reports whether some valuation of the variables g reads, within
@@ -493,50 +884,191 @@ func satisfiable(m *Machine, g *Expr) bool {
 	return try(0)
 }
 
-// expandRow returns the 2^k plain rows of a row with k conditional action
-// groups, the combination where every group holds first (the order in which
-// such rows are written by hand).
-func expandRow(raw *rawRow) []*rawRow {
-	k := len(raw.groups)
-	var out []*rawRow
+// expanded is one combination of a row's groups: the plain row, and the
+// conditions of its guard that the groups add (each group's condition or its
+// negation).
+type expanded struct {
+	row   *rawRow
+	terms []*Expr
+}
+
+// expandRow returns the 2^k plain rows of a row performing groups, k of which
+// have a condition (the others always hold), the combination where every
+// group holds first (the order in which such rows are written by hand). conds
+// holds the typed conditions, indexed like groups, or is nil when the rows
+// are only reported.
+func expandRow(raw *rawRow, groups []rawGroup, conds []*Expr) []expanded {
+	var cond []int // the groups with a condition
+	for i, g := range groups {
+		if g.when != nil {
+			cond = append(cond, i)
+		}
+	}
+	k := len(cond)
+	var out []expanded
 	for mask := 0; mask < 1<<k; mask++ {
+		holds := func(i int) bool { // group i of groups
+			j := slices.Index(cond, i)
+			return j < 0 || mask&(1<<(k-1-j)) == 0
+		}
 		e := *raw
 		e.groups = nil
 		e.do = nil
 		e.set = append([]rawSet(nil), raw.set...)
-		var conds []string
-		if raw.when != nil {
-			conds = append(conds, "("+raw.when.Value+")")
-		}
 		at := 0
-		for i, g := range raw.groups {
-			holds := mask&(1<<(k-1-i)) == 0
+		for i, g := range groups {
 			e.do = append(e.do, raw.do[at:g.at]...)
 			at = g.at
-			text := ""
-			if g.when != nil {
-				text = g.when.Value
-			}
-			if holds {
-				conds = append(conds, "("+text+")")
+			if holds(i) {
 				e.do = append(e.do, g.do...)
 				e.set = append(e.set, g.set...) // a variable the row sets too is "set twice"
-			} else {
-				conds = append(conds, "!("+text+")")
 			}
 		}
 		e.do = append(e.do, raw.do[at:]...)
-		when := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: strings.ReplaceAll(strings.Join(conds, " && "), "\n", " "), Line: raw.pos.Line, Column: raw.pos.Col}
+		var text []string
+		var terms []*Expr
 		if raw.when != nil {
-			when.Line, when.Column = raw.when.Line, raw.when.Column
+			text = append(text, "("+raw.when.Value+")")
 		}
-		e.when = when
-		out = append(out, &e)
+		for _, i := range cond {
+			c := groups[i].when.Value
+			var x *Expr
+			if conds != nil {
+				x = conds[i]
+			}
+			if holds(i) {
+				text = append(text, "("+c+")")
+			} else {
+				text = append(text, "!("+c+")")
+				if x != nil {
+					x = &Expr{Op: OpNot, L: x, Kind: KindBool, Enum: -1}
+				}
+			}
+			terms = append(terms, x)
+		}
+		if k > 0 {
+			when := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: strings.ReplaceAll(strings.Join(text, " && "), "\n", " "), Line: raw.pos.Line, Column: raw.pos.Col}
+			if raw.when != nil {
+				when.Line, when.Column = raw.when.Line, raw.when.Column
+			}
+			e.when = when
+		}
+		out = append(out, expanded{row: &e, terms: terms})
 	}
 	return out
 }
 
-func (r *resolver) row(p *parser, m *Machine, raw *rawRow, states, events, actions, vars nameIndex) (Row, bool) {
+// simplify returns the guard of an expanded row, the conjunction of the
+// row's own guard and the terms its groups add, without the conjuncts the
+// rest of it implies: with the groups readArmed && autoRead and readArmed &&
+// !autoRead, the row where the first holds is not also tested for the
+// negation of the second, and a row guarded output != idle whose group holds
+// for output == flushing is guarded output == flushing. Negated terms are
+// dropped first, then the groups' conditions, then the conjuncts of the row's
+// own guard. Each is dropped only when the remaining guard implies it over
+// the variables' domains, so the guard is the same function, written as the
+// row would be by hand.
+func simplify(m *Machine, guard *Expr, terms []*Expr) *Expr {
+	var all []*Expr // in the order of the text: the guard's conjuncts, then the terms
+	var flatten func(x *Expr)
+	flatten = func(x *Expr) {
+		if x != nil && x.Op == OpAnd {
+			flatten(x.L)
+			flatten(x.R)
+			return
+		}
+		all = append(all, x)
+	}
+	flatten(guard)
+	if guard == nil {
+		all = nil
+	}
+	own := len(all)
+	all = append(all, terms...)
+	var order []int
+	for i := own; i < len(all); i++ {
+		if all[i].Op == OpNot {
+			order = append(order, i)
+		}
+	}
+	for i := own; i < len(all); i++ {
+		if all[i].Op != OpNot {
+			order = append(order, i)
+		}
+	}
+	for i := range own {
+		order = append(order, i)
+	}
+	drop := make([]bool, len(all))
+	conj := func(skip int) *Expr {
+		var x *Expr
+		for i, t := range all {
+			if i != skip && !drop[i] {
+				x = andExpr(x, t)
+			}
+		}
+		return x
+	}
+	implies := func(rest, x *Expr) bool { return !satisfiable(m, andExpr(rest, notExpr(x))) }
+	for _, i := range order {
+		if implies(conj(i), all[i]) {
+			drop[i] = true
+		}
+	}
+	// What the rest decides inside a kept term is left out of it too:
+	// (!delivered || autoRead) beside delivered is autoRead.
+	for i := own; i < len(all); i++ {
+		if !drop[i] {
+			all[i] = residual(all[i], conj(i), implies)
+		}
+	}
+	return dedupeAnd(conj(-1))
+}
+
+// residual returns term t, beside the conjunction rest, without the parts of
+// it rest decides: x || y where rest implies !x is y, !(x && y) where rest
+// implies x is !y, and a negated comparison is the opposite comparison.
+func residual(t, rest *Expr, implies func(rest, x *Expr) bool) *Expr {
+	switch {
+	case t.Op == OpNot && t.L.Op == OpNot:
+		return residual(t.L.L, rest, implies)
+	case t.Op == OpNot && isComparison(t.L.Op):
+		c := *t.L
+		c.Op = opposite[t.L.Op]
+		return &c
+	case t.Op == OpNot && t.L.Op == OpAnd && implies(rest, t.L.L):
+		return residual(notExpr(t.L.R), rest, implies)
+	case t.Op == OpNot && t.L.Op == OpAnd && implies(rest, t.L.R):
+		return residual(notExpr(t.L.L), rest, implies)
+	case t.Op == OpOr && implies(rest, notExpr(t.L)):
+		return residual(t.R, rest, implies)
+	case t.Op == OpOr && implies(rest, notExpr(t.R)):
+		return residual(t.L, rest, implies)
+	}
+	return t
+}
+
+// opposite maps a comparison to its negation.
+var opposite = map[Op]Op{OpEq: OpNe, OpNe: OpEq, OpLt: OpGe, OpGe: OpLt, OpLe: OpGt, OpGt: OpLe}
+
+func isComparison(op Op) bool { _, ok := opposite[op]; return ok }
+
+func notExpr(x *Expr) *Expr { return &Expr{Op: OpNot, L: x, Kind: KindBool, Enum: -1} }
+
+// andExpr returns a && b, where a nil operand is true.
+func andExpr(a, b *Expr) *Expr {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	return &Expr{Op: OpAnd, L: a, R: b, Kind: KindBool, Enum: -1}
+}
+
+// row resolves a plain row but for its triggers (see triggers); the bool
+// reports whether it added no diagnostic.
+func (r *resolver) row(p *parser, m *Machine, raw *rawRow, states, actions, vars nameIndex) (Row, bool) {
 	before := len(r.d.list)
 	row := Row{Pos: raw.pos, To: -1, Reason: raw.reason}
 	kinds := 0
@@ -558,41 +1090,6 @@ func (r *resolver) row(p *parser, m *Machine, raw *rawRow, states, events, actio
 		r.d.add(raw.pos, "row mixes answers: a row is a transition (to/do/set), \"ignore\" or \"reject\", one of them")
 	}
 	row.From = r.set(raw.from, raw.except, states, len(m.States), "state", "from", "except")
-	row.On = r.set(raw.on, raw.exceptOn, events, len(m.Events), "event", "on", "exceptOn")
-	// Outcomes: the events of a row must agree on the enumeration they carry.
-	enum := -2
-	for _, e := range row.On {
-		if enum == -2 {
-			enum = m.Events[e].Outcome
-		} else if enum != m.Events[e].Outcome {
-			enum = -3
-		}
-	}
-	switch {
-	case !raw.outcome.set:
-		if enum >= 0 {
-			r.d.add(raw.pos, "row on %s must say which outcomes it answers: \"outcome: <value>\", a list, or \"*\"", eventList(m, row.On))
-		}
-	case raw.outcome.any:
-	case enum == -3:
-		r.d.add(raw.outcome.pos, "row names outcomes, but its events carry different outcome enumerations; split the row")
-	case enum == -1 && r.anyBadOutcome(m, row.On):
-		// One root cause, one diagnostic: the event's unknown enumeration.
-	case enum == -1:
-		r.d.add(raw.outcome.pos, "row names outcomes, but %s carries none", eventList(m, row.On))
-	case enum >= 0:
-		oe := r.pkg.Outcomes[enum]
-		idx := nameIndex{}
-		for i, v := range oe.Values {
-			idx[v.Name] = i
-		}
-		row.Outcomes = r.set(raw.outcome, rawList{}, idx, len(oe.Values), "outcome", "outcome", "")
-		for _, nm := range raw.outcome.names {
-			if _, ok := idx[nm.name]; !ok {
-				r.d.add(nm.pos, "%q is not an outcome of %q (values: %s)", nm.name, oe.Name, joinNamed(oe.Values))
-			}
-		}
-	}
 	if raw.when != nil {
 		row.Guard = p.parseExpr(raw.when, exprScope{m: m}, KindBool, -1)
 	}

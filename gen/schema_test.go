@@ -302,6 +302,9 @@ machine:
 		{"int without max", "min: 0, max: 3, initial", "min: 0, initial", "at '/machine/variables/n': 'allOf' failed"},
 		{"errno not an errno name", "{EAGAIN: bad,", "{eagain: bad,", "invalid propertyName 'eagain'"},
 		{"errno entry unknown key", "why: Interrupted.}", "reason: Interrupted.}", "at '/classifiers/call/errors/EINTR': 'anyOf' failed"},
+		{"group without when or on", "do: [work], set", "do: [{do: [work]}], set", "at '/machine/transitions/0/do'"},
+		{"\"*\" in a trigger list", "on: start, to: busy", "on: [start, \"*\"], to: busy", "at '/machine/transitions/0/on'"},
+		{"trigger not a string", "on: start, to: busy", "on: [start, {result: ok}], to: busy", "at '/machine/transitions/0/on'"},
 		{"classifier without default", "    default: bad\n", "", "at '/classifiers/call': missing property 'default'"},
 	}
 	for _, m := range mutations {

@@ -1304,19 +1304,19 @@ func (m *Channel) onRegistered(out PollerControlResult) (ChannelActions, error) 
 				return ChannelActions{w0: 0x20002 /* startConnectTimer, connectSocket */}, nil
 			}
 		case PollerControlResultDescriptorInvalid:
-			if m.vars.EbadfPolicy == ChannelEbadfPolicyContain {
-				// ../spec/channel.yaml:242
-				m.vars.RearmDue = false // effect of forgetFD
-				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1f1e191a04 /* countDescriptorInvalid, forgetFD, leaveLoop, settleClosed */}, nil
-			} else {
-				// ../spec/channel.yaml:265
+			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
+				// ../spec/channel.yaml:260
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
+			} else {
+				// ../spec/channel.yaml:263: the loop admitted the channel it registered, which leaves its registry
+				m.vars.RearmDue = false // effect of forgetFD
+				m.state = ChannelStateAbandoned
+				return ChannelActions{w0: 0x1f1e191a04 /* countDescriptorInvalid, forgetFD, leaveLoop, settleClosed */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:243: the poller never held the descriptor; nothing to deregister
+			// ../spec/channel.yaml:242: the poller never held the descriptor; nothing to deregister
 			m.vars.Reached = ChannelReachedAdmitted
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.RearmDue = false // effect of closeFD
@@ -1326,133 +1326,133 @@ func (m *Channel) onRegistered(out PollerControlResult) (ChannelActions, error) 
 	case ChannelStateConnecting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[55]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[56]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[57]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[58]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[59]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[60]
 		}
 	case ChannelStateActive:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[91]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[92]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[93]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[94]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[95]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[96]
 		}
 	case ChannelStateReading:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[136]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[137]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[138]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[139]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[140]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[141]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[173]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[174]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[175]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[176]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[177]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[178]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[218]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[219]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[220]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[221]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[222]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[223]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[265]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[266]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[267]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[268]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[269]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:244: a channel is registered once
+			// ../spec/channel.yaml:243: a channel is registered once
 			return ChannelActions{}, &channelRejects[270]
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -1477,59 +1477,59 @@ func (m *Channel) onConnectCalled(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[0]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[1]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[2]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[3]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[4]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[5]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[6]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case ConnectResultConnected:
 			if m.vars.AutoRead || m.vars.ReadRequested {
-				// ../spec/channel.yaml:305
+				// ../spec/channel.yaml:287: a checked connect was reported by the write interest armed for it, which is removed
 				m.vars.Reached = ChannelReachedOpen
 				m.vars.ReadArmed = true
 				m.vars.RearmDue = false // effect of armRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x6050103 /* cancelConnectTimer, fireActive, armRead */}, nil
 			} else {
-				// ../spec/channel.yaml:305
+				// ../spec/channel.yaml:287: a checked connect was reported by the write interest armed for it, which is removed
 				m.vars.Reached = ChannelReachedOpen
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x50102 /* cancelConnectTimer, fireActive */}, nil
 			}
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:307
+			// ../spec/channel.yaml:288
 			return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 		case ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultOtherError:
-			// ../spec/channel.yaml:309: closing fails the dial when it finishes, with its final cause
+			// ../spec/channel.yaml:290: closing fails the dial when it finishes, with its final cause
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
 		case ConnectResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:266
+				// ../spec/channel.yaml:261
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/channel.yaml:274
+				// ../spec/channel.yaml:264
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e04191a0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
@@ -1538,109 +1538,109 @@ func (m *Channel) onConnectCalled(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateActive:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[97]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[98]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[99]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[100]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[101]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[102]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[103]
 		}
 	case ChannelStateReading:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[142]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[143]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[144]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[145]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[146]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[147]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[148]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[179]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[180]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[181]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[182]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[183]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[184]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[185]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[224]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[225]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[226]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[227]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[228]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[229]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[230]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:441: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -1665,59 +1665,59 @@ func (m *Channel) onConnectChecked(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[7]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[8]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[9]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[10]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[11]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[12]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[13]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case ConnectResultConnected:
 			if m.vars.AutoRead || m.vars.ReadRequested {
-				// ../spec/channel.yaml:306
+				// ../spec/channel.yaml:287: a checked connect was reported by the write interest armed for it, which is removed
 				m.vars.Reached = ChannelReachedOpen
 				m.vars.ReadArmed = true
 				m.vars.RearmDue = false // effect of armRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x605120104 /* cancelConnectTimer, disarmWrite, fireActive, armRead */}, nil
 			} else {
-				// ../spec/channel.yaml:306
+				// ../spec/channel.yaml:287: a checked connect was reported by the write interest armed for it, which is removed
 				m.vars.Reached = ChannelReachedOpen
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x5120103 /* cancelConnectTimer, disarmWrite, fireActive */}, nil
 			}
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:308: a writable notification while the connect is still in progress is spurious; keep waiting
+			// ../spec/channel.yaml:289: a writable notification while the connect is still in progress is spurious; keep waiting
 			return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 		case ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultOtherError:
-			// ../spec/channel.yaml:309: closing fails the dial when it finishes, with its final cause
+			// ../spec/channel.yaml:290: closing fails the dial when it finishes, with its final cause
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
 		case ConnectResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:266
+				// ../spec/channel.yaml:261
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/channel.yaml:274
+				// ../spec/channel.yaml:264
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e04191a0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
@@ -1726,109 +1726,109 @@ func (m *Channel) onConnectChecked(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateActive:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[104]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[105]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[106]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[107]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[108]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[109]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[110]
 		}
 	case ChannelStateReading:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[149]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[150]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[151]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[152]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[153]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[154]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[155]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[186]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[187]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[188]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[189]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[190]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[191]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[192]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[231]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[232]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[233]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[234]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[235]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[236]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:389: the connect finished
+			// ../spec/channel.yaml:372: the connect finished
 			return ChannelActions{}, &channelRejects[237]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:441: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -1849,21 +1849,21 @@ func (m *Channel) ConnectDeadline() (ChannelActions, error) {
 func (m *Channel) onConnectDeadline() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:250: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:249: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[14]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:311
+		// ../spec/channel.yaml:296
 		m.vars.RearmDue = false // effect of deregister
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x1701 /* deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:390: a deadline that fired as the connect completed
+		// ../spec/channel.yaml:373: a deadline that fired as the connect completed
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:437: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1883,32 +1883,32 @@ func (m *Channel) Readable() (ChannelActions, error) {
 func (m *Channel) onReadable() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:250: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:249: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[15]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:312: no read interest before the connection is established; a stale notification
+		// ../spec/channel.yaml:297: no read interest before the connection is established; a stale notification
 		return ChannelActions{}, nil
 	case ChannelStateActive:
 		if m.vars.ReadArmed {
-			// ../spec/channel.yaml:326: R3: an EOF hint starts an ordinary cycle; only read's result decides
+			// ../spec/channel.yaml:308: R3: an EOF hint starts an ordinary cycle; only read's result decides
 			m.vars.RearmDue = true
 			m.state = ChannelStateReading
 			return ChannelActions{w0: 0x901 /* readSocket */}, nil
 		} else {
-			// ../spec/channel.yaml:327: readiness collected before read interest was disarmed (backpressure, auto-read off)
+			// ../spec/channel.yaml:309: readiness collected before read interest was disarmed (backpressure, auto-read off)
 			return ChannelActions{}, nil
 		}
 	case ChannelStateReading:
-		// ../spec/channel.yaml:329: the cycle under way reads until wouldBlock, eof or an error
+		// ../spec/channel.yaml:311: the cycle under way reads until wouldBlock, eof or an error
 		return ChannelActions{}, nil
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:330: input is finished; a stale notification
+		// ../spec/channel.yaml:312: input is finished: a stale notification, or a request for reads that cannot come
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:437: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1928,24 +1928,24 @@ func (m *Channel) Writable() (ChannelActions, error) {
 func (m *Channel) onWritable() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:250: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:249: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[16]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:310: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
+		// ../spec/channel.yaml:295: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
 		return ChannelActions{w0: 0x301 /* checkConnect */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Output == ChannelOutputArmed {
-			// ../spec/channel.yaml:363
+			// ../spec/channel.yaml:341
 			return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 		} else {
-			// ../spec/channel.yaml:364: readiness collected before write interest was disarmed
+			// ../spec/channel.yaml:342: readiness collected before write interest was disarmed
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:437: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1965,32 +1965,32 @@ func (m *Channel) ReadableEOFHint() (ChannelActions, error) {
 func (m *Channel) onReadableEOFHint() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:250: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:249: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[17]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:312: no read interest before the connection is established; a stale notification
+		// ../spec/channel.yaml:297: no read interest before the connection is established; a stale notification
 		return ChannelActions{}, nil
 	case ChannelStateActive:
 		if m.vars.ReadArmed {
-			// ../spec/channel.yaml:326: R3: an EOF hint starts an ordinary cycle; only read's result decides
+			// ../spec/channel.yaml:308: R3: an EOF hint starts an ordinary cycle; only read's result decides
 			m.vars.RearmDue = true
 			m.state = ChannelStateReading
 			return ChannelActions{w0: 0x901 /* readSocket */}, nil
 		} else {
-			// ../spec/channel.yaml:327: readiness collected before read interest was disarmed (backpressure, auto-read off)
+			// ../spec/channel.yaml:309: readiness collected before read interest was disarmed (backpressure, auto-read off)
 			return ChannelActions{}, nil
 		}
 	case ChannelStateReading:
-		// ../spec/channel.yaml:329: the cycle under way reads until wouldBlock, eof or an error
+		// ../spec/channel.yaml:311: the cycle under way reads until wouldBlock, eof or an error
 		return ChannelActions{}, nil
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:330: input is finished; a stale notification
+		// ../spec/channel.yaml:312: input is finished: a stale notification, or a request for reads that cannot come
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:437: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2010,30 +2010,30 @@ func (m *Channel) Hangup() (ChannelActions, error) {
 func (m *Channel) onHangup() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:250: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:249: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[18]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:310: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
+		// ../spec/channel.yaml:295: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
 		return ChannelActions{w0: 0x301 /* checkConnect */}, nil
 	case ChannelStateActive:
-		// ../spec/channel.yaml:328: epoll reports HUP/ERR whatever the interest; reading finds eof or the error and ends the repetition
+		// ../spec/channel.yaml:310: epoll reports HUP/ERR whatever the interest; reading finds eof or the error and ends the repetition
 		m.vars.RearmDue = m.vars.ReadArmed
 		m.state = ChannelStateReading
 		return ChannelActions{w0: 0x901 /* readSocket */}, nil
 	case ChannelStateReading:
-		// ../spec/channel.yaml:329: the cycle under way reads until wouldBlock, eof or an error
+		// ../spec/channel.yaml:311: the cycle under way reads until wouldBlock, eof or an error
 		return ChannelActions{}, nil
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:331: HUP after the peer's EOF means the connection is gone; the pending writes cannot complete
+		// ../spec/channel.yaml:313: HUP after the peer's EOF means the connection is gone; the pending writes cannot complete
 		m.vars.Output = ChannelOutputIdle
 		m.vars.RearmDue = false // effect of deregister
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x171602 /* failPendingWrites, deregister */}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:437: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2057,99 +2057,99 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[19]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[20]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[21]
 		case ReadResultEof:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[22]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[23]
 		case ReadResultReset:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[24]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[25]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[26]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[61]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[62]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[63]
 		case ReadResultEof:
-			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[64]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[65]
 		case ReadResultReset:
-			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[66]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[67]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[68]
 		}
 	case ChannelStateActive:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[111]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[112]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[113]
 		case ReadResultEof:
-			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[114]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[115]
 		case ReadResultReset:
-			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[116]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[117]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[118]
 		}
 	case ChannelStateReading:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:333
+			// ../spec/channel.yaml:315
 			m.vars.Delivered = true
 			return ChannelActions{w0: 0xb0a02 /* deliverRead, continueRead */}, nil
 		case ReadResultDataShort:
-			if m.vars.ReadArmed && m.vars.AutoRead && !(m.vars.ReadArmed && !m.vars.AutoRead) {
-				// ../spec/channel.yaml:334: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
+			if m.vars.ReadArmed && m.vars.AutoRead {
+				// ../spec/channel.yaml:316: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
 				m.vars.Delivered = false
 				m.vars.RearmDue = false // effect of rearmRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x80c0a03 /* deliverRead, readComplete, rearmRead */}, nil
-			} else if !(m.vars.ReadArmed && m.vars.AutoRead) && m.vars.ReadArmed && !m.vars.AutoRead {
-				// ../spec/channel.yaml:334: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
+			} else if m.vars.ReadArmed && !m.vars.AutoRead {
+				// ../spec/channel.yaml:316: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2157,7 +2157,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x70c0a03 /* deliverRead, readComplete, disarmRead */}, nil
 			} else {
-				// ../spec/channel.yaml:334: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
+				// ../spec/channel.yaml:316: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
 				m.vars.Delivered = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateActive
@@ -2165,22 +2165,22 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 			}
 		case ReadResultWouldBlock:
 			if !m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:336: R1: spurious readiness; stay armed, count it, no readComplete
+				// ../spec/channel.yaml:318: R1: spurious readiness; stay armed, count it, no readComplete
 				m.vars.RearmDue = false // effect of rearmRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x80d02 /* countSpurious, rearmRead */}, nil
 			} else if !m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:336: R1: spurious readiness; stay armed, count it, no readComplete
+				// ../spec/channel.yaml:318: R1: spurious readiness; stay armed, count it, no readComplete
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0xd01 /* countSpurious */}, nil
-			} else if m.vars.Delivered && m.vars.ReadArmed && m.vars.AutoRead && !(m.vars.ReadArmed && !m.vars.AutoRead) {
-				// ../spec/channel.yaml:337: with auto-read off one request is one delivering cycle
+			} else if m.vars.Delivered && m.vars.ReadArmed && m.vars.AutoRead {
+				// ../spec/channel.yaml:319: with auto-read off one request is one delivering cycle
 				m.vars.Delivered = false
 				m.vars.RearmDue = false // effect of rearmRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x80c02 /* readComplete, rearmRead */}, nil
-			} else if m.vars.Delivered && !(m.vars.ReadArmed && m.vars.AutoRead) && m.vars.ReadArmed && !m.vars.AutoRead {
-				// ../spec/channel.yaml:337: with auto-read off one request is one delivering cycle
+			} else if m.vars.Delivered && m.vars.ReadArmed && !m.vars.AutoRead {
+				// ../spec/channel.yaml:319: with auto-read off one request is one delivering cycle
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2188,7 +2188,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x70c02 /* readComplete, disarmRead */}, nil
 			} else {
-				// ../spec/channel.yaml:337: with auto-read off one request is one delivering cycle
+				// ../spec/channel.yaml:319: with auto-read off one request is one delivering cycle
 				m.vars.Delivered = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateActive
@@ -2196,7 +2196,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 			}
 		case ReadResultEof:
 			if m.vars.HalfClosure && m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:346: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
+				// ../spec/channel.yaml:326: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2204,14 +2204,14 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xe070c03 /* readComplete, disarmRead, fireInputClosed */}, nil
 			} else if m.vars.HalfClosure && m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:346: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
+				// ../spec/channel.yaml:326: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xe0c02 /* readComplete, fireInputClosed */}, nil
 			} else if m.vars.HalfClosure && !m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:346: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
+				// ../spec/channel.yaml:326: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2219,14 +2219,14 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xe0702 /* disarmRead, fireInputClosed */}, nil
 			} else if m.vars.HalfClosure && !m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:346: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
+				// ../spec/channel.yaml:326: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xe01 /* fireInputClosed */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Output == ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:347
+				// ../spec/channel.yaml:327
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2234,7 +2234,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x17160c03 /* readComplete, failPendingWrites, deregister */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Output == ChannelOutputIdle && !m.vars.Delivered {
-				// ../spec/channel.yaml:347
+				// ../spec/channel.yaml:327
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2242,7 +2242,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x171602 /* failPendingWrites, deregister */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Output != ChannelOutputIdle && m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:348: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
+				// ../spec/channel.yaml:328: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2250,14 +2250,14 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateDraining
 				return ChannelActions{w0: 0x70c02 /* readComplete, disarmRead */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Output != ChannelOutputIdle && m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:348: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
+				// ../spec/channel.yaml:328: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateDraining
 				return ChannelActions{w0: 0xc01 /* readComplete */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:348: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
+				// ../spec/channel.yaml:328: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2265,7 +2265,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateDraining
 				return ChannelActions{w0: 0x701 /* disarmRead */}, nil
 			} else {
-				// ../spec/channel.yaml:348: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
+				// ../spec/channel.yaml:328: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2273,11 +2273,11 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				return ChannelActions{}, nil
 			}
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:335: R4: EINTR retries
+			// ../spec/channel.yaml:317: R4: EINTR retries
 			return ChannelActions{w0: 0x901 /* readSocket */}, nil
 		case ReadResultReset, ReadResultOtherError:
 			if m.vars.Delivered {
-				// ../spec/channel.yaml:349: R4 with R2: the cycle that delivered still ends with readComplete before the error
+				// ../spec/channel.yaml:329: R4 with R2: the cycle that delivered still ends with readComplete before the error
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2285,7 +2285,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:349: R4 with R2: the cycle that delivered still ends with readComplete before the error
+				// ../spec/channel.yaml:329: R4 with R2: the cycle that delivered still ends with readComplete before the error
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2295,7 +2295,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 			}
 		case ReadResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:268
+				// ../spec/channel.yaml:274
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2303,7 +2303,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:289
+				// ../spec/channel.yaml:274
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2311,7 +2311,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:289
+				// ../spec/channel.yaml:274
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2323,67 +2323,67 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 	case ChannelStateInputClosed:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[193]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[194]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[195]
 		case ReadResultEof:
-			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[196]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[197]
 		case ReadResultReset:
-			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[198]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[199]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[200]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[238]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[239]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[240]
 		case ReadResultEof:
-			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[241]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[242]
 		case ReadResultReset:
-			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[243]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[244]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:344: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[245]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case ReadResultData, ReadResultDataShort, ReadResultWouldBlock, ReadResultEof, ReadResultInterrupted, ReadResultReset, ReadResultDescriptorInvalid, ReadResultOtherError:
-			// ../spec/channel.yaml:441: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ReadResultData, ReadResultDataShort, ReadResultWouldBlock, ReadResultEof, ReadResultInterrupted, ReadResultReset, ReadResultDescriptorInvalid, ReadResultOtherError:
-			// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -2404,34 +2404,34 @@ func (m *Channel) ReadContinue() (ChannelActions, error) {
 func (m *Channel) onReadContinue() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:250: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:249: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[27]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:315: no read cycle runs before the connection is established
+		// ../spec/channel.yaml:300: no read cycle runs before the connection is established
 		return ChannelActions{}, &channelRejects[69]
 	case ChannelStateActive, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:343: the continuation of a cycle that an event queued before it already ended
+		// ../spec/channel.yaml:323: the continuation of a cycle that an event queued before it already ended
 		return ChannelActions{}, nil
 	case ChannelStateReading:
 		if m.vars.ReadArmed {
-			// ../spec/channel.yaml:338
+			// ../spec/channel.yaml:320
 			return ChannelActions{w0: 0x901 /* readSocket */}, nil
-		} else if m.vars.Delivered && !m.vars.ReadArmed {
-			// ../spec/channel.yaml:340: reading was paused during the cycle (backpressure) or the cycle was started by HUP
+		} else if !m.vars.ReadArmed && m.vars.Delivered {
+			// ../spec/channel.yaml:322: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
 			m.vars.Delivered = false
 			m.vars.ReadRequested = false
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0xc01 /* readComplete */}, nil
 		} else {
-			// ../spec/channel.yaml:342: only continueRead after a delivered read queues these; answered safely anyway
+			// ../spec/channel.yaml:322: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
 			m.state = ChannelStateActive
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:437: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2451,50 +2451,50 @@ func (m *Channel) ReadBudgetSpent() (ChannelActions, error) {
 func (m *Channel) onReadBudgetSpent() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:250: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:249: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[28]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:315: no read cycle runs before the connection is established
+		// ../spec/channel.yaml:300: no read cycle runs before the connection is established
 		return ChannelActions{}, &channelRejects[70]
 	case ChannelStateActive, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:343: the continuation of a cycle that an event queued before it already ended
+		// ../spec/channel.yaml:323: the continuation of a cycle that an event queued before it already ended
 		return ChannelActions{}, nil
 	case ChannelStateReading:
-		if m.vars.Delivered && m.vars.ReadArmed && m.vars.AutoRead {
-			// ../spec/channel.yaml:339
+		if m.vars.ReadArmed && m.vars.Delivered && m.vars.AutoRead {
+			// ../spec/channel.yaml:321: with auto-read off the cycle that delivered was the one requested; a budget spent without a delivered read is only queued by continueRead after one, and is answered safely anyway
 			m.vars.Delivered = false
 			m.vars.RearmDue = false // effect of rearmRead
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0x80c02 /* readComplete, rearmRead */}, nil
-		} else if m.vars.Delivered && m.vars.ReadArmed && !m.vars.AutoRead {
-			// ../spec/channel.yaml:339
+		} else if m.vars.ReadArmed && m.vars.Delivered && !m.vars.AutoRead {
+			// ../spec/channel.yaml:321: with auto-read off the cycle that delivered was the one requested; a budget spent without a delivered read is only queued by continueRead after one, and is answered safely anyway
 			m.vars.Delivered = false
 			m.vars.ReadRequested = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of disarmRead
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0x70c02 /* readComplete, disarmRead */}, nil
-		} else if m.vars.Delivered && !m.vars.ReadArmed {
-			// ../spec/channel.yaml:340: reading was paused during the cycle (backpressure) or the cycle was started by HUP
+		} else if m.vars.ReadArmed && !m.vars.Delivered {
+			// ../spec/channel.yaml:321: with auto-read off the cycle that delivered was the one requested; a budget spent without a delivered read is only queued by continueRead after one, and is answered safely anyway
+			m.vars.RearmDue = false // effect of rearmRead
+			m.state = ChannelStateActive
+			return ChannelActions{w0: 0x801 /* rearmRead */}, nil
+		} else if !m.vars.ReadArmed && m.vars.Delivered {
+			// ../spec/channel.yaml:322: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
 			m.vars.Delivered = false
 			m.vars.ReadRequested = false
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0xc01 /* readComplete */}, nil
-		} else if !m.vars.Delivered && m.vars.ReadArmed {
-			// ../spec/channel.yaml:341: only continueRead after a delivered read queues this; answered safely anyway
-			m.vars.RearmDue = false // effect of rearmRead
-			m.state = ChannelStateActive
-			return ChannelActions{w0: 0x801 /* rearmRead */}, nil
 		} else {
-			// ../spec/channel.yaml:342: only continueRead after a delivered read queues these; answered safely anyway
+			// ../spec/channel.yaml:322: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
 			m.state = ChannelStateActive
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:437: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2515,36 +2515,36 @@ func (m *Channel) onReadRequest() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh, ChannelStateConnecting:
 		if !m.vars.AutoRead {
-			// ../spec/channel.yaml:252
+			// ../spec/channel.yaml:251
 			m.vars.ReadRequested = true
 			return ChannelActions{}, nil
 		} else {
-			// ../spec/channel.yaml:253: auto-read arms read interest on activation anyway
+			// ../spec/channel.yaml:252: auto-read arms read interest on activation anyway
 			return ChannelActions{}, nil
 		}
 	case ChannelStateActive, ChannelStateReading:
 		if m.vars.AutoRead || m.vars.ReadRequested {
-			// ../spec/channel.yaml:351: auto-read, or a request is already outstanding
+			// ../spec/channel.yaml:331: auto-read, or a request is already outstanding
 			return ChannelActions{}, nil
 		} else if !m.vars.AutoRead && !m.vars.ReadRequested && !(m.vars.Backpressure && m.vars.Unwritable) {
-			// ../spec/channel.yaml:352
+			// ../spec/channel.yaml:332: while backpressure pauses reading the request is armed when the output falls below the low watermark
 			m.vars.ReadRequested = true
 			m.vars.ReadArmed = true
 			m.vars.RearmDue = false // effect of armRead
 			return ChannelActions{w0: 0x601 /* armRead */}, nil
 		} else {
-			// ../spec/channel.yaml:353: armed when the output falls below the low watermark
+			// ../spec/channel.yaml:332: while backpressure pauses reading the request is armed when the output falls below the low watermark
 			m.vars.ReadRequested = true
 			return ChannelActions{}, nil
 		}
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:354: input is finished
+		// ../spec/channel.yaml:312: input is finished: a stale notification, or a request for reads that cannot come
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:437: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2568,60 +2568,60 @@ func (m *Channel) onWriteQueued(out QueueLevel) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:251: writes are accepted once the channel is active
+			// ../spec/channel.yaml:250: writes are accepted once the channel is active
 			return ChannelActions{}, &channelRejects[29]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:251: writes are accepted once the channel is active
+			// ../spec/channel.yaml:250: writes are accepted once the channel is active
 			return ChannelActions{}, &channelRejects[30]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:316: writes are accepted once the channel is active
+			// ../spec/channel.yaml:301: writes are accepted once the channel is active
 			return ChannelActions{}, &channelRejects[71]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:316: writes are accepted once the channel is active
+			// ../spec/channel.yaml:301: writes are accepted once the channel is active
 			return ChannelActions{}, &channelRejects[72]
 		}
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed:
 		switch out {
 		case QueueLevelWithinHigh:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:357
+				// ../spec/channel.yaml:335
 				m.vars.Output = ChannelOutputFlushing
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			} else {
-				// ../spec/channel.yaml:358: the bytes join the queue; the write under way or the armed interest sends them
+				// ../spec/channel.yaml:336: the bytes join the queue; the write under way or the armed interest sends them
 				return ChannelActions{}, nil
 			}
 		case QueueLevelAboveHigh:
 			if m.vars.Unwritable && m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:359: already unwritable
+				// ../spec/channel.yaml:337: already unwritable
 				m.vars.Output = ChannelOutputFlushing
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			} else if m.vars.Unwritable && m.vars.Output != ChannelOutputIdle {
-				// ../spec/channel.yaml:360: already unwritable; the bytes join the queue
+				// ../spec/channel.yaml:338: already unwritable; the bytes join the queue
 				return ChannelActions{}, nil
 			} else if !m.vars.Unwritable && m.vars.Backpressure && m.vars.ReadArmed && m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:361: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
+				// ../spec/channel.yaml:339: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
 				m.vars.Unwritable = true
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputFlushing
 				m.vars.RearmDue = false // effect of disarmRead
 				return ChannelActions{w0: 0xf071403 /* fireWritabilityChanged, disarmRead, writeSocket */}, nil
-			} else if !m.vars.Unwritable && m.vars.Backpressure && m.vars.ReadArmed && !(m.vars.Output == ChannelOutputIdle) {
-				// ../spec/channel.yaml:361: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
+			} else if !m.vars.Unwritable && m.vars.Backpressure && m.vars.ReadArmed && m.vars.Output != ChannelOutputIdle {
+				// ../spec/channel.yaml:339: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
 				m.vars.Unwritable = true
 				m.vars.ReadArmed = false
 				m.vars.RearmDue = false // effect of disarmRead
 				return ChannelActions{w0: 0x71402 /* fireWritabilityChanged, disarmRead */}, nil
 			} else if !m.vars.Unwritable && !(m.vars.Backpressure && m.vars.ReadArmed) && m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:361: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
+				// ../spec/channel.yaml:339: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
 				m.vars.Unwritable = true
 				m.vars.Output = ChannelOutputFlushing
 				return ChannelActions{w0: 0xf1402 /* fireWritabilityChanged, writeSocket */}, nil
 			} else {
-				// ../spec/channel.yaml:361: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
+				// ../spec/channel.yaml:339: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
 				m.vars.Unwritable = true
 				return ChannelActions{w0: 0x1401 /* fireWritabilityChanged */}, nil
 			}
@@ -2629,37 +2629,37 @@ func (m *Channel) onWriteQueued(out QueueLevel) (ChannelActions, error) {
 	case ChannelStateDraining:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:362: a draining channel takes no new writes
+			// ../spec/channel.yaml:340: a draining channel takes no new writes
 			return ChannelActions{}, &channelRejects[246]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:362: a draining channel takes no new writes
+			// ../spec/channel.yaml:340: a draining channel takes no new writes
 			return ChannelActions{}, &channelRejects[247]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:436: the channel is closing
+			// ../spec/channel.yaml:407: the channel is closing
 			return ChannelActions{}, &channelRejects[271]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:436: the channel is closing
+			// ../spec/channel.yaml:407: the channel is closing
 			return ChannelActions{}, &channelRejects[272]
 		}
 	case ChannelStateClosed:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:444: the channel is closed
+			// ../spec/channel.yaml:414: the channel is closed
 			return ChannelActions{}, &channelRejects[279]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:444: the channel is closed
+			// ../spec/channel.yaml:414: the channel is closed
 			return ChannelActions{}, &channelRejects[280]
 		}
 	case ChannelStateAbandoned:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:444: the channel is closed
+			// ../spec/channel.yaml:414: the channel is closed
 			return ChannelActions{}, &channelRejects[281]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:444: the channel is closed
+			// ../spec/channel.yaml:414: the channel is closed
 			return ChannelActions{}, &channelRejects[282]
 		}
 	}
@@ -2684,110 +2684,110 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case WriteResultDrained:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[31]
 		case WriteResultPartial:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[32]
 		case WriteResultWouldBlock:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[33]
 		case WriteResultInterrupted:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[34]
 		case WriteResultBrokenPipe:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[35]
 		case WriteResultReset:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[36]
 		case WriteResultDescriptorInvalid:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[37]
 		case WriteResultOtherError:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[38]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case WriteResultDrained:
-			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[73]
 		case WriteResultPartial:
-			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[74]
 		case WriteResultWouldBlock:
-			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[75]
 		case WriteResultInterrupted:
-			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[76]
 		case WriteResultBrokenPipe:
-			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[77]
 		case WriteResultReset:
-			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[78]
 		case WriteResultDescriptorInvalid:
-			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[79]
 		case WriteResultOtherError:
-			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[80]
 		}
 	case ChannelStateActive:
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[119]
-			} else if (m.vars.Output == ChannelOutputFlushing || m.vars.Output == ChannelOutputArmed) && m.vars.Output == ChannelOutputArmed {
-				// ../spec/channel.yaml:366
+			} else if m.vars.Output == ChannelOutputArmed {
+				// ../spec/channel.yaml:344
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x121002 /* completeWrites, disarmWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:366
+				// ../spec/channel.yaml:344
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[120]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:368: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:369
+				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[121]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:370
+				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:371: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[122]
 			} else {
-				// ../spec/channel.yaml:372: EINTR retries
+				// ../spec/channel.yaml:352: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[123]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:373
+				// ../spec/channel.yaml:353
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2795,7 +2795,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:373
+				// ../spec/channel.yaml:353
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2805,10 +2805,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[124]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:373
+				// ../spec/channel.yaml:353
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2816,7 +2816,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:373
+				// ../spec/channel.yaml:353
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2825,24 +2825,24 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		case WriteResultDescriptorInvalid:
-			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash && m.vars.Output != ChannelOutputIdle {
-				// ../spec/channel.yaml:269
+			if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
+				// ../spec/channel.yaml:279
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
-			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:296
+			} else if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
+				// ../spec/channel.yaml:279
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
-			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && !m.vars.Delivered {
-				// ../spec/channel.yaml:296
+			} else if m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.EbadfPolicy == ChannelEbadfPolicyContain {
+				// ../spec/channel.yaml:279
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2850,15 +2850,15 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[125]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[126]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:373
+				// ../spec/channel.yaml:353
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2866,7 +2866,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:373
+				// ../spec/channel.yaml:353
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2879,55 +2879,55 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[156]
-			} else if (m.vars.Output == ChannelOutputFlushing || m.vars.Output == ChannelOutputArmed) && m.vars.Output == ChannelOutputArmed {
-				// ../spec/channel.yaml:366
+			} else if m.vars.Output == ChannelOutputArmed {
+				// ../spec/channel.yaml:344
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x121002 /* completeWrites, disarmWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:366
+				// ../spec/channel.yaml:344
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[157]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:368: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:369
+				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[158]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:370
+				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:371: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[159]
 			} else {
-				// ../spec/channel.yaml:372: EINTR retries
+				// ../spec/channel.yaml:352: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[160]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:373
+				// ../spec/channel.yaml:353
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2935,7 +2935,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:373
+				// ../spec/channel.yaml:353
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2945,10 +2945,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[161]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:373
+				// ../spec/channel.yaml:353
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2956,7 +2956,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:373
+				// ../spec/channel.yaml:353
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2965,24 +2965,24 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		case WriteResultDescriptorInvalid:
-			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash && m.vars.Output != ChannelOutputIdle {
-				// ../spec/channel.yaml:269
+			if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
+				// ../spec/channel.yaml:279
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
-			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:296
+			} else if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
+				// ../spec/channel.yaml:279
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
-			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && !m.vars.Delivered {
-				// ../spec/channel.yaml:296
+			} else if m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.EbadfPolicy == ChannelEbadfPolicyContain {
+				// ../spec/channel.yaml:279
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2990,15 +2990,15 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[162]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[163]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:373
+				// ../spec/channel.yaml:353
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3006,7 +3006,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:373
+				// ../spec/channel.yaml:353
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3019,55 +3019,55 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[201]
-			} else if (m.vars.Output == ChannelOutputFlushing || m.vars.Output == ChannelOutputArmed) && m.vars.Output == ChannelOutputArmed {
-				// ../spec/channel.yaml:366
+			} else if m.vars.Output == ChannelOutputArmed {
+				// ../spec/channel.yaml:344
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x121002 /* completeWrites, disarmWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:366
+				// ../spec/channel.yaml:344
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[202]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:368: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:369
+				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[203]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:370
+				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:371: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[204]
 			} else {
-				// ../spec/channel.yaml:372: EINTR retries
+				// ../spec/channel.yaml:352: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[205]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:373
+				// ../spec/channel.yaml:353
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3075,7 +3075,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:373
+				// ../spec/channel.yaml:353
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3085,10 +3085,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[206]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:373
+				// ../spec/channel.yaml:353
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3096,7 +3096,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:373
+				// ../spec/channel.yaml:353
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3105,24 +3105,24 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		case WriteResultDescriptorInvalid:
-			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash && m.vars.Output != ChannelOutputIdle {
-				// ../spec/channel.yaml:269
+			if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
+				// ../spec/channel.yaml:279
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
-			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:296
+			} else if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
+				// ../spec/channel.yaml:279
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
-			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && !m.vars.Delivered {
-				// ../spec/channel.yaml:296
+			} else if m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.EbadfPolicy == ChannelEbadfPolicyContain {
+				// ../spec/channel.yaml:279
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3130,15 +3130,15 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[207]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[208]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:373
+				// ../spec/channel.yaml:353
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3146,7 +3146,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:373
+				// ../spec/channel.yaml:353
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3159,10 +3159,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[248]
 			} else {
-				// ../spec/channel.yaml:367: the graceful close completes once the flushed writes are out
+				// ../spec/channel.yaml:345: the graceful close completes once the flushed writes are out
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
@@ -3170,42 +3170,42 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[249]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:368: the rest stays pending; wait for writable
+				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:369
+				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[250]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:370
+				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:371: writable, yet the write would block; keep waiting
+				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[251]
 			} else {
-				// ../spec/channel.yaml:372: EINTR retries
+				// ../spec/channel.yaml:352: EINTR retries
 				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[252]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:373
+				// ../spec/channel.yaml:353
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3213,7 +3213,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:373
+				// ../spec/channel.yaml:353
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3223,10 +3223,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[253]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:373
+				// ../spec/channel.yaml:353
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3234,7 +3234,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:373
+				// ../spec/channel.yaml:353
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3243,24 +3243,24 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		case WriteResultDescriptorInvalid:
-			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash && m.vars.Output != ChannelOutputIdle {
-				// ../spec/channel.yaml:269
+			if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
+				// ../spec/channel.yaml:279
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
-			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:296
+			} else if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
+				// ../spec/channel.yaml:279
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
-			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Output != ChannelOutputIdle && !m.vars.Delivered {
-				// ../spec/channel.yaml:296
+			} else if m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.EbadfPolicy == ChannelEbadfPolicyContain {
+				// ../spec/channel.yaml:279
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3268,15 +3268,15 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[254]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:365: no writeSocket is under way
+				// ../spec/channel.yaml:343: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[255]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:373
+				// ../spec/channel.yaml:353
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3284,7 +3284,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:373
+				// ../spec/channel.yaml:353
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3296,13 +3296,13 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 	case ChannelStateClosing:
 		switch out {
 		case WriteResultDrained, WriteResultPartial, WriteResultWouldBlock, WriteResultInterrupted, WriteResultBrokenPipe, WriteResultReset, WriteResultDescriptorInvalid, WriteResultOtherError:
-			// ../spec/channel.yaml:441: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case WriteResultDrained, WriteResultPartial, WriteResultWouldBlock, WriteResultInterrupted, WriteResultBrokenPipe, WriteResultReset, WriteResultDescriptorInvalid, WriteResultOtherError:
-			// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -3323,40 +3323,40 @@ func (m *Channel) LowWatermark() (ChannelActions, error) {
 func (m *Channel) onLowWatermark() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:250: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:249: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[39]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:317: writes are accepted once the channel is active
+		// ../spec/channel.yaml:301: writes are accepted once the channel is active
 		return ChannelActions{}, &channelRejects[81]
 	case ChannelStateActive, ChannelStateReading:
 		if !m.vars.Unwritable {
-			// ../spec/channel.yaml:375: already writable
+			// ../spec/channel.yaml:355: already writable
 			return ChannelActions{}, nil
 		} else if m.vars.Unwritable && m.vars.Backpressure && (m.vars.AutoRead || m.vars.ReadRequested) {
-			// ../spec/channel.yaml:376
+			// ../spec/channel.yaml:356
 			m.vars.Unwritable = false
 			m.vars.ReadArmed = true
 			m.vars.RearmDue = false // effect of armRead
 			return ChannelActions{w0: 0x61402 /* fireWritabilityChanged, armRead */}, nil
 		} else {
-			// ../spec/channel.yaml:376
+			// ../spec/channel.yaml:356
 			m.vars.Unwritable = false
 			return ChannelActions{w0: 0x1401 /* fireWritabilityChanged */}, nil
 		}
 	case ChannelStateInputClosed, ChannelStateDraining:
 		if !m.vars.Unwritable {
-			// ../spec/channel.yaml:375: already writable
+			// ../spec/channel.yaml:355: already writable
 			return ChannelActions{}, nil
 		} else {
-			// ../spec/channel.yaml:377
+			// ../spec/channel.yaml:357
 			m.vars.Unwritable = false
 			return ChannelActions{w0: 0x1401 /* fireWritabilityChanged */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:437: late notifications and continuations of a channel being closed change nothing
+		// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3376,66 +3376,66 @@ func (m *Channel) Drain() (ChannelActions, error) {
 func (m *Channel) onDrain() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:254: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
+		// ../spec/channel.yaml:253: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
 		m.vars.CloseStep = ChannelCloseStepReleasing
 		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, nil
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:320
+		// ../spec/channel.yaml:290: closing fails the dial when it finishes, with its final cause
 		m.vars.RearmDue = false // effect of deregister
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed:
 		if m.vars.Output == ChannelOutputIdle && m.vars.Delivered {
-			// ../spec/channel.yaml:380
+			// ../spec/channel.yaml:360
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x170c02 /* readComplete, deregister */}, nil
 		} else if m.vars.Output == ChannelOutputIdle && !m.vars.Delivered {
-			// ../spec/channel.yaml:380
+			// ../spec/channel.yaml:360
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x1701 /* deregister */}, nil
 		} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered && m.vars.ReadArmed {
-			// ../spec/channel.yaml:381
+			// ../spec/channel.yaml:361
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of disarmRead
 			m.state = ChannelStateDraining
 			return ChannelActions{w0: 0x70c02 /* readComplete, disarmRead */}, nil
 		} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered && !m.vars.ReadArmed {
-			// ../spec/channel.yaml:381
+			// ../spec/channel.yaml:361
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.state = ChannelStateDraining
 			return ChannelActions{w0: 0xc01 /* readComplete */}, nil
 		} else if m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.ReadArmed {
-			// ../spec/channel.yaml:381
+			// ../spec/channel.yaml:361
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of disarmRead
 			m.state = ChannelStateDraining
 			return ChannelActions{w0: 0x701 /* disarmRead */}, nil
 		} else {
-			// ../spec/channel.yaml:381
+			// ../spec/channel.yaml:361
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.state = ChannelStateDraining
 			return ChannelActions{}, nil
 		}
 	case ChannelStateDraining:
-		// ../spec/channel.yaml:382: already draining
+		// ../spec/channel.yaml:362: already draining
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:435: already closing
+		// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3455,19 +3455,19 @@ func (m *Channel) Close() (ChannelActions, error) {
 func (m *Channel) onClose() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:254: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
+		// ../spec/channel.yaml:253: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
 		m.vars.CloseStep = ChannelCloseStepReleasing
 		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, nil
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:320
+		// ../spec/channel.yaml:290: closing fails the dial when it finishes, with its final cause
 		m.vars.RearmDue = false // effect of deregister
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:383: the pending writes fail first, with the cause that closes
+			// ../spec/channel.yaml:363: the pending writes fail first, with the cause that closes
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -3475,7 +3475,7 @@ func (m *Channel) onClose() (ChannelActions, error) {
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x17160c03 /* readComplete, failPendingWrites, deregister */}, nil
 		} else {
-			// ../spec/channel.yaml:383: the pending writes fail first, with the cause that closes
+			// ../spec/channel.yaml:363: the pending writes fail first, with the cause that closes
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -3484,10 +3484,10 @@ func (m *Channel) onClose() (ChannelActions, error) {
 			return ChannelActions{w0: 0x171602 /* failPendingWrites, deregister */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:435: already closing
+		// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:445: closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3511,171 +3511,171 @@ func (m *Channel) onDeregistered(out PollerControlResult) (ChannelActions, error
 	case ChannelStateFresh:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[40]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[41]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[42]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[43]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[44]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[45]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[82]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[83]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[84]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[85]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[86]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[87]
 		}
 	case ChannelStateActive:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[127]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[128]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[129]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[130]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[131]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[132]
 		}
 	case ChannelStateReading:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[164]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[165]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[166]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[167]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[168]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[169]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[209]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[210]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[211]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[212]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[213]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[214]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[256]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[257]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[258]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[259]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[260]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[261]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case PollerControlResultOk, PollerControlResultAlreadyRegistered, PollerControlResultExhausted:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:393: the number is still ours: the DEL found it registered, or failed for want of memory, which says nothing about the number
+				// ../spec/channel.yaml:376: the number is still ours: the DEL found it registered, or failed for want of memory, which says nothing about the number
 				m.vars.CloseStep = ChannelCloseStepReleasing
 				m.vars.RearmDue = false // effect of closeFD
 				return ChannelActions{w0: 0x1801 /* closeFD */}, nil
 			} else {
-				// ../spec/channel.yaml:420: the loop failed while the DEL's result was awaited and close(2) went ahead without it
+				// ../spec/channel.yaml:391: the loop failed while the DEL's result was awaited and close(2) went ahead without it
 				return ChannelActions{}, nil
 			}
 		case PollerControlResultDescriptorInvalid, PollerControlResultNotRegistered, PollerControlResultOtherError:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:394: D2 crash: the DEL failed for a registered descriptor; the number is not ours, so it is not closed
+				// ../spec/channel.yaml:377: D2 crash: the DEL failed for a registered descriptor; the number is not ours, so it is not closed
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:395: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it
+				// ../spec/channel.yaml:378: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it. Only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e1d15191a06 /* countDescriptorInvalid, forgetFD, fireError, fireInactive, leaveLoop, settleClosed */}, nil
-			} else if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedOpen && m.vars.HandlerDead {
-				// ../spec/channel.yaml:407
-				m.vars.RearmDue = false // effect of forgetFD
-				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1f1e191a04 /* countDescriptorInvalid, forgetFD, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached != ChannelReachedOpen {
-				// ../spec/channel.yaml:413: only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
+				// ../spec/channel.yaml:378: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it. Only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e04191a05 /* countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
+			} else if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.HandlerDead && m.vars.Reached == ChannelReachedOpen {
+				// ../spec/channel.yaml:378: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it. Only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
+				m.vars.RearmDue = false // effect of forgetFD
+				m.state = ChannelStateAbandoned
+				return ChannelActions{w0: 0x1f1e191a04 /* countDescriptorInvalid, forgetFD, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:420: the loop failed while the DEL's result was awaited and close(2) went ahead without it
+				// ../spec/channel.yaml:391: the loop failed while the DEL's result was awaited and close(2) went ahead without it
 				return ChannelActions{}, nil
 			}
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -3700,147 +3700,147 @@ func (m *Channel) onReleased(out CloseResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[46]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[47]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[48]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[88]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[89]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[90]
 		}
 	case ChannelStateActive:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[133]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[134]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[135]
 		}
 	case ChannelStateReading:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[170]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[171]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[172]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[215]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[216]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[217]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[262]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[263]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[264]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case CloseResultClosed:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:421: no close(2) is issued before the DEL's result
+				// ../spec/channel.yaml:392: no close(2) is issued before the DEL's result
 				return ChannelActions{}, &channelRejects[273]
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:422: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				// ../spec/channel.yaml:393: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d03 /* fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedDialing {
-				// ../spec/channel.yaml:423
+				// ../spec/channel.yaml:393: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e0403 /* failConnect, leaveLoop, settleClosed */}, nil
-			} else if m.vars.CloseStep == ChannelCloseStepReleasing && (m.vars.Reached == ChannelReachedAdmitted || m.vars.Reached == ChannelReachedOpen && m.vars.HandlerDead) {
-				// ../spec/channel.yaml:424
+			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached != ChannelReachedUnadmitted && !(m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead) && m.vars.Reached != ChannelReachedDialing {
+				// ../spec/channel.yaml:393: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e02 /* leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:429: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
+				// ../spec/channel.yaml:396: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
 				return ChannelActions{}, &channelRejects[273]
 			}
 		case CloseResultDescriptorInvalid:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:421: no close(2) is issued before the DEL's result
+				// ../spec/channel.yaml:392: no close(2) is issued before the DEL's result
 				return ChannelActions{}, &channelRejects[275]
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash && m.vars.Reached != ChannelReachedUnadmitted {
-				// ../spec/channel.yaml:425
+				// ../spec/channel.yaml:394
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:426: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
+				// ../spec/channel.yaml:395: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d1a04 /* countDescriptorInvalid, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedDialing {
-				// ../spec/channel.yaml:427
+				// ../spec/channel.yaml:395: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e041a04 /* countDescriptorInvalid, failConnect, leaveLoop, settleClosed */}, nil
-			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && (m.vars.Reached == ChannelReachedAdmitted || m.vars.Reached == ChannelReachedOpen && m.vars.HandlerDead) {
-				// ../spec/channel.yaml:428
+			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached != ChannelReachedUnadmitted && !(m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead) && m.vars.Reached != ChannelReachedDialing {
+				// ../spec/channel.yaml:395: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1a03 /* countDescriptorInvalid, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:429: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
+				// ../spec/channel.yaml:396: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
 				return ChannelActions{}, &channelRejects[275]
 			}
 		case CloseResultOtherError:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:421: no close(2) is issued before the DEL's result
+				// ../spec/channel.yaml:392: no close(2) is issued before the DEL's result
 				return ChannelActions{}, &channelRejects[277]
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:422: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				// ../spec/channel.yaml:393: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e1d03 /* fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedDialing {
-				// ../spec/channel.yaml:423
+				// ../spec/channel.yaml:393: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e0403 /* failConnect, leaveLoop, settleClosed */}, nil
-			} else if m.vars.CloseStep == ChannelCloseStepReleasing && (m.vars.Reached == ChannelReachedAdmitted || m.vars.Reached == ChannelReachedOpen && m.vars.HandlerDead) {
-				// ../spec/channel.yaml:424
+			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached != ChannelReachedUnadmitted && !(m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead) && m.vars.Reached != ChannelReachedDialing {
+				// ../spec/channel.yaml:393: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x1f1e02 /* leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:429: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
+				// ../spec/channel.yaml:396: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
 				return ChannelActions{}, &channelRejects[277]
 			}
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case CloseResultClosed, CloseResultDescriptorInvalid, CloseResultOtherError:
-			// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -3865,32 +3865,32 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 	case ChannelStateFresh:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[49]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[50]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[51]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[52]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[53]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:245: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[54]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:318: successful changes are not reported
+			// ../spec/channel.yaml:302: successful changes are not reported
 			return ChannelActions{}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:267
+				// ../spec/channel.yaml:262
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3898,13 +3898,13 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/channel.yaml:275
+				// ../spec/channel.yaml:264
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e04191a0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:319
+			// ../spec/channel.yaml:290: closing fails the dial when it finishes, with its final cause
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
@@ -3912,11 +3912,11 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:385: successful changes are not reported
+			// ../spec/channel.yaml:302: successful changes are not reported
 			return ChannelActions{}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:267
+				// ../spec/channel.yaml:269
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3924,7 +3924,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:282
+				// ../spec/channel.yaml:269
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3932,7 +3932,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:282
+				// ../spec/channel.yaml:269
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3942,7 +3942,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
 			if m.vars.Delivered {
-				// ../spec/channel.yaml:386
+				// ../spec/channel.yaml:363: the pending writes fail first, with the cause that closes
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3950,7 +3950,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:386
+				// ../spec/channel.yaml:363: the pending writes fail first, with the cause that closes
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3962,13 +3962,13 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 	case ChannelStateClosing:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:441: results of syscalls issued before closing: the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
+			// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -3990,20 +3990,20 @@ func (m *Channel) LoopFailed() (ChannelActions, error) {
 func (m *Channel) onLoopFailed() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:254: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
+		// ../spec/channel.yaml:253: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
 		m.vars.CloseStep = ChannelCloseStepReleasing
 		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, nil
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:321: the failed poller is closed with all its registrations; no epoll_ctl on it
+		// ../spec/channel.yaml:303: the failed poller is closed with all its registrations; no epoll_ctl on it
 		m.vars.CloseStep = ChannelCloseStepReleasing
 		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x180102 /* cancelConnectTimer, closeFD */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:384: the failed poller is closed with all its registrations; no epoll_ctl on it
+			// ../spec/channel.yaml:369: the failed poller is closed with all its registrations; no epoll_ctl on it
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -4012,7 +4012,7 @@ func (m *Channel) onLoopFailed() (ChannelActions, error) {
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x1816150c04 /* readComplete, fireError, failPendingWrites, closeFD */}, nil
 		} else {
-			// ../spec/channel.yaml:384: the failed poller is closed with all its registrations; no epoll_ctl on it
+			// ../spec/channel.yaml:369: the failed poller is closed with all its registrations; no epoll_ctl on it
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -4023,17 +4023,18 @@ func (m *Channel) onLoopFailed() (ChannelActions, error) {
 		}
 	case ChannelStateClosing:
 		if m.vars.CloseStep == ChannelCloseStepDeregistering {
-			// ../spec/channel.yaml:430: the failed poller goes away with every registration; a DEL result lost to the fault that failed the loop is not waited for
+			// ../spec/channel.yaml:397: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.RearmDue = false // effect of closeFD
+			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x1801 /* closeFD */}, nil
 		} else {
-			// ../spec/channel.yaml:431: close(2) was issued; its result finishes the close
+			// ../spec/channel.yaml:397: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
 			m.state = ChannelStateClosing
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -4054,19 +4055,19 @@ func (m *Channel) ForcedShutdown() (ChannelActions, error) {
 func (m *Channel) onForcedShutdown() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:254: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
+		// ../spec/channel.yaml:253: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
 		m.vars.CloseStep = ChannelCloseStepReleasing
 		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, nil
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:320
+		// ../spec/channel.yaml:290: closing fails the dial when it finishes, with its final cause
 		m.vars.RearmDue = false // effect of deregister
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:383: the pending writes fail first, with the cause that closes
+			// ../spec/channel.yaml:363: the pending writes fail first, with the cause that closes
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -4074,7 +4075,7 @@ func (m *Channel) onForcedShutdown() (ChannelActions, error) {
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x17160c03 /* readComplete, failPendingWrites, deregister */}, nil
 		} else {
-			// ../spec/channel.yaml:383: the pending writes fail first, with the cause that closes
+			// ../spec/channel.yaml:363: the pending writes fail first, with the cause that closes
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -4083,11 +4084,11 @@ func (m *Channel) onForcedShutdown() (ChannelActions, error) {
 			return ChannelActions{w0: 0x171602 /* failPendingWrites, deregister */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:432: already closing; the results under way finish at once
+		// ../spec/channel.yaml:397: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
 		m.state = ChannelStateClosing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -4109,7 +4110,7 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
 		if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-			// ../spec/channel.yaml:258: D2 crash: the panic carries the diagnostic; the number is not ours, so it is not closed
+			// ../spec/channel.yaml:259
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
@@ -4117,14 +4118,14 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 		} else {
-			// ../spec/channel.yaml:272
+			// ../spec/channel.yaml:263: the loop admitted the channel it registered, which leaves its registry
 			m.vars.RearmDue = false // effect of forgetFD
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1f191a03 /* countDescriptorInvalid, forgetFD, settleClosed */}, nil
 		}
 	case ChannelStateConnecting:
 		if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-			// ../spec/channel.yaml:258: D2 crash: the panic carries the diagnostic; the number is not ours, so it is not closed
+			// ../spec/channel.yaml:259
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
@@ -4132,14 +4133,14 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 		} else {
-			// ../spec/channel.yaml:273
+			// ../spec/channel.yaml:264
 			m.vars.RearmDue = false // effect of forgetFD
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1f1e04191a0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
 		}
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-			// ../spec/channel.yaml:258: D2 crash: the panic carries the diagnostic; the number is not ours, so it is not closed
+			// ../spec/channel.yaml:269
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
@@ -4147,7 +4148,7 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
 		} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-			// ../spec/channel.yaml:276
+			// ../spec/channel.yaml:269
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
@@ -4155,7 +4156,7 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:276
+			// ../spec/channel.yaml:269
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
@@ -4164,11 +4165,11 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 			return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:433: the DEL under way answers about the number too and decides (EBADF or ENOENT abandons it), or close(2) was issued already
+		// ../spec/channel.yaml:397: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
 		m.state = ChannelStateClosing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -4190,33 +4191,33 @@ func (m *Channel) onHandlerPanicked() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
 		if m.vars.PanicPolicy == ChannelPanicPolicyContain {
-			// ../spec/channel.yaml:255
+			// ../spec/channel.yaml:254
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.HandlerDead = true
 			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:323: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
+			// ../spec/channel.yaml:305: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
 			return ChannelActions{w0: 0x1c01 /* repanic */}, nil
 		}
 	case ChannelStateConnecting:
 		if m.vars.PanicPolicy == ChannelPanicPolicyContain {
-			// ../spec/channel.yaml:322
+			// ../spec/channel.yaml:304
 			m.vars.HandlerDead = true
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
 		} else {
-			// ../spec/channel.yaml:323: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
+			// ../spec/channel.yaml:305: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
 			return ChannelActions{w0: 0x1c01 /* repanic */}, nil
 		}
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.PanicPolicy == ChannelPanicPolicyRepanic {
-			// ../spec/channel.yaml:323: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
+			// ../spec/channel.yaml:305: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
 			return ChannelActions{w0: 0x1c01 /* repanic */}, nil
 		} else {
-			// ../spec/channel.yaml:387: the handler that panicked is not called again (no readComplete, no fireInactive); the close result carries the panic and stack
+			// ../spec/channel.yaml:370: the handler that panicked is not called again (no readComplete, no fireInactive); the close result carries the panic and stack
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -4227,16 +4228,16 @@ func (m *Channel) onHandlerPanicked() (ChannelActions, error) {
 		}
 	case ChannelStateClosing:
 		if m.vars.PanicPolicy == ChannelPanicPolicyRepanic {
-			// ../spec/channel.yaml:323: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
+			// ../spec/channel.yaml:305: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
 			return ChannelActions{w0: 0x1c01 /* repanic */}, nil
 		} else {
-			// ../spec/channel.yaml:434: a callback performed on the way to closing panicked: closing does not call the handler again
+			// ../spec/channel.yaml:406: a callback performed on the way to closing panicked: closing does not call the handler again
 			m.vars.HandlerDead = true
 			m.state = ChannelStateClosing
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:446: late notifications, results and continuations of a closed channel change nothing
+		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil

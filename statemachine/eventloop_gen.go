@@ -493,98 +493,98 @@ func (m *Eventloop) onStarted(out PollerControlResult) (EventloopActions, error)
 			m.state = EventloopStateRunning
 			return EventloopActions{w0: 0x1 /* startPolling */}, nil
 		case PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/eventloop.yaml:62: creating the poller failed (EMFILE, ENOMEM, ...); the loop never ran
+			// ../spec/eventloop.yaml:65: no poller and no channel exist yet, or creating the poller failed (EMFILE, ENOMEM, ...): the loop never ran; a fault or a failed start is the cause
 			m.state = EventloopStateStopped
 			return EventloopActions{w0: 0xe0b0a03 /* recordCause, failPendingTasks, reportStopped */}, nil
 		}
 	case EventloopStateRunning:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/eventloop.yaml:69: a loop starts once
+			// ../spec/eventloop.yaml:71: a loop starts once
 			return EventloopActions{}, &eventloopRejects[9]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/eventloop.yaml:69: a loop starts once
+			// ../spec/eventloop.yaml:71: a loop starts once
 			return EventloopActions{}, &eventloopRejects[10]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/eventloop.yaml:69: a loop starts once
+			// ../spec/eventloop.yaml:71: a loop starts once
 			return EventloopActions{}, &eventloopRejects[11]
 		case PollerControlResultNotRegistered:
-			// ../spec/eventloop.yaml:69: a loop starts once
+			// ../spec/eventloop.yaml:71: a loop starts once
 			return EventloopActions{}, &eventloopRejects[12]
 		case PollerControlResultExhausted:
-			// ../spec/eventloop.yaml:69: a loop starts once
+			// ../spec/eventloop.yaml:71: a loop starts once
 			return EventloopActions{}, &eventloopRejects[13]
 		case PollerControlResultOtherError:
-			// ../spec/eventloop.yaml:69: a loop starts once
+			// ../spec/eventloop.yaml:71: a loop starts once
 			return EventloopActions{}, &eventloopRejects[14]
 		}
 	case EventloopStateDraining:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/eventloop.yaml:69: a loop starts once
+			// ../spec/eventloop.yaml:71: a loop starts once
 			return EventloopActions{}, &eventloopRejects[15]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/eventloop.yaml:69: a loop starts once
+			// ../spec/eventloop.yaml:71: a loop starts once
 			return EventloopActions{}, &eventloopRejects[16]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/eventloop.yaml:69: a loop starts once
+			// ../spec/eventloop.yaml:71: a loop starts once
 			return EventloopActions{}, &eventloopRejects[17]
 		case PollerControlResultNotRegistered:
-			// ../spec/eventloop.yaml:69: a loop starts once
+			// ../spec/eventloop.yaml:71: a loop starts once
 			return EventloopActions{}, &eventloopRejects[18]
 		case PollerControlResultExhausted:
-			// ../spec/eventloop.yaml:69: a loop starts once
+			// ../spec/eventloop.yaml:71: a loop starts once
 			return EventloopActions{}, &eventloopRejects[19]
 		case PollerControlResultOtherError:
-			// ../spec/eventloop.yaml:69: a loop starts once
+			// ../spec/eventloop.yaml:71: a loop starts once
 			return EventloopActions{}, &eventloopRejects[20]
 		}
 	case EventloopStateStopping:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/eventloop.yaml:69: a loop starts once
+			// ../spec/eventloop.yaml:71: a loop starts once
 			return EventloopActions{}, &eventloopRejects[22]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/eventloop.yaml:69: a loop starts once
+			// ../spec/eventloop.yaml:71: a loop starts once
 			return EventloopActions{}, &eventloopRejects[23]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/eventloop.yaml:69: a loop starts once
+			// ../spec/eventloop.yaml:71: a loop starts once
 			return EventloopActions{}, &eventloopRejects[24]
 		case PollerControlResultNotRegistered:
-			// ../spec/eventloop.yaml:69: a loop starts once
+			// ../spec/eventloop.yaml:71: a loop starts once
 			return EventloopActions{}, &eventloopRejects[25]
 		case PollerControlResultExhausted:
-			// ../spec/eventloop.yaml:69: a loop starts once
+			// ../spec/eventloop.yaml:71: a loop starts once
 			return EventloopActions{}, &eventloopRejects[26]
 		case PollerControlResultOtherError:
-			// ../spec/eventloop.yaml:69: a loop starts once
+			// ../spec/eventloop.yaml:71: a loop starts once
 			return EventloopActions{}, &eventloopRejects[27]
 		}
 	case EventloopStateFailing:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/eventloop.yaml:69: a loop starts once
+			// ../spec/eventloop.yaml:71: a loop starts once
 			return EventloopActions{}, &eventloopRejects[30]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/eventloop.yaml:69: a loop starts once
+			// ../spec/eventloop.yaml:71: a loop starts once
 			return EventloopActions{}, &eventloopRejects[31]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/eventloop.yaml:69: a loop starts once
+			// ../spec/eventloop.yaml:71: a loop starts once
 			return EventloopActions{}, &eventloopRejects[32]
 		case PollerControlResultNotRegistered:
-			// ../spec/eventloop.yaml:69: a loop starts once
+			// ../spec/eventloop.yaml:71: a loop starts once
 			return EventloopActions{}, &eventloopRejects[33]
 		case PollerControlResultExhausted:
-			// ../spec/eventloop.yaml:69: a loop starts once
+			// ../spec/eventloop.yaml:71: a loop starts once
 			return EventloopActions{}, &eventloopRejects[34]
 		case PollerControlResultOtherError:
-			// ../spec/eventloop.yaml:69: a loop starts once
+			// ../spec/eventloop.yaml:71: a loop starts once
 			return EventloopActions{}, &eventloopRejects[35]
 		}
 	case EventloopStateStopped:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/eventloop.yaml:115: nothing happens after stop
+			// ../spec/eventloop.yaml:122: nothing happens after stop
 			return EventloopActions{}, nil
 		}
 	}
@@ -609,48 +609,48 @@ func (m *Eventloop) onWakeup(out PollerWaitResult) (EventloopActions, error) {
 	case EventloopStateCreated:
 		switch out {
 		case PollerWaitResultReady:
-			// ../spec/eventloop.yaml:63: nothing waits before the loop starts
+			// ../spec/eventloop.yaml:62: nothing waits before the loop starts
 			return EventloopActions{}, &eventloopRejects[0]
 		case PollerWaitResultTimeout:
-			// ../spec/eventloop.yaml:63: nothing waits before the loop starts
+			// ../spec/eventloop.yaml:62: nothing waits before the loop starts
 			return EventloopActions{}, &eventloopRejects[1]
 		case PollerWaitResultInterrupted:
-			// ../spec/eventloop.yaml:63: nothing waits before the loop starts
+			// ../spec/eventloop.yaml:62: nothing waits before the loop starts
 			return EventloopActions{}, &eventloopRejects[2]
 		case PollerWaitResultDescriptorInvalid:
-			// ../spec/eventloop.yaml:63: nothing waits before the loop starts
+			// ../spec/eventloop.yaml:62: nothing waits before the loop starts
 			return EventloopActions{}, &eventloopRejects[3]
 		case PollerWaitResultOtherError:
-			// ../spec/eventloop.yaml:63: nothing waits before the loop starts
+			// ../spec/eventloop.yaml:62: nothing waits before the loop starts
 			return EventloopActions{}, &eventloopRejects[4]
 		}
 	case EventloopStateRunning, EventloopStateStopping:
 		switch out {
 		case PollerWaitResultReady, PollerWaitResultTimeout:
-			// ../spec/eventloop.yaml:72
+			// ../spec/eventloop.yaml:74
 			return EventloopActions{w0: 0x10202 /* dispatchReady, poll */}, nil
 		case PollerWaitResultInterrupted:
-			// ../spec/eventloop.yaml:73: EINTR waits again
+			// ../spec/eventloop.yaml:75: EINTR waits again
 			return EventloopActions{w0: 0x101 /* poll */}, nil
 		case PollerWaitResultDescriptorInvalid:
 			if m.vars.ChannelsOpen {
-				// ../spec/eventloop.yaml:74
+				// ../spec/eventloop.yaml:101
 				m.vars.PollerGone = true
 				m.state = EventloopStateFailing
 				return EventloopActions{w0: 0x90a02 /* recordCause, failChannels */}, nil
 			} else {
-				// ../spec/eventloop.yaml:76
+				// ../spec/eventloop.yaml:111
 				m.vars.PollerGone = true
 				m.state = EventloopStateStopped
 				return EventloopActions{w0: 0xe0d0b0a04 /* recordCause, failPendingTasks, forgetPoller, reportStopped */}, nil
 			}
 		case PollerWaitResultOtherError:
 			if m.vars.ChannelsOpen {
-				// ../spec/eventloop.yaml:77: netpoll and nbio die silently here; the abnormal path reports the cause
+				// ../spec/eventloop.yaml:101
 				m.state = EventloopStateFailing
 				return EventloopActions{w0: 0x90a02 /* recordCause, failChannels */}, nil
 			} else {
-				// ../spec/eventloop.yaml:79
+				// ../spec/eventloop.yaml:111
 				m.state = EventloopStateStopped
 				return EventloopActions{w0: 0xe0c0b0a04 /* recordCause, failPendingTasks, closePoller, reportStopped */}, nil
 			}
@@ -658,30 +658,30 @@ func (m *Eventloop) onWakeup(out PollerWaitResult) (EventloopActions, error) {
 	case EventloopStateDraining:
 		switch out {
 		case PollerWaitResultReady, PollerWaitResultTimeout:
-			// ../spec/eventloop.yaml:72
+			// ../spec/eventloop.yaml:74
 			return EventloopActions{w0: 0x10202 /* dispatchReady, poll */}, nil
 		case PollerWaitResultInterrupted:
-			// ../spec/eventloop.yaml:73: EINTR waits again
+			// ../spec/eventloop.yaml:75: EINTR waits again
 			return EventloopActions{w0: 0x101 /* poll */}, nil
 		case PollerWaitResultDescriptorInvalid:
 			if m.vars.ChannelsOpen {
-				// ../spec/eventloop.yaml:75
+				// ../spec/eventloop.yaml:106
 				m.vars.PollerGone = true
 				m.state = EventloopStateFailing
 				return EventloopActions{w0: 0x90a0703 /* cancelDrainTimer, recordCause, failChannels */}, nil
 			} else {
-				// ../spec/eventloop.yaml:76
+				// ../spec/eventloop.yaml:111
 				m.vars.PollerGone = true
 				m.state = EventloopStateStopped
 				return EventloopActions{w0: 0xe0d0b0a04 /* recordCause, failPendingTasks, forgetPoller, reportStopped */}, nil
 			}
 		case PollerWaitResultOtherError:
 			if m.vars.ChannelsOpen {
-				// ../spec/eventloop.yaml:78
+				// ../spec/eventloop.yaml:106
 				m.state = EventloopStateFailing
 				return EventloopActions{w0: 0x90a0703 /* cancelDrainTimer, recordCause, failChannels */}, nil
 			} else {
-				// ../spec/eventloop.yaml:79
+				// ../spec/eventloop.yaml:111
 				m.state = EventloopStateStopped
 				return EventloopActions{w0: 0xe0c0b0a04 /* recordCause, failPendingTasks, closePoller, reportStopped */}, nil
 			}
@@ -689,20 +689,20 @@ func (m *Eventloop) onWakeup(out PollerWaitResult) (EventloopActions, error) {
 	case EventloopStateFailing:
 		switch out {
 		case PollerWaitResultReady, PollerWaitResultTimeout, PollerWaitResultInterrupted:
-			// ../spec/eventloop.yaml:80: the failing loop no longer waits; a result already under way is dropped
+			// ../spec/eventloop.yaml:76: the failing loop no longer waits; a result already under way is dropped
 			return EventloopActions{}, nil
 		case PollerWaitResultDescriptorInvalid:
-			// ../spec/eventloop.yaml:81: a wait already under way found the poller invalidated: D2, the stop forgets it instead of closing it; the cause is attached
+			// ../spec/eventloop.yaml:116: a fault while failing (a close callback panicking), a lost poller or a failed wait already under way is attached to the cause; failing goes on
 			m.vars.PollerGone = true
 			return EventloopActions{w0: 0xa01 /* recordCause */}, nil
 		case PollerWaitResultOtherError:
-			// ../spec/eventloop.yaml:82: a wait already under way failed: attached to the cause, like a second fault
+			// ../spec/eventloop.yaml:116: a fault while failing (a close callback panicking), a lost poller or a failed wait already under way is attached to the cause; failing goes on
 			return EventloopActions{w0: 0xa01 /* recordCause */}, nil
 		}
 	case EventloopStateStopped:
 		switch out {
 		case PollerWaitResultReady, PollerWaitResultTimeout, PollerWaitResultInterrupted, PollerWaitResultDescriptorInvalid, PollerWaitResultOtherError:
-			// ../spec/eventloop.yaml:115: nothing happens after stop
+			// ../spec/eventloop.yaml:122: nothing happens after stop
 			return EventloopActions{}, nil
 		}
 	}
@@ -723,23 +723,23 @@ func (m *Eventloop) RegisterChannel() (EventloopActions, error) {
 func (m *Eventloop) onRegisterChannel() (EventloopActions, error) {
 	switch m.state {
 	case EventloopStateCreated:
-		// ../spec/eventloop.yaml:64: channels register once the loop runs (loop: not started)
+		// ../spec/eventloop.yaml:63: channels register once the loop runs (loop: not started)
 		return EventloopActions{}, &eventloopRejects[5]
 	case EventloopStateRunning:
-		// ../spec/eventloop.yaml:85
+		// ../spec/eventloop.yaml:79
 		m.vars.ChannelsOpen = true
 		return EventloopActions{w0: 0x301 /* admitChannel */}, nil
 	case EventloopStateDraining:
-		// ../spec/eventloop.yaml:86: loop: shutting down (a group sends new registrations to another loop)
+		// ../spec/eventloop.yaml:80: loop: shutting down (a group sends new registrations to another loop)
 		return EventloopActions{}, &eventloopRejects[21]
 	case EventloopStateStopping:
-		// ../spec/eventloop.yaml:86: loop: shutting down (a group sends new registrations to another loop)
+		// ../spec/eventloop.yaml:80: loop: shutting down (a group sends new registrations to another loop)
 		return EventloopActions{}, &eventloopRejects[28]
 	case EventloopStateFailing:
-		// ../spec/eventloop.yaml:86: loop: shutting down (a group sends new registrations to another loop)
+		// ../spec/eventloop.yaml:80: loop: shutting down (a group sends new registrations to another loop)
 		return EventloopActions{}, &eventloopRejects[36]
 	case EventloopStateStopped:
-		// ../spec/eventloop.yaml:114: loop: closed
+		// ../spec/eventloop.yaml:121: loop: closed
 		return EventloopActions{}, &eventloopRejects[38]
 	}
 	return EventloopActions{}, nil
@@ -759,13 +759,13 @@ func (m *Eventloop) ChannelClosed() (EventloopActions, error) {
 func (m *Eventloop) onChannelClosed() (EventloopActions, error) {
 	switch m.state {
 	case EventloopStateCreated:
-		// ../spec/eventloop.yaml:64: channels register once the loop runs (loop: not started)
+		// ../spec/eventloop.yaml:63: channels register once the loop runs (loop: not started)
 		return EventloopActions{}, &eventloopRejects[6]
 	case EventloopStateRunning, EventloopStateDraining, EventloopStateStopping, EventloopStateFailing:
-		// ../spec/eventloop.yaml:88: other channels remain
+		// ../spec/eventloop.yaml:82: other channels remain
 		return EventloopActions{}, nil
 	case EventloopStateStopped:
-		// ../spec/eventloop.yaml:115: nothing happens after stop
+		// ../spec/eventloop.yaml:122: nothing happens after stop
 		return EventloopActions{}, nil
 	}
 	return EventloopActions{}, nil
@@ -785,36 +785,36 @@ func (m *Eventloop) LastChannelClosed() (EventloopActions, error) {
 func (m *Eventloop) onLastChannelClosed() (EventloopActions, error) {
 	switch m.state {
 	case EventloopStateCreated:
-		// ../spec/eventloop.yaml:64: channels register once the loop runs (loop: not started)
+		// ../spec/eventloop.yaml:63: channels register once the loop runs (loop: not started)
 		return EventloopActions{}, &eventloopRejects[7]
 	case EventloopStateRunning:
-		// ../spec/eventloop.yaml:89
+		// ../spec/eventloop.yaml:83
 		m.vars.ChannelsOpen = false
 		return EventloopActions{}, nil
 	case EventloopStateDraining:
-		// ../spec/eventloop.yaml:90: every channel closed gracefully; no forced phase is needed
+		// ../spec/eventloop.yaml:84: every channel closed gracefully; no forced phase is needed
 		m.vars.ChannelsOpen = false
 		m.state = EventloopStateStopped
 		return EventloopActions{w0: 0xe0c0b0704 /* cancelDrainTimer, failPendingTasks, closePoller, reportStopped */}, nil
 	case EventloopStateStopping:
-		// ../spec/eventloop.yaml:91
+		// ../spec/eventloop.yaml:85
 		m.vars.ChannelsOpen = false
 		m.state = EventloopStateStopped
 		return EventloopActions{w0: 0xe0c0b03 /* failPendingTasks, closePoller, reportStopped */}, nil
 	case EventloopStateFailing:
 		if m.vars.PollerGone {
-			// ../spec/eventloop.yaml:92
+			// ../spec/eventloop.yaml:86
 			m.vars.ChannelsOpen = false
 			m.state = EventloopStateStopped
 			return EventloopActions{w0: 0xe0d0b03 /* failPendingTasks, forgetPoller, reportStopped */}, nil
 		} else {
-			// ../spec/eventloop.yaml:93
+			// ../spec/eventloop.yaml:86
 			m.vars.ChannelsOpen = false
 			m.state = EventloopStateStopped
 			return EventloopActions{w0: 0xe0c0b03 /* failPendingTasks, closePoller, reportStopped */}, nil
 		}
 	case EventloopStateStopped:
-		// ../spec/eventloop.yaml:115: nothing happens after stop
+		// ../spec/eventloop.yaml:122: nothing happens after stop
 		return EventloopActions{}, nil
 	}
 	return EventloopActions{}, nil
@@ -834,16 +834,16 @@ func (m *Eventloop) SubmitTask() (EventloopActions, error) {
 func (m *Eventloop) onSubmitTask() (EventloopActions, error) {
 	switch m.state {
 	case EventloopStateCreated, EventloopStateRunning, EventloopStateDraining:
-		// ../spec/eventloop.yaml:65
+		// ../spec/eventloop.yaml:64
 		return EventloopActions{w0: 0x401 /* enqueueTask */}, nil
 	case EventloopStateStopping:
-		// ../spec/eventloop.yaml:87: loop: shutting down; the task gets an error, never a panic (SwiftNIO traps here)
+		// ../spec/eventloop.yaml:81: loop: shutting down; the task gets an error, never a panic (SwiftNIO traps here)
 		return EventloopActions{}, &eventloopRejects[29]
 	case EventloopStateFailing:
-		// ../spec/eventloop.yaml:87: loop: shutting down; the task gets an error, never a panic (SwiftNIO traps here)
+		// ../spec/eventloop.yaml:81: loop: shutting down; the task gets an error, never a panic (SwiftNIO traps here)
 		return EventloopActions{}, &eventloopRejects[37]
 	case EventloopStateStopped:
-		// ../spec/eventloop.yaml:114: loop: closed
+		// ../spec/eventloop.yaml:121: loop: closed
 		return EventloopActions{}, &eventloopRejects[39]
 	}
 	return EventloopActions{}, nil
@@ -863,24 +863,24 @@ func (m *Eventloop) ShutdownGracefully() (EventloopActions, error) {
 func (m *Eventloop) onShutdownGracefully() (EventloopActions, error) {
 	switch m.state {
 	case EventloopStateCreated:
-		// ../spec/eventloop.yaml:66: no poller and no channel exist yet
+		// ../spec/eventloop.yaml:65: no poller and no channel exist yet, or creating the poller failed (EMFILE, ENOMEM, ...): the loop never ran; a fault or a failed start is the cause
 		m.state = EventloopStateStopped
 		return EventloopActions{w0: 0xe0b02 /* failPendingTasks, reportStopped */}, nil
 	case EventloopStateRunning:
 		if m.vars.ChannelsOpen {
-			// ../spec/eventloop.yaml:96
+			// ../spec/eventloop.yaml:89
 			m.state = EventloopStateDraining
 			return EventloopActions{w0: 0x60502 /* drainChannels, startDrainTimer */}, nil
 		} else {
-			// ../spec/eventloop.yaml:97
+			// ../spec/eventloop.yaml:90
 			m.state = EventloopStateStopped
 			return EventloopActions{w0: 0xe0c0b03 /* failPendingTasks, closePoller, reportStopped */}, nil
 		}
 	case EventloopStateDraining, EventloopStateStopping, EventloopStateFailing:
-		// ../spec/eventloop.yaml:98: already shutting down; the caller waits on the same stop result
+		// ../spec/eventloop.yaml:91: already shutting down; the caller waits on the same stop result
 		return EventloopActions{}, nil
 	case EventloopStateStopped:
-		// ../spec/eventloop.yaml:115: nothing happens after stop
+		// ../spec/eventloop.yaml:122: nothing happens after stop
 		return EventloopActions{}, nil
 	}
 	return EventloopActions{}, nil
@@ -900,28 +900,28 @@ func (m *Eventloop) ShutdownNow() (EventloopActions, error) {
 func (m *Eventloop) onShutdownNow() (EventloopActions, error) {
 	switch m.state {
 	case EventloopStateCreated:
-		// ../spec/eventloop.yaml:66: no poller and no channel exist yet
+		// ../spec/eventloop.yaml:65: no poller and no channel exist yet, or creating the poller failed (EMFILE, ENOMEM, ...): the loop never ran; a fault or a failed start is the cause
 		m.state = EventloopStateStopped
 		return EventloopActions{w0: 0xe0b02 /* failPendingTasks, reportStopped */}, nil
 	case EventloopStateRunning:
 		if !m.vars.ChannelsOpen {
-			// ../spec/eventloop.yaml:97
+			// ../spec/eventloop.yaml:90
 			m.state = EventloopStateStopped
 			return EventloopActions{w0: 0xe0c0b03 /* failPendingTasks, closePoller, reportStopped */}, nil
 		} else {
-			// ../spec/eventloop.yaml:99
+			// ../spec/eventloop.yaml:92
 			m.state = EventloopStateStopping
 			return EventloopActions{w0: 0x801 /* forceCloseChannels */}, nil
 		}
 	case EventloopStateDraining:
-		// ../spec/eventloop.yaml:100: channels still flushing lose their pending writes
+		// ../spec/eventloop.yaml:93: channels still flushing lose their pending writes
 		m.state = EventloopStateStopping
 		return EventloopActions{w0: 0x80702 /* cancelDrainTimer, forceCloseChannels */}, nil
 	case EventloopStateStopping, EventloopStateFailing:
-		// ../spec/eventloop.yaml:101: already closing every channel at once
+		// ../spec/eventloop.yaml:94: already closing every channel at once
 		return EventloopActions{}, nil
 	case EventloopStateStopped:
-		// ../spec/eventloop.yaml:115: nothing happens after stop
+		// ../spec/eventloop.yaml:122: nothing happens after stop
 		return EventloopActions{}, nil
 	}
 	return EventloopActions{}, nil
@@ -941,17 +941,17 @@ func (m *Eventloop) DrainDeadline() (EventloopActions, error) {
 func (m *Eventloop) onDrainDeadline() (EventloopActions, error) {
 	switch m.state {
 	case EventloopStateCreated:
-		// ../spec/eventloop.yaml:68: no drain timer exists
+		// ../spec/eventloop.yaml:70: no drain timer exists
 		return EventloopActions{}, &eventloopRejects[8]
 	case EventloopStateRunning, EventloopStateStopping, EventloopStateFailing:
-		// ../spec/eventloop.yaml:102: a timer that fired as it was cancelled
+		// ../spec/eventloop.yaml:95: a timer that fired as it was cancelled
 		return EventloopActions{}, nil
 	case EventloopStateDraining:
-		// ../spec/eventloop.yaml:100: channels still flushing lose their pending writes
+		// ../spec/eventloop.yaml:93: channels still flushing lose their pending writes
 		m.state = EventloopStateStopping
 		return EventloopActions{w0: 0x80702 /* cancelDrainTimer, forceCloseChannels */}, nil
 	case EventloopStateStopped:
-		// ../spec/eventloop.yaml:115: nothing happens after stop
+		// ../spec/eventloop.yaml:122: nothing happens after stop
 		return EventloopActions{}, nil
 	}
 	return EventloopActions{}, nil
@@ -972,39 +972,39 @@ func (m *Eventloop) PollerLost() (EventloopActions, error) {
 func (m *Eventloop) onPollerLost() (EventloopActions, error) {
 	switch m.state {
 	case EventloopStateCreated:
-		// ../spec/eventloop.yaml:67: no poller and no channel exist yet
+		// ../spec/eventloop.yaml:65: no poller and no channel exist yet, or creating the poller failed (EMFILE, ENOMEM, ...): the loop never ran; a fault or a failed start is the cause
 		m.state = EventloopStateStopped
 		return EventloopActions{w0: 0xe0b0a03 /* recordCause, failPendingTasks, reportStopped */}, nil
 	case EventloopStateRunning, EventloopStateStopping:
 		if m.vars.ChannelsOpen {
-			// ../spec/eventloop.yaml:107: D2 for the poller: its number is not ours any more, so the stop forgets it instead of closing it
+			// ../spec/eventloop.yaml:101
 			m.vars.PollerGone = true
 			m.state = EventloopStateFailing
 			return EventloopActions{w0: 0x90a02 /* recordCause, failChannels */}, nil
 		} else {
-			// ../spec/eventloop.yaml:110
+			// ../spec/eventloop.yaml:111
 			m.vars.PollerGone = true
 			m.state = EventloopStateStopped
 			return EventloopActions{w0: 0xe0d0b0a04 /* recordCause, failPendingTasks, forgetPoller, reportStopped */}, nil
 		}
 	case EventloopStateDraining:
 		if m.vars.ChannelsOpen {
-			// ../spec/eventloop.yaml:108
+			// ../spec/eventloop.yaml:106
 			m.vars.PollerGone = true
 			m.state = EventloopStateFailing
 			return EventloopActions{w0: 0x90a0703 /* cancelDrainTimer, recordCause, failChannels */}, nil
 		} else {
-			// ../spec/eventloop.yaml:110
+			// ../spec/eventloop.yaml:111
 			m.vars.PollerGone = true
 			m.state = EventloopStateStopped
 			return EventloopActions{w0: 0xe0d0b0a04 /* recordCause, failPendingTasks, forgetPoller, reportStopped */}, nil
 		}
 	case EventloopStateFailing:
-		// ../spec/eventloop.yaml:112
+		// ../spec/eventloop.yaml:116: a fault while failing (a close callback panicking), a lost poller or a failed wait already under way is attached to the cause; failing goes on
 		m.vars.PollerGone = true
 		return EventloopActions{w0: 0xa01 /* recordCause */}, nil
 	case EventloopStateStopped:
-		// ../spec/eventloop.yaml:115: nothing happens after stop
+		// ../spec/eventloop.yaml:122: nothing happens after stop
 		return EventloopActions{}, nil
 	}
 	return EventloopActions{}, nil
@@ -1025,16 +1025,16 @@ func (m *Eventloop) RuntimeFault() (EventloopActions, error) {
 func (m *Eventloop) onRuntimeFault() (EventloopActions, error) {
 	switch m.state {
 	case EventloopStateCreated:
-		// ../spec/eventloop.yaml:67: no poller and no channel exist yet
+		// ../spec/eventloop.yaml:65: no poller and no channel exist yet, or creating the poller failed (EMFILE, ENOMEM, ...): the loop never ran; a fault or a failed start is the cause
 		m.state = EventloopStateStopped
 		return EventloopActions{w0: 0xe0b0a03 /* recordCause, failPendingTasks, reportStopped */}, nil
 	case EventloopStateRunning, EventloopStateStopping:
 		if m.vars.ChannelsOpen {
-			// ../spec/eventloop.yaml:105
+			// ../spec/eventloop.yaml:101
 			m.state = EventloopStateFailing
 			return EventloopActions{w0: 0x90a02 /* recordCause, failChannels */}, nil
 		} else {
-			// ../spec/eventloop.yaml:109
+			// ../spec/eventloop.yaml:111
 			m.state = EventloopStateStopped
 			return EventloopActions{w0: 0xe0c0b0a04 /* recordCause, failPendingTasks, closePoller, reportStopped */}, nil
 		}
@@ -1044,15 +1044,15 @@ func (m *Eventloop) onRuntimeFault() (EventloopActions, error) {
 			m.state = EventloopStateFailing
 			return EventloopActions{w0: 0x90a0703 /* cancelDrainTimer, recordCause, failChannels */}, nil
 		} else {
-			// ../spec/eventloop.yaml:109
+			// ../spec/eventloop.yaml:111
 			m.state = EventloopStateStopped
 			return EventloopActions{w0: 0xe0c0b0a04 /* recordCause, failPendingTasks, closePoller, reportStopped */}, nil
 		}
 	case EventloopStateFailing:
-		// ../spec/eventloop.yaml:111: a fault while failing (a close callback panicking) is attached to the cause; failing goes on
+		// ../spec/eventloop.yaml:116: a fault while failing (a close callback panicking), a lost poller or a failed wait already under way is attached to the cause; failing goes on
 		return EventloopActions{w0: 0xa01 /* recordCause */}, nil
 	case EventloopStateStopped:
-		// ../spec/eventloop.yaml:115: nothing happens after stop
+		// ../spec/eventloop.yaml:122: nothing happens after stop
 		return EventloopActions{}, nil
 	}
 	return EventloopActions{}, nil

@@ -852,130 +852,130 @@ func (m *Listener) onRegistered(out PollerControlResult) (ListenerActions, error
 			m.state = ListenerStateListening
 			return ListenerActions{w0: 0x1 /* armAccept */}, nil
 		case PollerControlResultDescriptorInvalid:
-			if m.vars.EbadfPolicy == ListenerEbadfPolicyContain {
-				// ../spec/listener.yaml:103
-				m.state = ListenerStateAbandoned
-				return ListenerActions{w0: 0x1615111204 /* countDescriptorInvalid, forgetFD, leaveLoop, settleClosed */}, nil
-			} else {
-				// ../spec/listener.yaml:113
+			if m.vars.EbadfPolicy == ListenerEbadfPolicyCrash {
+				// ../spec/listener.yaml:110
 				m.vars.Progressed = false
 				m.state = ListenerStateAbandoned
 				return ListenerActions{w0: 0x1301 /* panicWithDiagnostics */}, nil
+			} else {
+				// ../spec/listener.yaml:112: the loop admitted the listener it registered, which leaves its registry
+				m.state = ListenerStateAbandoned
+				return ListenerActions{w0: 0x1615111204 /* countDescriptorInvalid, forgetFD, leaveLoop, settleClosed */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/listener.yaml:104
+			// ../spec/listener.yaml:106: the poller never held the descriptor: there is nothing to remove from it; a listener the loop admitted leaves its registry
 			m.state = ListenerStateClosing
 			return ListenerActions{w0: 0x151002 /* closeFD, leaveLoop */}, nil
 		}
 	case ListenerStateListening:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[33]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[34]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[35]
 		case PollerControlResultNotRegistered:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[36]
 		case PollerControlResultExhausted:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[37]
 		case PollerControlResultOtherError:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[38]
 		}
 	case ListenerStateAccepting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[55]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[56]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[57]
 		case PollerControlResultNotRegistered:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[58]
 		case PollerControlResultExhausted:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[59]
 		case PollerControlResultOtherError:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[60]
 		}
 	case ListenerStateThrottled:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[70]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[71]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[72]
 		case PollerControlResultNotRegistered:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[73]
 		case PollerControlResultExhausted:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[74]
 		case PollerControlResultOtherError:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[75]
 		}
 	case ListenerStateDeregistering:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[94]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[95]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[96]
 		case PollerControlResultNotRegistered:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[97]
 		case PollerControlResultExhausted:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[98]
 		case PollerControlResultOtherError:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[99]
 		}
 	case ListenerStateClosing:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[103]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[104]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[105]
 		case PollerControlResultNotRegistered:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[106]
 		case PollerControlResultExhausted:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[107]
 		case PollerControlResultOtherError:
-			// ../spec/listener.yaml:105: a listener is registered once
+			// ../spec/listener.yaml:103: a listener is registered once
 			return ListenerActions{}, &listenerRejects[108]
 		}
 	case ListenerStateClosed, ListenerStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/listener.yaml:189: late notifications and results of a closed listener change nothing
+			// ../spec/listener.yaml:176: late notifications and results of a closed listener change nothing
 			return ListenerActions{}, nil
 		}
 	}
@@ -996,23 +996,23 @@ func (m *Listener) Readable() (ListenerActions, error) {
 func (m *Listener) onReadable() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
-		// ../spec/listener.yaml:107: no interest or timer exists before registration
+		// ../spec/listener.yaml:105: no interest or timer exists before registration
 		return ListenerActions{}, &listenerRejects[0]
 	case ListenerStateListening:
-		// ../spec/listener.yaml:124
+		// ../spec/listener.yaml:118
 		m.state = ListenerStateAccepting
 		return ListenerActions{w0: 0x301 /* acceptSocket */}, nil
 	case ListenerStateAccepting:
-		// ../spec/listener.yaml:125: the cycle under way accepts until wouldBlock
+		// ../spec/listener.yaml:119: the cycle under way accepts until wouldBlock
 		return ListenerActions{}, nil
 	case ListenerStateThrottled:
-		// ../spec/listener.yaml:126: readiness collected before accept interest was disarmed
+		// ../spec/listener.yaml:120: readiness collected before accept interest was disarmed
 		return ListenerActions{}, nil
 	case ListenerStateDeregistering, ListenerStateClosing:
-		// ../spec/listener.yaml:173: readiness, continuations, timers and drains that an event queued before the close; the close under way ends the listener
+		// ../spec/listener.yaml:161: readiness, continuations, timers and drains that an event queued before the close; the close under way ends the listener
 		return ListenerActions{}, nil
 	case ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:189: late notifications and results of a closed listener change nothing
+		// ../spec/listener.yaml:176: late notifications and results of a closed listener change nothing
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
@@ -1036,85 +1036,85 @@ func (m *Listener) onAccepted(out AcceptResult) (ListenerActions, error) {
 	case ListenerStateFresh:
 		switch out {
 		case AcceptResultAccepted:
-			// ../spec/listener.yaml:106: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:104: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[1]
 		case AcceptResultWouldBlock:
-			// ../spec/listener.yaml:106: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:104: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[2]
 		case AcceptResultInterrupted:
-			// ../spec/listener.yaml:106: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:104: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[3]
 		case AcceptResultAborted:
-			// ../spec/listener.yaml:106: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:104: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[4]
 		case AcceptResultExhausted:
-			// ../spec/listener.yaml:106: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:104: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[5]
 		case AcceptResultDescriptorInvalid:
-			// ../spec/listener.yaml:106: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:104: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[6]
 		case AcceptResultOtherError:
-			// ../spec/listener.yaml:106: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:104: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[7]
 		}
 	case ListenerStateListening:
 		switch out {
 		case AcceptResultAccepted:
-			// ../spec/listener.yaml:135: accept results follow acceptSocket, which only an accept cycle issues
+			// ../spec/listener.yaml:127: accept results follow acceptSocket, which only an accept cycle issues
 			return ListenerActions{}, &listenerRejects[39]
 		case AcceptResultWouldBlock:
-			// ../spec/listener.yaml:135: accept results follow acceptSocket, which only an accept cycle issues
+			// ../spec/listener.yaml:127: accept results follow acceptSocket, which only an accept cycle issues
 			return ListenerActions{}, &listenerRejects[40]
 		case AcceptResultInterrupted:
-			// ../spec/listener.yaml:135: accept results follow acceptSocket, which only an accept cycle issues
+			// ../spec/listener.yaml:127: accept results follow acceptSocket, which only an accept cycle issues
 			return ListenerActions{}, &listenerRejects[41]
 		case AcceptResultAborted:
-			// ../spec/listener.yaml:135: accept results follow acceptSocket, which only an accept cycle issues
+			// ../spec/listener.yaml:127: accept results follow acceptSocket, which only an accept cycle issues
 			return ListenerActions{}, &listenerRejects[42]
 		case AcceptResultExhausted:
-			// ../spec/listener.yaml:135: accept results follow acceptSocket, which only an accept cycle issues
+			// ../spec/listener.yaml:127: accept results follow acceptSocket, which only an accept cycle issues
 			return ListenerActions{}, &listenerRejects[43]
 		case AcceptResultDescriptorInvalid:
-			// ../spec/listener.yaml:135: accept results follow acceptSocket, which only an accept cycle issues
+			// ../spec/listener.yaml:127: accept results follow acceptSocket, which only an accept cycle issues
 			return ListenerActions{}, &listenerRejects[44]
 		case AcceptResultOtherError:
-			// ../spec/listener.yaml:135: accept results follow acceptSocket, which only an accept cycle issues
+			// ../spec/listener.yaml:127: accept results follow acceptSocket, which only an accept cycle issues
 			return ListenerActions{}, &listenerRejects[45]
 		}
 	case ListenerStateAccepting:
 		switch out {
 		case AcceptResultAccepted:
-			// ../spec/listener.yaml:127: a successful accept ends any backoff sequence
+			// ../spec/listener.yaml:121: a successful accept ends any backoff sequence
 			m.vars.Progressed = true
 			m.vars.Backoff = 0
 			return ListenerActions{w0: 0x80402 /* adoptConnection, continueAccept */}, nil
 		case AcceptResultWouldBlock:
 			if m.vars.Progressed {
-				// ../spec/listener.yaml:130
+				// ../spec/listener.yaml:124: the cycle ends; spurious readiness re-arms and is counted
 				m.vars.Progressed = false
 				m.state = ListenerStateListening
 				return ListenerActions{w0: 0x201 /* rearmAccept */}, nil
 			} else {
-				// ../spec/listener.yaml:131: spurious readiness re-arms and is counted
+				// ../spec/listener.yaml:124: the cycle ends; spurious readiness re-arms and is counted
 				m.state = ListenerStateListening
 				return ListenerActions{w0: 0x20902 /* countSpurious, rearmAccept */}, nil
 			}
 		case AcceptResultInterrupted:
-			// ../spec/listener.yaml:129: EINTR retries
+			// ../spec/listener.yaml:123: EINTR retries
 			return ListenerActions{w0: 0x301 /* acceptSocket */}, nil
 		case AcceptResultAborted:
-			// ../spec/listener.yaml:128: ECONNABORTED/EPROTO: that connection died in the backlog; skip it (SwiftNIO closes the listener on EPROTO)
+			// ../spec/listener.yaml:122: ECONNABORTED/EPROTO: that connection died in the backlog; skip it (SwiftNIO closes the listener on EPROTO)
 			m.vars.Progressed = true
 			return ListenerActions{w0: 0x80a02 /* countAborted, continueAccept */}, nil
 		case AcceptResultExhausted:
 			if m.vars.Backoff < 3 {
-				// ../spec/listener.yaml:132: stop watching (a level-triggered backlog would spin) and retry after a growing, bounded delay
+				// ../spec/listener.yaml:125: stop watching (a level-triggered backlog would spin) and retry after a growing delay, which stops growing at its bound
 				m.vars.Progressed = false
 				m.vars.Backoff = uint8(int(m.vars.Backoff) + 1)
 				m.state = ListenerStateThrottled
 				return ListenerActions{w0: 0xc010e0b04 /* countThrottled, fireError, disarmAccept, startBackoffTimer */}, nil
 			} else {
-				// ../spec/listener.yaml:133: the delay stops growing at its bound
+				// ../spec/listener.yaml:125: stop watching (a level-triggered backlog would spin) and retry after a growing delay, which stops growing at its bound
 				m.vars.Progressed = false
 				m.state = ListenerStateThrottled
 				return ListenerActions{w0: 0xc010e0b04 /* countThrottled, fireError, disarmAccept, startBackoffTimer */}, nil
@@ -1126,13 +1126,13 @@ func (m *Listener) onAccepted(out AcceptResult) (ListenerActions, error) {
 				m.state = ListenerStateAbandoned
 				return ListenerActions{w0: 0x1301 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/listener.yaml:121
+				// ../spec/listener.yaml:115
 				m.vars.Progressed = false
 				m.state = ListenerStateAbandoned
 				return ListenerActions{w0: 0x16150e111205 /* countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
 			}
 		case AcceptResultOtherError:
-			// ../spec/listener.yaml:134
+			// ../spec/listener.yaml:126
 			m.vars.Progressed = false
 			m.state = ListenerStateDeregistering
 			return ListenerActions{w0: 0xf0e02 /* fireError, deregister */}, nil
@@ -1140,34 +1140,34 @@ func (m *Listener) onAccepted(out AcceptResult) (ListenerActions, error) {
 	case ListenerStateThrottled:
 		switch out {
 		case AcceptResultAccepted:
-			// ../spec/listener.yaml:135: accept results follow acceptSocket, which only an accept cycle issues
+			// ../spec/listener.yaml:127: accept results follow acceptSocket, which only an accept cycle issues
 			return ListenerActions{}, &listenerRejects[76]
 		case AcceptResultWouldBlock:
-			// ../spec/listener.yaml:135: accept results follow acceptSocket, which only an accept cycle issues
+			// ../spec/listener.yaml:127: accept results follow acceptSocket, which only an accept cycle issues
 			return ListenerActions{}, &listenerRejects[77]
 		case AcceptResultInterrupted:
-			// ../spec/listener.yaml:135: accept results follow acceptSocket, which only an accept cycle issues
+			// ../spec/listener.yaml:127: accept results follow acceptSocket, which only an accept cycle issues
 			return ListenerActions{}, &listenerRejects[78]
 		case AcceptResultAborted:
-			// ../spec/listener.yaml:135: accept results follow acceptSocket, which only an accept cycle issues
+			// ../spec/listener.yaml:127: accept results follow acceptSocket, which only an accept cycle issues
 			return ListenerActions{}, &listenerRejects[79]
 		case AcceptResultExhausted:
-			// ../spec/listener.yaml:135: accept results follow acceptSocket, which only an accept cycle issues
+			// ../spec/listener.yaml:127: accept results follow acceptSocket, which only an accept cycle issues
 			return ListenerActions{}, &listenerRejects[80]
 		case AcceptResultDescriptorInvalid:
-			// ../spec/listener.yaml:135: accept results follow acceptSocket, which only an accept cycle issues
+			// ../spec/listener.yaml:127: accept results follow acceptSocket, which only an accept cycle issues
 			return ListenerActions{}, &listenerRejects[81]
 		case AcceptResultOtherError:
-			// ../spec/listener.yaml:135: accept results follow acceptSocket, which only an accept cycle issues
+			// ../spec/listener.yaml:127: accept results follow acceptSocket, which only an accept cycle issues
 			return ListenerActions{}, &listenerRejects[82]
 		}
 	case ListenerStateDeregistering:
 		switch out {
 		case AcceptResultAccepted:
-			// ../spec/listener.yaml:174: a connection accepted by the cycle the close interrupted goes with the listener
+			// ../spec/listener.yaml:162: a connection accepted by the cycle the close interrupted goes with the listener
 			return ListenerActions{w0: 0x501 /* closeConnection */}, nil
 		case AcceptResultWouldBlock, AcceptResultInterrupted, AcceptResultAborted, AcceptResultExhausted, AcceptResultOtherError:
-			// ../spec/listener.yaml:178: the last result of the cycle the close interrupted
+			// ../spec/listener.yaml:166: the last result of the cycle the close interrupted
 			return ListenerActions{}, nil
 		case AcceptResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ListenerEbadfPolicyCrash {
@@ -1176,7 +1176,7 @@ func (m *Listener) onAccepted(out AcceptResult) (ListenerActions, error) {
 				m.state = ListenerStateAbandoned
 				return ListenerActions{w0: 0x1301 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/listener.yaml:121
+				// ../spec/listener.yaml:115
 				m.vars.Progressed = false
 				m.state = ListenerStateAbandoned
 				return ListenerActions{w0: 0x16150e111205 /* countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
@@ -1185,16 +1185,16 @@ func (m *Listener) onAccepted(out AcceptResult) (ListenerActions, error) {
 	case ListenerStateClosing:
 		switch out {
 		case AcceptResultAccepted:
-			// ../spec/listener.yaml:174: a connection accepted by the cycle the close interrupted goes with the listener
+			// ../spec/listener.yaml:162: a connection accepted by the cycle the close interrupted goes with the listener
 			return ListenerActions{w0: 0x501 /* closeConnection */}, nil
 		case AcceptResultWouldBlock, AcceptResultInterrupted, AcceptResultAborted, AcceptResultExhausted, AcceptResultDescriptorInvalid, AcceptResultOtherError:
-			// ../spec/listener.yaml:179: the last result of the cycle the close interrupted; close(2) was issued and its result settles the number
+			// ../spec/listener.yaml:167: the last result of the cycle the close interrupted; close(2) was issued and its result settles the number
 			return ListenerActions{}, nil
 		}
 	case ListenerStateClosed, ListenerStateAbandoned:
 		switch out {
 		case AcceptResultAccepted, AcceptResultWouldBlock, AcceptResultInterrupted, AcceptResultAborted, AcceptResultExhausted, AcceptResultDescriptorInvalid, AcceptResultOtherError:
-			// ../spec/listener.yaml:189: late notifications and results of a closed listener change nothing
+			// ../spec/listener.yaml:176: late notifications and results of a closed listener change nothing
 			return ListenerActions{}, nil
 		}
 	}
@@ -1219,66 +1219,66 @@ func (m *Listener) onAdopted(out AdoptResult) (ListenerActions, error) {
 	case ListenerStateFresh:
 		switch out {
 		case AdoptResultRegistered:
-			// ../spec/listener.yaml:106: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:104: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[8]
 		case AdoptResultRefused:
-			// ../spec/listener.yaml:106: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:104: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[9]
 		case AdoptResultPanicked:
-			// ../spec/listener.yaml:106: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:104: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[10]
 		case AdoptResultRegisterFailed:
-			// ../spec/listener.yaml:106: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:104: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[11]
 		}
 	case ListenerStateListening, ListenerStateAccepting, ListenerStateThrottled, ListenerStateDeregistering, ListenerStateClosing:
 		switch out {
 		case AdoptResultRegistered:
-			// ../spec/listener.yaml:144: the channel's own table owns the connection now
+			// ../spec/listener.yaml:136: the channel's own table owns the connection now
 			return ListenerActions{}, nil
 		case AdoptResultRefused:
-			// ../spec/listener.yaml:145: Accepted did not want the connection
+			// ../spec/listener.yaml:137: Accepted did not want the connection
 			return ListenerActions{w0: 0x501 /* closeConnection */}, nil
 		case AdoptResultPanicked:
 			if m.vars.PanicPolicy == ListenerPanicPolicyContain {
-				// ../spec/listener.yaml:146: a panic in Accepted fails that connection only: the listener accepts on (gnet, nbio and evio crash here)
+				// ../spec/listener.yaml:138: a panic in Accepted fails that connection only: the listener accepts on (gnet, nbio and evio crash here)
 				return ListenerActions{w0: 0x50602 /* countPanic, closeConnection */}, nil
 			} else {
-				// ../spec/listener.yaml:147: the loop's fault boundary turns the re-raised panic into loopFailed
+				// ../spec/listener.yaml:139: the loop's fault boundary turns the re-raised panic into loopFailed
 				return ListenerActions{w0: 0x140502 /* closeConnection, repanic */}, nil
 			}
 		case AdoptResultRegisterFailed:
-			// ../spec/listener.yaml:148: the registration closed the descriptor; the listener survives and reports it
+			// ../spec/listener.yaml:140: the registration closed the descriptor; the listener survives and reports it
 			return ListenerActions{w0: 0xe01 /* fireError */}, nil
 		}
 	case ListenerStateClosed:
 		switch out {
 		case AdoptResultRegistered:
-			// ../spec/listener.yaml:149: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
+			// ../spec/listener.yaml:141: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
 			return ListenerActions{}, &listenerRejects[115]
 		case AdoptResultRefused:
-			// ../spec/listener.yaml:149: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
+			// ../spec/listener.yaml:141: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
 			return ListenerActions{}, &listenerRejects[116]
 		case AdoptResultPanicked:
-			// ../spec/listener.yaml:149: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
+			// ../spec/listener.yaml:141: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
 			return ListenerActions{}, &listenerRejects[117]
 		case AdoptResultRegisterFailed:
-			// ../spec/listener.yaml:149: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
+			// ../spec/listener.yaml:141: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
 			return ListenerActions{}, &listenerRejects[118]
 		}
 	case ListenerStateAbandoned:
 		switch out {
 		case AdoptResultRegistered:
-			// ../spec/listener.yaml:149: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
+			// ../spec/listener.yaml:141: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
 			return ListenerActions{}, &listenerRejects[119]
 		case AdoptResultRefused:
-			// ../spec/listener.yaml:149: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
+			// ../spec/listener.yaml:141: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
 			return ListenerActions{}, &listenerRejects[120]
 		case AdoptResultPanicked:
-			// ../spec/listener.yaml:149: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
+			// ../spec/listener.yaml:141: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
 			return ListenerActions{}, &listenerRejects[121]
 		case AdoptResultRegisterFailed:
-			// ../spec/listener.yaml:149: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
+			// ../spec/listener.yaml:141: the adoption result is queued by the row that accepted the connection, ahead of the removal or close that could end the listener
 			return ListenerActions{}, &listenerRejects[122]
 		}
 	}
@@ -1299,22 +1299,22 @@ func (m *Listener) AcceptContinue() (ListenerActions, error) {
 func (m *Listener) onAcceptContinue() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
-		// ../spec/listener.yaml:107: no interest or timer exists before registration
+		// ../spec/listener.yaml:105: no interest or timer exists before registration
 		return ListenerActions{}, &listenerRejects[12]
 	case ListenerStateListening:
-		// ../spec/listener.yaml:138: the continuation of a cycle that an event queued before it already ended
+		// ../spec/listener.yaml:130: the continuation of a cycle that an event queued before it already ended
 		return ListenerActions{}, nil
 	case ListenerStateAccepting:
-		// ../spec/listener.yaml:136
+		// ../spec/listener.yaml:128
 		return ListenerActions{w0: 0x301 /* acceptSocket */}, nil
 	case ListenerStateThrottled:
-		// ../spec/listener.yaml:139: throttling follows an accept result, never a continuation
+		// ../spec/listener.yaml:131: throttling follows an accept result, never a continuation
 		return ListenerActions{}, &listenerRejects[83]
 	case ListenerStateDeregistering, ListenerStateClosing:
-		// ../spec/listener.yaml:173: readiness, continuations, timers and drains that an event queued before the close; the close under way ends the listener
+		// ../spec/listener.yaml:161: readiness, continuations, timers and drains that an event queued before the close; the close under way ends the listener
 		return ListenerActions{}, nil
 	case ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:189: late notifications and results of a closed listener change nothing
+		// ../spec/listener.yaml:176: late notifications and results of a closed listener change nothing
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
@@ -1334,24 +1334,24 @@ func (m *Listener) AcceptBudgetSpent() (ListenerActions, error) {
 func (m *Listener) onAcceptBudgetSpent() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
-		// ../spec/listener.yaml:107: no interest or timer exists before registration
+		// ../spec/listener.yaml:105: no interest or timer exists before registration
 		return ListenerActions{}, &listenerRejects[13]
 	case ListenerStateListening:
-		// ../spec/listener.yaml:138: the continuation of a cycle that an event queued before it already ended
+		// ../spec/listener.yaml:130: the continuation of a cycle that an event queued before it already ended
 		return ListenerActions{}, nil
 	case ListenerStateAccepting:
-		// ../spec/listener.yaml:137: yield to other descriptors; the backlog fires readable again
+		// ../spec/listener.yaml:129: yield to other descriptors; the backlog fires readable again
 		m.vars.Progressed = false
 		m.state = ListenerStateListening
 		return ListenerActions{w0: 0x201 /* rearmAccept */}, nil
 	case ListenerStateThrottled:
-		// ../spec/listener.yaml:139: throttling follows an accept result, never a continuation
+		// ../spec/listener.yaml:131: throttling follows an accept result, never a continuation
 		return ListenerActions{}, &listenerRejects[84]
 	case ListenerStateDeregistering, ListenerStateClosing:
-		// ../spec/listener.yaml:173: readiness, continuations, timers and drains that an event queued before the close; the close under way ends the listener
+		// ../spec/listener.yaml:161: readiness, continuations, timers and drains that an event queued before the close; the close under way ends the listener
 		return ListenerActions{}, nil
 	case ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:189: late notifications and results of a closed listener change nothing
+		// ../spec/listener.yaml:176: late notifications and results of a closed listener change nothing
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
@@ -1371,20 +1371,20 @@ func (m *Listener) BackoffExpired() (ListenerActions, error) {
 func (m *Listener) onBackoffExpired() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
-		// ../spec/listener.yaml:107: no interest or timer exists before registration
+		// ../spec/listener.yaml:105: no interest or timer exists before registration
 		return ListenerActions{}, &listenerRejects[14]
 	case ListenerStateListening, ListenerStateAccepting:
-		// ../spec/listener.yaml:141: a timer that fired as it was cancelled
+		// ../spec/listener.yaml:133: a timer that fired as it was cancelled
 		return ListenerActions{}, nil
 	case ListenerStateThrottled:
-		// ../spec/listener.yaml:140: resume watching; a waiting backlog fires readable at once
+		// ../spec/listener.yaml:132: resume watching; a waiting backlog fires readable at once
 		m.state = ListenerStateListening
 		return ListenerActions{w0: 0x1 /* armAccept */}, nil
 	case ListenerStateDeregistering, ListenerStateClosing:
-		// ../spec/listener.yaml:173: readiness, continuations, timers and drains that an event queued before the close; the close under way ends the listener
+		// ../spec/listener.yaml:161: readiness, continuations, timers and drains that an event queued before the close; the close under way ends the listener
 		return ListenerActions{}, nil
 	case ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:189: late notifications and results of a closed listener change nothing
+		// ../spec/listener.yaml:176: late notifications and results of a closed listener change nothing
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
@@ -1404,23 +1404,23 @@ func (m *Listener) Drain() (ListenerActions, error) {
 func (m *Listener) onDrain() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
-		// ../spec/listener.yaml:108: the loop refused the registration; there is nothing to remove from the poller
+		// ../spec/listener.yaml:106: the poller never held the descriptor: there is nothing to remove from it; a listener the loop admitted leaves its registry
 		m.state = ListenerStateClosing
 		return ListenerActions{w0: 0x1001 /* closeFD */}, nil
 	case ListenerStateListening, ListenerStateAccepting:
-		// ../spec/listener.yaml:152
+		// ../spec/listener.yaml:144
 		m.vars.Progressed = false
 		m.state = ListenerStateDeregistering
 		return ListenerActions{w0: 0xf01 /* deregister */}, nil
 	case ListenerStateThrottled:
-		// ../spec/listener.yaml:153
+		// ../spec/listener.yaml:145
 		m.state = ListenerStateDeregistering
 		return ListenerActions{w0: 0xf0d02 /* cancelBackoffTimer, deregister */}, nil
 	case ListenerStateDeregistering, ListenerStateClosing:
-		// ../spec/listener.yaml:173: readiness, continuations, timers and drains that an event queued before the close; the close under way ends the listener
+		// ../spec/listener.yaml:161: readiness, continuations, timers and drains that an event queued before the close; the close under way ends the listener
 		return ListenerActions{}, nil
 	case ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:189: late notifications and results of a closed listener change nothing
+		// ../spec/listener.yaml:176: late notifications and results of a closed listener change nothing
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
@@ -1440,20 +1440,20 @@ func (m *Listener) Close() (ListenerActions, error) {
 func (m *Listener) onClose() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
-		// ../spec/listener.yaml:108: the loop refused the registration; there is nothing to remove from the poller
+		// ../spec/listener.yaml:106: the poller never held the descriptor: there is nothing to remove from it; a listener the loop admitted leaves its registry
 		m.state = ListenerStateClosing
 		return ListenerActions{w0: 0x1001 /* closeFD */}, nil
 	case ListenerStateListening, ListenerStateAccepting:
-		// ../spec/listener.yaml:152
+		// ../spec/listener.yaml:144
 		m.vars.Progressed = false
 		m.state = ListenerStateDeregistering
 		return ListenerActions{w0: 0xf01 /* deregister */}, nil
 	case ListenerStateThrottled:
-		// ../spec/listener.yaml:153
+		// ../spec/listener.yaml:145
 		m.state = ListenerStateDeregistering
 		return ListenerActions{w0: 0xf0d02 /* cancelBackoffTimer, deregister */}, nil
 	case ListenerStateDeregistering, ListenerStateClosing, ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:188: closing a listener that is closing or ended asks for nothing left to do: not a runtime or caller bug, so not rejected (Err says how it ended)
+		// ../spec/listener.yaml:175: closing a listener that is closing or ended asks for nothing left to do: not a runtime or caller bug, so not rejected (Err says how it ended)
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
@@ -1477,43 +1477,43 @@ func (m *Listener) onPollerControlFailed(out PollerControlResult) (ListenerActio
 	case ListenerStateFresh:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:106: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:104: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[15]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/listener.yaml:106: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:104: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[16]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/listener.yaml:106: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:104: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[17]
 		case PollerControlResultNotRegistered:
-			// ../spec/listener.yaml:106: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:104: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[18]
 		case PollerControlResultExhausted:
-			// ../spec/listener.yaml:106: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:104: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[19]
 		case PollerControlResultOtherError:
-			// ../spec/listener.yaml:106: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:104: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[20]
 		}
 	case ListenerStateListening, ListenerStateAccepting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:156: successful changes are not reported
+			// ../spec/listener.yaml:148: successful changes are not reported
 			return ListenerActions{}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ListenerEbadfPolicyCrash {
-				// ../spec/listener.yaml:114
+				// ../spec/listener.yaml:111
 				m.vars.Progressed = false
 				m.state = ListenerStateAbandoned
 				return ListenerActions{w0: 0x1301 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/listener.yaml:119
+				// ../spec/listener.yaml:113
 				m.vars.Progressed = false
 				m.state = ListenerStateAbandoned
 				return ListenerActions{w0: 0x16150e111205 /* countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/listener.yaml:157
+			// ../spec/listener.yaml:144
 			m.vars.Progressed = false
 			m.state = ListenerStateDeregistering
 			return ListenerActions{w0: 0xf0e02 /* fireError, deregister */}, nil
@@ -1521,58 +1521,58 @@ func (m *Listener) onPollerControlFailed(out PollerControlResult) (ListenerActio
 	case ListenerStateThrottled:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:156: successful changes are not reported
+			// ../spec/listener.yaml:148: successful changes are not reported
 			return ListenerActions{}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ListenerEbadfPolicyCrash {
-				// ../spec/listener.yaml:114
+				// ../spec/listener.yaml:111
 				m.vars.Progressed = false
 				m.state = ListenerStateAbandoned
 				return ListenerActions{w0: 0x1301 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/listener.yaml:120
+				// ../spec/listener.yaml:114
 				m.state = ListenerStateAbandoned
 				return ListenerActions{w0: 0x16150e11120d06 /* cancelBackoffTimer, countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/listener.yaml:158
+			// ../spec/listener.yaml:145
 			m.state = ListenerStateDeregistering
 			return ListenerActions{w0: 0xf0e0d03 /* cancelBackoffTimer, fireError, deregister */}, nil
 		}
 	case ListenerStateDeregistering:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:156: successful changes are not reported
+			// ../spec/listener.yaml:148: successful changes are not reported
 			return ListenerActions{}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ListenerEbadfPolicyCrash {
-				// ../spec/listener.yaml:114
+				// ../spec/listener.yaml:111
 				m.vars.Progressed = false
 				m.state = ListenerStateAbandoned
 				return ListenerActions{w0: 0x1301 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/listener.yaml:119
+				// ../spec/listener.yaml:113
 				m.vars.Progressed = false
 				m.state = ListenerStateAbandoned
 				return ListenerActions{w0: 0x16150e111205 /* countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/listener.yaml:180: an interest change that failed before the removal; the removal's result decides
+			// ../spec/listener.yaml:168: an interest change that failed before the removal; the removal's result decides
 			return ListenerActions{}, nil
 		}
 	case ListenerStateClosing:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:156: successful changes are not reported
+			// ../spec/listener.yaml:148: successful changes are not reported
 			return ListenerActions{}, nil
 		case PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/listener.yaml:181: an interest change that failed before the removal; close(2) was issued and its result settles the number
+			// ../spec/listener.yaml:169: an interest change that failed before the removal; close(2) was issued and its result settles the number
 			return ListenerActions{}, nil
 		}
 	case ListenerStateClosed, ListenerStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/listener.yaml:189: late notifications and results of a closed listener change nothing
+			// ../spec/listener.yaml:176: late notifications and results of a closed listener change nothing
 			return ListenerActions{}, nil
 		}
 	}
@@ -1597,100 +1597,100 @@ func (m *Listener) onDeregistered(out PollerControlResult) (ListenerActions, err
 	case ListenerStateFresh:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:106: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:104: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[21]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/listener.yaml:106: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:104: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[22]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/listener.yaml:106: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:104: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[23]
 		case PollerControlResultNotRegistered:
-			// ../spec/listener.yaml:106: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:104: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[24]
 		case PollerControlResultExhausted:
-			// ../spec/listener.yaml:106: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:104: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[25]
 		case PollerControlResultOtherError:
-			// ../spec/listener.yaml:106: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:104: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[26]
 		}
 	case ListenerStateListening:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:162: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:152: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[46]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/listener.yaml:162: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:152: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[47]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/listener.yaml:162: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:152: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[48]
 		case PollerControlResultNotRegistered:
-			// ../spec/listener.yaml:162: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:152: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[49]
 		case PollerControlResultExhausted:
-			// ../spec/listener.yaml:162: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:152: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[50]
 		case PollerControlResultOtherError:
-			// ../spec/listener.yaml:162: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:152: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[51]
 		}
 	case ListenerStateAccepting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:162: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:152: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[61]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/listener.yaml:162: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:152: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[62]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/listener.yaml:162: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:152: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[63]
 		case PollerControlResultNotRegistered:
-			// ../spec/listener.yaml:162: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:152: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[64]
 		case PollerControlResultExhausted:
-			// ../spec/listener.yaml:162: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:152: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[65]
 		case PollerControlResultOtherError:
-			// ../spec/listener.yaml:162: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:152: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[66]
 		}
 	case ListenerStateThrottled:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:162: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:152: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[85]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/listener.yaml:162: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:152: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[86]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/listener.yaml:162: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:152: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[87]
 		case PollerControlResultNotRegistered:
-			// ../spec/listener.yaml:162: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:152: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[88]
 		case PollerControlResultExhausted:
-			// ../spec/listener.yaml:162: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:152: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[89]
 		case PollerControlResultOtherError:
-			// ../spec/listener.yaml:162: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:152: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[90]
 		}
 	case ListenerStateDeregistering:
 		switch out {
 		case PollerControlResultOk, PollerControlResultAlreadyRegistered, PollerControlResultExhausted:
-			// ../spec/listener.yaml:164: the number is still ours: the DEL found it registered, or failed for want of memory, which says nothing about the number
+			// ../spec/listener.yaml:154: the number is still ours: the DEL found it registered, or failed for want of memory, which says nothing about the number
 			m.state = ListenerStateClosing
 			return ListenerActions{w0: 0x151002 /* closeFD, leaveLoop */}, nil
 		case PollerControlResultDescriptorInvalid, PollerControlResultNotRegistered, PollerControlResultOtherError:
 			if m.vars.EbadfPolicy == ListenerEbadfPolicyContain {
-				// ../spec/listener.yaml:165: DEL fails for a registered descriptor only when the number no longer names our socket (EBADF: closed; ENOENT: another file took the number; EPERM, otherError: a file epoll cannot watch took it): closing it could close someone else's file (D2)
+				// ../spec/listener.yaml:155: DEL fails for a registered descriptor only when the number no longer names our socket (EBADF: closed; ENOENT: another file took the number; EPERM, otherError: a file epoll cannot watch took it): closing it could close someone else's file (D2)
 				m.state = ListenerStateAbandoned
 				return ListenerActions{w0: 0x16150e111205 /* countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/listener.yaml:166
+				// ../spec/listener.yaml:155: DEL fails for a registered descriptor only when the number no longer names our socket (EBADF: closed; ENOENT: another file took the number; EPERM, otherError: a file epoll cannot watch took it): closing it could close someone else's file (D2)
 				m.state = ListenerStateAbandoned
 				return ListenerActions{w0: 0x1301 /* panicWithDiagnostics */}, nil
 			}
@@ -1698,28 +1698,28 @@ func (m *Listener) onDeregistered(out PollerControlResult) (ListenerActions, err
 	case ListenerStateClosing:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/listener.yaml:168: the removal's result precedes close(2)
+			// ../spec/listener.yaml:157: the removal's result precedes close(2)
 			return ListenerActions{}, &listenerRejects[109]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/listener.yaml:168: the removal's result precedes close(2)
+			// ../spec/listener.yaml:157: the removal's result precedes close(2)
 			return ListenerActions{}, &listenerRejects[110]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/listener.yaml:168: the removal's result precedes close(2)
+			// ../spec/listener.yaml:157: the removal's result precedes close(2)
 			return ListenerActions{}, &listenerRejects[111]
 		case PollerControlResultNotRegistered:
-			// ../spec/listener.yaml:168: the removal's result precedes close(2)
+			// ../spec/listener.yaml:157: the removal's result precedes close(2)
 			return ListenerActions{}, &listenerRejects[112]
 		case PollerControlResultExhausted:
-			// ../spec/listener.yaml:168: the removal's result precedes close(2)
+			// ../spec/listener.yaml:157: the removal's result precedes close(2)
 			return ListenerActions{}, &listenerRejects[113]
 		case PollerControlResultOtherError:
-			// ../spec/listener.yaml:168: the removal's result precedes close(2)
+			// ../spec/listener.yaml:157: the removal's result precedes close(2)
 			return ListenerActions{}, &listenerRejects[114]
 		}
 	case ListenerStateClosed, ListenerStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/listener.yaml:189: late notifications and results of a closed listener change nothing
+			// ../spec/listener.yaml:176: late notifications and results of a closed listener change nothing
 			return ListenerActions{}, nil
 		}
 	}
@@ -1744,76 +1744,76 @@ func (m *Listener) onCloseReturned(out CloseResult) (ListenerActions, error) {
 	case ListenerStateFresh:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/listener.yaml:106: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:104: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[27]
 		case CloseResultDescriptorInvalid:
-			// ../spec/listener.yaml:106: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:104: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[28]
 		case CloseResultOtherError:
-			// ../spec/listener.yaml:106: no syscall has been issued on a listener that is not registered
+			// ../spec/listener.yaml:104: no syscall has been issued on a listener that is not registered
 			return ListenerActions{}, &listenerRejects[29]
 		}
 	case ListenerStateListening:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/listener.yaml:162: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:152: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[52]
 		case CloseResultDescriptorInvalid:
-			// ../spec/listener.yaml:162: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:152: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[53]
 		case CloseResultOtherError:
-			// ../spec/listener.yaml:162: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:152: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[54]
 		}
 	case ListenerStateAccepting:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/listener.yaml:162: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:152: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[67]
 		case CloseResultDescriptorInvalid:
-			// ../spec/listener.yaml:162: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:152: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[68]
 		case CloseResultOtherError:
-			// ../spec/listener.yaml:162: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:152: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[69]
 		}
 	case ListenerStateThrottled:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/listener.yaml:162: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:152: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[91]
 		case CloseResultDescriptorInvalid:
-			// ../spec/listener.yaml:162: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:152: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[92]
 		case CloseResultOtherError:
-			// ../spec/listener.yaml:162: removal and close(2) are issued only on the way out
+			// ../spec/listener.yaml:152: removal and close(2) are issued only on the way out
 			return ListenerActions{}, &listenerRejects[93]
 		}
 	case ListenerStateDeregistering:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/listener.yaml:167: close(2) follows the removal's result
+			// ../spec/listener.yaml:156: close(2) follows the removal's result
 			return ListenerActions{}, &listenerRejects[100]
 		case CloseResultDescriptorInvalid:
-			// ../spec/listener.yaml:167: close(2) follows the removal's result
+			// ../spec/listener.yaml:156: close(2) follows the removal's result
 			return ListenerActions{}, &listenerRejects[101]
 		case CloseResultOtherError:
-			// ../spec/listener.yaml:167: close(2) follows the removal's result
+			// ../spec/listener.yaml:156: close(2) follows the removal's result
 			return ListenerActions{}, &listenerRejects[102]
 		}
 	case ListenerStateClosing:
 		switch out {
 		case CloseResultClosed, CloseResultOtherError:
-			// ../spec/listener.yaml:169: the descriptor is released on every result (D4); an error is the close result's cause
+			// ../spec/listener.yaml:158: the descriptor is released on every result (D4); an error is the close result's cause
 			m.state = ListenerStateClosed
 			return ListenerActions{w0: 0x1601 /* settleClosed */}, nil
 		case CloseResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ListenerEbadfPolicyContain {
-				// ../spec/listener.yaml:170: EBADF: the number was no longer ours when we closed it (D2); nothing touches it again
+				// ../spec/listener.yaml:159: EBADF: the number was no longer ours when we closed it (D2); nothing touches it again
 				m.state = ListenerStateAbandoned
 				return ListenerActions{w0: 0x161202 /* countDescriptorInvalid, settleClosed */}, nil
 			} else {
-				// ../spec/listener.yaml:171
+				// ../spec/listener.yaml:159: EBADF: the number was no longer ours when we closed it (D2); nothing touches it again
 				m.state = ListenerStateAbandoned
 				return ListenerActions{w0: 0x1301 /* panicWithDiagnostics */}, nil
 			}
@@ -1821,7 +1821,7 @@ func (m *Listener) onCloseReturned(out CloseResult) (ListenerActions, error) {
 	case ListenerStateClosed, ListenerStateAbandoned:
 		switch out {
 		case CloseResultClosed, CloseResultDescriptorInvalid, CloseResultOtherError:
-			// ../spec/listener.yaml:189: late notifications and results of a closed listener change nothing
+			// ../spec/listener.yaml:176: late notifications and results of a closed listener change nothing
 			return ListenerActions{}, nil
 		}
 	}
@@ -1846,28 +1846,28 @@ func (m *Listener) onConnectionReleased(out CloseResult) (ListenerActions, error
 	case ListenerStateFresh:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/listener.yaml:177: a listener that never accepted closes no connection
+			// ../spec/listener.yaml:165: a listener that never accepted closes no connection
 			return ListenerActions{}, &listenerRejects[30]
 		case CloseResultDescriptorInvalid:
-			// ../spec/listener.yaml:177: a listener that never accepted closes no connection
+			// ../spec/listener.yaml:165: a listener that never accepted closes no connection
 			return ListenerActions{}, &listenerRejects[31]
 		case CloseResultOtherError:
-			// ../spec/listener.yaml:177: a listener that never accepted closes no connection
+			// ../spec/listener.yaml:165: a listener that never accepted closes no connection
 			return ListenerActions{}, &listenerRejects[32]
 		}
 	case ListenerStateListening, ListenerStateAccepting, ListenerStateThrottled, ListenerStateDeregistering, ListenerStateClosing:
 		switch out {
 		case CloseResultClosed, CloseResultOtherError:
-			// ../spec/listener.yaml:175: the accepted descriptor is released whatever close says (D4)
+			// ../spec/listener.yaml:163: the accepted descriptor is released whatever close says (D4)
 			return ListenerActions{}, nil
 		case CloseResultDescriptorInvalid:
-			// ../spec/listener.yaml:176: someone closed the accepted number behind the listener's back; it is released all the same
+			// ../spec/listener.yaml:164: someone closed the accepted number behind the listener's back; it is released all the same
 			return ListenerActions{w0: 0x701 /* countConnectionInvalid */}, nil
 		}
 	case ListenerStateClosed, ListenerStateAbandoned:
 		switch out {
 		case CloseResultClosed, CloseResultDescriptorInvalid, CloseResultOtherError:
-			// ../spec/listener.yaml:189: late notifications and results of a closed listener change nothing
+			// ../spec/listener.yaml:176: late notifications and results of a closed listener change nothing
 			return ListenerActions{}, nil
 		}
 	}
@@ -1889,28 +1889,28 @@ func (m *Listener) LoopFailed() (ListenerActions, error) {
 func (m *Listener) onLoopFailed() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
-		// ../spec/listener.yaml:108: the loop refused the registration; there is nothing to remove from the poller
+		// ../spec/listener.yaml:106: the poller never held the descriptor: there is nothing to remove from it; a listener the loop admitted leaves its registry
 		m.state = ListenerStateClosing
 		return ListenerActions{w0: 0x1001 /* closeFD */}, nil
 	case ListenerStateListening, ListenerStateAccepting:
-		// ../spec/listener.yaml:154: the failed poller is closed with all its registrations
+		// ../spec/listener.yaml:146: the failed poller is closed with all its registrations
 		m.vars.Progressed = false
 		m.state = ListenerStateClosing
 		return ListenerActions{w0: 0x15100e03 /* fireError, closeFD, leaveLoop */}, nil
 	case ListenerStateThrottled:
-		// ../spec/listener.yaml:155
+		// ../spec/listener.yaml:147
 		m.state = ListenerStateClosing
 		return ListenerActions{w0: 0x15100e0d04 /* cancelBackoffTimer, fireError, closeFD, leaveLoop */}, nil
 	case ListenerStateDeregistering:
-		// ../spec/listener.yaml:183: the removal's result was lost with the failed step (a panic drops the queue): the failed poller is closed with all its registrations
+		// ../spec/listener.yaml:171: the removal's result was lost with the failed step (a panic drops the queue): the failed poller is closed with all its registrations
 		m.state = ListenerStateClosing
 		return ListenerActions{w0: 0x151002 /* closeFD, leaveLoop */}, nil
 	case ListenerStateClosing:
-		// ../spec/listener.yaml:184: the listener left the loop; close(2)'s result is already queued
+		// ../spec/listener.yaml:172: the listener left the loop and close(2) was issued: its result, already queued, settles the number, and nothing else touches it
 		m.vars.Progressed = false
 		return ListenerActions{}, nil
 	case ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:189: late notifications and results of a closed listener change nothing
+		// ../spec/listener.yaml:176: late notifications and results of a closed listener change nothing
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
@@ -1931,24 +1931,24 @@ func (m *Listener) ForcedShutdown() (ListenerActions, error) {
 func (m *Listener) onForcedShutdown() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
-		// ../spec/listener.yaml:108: the loop refused the registration; there is nothing to remove from the poller
+		// ../spec/listener.yaml:106: the poller never held the descriptor: there is nothing to remove from it; a listener the loop admitted leaves its registry
 		m.state = ListenerStateClosing
 		return ListenerActions{w0: 0x1001 /* closeFD */}, nil
 	case ListenerStateListening, ListenerStateAccepting:
-		// ../spec/listener.yaml:152
+		// ../spec/listener.yaml:144
 		m.vars.Progressed = false
 		m.state = ListenerStateDeregistering
 		return ListenerActions{w0: 0xf01 /* deregister */}, nil
 	case ListenerStateThrottled:
-		// ../spec/listener.yaml:153
+		// ../spec/listener.yaml:145
 		m.state = ListenerStateDeregistering
 		return ListenerActions{w0: 0xf0d02 /* cancelBackoffTimer, deregister */}, nil
 	case ListenerStateDeregistering, ListenerStateClosing:
-		// ../spec/listener.yaml:182: the close under way ends the listener now: its result is already queued
+		// ../spec/listener.yaml:170: the close under way ends the listener now: its result is already queued
 		m.vars.Progressed = false
 		return ListenerActions{}, nil
 	case ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:189: late notifications and results of a closed listener change nothing
+		// ../spec/listener.yaml:176: late notifications and results of a closed listener change nothing
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
@@ -1970,44 +1970,44 @@ func (m *Listener) onDescriptorInvalidated() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
 		if m.vars.EbadfPolicy == ListenerEbadfPolicyCrash {
-			// ../spec/listener.yaml:112
+			// ../spec/listener.yaml:110
 			m.vars.Progressed = false
 			m.state = ListenerStateAbandoned
 			return ListenerActions{w0: 0x1301 /* panicWithDiagnostics */}, nil
 		} else {
-			// ../spec/listener.yaml:116
+			// ../spec/listener.yaml:112: the loop admitted the listener it registered, which leaves its registry
 			m.state = ListenerStateAbandoned
 			return ListenerActions{w0: 0x16111203 /* countDescriptorInvalid, forgetFD, settleClosed */}, nil
 		}
 	case ListenerStateListening, ListenerStateAccepting, ListenerStateDeregistering:
 		if m.vars.EbadfPolicy == ListenerEbadfPolicyCrash {
-			// ../spec/listener.yaml:112
+			// ../spec/listener.yaml:111
 			m.vars.Progressed = false
 			m.state = ListenerStateAbandoned
 			return ListenerActions{w0: 0x1301 /* panicWithDiagnostics */}, nil
 		} else {
-			// ../spec/listener.yaml:117
+			// ../spec/listener.yaml:113
 			m.vars.Progressed = false
 			m.state = ListenerStateAbandoned
 			return ListenerActions{w0: 0x16150e111205 /* countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
 		}
 	case ListenerStateThrottled:
 		if m.vars.EbadfPolicy == ListenerEbadfPolicyCrash {
-			// ../spec/listener.yaml:112
+			// ../spec/listener.yaml:111
 			m.vars.Progressed = false
 			m.state = ListenerStateAbandoned
 			return ListenerActions{w0: 0x1301 /* panicWithDiagnostics */}, nil
 		} else {
-			// ../spec/listener.yaml:118
+			// ../spec/listener.yaml:114
 			m.state = ListenerStateAbandoned
 			return ListenerActions{w0: 0x16150e11120d06 /* cancelBackoffTimer, countDescriptorInvalid, forgetFD, fireError, leaveLoop, settleClosed */}, nil
 		}
 	case ListenerStateClosing:
-		// ../spec/listener.yaml:185: close(2) was issued; its result settles the number, and nothing else touches it
+		// ../spec/listener.yaml:172: the listener left the loop and close(2) was issued: its result, already queued, settles the number, and nothing else touches it
 		m.vars.Progressed = false
 		return ListenerActions{}, nil
 	case ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:189: late notifications and results of a closed listener change nothing
+		// ../spec/listener.yaml:176: late notifications and results of a closed listener change nothing
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
@@ -2029,43 +2029,43 @@ func (m *Listener) onHandlerPanicked() (ListenerActions, error) {
 	switch m.state {
 	case ListenerStateFresh:
 		if m.vars.PanicPolicy == ListenerPanicPolicyContain {
-			// ../spec/listener.yaml:109
+			// ../spec/listener.yaml:107
 			m.state = ListenerStateClosing
 			return ListenerActions{w0: 0x1001 /* closeFD */}, nil
 		} else {
-			// ../spec/listener.yaml:161: the loop's fault boundary turns the re-raised panic into loopFailed
+			// ../spec/listener.yaml:151: the loop's fault boundary turns the re-raised panic into loopFailed
 			return ListenerActions{w0: 0x1401 /* repanic */}, nil
 		}
 	case ListenerStateListening, ListenerStateAccepting:
 		if m.vars.PanicPolicy == ListenerPanicPolicyContain {
-			// ../spec/listener.yaml:159
+			// ../spec/listener.yaml:149
 			m.vars.Progressed = false
 			m.state = ListenerStateDeregistering
 			return ListenerActions{w0: 0xf01 /* deregister */}, nil
 		} else {
-			// ../spec/listener.yaml:161: the loop's fault boundary turns the re-raised panic into loopFailed
+			// ../spec/listener.yaml:151: the loop's fault boundary turns the re-raised panic into loopFailed
 			return ListenerActions{w0: 0x1401 /* repanic */}, nil
 		}
 	case ListenerStateThrottled:
 		if m.vars.PanicPolicy == ListenerPanicPolicyContain {
-			// ../spec/listener.yaml:160
+			// ../spec/listener.yaml:150
 			m.state = ListenerStateDeregistering
 			return ListenerActions{w0: 0xf0d02 /* cancelBackoffTimer, deregister */}, nil
 		} else {
-			// ../spec/listener.yaml:161: the loop's fault boundary turns the re-raised panic into loopFailed
+			// ../spec/listener.yaml:151: the loop's fault boundary turns the re-raised panic into loopFailed
 			return ListenerActions{w0: 0x1401 /* repanic */}, nil
 		}
 	case ListenerStateDeregistering, ListenerStateClosing:
 		if m.vars.PanicPolicy == ListenerPanicPolicyRepanic {
-			// ../spec/listener.yaml:161: the loop's fault boundary turns the re-raised panic into loopFailed
+			// ../spec/listener.yaml:151: the loop's fault boundary turns the re-raised panic into loopFailed
 			return ListenerActions{w0: 0x1401 /* repanic */}, nil
 		} else {
-			// ../spec/listener.yaml:186: the error handler's panic is counted where it was recovered; the close under way ends the listener
+			// ../spec/listener.yaml:173: the error handler's panic is counted where it was recovered; the close under way ends the listener
 			m.vars.Progressed = false
 			return ListenerActions{}, nil
 		}
 	case ListenerStateClosed, ListenerStateAbandoned:
-		// ../spec/listener.yaml:189: late notifications and results of a closed listener change nothing
+		// ../spec/listener.yaml:176: late notifications and results of a closed listener change nothing
 		return ListenerActions{}, nil
 	}
 	return ListenerActions{}, nil
