@@ -12,13 +12,17 @@ import (
 // (channel_rows_v1, 162 rows, became channel_rows_v2, 128), then with trigger
 // lists (the channel, the listener and the event loop); a copy of each table
 // as it was before is kept in testdata, and every old copy is compared with
-// the current table. The expanded rows of old and new
+// the table it was rewritten into: the current one, or for the channel
+// channel_rows_v3, the channel as the trigger lists left it (97 rows), since
+// the current channel has since gained behaviour (the timeouts: timerFired,
+// startTimer), which the checker and the behaviour scripts prove instead.
+// The expanded rows of old and new
 // must answer alike: for every cell (state, event, outcome) and every
 // valuation of the variables its rows read, the first matching row of each
 // table gives the same kind, target, actions in order and updated values.
 var rewrittenTables = []struct{ old, new string }{
-	{"testdata/channel_rows_v1.yaml", "../spec/channel.yaml"},
-	{"testdata/channel_rows_v2.yaml", "../spec/channel.yaml"},
+	{"testdata/channel_rows_v1.yaml", "testdata/channel_rows_v3.yaml"},
+	{"testdata/channel_rows_v2.yaml", "testdata/channel_rows_v3.yaml"},
 	{"testdata/listener_rows_v1.yaml", "../spec/listener.yaml"},
 	{"testdata/eventloop_rows_v1.yaml", "../spec/eventloop.yaml"},
 }

@@ -62,7 +62,47 @@ type ChannelOptions struct {
 	HighWatermark, LowWatermark int
 	// ConnectTimeout bounds a dial; 0 means 30 s.
 	ConnectTimeout time.Duration
+	// IdleTimeout, if positive, closes the channel once nothing was read from
+	// or written to its socket for that long. Its close error wraps
+	// ErrIdleTimeout; pending writes fail with it.
+	IdleTimeout time.Duration
+	// WriteTimeout, if positive, fails the channel and its pending writes once
+	// flushed bytes have waited that long with none taken by the peer (counted
+	// from when they began to wait, or from the last byte the peer took). Its
+	// error wraps ErrWriteTimeout.
+	WriteTimeout time.Duration
 }
+
+// ErrIdleTimeout and ErrWriteTimeout are wrapped by the errors a channel's
+// IdleTimeout and WriteTimeout close it with. Those errors also match
+// os.ErrDeadlineExceeded with errors.Is, and are net.Errors whose Timeout is
+// true, as net's own timeouts are.
+var (
+	ErrIdleTimeout  = errors.New("idle timeout")
+	ErrWriteTimeout = errors.New("write timeout")
+)
+
+// timeoutError is a channel's idle or write timeout.
+type timeoutError struct {
+	kind error // ErrIdleTimeout or ErrWriteTimeout
+	d    time.Duration
+	id   uint64
+}
+
+func (e *timeoutError) Error() string {
+	what := "nothing read or written"
+	if e.kind == ErrWriteTimeout {
+		what = "the peer took none of the pending output"
+	}
+	return fmt.Sprintf("loop: channel %d: %v: %s for %v", e.id, e.kind, what, e.d)
+}
+
+func (e *timeoutError) Is(target error) bool {
+	return target == e.kind || target == os.ErrDeadlineExceeded
+}
+
+func (e *timeoutError) Timeout() bool   { return true }
+func (e *timeoutError) Temporary() bool { return false }
 
 func (o *ChannelOptions) machine(dialed bool) sm.ChannelOptions {
 	opts := sm.DefaultChannelOptions()
@@ -117,6 +157,13 @@ type Channel struct {
 	raddr    net.Addr // the peer: dialed, or learnt at registration
 	dialed   func(error)
 	connectT *timer
+	// The one timer of the timeouts (startTimer), its callback bound once, and
+	// the times it measures from: the last byte read or written, and when the
+	// pending output last began to wait or moved. Kept only when a timeout is set.
+	timeoutT     *timer
+	timeoutFn    func()
+	lastActive   time.Time
+	lastProgress time.Time
 
 	closedCh chan struct{}
 	closeErr error
@@ -558,6 +605,9 @@ func (c *Channel) step(e chEvent) error {
 	if w != nil {
 		// Accepted: its bytes join the output before the actions write them.
 		w.awaiting = false
+		if c.queued == 0 && c.timeoutFn != nil {
+			c.lastProgress = c.loop.opts.Clock.Now() // output begins to wait
+		}
 		c.queued += len(w.p)
 	}
 	for i := 0; i < acts.Len(); i++ {
@@ -681,6 +731,9 @@ func (c chPerformer) ReadSocket() {
 	n, err := c.reg.fd.Read(l.readBuf)
 	c.lastRead = n
 	c.reads++
+	if n > 0 && c.timeoutFn != nil {
+		c.lastActive = l.opts.Clock.Now()
+	}
 	out := sockets.ClassifyRead(n, err)
 	if out == sm.ReadResultData && n < len(l.readBuf) {
 		out = sm.ReadResultDataShort // like drained for writes: the runtime's refinement
@@ -721,6 +774,62 @@ func (c chPerformer) StartConnectTimer() {
 }
 
 func (c chPerformer) CancelConnectTimer() { c.loop.cancel(c.connectT) }
+
+// timed reports whether the channel has a timeout to keep.
+func (c *Channel) timed() bool { return c.opts.IdleTimeout > 0 || c.opts.WriteTimeout > 0 }
+
+// StartTimer sets the timeouts' one timer for the earliest deadline left; a
+// no-op without timeouts. The first call (on activation) starts both clocks.
+func (c chPerformer) StartTimer() {
+	if !c.timed() {
+		return
+	}
+	l := c.loop
+	now := l.opts.Clock.Now()
+	if c.timeoutFn == nil {
+		c.lastActive, c.lastProgress = now, now
+		c.timeoutFn = c.timerFired
+	}
+	// Without pending output, the write timeout is looked at again a whole
+	// timeout from now: bytes that begin to wait meanwhile are measured from
+	// then (lastProgress), and the check that follows sets the exact time.
+	var when time.Time
+	if d := c.opts.WriteTimeout; d > 0 {
+		when = now.Add(d)
+		if c.queued > 0 {
+			when = c.lastProgress.Add(d)
+		}
+	}
+	if d := c.opts.IdleTimeout; d > 0 {
+		if idle := c.lastActive.Add(d); when.IsZero() || idle.Before(when) {
+			when = idle
+		}
+	}
+	l.cancel(c.timeoutT)
+	c.timeoutT = l.after(when.Sub(now), c.timeoutFn)
+}
+
+// timerFired feeds timerFired with what the runtime measured: which timeout,
+// if any, has passed.
+func (c *Channel) timerFired() {
+	c.timeoutT = nil
+	now := c.loop.opts.Clock.Now()
+	out, cause := sm.TimerCheckNotYet, error(nil)
+	switch {
+	case c.opts.WriteTimeout > 0 && c.queued > 0 && !now.Before(c.lastProgress.Add(c.opts.WriteTimeout)):
+		out, cause = sm.TimerCheckWriteStalled, &timeoutError{kind: ErrWriteTimeout, d: c.opts.WriteTimeout, id: c.id}
+	case c.opts.IdleTimeout > 0 && !now.Before(c.lastActive.Add(c.opts.IdleTimeout)):
+		out, cause = sm.TimerCheckIdle, &timeoutError{kind: ErrIdleTimeout, d: c.opts.IdleTimeout, id: c.id}
+	}
+	c.fire(chEvent{ev: sm.ChannelEventTimerFired, out: uint8(out), cause: cause})
+}
+
+// dropTimer cancels the timeouts' timer as the channel ends (settleClosed,
+// forgetFD).
+func (c *Channel) dropTimer() {
+	c.loop.cancel(c.timeoutT)
+	c.timeoutT = nil
+}
 
 func (c chPerformer) ConnectSocket() {
 	fd := c.reg.fd
@@ -819,6 +928,7 @@ func (c chPerformer) ForgetFD() {
 	fd := c.reg.fd
 	fd.Forget()
 	l.stale(&c.reg) // its late events are stale now (D3)
+	c.dropTimer()
 }
 
 func (c chPerformer) CountDescriptorInvalid() { c.loop.counters.DescriptorsContained.Add(1) }
@@ -834,7 +944,10 @@ func (c chPerformer) FireInactive() { c.callback(func(h Handler) { h.OnInactive(
 
 func (c chPerformer) LeaveLoop() { c.loop.leave(&c.reg) }
 
-func (c chPerformer) SettleClosed() { c.settle(c.cause) }
+func (c chPerformer) SettleClosed() {
+	c.dropTimer()
+	c.settle(c.cause)
+}
 
 var errConnectTimeout = errors.New("connect timed out")
 
@@ -902,6 +1015,10 @@ func (c *Channel) writeSocket() {
 		bufs[i] = nil // keep no caller's buffer alive past the write
 	}
 	c.written = written
+	if written > 0 && c.timeoutFn != nil {
+		c.lastActive = c.loop.opts.Clock.Now()
+		c.lastProgress = c.lastActive
+	}
 	out := sockets.ClassifyWrite(err) // partial for any count; step may refine it
 	var cause error
 	switch out {

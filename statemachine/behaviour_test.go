@@ -552,7 +552,7 @@ func TestBehaviourRunner(t *testing.T) {
 	const good = `# a correct script
 new ch channel origin=accepted autoRead=true
 fire ch registered(ok)
-want ch actions fireActive armRead
+want ch actions fireActive armRead startTimer
 want ch state active
 want ch var readArmed=true output=idle
 fire ch registered(ok)
@@ -577,7 +577,7 @@ want lp actions enqueueTask
 		want         []string // substrings of the first error
 	}{
 		{"wrong actions", "new ch channel\nfire ch registered(ok)\nwant ch actions fireActive\n",
-			[]string{"bad.txt:3:", "step: line 2: fire ch registered(ok)", "got:  fireActive armRead", "want: fireActive"}},
+			[]string{"bad.txt:3:", "step: line 2: fire ch registered(ok)", "got:  fireActive armRead startTimer", "want: fireActive"}},
 		{"actions wanted none", "new ch channel\nfire ch registered(ok)\nwant ch actions\n",
 			[]string{"bad.txt:3:", "want: (none)"}},
 		{"wrong state", "new ch channel\nfire ch registered(ok)\nwant ch state reading\n",
@@ -589,7 +589,7 @@ want lp actions enqueueTask
 		{"unexpected rejection", "new ch channel\nfire ch readable\nwant ch actions\n",
 			[]string{"bad.txt:2:", "unexpected error", "rejects event readable"}},
 		{"missing rejection", "new ch channel\nfire ch registered(ok)\nwant ch rejected\n",
-			[]string{"bad.txt:3:", "got:  actions fireActive armRead", "RejectedError"}},
+			[]string{"bad.txt:3:", "got:  actions fireActive armRead startTimer", "RejectedError"}},
 		{"rejection at end of script", "new ch channel\nfire ch readable\n",
 			[]string{"bad.txt:2:", "unexpected error"}},
 		{"unknown event", "new ch channel\nfire ch reed\n", []string{"bad.txt:2:", `unknown event "reed"`}},

@@ -90,6 +90,8 @@ const (
 	ChannelEventHangup
 	// ChannelEventRead: The result of the read(2) issued by readSocket.
 	ChannelEventRead
+	// ChannelEventTimerFired: The channel's timer (startTimer) went off; the outcome says which timeout, if any, has passed.
+	ChannelEventTimerFired
 	// ChannelEventReadContinue: The continuation queued by continueRead, fed after any event the handler raised while reading.
 	ChannelEventReadContinue
 	// ChannelEventReadBudgetSpent: Fed instead of readContinue when this cycle used its per-wakeup read budget (a runtime constant that bounds one channel's work per wakeup).
@@ -121,9 +123,9 @@ const (
 	// ChannelEventHandlerPanicked: A user callback of this channel panicked; the runtime recovered it at the callback boundary. (abnormal)
 	ChannelEventHandlerPanicked
 )
-const _ChannelEvent_name = "registeredconnectCalledconnectCheckedconnectDeadlinereadablewritablereadableEOFHinthangupreadreadContinuereadBudgetSpentreadRequestwriteQueuedwrotelowWatermarkdrainclosederegisteredreleasedpollerControlFailedloopFailedforcedShutdowndescriptorInvalidatedhandlerPanicked"
+const _ChannelEvent_name = "registeredconnectCalledconnectCheckedconnectDeadlinereadablewritablereadableEOFHinthangupreadtimerFiredreadContinuereadBudgetSpentreadRequestwriteQueuedwrotelowWatermarkdrainclosederegisteredreleasedpollerControlFailedloopFailedforcedShutdowndescriptorInvalidatedhandlerPanicked"
 
-var _ChannelEvent_index = [...]uint16{0, 10, 23, 37, 52, 60, 68, 83, 89, 93, 105, 120, 131, 142, 147, 159, 164, 169, 181, 189, 208, 218, 232, 253, 268}
+var _ChannelEvent_index = [...]uint16{0, 10, 23, 37, 52, 60, 68, 83, 89, 93, 103, 115, 130, 141, 152, 157, 169, 174, 179, 191, 199, 218, 228, 242, 263, 278}
 
 func (x ChannelEvent) String() string {
 	if int(x) >= len(_ChannelEvent_index)-1 {
@@ -145,25 +147,26 @@ func _() {
 	_ = x[ChannelEventReadableEOFHint-6]
 	_ = x[ChannelEventHangup-7]
 	_ = x[ChannelEventRead-8]
-	_ = x[ChannelEventReadContinue-9]
-	_ = x[ChannelEventReadBudgetSpent-10]
-	_ = x[ChannelEventReadRequest-11]
-	_ = x[ChannelEventWriteQueued-12]
-	_ = x[ChannelEventWrote-13]
-	_ = x[ChannelEventLowWatermark-14]
-	_ = x[ChannelEventDrain-15]
-	_ = x[ChannelEventClose-16]
-	_ = x[ChannelEventDeregistered-17]
-	_ = x[ChannelEventReleased-18]
-	_ = x[ChannelEventPollerControlFailed-19]
-	_ = x[ChannelEventLoopFailed-20]
-	_ = x[ChannelEventForcedShutdown-21]
-	_ = x[ChannelEventDescriptorInvalidated-22]
-	_ = x[ChannelEventHandlerPanicked-23]
+	_ = x[ChannelEventTimerFired-9]
+	_ = x[ChannelEventReadContinue-10]
+	_ = x[ChannelEventReadBudgetSpent-11]
+	_ = x[ChannelEventReadRequest-12]
+	_ = x[ChannelEventWriteQueued-13]
+	_ = x[ChannelEventWrote-14]
+	_ = x[ChannelEventLowWatermark-15]
+	_ = x[ChannelEventDrain-16]
+	_ = x[ChannelEventClose-17]
+	_ = x[ChannelEventDeregistered-18]
+	_ = x[ChannelEventReleased-19]
+	_ = x[ChannelEventPollerControlFailed-20]
+	_ = x[ChannelEventLoopFailed-21]
+	_ = x[ChannelEventForcedShutdown-22]
+	_ = x[ChannelEventDescriptorInvalidated-23]
+	_ = x[ChannelEventHandlerPanicked-24]
 }
 
 // ChannelEventCount is the number of events.
-const ChannelEventCount = 24
+const ChannelEventCount = 25
 
 // Abnormal reports whether e belongs to the abnormal group, which every non-terminal
 // state answers with a transition.
@@ -191,6 +194,8 @@ const (
 	ChannelActionFailConnect
 	// ChannelActionFireActive: Tell the handler the channel is active. At most 1 per lifetime.
 	ChannelActionFireActive
+	// ChannelActionStartTimer: Set the channel's one timer for the earliest timeout left: the idle timeout from the last byte read or written, the write timeout from when flushed bytes began to wait or the peer last took some; a no-op when neither timeout is set, like rearmRead on level-triggered epoll; settleClosed and forgetFD drop it.
+	ChannelActionStartTimer
 	// ChannelActionArmRead: Add read interest (with EPOLLRDHUP) to the poller registration.
 	ChannelActionArmRead
 	// ChannelActionDisarmRead: Remove read interest from the poller registration.
@@ -244,9 +249,9 @@ const (
 	// ChannelActionSettleClosed: Complete the channel's close result with its cause (nil for a clean close). At most 1 per lifetime.
 	ChannelActionSettleClosed
 )
-const _ChannelAction_name = "startConnectTimercancelConnectTimerconnectSocketcheckConnectfailConnectfireActivearmReaddisarmReadrearmReadreadSocketdeliverReadcontinueReadreadCompletecountSpuriousfireInputClosedwriteSocketcompleteWritesarmWritedisarmWriterearmWritefireWritabilityChangedfireErrorfailPendingWritesderegistercloseFDforgetFDcountDescriptorInvalidpanicWithDiagnosticsrepanicfireInactiveleaveLoopsettleClosed"
+const _ChannelAction_name = "startConnectTimercancelConnectTimerconnectSocketcheckConnectfailConnectfireActivestartTimerarmReaddisarmReadrearmReadreadSocketdeliverReadcontinueReadreadCompletecountSpuriousfireInputClosedwriteSocketcompleteWritesarmWritedisarmWriterearmWritefireWritabilityChangedfireErrorfailPendingWritesderegistercloseFDforgetFDcountDescriptorInvalidpanicWithDiagnosticsrepanicfireInactiveleaveLoopsettleClosed"
 
-var _ChannelAction_index = [...]uint16{0, 17, 35, 48, 60, 71, 81, 88, 98, 107, 117, 128, 140, 152, 165, 180, 191, 205, 213, 224, 234, 256, 265, 282, 292, 299, 307, 329, 349, 356, 368, 377, 389}
+var _ChannelAction_index = [...]uint16{0, 17, 35, 48, 60, 71, 81, 91, 98, 108, 117, 127, 138, 150, 162, 175, 190, 201, 215, 223, 234, 244, 266, 275, 292, 302, 309, 317, 339, 359, 366, 378, 387, 399}
 
 func (x ChannelAction) String() string {
 	if int(x) >= len(_ChannelAction_index)-1 {
@@ -265,36 +270,37 @@ func _() {
 	_ = x[ChannelActionCheckConnect-3]
 	_ = x[ChannelActionFailConnect-4]
 	_ = x[ChannelActionFireActive-5]
-	_ = x[ChannelActionArmRead-6]
-	_ = x[ChannelActionDisarmRead-7]
-	_ = x[ChannelActionRearmRead-8]
-	_ = x[ChannelActionReadSocket-9]
-	_ = x[ChannelActionDeliverRead-10]
-	_ = x[ChannelActionContinueRead-11]
-	_ = x[ChannelActionReadComplete-12]
-	_ = x[ChannelActionCountSpurious-13]
-	_ = x[ChannelActionFireInputClosed-14]
-	_ = x[ChannelActionWriteSocket-15]
-	_ = x[ChannelActionCompleteWrites-16]
-	_ = x[ChannelActionArmWrite-17]
-	_ = x[ChannelActionDisarmWrite-18]
-	_ = x[ChannelActionRearmWrite-19]
-	_ = x[ChannelActionFireWritabilityChanged-20]
-	_ = x[ChannelActionFireError-21]
-	_ = x[ChannelActionFailPendingWrites-22]
-	_ = x[ChannelActionDeregister-23]
-	_ = x[ChannelActionCloseFD-24]
-	_ = x[ChannelActionForgetFD-25]
-	_ = x[ChannelActionCountDescriptorInvalid-26]
-	_ = x[ChannelActionPanicWithDiagnostics-27]
-	_ = x[ChannelActionRepanic-28]
-	_ = x[ChannelActionFireInactive-29]
-	_ = x[ChannelActionLeaveLoop-30]
-	_ = x[ChannelActionSettleClosed-31]
+	_ = x[ChannelActionStartTimer-6]
+	_ = x[ChannelActionArmRead-7]
+	_ = x[ChannelActionDisarmRead-8]
+	_ = x[ChannelActionRearmRead-9]
+	_ = x[ChannelActionReadSocket-10]
+	_ = x[ChannelActionDeliverRead-11]
+	_ = x[ChannelActionContinueRead-12]
+	_ = x[ChannelActionReadComplete-13]
+	_ = x[ChannelActionCountSpurious-14]
+	_ = x[ChannelActionFireInputClosed-15]
+	_ = x[ChannelActionWriteSocket-16]
+	_ = x[ChannelActionCompleteWrites-17]
+	_ = x[ChannelActionArmWrite-18]
+	_ = x[ChannelActionDisarmWrite-19]
+	_ = x[ChannelActionRearmWrite-20]
+	_ = x[ChannelActionFireWritabilityChanged-21]
+	_ = x[ChannelActionFireError-22]
+	_ = x[ChannelActionFailPendingWrites-23]
+	_ = x[ChannelActionDeregister-24]
+	_ = x[ChannelActionCloseFD-25]
+	_ = x[ChannelActionForgetFD-26]
+	_ = x[ChannelActionCountDescriptorInvalid-27]
+	_ = x[ChannelActionPanicWithDiagnostics-28]
+	_ = x[ChannelActionRepanic-29]
+	_ = x[ChannelActionFireInactive-30]
+	_ = x[ChannelActionLeaveLoop-31]
+	_ = x[ChannelActionSettleClosed-32]
 }
 
 // ChannelActionCount is the number of actions.
-const ChannelActionCount = 32
+const ChannelActionCount = 33
 
 // ChannelOrigin: How the channel's connection is established.
 type ChannelOrigin uint8
@@ -516,6 +522,8 @@ type ChannelPerformer interface {
 	FailConnect()
 	// FireActive: Tell the handler the channel is active. At most 1 per lifetime.
 	FireActive()
+	// StartTimer: Set the channel's one timer for the earliest timeout left: the idle timeout from the last byte read or written, the write timeout from when flushed bytes began to wait or the peer last took some; a no-op when neither timeout is set, like rearmRead on level-triggered epoll; settleClosed and forgetFD drop it.
+	StartTimer()
 	// ArmRead: Add read interest (with EPOLLRDHUP) to the poller registration.
 	ArmRead()
 	// DisarmRead: Remove read interest from the poller registration.
@@ -586,6 +594,8 @@ func (a ChannelAction) PerformOn(p ChannelPerformer) {
 		p.FailConnect()
 	case ChannelActionFireActive:
 		p.FireActive()
+	case ChannelActionStartTimer:
+		p.StartTimer()
 	case ChannelActionArmRead:
 		p.ArmRead()
 	case ChannelActionDisarmRead:
@@ -777,6 +787,9 @@ var channelRejects = [...]RejectedError{
 	{Machine: "channel", State: "fresh", Event: "read", Outcome: "reset", Reason: "no syscall has been issued on a channel that is not registered"},
 	{Machine: "channel", State: "fresh", Event: "read", Outcome: "descriptorInvalid", Reason: "no syscall has been issued on a channel that is not registered"},
 	{Machine: "channel", State: "fresh", Event: "read", Outcome: "otherError", Reason: "no syscall has been issued on a channel that is not registered"},
+	{Machine: "channel", State: "fresh", Event: "timerFired", Outcome: "idle", Reason: "the timer is set when the channel becomes active"},
+	{Machine: "channel", State: "fresh", Event: "timerFired", Outcome: "writeStalled", Reason: "the timer is set when the channel becomes active"},
+	{Machine: "channel", State: "fresh", Event: "timerFired", Outcome: "notYet", Reason: "the timer is set when the channel becomes active"},
 	{Machine: "channel", State: "fresh", Event: "readContinue", Outcome: "", Reason: "no timer, interest or output exists before registration"},
 	{Machine: "channel", State: "fresh", Event: "readBudgetSpent", Outcome: "", Reason: "no timer, interest or output exists before registration"},
 	{Machine: "channel", State: "fresh", Event: "writeQueued", Outcome: "withinHigh", Reason: "writes are accepted once the channel is active"},
@@ -819,6 +832,9 @@ var channelRejects = [...]RejectedError{
 	{Machine: "channel", State: "connecting", Event: "read", Outcome: "reset", Reason: "no read or write is issued before the connection is established"},
 	{Machine: "channel", State: "connecting", Event: "read", Outcome: "descriptorInvalid", Reason: "no read or write is issued before the connection is established"},
 	{Machine: "channel", State: "connecting", Event: "read", Outcome: "otherError", Reason: "no read or write is issued before the connection is established"},
+	{Machine: "channel", State: "connecting", Event: "timerFired", Outcome: "idle", Reason: "the timer is set when the channel becomes active"},
+	{Machine: "channel", State: "connecting", Event: "timerFired", Outcome: "writeStalled", Reason: "the timer is set when the channel becomes active"},
+	{Machine: "channel", State: "connecting", Event: "timerFired", Outcome: "notYet", Reason: "the timer is set when the channel becomes active"},
 	{Machine: "channel", State: "connecting", Event: "readContinue", Outcome: "", Reason: "no read cycle runs before the connection is established"},
 	{Machine: "channel", State: "connecting", Event: "readBudgetSpent", Outcome: "", Reason: "no read cycle runs before the connection is established"},
 	{Machine: "channel", State: "connecting", Event: "writeQueued", Outcome: "withinHigh", Reason: "writes are accepted once the channel is active"},
@@ -1039,7 +1055,7 @@ var channelRejects = [...]RejectedError{
 const channelOutcomeStride = 8
 
 // channelEventOutcomes is the number of outcomes each event carries (1 for none).
-var channelEventOutcomes = [ChannelEventCount]uint8{6, 7, 7, 1, 1, 1, 1, 1, 8, 1, 1, 1, 2, 8, 1, 1, 1, 6, 3, 6, 1, 1, 1, 1}
+var channelEventOutcomes = [ChannelEventCount]uint8{6, 7, 7, 1, 1, 1, 1, 1, 8, 3, 1, 1, 1, 2, 8, 1, 1, 1, 6, 3, 6, 1, 1, 1, 1}
 
 // channelCell is the precomputed answer of one cell; direct is false where the
 // rows must be evaluated (guards, updates, rejects).
@@ -1052,219 +1068,232 @@ type channelCell struct {
 // channelCells holds the cells answered without evaluation, indexed by
 // (state*EventCount+event)*OutcomeStride+outcome.
 var channelCells = [ChannelStateCount * ChannelEventCount * channelOutcomeStride]channelCell{
-	201:  {acts: ChannelActions{w0: 0x1101 /* armWrite */}, next: ChannelStateConnecting, direct: true},                    /* connecting connectCalled(inProgress) */
-	209:  {acts: ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, next: ChannelStateConnecting, direct: true}, /* connecting connectChecked(inProgress) */
-	224:  {next: ChannelStateConnecting, direct: true},                                                                     /* connecting readable */
-	232:  {acts: ChannelActions{w0: 0x301 /* checkConnect */}, next: ChannelStateConnecting, direct: true},                 /* connecting writable */
-	240:  {next: ChannelStateConnecting, direct: true},                                                                     /* connecting readableEOFHint */
-	248:  {acts: ChannelActions{w0: 0x301 /* checkConnect */}, next: ChannelStateConnecting, direct: true},                 /* connecting hangup */
-	344:  {next: ChannelStateConnecting, direct: true},                                                                     /* connecting pollerControlFailed(ok) */
-	408:  {next: ChannelStateActive, direct: true},                                                                         /* active connectDeadline */
-	456:  {next: ChannelStateActive, direct: true},                                                                         /* active readContinue */
-	464:  {next: ChannelStateActive, direct: true},                                                                         /* active readBudgetSpent */
-	536:  {next: ChannelStateActive, direct: true},                                                                         /* active pollerControlFailed(ok) */
-	600:  {next: ChannelStateReading, direct: true},                                                                        /* reading connectDeadline */
-	608:  {next: ChannelStateReading, direct: true},                                                                        /* reading readable */
-	624:  {next: ChannelStateReading, direct: true},                                                                        /* reading readableEOFHint */
-	632:  {next: ChannelStateReading, direct: true},                                                                        /* reading hangup */
-	644:  {acts: ChannelActions{w0: 0x901 /* readSocket */}, next: ChannelStateReading, direct: true},                      /* reading read(interrupted) */
-	728:  {next: ChannelStateReading, direct: true},                                                                        /* reading pollerControlFailed(ok) */
-	792:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed connectDeadline */
-	800:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readable */
-	816:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readableEOFHint */
-	840:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readContinue */
-	848:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readBudgetSpent */
-	856:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readRequest */
-	920:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed pollerControlFailed(ok) */
-	984:  {next: ChannelStateDraining, direct: true},                                                                       /* draining connectDeadline */
-	992:  {next: ChannelStateDraining, direct: true},                                                                       /* draining readable */
-	1008: {next: ChannelStateDraining, direct: true},                                                                       /* draining readableEOFHint */
-	1032: {next: ChannelStateDraining, direct: true},                                                                       /* draining readContinue */
-	1040: {next: ChannelStateDraining, direct: true},                                                                       /* draining readBudgetSpent */
-	1048: {next: ChannelStateDraining, direct: true},                                                                       /* draining readRequest */
-	1080: {next: ChannelStateDraining, direct: true},                                                                       /* draining drain */
-	1112: {next: ChannelStateDraining, direct: true},                                                                       /* draining pollerControlFailed(ok) */
-	1160: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(connected) */
-	1161: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(inProgress) */
-	1162: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(refused) */
-	1163: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(unreachable) */
-	1164: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(timedOut) */
-	1165: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(descriptorInvalid) */
-	1166: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(otherError) */
-	1168: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(connected) */
-	1169: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(inProgress) */
-	1170: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(refused) */
-	1171: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(unreachable) */
-	1172: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(timedOut) */
-	1173: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(descriptorInvalid) */
-	1174: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(otherError) */
-	1176: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectDeadline */
-	1184: {next: ChannelStateClosing, direct: true},                                                                        /* closing readable */
-	1192: {next: ChannelStateClosing, direct: true},                                                                        /* closing writable */
-	1200: {next: ChannelStateClosing, direct: true},                                                                        /* closing readableEOFHint */
-	1208: {next: ChannelStateClosing, direct: true},                                                                        /* closing hangup */
-	1216: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(data) */
-	1217: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(dataShort) */
-	1218: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(wouldBlock) */
-	1219: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(eof) */
-	1220: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(interrupted) */
-	1221: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(reset) */
-	1222: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(descriptorInvalid) */
-	1223: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(otherError) */
-	1224: {next: ChannelStateClosing, direct: true},                                                                        /* closing readContinue */
-	1232: {next: ChannelStateClosing, direct: true},                                                                        /* closing readBudgetSpent */
-	1240: {next: ChannelStateClosing, direct: true},                                                                        /* closing readRequest */
-	1256: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(drained) */
-	1257: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(partial) */
-	1258: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(wouldBlock) */
-	1259: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(interrupted) */
-	1260: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(brokenPipe) */
-	1261: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(reset) */
-	1262: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(descriptorInvalid) */
-	1263: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(otherError) */
-	1264: {next: ChannelStateClosing, direct: true},                                                                        /* closing lowWatermark */
-	1272: {next: ChannelStateClosing, direct: true},                                                                        /* closing drain */
-	1280: {next: ChannelStateClosing, direct: true},                                                                        /* closing close */
-	1304: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(ok) */
-	1305: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(descriptorInvalid) */
-	1306: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(alreadyRegistered) */
-	1307: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(notRegistered) */
-	1308: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(exhausted) */
-	1309: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(otherError) */
-	1320: {next: ChannelStateClosing, direct: true},                                                                        /* closing forcedShutdown */
-	1328: {next: ChannelStateClosing, direct: true},                                                                        /* closing descriptorInvalidated */
-	1344: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(ok) */
-	1345: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(descriptorInvalid) */
-	1346: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(alreadyRegistered) */
-	1347: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(notRegistered) */
-	1348: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(exhausted) */
-	1349: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(otherError) */
-	1352: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(connected) */
-	1353: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(inProgress) */
-	1354: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(refused) */
-	1355: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(unreachable) */
-	1356: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(timedOut) */
-	1357: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(descriptorInvalid) */
-	1358: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(otherError) */
-	1360: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(connected) */
-	1361: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(inProgress) */
-	1362: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(refused) */
-	1363: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(unreachable) */
-	1364: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(timedOut) */
-	1365: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(descriptorInvalid) */
-	1366: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(otherError) */
-	1368: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectDeadline */
-	1376: {next: ChannelStateClosed, direct: true},                                                                         /* closed readable */
-	1384: {next: ChannelStateClosed, direct: true},                                                                         /* closed writable */
-	1392: {next: ChannelStateClosed, direct: true},                                                                         /* closed readableEOFHint */
-	1400: {next: ChannelStateClosed, direct: true},                                                                         /* closed hangup */
-	1408: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(data) */
-	1409: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(dataShort) */
-	1410: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(wouldBlock) */
-	1411: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(eof) */
-	1412: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(interrupted) */
-	1413: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(reset) */
-	1414: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(descriptorInvalid) */
-	1415: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(otherError) */
-	1416: {next: ChannelStateClosed, direct: true},                                                                         /* closed readContinue */
-	1424: {next: ChannelStateClosed, direct: true},                                                                         /* closed readBudgetSpent */
-	1432: {next: ChannelStateClosed, direct: true},                                                                         /* closed readRequest */
-	1448: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(drained) */
-	1449: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(partial) */
-	1450: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(wouldBlock) */
-	1451: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(interrupted) */
-	1452: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(brokenPipe) */
-	1453: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(reset) */
-	1454: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(descriptorInvalid) */
-	1455: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(otherError) */
-	1456: {next: ChannelStateClosed, direct: true},                                                                         /* closed lowWatermark */
-	1464: {next: ChannelStateClosed, direct: true},                                                                         /* closed drain */
-	1472: {next: ChannelStateClosed, direct: true},                                                                         /* closed close */
-	1480: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(ok) */
-	1481: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(descriptorInvalid) */
-	1482: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(alreadyRegistered) */
-	1483: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(notRegistered) */
-	1484: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(exhausted) */
-	1485: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(otherError) */
-	1488: {next: ChannelStateClosed, direct: true},                                                                         /* closed released(closed) */
-	1489: {next: ChannelStateClosed, direct: true},                                                                         /* closed released(descriptorInvalid) */
-	1490: {next: ChannelStateClosed, direct: true},                                                                         /* closed released(otherError) */
-	1496: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(ok) */
-	1497: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(descriptorInvalid) */
-	1498: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(alreadyRegistered) */
-	1499: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(notRegistered) */
-	1500: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(exhausted) */
-	1501: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(otherError) */
-	1504: {next: ChannelStateClosed, direct: true},                                                                         /* closed loopFailed */
-	1512: {next: ChannelStateClosed, direct: true},                                                                         /* closed forcedShutdown */
-	1520: {next: ChannelStateClosed, direct: true},                                                                         /* closed descriptorInvalidated */
-	1528: {next: ChannelStateClosed, direct: true},                                                                         /* closed handlerPanicked */
-	1536: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(ok) */
-	1537: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(descriptorInvalid) */
-	1538: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(alreadyRegistered) */
-	1539: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(notRegistered) */
-	1540: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(exhausted) */
-	1541: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(otherError) */
-	1544: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(connected) */
-	1545: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(inProgress) */
-	1546: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(refused) */
-	1547: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(unreachable) */
-	1548: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(timedOut) */
-	1549: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(descriptorInvalid) */
-	1550: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(otherError) */
-	1552: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(connected) */
-	1553: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(inProgress) */
-	1554: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(refused) */
-	1555: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(unreachable) */
-	1556: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(timedOut) */
-	1557: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(descriptorInvalid) */
-	1558: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(otherError) */
-	1560: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectDeadline */
-	1568: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readable */
-	1576: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned writable */
-	1584: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readableEOFHint */
-	1592: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned hangup */
-	1600: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(data) */
-	1601: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(dataShort) */
-	1602: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(wouldBlock) */
-	1603: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(eof) */
-	1604: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(interrupted) */
-	1605: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(reset) */
-	1606: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(descriptorInvalid) */
-	1607: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(otherError) */
-	1608: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readContinue */
-	1616: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readBudgetSpent */
-	1624: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readRequest */
-	1640: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(drained) */
-	1641: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(partial) */
-	1642: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(wouldBlock) */
-	1643: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(interrupted) */
-	1644: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(brokenPipe) */
-	1645: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(reset) */
-	1646: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(descriptorInvalid) */
-	1647: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(otherError) */
-	1648: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned lowWatermark */
-	1656: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned drain */
-	1664: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned close */
-	1672: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(ok) */
-	1673: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(descriptorInvalid) */
-	1674: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(alreadyRegistered) */
-	1675: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(notRegistered) */
-	1676: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(exhausted) */
-	1677: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(otherError) */
-	1680: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned released(closed) */
-	1681: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned released(descriptorInvalid) */
-	1682: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned released(otherError) */
-	1688: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(ok) */
-	1689: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(descriptorInvalid) */
-	1690: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(alreadyRegistered) */
-	1691: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(notRegistered) */
-	1692: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(exhausted) */
-	1693: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(otherError) */
-	1696: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned loopFailed */
-	1704: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned forcedShutdown */
-	1712: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned descriptorInvalidated */
-	1720: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned handlerPanicked */
+	209:  {acts: ChannelActions{w0: 0x1201 /* armWrite */}, next: ChannelStateConnecting, direct: true},                    /* connecting connectCalled(inProgress) */
+	217:  {acts: ChannelActions{w0: 0x140e02 /* countSpurious, rearmWrite */}, next: ChannelStateConnecting, direct: true}, /* connecting connectChecked(inProgress) */
+	232:  {next: ChannelStateConnecting, direct: true},                                                                     /* connecting readable */
+	240:  {acts: ChannelActions{w0: 0x301 /* checkConnect */}, next: ChannelStateConnecting, direct: true},                 /* connecting writable */
+	248:  {next: ChannelStateConnecting, direct: true},                                                                     /* connecting readableEOFHint */
+	256:  {acts: ChannelActions{w0: 0x301 /* checkConnect */}, next: ChannelStateConnecting, direct: true},                 /* connecting hangup */
+	360:  {next: ChannelStateConnecting, direct: true},                                                                     /* connecting pollerControlFailed(ok) */
+	424:  {next: ChannelStateActive, direct: true},                                                                         /* active connectDeadline */
+	474:  {acts: ChannelActions{w0: 0x601 /* startTimer */}, next: ChannelStateActive, direct: true},                       /* active timerFired(notYet) */
+	480:  {next: ChannelStateActive, direct: true},                                                                         /* active readContinue */
+	488:  {next: ChannelStateActive, direct: true},                                                                         /* active readBudgetSpent */
+	560:  {next: ChannelStateActive, direct: true},                                                                         /* active pollerControlFailed(ok) */
+	624:  {next: ChannelStateReading, direct: true},                                                                        /* reading connectDeadline */
+	632:  {next: ChannelStateReading, direct: true},                                                                        /* reading readable */
+	648:  {next: ChannelStateReading, direct: true},                                                                        /* reading readableEOFHint */
+	656:  {next: ChannelStateReading, direct: true},                                                                        /* reading hangup */
+	668:  {acts: ChannelActions{w0: 0xa01 /* readSocket */}, next: ChannelStateReading, direct: true},                      /* reading read(interrupted) */
+	674:  {acts: ChannelActions{w0: 0x601 /* startTimer */}, next: ChannelStateReading, direct: true},                      /* reading timerFired(notYet) */
+	760:  {next: ChannelStateReading, direct: true},                                                                        /* reading pollerControlFailed(ok) */
+	824:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed connectDeadline */
+	832:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readable */
+	848:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readableEOFHint */
+	874:  {acts: ChannelActions{w0: 0x601 /* startTimer */}, next: ChannelStateInputClosed, direct: true},                  /* inputClosed timerFired(notYet) */
+	880:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readContinue */
+	888:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readBudgetSpent */
+	896:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readRequest */
+	960:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed pollerControlFailed(ok) */
+	1024: {next: ChannelStateDraining, direct: true},                                                                       /* draining connectDeadline */
+	1032: {next: ChannelStateDraining, direct: true},                                                                       /* draining readable */
+	1048: {next: ChannelStateDraining, direct: true},                                                                       /* draining readableEOFHint */
+	1074: {acts: ChannelActions{w0: 0x601 /* startTimer */}, next: ChannelStateDraining, direct: true},                     /* draining timerFired(notYet) */
+	1080: {next: ChannelStateDraining, direct: true},                                                                       /* draining readContinue */
+	1088: {next: ChannelStateDraining, direct: true},                                                                       /* draining readBudgetSpent */
+	1096: {next: ChannelStateDraining, direct: true},                                                                       /* draining readRequest */
+	1128: {next: ChannelStateDraining, direct: true},                                                                       /* draining drain */
+	1160: {next: ChannelStateDraining, direct: true},                                                                       /* draining pollerControlFailed(ok) */
+	1208: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(connected) */
+	1209: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(inProgress) */
+	1210: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(refused) */
+	1211: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(unreachable) */
+	1212: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(timedOut) */
+	1213: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(descriptorInvalid) */
+	1214: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(otherError) */
+	1216: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(connected) */
+	1217: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(inProgress) */
+	1218: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(refused) */
+	1219: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(unreachable) */
+	1220: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(timedOut) */
+	1221: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(descriptorInvalid) */
+	1222: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(otherError) */
+	1224: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectDeadline */
+	1232: {next: ChannelStateClosing, direct: true},                                                                        /* closing readable */
+	1240: {next: ChannelStateClosing, direct: true},                                                                        /* closing writable */
+	1248: {next: ChannelStateClosing, direct: true},                                                                        /* closing readableEOFHint */
+	1256: {next: ChannelStateClosing, direct: true},                                                                        /* closing hangup */
+	1264: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(data) */
+	1265: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(dataShort) */
+	1266: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(wouldBlock) */
+	1267: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(eof) */
+	1268: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(interrupted) */
+	1269: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(reset) */
+	1270: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(descriptorInvalid) */
+	1271: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(otherError) */
+	1272: {next: ChannelStateClosing, direct: true},                                                                        /* closing timerFired(idle) */
+	1273: {next: ChannelStateClosing, direct: true},                                                                        /* closing timerFired(writeStalled) */
+	1274: {next: ChannelStateClosing, direct: true},                                                                        /* closing timerFired(notYet) */
+	1280: {next: ChannelStateClosing, direct: true},                                                                        /* closing readContinue */
+	1288: {next: ChannelStateClosing, direct: true},                                                                        /* closing readBudgetSpent */
+	1296: {next: ChannelStateClosing, direct: true},                                                                        /* closing readRequest */
+	1312: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(drained) */
+	1313: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(partial) */
+	1314: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(wouldBlock) */
+	1315: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(interrupted) */
+	1316: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(brokenPipe) */
+	1317: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(reset) */
+	1318: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(descriptorInvalid) */
+	1319: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(otherError) */
+	1320: {next: ChannelStateClosing, direct: true},                                                                        /* closing lowWatermark */
+	1328: {next: ChannelStateClosing, direct: true},                                                                        /* closing drain */
+	1336: {next: ChannelStateClosing, direct: true},                                                                        /* closing close */
+	1360: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(ok) */
+	1361: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(descriptorInvalid) */
+	1362: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(alreadyRegistered) */
+	1363: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(notRegistered) */
+	1364: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(exhausted) */
+	1365: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(otherError) */
+	1376: {next: ChannelStateClosing, direct: true},                                                                        /* closing forcedShutdown */
+	1384: {next: ChannelStateClosing, direct: true},                                                                        /* closing descriptorInvalidated */
+	1400: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(ok) */
+	1401: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(descriptorInvalid) */
+	1402: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(alreadyRegistered) */
+	1403: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(notRegistered) */
+	1404: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(exhausted) */
+	1405: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(otherError) */
+	1408: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(connected) */
+	1409: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(inProgress) */
+	1410: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(refused) */
+	1411: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(unreachable) */
+	1412: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(timedOut) */
+	1413: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(descriptorInvalid) */
+	1414: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(otherError) */
+	1416: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(connected) */
+	1417: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(inProgress) */
+	1418: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(refused) */
+	1419: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(unreachable) */
+	1420: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(timedOut) */
+	1421: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(descriptorInvalid) */
+	1422: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(otherError) */
+	1424: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectDeadline */
+	1432: {next: ChannelStateClosed, direct: true},                                                                         /* closed readable */
+	1440: {next: ChannelStateClosed, direct: true},                                                                         /* closed writable */
+	1448: {next: ChannelStateClosed, direct: true},                                                                         /* closed readableEOFHint */
+	1456: {next: ChannelStateClosed, direct: true},                                                                         /* closed hangup */
+	1464: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(data) */
+	1465: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(dataShort) */
+	1466: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(wouldBlock) */
+	1467: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(eof) */
+	1468: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(interrupted) */
+	1469: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(reset) */
+	1470: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(descriptorInvalid) */
+	1471: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(otherError) */
+	1472: {next: ChannelStateClosed, direct: true},                                                                         /* closed timerFired(idle) */
+	1473: {next: ChannelStateClosed, direct: true},                                                                         /* closed timerFired(writeStalled) */
+	1474: {next: ChannelStateClosed, direct: true},                                                                         /* closed timerFired(notYet) */
+	1480: {next: ChannelStateClosed, direct: true},                                                                         /* closed readContinue */
+	1488: {next: ChannelStateClosed, direct: true},                                                                         /* closed readBudgetSpent */
+	1496: {next: ChannelStateClosed, direct: true},                                                                         /* closed readRequest */
+	1512: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(drained) */
+	1513: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(partial) */
+	1514: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(wouldBlock) */
+	1515: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(interrupted) */
+	1516: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(brokenPipe) */
+	1517: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(reset) */
+	1518: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(descriptorInvalid) */
+	1519: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(otherError) */
+	1520: {next: ChannelStateClosed, direct: true},                                                                         /* closed lowWatermark */
+	1528: {next: ChannelStateClosed, direct: true},                                                                         /* closed drain */
+	1536: {next: ChannelStateClosed, direct: true},                                                                         /* closed close */
+	1544: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(ok) */
+	1545: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(descriptorInvalid) */
+	1546: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(alreadyRegistered) */
+	1547: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(notRegistered) */
+	1548: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(exhausted) */
+	1549: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(otherError) */
+	1552: {next: ChannelStateClosed, direct: true},                                                                         /* closed released(closed) */
+	1553: {next: ChannelStateClosed, direct: true},                                                                         /* closed released(descriptorInvalid) */
+	1554: {next: ChannelStateClosed, direct: true},                                                                         /* closed released(otherError) */
+	1560: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(ok) */
+	1561: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(descriptorInvalid) */
+	1562: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(alreadyRegistered) */
+	1563: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(notRegistered) */
+	1564: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(exhausted) */
+	1565: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(otherError) */
+	1568: {next: ChannelStateClosed, direct: true},                                                                         /* closed loopFailed */
+	1576: {next: ChannelStateClosed, direct: true},                                                                         /* closed forcedShutdown */
+	1584: {next: ChannelStateClosed, direct: true},                                                                         /* closed descriptorInvalidated */
+	1592: {next: ChannelStateClosed, direct: true},                                                                         /* closed handlerPanicked */
+	1600: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(ok) */
+	1601: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(descriptorInvalid) */
+	1602: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(alreadyRegistered) */
+	1603: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(notRegistered) */
+	1604: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(exhausted) */
+	1605: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(otherError) */
+	1608: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(connected) */
+	1609: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(inProgress) */
+	1610: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(refused) */
+	1611: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(unreachable) */
+	1612: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(timedOut) */
+	1613: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(descriptorInvalid) */
+	1614: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(otherError) */
+	1616: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(connected) */
+	1617: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(inProgress) */
+	1618: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(refused) */
+	1619: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(unreachable) */
+	1620: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(timedOut) */
+	1621: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(descriptorInvalid) */
+	1622: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(otherError) */
+	1624: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectDeadline */
+	1632: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readable */
+	1640: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned writable */
+	1648: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readableEOFHint */
+	1656: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned hangup */
+	1664: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(data) */
+	1665: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(dataShort) */
+	1666: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(wouldBlock) */
+	1667: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(eof) */
+	1668: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(interrupted) */
+	1669: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(reset) */
+	1670: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(descriptorInvalid) */
+	1671: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(otherError) */
+	1672: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned timerFired(idle) */
+	1673: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned timerFired(writeStalled) */
+	1674: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned timerFired(notYet) */
+	1680: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readContinue */
+	1688: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readBudgetSpent */
+	1696: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readRequest */
+	1712: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(drained) */
+	1713: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(partial) */
+	1714: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(wouldBlock) */
+	1715: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(interrupted) */
+	1716: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(brokenPipe) */
+	1717: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(reset) */
+	1718: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(descriptorInvalid) */
+	1719: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(otherError) */
+	1720: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned lowWatermark */
+	1728: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned drain */
+	1736: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned close */
+	1744: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(ok) */
+	1745: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(descriptorInvalid) */
+	1746: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(alreadyRegistered) */
+	1747: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(notRegistered) */
+	1748: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(exhausted) */
+	1749: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(otherError) */
+	1752: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned released(closed) */
+	1753: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned released(descriptorInvalid) */
+	1754: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned released(otherError) */
+	1760: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(ok) */
+	1761: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(descriptorInvalid) */
+	1762: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(alreadyRegistered) */
+	1763: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(notRegistered) */
+	1764: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(exhausted) */
+	1765: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(otherError) */
+	1768: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned loopFailed */
+	1776: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned forcedShutdown */
+	1784: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned descriptorInvalidated */
+	1792: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned handlerPanicked */
 }
 
 // Registered: The loop admitted the channel and added its descriptor to the poller, with no interest yet; the result of that epoll_ctl/kevent.
@@ -1286,173 +1315,173 @@ func (m *Channel) onRegistered(out PollerControlResult) (ChannelActions, error) 
 		switch out {
 		case PollerControlResultOk:
 			if m.vars.Origin == ChannelOriginAccepted && (m.vars.AutoRead || m.vars.ReadRequested) {
-				// ../spec/channel.yaml:240
+				// ../spec/channel.yaml:244
 				m.vars.Reached = ChannelReachedOpen
 				m.vars.ReadArmed = true
 				m.vars.RearmDue = false // effect of armRead
 				m.state = ChannelStateActive
-				return ChannelActions{w0: 0x60502 /* fireActive, armRead */}, nil
+				return ChannelActions{w0: 0x6070503 /* fireActive, armRead, startTimer */}, nil
 			} else if m.vars.Origin == ChannelOriginAccepted && !(m.vars.AutoRead || m.vars.ReadRequested) {
-				// ../spec/channel.yaml:240
+				// ../spec/channel.yaml:244
 				m.vars.Reached = ChannelReachedOpen
 				m.state = ChannelStateActive
-				return ChannelActions{w0: 0x501 /* fireActive */}, nil
+				return ChannelActions{w0: 0x60502 /* fireActive, startTimer */}, nil
 			} else {
-				// ../spec/channel.yaml:241
+				// ../spec/channel.yaml:245
 				m.vars.Reached = ChannelReachedDialing
 				m.state = ChannelStateConnecting
 				return ChannelActions{w0: 0x20002 /* startConnectTimer, connectSocket */}, nil
 			}
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:260
+				// ../spec/channel.yaml:264
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
+				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/channel.yaml:263: the loop admitted the channel it registered, which leaves its registry
+				// ../spec/channel.yaml:267: the loop admitted the channel it registered, which leaves its registry
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1f1e191a04 /* countDescriptorInvalid, forgetFD, leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x201f1a1b04 /* countDescriptorInvalid, forgetFD, leaveLoop, settleClosed */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:242: the poller never held the descriptor; nothing to deregister
+			// ../spec/channel.yaml:246: the poller never held the descriptor; nothing to deregister
 			m.vars.Reached = ChannelReachedAdmitted
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosing
-			return ChannelActions{w0: 0x1801 /* closeFD */}, nil
+			return ChannelActions{w0: 0x1901 /* closeFD */}, nil
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[55]
-		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[56]
-		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[57]
-		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:243: a channel is registered once
+			// ../spec/channel.yaml:247: a channel is registered once
 			return ChannelActions{}, &channelRejects[58]
-		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:243: a channel is registered once
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/channel.yaml:247: a channel is registered once
 			return ChannelActions{}, &channelRejects[59]
-		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:243: a channel is registered once
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/channel.yaml:247: a channel is registered once
 			return ChannelActions{}, &channelRejects[60]
+		case PollerControlResultNotRegistered:
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[61]
+		case PollerControlResultExhausted:
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[62]
+		case PollerControlResultOtherError:
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[63]
 		}
 	case ChannelStateActive:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[91]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[97]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[92]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[98]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[93]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[99]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[94]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[100]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[95]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[101]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[96]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[102]
 		}
 	case ChannelStateReading:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[136]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[142]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[137]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[143]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[138]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[144]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[139]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[145]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[140]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[146]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[141]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[147]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[173]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[179]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[174]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[180]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[175]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[181]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[176]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[182]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[177]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[183]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[178]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[184]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[218]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[224]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[219]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[225]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[220]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[226]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[221]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[227]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[222]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[228]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[223]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[229]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[265]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[271]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[266]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[272]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[267]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[273]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[268]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[274]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[269]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[275]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:243: a channel is registered once
-			return ChannelActions{}, &channelRejects[270]
+			// ../spec/channel.yaml:247: a channel is registered once
+			return ChannelActions{}, &channelRejects[276]
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+			// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -1477,170 +1506,170 @@ func (m *Channel) onConnectCalled(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[0]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[1]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[2]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[3]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[4]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[5]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[6]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case ConnectResultConnected:
 			if m.vars.AutoRead || m.vars.ReadRequested {
-				// ../spec/channel.yaml:287: a checked connect was reported by the write interest armed for it, which is removed
+				// ../spec/channel.yaml:291: a checked connect was reported by the write interest armed for it, which is removed
 				m.vars.Reached = ChannelReachedOpen
 				m.vars.ReadArmed = true
 				m.vars.RearmDue = false // effect of armRead
 				m.state = ChannelStateActive
-				return ChannelActions{w0: 0x6050103 /* cancelConnectTimer, fireActive, armRead */}, nil
+				return ChannelActions{w0: 0x607050104 /* cancelConnectTimer, fireActive, armRead, startTimer */}, nil
 			} else {
-				// ../spec/channel.yaml:287: a checked connect was reported by the write interest armed for it, which is removed
+				// ../spec/channel.yaml:291: a checked connect was reported by the write interest armed for it, which is removed
 				m.vars.Reached = ChannelReachedOpen
 				m.state = ChannelStateActive
-				return ChannelActions{w0: 0x50102 /* cancelConnectTimer, fireActive */}, nil
+				return ChannelActions{w0: 0x6050103 /* cancelConnectTimer, fireActive, startTimer */}, nil
 			}
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:288
-			return ChannelActions{w0: 0x1101 /* armWrite */}, nil
+			// ../spec/channel.yaml:292
+			return ChannelActions{w0: 0x1201 /* armWrite */}, nil
 		case ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultOtherError:
-			// ../spec/channel.yaml:290: closing fails the dial when it finishes, with its final cause
+			// ../spec/channel.yaml:294: closing fails the dial when it finishes, with its final cause
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
-			return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
+			return ChannelActions{w0: 0x180102 /* cancelConnectTimer, deregister */}, nil
 		case ConnectResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:261
+				// ../spec/channel.yaml:265
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
+				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/channel.yaml:264
+				// ../spec/channel.yaml:268
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1f1e04191a0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x201f041a1b0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
 			}
 		}
 	case ChannelStateActive:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[97]
-		case ConnectResultInProgress:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[98]
-		case ConnectResultRefused:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[99]
-		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[100]
-		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[101]
-		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[102]
-		case ConnectResultOtherError:
-			// ../spec/channel.yaml:372: the connect finished
+			// ../spec/channel.yaml:378: the connect finished
 			return ChannelActions{}, &channelRejects[103]
+		case ConnectResultInProgress:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[104]
+		case ConnectResultRefused:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[105]
+		case ConnectResultUnreachable:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[106]
+		case ConnectResultTimedOut:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[107]
+		case ConnectResultDescriptorInvalid:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[108]
+		case ConnectResultOtherError:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[109]
 		}
 	case ChannelStateReading:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[142]
-		case ConnectResultInProgress:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[143]
-		case ConnectResultRefused:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[144]
-		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[145]
-		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[146]
-		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[147]
-		case ConnectResultOtherError:
-			// ../spec/channel.yaml:372: the connect finished
+			// ../spec/channel.yaml:378: the connect finished
 			return ChannelActions{}, &channelRejects[148]
+		case ConnectResultInProgress:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[149]
+		case ConnectResultRefused:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[150]
+		case ConnectResultUnreachable:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[151]
+		case ConnectResultTimedOut:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[152]
+		case ConnectResultDescriptorInvalid:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[153]
+		case ConnectResultOtherError:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[154]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[179]
-		case ConnectResultInProgress:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[180]
-		case ConnectResultRefused:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[181]
-		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[182]
-		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[183]
-		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[184]
-		case ConnectResultOtherError:
-			// ../spec/channel.yaml:372: the connect finished
+			// ../spec/channel.yaml:378: the connect finished
 			return ChannelActions{}, &channelRejects[185]
+		case ConnectResultInProgress:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[186]
+		case ConnectResultRefused:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[187]
+		case ConnectResultUnreachable:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[188]
+		case ConnectResultTimedOut:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[189]
+		case ConnectResultDescriptorInvalid:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[190]
+		case ConnectResultOtherError:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[191]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[224]
-		case ConnectResultInProgress:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[225]
-		case ConnectResultRefused:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[226]
-		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[227]
-		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[228]
-		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[229]
-		case ConnectResultOtherError:
-			// ../spec/channel.yaml:372: the connect finished
+			// ../spec/channel.yaml:378: the connect finished
 			return ChannelActions{}, &channelRejects[230]
+		case ConnectResultInProgress:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[231]
+		case ConnectResultRefused:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[232]
+		case ConnectResultUnreachable:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[233]
+		case ConnectResultTimedOut:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[234]
+		case ConnectResultDescriptorInvalid:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[235]
+		case ConnectResultOtherError:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[236]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+			// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -1665,170 +1694,170 @@ func (m *Channel) onConnectChecked(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[7]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[8]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[9]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[10]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[11]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[12]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[13]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case ConnectResultConnected:
 			if m.vars.AutoRead || m.vars.ReadRequested {
-				// ../spec/channel.yaml:287: a checked connect was reported by the write interest armed for it, which is removed
+				// ../spec/channel.yaml:291: a checked connect was reported by the write interest armed for it, which is removed
 				m.vars.Reached = ChannelReachedOpen
 				m.vars.ReadArmed = true
 				m.vars.RearmDue = false // effect of armRead
 				m.state = ChannelStateActive
-				return ChannelActions{w0: 0x605120104 /* cancelConnectTimer, disarmWrite, fireActive, armRead */}, nil
+				return ChannelActions{w0: 0x60705130105 /* cancelConnectTimer, disarmWrite, fireActive, armRead, startTimer */}, nil
 			} else {
-				// ../spec/channel.yaml:287: a checked connect was reported by the write interest armed for it, which is removed
+				// ../spec/channel.yaml:291: a checked connect was reported by the write interest armed for it, which is removed
 				m.vars.Reached = ChannelReachedOpen
 				m.state = ChannelStateActive
-				return ChannelActions{w0: 0x5120103 /* cancelConnectTimer, disarmWrite, fireActive */}, nil
+				return ChannelActions{w0: 0x605130104 /* cancelConnectTimer, disarmWrite, fireActive, startTimer */}, nil
 			}
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:289: a writable notification while the connect is still in progress is spurious; keep waiting
-			return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
+			// ../spec/channel.yaml:293: a writable notification while the connect is still in progress is spurious; keep waiting
+			return ChannelActions{w0: 0x140e02 /* countSpurious, rearmWrite */}, nil
 		case ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultOtherError:
-			// ../spec/channel.yaml:290: closing fails the dial when it finishes, with its final cause
+			// ../spec/channel.yaml:294: closing fails the dial when it finishes, with its final cause
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
-			return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
+			return ChannelActions{w0: 0x180102 /* cancelConnectTimer, deregister */}, nil
 		case ConnectResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:261
+				// ../spec/channel.yaml:265
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
+				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/channel.yaml:264
+				// ../spec/channel.yaml:268
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1f1e04191a0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x201f041a1b0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
 			}
 		}
 	case ChannelStateActive:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[104]
-		case ConnectResultInProgress:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[105]
-		case ConnectResultRefused:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[106]
-		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[107]
-		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[108]
-		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[109]
-		case ConnectResultOtherError:
-			// ../spec/channel.yaml:372: the connect finished
+			// ../spec/channel.yaml:378: the connect finished
 			return ChannelActions{}, &channelRejects[110]
+		case ConnectResultInProgress:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[111]
+		case ConnectResultRefused:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[112]
+		case ConnectResultUnreachable:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[113]
+		case ConnectResultTimedOut:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[114]
+		case ConnectResultDescriptorInvalid:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[115]
+		case ConnectResultOtherError:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[116]
 		}
 	case ChannelStateReading:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[149]
-		case ConnectResultInProgress:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[150]
-		case ConnectResultRefused:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[151]
-		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[152]
-		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[153]
-		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[154]
-		case ConnectResultOtherError:
-			// ../spec/channel.yaml:372: the connect finished
+			// ../spec/channel.yaml:378: the connect finished
 			return ChannelActions{}, &channelRejects[155]
+		case ConnectResultInProgress:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[156]
+		case ConnectResultRefused:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[157]
+		case ConnectResultUnreachable:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[158]
+		case ConnectResultTimedOut:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[159]
+		case ConnectResultDescriptorInvalid:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[160]
+		case ConnectResultOtherError:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[161]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[186]
-		case ConnectResultInProgress:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[187]
-		case ConnectResultRefused:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[188]
-		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[189]
-		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[190]
-		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[191]
-		case ConnectResultOtherError:
-			// ../spec/channel.yaml:372: the connect finished
+			// ../spec/channel.yaml:378: the connect finished
 			return ChannelActions{}, &channelRejects[192]
+		case ConnectResultInProgress:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[193]
+		case ConnectResultRefused:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[194]
+		case ConnectResultUnreachable:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[195]
+		case ConnectResultTimedOut:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[196]
+		case ConnectResultDescriptorInvalid:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[197]
+		case ConnectResultOtherError:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[198]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[231]
-		case ConnectResultInProgress:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[232]
-		case ConnectResultRefused:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[233]
-		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[234]
-		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[235]
-		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:372: the connect finished
-			return ChannelActions{}, &channelRejects[236]
-		case ConnectResultOtherError:
-			// ../spec/channel.yaml:372: the connect finished
+			// ../spec/channel.yaml:378: the connect finished
 			return ChannelActions{}, &channelRejects[237]
+		case ConnectResultInProgress:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[238]
+		case ConnectResultRefused:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[239]
+		case ConnectResultUnreachable:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[240]
+		case ConnectResultTimedOut:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[241]
+		case ConnectResultDescriptorInvalid:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[242]
+		case ConnectResultOtherError:
+			// ../spec/channel.yaml:378: the connect finished
+			return ChannelActions{}, &channelRejects[243]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+			// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -1849,21 +1878,21 @@ func (m *Channel) ConnectDeadline() (ChannelActions, error) {
 func (m *Channel) onConnectDeadline() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:249: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:253: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[14]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:296
+		// ../spec/channel.yaml:300
 		m.vars.RearmDue = false // effect of deregister
 		m.state = ChannelStateClosing
-		return ChannelActions{w0: 0x1701 /* deregister */}, nil
+		return ChannelActions{w0: 0x1801 /* deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:373: a deadline that fired as the connect completed
+		// ../spec/channel.yaml:379: a deadline that fired as the connect completed
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1883,32 +1912,32 @@ func (m *Channel) Readable() (ChannelActions, error) {
 func (m *Channel) onReadable() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:249: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:253: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[15]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:297: no read interest before the connection is established; a stale notification
+		// ../spec/channel.yaml:301: no read interest before the connection is established; a stale notification
 		return ChannelActions{}, nil
 	case ChannelStateActive:
 		if m.vars.ReadArmed {
-			// ../spec/channel.yaml:308: R3: an EOF hint starts an ordinary cycle; only read's result decides
+			// ../spec/channel.yaml:312: R3: an EOF hint starts an ordinary cycle; only read's result decides
 			m.vars.RearmDue = true
 			m.state = ChannelStateReading
-			return ChannelActions{w0: 0x901 /* readSocket */}, nil
+			return ChannelActions{w0: 0xa01 /* readSocket */}, nil
 		} else {
-			// ../spec/channel.yaml:309: readiness collected before read interest was disarmed (backpressure, auto-read off)
+			// ../spec/channel.yaml:313: readiness collected before read interest was disarmed (backpressure, auto-read off)
 			return ChannelActions{}, nil
 		}
 	case ChannelStateReading:
-		// ../spec/channel.yaml:311: the cycle under way reads until wouldBlock, eof or an error
+		// ../spec/channel.yaml:315: the cycle under way reads until wouldBlock, eof or an error
 		return ChannelActions{}, nil
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:312: input is finished: a stale notification, or a request for reads that cannot come
+		// ../spec/channel.yaml:316: input is finished: a stale notification, or a request for reads that cannot come
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1928,24 +1957,24 @@ func (m *Channel) Writable() (ChannelActions, error) {
 func (m *Channel) onWritable() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:249: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:253: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[16]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:295: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
+		// ../spec/channel.yaml:299: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
 		return ChannelActions{w0: 0x301 /* checkConnect */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Output == ChannelOutputArmed {
-			// ../spec/channel.yaml:341
-			return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
+			// ../spec/channel.yaml:345
+			return ChannelActions{w0: 0x1001 /* writeSocket */}, nil
 		} else {
-			// ../spec/channel.yaml:342: readiness collected before write interest was disarmed
+			// ../spec/channel.yaml:346: readiness collected before write interest was disarmed
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1965,32 +1994,32 @@ func (m *Channel) ReadableEOFHint() (ChannelActions, error) {
 func (m *Channel) onReadableEOFHint() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:249: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:253: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[17]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:297: no read interest before the connection is established; a stale notification
+		// ../spec/channel.yaml:301: no read interest before the connection is established; a stale notification
 		return ChannelActions{}, nil
 	case ChannelStateActive:
 		if m.vars.ReadArmed {
-			// ../spec/channel.yaml:308: R3: an EOF hint starts an ordinary cycle; only read's result decides
+			// ../spec/channel.yaml:312: R3: an EOF hint starts an ordinary cycle; only read's result decides
 			m.vars.RearmDue = true
 			m.state = ChannelStateReading
-			return ChannelActions{w0: 0x901 /* readSocket */}, nil
+			return ChannelActions{w0: 0xa01 /* readSocket */}, nil
 		} else {
-			// ../spec/channel.yaml:309: readiness collected before read interest was disarmed (backpressure, auto-read off)
+			// ../spec/channel.yaml:313: readiness collected before read interest was disarmed (backpressure, auto-read off)
 			return ChannelActions{}, nil
 		}
 	case ChannelStateReading:
-		// ../spec/channel.yaml:311: the cycle under way reads until wouldBlock, eof or an error
+		// ../spec/channel.yaml:315: the cycle under way reads until wouldBlock, eof or an error
 		return ChannelActions{}, nil
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:312: input is finished: a stale notification, or a request for reads that cannot come
+		// ../spec/channel.yaml:316: input is finished: a stale notification, or a request for reads that cannot come
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2010,30 +2039,30 @@ func (m *Channel) Hangup() (ChannelActions, error) {
 func (m *Channel) onHangup() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:249: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:253: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[18]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:295: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
+		// ../spec/channel.yaml:299: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
 		return ChannelActions{w0: 0x301 /* checkConnect */}, nil
 	case ChannelStateActive:
-		// ../spec/channel.yaml:310: epoll reports HUP/ERR whatever the interest; reading finds eof or the error and ends the repetition
+		// ../spec/channel.yaml:314: epoll reports HUP/ERR whatever the interest; reading finds eof or the error and ends the repetition
 		m.vars.RearmDue = m.vars.ReadArmed
 		m.state = ChannelStateReading
-		return ChannelActions{w0: 0x901 /* readSocket */}, nil
+		return ChannelActions{w0: 0xa01 /* readSocket */}, nil
 	case ChannelStateReading:
-		// ../spec/channel.yaml:311: the cycle under way reads until wouldBlock, eof or an error
+		// ../spec/channel.yaml:315: the cycle under way reads until wouldBlock, eof or an error
 		return ChannelActions{}, nil
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:313: HUP after the peer's EOF means the connection is gone; the pending writes cannot complete
+		// ../spec/channel.yaml:317: HUP after the peer's EOF means the connection is gone; the pending writes cannot complete
 		m.vars.Output = ChannelOutputIdle
 		m.vars.RearmDue = false // effect of deregister
 		m.state = ChannelStateClosing
-		return ChannelActions{w0: 0x171602 /* failPendingWrites, deregister */}, nil
+		return ChannelActions{w0: 0x181702 /* failPendingWrites, deregister */}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2057,215 +2086,215 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[19]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[20]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[21]
 		case ReadResultEof:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[22]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[23]
 		case ReadResultReset:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[24]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[25]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[26]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[61]
-		case ReadResultDataShort:
-			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[62]
-		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[63]
-		case ReadResultEof:
-			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[64]
-		case ReadResultInterrupted:
-			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
+		case ReadResultDataShort:
+			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[65]
-		case ReadResultReset:
-			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
+		case ReadResultWouldBlock:
+			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[66]
-		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
+		case ReadResultEof:
+			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[67]
-		case ReadResultOtherError:
-			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
+		case ReadResultInterrupted:
+			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[68]
+		case ReadResultReset:
+			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[69]
+		case ReadResultDescriptorInvalid:
+			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[70]
+		case ReadResultOtherError:
+			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[71]
 		}
 	case ChannelStateActive:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[111]
-		case ReadResultDataShort:
-			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[112]
-		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[113]
-		case ReadResultEof:
-			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[114]
-		case ReadResultInterrupted:
-			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[115]
-		case ReadResultReset:
-			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[116]
-		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[117]
-		case ReadResultOtherError:
-			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
+		case ReadResultDataShort:
+			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[118]
+		case ReadResultWouldBlock:
+			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[119]
+		case ReadResultEof:
+			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[120]
+		case ReadResultInterrupted:
+			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[121]
+		case ReadResultReset:
+			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[122]
+		case ReadResultDescriptorInvalid:
+			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[123]
+		case ReadResultOtherError:
+			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[124]
 		}
 	case ChannelStateReading:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:315
+			// ../spec/channel.yaml:319
 			m.vars.Delivered = true
-			return ChannelActions{w0: 0xb0a02 /* deliverRead, continueRead */}, nil
+			return ChannelActions{w0: 0xc0b02 /* deliverRead, continueRead */}, nil
 		case ReadResultDataShort:
 			if m.vars.ReadArmed && m.vars.AutoRead {
-				// ../spec/channel.yaml:316: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
+				// ../spec/channel.yaml:320: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
 				m.vars.Delivered = false
 				m.vars.RearmDue = false // effect of rearmRead
 				m.state = ChannelStateActive
-				return ChannelActions{w0: 0x80c0a03 /* deliverRead, readComplete, rearmRead */}, nil
+				return ChannelActions{w0: 0x90d0b03 /* deliverRead, readComplete, rearmRead */}, nil
 			} else if m.vars.ReadArmed && !m.vars.AutoRead {
-				// ../spec/channel.yaml:316: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
+				// ../spec/channel.yaml:320: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.vars.RearmDue = false // effect of disarmRead
 				m.state = ChannelStateActive
-				return ChannelActions{w0: 0x70c0a03 /* deliverRead, readComplete, disarmRead */}, nil
+				return ChannelActions{w0: 0x80d0b03 /* deliverRead, readComplete, disarmRead */}, nil
 			} else {
-				// ../spec/channel.yaml:316: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
+				// ../spec/channel.yaml:320: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
 				m.vars.Delivered = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateActive
-				return ChannelActions{w0: 0xc0a02 /* deliverRead, readComplete */}, nil
+				return ChannelActions{w0: 0xd0b02 /* deliverRead, readComplete */}, nil
 			}
 		case ReadResultWouldBlock:
 			if !m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:318: R1: spurious readiness; stay armed, count it, no readComplete
+				// ../spec/channel.yaml:322: R1: spurious readiness; stay armed, count it, no readComplete
 				m.vars.RearmDue = false // effect of rearmRead
 				m.state = ChannelStateActive
-				return ChannelActions{w0: 0x80d02 /* countSpurious, rearmRead */}, nil
+				return ChannelActions{w0: 0x90e02 /* countSpurious, rearmRead */}, nil
 			} else if !m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:318: R1: spurious readiness; stay armed, count it, no readComplete
+				// ../spec/channel.yaml:322: R1: spurious readiness; stay armed, count it, no readComplete
 				m.state = ChannelStateActive
-				return ChannelActions{w0: 0xd01 /* countSpurious */}, nil
+				return ChannelActions{w0: 0xe01 /* countSpurious */}, nil
 			} else if m.vars.Delivered && m.vars.ReadArmed && m.vars.AutoRead {
-				// ../spec/channel.yaml:319: with auto-read off one request is one delivering cycle
+				// ../spec/channel.yaml:323: with auto-read off one request is one delivering cycle
 				m.vars.Delivered = false
 				m.vars.RearmDue = false // effect of rearmRead
 				m.state = ChannelStateActive
-				return ChannelActions{w0: 0x80c02 /* readComplete, rearmRead */}, nil
+				return ChannelActions{w0: 0x90d02 /* readComplete, rearmRead */}, nil
 			} else if m.vars.Delivered && m.vars.ReadArmed && !m.vars.AutoRead {
-				// ../spec/channel.yaml:319: with auto-read off one request is one delivering cycle
+				// ../spec/channel.yaml:323: with auto-read off one request is one delivering cycle
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.vars.RearmDue = false // effect of disarmRead
 				m.state = ChannelStateActive
-				return ChannelActions{w0: 0x70c02 /* readComplete, disarmRead */}, nil
+				return ChannelActions{w0: 0x80d02 /* readComplete, disarmRead */}, nil
 			} else {
-				// ../spec/channel.yaml:319: with auto-read off one request is one delivering cycle
+				// ../spec/channel.yaml:323: with auto-read off one request is one delivering cycle
 				m.vars.Delivered = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateActive
-				return ChannelActions{w0: 0xc01 /* readComplete */}, nil
+				return ChannelActions{w0: 0xd01 /* readComplete */}, nil
 			}
 		case ReadResultEof:
 			if m.vars.HalfClosure && m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:326: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
+				// ../spec/channel.yaml:330: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.vars.RearmDue = false // effect of disarmRead
 				m.state = ChannelStateInputClosed
-				return ChannelActions{w0: 0xe070c03 /* readComplete, disarmRead, fireInputClosed */}, nil
+				return ChannelActions{w0: 0xf080d03 /* readComplete, disarmRead, fireInputClosed */}, nil
 			} else if m.vars.HalfClosure && m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:326: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
+				// ../spec/channel.yaml:330: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateInputClosed
-				return ChannelActions{w0: 0xe0c02 /* readComplete, fireInputClosed */}, nil
+				return ChannelActions{w0: 0xf0d02 /* readComplete, fireInputClosed */}, nil
 			} else if m.vars.HalfClosure && !m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:326: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
+				// ../spec/channel.yaml:330: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.vars.RearmDue = false // effect of disarmRead
 				m.state = ChannelStateInputClosed
-				return ChannelActions{w0: 0xe0702 /* disarmRead, fireInputClosed */}, nil
+				return ChannelActions{w0: 0xf0802 /* disarmRead, fireInputClosed */}, nil
 			} else if m.vars.HalfClosure && !m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:326: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
+				// ../spec/channel.yaml:330: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateInputClosed
-				return ChannelActions{w0: 0xe01 /* fireInputClosed */}, nil
+				return ChannelActions{w0: 0xf01 /* fireInputClosed */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Output == ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:327
+				// ../spec/channel.yaml:331
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x17160c03 /* readComplete, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x18170d03 /* readComplete, failPendingWrites, deregister */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Output == ChannelOutputIdle && !m.vars.Delivered {
-				// ../spec/channel.yaml:327
+				// ../spec/channel.yaml:331
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x171602 /* failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x181702 /* failPendingWrites, deregister */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Output != ChannelOutputIdle && m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:328: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
+				// ../spec/channel.yaml:332: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.vars.RearmDue = false // effect of disarmRead
 				m.state = ChannelStateDraining
-				return ChannelActions{w0: 0x70c02 /* readComplete, disarmRead */}, nil
+				return ChannelActions{w0: 0x80d02 /* readComplete, disarmRead */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Output != ChannelOutputIdle && m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:328: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
+				// ../spec/channel.yaml:332: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateDraining
-				return ChannelActions{w0: 0xc01 /* readComplete */}, nil
+				return ChannelActions{w0: 0xd01 /* readComplete */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:328: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
+				// ../spec/channel.yaml:332: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.vars.RearmDue = false // effect of disarmRead
 				m.state = ChannelStateDraining
-				return ChannelActions{w0: 0x701 /* disarmRead */}, nil
+				return ChannelActions{w0: 0x801 /* disarmRead */}, nil
 			} else {
-				// ../spec/channel.yaml:328: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
+				// ../spec/channel.yaml:332: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2273,117 +2302,196 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				return ChannelActions{}, nil
 			}
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:317: R4: EINTR retries
-			return ChannelActions{w0: 0x901 /* readSocket */}, nil
+			// ../spec/channel.yaml:321: R4: EINTR retries
+			return ChannelActions{w0: 0xa01 /* readSocket */}, nil
 		case ReadResultReset, ReadResultOtherError:
 			if m.vars.Delivered {
-				// ../spec/channel.yaml:329: R4 with R2: the cycle that delivered still ends with readComplete before the error
+				// ../spec/channel.yaml:333: R4 with R2: the cycle that delivered still ends with readComplete before the error
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:329: R4 with R2: the cycle that delivered still ends with readComplete before the error
+				// ../spec/channel.yaml:333: R4 with R2: the cycle that delivered still ends with readComplete before the error
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x18171603 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		case ReadResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:274
+				// ../spec/channel.yaml:278
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
+				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:274
+				// ../spec/channel.yaml:278
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x1f1e17161a1b0d08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x20 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:274
+				// ../spec/channel.yaml:278
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x201f1e17161a1b07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			}
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[193]
-		case ReadResultDataShort:
-			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[194]
-		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[195]
-		case ReadResultEof:
-			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[196]
-		case ReadResultInterrupted:
-			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[197]
-		case ReadResultReset:
-			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[198]
-		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[199]
-		case ReadResultOtherError:
-			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
+		case ReadResultDataShort:
+			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[200]
+		case ReadResultWouldBlock:
+			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[201]
+		case ReadResultEof:
+			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[202]
+		case ReadResultInterrupted:
+			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[203]
+		case ReadResultReset:
+			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[204]
+		case ReadResultDescriptorInvalid:
+			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[205]
+		case ReadResultOtherError:
+			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[206]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[238]
-		case ReadResultDataShort:
-			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[239]
-		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[240]
-		case ReadResultEof:
-			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[241]
-		case ReadResultInterrupted:
-			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[242]
-		case ReadResultReset:
-			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
-			return ChannelActions{}, &channelRejects[243]
-		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[244]
-		case ReadResultOtherError:
-			// ../spec/channel.yaml:324: read results follow readSocket, which only a read cycle issues
+		case ReadResultDataShort:
+			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[245]
+		case ReadResultWouldBlock:
+			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[246]
+		case ReadResultEof:
+			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[247]
+		case ReadResultInterrupted:
+			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[248]
+		case ReadResultReset:
+			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[249]
+		case ReadResultDescriptorInvalid:
+			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[250]
+		case ReadResultOtherError:
+			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			return ChannelActions{}, &channelRejects[251]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case ReadResultData, ReadResultDataShort, ReadResultWouldBlock, ReadResultEof, ReadResultInterrupted, ReadResultReset, ReadResultDescriptorInvalid, ReadResultOtherError:
-			// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ReadResultData, ReadResultDataShort, ReadResultWouldBlock, ReadResultEof, ReadResultInterrupted, ReadResultReset, ReadResultDescriptorInvalid, ReadResultOtherError:
-			// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+			// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+			return ChannelActions{}, nil
+		}
+	}
+	return ChannelActions{}, ErrUnknownOutcome
+}
+
+// TimerFired: The channel's timer (startTimer) went off; the outcome says which timeout, if any, has passed.
+func (m *Channel) TimerFired(out TimerCheck) (ChannelActions, error) {
+	if out < TimerCheckCount {
+		if c := &channelCells[(int(m.state)*ChannelEventCount+int(ChannelEventTimerFired))*channelOutcomeStride+int(out)]; c.direct {
+			m.state = c.next
+			return c.acts, nil
+		}
+	}
+	return m.onTimerFired(out)
+}
+
+// onTimerFired answers timerFired from the rows of the table; TimerFired takes the table's
+// precomputed answer instead when the cell has one unguarded row that sets nothing.
+func (m *Channel) onTimerFired(out TimerCheck) (ChannelActions, error) {
+	switch m.state {
+	case ChannelStateFresh:
+		switch out {
+		case TimerCheckIdle:
+			// ../spec/channel.yaml:374: the timer is set when the channel becomes active
+			return ChannelActions{}, &channelRejects[27]
+		case TimerCheckWriteStalled:
+			// ../spec/channel.yaml:374: the timer is set when the channel becomes active
+			return ChannelActions{}, &channelRejects[28]
+		case TimerCheckNotYet:
+			// ../spec/channel.yaml:374: the timer is set when the channel becomes active
+			return ChannelActions{}, &channelRejects[29]
+		}
+	case ChannelStateConnecting:
+		switch out {
+		case TimerCheckIdle:
+			// ../spec/channel.yaml:374: the timer is set when the channel becomes active
+			return ChannelActions{}, &channelRejects[72]
+		case TimerCheckWriteStalled:
+			// ../spec/channel.yaml:374: the timer is set when the channel becomes active
+			return ChannelActions{}, &channelRejects[73]
+		case TimerCheckNotYet:
+			// ../spec/channel.yaml:374: the timer is set when the channel becomes active
+			return ChannelActions{}, &channelRejects[74]
+		}
+	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
+		switch out {
+		case TimerCheckIdle, TimerCheckWriteStalled:
+			if m.vars.Delivered {
+				// ../spec/channel.yaml:367: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
+				m.vars.Delivered = false
+				m.vars.ReadArmed = false
+				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
+			} else {
+				// ../spec/channel.yaml:367: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
+				m.vars.Delivered = false
+				m.vars.ReadArmed = false
+				m.vars.Output = ChannelOutputIdle
+				m.vars.RearmDue = false // effect of deregister
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x18171603 /* fireError, failPendingWrites, deregister */}, nil
+			}
+		case TimerCheckNotYet:
+			// ../spec/channel.yaml:373: there was activity since the timer was set: it is set again for what is left
+			return ChannelActions{w0: 0x601 /* startTimer */}, nil
+		}
+	case ChannelStateClosing:
+		switch out {
+		case TimerCheckIdle, TimerCheckWriteStalled, TimerCheckNotYet:
+			// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+			return ChannelActions{}, nil
+		}
+	case ChannelStateClosed, ChannelStateAbandoned:
+		switch out {
+		case TimerCheckIdle, TimerCheckWriteStalled, TimerCheckNotYet:
+			// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -2404,34 +2512,34 @@ func (m *Channel) ReadContinue() (ChannelActions, error) {
 func (m *Channel) onReadContinue() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:249: no timer, interest or output exists before registration
-		return ChannelActions{}, &channelRejects[27]
+		// ../spec/channel.yaml:253: no timer, interest or output exists before registration
+		return ChannelActions{}, &channelRejects[30]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:300: no read cycle runs before the connection is established
-		return ChannelActions{}, &channelRejects[69]
+		// ../spec/channel.yaml:304: no read cycle runs before the connection is established
+		return ChannelActions{}, &channelRejects[75]
 	case ChannelStateActive, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:323: the continuation of a cycle that an event queued before it already ended
+		// ../spec/channel.yaml:327: the continuation of a cycle that an event queued before it already ended
 		return ChannelActions{}, nil
 	case ChannelStateReading:
 		if m.vars.ReadArmed {
-			// ../spec/channel.yaml:320
-			return ChannelActions{w0: 0x901 /* readSocket */}, nil
+			// ../spec/channel.yaml:324
+			return ChannelActions{w0: 0xa01 /* readSocket */}, nil
 		} else if !m.vars.ReadArmed && m.vars.Delivered {
-			// ../spec/channel.yaml:322: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
+			// ../spec/channel.yaml:326: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
 			m.vars.Delivered = false
 			m.vars.ReadRequested = false
 			m.state = ChannelStateActive
-			return ChannelActions{w0: 0xc01 /* readComplete */}, nil
+			return ChannelActions{w0: 0xd01 /* readComplete */}, nil
 		} else {
-			// ../spec/channel.yaml:322: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
+			// ../spec/channel.yaml:326: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
 			m.state = ChannelStateActive
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2451,50 +2559,50 @@ func (m *Channel) ReadBudgetSpent() (ChannelActions, error) {
 func (m *Channel) onReadBudgetSpent() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:249: no timer, interest or output exists before registration
-		return ChannelActions{}, &channelRejects[28]
+		// ../spec/channel.yaml:253: no timer, interest or output exists before registration
+		return ChannelActions{}, &channelRejects[31]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:300: no read cycle runs before the connection is established
-		return ChannelActions{}, &channelRejects[70]
+		// ../spec/channel.yaml:304: no read cycle runs before the connection is established
+		return ChannelActions{}, &channelRejects[76]
 	case ChannelStateActive, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:323: the continuation of a cycle that an event queued before it already ended
+		// ../spec/channel.yaml:327: the continuation of a cycle that an event queued before it already ended
 		return ChannelActions{}, nil
 	case ChannelStateReading:
 		if m.vars.ReadArmed && m.vars.Delivered && m.vars.AutoRead {
-			// ../spec/channel.yaml:321: with auto-read off the cycle that delivered was the one requested; a budget spent without a delivered read is only queued by continueRead after one, and is answered safely anyway
+			// ../spec/channel.yaml:325: with auto-read off the cycle that delivered was the one requested; a budget spent without a delivered read is only queued by continueRead after one, and is answered safely anyway
 			m.vars.Delivered = false
 			m.vars.RearmDue = false // effect of rearmRead
 			m.state = ChannelStateActive
-			return ChannelActions{w0: 0x80c02 /* readComplete, rearmRead */}, nil
+			return ChannelActions{w0: 0x90d02 /* readComplete, rearmRead */}, nil
 		} else if m.vars.ReadArmed && m.vars.Delivered && !m.vars.AutoRead {
-			// ../spec/channel.yaml:321: with auto-read off the cycle that delivered was the one requested; a budget spent without a delivered read is only queued by continueRead after one, and is answered safely anyway
+			// ../spec/channel.yaml:325: with auto-read off the cycle that delivered was the one requested; a budget spent without a delivered read is only queued by continueRead after one, and is answered safely anyway
 			m.vars.Delivered = false
 			m.vars.ReadRequested = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of disarmRead
 			m.state = ChannelStateActive
-			return ChannelActions{w0: 0x70c02 /* readComplete, disarmRead */}, nil
+			return ChannelActions{w0: 0x80d02 /* readComplete, disarmRead */}, nil
 		} else if m.vars.ReadArmed && !m.vars.Delivered {
-			// ../spec/channel.yaml:321: with auto-read off the cycle that delivered was the one requested; a budget spent without a delivered read is only queued by continueRead after one, and is answered safely anyway
+			// ../spec/channel.yaml:325: with auto-read off the cycle that delivered was the one requested; a budget spent without a delivered read is only queued by continueRead after one, and is answered safely anyway
 			m.vars.RearmDue = false // effect of rearmRead
 			m.state = ChannelStateActive
-			return ChannelActions{w0: 0x801 /* rearmRead */}, nil
+			return ChannelActions{w0: 0x901 /* rearmRead */}, nil
 		} else if !m.vars.ReadArmed && m.vars.Delivered {
-			// ../spec/channel.yaml:322: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
+			// ../spec/channel.yaml:326: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
 			m.vars.Delivered = false
 			m.vars.ReadRequested = false
 			m.state = ChannelStateActive
-			return ChannelActions{w0: 0xc01 /* readComplete */}, nil
+			return ChannelActions{w0: 0xd01 /* readComplete */}, nil
 		} else {
-			// ../spec/channel.yaml:322: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
+			// ../spec/channel.yaml:326: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
 			m.state = ChannelStateActive
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2515,36 +2623,36 @@ func (m *Channel) onReadRequest() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh, ChannelStateConnecting:
 		if !m.vars.AutoRead {
-			// ../spec/channel.yaml:251
+			// ../spec/channel.yaml:255
 			m.vars.ReadRequested = true
 			return ChannelActions{}, nil
 		} else {
-			// ../spec/channel.yaml:252: auto-read arms read interest on activation anyway
+			// ../spec/channel.yaml:256: auto-read arms read interest on activation anyway
 			return ChannelActions{}, nil
 		}
 	case ChannelStateActive, ChannelStateReading:
 		if m.vars.AutoRead || m.vars.ReadRequested {
-			// ../spec/channel.yaml:331: auto-read, or a request is already outstanding
+			// ../spec/channel.yaml:335: auto-read, or a request is already outstanding
 			return ChannelActions{}, nil
 		} else if !m.vars.AutoRead && !m.vars.ReadRequested && !(m.vars.Backpressure && m.vars.Unwritable) {
-			// ../spec/channel.yaml:332: while backpressure pauses reading the request is armed when the output falls below the low watermark
+			// ../spec/channel.yaml:336: while backpressure pauses reading the request is armed when the output falls below the low watermark
 			m.vars.ReadRequested = true
 			m.vars.ReadArmed = true
 			m.vars.RearmDue = false // effect of armRead
-			return ChannelActions{w0: 0x601 /* armRead */}, nil
+			return ChannelActions{w0: 0x701 /* armRead */}, nil
 		} else {
-			// ../spec/channel.yaml:332: while backpressure pauses reading the request is armed when the output falls below the low watermark
+			// ../spec/channel.yaml:336: while backpressure pauses reading the request is armed when the output falls below the low watermark
 			m.vars.ReadRequested = true
 			return ChannelActions{}, nil
 		}
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:312: input is finished: a stale notification, or a request for reads that cannot come
+		// ../spec/channel.yaml:316: input is finished: a stale notification, or a request for reads that cannot come
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2568,99 +2676,99 @@ func (m *Channel) onWriteQueued(out QueueLevel) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:250: writes are accepted once the channel is active
-			return ChannelActions{}, &channelRejects[29]
+			// ../spec/channel.yaml:254: writes are accepted once the channel is active
+			return ChannelActions{}, &channelRejects[32]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:250: writes are accepted once the channel is active
-			return ChannelActions{}, &channelRejects[30]
+			// ../spec/channel.yaml:254: writes are accepted once the channel is active
+			return ChannelActions{}, &channelRejects[33]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:301: writes are accepted once the channel is active
-			return ChannelActions{}, &channelRejects[71]
+			// ../spec/channel.yaml:305: writes are accepted once the channel is active
+			return ChannelActions{}, &channelRejects[77]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:301: writes are accepted once the channel is active
-			return ChannelActions{}, &channelRejects[72]
+			// ../spec/channel.yaml:305: writes are accepted once the channel is active
+			return ChannelActions{}, &channelRejects[78]
 		}
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed:
 		switch out {
 		case QueueLevelWithinHigh:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:335
+				// ../spec/channel.yaml:339
 				m.vars.Output = ChannelOutputFlushing
-				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
+				return ChannelActions{w0: 0x1001 /* writeSocket */}, nil
 			} else {
-				// ../spec/channel.yaml:336: the bytes join the queue; the write under way or the armed interest sends them
+				// ../spec/channel.yaml:340: the bytes join the queue; the write under way or the armed interest sends them
 				return ChannelActions{}, nil
 			}
 		case QueueLevelAboveHigh:
 			if m.vars.Unwritable && m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:337: already unwritable
+				// ../spec/channel.yaml:341: already unwritable
 				m.vars.Output = ChannelOutputFlushing
-				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
+				return ChannelActions{w0: 0x1001 /* writeSocket */}, nil
 			} else if m.vars.Unwritable && m.vars.Output != ChannelOutputIdle {
-				// ../spec/channel.yaml:338: already unwritable; the bytes join the queue
+				// ../spec/channel.yaml:342: already unwritable; the bytes join the queue
 				return ChannelActions{}, nil
 			} else if !m.vars.Unwritable && m.vars.Backpressure && m.vars.ReadArmed && m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:339: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
+				// ../spec/channel.yaml:343: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
 				m.vars.Unwritable = true
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputFlushing
 				m.vars.RearmDue = false // effect of disarmRead
-				return ChannelActions{w0: 0xf071403 /* fireWritabilityChanged, disarmRead, writeSocket */}, nil
+				return ChannelActions{w0: 0x10081503 /* fireWritabilityChanged, disarmRead, writeSocket */}, nil
 			} else if !m.vars.Unwritable && m.vars.Backpressure && m.vars.ReadArmed && m.vars.Output != ChannelOutputIdle {
-				// ../spec/channel.yaml:339: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
+				// ../spec/channel.yaml:343: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
 				m.vars.Unwritable = true
 				m.vars.ReadArmed = false
 				m.vars.RearmDue = false // effect of disarmRead
-				return ChannelActions{w0: 0x71402 /* fireWritabilityChanged, disarmRead */}, nil
+				return ChannelActions{w0: 0x81502 /* fireWritabilityChanged, disarmRead */}, nil
 			} else if !m.vars.Unwritable && !(m.vars.Backpressure && m.vars.ReadArmed) && m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:339: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
+				// ../spec/channel.yaml:343: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
 				m.vars.Unwritable = true
 				m.vars.Output = ChannelOutputFlushing
-				return ChannelActions{w0: 0xf1402 /* fireWritabilityChanged, writeSocket */}, nil
+				return ChannelActions{w0: 0x101502 /* fireWritabilityChanged, writeSocket */}, nil
 			} else {
-				// ../spec/channel.yaml:339: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
+				// ../spec/channel.yaml:343: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
 				m.vars.Unwritable = true
-				return ChannelActions{w0: 0x1401 /* fireWritabilityChanged */}, nil
+				return ChannelActions{w0: 0x1501 /* fireWritabilityChanged */}, nil
 			}
 		}
 	case ChannelStateDraining:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:340: a draining channel takes no new writes
-			return ChannelActions{}, &channelRejects[246]
+			// ../spec/channel.yaml:344: a draining channel takes no new writes
+			return ChannelActions{}, &channelRejects[252]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:340: a draining channel takes no new writes
-			return ChannelActions{}, &channelRejects[247]
+			// ../spec/channel.yaml:344: a draining channel takes no new writes
+			return ChannelActions{}, &channelRejects[253]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:407: the channel is closing
-			return ChannelActions{}, &channelRejects[271]
+			// ../spec/channel.yaml:413: the channel is closing
+			return ChannelActions{}, &channelRejects[277]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:407: the channel is closing
-			return ChannelActions{}, &channelRejects[272]
+			// ../spec/channel.yaml:413: the channel is closing
+			return ChannelActions{}, &channelRejects[278]
 		}
 	case ChannelStateClosed:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:414: the channel is closed
-			return ChannelActions{}, &channelRejects[279]
+			// ../spec/channel.yaml:420: the channel is closed
+			return ChannelActions{}, &channelRejects[285]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:414: the channel is closed
-			return ChannelActions{}, &channelRejects[280]
+			// ../spec/channel.yaml:420: the channel is closed
+			return ChannelActions{}, &channelRejects[286]
 		}
 	case ChannelStateAbandoned:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:414: the channel is closed
-			return ChannelActions{}, &channelRejects[281]
+			// ../spec/channel.yaml:420: the channel is closed
+			return ChannelActions{}, &channelRejects[287]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:414: the channel is closed
-			return ChannelActions{}, &channelRejects[282]
+			// ../spec/channel.yaml:420: the channel is closed
+			return ChannelActions{}, &channelRejects[288]
 		}
 	}
 	return ChannelActions{}, ErrUnknownOutcome
@@ -2684,625 +2792,625 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case WriteResultDrained:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[31]
-		case WriteResultPartial:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[32]
-		case WriteResultWouldBlock:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[33]
-		case WriteResultInterrupted:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[34]
-		case WriteResultBrokenPipe:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+		case WriteResultPartial:
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[35]
-		case WriteResultReset:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+		case WriteResultWouldBlock:
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[36]
-		case WriteResultDescriptorInvalid:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+		case WriteResultInterrupted:
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[37]
-		case WriteResultOtherError:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+		case WriteResultBrokenPipe:
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[38]
+		case WriteResultReset:
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[39]
+		case WriteResultDescriptorInvalid:
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[40]
+		case WriteResultOtherError:
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[41]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case WriteResultDrained:
-			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[73]
-		case WriteResultPartial:
-			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[74]
-		case WriteResultWouldBlock:
-			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[75]
-		case WriteResultInterrupted:
-			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[76]
-		case WriteResultBrokenPipe:
-			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[77]
-		case WriteResultReset:
-			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
-			return ChannelActions{}, &channelRejects[78]
-		case WriteResultDescriptorInvalid:
-			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[79]
-		case WriteResultOtherError:
-			// ../spec/channel.yaml:298: no read or write is issued before the connection is established
+		case WriteResultPartial:
+			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[80]
+		case WriteResultWouldBlock:
+			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[81]
+		case WriteResultInterrupted:
+			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[82]
+		case WriteResultBrokenPipe:
+			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[83]
+		case WriteResultReset:
+			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[84]
+		case WriteResultDescriptorInvalid:
+			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[85]
+		case WriteResultOtherError:
+			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
+			return ChannelActions{}, &channelRejects[86]
 		}
 	case ChannelStateActive:
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[119]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[125]
 			} else if m.vars.Output == ChannelOutputArmed {
-				// ../spec/channel.yaml:344
+				// ../spec/channel.yaml:348
 				m.vars.Output = ChannelOutputIdle
-				return ChannelActions{w0: 0x121002 /* completeWrites, disarmWrite */}, nil
+				return ChannelActions{w0: 0x131102 /* completeWrites, disarmWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:344
+				// ../spec/channel.yaml:348
 				m.vars.Output = ChannelOutputIdle
-				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
+				return ChannelActions{w0: 0x1101 /* completeWrites */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[120]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[126]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
-				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
+				return ChannelActions{w0: 0x121102 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
-				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
+				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				return ChannelActions{w0: 0x1101 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[121]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[127]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
-				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
+				return ChannelActions{w0: 0x1201 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
-				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
+				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				return ChannelActions{w0: 0x140e02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[122]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[128]
 			} else {
-				// ../spec/channel.yaml:352: EINTR retries
-				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
+				// ../spec/channel.yaml:356: EINTR retries
+				return ChannelActions{w0: 0x1001 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[123]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[129]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:353
+				// ../spec/channel.yaml:357
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:353
+				// ../spec/channel.yaml:357
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x18171603 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[124]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[130]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:353
+				// ../spec/channel.yaml:357
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:353
+				// ../spec/channel.yaml:357
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x18171603 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		case WriteResultDescriptorInvalid:
 			if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:279
+				// ../spec/channel.yaml:283
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
+				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:279
+				// ../spec/channel.yaml:283
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x1f1e17161a1b0d08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x20 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.EbadfPolicy == ChannelEbadfPolicyContain {
-				// ../spec/channel.yaml:279
+				// ../spec/channel.yaml:283
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x201f1e17161a1b07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[125]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[131]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[126]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[132]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:353
+				// ../spec/channel.yaml:357
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:353
+				// ../spec/channel.yaml:357
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x18171603 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		}
 	case ChannelStateReading:
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[156]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[162]
 			} else if m.vars.Output == ChannelOutputArmed {
-				// ../spec/channel.yaml:344
+				// ../spec/channel.yaml:348
 				m.vars.Output = ChannelOutputIdle
-				return ChannelActions{w0: 0x121002 /* completeWrites, disarmWrite */}, nil
+				return ChannelActions{w0: 0x131102 /* completeWrites, disarmWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:344
+				// ../spec/channel.yaml:348
 				m.vars.Output = ChannelOutputIdle
-				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
+				return ChannelActions{w0: 0x1101 /* completeWrites */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[157]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[163]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
-				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
+				return ChannelActions{w0: 0x121102 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
-				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
+				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				return ChannelActions{w0: 0x1101 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[158]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[164]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
-				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
+				return ChannelActions{w0: 0x1201 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
-				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
+				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				return ChannelActions{w0: 0x140e02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[159]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[165]
 			} else {
-				// ../spec/channel.yaml:352: EINTR retries
-				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
+				// ../spec/channel.yaml:356: EINTR retries
+				return ChannelActions{w0: 0x1001 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[160]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[166]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:353
+				// ../spec/channel.yaml:357
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:353
+				// ../spec/channel.yaml:357
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x18171603 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[161]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[167]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:353
+				// ../spec/channel.yaml:357
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:353
+				// ../spec/channel.yaml:357
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x18171603 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		case WriteResultDescriptorInvalid:
 			if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:279
+				// ../spec/channel.yaml:283
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
+				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:279
+				// ../spec/channel.yaml:283
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x1f1e17161a1b0d08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x20 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.EbadfPolicy == ChannelEbadfPolicyContain {
-				// ../spec/channel.yaml:279
+				// ../spec/channel.yaml:283
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x201f1e17161a1b07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[162]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[168]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[163]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[169]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:353
+				// ../spec/channel.yaml:357
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:353
+				// ../spec/channel.yaml:357
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x18171603 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[201]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[207]
 			} else if m.vars.Output == ChannelOutputArmed {
-				// ../spec/channel.yaml:344
+				// ../spec/channel.yaml:348
 				m.vars.Output = ChannelOutputIdle
-				return ChannelActions{w0: 0x121002 /* completeWrites, disarmWrite */}, nil
+				return ChannelActions{w0: 0x131102 /* completeWrites, disarmWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:344
+				// ../spec/channel.yaml:348
 				m.vars.Output = ChannelOutputIdle
-				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
+				return ChannelActions{w0: 0x1101 /* completeWrites */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[202]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[208]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
-				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
+				return ChannelActions{w0: 0x121102 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
-				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
+				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				return ChannelActions{w0: 0x1101 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[203]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[209]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
-				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
+				return ChannelActions{w0: 0x1201 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
-				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
+				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				return ChannelActions{w0: 0x140e02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[204]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[210]
 			} else {
-				// ../spec/channel.yaml:352: EINTR retries
-				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
+				// ../spec/channel.yaml:356: EINTR retries
+				return ChannelActions{w0: 0x1001 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[205]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[211]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:353
+				// ../spec/channel.yaml:357
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:353
+				// ../spec/channel.yaml:357
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x18171603 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[206]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[212]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:353
+				// ../spec/channel.yaml:357
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:353
+				// ../spec/channel.yaml:357
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x18171603 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		case WriteResultDescriptorInvalid:
 			if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:279
+				// ../spec/channel.yaml:283
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
+				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:279
+				// ../spec/channel.yaml:283
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x1f1e17161a1b0d08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x20 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.EbadfPolicy == ChannelEbadfPolicyContain {
-				// ../spec/channel.yaml:279
+				// ../spec/channel.yaml:283
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x201f1e17161a1b07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[207]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[213]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[208]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[214]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:353
+				// ../spec/channel.yaml:357
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:353
+				// ../spec/channel.yaml:357
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x18171603 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		}
 	case ChannelStateDraining:
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[248]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[254]
 			} else {
-				// ../spec/channel.yaml:345: the graceful close completes once the flushed writes are out
+				// ../spec/channel.yaml:349: the graceful close completes once the flushed writes are out
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x171002 /* completeWrites, deregister */}, nil
+				return ChannelActions{w0: 0x181102 /* completeWrites, deregister */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[249]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[255]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
-				return ChannelActions{w0: 0x111002 /* completeWrites, armWrite */}, nil
+				return ChannelActions{w0: 0x121102 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
-				return ChannelActions{w0: 0x1001 /* completeWrites */}, nil
+				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				return ChannelActions{w0: 0x1101 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[250]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[256]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
-				return ChannelActions{w0: 0x1101 /* armWrite */}, nil
+				return ChannelActions{w0: 0x1201 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:346: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
-				return ChannelActions{w0: 0x130d02 /* countSpurious, rearmWrite */}, nil
+				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				return ChannelActions{w0: 0x140e02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[251]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[257]
 			} else {
-				// ../spec/channel.yaml:352: EINTR retries
-				return ChannelActions{w0: 0xf01 /* writeSocket */}, nil
+				// ../spec/channel.yaml:356: EINTR retries
+				return ChannelActions{w0: 0x1001 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[252]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[258]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:353
+				// ../spec/channel.yaml:357
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:353
+				// ../spec/channel.yaml:357
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x18171603 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[253]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[259]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:353
+				// ../spec/channel.yaml:357
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:353
+				// ../spec/channel.yaml:357
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x18171603 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		case WriteResultDescriptorInvalid:
 			if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:279
+				// ../spec/channel.yaml:283
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
+				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:279
+				// ../spec/channel.yaml:283
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x1f1e17161a1b0d08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x20 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.EbadfPolicy == ChannelEbadfPolicyContain {
-				// ../spec/channel.yaml:279
+				// ../spec/channel.yaml:283
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x201f1e17161a1b07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[254]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[260]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: no writeSocket is under way
-				return ChannelActions{}, &channelRejects[255]
+				// ../spec/channel.yaml:347: no writeSocket is under way
+				return ChannelActions{}, &channelRejects[261]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:353
+				// ../spec/channel.yaml:357
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:353
+				// ../spec/channel.yaml:357
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x18171603 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		}
 	case ChannelStateClosing:
 		switch out {
 		case WriteResultDrained, WriteResultPartial, WriteResultWouldBlock, WriteResultInterrupted, WriteResultBrokenPipe, WriteResultReset, WriteResultDescriptorInvalid, WriteResultOtherError:
-			// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case WriteResultDrained, WriteResultPartial, WriteResultWouldBlock, WriteResultInterrupted, WriteResultBrokenPipe, WriteResultReset, WriteResultDescriptorInvalid, WriteResultOtherError:
-			// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+			// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -3323,40 +3431,40 @@ func (m *Channel) LowWatermark() (ChannelActions, error) {
 func (m *Channel) onLowWatermark() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:249: no timer, interest or output exists before registration
-		return ChannelActions{}, &channelRejects[39]
+		// ../spec/channel.yaml:253: no timer, interest or output exists before registration
+		return ChannelActions{}, &channelRejects[42]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:301: writes are accepted once the channel is active
-		return ChannelActions{}, &channelRejects[81]
+		// ../spec/channel.yaml:305: writes are accepted once the channel is active
+		return ChannelActions{}, &channelRejects[87]
 	case ChannelStateActive, ChannelStateReading:
 		if !m.vars.Unwritable {
-			// ../spec/channel.yaml:355: already writable
+			// ../spec/channel.yaml:359: already writable
 			return ChannelActions{}, nil
 		} else if m.vars.Unwritable && m.vars.Backpressure && (m.vars.AutoRead || m.vars.ReadRequested) {
-			// ../spec/channel.yaml:356
+			// ../spec/channel.yaml:360
 			m.vars.Unwritable = false
 			m.vars.ReadArmed = true
 			m.vars.RearmDue = false // effect of armRead
-			return ChannelActions{w0: 0x61402 /* fireWritabilityChanged, armRead */}, nil
+			return ChannelActions{w0: 0x71502 /* fireWritabilityChanged, armRead */}, nil
 		} else {
-			// ../spec/channel.yaml:356
+			// ../spec/channel.yaml:360
 			m.vars.Unwritable = false
-			return ChannelActions{w0: 0x1401 /* fireWritabilityChanged */}, nil
+			return ChannelActions{w0: 0x1501 /* fireWritabilityChanged */}, nil
 		}
 	case ChannelStateInputClosed, ChannelStateDraining:
 		if !m.vars.Unwritable {
-			// ../spec/channel.yaml:355: already writable
+			// ../spec/channel.yaml:359: already writable
 			return ChannelActions{}, nil
 		} else {
-			// ../spec/channel.yaml:357
+			// ../spec/channel.yaml:361
 			m.vars.Unwritable = false
-			return ChannelActions{w0: 0x1401 /* fireWritabilityChanged */}, nil
+			return ChannelActions{w0: 0x1501 /* fireWritabilityChanged */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3376,66 +3484,66 @@ func (m *Channel) Drain() (ChannelActions, error) {
 func (m *Channel) onDrain() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:253: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
+		// ../spec/channel.yaml:257: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
 		m.vars.CloseStep = ChannelCloseStepReleasing
 		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
-		return ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, nil
+		return ChannelActions{w0: 0x201902 /* closeFD, settleClosed */}, nil
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:290: closing fails the dial when it finishes, with its final cause
+		// ../spec/channel.yaml:294: closing fails the dial when it finishes, with its final cause
 		m.vars.RearmDue = false // effect of deregister
 		m.state = ChannelStateClosing
-		return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
+		return ChannelActions{w0: 0x180102 /* cancelConnectTimer, deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed:
 		if m.vars.Output == ChannelOutputIdle && m.vars.Delivered {
-			// ../spec/channel.yaml:360
+			// ../spec/channel.yaml:364
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
-			return ChannelActions{w0: 0x170c02 /* readComplete, deregister */}, nil
+			return ChannelActions{w0: 0x180d02 /* readComplete, deregister */}, nil
 		} else if m.vars.Output == ChannelOutputIdle && !m.vars.Delivered {
-			// ../spec/channel.yaml:360
+			// ../spec/channel.yaml:364
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
-			return ChannelActions{w0: 0x1701 /* deregister */}, nil
+			return ChannelActions{w0: 0x1801 /* deregister */}, nil
 		} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered && m.vars.ReadArmed {
-			// ../spec/channel.yaml:361
+			// ../spec/channel.yaml:365
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of disarmRead
 			m.state = ChannelStateDraining
-			return ChannelActions{w0: 0x70c02 /* readComplete, disarmRead */}, nil
+			return ChannelActions{w0: 0x80d02 /* readComplete, disarmRead */}, nil
 		} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered && !m.vars.ReadArmed {
-			// ../spec/channel.yaml:361
+			// ../spec/channel.yaml:365
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.state = ChannelStateDraining
-			return ChannelActions{w0: 0xc01 /* readComplete */}, nil
+			return ChannelActions{w0: 0xd01 /* readComplete */}, nil
 		} else if m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.ReadArmed {
-			// ../spec/channel.yaml:361
+			// ../spec/channel.yaml:365
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of disarmRead
 			m.state = ChannelStateDraining
-			return ChannelActions{w0: 0x701 /* disarmRead */}, nil
+			return ChannelActions{w0: 0x801 /* disarmRead */}, nil
 		} else {
-			// ../spec/channel.yaml:361
+			// ../spec/channel.yaml:365
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.state = ChannelStateDraining
 			return ChannelActions{}, nil
 		}
 	case ChannelStateDraining:
-		// ../spec/channel.yaml:362: already draining
+		// ../spec/channel.yaml:366: already draining
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3455,39 +3563,39 @@ func (m *Channel) Close() (ChannelActions, error) {
 func (m *Channel) onClose() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:253: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
+		// ../spec/channel.yaml:257: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
 		m.vars.CloseStep = ChannelCloseStepReleasing
 		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
-		return ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, nil
+		return ChannelActions{w0: 0x201902 /* closeFD, settleClosed */}, nil
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:290: closing fails the dial when it finishes, with its final cause
+		// ../spec/channel.yaml:294: closing fails the dial when it finishes, with its final cause
 		m.vars.RearmDue = false // effect of deregister
 		m.state = ChannelStateClosing
-		return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
+		return ChannelActions{w0: 0x180102 /* cancelConnectTimer, deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:363: the pending writes fail first, with the cause that closes
+			// ../spec/channel.yaml:367: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
-			return ChannelActions{w0: 0x17160c03 /* readComplete, failPendingWrites, deregister */}, nil
+			return ChannelActions{w0: 0x18170d03 /* readComplete, failPendingWrites, deregister */}, nil
 		} else {
-			// ../spec/channel.yaml:363: the pending writes fail first, with the cause that closes
+			// ../spec/channel.yaml:367: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
-			return ChannelActions{w0: 0x171602 /* failPendingWrites, deregister */}, nil
+			return ChannelActions{w0: 0x181702 /* failPendingWrites, deregister */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3511,171 +3619,171 @@ func (m *Channel) onDeregistered(out PollerControlResult) (ChannelActions, error
 	case ChannelStateFresh:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[40]
-		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[41]
-		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[42]
-		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[43]
-		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[44]
-		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[45]
+		case PollerControlResultNotRegistered:
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[46]
+		case PollerControlResultExhausted:
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[47]
+		case PollerControlResultOtherError:
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[48]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[82]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[88]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[83]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[89]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[84]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[90]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[85]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[91]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[86]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[92]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[87]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[93]
 		}
 	case ChannelStateActive:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[127]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[133]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[128]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[134]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[129]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[135]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[130]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[136]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[131]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[137]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[132]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[138]
 		}
 	case ChannelStateReading:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[164]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[170]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[165]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[171]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[166]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[172]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[167]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[173]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[168]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[174]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[169]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[175]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[209]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[215]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[210]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[216]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[211]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[217]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[212]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[218]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[213]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[219]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[214]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[220]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[256]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[262]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[257]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[263]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[258]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[264]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[259]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[265]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[260]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[266]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[261]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[267]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case PollerControlResultOk, PollerControlResultAlreadyRegistered, PollerControlResultExhausted:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:376: the number is still ours: the DEL found it registered, or failed for want of memory, which says nothing about the number
+				// ../spec/channel.yaml:382: the number is still ours: the DEL found it registered, or failed for want of memory, which says nothing about the number
 				m.vars.CloseStep = ChannelCloseStepReleasing
 				m.vars.RearmDue = false // effect of closeFD
-				return ChannelActions{w0: 0x1801 /* closeFD */}, nil
+				return ChannelActions{w0: 0x1901 /* closeFD */}, nil
 			} else {
-				// ../spec/channel.yaml:391: the loop failed while the DEL's result was awaited and close(2) went ahead without it
+				// ../spec/channel.yaml:397: the loop failed while the DEL's result was awaited and close(2) went ahead without it
 				return ChannelActions{}, nil
 			}
 		case PollerControlResultDescriptorInvalid, PollerControlResultNotRegistered, PollerControlResultOtherError:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:377: D2 crash: the DEL failed for a registered descriptor; the number is not ours, so it is not closed
+				// ../spec/channel.yaml:383: D2 crash: the DEL failed for a registered descriptor; the number is not ours, so it is not closed
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
+				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:378: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it. Only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
+				// ../spec/channel.yaml:384: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it. Only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1f1e1d15191a06 /* countDescriptorInvalid, forgetFD, fireError, fireInactive, leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x201f1e161a1b06 /* countDescriptorInvalid, forgetFD, fireError, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached != ChannelReachedOpen {
-				// ../spec/channel.yaml:378: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it. Only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
+				// ../spec/channel.yaml:384: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it. Only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1f1e04191a05 /* countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x201f041a1b05 /* countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.HandlerDead && m.vars.Reached == ChannelReachedOpen {
-				// ../spec/channel.yaml:378: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it. Only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
+				// ../spec/channel.yaml:384: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it. Only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1f1e191a04 /* countDescriptorInvalid, forgetFD, leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x201f1a1b04 /* countDescriptorInvalid, forgetFD, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:391: the loop failed while the DEL's result was awaited and close(2) went ahead without it
+				// ../spec/channel.yaml:397: the loop failed while the DEL's result was awaited and close(2) went ahead without it
 				return ChannelActions{}, nil
 			}
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+			// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -3700,147 +3808,147 @@ func (m *Channel) onReleased(out CloseResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[46]
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[49]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[47]
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[50]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[48]
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[51]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[88]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[94]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[89]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[95]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[90]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[96]
 		}
 	case ChannelStateActive:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[133]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[139]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[134]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[140]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[135]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[141]
 		}
 	case ChannelStateReading:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[170]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[176]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[171]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[177]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[172]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[178]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[215]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[221]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[216]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[222]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[217]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[223]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[262]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[268]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[263]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[269]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:299: deregister and closeFD are issued only on the way to closing
-			return ChannelActions{}, &channelRejects[264]
+			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			return ChannelActions{}, &channelRejects[270]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case CloseResultClosed:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:392: no close(2) is issued before the DEL's result
-				return ChannelActions{}, &channelRejects[273]
+				// ../spec/channel.yaml:398: no close(2) is issued before the DEL's result
+				return ChannelActions{}, &channelRejects[279]
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:393: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				// ../spec/channel.yaml:399: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1f1e1d03 /* fireInactive, leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x201f1e03 /* fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedDialing {
-				// ../spec/channel.yaml:393: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				// ../spec/channel.yaml:399: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1f1e0403 /* failConnect, leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x201f0403 /* failConnect, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached != ChannelReachedUnadmitted && !(m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead) && m.vars.Reached != ChannelReachedDialing {
-				// ../spec/channel.yaml:393: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				// ../spec/channel.yaml:399: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1f1e02 /* leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x201f02 /* leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:396: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
-				return ChannelActions{}, &channelRejects[273]
+				// ../spec/channel.yaml:402: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
+				return ChannelActions{}, &channelRejects[279]
 			}
 		case CloseResultDescriptorInvalid:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:392: no close(2) is issued before the DEL's result
-				return ChannelActions{}, &channelRejects[275]
+				// ../spec/channel.yaml:398: no close(2) is issued before the DEL's result
+				return ChannelActions{}, &channelRejects[281]
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash && m.vars.Reached != ChannelReachedUnadmitted {
-				// ../spec/channel.yaml:394
+				// ../spec/channel.yaml:400
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
+				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:395: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
+				// ../spec/channel.yaml:401: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
 				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1f1e1d1a04 /* countDescriptorInvalid, fireInactive, leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x201f1e1b04 /* countDescriptorInvalid, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedDialing {
-				// ../spec/channel.yaml:395: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
+				// ../spec/channel.yaml:401: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
 				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1f1e041a04 /* countDescriptorInvalid, failConnect, leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x201f041b04 /* countDescriptorInvalid, failConnect, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached != ChannelReachedUnadmitted && !(m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead) && m.vars.Reached != ChannelReachedDialing {
-				// ../spec/channel.yaml:395: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
+				// ../spec/channel.yaml:401: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
 				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1f1e1a03 /* countDescriptorInvalid, leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x201f1b03 /* countDescriptorInvalid, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:396: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
-				return ChannelActions{}, &channelRejects[275]
+				// ../spec/channel.yaml:402: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
+				return ChannelActions{}, &channelRejects[281]
 			}
 		case CloseResultOtherError:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:392: no close(2) is issued before the DEL's result
-				return ChannelActions{}, &channelRejects[277]
+				// ../spec/channel.yaml:398: no close(2) is issued before the DEL's result
+				return ChannelActions{}, &channelRejects[283]
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:393: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				// ../spec/channel.yaml:399: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1f1e1d03 /* fireInactive, leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x201f1e03 /* fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedDialing {
-				// ../spec/channel.yaml:393: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				// ../spec/channel.yaml:399: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1f1e0403 /* failConnect, leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x201f0403 /* failConnect, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached != ChannelReachedUnadmitted && !(m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead) && m.vars.Reached != ChannelReachedDialing {
-				// ../spec/channel.yaml:393: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				// ../spec/channel.yaml:399: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
-				return ChannelActions{w0: 0x1f1e02 /* leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x201f02 /* leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:396: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
-				return ChannelActions{}, &channelRejects[277]
+				// ../spec/channel.yaml:402: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
+				return ChannelActions{}, &channelRejects[283]
 			}
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case CloseResultClosed, CloseResultDescriptorInvalid, CloseResultOtherError:
-			// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+			// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -3865,110 +3973,110 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 	case ChannelStateFresh:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[49]
-		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[50]
-		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
-			return ChannelActions{}, &channelRejects[51]
-		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[52]
-		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+		case PollerControlResultDescriptorInvalid:
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[53]
-		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:244: no syscall has been issued on a channel that is not registered
+		case PollerControlResultAlreadyRegistered:
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[54]
+		case PollerControlResultNotRegistered:
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[55]
+		case PollerControlResultExhausted:
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[56]
+		case PollerControlResultOtherError:
+			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			return ChannelActions{}, &channelRejects[57]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:302: successful changes are not reported
+			// ../spec/channel.yaml:306: successful changes are not reported
 			return ChannelActions{}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:262
+				// ../spec/channel.yaml:266
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
+				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/channel.yaml:264
+				// ../spec/channel.yaml:268
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1f1e04191a0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x201f041a1b0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:290: closing fails the dial when it finishes, with its final cause
+			// ../spec/channel.yaml:294: closing fails the dial when it finishes, with its final cause
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
-			return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
+			return ChannelActions{w0: 0x180102 /* cancelConnectTimer, deregister */}, nil
 		}
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:302: successful changes are not reported
+			// ../spec/channel.yaml:306: successful changes are not reported
 			return ChannelActions{}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:269
+				// ../spec/channel.yaml:273
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
+				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:269
+				// ../spec/channel.yaml:273
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x1f1e17161a1b0d08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x20 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:269
+				// ../spec/channel.yaml:273
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
-				return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+				return ChannelActions{w0: 0x201f1e17161a1b07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
 			if m.vars.Delivered {
-				// ../spec/channel.yaml:363: the pending writes fail first, with the cause that closes
+				// ../spec/channel.yaml:367: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x1716150c04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:363: the pending writes fail first, with the cause that closes
+				// ../spec/channel.yaml:367: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
-				return ChannelActions{w0: 0x17161503 /* fireError, failPendingWrites, deregister */}, nil
+				return ChannelActions{w0: 0x18171603 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		}
 	case ChannelStateClosing:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:408: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+			// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -3990,51 +4098,51 @@ func (m *Channel) LoopFailed() (ChannelActions, error) {
 func (m *Channel) onLoopFailed() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:253: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
+		// ../spec/channel.yaml:257: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
 		m.vars.CloseStep = ChannelCloseStepReleasing
 		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
-		return ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, nil
+		return ChannelActions{w0: 0x201902 /* closeFD, settleClosed */}, nil
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:303: the failed poller is closed with all its registrations; no epoll_ctl on it
+		// ../spec/channel.yaml:307: the failed poller is closed with all its registrations; no epoll_ctl on it
 		m.vars.CloseStep = ChannelCloseStepReleasing
 		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosing
-		return ChannelActions{w0: 0x180102 /* cancelConnectTimer, closeFD */}, nil
+		return ChannelActions{w0: 0x190102 /* cancelConnectTimer, closeFD */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:369: the failed poller is closed with all its registrations; no epoll_ctl on it
+			// ../spec/channel.yaml:375: the failed poller is closed with all its registrations; no epoll_ctl on it
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosing
-			return ChannelActions{w0: 0x1816150c04 /* readComplete, fireError, failPendingWrites, closeFD */}, nil
+			return ChannelActions{w0: 0x1917160d04 /* readComplete, fireError, failPendingWrites, closeFD */}, nil
 		} else {
-			// ../spec/channel.yaml:369: the failed poller is closed with all its registrations; no epoll_ctl on it
+			// ../spec/channel.yaml:375: the failed poller is closed with all its registrations; no epoll_ctl on it
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosing
-			return ChannelActions{w0: 0x18161503 /* fireError, failPendingWrites, closeFD */}, nil
+			return ChannelActions{w0: 0x19171603 /* fireError, failPendingWrites, closeFD */}, nil
 		}
 	case ChannelStateClosing:
 		if m.vars.CloseStep == ChannelCloseStepDeregistering {
-			// ../spec/channel.yaml:397: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
+			// ../spec/channel.yaml:403: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosing
-			return ChannelActions{w0: 0x1801 /* closeFD */}, nil
+			return ChannelActions{w0: 0x1901 /* closeFD */}, nil
 		} else {
-			// ../spec/channel.yaml:397: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
+			// ../spec/channel.yaml:403: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
 			m.state = ChannelStateClosing
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -4055,40 +4163,40 @@ func (m *Channel) ForcedShutdown() (ChannelActions, error) {
 func (m *Channel) onForcedShutdown() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:253: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
+		// ../spec/channel.yaml:257: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
 		m.vars.CloseStep = ChannelCloseStepReleasing
 		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
-		return ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, nil
+		return ChannelActions{w0: 0x201902 /* closeFD, settleClosed */}, nil
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:290: closing fails the dial when it finishes, with its final cause
+		// ../spec/channel.yaml:294: closing fails the dial when it finishes, with its final cause
 		m.vars.RearmDue = false // effect of deregister
 		m.state = ChannelStateClosing
-		return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
+		return ChannelActions{w0: 0x180102 /* cancelConnectTimer, deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:363: the pending writes fail first, with the cause that closes
+			// ../spec/channel.yaml:367: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
-			return ChannelActions{w0: 0x17160c03 /* readComplete, failPendingWrites, deregister */}, nil
+			return ChannelActions{w0: 0x18170d03 /* readComplete, failPendingWrites, deregister */}, nil
 		} else {
-			// ../spec/channel.yaml:363: the pending writes fail first, with the cause that closes
+			// ../spec/channel.yaml:367: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
-			return ChannelActions{w0: 0x171602 /* failPendingWrites, deregister */}, nil
+			return ChannelActions{w0: 0x181702 /* failPendingWrites, deregister */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:397: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
+		// ../spec/channel.yaml:403: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
 		m.state = ChannelStateClosing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -4110,66 +4218,66 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
 		if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-			// ../spec/channel.yaml:259
+			// ../spec/channel.yaml:263
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.RearmDue = false // effect of panicWithDiagnostics
 			m.state = ChannelStateAbandoned
-			return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
+			return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 		} else {
-			// ../spec/channel.yaml:263: the loop admitted the channel it registered, which leaves its registry
+			// ../spec/channel.yaml:267: the loop admitted the channel it registered, which leaves its registry
 			m.vars.RearmDue = false // effect of forgetFD
 			m.state = ChannelStateAbandoned
-			return ChannelActions{w0: 0x1f191a03 /* countDescriptorInvalid, forgetFD, settleClosed */}, nil
+			return ChannelActions{w0: 0x201a1b03 /* countDescriptorInvalid, forgetFD, settleClosed */}, nil
 		}
 	case ChannelStateConnecting:
 		if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-			// ../spec/channel.yaml:259
+			// ../spec/channel.yaml:263
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.RearmDue = false // effect of panicWithDiagnostics
 			m.state = ChannelStateAbandoned
-			return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
+			return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 		} else {
-			// ../spec/channel.yaml:264
+			// ../spec/channel.yaml:268
 			m.vars.RearmDue = false // effect of forgetFD
 			m.state = ChannelStateAbandoned
-			return ChannelActions{w0: 0x1f1e04191a0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
+			return ChannelActions{w0: 0x201f041a1b0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
 		}
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-			// ../spec/channel.yaml:269
+			// ../spec/channel.yaml:273
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.RearmDue = false // effect of panicWithDiagnostics
 			m.state = ChannelStateAbandoned
-			return ChannelActions{w0: 0x1b01 /* panicWithDiagnostics */}, nil
+			return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 		} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-			// ../spec/channel.yaml:269
+			// ../spec/channel.yaml:273
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.RearmDue = false // effect of forgetFD
 			m.state = ChannelStateAbandoned
-			return ChannelActions{w0: 0x1e1d1615191a0c08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x1f /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+			return ChannelActions{w0: 0x1f1e17161a1b0d08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x20 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:269
+			// ../spec/channel.yaml:273
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.RearmDue = false // effect of forgetFD
 			m.state = ChannelStateAbandoned
-			return ChannelActions{w0: 0x1f1e1d1615191a07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
+			return ChannelActions{w0: 0x201f1e17161a1b07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:397: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
+		// ../spec/channel.yaml:403: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
 		m.state = ChannelStateClosing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -4191,53 +4299,53 @@ func (m *Channel) onHandlerPanicked() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
 		if m.vars.PanicPolicy == ChannelPanicPolicyContain {
-			// ../spec/channel.yaml:254
+			// ../spec/channel.yaml:258
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.HandlerDead = true
 			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
-			return ChannelActions{w0: 0x1f1802 /* closeFD, settleClosed */}, nil
+			return ChannelActions{w0: 0x201902 /* closeFD, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:305: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
-			return ChannelActions{w0: 0x1c01 /* repanic */}, nil
+			// ../spec/channel.yaml:309: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
+			return ChannelActions{w0: 0x1d01 /* repanic */}, nil
 		}
 	case ChannelStateConnecting:
 		if m.vars.PanicPolicy == ChannelPanicPolicyContain {
-			// ../spec/channel.yaml:304
+			// ../spec/channel.yaml:308
 			m.vars.HandlerDead = true
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
-			return ChannelActions{w0: 0x170102 /* cancelConnectTimer, deregister */}, nil
+			return ChannelActions{w0: 0x180102 /* cancelConnectTimer, deregister */}, nil
 		} else {
-			// ../spec/channel.yaml:305: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
-			return ChannelActions{w0: 0x1c01 /* repanic */}, nil
+			// ../spec/channel.yaml:309: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
+			return ChannelActions{w0: 0x1d01 /* repanic */}, nil
 		}
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.PanicPolicy == ChannelPanicPolicyRepanic {
-			// ../spec/channel.yaml:305: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
-			return ChannelActions{w0: 0x1c01 /* repanic */}, nil
+			// ../spec/channel.yaml:309: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
+			return ChannelActions{w0: 0x1d01 /* repanic */}, nil
 		} else {
-			// ../spec/channel.yaml:370: the handler that panicked is not called again (no readComplete, no fireInactive); the close result carries the panic and stack
+			// ../spec/channel.yaml:376: the handler that panicked is not called again (no readComplete, no fireInactive); the close result carries the panic and stack
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
 			m.vars.HandlerDead = true
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
-			return ChannelActions{w0: 0x171602 /* failPendingWrites, deregister */}, nil
+			return ChannelActions{w0: 0x181702 /* failPendingWrites, deregister */}, nil
 		}
 	case ChannelStateClosing:
 		if m.vars.PanicPolicy == ChannelPanicPolicyRepanic {
-			// ../spec/channel.yaml:305: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
-			return ChannelActions{w0: 0x1c01 /* repanic */}, nil
+			// ../spec/channel.yaml:309: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
+			return ChannelActions{w0: 0x1d01 /* repanic */}, nil
 		} else {
-			// ../spec/channel.yaml:406: a callback performed on the way to closing panicked: closing does not call the handler again
+			// ../spec/channel.yaml:412: a callback performed on the way to closing panicked: closing does not call the handler again
 			m.vars.HandlerDead = true
 			m.state = ChannelStateClosing
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:415: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -4299,6 +4407,11 @@ func (m *Channel) Fire(ev ChannelEvent, out uint8) (ChannelActions, error) {
 			return ChannelActions{}, ErrUnknownOutcome
 		}
 		return m.onRead(ReadResult(out))
+	case ChannelEventTimerFired:
+		if out >= TimerCheckCount {
+			return ChannelActions{}, ErrUnknownOutcome
+		}
+		return m.onTimerFired(TimerCheck(out))
 	case ChannelEventReadContinue:
 		if out != 0 {
 			return ChannelActions{}, ErrUnknownOutcome

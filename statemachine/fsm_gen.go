@@ -38,6 +38,40 @@ func _() {
 // QueueLevelCount is the number of QueueLevel values.
 const QueueLevelCount = 2
 
+// TimerCheck: What the runtime finds when a channel's one timer goes off, measured against the channel's timeout options from the last byte read or written and from the moment flushed bytes began to wait (or the peer last took some).
+type TimerCheck uint8
+
+const (
+	// TimerCheckIdle: Nothing was read or written for the idle timeout.
+	TimerCheckIdle TimerCheck = iota
+	// TimerCheckWriteStalled: Flushed bytes have waited for the write timeout with none taken by the peer.
+	TimerCheckWriteStalled
+	// TimerCheckNotYet: Neither timeout has passed; the timer is set again for the earliest one left.
+	TimerCheckNotYet
+)
+const _TimerCheck_name = "idlewriteStallednotYet"
+
+var _TimerCheck_index = [...]uint8{0, 4, 16, 22}
+
+func (x TimerCheck) String() string {
+	if int(x) >= len(_TimerCheck_index)-1 {
+		return "TimerCheck(" + strconv.Itoa(int(x)) + ")"
+	}
+	return _TimerCheck_name[_TimerCheck_index[x]:_TimerCheck_index[x+1]]
+}
+
+// An "invalid array index" compiler error here means the constants of TimerCheck
+// changed; regenerate with fsmgen.
+func _() {
+	var x [1]struct{}
+	_ = x[TimerCheckIdle-0]
+	_ = x[TimerCheckWriteStalled-1]
+	_ = x[TimerCheckNotYet-2]
+}
+
+// TimerCheckCount is the number of TimerCheck values.
+const TimerCheckCount = 3
+
 // ReadResult: The result of one read(2) on a non-blocking stream socket (TCP, Unix, vsock).
 type ReadResult uint8
 
