@@ -9,7 +9,18 @@
 //
 // The runtime turns kernel results into events (through the generated Classify
 // functions of package sockets), calls the machine, and performs the returned
-// actions in order with one switch per machine. It decides nothing itself.
+// actions in order, each by its one method of the machine's generated Performer
+// interface. It decides nothing itself.
+//
+// Doc comments and Counters cite the kernel's behaviour codes: R1, readiness
+// that finds nothing is counted and kept armed; R2, OnReadComplete once per
+// read cycle that delivered, never for one that did not; R3, an EOF hint
+// proves nothing, only the read's EOF ends the input; R4, EINTR retries and
+// other errors fail the channel; D2, a descriptor number the kernel called
+// invalid is never touched again, not even closed; D3, events of a
+// registration that ended are dropped; D4, every descriptor is closed exactly
+// once, and close's result is final. docs/design.md in the repository defines
+// each precisely and says where it is proven and tested.
 //
 // The caller's duties:
 //
@@ -26,4 +37,10 @@
 //     out; when ctx ends first the close is forced and Shutdown says so with
 //     ErrForced) or Close (forced). A loop that failed ends stopped too; Wait
 //     returns its cause.
+//  5. A sockets.FD passed to Register or Listen is the loop's from that call,
+//     whether it succeeds or not (on an error the loop has closed it): don't
+//     use or close it yourself.
+//  6. Leave CrashOnInvalidDescriptor and RepanicHandlerPanics off outside
+//     tests and debugging: they turn a fault contained to one channel or
+//     listener into a panic of the process or a failed loop.
 package loop

@@ -15,6 +15,10 @@
 // Every descriptor here is owned by exactly one *FD: created by the kernel
 // non-blocking and close-on-exec, or adopted by duplicating the caller's
 // descriptor (F_DUPFD_CLOEXEC), so the caller may close its copy at any time.
+// This ownership is what docs/design.md in the repository calls D1; comments
+// here cite two more of its codes: D2, a number the kernel called invalid
+// (EBADF) is never touched again, not even closed; D4, a descriptor is closed
+// exactly once, and close's result, EINTR included, is final.
 //
 // The caller's duties:
 //

@@ -4,6 +4,15 @@
 // package is imported. Every *_gen.go file is generated: edit the tables and run
 // `make generate` (or `go generate ./statemachine`), never the Go.
 //
+// The descriptions of states, events, actions and options, copied from the
+// tables, cite the kernel's behaviour codes: R1 (readiness that finds nothing
+// is counted and stays armed), R2 (readComplete once per read cycle that
+// delivered), R3 (an EOF hint proves nothing), D2 (a descriptor number the
+// kernel called invalid is never touched again), D3 (events of a registration
+// that ended are dropped), D4 (every descriptor is closed exactly once; close's
+// EINTR counts as closed). docs/design.md in the repository defines them and
+// says where each is proven and tested.
+//
 // The caller's duties, for each machine:
 //
 //  1. Create the machine with its constructor and the options of the object it
@@ -14,9 +23,9 @@
 //     delivering the next event to the same machine. Events raised while the
 //     actions run (a handler that closes inside deliverRead, the continuation of
 //     continueRead) are queued and delivered after the list, in order; but the
-//     result of a syscall action, always the last of its row, is delivered
-//     next, before the events queued earlier, so that no event issues another
-//     syscall on a descriptor whose last result the machine has not heard.
+//     result of a syscall action is delivered right after the list, before the
+//     events queued earlier, so that no event issues another syscall on a
+//     descriptor whose last result the machine has not heard.
 //  4. Recover a panic where a user callback is called: the panicking handler is
 //     not called again, but the rest of the list is still performed (its syscalls,
 //     leaveLoop, settleClosed), so a closing transition always releases the
@@ -28,6 +37,9 @@
 //     happen in this state); the machine's state is unchanged.
 //  7. Stop delivering events once the machine is in a terminal state; the tables
 //     ignore or reject anything that still arrives.
+//  8. Perform the actions through the machine's Performer interface (the
+//     actions' PerformOn), one method per action: an action added to the table
+//     then breaks the build until it has its method.
 package statemachine
 
 //go:generate go run ../cmd/fsmgen generate -o . -pkg statemachine ../spec/outcomes.yaml ../spec/errno.yaml ../spec/eventloop.yaml ../spec/channel.yaml ../spec/listener.yaml

@@ -46,7 +46,9 @@
 // Graphviz DOT digraph or a Mermaid state diagram, to standard output or -o file.
 // With -splice doc.md it rewrites, in that Markdown file, every block between
 // "<!-- fsmgen:mermaid NAME -->" and "<!-- fsmgen:end -->" with a Mermaid diagram
-// of machine NAME, so documentation shows the tables as they are.
+// of machine NAME, so documentation shows the tables as they are. Edges are
+// labelled with their events; -labels full labels them with every row's guard
+// and actions.
 //
 // classify writes the errno classifiers declared under "classifiers" as Go for the
 // I/O side: classify_gen.go with one Classify<Name> function per classifier, and
@@ -60,7 +62,8 @@
 // the same tables, requiring equal states, variables, actions and rejections at
 // every step. The tests are in package -pkg (default: the package of dir with
 // _test appended, an external test package) and read the spec files at run time,
-// by their paths relative to -o.
+// by their paths relative to -o. -verify is the import path of the verify package
+// they call (default github.com/fsmkernel/fsmkernel/verify).
 //
 // For classify and proptest, -import is the import path of the machines package
 // and -importname its Go package name. -import defaults to the package of the
@@ -80,12 +83,33 @@
 // one run: unknown and duplicate names, cells with no answer, cells with two
 // answers, unreachable states, states from which no terminal state is reachable,
 // non-terminal states that do not answer an abnormal event, type errors in guards
-// and updates.
+// and updates. With -json, which every command that reads spec files takes, they
+// are printed instead as one JSON object on standard output; check's object also
+// holds its report and the result of every search.
+//
+// # The user's duties
+//
+//  1. Name every spec file of one generated package on each command line, the
+//     same files for generate, classify and proptest: outcome enumerations and
+//     classifiers declared in one are shared by all.
+//  2. Run generate, classify and proptest from //go:generate (with fsmgen
+//     declared as a tool of your module) and commit what they write. Never edit
+//     a generated file: change the tables and generate again; generate removes
+//     the files it no longer produces.
+//  3. Treat exit status 1 as a failed build: when the tables are invalid or a
+//     check fails, generate writes nothing, and the diagnostics or the violated
+//     property's trace say why. Use -nocheck only while a table is unfinished:
+//     it writes machines no search has checked.
+//  4. Keep the property tests where proptest wrote them, or move the spec files
+//     with them: they read the files at run time, by paths relative to -o.
+//  5. Implement each generated machine's Performer interface in your runtime,
+//     and drive the machines with the duties package statemachine's
+//     documentation lists; they hold for every machine fsmgen generates.
 //
 // # Exit status
 //
-// 0 on success, 1 when the tables are invalid or a file cannot be read or written,
-// 2 on a usage error.
+// 0 on success, 1 when the tables are invalid, a model check fails, or a file
+// cannot be read or written, 2 on a usage error.
 package main
 
 import (

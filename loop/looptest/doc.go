@@ -24,7 +24,13 @@
 // a number the runtime does not own once it was told so, and, when Simulate's
 // function returns, every loop stopped and every descriptor the runtime owned
 // closed or forgotten. A broken contract fails the test with the seed, the
-// contract's name and the last lines of the run's trace.
+// contract's name and the last lines of the run's trace. The descriptor
+// contracts are named D2 (a number the runtime was told is invalid is never
+// used again) and D4 (a closed number is not used again; every descriptor is
+// closed or forgotten by the end), after the codes docs/design.md in the
+// repository defines; a loop still running at the end is a termination
+// violation. docs/simulation.md lists the contracts the kernel's own swarm
+// adds.
 //
 //	func TestEchoSurvivesTheKernel(t *testing.T) {
 //		looptest.Simulate(t, 1, func(s *looptest.Sim) {
@@ -60,7 +66,23 @@
 //     with s.Violate, so that they fail the run as the simulator's do.
 //
 // Tables checks that the transitions a runtime records (Options.Trace) are a
-// legal path of the generated tables.
+// legal path of the generated tables: that the runtime decided nothing its
+// tables did not.
+//
+// The caller's duties with Tables:
+//
+//  1. Use one Tables per Group, or per Loop made with New: an event loop's id
+//     is its index in its group.
+//  2. Give Check every step the Trace of every loop under test receives, in
+//     the order each loop records them; Check is safe for concurrent use.
+//  3. Declare, with Channel or ChannelDefaults and before their first step is
+//     checked, the options of channels whose loop.ChannelOptions change
+//     AutoRead, HalfClosure, NoBackpressure, CrashOnInvalidDescriptor or
+//     RepanicHandlerPanics (a loop.Conn's do); to know a channel's id first,
+//     record the steps and check them afterwards.
+//  4. Fail on the first error Check returns (the later steps of that instance
+//     are not checked), and check Steps, so that a test that received no steps
+//     does not pass.
 //
 // # The injector
 //
