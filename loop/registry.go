@@ -326,8 +326,8 @@ func (q *events[E]) queued(match func(E) bool) bool {
 // raise queues an event for after the current action list.
 func (q *events[E]) raise(e E) { q.queue = append(q.queue, e) }
 
-// raiseResult queues the result of the syscall the current action list ends
-// with, to be delivered right after that list, before the events queued
+// raiseResult queues the result of a syscall the current action list made, to
+// be delivered right after that list, before the events queued
 // earlier: none of them may issue another syscall on the descriptor before its
 // table has heard this result (an EBADF, say, after which the number is not
 // ours to touch).

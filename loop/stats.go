@@ -102,9 +102,9 @@ type Metric struct {
 //	}
 func (s Stats) Each(f func(Metric)) {
 	f(Metric{"fsmkernel_registered", "Channels and listeners registered with the loop.", Gauge, float64(s.Registered)})
-	f(Metric{"fsmkernel_spurious_readiness_total", "Readiness reports that found nothing to do (R1).", Counter, float64(s.SpuriousReadiness)})
-	f(Metric{"fsmkernel_stale_events_total", "Poller events of an ended registration, dropped (D3).", Counter, float64(s.StaleEvents)})
-	f(Metric{"fsmkernel_descriptors_contained_total", "Descriptors found invalidated outside the kernel and never touched again (D2).", Counter, float64(s.DescriptorsContained)})
+	f(Metric{"fsmkernel_spurious_readiness_total", "Readiness reports that found nothing to do; counted, interest kept armed.", Counter, float64(s.SpuriousReadiness)})
+	f(Metric{"fsmkernel_stale_events_total", "Poller events of an ended registration, dropped before reaching a new owner.", Counter, float64(s.StaleEvents)})
+	f(Metric{"fsmkernel_descriptors_contained_total", "Descriptors found invalidated outside the kernel and never touched again.", Counter, float64(s.DescriptorsContained)})
 	f(Metric{"fsmkernel_panics_contained_total", "Panics recovered from user callbacks.", Counter, float64(s.PanicsContained)})
 	f(Metric{"fsmkernel_listener_throttles_total", "Accept cycles stopped by descriptor or memory exhaustion.", Counter, float64(s.ListenerThrottles)})
 	f(Metric{"fsmkernel_accept_aborted_total", "Connections that died in the backlog, skipped.", Counter, float64(s.AcceptAborted)})

@@ -1315,37 +1315,37 @@ func (m *Channel) onRegistered(out PollerControlResult) (ChannelActions, error) 
 		switch out {
 		case PollerControlResultOk:
 			if m.vars.Origin == ChannelOriginAccepted && (m.vars.AutoRead || m.vars.ReadRequested) {
-				// ../spec/channel.yaml:244
+				// ../spec/channel.yaml:245
 				m.vars.Reached = ChannelReachedOpen
 				m.vars.ReadArmed = true
 				m.vars.RearmDue = false // effect of armRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x6070503 /* fireActive, armRead, startTimer */}, nil
 			} else if m.vars.Origin == ChannelOriginAccepted && !(m.vars.AutoRead || m.vars.ReadRequested) {
-				// ../spec/channel.yaml:244
+				// ../spec/channel.yaml:245
 				m.vars.Reached = ChannelReachedOpen
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x60502 /* fireActive, startTimer */}, nil
 			} else {
-				// ../spec/channel.yaml:245
+				// ../spec/channel.yaml:246
 				m.vars.Reached = ChannelReachedDialing
 				m.state = ChannelStateConnecting
 				return ChannelActions{w0: 0x20002 /* startConnectTimer, connectSocket */}, nil
 			}
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:264
+				// ../spec/channel.yaml:265
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/channel.yaml:267: the loop admitted the channel it registered, which leaves its registry
+				// ../spec/channel.yaml:268: the loop admitted the channel it registered, which leaves its registry
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x201f1a1b04 /* countDescriptorInvalid, forgetFD, leaveLoop, settleClosed */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:246: the poller never held the descriptor; nothing to deregister
+			// ../spec/channel.yaml:247: the poller never held the descriptor; nothing to deregister
 			m.vars.Reached = ChannelReachedAdmitted
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.RearmDue = false // effect of closeFD
@@ -1355,133 +1355,133 @@ func (m *Channel) onRegistered(out PollerControlResult) (ChannelActions, error) 
 	case ChannelStateConnecting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[58]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[59]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[60]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[61]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[62]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[63]
 		}
 	case ChannelStateActive:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[97]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[98]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[99]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[100]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[101]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[102]
 		}
 	case ChannelStateReading:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[142]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[143]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[144]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[145]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[146]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[147]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[179]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[180]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[181]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[182]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[183]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[184]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[224]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[225]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[226]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[227]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[228]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[229]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[271]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[272]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[273]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[274]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[275]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:247: a channel is registered once
+			// ../spec/channel.yaml:248: a channel is registered once
 			return ChannelActions{}, &channelRejects[276]
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+			// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -1506,59 +1506,59 @@ func (m *Channel) onConnectCalled(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[0]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[1]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[2]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[3]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[4]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[5]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[6]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case ConnectResultConnected:
 			if m.vars.AutoRead || m.vars.ReadRequested {
-				// ../spec/channel.yaml:291: a checked connect was reported by the write interest armed for it, which is removed
+				// ../spec/channel.yaml:292: a checked connect was reported by the write interest armed for it, which is removed
 				m.vars.Reached = ChannelReachedOpen
 				m.vars.ReadArmed = true
 				m.vars.RearmDue = false // effect of armRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x607050104 /* cancelConnectTimer, fireActive, armRead, startTimer */}, nil
 			} else {
-				// ../spec/channel.yaml:291: a checked connect was reported by the write interest armed for it, which is removed
+				// ../spec/channel.yaml:292: a checked connect was reported by the write interest armed for it, which is removed
 				m.vars.Reached = ChannelReachedOpen
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x6050103 /* cancelConnectTimer, fireActive, startTimer */}, nil
 			}
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:292
+			// ../spec/channel.yaml:293
 			return ChannelActions{w0: 0x1201 /* armWrite */}, nil
 		case ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultOtherError:
-			// ../spec/channel.yaml:294: closing fails the dial when it finishes, with its final cause
+			// ../spec/channel.yaml:295: closing fails the dial when it finishes, with its final cause
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x180102 /* cancelConnectTimer, deregister */}, nil
 		case ConnectResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:265
+				// ../spec/channel.yaml:266
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/channel.yaml:268
+				// ../spec/channel.yaml:269
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x201f041a1b0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
@@ -1567,109 +1567,109 @@ func (m *Channel) onConnectCalled(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateActive:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[103]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[104]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[105]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[106]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[107]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[108]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[109]
 		}
 	case ChannelStateReading:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[148]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[149]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[150]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[151]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[152]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[153]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[154]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[185]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[186]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[187]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[188]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[189]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[190]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[191]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[230]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[231]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[232]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[233]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[234]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[235]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[236]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+			// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -1694,59 +1694,59 @@ func (m *Channel) onConnectChecked(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[7]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[8]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[9]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[10]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[11]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[12]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[13]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case ConnectResultConnected:
 			if m.vars.AutoRead || m.vars.ReadRequested {
-				// ../spec/channel.yaml:291: a checked connect was reported by the write interest armed for it, which is removed
+				// ../spec/channel.yaml:292: a checked connect was reported by the write interest armed for it, which is removed
 				m.vars.Reached = ChannelReachedOpen
 				m.vars.ReadArmed = true
 				m.vars.RearmDue = false // effect of armRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x60705130105 /* cancelConnectTimer, disarmWrite, fireActive, armRead, startTimer */}, nil
 			} else {
-				// ../spec/channel.yaml:291: a checked connect was reported by the write interest armed for it, which is removed
+				// ../spec/channel.yaml:292: a checked connect was reported by the write interest armed for it, which is removed
 				m.vars.Reached = ChannelReachedOpen
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x605130104 /* cancelConnectTimer, disarmWrite, fireActive, startTimer */}, nil
 			}
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:293: a writable notification while the connect is still in progress is spurious; keep waiting
+			// ../spec/channel.yaml:294: a writable notification while the connect is still in progress is spurious; keep waiting
 			return ChannelActions{w0: 0x140e02 /* countSpurious, rearmWrite */}, nil
 		case ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultOtherError:
-			// ../spec/channel.yaml:294: closing fails the dial when it finishes, with its final cause
+			// ../spec/channel.yaml:295: closing fails the dial when it finishes, with its final cause
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x180102 /* cancelConnectTimer, deregister */}, nil
 		case ConnectResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:265
+				// ../spec/channel.yaml:266
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/channel.yaml:268
+				// ../spec/channel.yaml:269
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x201f041a1b0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
@@ -1755,109 +1755,109 @@ func (m *Channel) onConnectChecked(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateActive:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[110]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[111]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[112]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[113]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[114]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[115]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[116]
 		}
 	case ChannelStateReading:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[155]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[156]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[157]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[158]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[159]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[160]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[161]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[192]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[193]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[194]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[195]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[196]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[197]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[198]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[237]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[238]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[239]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[240]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[241]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[242]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:378: the connect finished
+			// ../spec/channel.yaml:379: the connect finished
 			return ChannelActions{}, &channelRejects[243]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+			// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -1878,21 +1878,21 @@ func (m *Channel) ConnectDeadline() (ChannelActions, error) {
 func (m *Channel) onConnectDeadline() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:253: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:254: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[14]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:300
+		// ../spec/channel.yaml:301
 		m.vars.RearmDue = false // effect of deregister
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x1801 /* deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:379: a deadline that fired as the connect completed
+		// ../spec/channel.yaml:380: a deadline that fired as the connect completed
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1912,32 +1912,32 @@ func (m *Channel) Readable() (ChannelActions, error) {
 func (m *Channel) onReadable() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:253: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:254: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[15]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:301: no read interest before the connection is established; a stale notification
+		// ../spec/channel.yaml:302: no read interest before the connection is established; a stale notification
 		return ChannelActions{}, nil
 	case ChannelStateActive:
 		if m.vars.ReadArmed {
-			// ../spec/channel.yaml:312: R3: an EOF hint starts an ordinary cycle; only read's result decides
+			// ../spec/channel.yaml:313: R3: an EOF hint starts an ordinary cycle; only read's result decides
 			m.vars.RearmDue = true
 			m.state = ChannelStateReading
 			return ChannelActions{w0: 0xa01 /* readSocket */}, nil
 		} else {
-			// ../spec/channel.yaml:313: readiness collected before read interest was disarmed (backpressure, auto-read off)
+			// ../spec/channel.yaml:314: readiness collected before read interest was disarmed (backpressure, auto-read off)
 			return ChannelActions{}, nil
 		}
 	case ChannelStateReading:
-		// ../spec/channel.yaml:315: the cycle under way reads until wouldBlock, eof or an error
+		// ../spec/channel.yaml:316: the cycle under way reads until wouldBlock, eof or an error
 		return ChannelActions{}, nil
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:316: input is finished: a stale notification, or a request for reads that cannot come
+		// ../spec/channel.yaml:317: input is finished: a stale notification, or a request for reads that cannot come
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1957,24 +1957,24 @@ func (m *Channel) Writable() (ChannelActions, error) {
 func (m *Channel) onWritable() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:253: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:254: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[16]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:299: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
+		// ../spec/channel.yaml:300: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
 		return ChannelActions{w0: 0x301 /* checkConnect */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Output == ChannelOutputArmed {
-			// ../spec/channel.yaml:345
+			// ../spec/channel.yaml:346
 			return ChannelActions{w0: 0x1001 /* writeSocket */}, nil
 		} else {
-			// ../spec/channel.yaml:346: readiness collected before write interest was disarmed
+			// ../spec/channel.yaml:347: readiness collected before write interest was disarmed
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1994,32 +1994,32 @@ func (m *Channel) ReadableEOFHint() (ChannelActions, error) {
 func (m *Channel) onReadableEOFHint() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:253: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:254: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[17]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:301: no read interest before the connection is established; a stale notification
+		// ../spec/channel.yaml:302: no read interest before the connection is established; a stale notification
 		return ChannelActions{}, nil
 	case ChannelStateActive:
 		if m.vars.ReadArmed {
-			// ../spec/channel.yaml:312: R3: an EOF hint starts an ordinary cycle; only read's result decides
+			// ../spec/channel.yaml:313: R3: an EOF hint starts an ordinary cycle; only read's result decides
 			m.vars.RearmDue = true
 			m.state = ChannelStateReading
 			return ChannelActions{w0: 0xa01 /* readSocket */}, nil
 		} else {
-			// ../spec/channel.yaml:313: readiness collected before read interest was disarmed (backpressure, auto-read off)
+			// ../spec/channel.yaml:314: readiness collected before read interest was disarmed (backpressure, auto-read off)
 			return ChannelActions{}, nil
 		}
 	case ChannelStateReading:
-		// ../spec/channel.yaml:315: the cycle under way reads until wouldBlock, eof or an error
+		// ../spec/channel.yaml:316: the cycle under way reads until wouldBlock, eof or an error
 		return ChannelActions{}, nil
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:316: input is finished: a stale notification, or a request for reads that cannot come
+		// ../spec/channel.yaml:317: input is finished: a stale notification, or a request for reads that cannot come
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2039,30 +2039,30 @@ func (m *Channel) Hangup() (ChannelActions, error) {
 func (m *Channel) onHangup() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:253: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:254: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[18]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:299: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
+		// ../spec/channel.yaml:300: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
 		return ChannelActions{w0: 0x301 /* checkConnect */}, nil
 	case ChannelStateActive:
-		// ../spec/channel.yaml:314: epoll reports HUP/ERR whatever the interest; reading finds eof or the error and ends the repetition
+		// ../spec/channel.yaml:315: epoll reports HUP/ERR whatever the interest; reading finds eof or the error and ends the repetition
 		m.vars.RearmDue = m.vars.ReadArmed
 		m.state = ChannelStateReading
 		return ChannelActions{w0: 0xa01 /* readSocket */}, nil
 	case ChannelStateReading:
-		// ../spec/channel.yaml:315: the cycle under way reads until wouldBlock, eof or an error
+		// ../spec/channel.yaml:316: the cycle under way reads until wouldBlock, eof or an error
 		return ChannelActions{}, nil
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:317: HUP after the peer's EOF means the connection is gone; the pending writes cannot complete
+		// ../spec/channel.yaml:318: HUP after the peer's EOF means the connection is gone; the pending writes cannot complete
 		m.vars.Output = ChannelOutputIdle
 		m.vars.RearmDue = false // effect of deregister
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x181702 /* failPendingWrites, deregister */}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2086,99 +2086,99 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[19]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[20]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[21]
 		case ReadResultEof:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[22]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[23]
 		case ReadResultReset:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[24]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[25]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[26]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[64]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[65]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[66]
 		case ReadResultEof:
-			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[67]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[68]
 		case ReadResultReset:
-			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[69]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[70]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[71]
 		}
 	case ChannelStateActive:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[117]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[118]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[119]
 		case ReadResultEof:
-			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[120]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[121]
 		case ReadResultReset:
-			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[122]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[123]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[124]
 		}
 	case ChannelStateReading:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:319
+			// ../spec/channel.yaml:320
 			m.vars.Delivered = true
 			return ChannelActions{w0: 0xc0b02 /* deliverRead, continueRead */}, nil
 		case ReadResultDataShort:
 			if m.vars.ReadArmed && m.vars.AutoRead {
-				// ../spec/channel.yaml:320: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
+				// ../spec/channel.yaml:321: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
 				m.vars.Delivered = false
 				m.vars.RearmDue = false // effect of rearmRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x90d0b03 /* deliverRead, readComplete, rearmRead */}, nil
 			} else if m.vars.ReadArmed && !m.vars.AutoRead {
-				// ../spec/channel.yaml:320: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
+				// ../spec/channel.yaml:321: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2186,7 +2186,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x80d0b03 /* deliverRead, readComplete, disarmRead */}, nil
 			} else {
-				// ../spec/channel.yaml:320: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
+				// ../spec/channel.yaml:321: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
 				m.vars.Delivered = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateActive
@@ -2194,22 +2194,22 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 			}
 		case ReadResultWouldBlock:
 			if !m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:322: R1: spurious readiness; stay armed, count it, no readComplete
+				// ../spec/channel.yaml:323: R1: spurious readiness; stay armed, count it, no readComplete
 				m.vars.RearmDue = false // effect of rearmRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x90e02 /* countSpurious, rearmRead */}, nil
 			} else if !m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:322: R1: spurious readiness; stay armed, count it, no readComplete
+				// ../spec/channel.yaml:323: R1: spurious readiness; stay armed, count it, no readComplete
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0xe01 /* countSpurious */}, nil
 			} else if m.vars.Delivered && m.vars.ReadArmed && m.vars.AutoRead {
-				// ../spec/channel.yaml:323: with auto-read off one request is one delivering cycle
+				// ../spec/channel.yaml:324: with auto-read off one request is one delivering cycle
 				m.vars.Delivered = false
 				m.vars.RearmDue = false // effect of rearmRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x90d02 /* readComplete, rearmRead */}, nil
 			} else if m.vars.Delivered && m.vars.ReadArmed && !m.vars.AutoRead {
-				// ../spec/channel.yaml:323: with auto-read off one request is one delivering cycle
+				// ../spec/channel.yaml:324: with auto-read off one request is one delivering cycle
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2217,7 +2217,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x80d02 /* readComplete, disarmRead */}, nil
 			} else {
-				// ../spec/channel.yaml:323: with auto-read off one request is one delivering cycle
+				// ../spec/channel.yaml:324: with auto-read off one request is one delivering cycle
 				m.vars.Delivered = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateActive
@@ -2225,7 +2225,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 			}
 		case ReadResultEof:
 			if m.vars.HalfClosure && m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:330: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
+				// ../spec/channel.yaml:331: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2233,14 +2233,14 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xf080d03 /* readComplete, disarmRead, fireInputClosed */}, nil
 			} else if m.vars.HalfClosure && m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:330: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
+				// ../spec/channel.yaml:331: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xf0d02 /* readComplete, fireInputClosed */}, nil
 			} else if m.vars.HalfClosure && !m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:330: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
+				// ../spec/channel.yaml:331: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2248,14 +2248,14 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xf0802 /* disarmRead, fireInputClosed */}, nil
 			} else if m.vars.HalfClosure && !m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:330: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
+				// ../spec/channel.yaml:331: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xf01 /* fireInputClosed */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Output == ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:331
+				// ../spec/channel.yaml:332
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2263,7 +2263,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x18170d03 /* readComplete, failPendingWrites, deregister */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Output == ChannelOutputIdle && !m.vars.Delivered {
-				// ../spec/channel.yaml:331
+				// ../spec/channel.yaml:332
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2271,7 +2271,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x181702 /* failPendingWrites, deregister */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Output != ChannelOutputIdle && m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:332: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
+				// ../spec/channel.yaml:333: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2279,14 +2279,14 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateDraining
 				return ChannelActions{w0: 0x80d02 /* readComplete, disarmRead */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Output != ChannelOutputIdle && m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:332: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
+				// ../spec/channel.yaml:333: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateDraining
 				return ChannelActions{w0: 0xd01 /* readComplete */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:332: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
+				// ../spec/channel.yaml:333: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2294,7 +2294,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateDraining
 				return ChannelActions{w0: 0x801 /* disarmRead */}, nil
 			} else {
-				// ../spec/channel.yaml:332: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
+				// ../spec/channel.yaml:333: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2302,11 +2302,11 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				return ChannelActions{}, nil
 			}
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:321: R4: EINTR retries
+			// ../spec/channel.yaml:322: R4: EINTR retries
 			return ChannelActions{w0: 0xa01 /* readSocket */}, nil
 		case ReadResultReset, ReadResultOtherError:
 			if m.vars.Delivered {
-				// ../spec/channel.yaml:333: R4 with R2: the cycle that delivered still ends with readComplete before the error
+				// ../spec/channel.yaml:334: R4 with R2: the cycle that delivered still ends with readComplete before the error
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2314,7 +2314,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:333: R4 with R2: the cycle that delivered still ends with readComplete before the error
+				// ../spec/channel.yaml:334: R4 with R2: the cycle that delivered still ends with readComplete before the error
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2324,7 +2324,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 			}
 		case ReadResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:278
+				// ../spec/channel.yaml:279
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2332,7 +2332,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:278
+				// ../spec/channel.yaml:279
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2340,7 +2340,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e17161a1b0d08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x20 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:278
+				// ../spec/channel.yaml:279
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2352,67 +2352,67 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 	case ChannelStateInputClosed:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[199]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[200]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[201]
 		case ReadResultEof:
-			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[202]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[203]
 		case ReadResultReset:
-			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[204]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[205]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[206]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[244]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[245]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[246]
 		case ReadResultEof:
-			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[247]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[248]
 		case ReadResultReset:
-			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[249]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[250]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:328: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[251]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case ReadResultData, ReadResultDataShort, ReadResultWouldBlock, ReadResultEof, ReadResultInterrupted, ReadResultReset, ReadResultDescriptorInvalid, ReadResultOtherError:
-			// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ReadResultData, ReadResultDataShort, ReadResultWouldBlock, ReadResultEof, ReadResultInterrupted, ReadResultReset, ReadResultDescriptorInvalid, ReadResultOtherError:
-			// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+			// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -2437,32 +2437,32 @@ func (m *Channel) onTimerFired(out TimerCheck) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case TimerCheckIdle:
-			// ../spec/channel.yaml:374: the timer is set when the channel becomes active
+			// ../spec/channel.yaml:375: the timer is set when the channel becomes active
 			return ChannelActions{}, &channelRejects[27]
 		case TimerCheckWriteStalled:
-			// ../spec/channel.yaml:374: the timer is set when the channel becomes active
+			// ../spec/channel.yaml:375: the timer is set when the channel becomes active
 			return ChannelActions{}, &channelRejects[28]
 		case TimerCheckNotYet:
-			// ../spec/channel.yaml:374: the timer is set when the channel becomes active
+			// ../spec/channel.yaml:375: the timer is set when the channel becomes active
 			return ChannelActions{}, &channelRejects[29]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case TimerCheckIdle:
-			// ../spec/channel.yaml:374: the timer is set when the channel becomes active
+			// ../spec/channel.yaml:375: the timer is set when the channel becomes active
 			return ChannelActions{}, &channelRejects[72]
 		case TimerCheckWriteStalled:
-			// ../spec/channel.yaml:374: the timer is set when the channel becomes active
+			// ../spec/channel.yaml:375: the timer is set when the channel becomes active
 			return ChannelActions{}, &channelRejects[73]
 		case TimerCheckNotYet:
-			// ../spec/channel.yaml:374: the timer is set when the channel becomes active
+			// ../spec/channel.yaml:375: the timer is set when the channel becomes active
 			return ChannelActions{}, &channelRejects[74]
 		}
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		switch out {
 		case TimerCheckIdle, TimerCheckWriteStalled:
 			if m.vars.Delivered {
-				// ../spec/channel.yaml:367: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
+				// ../spec/channel.yaml:368: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2470,7 +2470,7 @@ func (m *Channel) onTimerFired(out TimerCheck) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:367: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
+				// ../spec/channel.yaml:368: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2479,19 +2479,19 @@ func (m *Channel) onTimerFired(out TimerCheck) (ChannelActions, error) {
 				return ChannelActions{w0: 0x18171603 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		case TimerCheckNotYet:
-			// ../spec/channel.yaml:373: there was activity since the timer was set: it is set again for what is left
+			// ../spec/channel.yaml:374: there was activity since the timer was set: it is set again for what is left
 			return ChannelActions{w0: 0x601 /* startTimer */}, nil
 		}
 	case ChannelStateClosing:
 		switch out {
 		case TimerCheckIdle, TimerCheckWriteStalled, TimerCheckNotYet:
-			// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case TimerCheckIdle, TimerCheckWriteStalled, TimerCheckNotYet:
-			// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+			// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -2512,34 +2512,34 @@ func (m *Channel) ReadContinue() (ChannelActions, error) {
 func (m *Channel) onReadContinue() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:253: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:254: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[30]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:304: no read cycle runs before the connection is established
+		// ../spec/channel.yaml:305: no read cycle runs before the connection is established
 		return ChannelActions{}, &channelRejects[75]
 	case ChannelStateActive, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:327: the continuation of a cycle that an event queued before it already ended
+		// ../spec/channel.yaml:328: the continuation of a cycle that an event queued before it already ended
 		return ChannelActions{}, nil
 	case ChannelStateReading:
 		if m.vars.ReadArmed {
-			// ../spec/channel.yaml:324
+			// ../spec/channel.yaml:325
 			return ChannelActions{w0: 0xa01 /* readSocket */}, nil
 		} else if !m.vars.ReadArmed && m.vars.Delivered {
-			// ../spec/channel.yaml:326: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
+			// ../spec/channel.yaml:327: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
 			m.vars.Delivered = false
 			m.vars.ReadRequested = false
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0xd01 /* readComplete */}, nil
 		} else {
-			// ../spec/channel.yaml:326: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
+			// ../spec/channel.yaml:327: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
 			m.state = ChannelStateActive
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2559,23 +2559,23 @@ func (m *Channel) ReadBudgetSpent() (ChannelActions, error) {
 func (m *Channel) onReadBudgetSpent() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:253: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:254: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[31]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:304: no read cycle runs before the connection is established
+		// ../spec/channel.yaml:305: no read cycle runs before the connection is established
 		return ChannelActions{}, &channelRejects[76]
 	case ChannelStateActive, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:327: the continuation of a cycle that an event queued before it already ended
+		// ../spec/channel.yaml:328: the continuation of a cycle that an event queued before it already ended
 		return ChannelActions{}, nil
 	case ChannelStateReading:
 		if m.vars.ReadArmed && m.vars.Delivered && m.vars.AutoRead {
-			// ../spec/channel.yaml:325: with auto-read off the cycle that delivered was the one requested; a budget spent without a delivered read is only queued by continueRead after one, and is answered safely anyway
+			// ../spec/channel.yaml:326: with auto-read off the cycle that delivered was the one requested; a budget spent without a delivered read is only queued by continueRead after one, and is answered safely anyway
 			m.vars.Delivered = false
 			m.vars.RearmDue = false // effect of rearmRead
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0x90d02 /* readComplete, rearmRead */}, nil
 		} else if m.vars.ReadArmed && m.vars.Delivered && !m.vars.AutoRead {
-			// ../spec/channel.yaml:325: with auto-read off the cycle that delivered was the one requested; a budget spent without a delivered read is only queued by continueRead after one, and is answered safely anyway
+			// ../spec/channel.yaml:326: with auto-read off the cycle that delivered was the one requested; a budget spent without a delivered read is only queued by continueRead after one, and is answered safely anyway
 			m.vars.Delivered = false
 			m.vars.ReadRequested = false
 			m.vars.ReadArmed = false
@@ -2583,26 +2583,26 @@ func (m *Channel) onReadBudgetSpent() (ChannelActions, error) {
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0x80d02 /* readComplete, disarmRead */}, nil
 		} else if m.vars.ReadArmed && !m.vars.Delivered {
-			// ../spec/channel.yaml:325: with auto-read off the cycle that delivered was the one requested; a budget spent without a delivered read is only queued by continueRead after one, and is answered safely anyway
+			// ../spec/channel.yaml:326: with auto-read off the cycle that delivered was the one requested; a budget spent without a delivered read is only queued by continueRead after one, and is answered safely anyway
 			m.vars.RearmDue = false // effect of rearmRead
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0x901 /* rearmRead */}, nil
 		} else if !m.vars.ReadArmed && m.vars.Delivered {
-			// ../spec/channel.yaml:326: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
+			// ../spec/channel.yaml:327: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
 			m.vars.Delivered = false
 			m.vars.ReadRequested = false
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0xd01 /* readComplete */}, nil
 		} else {
-			// ../spec/channel.yaml:326: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
+			// ../spec/channel.yaml:327: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
 			m.state = ChannelStateActive
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2623,36 +2623,36 @@ func (m *Channel) onReadRequest() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh, ChannelStateConnecting:
 		if !m.vars.AutoRead {
-			// ../spec/channel.yaml:255
+			// ../spec/channel.yaml:256
 			m.vars.ReadRequested = true
 			return ChannelActions{}, nil
 		} else {
-			// ../spec/channel.yaml:256: auto-read arms read interest on activation anyway
+			// ../spec/channel.yaml:257: auto-read arms read interest on activation anyway
 			return ChannelActions{}, nil
 		}
 	case ChannelStateActive, ChannelStateReading:
 		if m.vars.AutoRead || m.vars.ReadRequested {
-			// ../spec/channel.yaml:335: auto-read, or a request is already outstanding
+			// ../spec/channel.yaml:336: auto-read, or a request is already outstanding
 			return ChannelActions{}, nil
 		} else if !m.vars.AutoRead && !m.vars.ReadRequested && !(m.vars.Backpressure && m.vars.Unwritable) {
-			// ../spec/channel.yaml:336: while backpressure pauses reading the request is armed when the output falls below the low watermark
+			// ../spec/channel.yaml:337: while backpressure pauses reading the request is armed when the output falls below the low watermark
 			m.vars.ReadRequested = true
 			m.vars.ReadArmed = true
 			m.vars.RearmDue = false // effect of armRead
 			return ChannelActions{w0: 0x701 /* armRead */}, nil
 		} else {
-			// ../spec/channel.yaml:336: while backpressure pauses reading the request is armed when the output falls below the low watermark
+			// ../spec/channel.yaml:337: while backpressure pauses reading the request is armed when the output falls below the low watermark
 			m.vars.ReadRequested = true
 			return ChannelActions{}, nil
 		}
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:316: input is finished: a stale notification, or a request for reads that cannot come
+		// ../spec/channel.yaml:317: input is finished: a stale notification, or a request for reads that cannot come
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2676,60 +2676,60 @@ func (m *Channel) onWriteQueued(out QueueLevel) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:254: writes are accepted once the channel is active
+			// ../spec/channel.yaml:255: writes are accepted once the channel is active
 			return ChannelActions{}, &channelRejects[32]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:254: writes are accepted once the channel is active
+			// ../spec/channel.yaml:255: writes are accepted once the channel is active
 			return ChannelActions{}, &channelRejects[33]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:305: writes are accepted once the channel is active
+			// ../spec/channel.yaml:306: writes are accepted once the channel is active
 			return ChannelActions{}, &channelRejects[77]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:305: writes are accepted once the channel is active
+			// ../spec/channel.yaml:306: writes are accepted once the channel is active
 			return ChannelActions{}, &channelRejects[78]
 		}
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed:
 		switch out {
 		case QueueLevelWithinHigh:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:339
+				// ../spec/channel.yaml:340
 				m.vars.Output = ChannelOutputFlushing
 				return ChannelActions{w0: 0x1001 /* writeSocket */}, nil
 			} else {
-				// ../spec/channel.yaml:340: the bytes join the queue; the write under way or the armed interest sends them
+				// ../spec/channel.yaml:341: the bytes join the queue; the write under way or the armed interest sends them
 				return ChannelActions{}, nil
 			}
 		case QueueLevelAboveHigh:
 			if m.vars.Unwritable && m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:341: already unwritable
+				// ../spec/channel.yaml:342: already unwritable
 				m.vars.Output = ChannelOutputFlushing
 				return ChannelActions{w0: 0x1001 /* writeSocket */}, nil
 			} else if m.vars.Unwritable && m.vars.Output != ChannelOutputIdle {
-				// ../spec/channel.yaml:342: already unwritable; the bytes join the queue
+				// ../spec/channel.yaml:343: already unwritable; the bytes join the queue
 				return ChannelActions{}, nil
 			} else if !m.vars.Unwritable && m.vars.Backpressure && m.vars.ReadArmed && m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
+				// ../spec/channel.yaml:344: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
 				m.vars.Unwritable = true
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputFlushing
 				m.vars.RearmDue = false // effect of disarmRead
 				return ChannelActions{w0: 0x10081503 /* fireWritabilityChanged, disarmRead, writeSocket */}, nil
 			} else if !m.vars.Unwritable && m.vars.Backpressure && m.vars.ReadArmed && m.vars.Output != ChannelOutputIdle {
-				// ../spec/channel.yaml:343: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
+				// ../spec/channel.yaml:344: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
 				m.vars.Unwritable = true
 				m.vars.ReadArmed = false
 				m.vars.RearmDue = false // effect of disarmRead
 				return ChannelActions{w0: 0x81502 /* fireWritabilityChanged, disarmRead */}, nil
 			} else if !m.vars.Unwritable && !(m.vars.Backpressure && m.vars.ReadArmed) && m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:343: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
+				// ../spec/channel.yaml:344: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
 				m.vars.Unwritable = true
 				m.vars.Output = ChannelOutputFlushing
 				return ChannelActions{w0: 0x101502 /* fireWritabilityChanged, writeSocket */}, nil
 			} else {
-				// ../spec/channel.yaml:343: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
+				// ../spec/channel.yaml:344: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
 				m.vars.Unwritable = true
 				return ChannelActions{w0: 0x1501 /* fireWritabilityChanged */}, nil
 			}
@@ -2737,37 +2737,37 @@ func (m *Channel) onWriteQueued(out QueueLevel) (ChannelActions, error) {
 	case ChannelStateDraining:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:344: a draining channel takes no new writes
+			// ../spec/channel.yaml:345: a draining channel takes no new writes
 			return ChannelActions{}, &channelRejects[252]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:344: a draining channel takes no new writes
+			// ../spec/channel.yaml:345: a draining channel takes no new writes
 			return ChannelActions{}, &channelRejects[253]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:413: the channel is closing
+			// ../spec/channel.yaml:414: the channel is closing
 			return ChannelActions{}, &channelRejects[277]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:413: the channel is closing
+			// ../spec/channel.yaml:414: the channel is closing
 			return ChannelActions{}, &channelRejects[278]
 		}
 	case ChannelStateClosed:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:420: the channel is closed
+			// ../spec/channel.yaml:421: the channel is closed
 			return ChannelActions{}, &channelRejects[285]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:420: the channel is closed
+			// ../spec/channel.yaml:421: the channel is closed
 			return ChannelActions{}, &channelRejects[286]
 		}
 	case ChannelStateAbandoned:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:420: the channel is closed
+			// ../spec/channel.yaml:421: the channel is closed
 			return ChannelActions{}, &channelRejects[287]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:420: the channel is closed
+			// ../spec/channel.yaml:421: the channel is closed
 			return ChannelActions{}, &channelRejects[288]
 		}
 	}
@@ -2792,110 +2792,110 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case WriteResultDrained:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[34]
 		case WriteResultPartial:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[35]
 		case WriteResultWouldBlock:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[36]
 		case WriteResultInterrupted:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[37]
 		case WriteResultBrokenPipe:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[38]
 		case WriteResultReset:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[39]
 		case WriteResultDescriptorInvalid:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[40]
 		case WriteResultOtherError:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[41]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case WriteResultDrained:
-			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[79]
 		case WriteResultPartial:
-			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[80]
 		case WriteResultWouldBlock:
-			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[81]
 		case WriteResultInterrupted:
-			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[82]
 		case WriteResultBrokenPipe:
-			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[83]
 		case WriteResultReset:
-			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[84]
 		case WriteResultDescriptorInvalid:
-			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[85]
 		case WriteResultOtherError:
-			// ../spec/channel.yaml:302: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[86]
 		}
 	case ChannelStateActive:
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[125]
 			} else if m.vars.Output == ChannelOutputArmed {
-				// ../spec/channel.yaml:348
+				// ../spec/channel.yaml:349
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x131102 /* completeWrites, disarmWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:348
+				// ../spec/channel.yaml:349
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x1101 /* completeWrites */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[126]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x121102 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				return ChannelActions{w0: 0x1101 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[127]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1201 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				return ChannelActions{w0: 0x140e02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[128]
 			} else {
-				// ../spec/channel.yaml:356: EINTR retries
+				// ../spec/channel.yaml:357: EINTR retries
 				return ChannelActions{w0: 0x1001 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[129]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:357
+				// ../spec/channel.yaml:358
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2903,7 +2903,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:357
+				// ../spec/channel.yaml:358
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2913,10 +2913,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[130]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:357
+				// ../spec/channel.yaml:358
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2924,7 +2924,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:357
+				// ../spec/channel.yaml:358
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2934,7 +2934,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultDescriptorInvalid:
 			if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:283
+				// ../spec/channel.yaml:284
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2942,7 +2942,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:283
+				// ../spec/channel.yaml:284
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2950,7 +2950,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e17161a1b0d08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x20 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.EbadfPolicy == ChannelEbadfPolicyContain {
-				// ../spec/channel.yaml:283
+				// ../spec/channel.yaml:284
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2958,15 +2958,15 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x201f1e17161a1b07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[131]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[132]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:357
+				// ../spec/channel.yaml:358
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2974,7 +2974,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:357
+				// ../spec/channel.yaml:358
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2987,55 +2987,55 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[162]
 			} else if m.vars.Output == ChannelOutputArmed {
-				// ../spec/channel.yaml:348
+				// ../spec/channel.yaml:349
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x131102 /* completeWrites, disarmWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:348
+				// ../spec/channel.yaml:349
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x1101 /* completeWrites */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[163]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x121102 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				return ChannelActions{w0: 0x1101 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[164]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1201 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				return ChannelActions{w0: 0x140e02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[165]
 			} else {
-				// ../spec/channel.yaml:356: EINTR retries
+				// ../spec/channel.yaml:357: EINTR retries
 				return ChannelActions{w0: 0x1001 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[166]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:357
+				// ../spec/channel.yaml:358
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3043,7 +3043,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:357
+				// ../spec/channel.yaml:358
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3053,10 +3053,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[167]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:357
+				// ../spec/channel.yaml:358
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3064,7 +3064,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:357
+				// ../spec/channel.yaml:358
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3074,7 +3074,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultDescriptorInvalid:
 			if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:283
+				// ../spec/channel.yaml:284
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3082,7 +3082,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:283
+				// ../spec/channel.yaml:284
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3090,7 +3090,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e17161a1b0d08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x20 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.EbadfPolicy == ChannelEbadfPolicyContain {
-				// ../spec/channel.yaml:283
+				// ../spec/channel.yaml:284
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3098,15 +3098,15 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x201f1e17161a1b07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[168]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[169]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:357
+				// ../spec/channel.yaml:358
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3114,7 +3114,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:357
+				// ../spec/channel.yaml:358
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3127,55 +3127,55 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[207]
 			} else if m.vars.Output == ChannelOutputArmed {
-				// ../spec/channel.yaml:348
+				// ../spec/channel.yaml:349
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x131102 /* completeWrites, disarmWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:348
+				// ../spec/channel.yaml:349
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x1101 /* completeWrites */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[208]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x121102 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				return ChannelActions{w0: 0x1101 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[209]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1201 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				return ChannelActions{w0: 0x140e02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[210]
 			} else {
-				// ../spec/channel.yaml:356: EINTR retries
+				// ../spec/channel.yaml:357: EINTR retries
 				return ChannelActions{w0: 0x1001 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[211]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:357
+				// ../spec/channel.yaml:358
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3183,7 +3183,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:357
+				// ../spec/channel.yaml:358
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3193,10 +3193,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[212]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:357
+				// ../spec/channel.yaml:358
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3204,7 +3204,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:357
+				// ../spec/channel.yaml:358
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3214,7 +3214,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultDescriptorInvalid:
 			if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:283
+				// ../spec/channel.yaml:284
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3222,7 +3222,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:283
+				// ../spec/channel.yaml:284
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3230,7 +3230,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e17161a1b0d08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x20 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.EbadfPolicy == ChannelEbadfPolicyContain {
-				// ../spec/channel.yaml:283
+				// ../spec/channel.yaml:284
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3238,15 +3238,15 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x201f1e17161a1b07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[213]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[214]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:357
+				// ../spec/channel.yaml:358
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3254,7 +3254,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:357
+				// ../spec/channel.yaml:358
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3267,10 +3267,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[254]
 			} else {
-				// ../spec/channel.yaml:349: the graceful close completes once the flushed writes are out
+				// ../spec/channel.yaml:350: the graceful close completes once the flushed writes are out
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
@@ -3278,42 +3278,42 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[255]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x121102 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				return ChannelActions{w0: 0x1101 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[256]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1201 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:350: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				return ChannelActions{w0: 0x140e02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[257]
 			} else {
-				// ../spec/channel.yaml:356: EINTR retries
+				// ../spec/channel.yaml:357: EINTR retries
 				return ChannelActions{w0: 0x1001 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[258]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:357
+				// ../spec/channel.yaml:358
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3321,7 +3321,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:357
+				// ../spec/channel.yaml:358
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3331,10 +3331,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[259]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:357
+				// ../spec/channel.yaml:358
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3342,7 +3342,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:357
+				// ../spec/channel.yaml:358
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3352,7 +3352,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultDescriptorInvalid:
 			if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:283
+				// ../spec/channel.yaml:284
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3360,7 +3360,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:283
+				// ../spec/channel.yaml:284
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3368,7 +3368,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e17161a1b0d08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x20 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.EbadfPolicy == ChannelEbadfPolicyContain {
-				// ../spec/channel.yaml:283
+				// ../spec/channel.yaml:284
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3376,15 +3376,15 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x201f1e17161a1b07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[260]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:347: no writeSocket is under way
+				// ../spec/channel.yaml:348: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[261]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:357
+				// ../spec/channel.yaml:358
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3392,7 +3392,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:357
+				// ../spec/channel.yaml:358
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3404,13 +3404,13 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 	case ChannelStateClosing:
 		switch out {
 		case WriteResultDrained, WriteResultPartial, WriteResultWouldBlock, WriteResultInterrupted, WriteResultBrokenPipe, WriteResultReset, WriteResultDescriptorInvalid, WriteResultOtherError:
-			// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case WriteResultDrained, WriteResultPartial, WriteResultWouldBlock, WriteResultInterrupted, WriteResultBrokenPipe, WriteResultReset, WriteResultDescriptorInvalid, WriteResultOtherError:
-			// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+			// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -3431,40 +3431,40 @@ func (m *Channel) LowWatermark() (ChannelActions, error) {
 func (m *Channel) onLowWatermark() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:253: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:254: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[42]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:305: writes are accepted once the channel is active
+		// ../spec/channel.yaml:306: writes are accepted once the channel is active
 		return ChannelActions{}, &channelRejects[87]
 	case ChannelStateActive, ChannelStateReading:
 		if !m.vars.Unwritable {
-			// ../spec/channel.yaml:359: already writable
+			// ../spec/channel.yaml:360: already writable
 			return ChannelActions{}, nil
 		} else if m.vars.Unwritable && m.vars.Backpressure && (m.vars.AutoRead || m.vars.ReadRequested) {
-			// ../spec/channel.yaml:360
+			// ../spec/channel.yaml:361
 			m.vars.Unwritable = false
 			m.vars.ReadArmed = true
 			m.vars.RearmDue = false // effect of armRead
 			return ChannelActions{w0: 0x71502 /* fireWritabilityChanged, armRead */}, nil
 		} else {
-			// ../spec/channel.yaml:360
+			// ../spec/channel.yaml:361
 			m.vars.Unwritable = false
 			return ChannelActions{w0: 0x1501 /* fireWritabilityChanged */}, nil
 		}
 	case ChannelStateInputClosed, ChannelStateDraining:
 		if !m.vars.Unwritable {
-			// ../spec/channel.yaml:359: already writable
+			// ../spec/channel.yaml:360: already writable
 			return ChannelActions{}, nil
 		} else {
-			// ../spec/channel.yaml:361
+			// ../spec/channel.yaml:362
 			m.vars.Unwritable = false
 			return ChannelActions{w0: 0x1501 /* fireWritabilityChanged */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3484,66 +3484,66 @@ func (m *Channel) Drain() (ChannelActions, error) {
 func (m *Channel) onDrain() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:257: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
+		// ../spec/channel.yaml:258: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
 		m.vars.CloseStep = ChannelCloseStepReleasing
 		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x201902 /* closeFD, settleClosed */}, nil
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:294: closing fails the dial when it finishes, with its final cause
+		// ../spec/channel.yaml:295: closing fails the dial when it finishes, with its final cause
 		m.vars.RearmDue = false // effect of deregister
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x180102 /* cancelConnectTimer, deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed:
 		if m.vars.Output == ChannelOutputIdle && m.vars.Delivered {
-			// ../spec/channel.yaml:364
+			// ../spec/channel.yaml:365
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x180d02 /* readComplete, deregister */}, nil
 		} else if m.vars.Output == ChannelOutputIdle && !m.vars.Delivered {
-			// ../spec/channel.yaml:364
+			// ../spec/channel.yaml:365
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x1801 /* deregister */}, nil
 		} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered && m.vars.ReadArmed {
-			// ../spec/channel.yaml:365
+			// ../spec/channel.yaml:366
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of disarmRead
 			m.state = ChannelStateDraining
 			return ChannelActions{w0: 0x80d02 /* readComplete, disarmRead */}, nil
 		} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered && !m.vars.ReadArmed {
-			// ../spec/channel.yaml:365
+			// ../spec/channel.yaml:366
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.state = ChannelStateDraining
 			return ChannelActions{w0: 0xd01 /* readComplete */}, nil
 		} else if m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.ReadArmed {
-			// ../spec/channel.yaml:365
+			// ../spec/channel.yaml:366
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of disarmRead
 			m.state = ChannelStateDraining
 			return ChannelActions{w0: 0x801 /* disarmRead */}, nil
 		} else {
-			// ../spec/channel.yaml:365
+			// ../spec/channel.yaml:366
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.state = ChannelStateDraining
 			return ChannelActions{}, nil
 		}
 	case ChannelStateDraining:
-		// ../spec/channel.yaml:366: already draining
+		// ../spec/channel.yaml:367: already draining
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3563,19 +3563,19 @@ func (m *Channel) Close() (ChannelActions, error) {
 func (m *Channel) onClose() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:257: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
+		// ../spec/channel.yaml:258: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
 		m.vars.CloseStep = ChannelCloseStepReleasing
 		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x201902 /* closeFD, settleClosed */}, nil
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:294: closing fails the dial when it finishes, with its final cause
+		// ../spec/channel.yaml:295: closing fails the dial when it finishes, with its final cause
 		m.vars.RearmDue = false // effect of deregister
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x180102 /* cancelConnectTimer, deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:367: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
+			// ../spec/channel.yaml:368: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -3583,7 +3583,7 @@ func (m *Channel) onClose() (ChannelActions, error) {
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x18170d03 /* readComplete, failPendingWrites, deregister */}, nil
 		} else {
-			// ../spec/channel.yaml:367: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
+			// ../spec/channel.yaml:368: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -3592,10 +3592,10 @@ func (m *Channel) onClose() (ChannelActions, error) {
 			return ChannelActions{w0: 0x181702 /* failPendingWrites, deregister */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3619,171 +3619,171 @@ func (m *Channel) onDeregistered(out PollerControlResult) (ChannelActions, error
 	case ChannelStateFresh:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[43]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[44]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[45]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[46]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[47]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[48]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[88]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[89]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[90]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[91]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[92]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[93]
 		}
 	case ChannelStateActive:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[133]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[134]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[135]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[136]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[137]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[138]
 		}
 	case ChannelStateReading:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[170]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[171]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[172]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[173]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[174]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[175]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[215]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[216]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[217]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[218]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[219]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[220]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[262]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[263]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[264]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[265]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[266]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[267]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case PollerControlResultOk, PollerControlResultAlreadyRegistered, PollerControlResultExhausted:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:382: the number is still ours: the DEL found it registered, or failed for want of memory, which says nothing about the number
+				// ../spec/channel.yaml:383: the number is still ours: the DEL found it registered, or failed for want of memory, which says nothing about the number
 				m.vars.CloseStep = ChannelCloseStepReleasing
 				m.vars.RearmDue = false // effect of closeFD
 				return ChannelActions{w0: 0x1901 /* closeFD */}, nil
 			} else {
-				// ../spec/channel.yaml:397: the loop failed while the DEL's result was awaited and close(2) went ahead without it
+				// ../spec/channel.yaml:398: the loop failed while the DEL's result was awaited and close(2) went ahead without it
 				return ChannelActions{}, nil
 			}
 		case PollerControlResultDescriptorInvalid, PollerControlResultNotRegistered, PollerControlResultOtherError:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:383: D2 crash: the DEL failed for a registered descriptor; the number is not ours, so it is not closed
+				// ../spec/channel.yaml:384: D2 crash: the DEL failed for a registered descriptor; the number is not ours, so it is not closed
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:384: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it. Only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
+				// ../spec/channel.yaml:385: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it. Only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x201f1e161a1b06 /* countDescriptorInvalid, forgetFD, fireError, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached != ChannelReachedOpen {
-				// ../spec/channel.yaml:384: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it. Only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
+				// ../spec/channel.yaml:385: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it. Only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x201f041a1b05 /* countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.HandlerDead && m.vars.Reached == ChannelReachedOpen {
-				// ../spec/channel.yaml:384: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it. Only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
+				// ../spec/channel.yaml:385: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it. Only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x201f1a1b04 /* countDescriptorInvalid, forgetFD, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:397: the loop failed while the DEL's result was awaited and close(2) went ahead without it
+				// ../spec/channel.yaml:398: the loop failed while the DEL's result was awaited and close(2) went ahead without it
 				return ChannelActions{}, nil
 			}
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+			// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -3808,147 +3808,147 @@ func (m *Channel) onReleased(out CloseResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[49]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[50]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[51]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[94]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[95]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[96]
 		}
 	case ChannelStateActive:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[139]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[140]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[141]
 		}
 	case ChannelStateReading:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[176]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[177]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[178]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[221]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[222]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[223]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[268]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[269]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:303: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[270]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case CloseResultClosed:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:398: no close(2) is issued before the DEL's result
+				// ../spec/channel.yaml:399: no close(2) is issued before the DEL's result
 				return ChannelActions{}, &channelRejects[279]
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:399: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				// ../spec/channel.yaml:400: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x201f1e03 /* fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedDialing {
-				// ../spec/channel.yaml:399: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				// ../spec/channel.yaml:400: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x201f0403 /* failConnect, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached != ChannelReachedUnadmitted && !(m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead) && m.vars.Reached != ChannelReachedDialing {
-				// ../spec/channel.yaml:399: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				// ../spec/channel.yaml:400: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x201f02 /* leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:402: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
+				// ../spec/channel.yaml:403: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
 				return ChannelActions{}, &channelRejects[279]
 			}
 		case CloseResultDescriptorInvalid:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:398: no close(2) is issued before the DEL's result
+				// ../spec/channel.yaml:399: no close(2) is issued before the DEL's result
 				return ChannelActions{}, &channelRejects[281]
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash && m.vars.Reached != ChannelReachedUnadmitted {
-				// ../spec/channel.yaml:400
+				// ../spec/channel.yaml:401
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:401: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
+				// ../spec/channel.yaml:402: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x201f1e1b04 /* countDescriptorInvalid, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedDialing {
-				// ../spec/channel.yaml:401: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
+				// ../spec/channel.yaml:402: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x201f041b04 /* countDescriptorInvalid, failConnect, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached != ChannelReachedUnadmitted && !(m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead) && m.vars.Reached != ChannelReachedDialing {
-				// ../spec/channel.yaml:401: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
+				// ../spec/channel.yaml:402: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x201f1b03 /* countDescriptorInvalid, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:402: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
+				// ../spec/channel.yaml:403: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
 				return ChannelActions{}, &channelRejects[281]
 			}
 		case CloseResultOtherError:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:398: no close(2) is issued before the DEL's result
+				// ../spec/channel.yaml:399: no close(2) is issued before the DEL's result
 				return ChannelActions{}, &channelRejects[283]
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:399: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				// ../spec/channel.yaml:400: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x201f1e03 /* fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedDialing {
-				// ../spec/channel.yaml:399: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				// ../spec/channel.yaml:400: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x201f0403 /* failConnect, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached != ChannelReachedUnadmitted && !(m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead) && m.vars.Reached != ChannelReachedDialing {
-				// ../spec/channel.yaml:399: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				// ../spec/channel.yaml:400: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x201f02 /* leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:402: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
+				// ../spec/channel.yaml:403: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
 				return ChannelActions{}, &channelRejects[283]
 			}
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case CloseResultClosed, CloseResultDescriptorInvalid, CloseResultOtherError:
-			// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+			// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -3973,32 +3973,32 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 	case ChannelStateFresh:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[52]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[53]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[54]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[55]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[56]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:248: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[57]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:306: successful changes are not reported
+			// ../spec/channel.yaml:307: successful changes are not reported
 			return ChannelActions{}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:266
+				// ../spec/channel.yaml:267
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -4006,13 +4006,13 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/channel.yaml:268
+				// ../spec/channel.yaml:269
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x201f041a1b0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:294: closing fails the dial when it finishes, with its final cause
+			// ../spec/channel.yaml:295: closing fails the dial when it finishes, with its final cause
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x180102 /* cancelConnectTimer, deregister */}, nil
@@ -4020,11 +4020,11 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:306: successful changes are not reported
+			// ../spec/channel.yaml:307: successful changes are not reported
 			return ChannelActions{}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:273
+				// ../spec/channel.yaml:274
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -4032,7 +4032,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:273
+				// ../spec/channel.yaml:274
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -4040,7 +4040,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e17161a1b0d08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x20 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:273
+				// ../spec/channel.yaml:274
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -4050,7 +4050,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
 			if m.vars.Delivered {
-				// ../spec/channel.yaml:367: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
+				// ../spec/channel.yaml:368: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -4058,7 +4058,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:367: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
+				// ../spec/channel.yaml:368: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -4070,13 +4070,13 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 	case ChannelStateClosing:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:414: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+			// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -4098,20 +4098,20 @@ func (m *Channel) LoopFailed() (ChannelActions, error) {
 func (m *Channel) onLoopFailed() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:257: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
+		// ../spec/channel.yaml:258: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
 		m.vars.CloseStep = ChannelCloseStepReleasing
 		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x201902 /* closeFD, settleClosed */}, nil
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:307: the failed poller is closed with all its registrations; no epoll_ctl on it
+		// ../spec/channel.yaml:308: the failed poller is closed with all its registrations; no epoll_ctl on it
 		m.vars.CloseStep = ChannelCloseStepReleasing
 		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x190102 /* cancelConnectTimer, closeFD */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:375: the failed poller is closed with all its registrations; no epoll_ctl on it
+			// ../spec/channel.yaml:376: the failed poller is closed with all its registrations; no epoll_ctl on it
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -4120,7 +4120,7 @@ func (m *Channel) onLoopFailed() (ChannelActions, error) {
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x1917160d04 /* readComplete, fireError, failPendingWrites, closeFD */}, nil
 		} else {
-			// ../spec/channel.yaml:375: the failed poller is closed with all its registrations; no epoll_ctl on it
+			// ../spec/channel.yaml:376: the failed poller is closed with all its registrations; no epoll_ctl on it
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -4131,18 +4131,18 @@ func (m *Channel) onLoopFailed() (ChannelActions, error) {
 		}
 	case ChannelStateClosing:
 		if m.vars.CloseStep == ChannelCloseStepDeregistering {
-			// ../spec/channel.yaml:403: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
+			// ../spec/channel.yaml:404: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x1901 /* closeFD */}, nil
 		} else {
-			// ../spec/channel.yaml:403: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
+			// ../spec/channel.yaml:404: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
 			m.state = ChannelStateClosing
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -4163,19 +4163,19 @@ func (m *Channel) ForcedShutdown() (ChannelActions, error) {
 func (m *Channel) onForcedShutdown() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:257: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
+		// ../spec/channel.yaml:258: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
 		m.vars.CloseStep = ChannelCloseStepReleasing
 		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosed
 		return ChannelActions{w0: 0x201902 /* closeFD, settleClosed */}, nil
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:294: closing fails the dial when it finishes, with its final cause
+		// ../spec/channel.yaml:295: closing fails the dial when it finishes, with its final cause
 		m.vars.RearmDue = false // effect of deregister
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x180102 /* cancelConnectTimer, deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:367: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
+			// ../spec/channel.yaml:368: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -4183,7 +4183,7 @@ func (m *Channel) onForcedShutdown() (ChannelActions, error) {
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x18170d03 /* readComplete, failPendingWrites, deregister */}, nil
 		} else {
-			// ../spec/channel.yaml:367: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
+			// ../spec/channel.yaml:368: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -4192,11 +4192,11 @@ func (m *Channel) onForcedShutdown() (ChannelActions, error) {
 			return ChannelActions{w0: 0x181702 /* failPendingWrites, deregister */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:403: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
+		// ../spec/channel.yaml:404: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
 		m.state = ChannelStateClosing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -4218,7 +4218,7 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
 		if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-			// ../spec/channel.yaml:263
+			// ../spec/channel.yaml:264
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
@@ -4226,14 +4226,14 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 		} else {
-			// ../spec/channel.yaml:267: the loop admitted the channel it registered, which leaves its registry
+			// ../spec/channel.yaml:268: the loop admitted the channel it registered, which leaves its registry
 			m.vars.RearmDue = false // effect of forgetFD
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x201a1b03 /* countDescriptorInvalid, forgetFD, settleClosed */}, nil
 		}
 	case ChannelStateConnecting:
 		if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-			// ../spec/channel.yaml:263
+			// ../spec/channel.yaml:264
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
@@ -4241,14 +4241,14 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 		} else {
-			// ../spec/channel.yaml:268
+			// ../spec/channel.yaml:269
 			m.vars.RearmDue = false // effect of forgetFD
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x201f041a1b0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
 		}
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-			// ../spec/channel.yaml:273
+			// ../spec/channel.yaml:274
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
@@ -4256,7 +4256,7 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 		} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-			// ../spec/channel.yaml:273
+			// ../spec/channel.yaml:274
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
@@ -4264,7 +4264,7 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1f1e17161a1b0d08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x20 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:273
+			// ../spec/channel.yaml:274
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
@@ -4273,11 +4273,11 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 			return ChannelActions{w0: 0x201f1e17161a1b07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:403: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
+		// ../spec/channel.yaml:404: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
 		m.state = ChannelStateClosing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -4299,33 +4299,33 @@ func (m *Channel) onHandlerPanicked() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
 		if m.vars.PanicPolicy == ChannelPanicPolicyContain {
-			// ../spec/channel.yaml:258
+			// ../spec/channel.yaml:259
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.HandlerDead = true
 			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x201902 /* closeFD, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:309: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
+			// ../spec/channel.yaml:310: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
 			return ChannelActions{w0: 0x1d01 /* repanic */}, nil
 		}
 	case ChannelStateConnecting:
 		if m.vars.PanicPolicy == ChannelPanicPolicyContain {
-			// ../spec/channel.yaml:308
+			// ../spec/channel.yaml:309
 			m.vars.HandlerDead = true
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x180102 /* cancelConnectTimer, deregister */}, nil
 		} else {
-			// ../spec/channel.yaml:309: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
+			// ../spec/channel.yaml:310: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
 			return ChannelActions{w0: 0x1d01 /* repanic */}, nil
 		}
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.PanicPolicy == ChannelPanicPolicyRepanic {
-			// ../spec/channel.yaml:309: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
+			// ../spec/channel.yaml:310: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
 			return ChannelActions{w0: 0x1d01 /* repanic */}, nil
 		} else {
-			// ../spec/channel.yaml:376: the handler that panicked is not called again (no readComplete, no fireInactive); the close result carries the panic and stack
+			// ../spec/channel.yaml:377: the handler that panicked is not called again (no readComplete, no fireInactive); the close result carries the panic and stack
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -4336,16 +4336,16 @@ func (m *Channel) onHandlerPanicked() (ChannelActions, error) {
 		}
 	case ChannelStateClosing:
 		if m.vars.PanicPolicy == ChannelPanicPolicyRepanic {
-			// ../spec/channel.yaml:309: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
+			// ../spec/channel.yaml:310: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
 			return ChannelActions{w0: 0x1d01 /* repanic */}, nil
 		} else {
-			// ../spec/channel.yaml:412: a callback performed on the way to closing panicked: closing does not call the handler again
+			// ../spec/channel.yaml:413: a callback performed on the way to closing panicked: closing does not call the handler again
 			m.vars.HandlerDead = true
 			m.state = ChannelStateClosing
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:421: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil

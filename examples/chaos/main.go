@@ -9,8 +9,8 @@
 // and writes, EMFILE, ENFILE and ENOBUFS on accept (the listener throttles), and
 // EINTR or EBADF from close. Now and then, on a random server channel, a read
 // or write says ECONNRESET or EPIPE, or EBADF after the injector really closed
-// the descriptor behind the runtime's back: those channels fail by policy (D2
-// contains the EBADF) and their clients reconnect.
+// the descriptor behind the runtime's back: those channels fail by policy (D2 in
+// docs/design.md: the EBADF is contained and the number never touched again) and their clients reconnect.
 //
 // The clients use plain net.Dial, not the injector. Each connection sends a
 // stream of pseudo-random bytes (its first 8 bytes name the connection) and
