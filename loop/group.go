@@ -3,6 +3,7 @@ package loop
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"runtime"
@@ -19,9 +20,28 @@ type Group struct {
 	rr    atomic.Uint32
 }
 
-// NewGroup starts n loops (0 means GOMAXPROCS).
+// NewGroup starts n loops (0 means GOMAXPROCS). It panics if n is negative or
+// opts is invalid (see Options.Validate); StartGroup returns that error
+// instead.
 func NewGroup(n int, opts *Options) *Group {
-	if n <= 0 {
+	g, err := StartGroup(n, opts)
+	if err != nil {
+		panic(err)
+	}
+	return g
+}
+
+// StartGroup starts n loops (0 means GOMAXPROCS), like NewGroup, or returns an
+// error naming what is wrong, without starting any: a negative n, or the
+// error of Options.Validate.
+func StartGroup(n int, opts *Options) (*Group, error) {
+	if n < 0 {
+		return nil, fmt.Errorf("loop: a group of %d loops", n)
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if n == 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
 	o := opts.withDefaults()
@@ -32,7 +52,7 @@ func NewGroup(n int, opts *Options) *Group {
 	for _, l := range g.loops {
 		l.start()
 	}
-	return g
+	return g, nil
 }
 
 // Loops returns the group's loops.
@@ -68,6 +88,9 @@ func (g *Group) Serve(addr net.Addr, accepted Accepted, o *ListenerOptions) (*Li
 
 func (g *Group) serve(network string, addr net.Addr, accepted Accepted, o *ListenerOptions) (*Listener, error) {
 	fail := func(err error) error { return &net.OpError{Op: "listen", Net: network, Addr: addr, Err: err} }
+	if err := o.Validate(); err != nil {
+		return nil, fail(err)
+	}
 	l := g.next()
 	fd, err := sockets.Listen(addr, &sockets.Options{Syscalls: l.opts.Syscalls})
 	if err != nil {
@@ -94,6 +117,9 @@ func (g *Group) Dial(ctx context.Context, addr net.Addr, h Handler, o *ChannelOp
 
 func (g *Group) dial(ctx context.Context, network string, addr net.Addr, h Handler, o *ChannelOptions) (*Channel, error) {
 	fail := func(err error) error { return dialOpError(network, addr, err) }
+	if err := o.Validate(); err != nil {
+		return nil, fail(err)
+	}
 	opts := ChannelOptions{}
 	if o != nil {
 		opts = *o
@@ -106,7 +132,7 @@ func (g *Group) dial(ctx context.Context, network string, addr net.Addr, h Handl
 		if d <= 0 {
 			return nil, fail(context.DeadlineExceeded)
 		}
-		if opts.ConnectTimeout <= 0 || d < opts.ConnectTimeout {
+		if opts.ConnectTimeout == 0 || d < opts.ConnectTimeout {
 			opts.ConnectTimeout = d
 		}
 	}
