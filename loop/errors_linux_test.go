@@ -50,6 +50,16 @@ func TestServeErrorLikeNet(t *testing.T) {
 	if !errors.Is(err, syscall.EADDRINUSE) {
 		t.Errorf("Serve: %v is not EADDRINUSE", err)
 	}
+	for _, network := range []string{"tcp", "tcp4"} {
+		_, netErr := net.Listen(network, addr)
+		_, err := g.ServeAddress(network, addr, accept, nil)
+		sameError(t, "ServeAddress "+network, err, netErr)
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			t.Errorf("ServeAddress %s: %v is not EADDRINUSE", network, err)
+		}
+		_, err = g.Listen(network, addr)
+		sameError(t, "Listen "+network, err, netErr)
+	}
 
 	path := filepath.Join(t.TempDir(), "busy.sock")
 	ub, err := net.Listen("unix", path)
@@ -58,6 +68,8 @@ func TestServeErrorLikeNet(t *testing.T) {
 	}
 	defer ub.Close()
 	_, netErr = net.Listen("unix", path)
+	_, err = g.ServeAddress("unix", path, accept, nil)
+	sameError(t, "ServeAddress unix", err, netErr)
 	_, err = g.Serve(&net.UnixAddr{Net: "unix", Name: path}, accept, nil)
 	sameError(t, "Serve unix", err, netErr)
 	if !errors.Is(err, syscall.EADDRINUSE) {
@@ -86,14 +98,23 @@ func TestDialErrorLikeNet(t *testing.T) {
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("Dial: %v is not ECONNREFUSED", err)
 	}
+	_, err = g.DialAddress(ctx, "tcp", closed.String(), NopHandler{}, nil)
+	sameError(t, "DialAddress", err, netErr)
+	_, err = g.DialContext(ctx, "tcp", closed.String())
+	sameError(t, "DialContext", err, netErr)
+	_, netErr = net.Dial("tcp4", closed.String())
+	_, err = g.DialAddress(ctx, "tcp4", closed.String(), NopHandler{}, nil)
+	sameError(t, "DialAddress tcp4", err, netErr)
 
 	path := filepath.Join(t.TempDir(), "nobody.sock")
 	_, netErr = net.Dial("unix", path)
-	_, err = g.Dial(ctx, &net.UnixAddr{Net: "unix", Name: path}, NopHandler{}, nil)
-	sameError(t, "Dial unix", err, netErr)
+	_, err = g.DialAddress(ctx, "unix", path, NopHandler{}, nil)
+	sameError(t, "DialAddress unix", err, netErr)
 	if !errors.Is(err, syscall.ENOENT) {
-		t.Errorf("Dial unix: %v is not ENOENT", err)
+		t.Errorf("DialAddress unix: %v is not ENOENT", err)
 	}
+	_, err = g.DialContext(ctx, "unix", path)
+	sameError(t, "DialContext unix", err, netErr)
 }
 
 // TestDialContextEnds: a dial whose ctx has ended opens nothing and says so

@@ -81,7 +81,7 @@ func (g *Group) Next() *Loop { return g.next() }
 // and serves each connection on a loop of the group with the handler accepted
 // returns. Every error is a *net.OpError whose Op is "listen", naming the
 // network and addr, as net.Listen's are: "listen tcp 127.0.0.1:9000: bind:
-// address already in use".
+// address already in use". ServeAddress takes the address as a string.
 func (g *Group) Serve(addr net.Addr, accepted Accepted, o *ListenerOptions) (*Listener, error) {
 	return g.serve(addrNetwork(addr), addr, accepted, o)
 }
@@ -110,7 +110,8 @@ func (g *Group) serve(network string, addr net.Addr, accepted Accepted, o *Liste
 // network and addr, as net.Dial's are: "dial tcp 127.0.0.1:9: connect:
 // connection refused". When the time runs out its Err is a timeout (a
 // net.Error whose Timeout is true, and errors.Is it os.ErrDeadlineExceeded and
-// context.DeadlineExceeded); when ctx is canceled, ctx's error.
+// context.DeadlineExceeded); when ctx is canceled, ctx's error. DialAddress
+// takes the address as a string.
 func (g *Group) Dial(ctx context.Context, addr net.Addr, h Handler, o *ChannelOptions) (*Channel, error) {
 	return g.dial(ctx, addrNetwork(addr), addr, h, o)
 }
