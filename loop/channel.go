@@ -57,10 +57,14 @@ type ChannelOptions struct {
 	// RepanicHandlerPanics re-raises handler panics on the loop, which then
 	// fails, instead of failing only the channel.
 	RepanicHandlerPanics bool
-	// HighWatermark and LowWatermark bound the queued output; 0 means 1 MiB and
-	// 512 KiB.
+	// HighWatermark and LowWatermark bound the queued output: above the high
+	// one the channel turns unwritable (and stops reading, unless
+	// NoBackpressure), at or below the low one writable again. 0 means the
+	// default: 1 MiB for HighWatermark, half the high one for LowWatermark.
+	// LowWatermark must be below HighWatermark, the default one when
+	// HighWatermark is 0; neither may be negative.
 	HighWatermark, LowWatermark int
-	// ConnectTimeout bounds a dial; 0 means 30 s.
+	// ConnectTimeout bounds a dial; 0 means 30 s. It may not be negative.
 	ConnectTimeout time.Duration
 	// IdleTimeout, if positive, closes the channel once nothing was read from
 	// or written to its socket for that long. Its close error wraps
@@ -103,6 +107,39 @@ func (e *timeoutError) Is(target error) bool {
 
 func (e *timeoutError) Timeout() bool   { return true }
 func (e *timeoutError) Temporary() bool { return false }
+
+// The defaults of the channel options left 0.
+const (
+	defaultHighWatermark  = 1 << 20
+	defaultConnectTimeout = 30 * time.Second
+)
+
+// Validate reports the first option out of range: a negative watermark,
+// ConnectTimeout, IdleTimeout or WriteTimeout, or a LowWatermark that is not below the HighWatermark in
+// force. A nil *ChannelOptions is valid. Dial, Register and the channels of
+// an Accepted callback refuse invalid options with this error.
+func (o *ChannelOptions) Validate() error {
+	if o == nil {
+		return nil
+	}
+	switch {
+	case o.HighWatermark < 0:
+		return fmt.Errorf("loop: ChannelOptions.HighWatermark %d is negative", o.HighWatermark)
+	case o.LowWatermark < 0:
+		return fmt.Errorf("loop: ChannelOptions.LowWatermark %d is negative", o.LowWatermark)
+	case o.ConnectTimeout < 0:
+		return fmt.Errorf("loop: ChannelOptions.ConnectTimeout %v is negative", o.ConnectTimeout)
+	case o.IdleTimeout < 0:
+		return fmt.Errorf("loop: ChannelOptions.IdleTimeout %v is negative", o.IdleTimeout)
+	case o.WriteTimeout < 0:
+		return fmt.Errorf("loop: ChannelOptions.WriteTimeout %v is negative", o.WriteTimeout)
+	case o.HighWatermark == 0 && o.LowWatermark >= defaultHighWatermark:
+		return fmt.Errorf("loop: ChannelOptions.LowWatermark %d is not below the default HighWatermark %d", o.LowWatermark, defaultHighWatermark)
+	case o.HighWatermark > 0 && o.LowWatermark >= o.HighWatermark:
+		return fmt.Errorf("loop: ChannelOptions.LowWatermark %d is not below HighWatermark %d", o.LowWatermark, o.HighWatermark)
+	}
+	return nil
+}
 
 func (o *ChannelOptions) machine(dialed bool) sm.ChannelOptions {
 	opts := sm.DefaultChannelOptions()
@@ -210,19 +247,21 @@ type chEvent struct {
 
 var channelIDs atomic.Uint64
 
+// newChannel creates the channel of fd with options that Validate accepted:
+// their 0 fields take the defaults.
 func newChannel(fd *sockets.FD, h Handler, o *ChannelOptions, dialed bool) *Channel {
 	c := &Channel{id: channelIDs.Add(1), handler: h, closedCh: make(chan struct{})}
 	if o != nil {
 		c.opts = *o
 	}
-	if c.opts.HighWatermark <= 0 {
-		c.opts.HighWatermark = 1 << 20
+	if c.opts.HighWatermark == 0 {
+		c.opts.HighWatermark = defaultHighWatermark
 	}
-	if c.opts.LowWatermark <= 0 || c.opts.LowWatermark >= c.opts.HighWatermark {
+	if c.opts.LowWatermark == 0 {
 		c.opts.LowWatermark = c.opts.HighWatermark / 2
 	}
-	if c.opts.ConnectTimeout <= 0 {
-		c.opts.ConnectTimeout = 30 * time.Second
+	if c.opts.ConnectTimeout == 0 {
+		c.opts.ConnectTimeout = defaultConnectTimeout
 	}
 	c.high, c.low = c.opts.HighWatermark, c.opts.LowWatermark
 	c.m, _ = sm.NewChannel(o.machine(dialed))
@@ -236,7 +275,8 @@ func newChannel(fd *sockets.FD, h Handler, o *ChannelOptions, dialed bool) *Chan
 }
 
 // Register hands an owned descriptor (from package sockets: accepted, adopted or
-// dialed and connected) to the loop as a channel driven by h.
+// dialed and connected) to the loop as a channel driven by h. Options that
+// Validate refuses are its error, and fd is closed.
 func (l *Loop) Register(fd *sockets.FD, h Handler, o *ChannelOptions) (*Channel, error) {
 	return l.registerPeer(fd, nil, h, o)
 }
@@ -245,6 +285,10 @@ func (l *Loop) Register(fd *sockets.FD, h Handler, o *ChannelOptions) (*Channel,
 // is learnt now, once: after an EBADF no syscall may touch the number (D2), so
 // errors must not look it up then.
 func (l *Loop) registerPeer(fd *sockets.FD, peer net.Addr, h Handler, o *ChannelOptions) (*Channel, error) {
+	if err := o.Validate(); err != nil {
+		_ = fd.Close() // never registered: nothing but this call owns it
+		return nil, err
+	}
 	c := newChannel(fd, h, o, false)
 	c.loop = l
 	c.raddr = peer
@@ -259,8 +303,12 @@ func (l *Loop) registerPeer(fd *sockets.FD, peer net.Addr, h Handler, o *Channel
 }
 
 // Dial connects to addr on the loop; connected reports the outcome once, nil on
-// success (OnActive follows it).
+// success (OnActive follows it). Options that Validate refuses are its error,
+// before any socket is made.
 func (l *Loop) Dial(addr net.Addr, h Handler, o *ChannelOptions, connected func(error)) (*Channel, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
 	fd, err := sockets.Open(addr, l.socketOptions())
 	if err != nil {
 		return nil, err

@@ -16,6 +16,10 @@ import (
 // returns the handler and options of its channel, or a nil handler to refuse it
 // (the connection is closed). A panic in it fails that connection only: it is
 // closed and counted in Counters.PanicsContained, and the listener accepts on.
+//
+// Options that ChannelOptions.Validate refuses fail that connection only, too:
+// it is closed without a channel (the handler hears nothing), the listener's
+// OnError is told Validate's error, and the listener accepts on.
 type Accepted func(conn net.Addr) (Handler, *ChannelOptions)
 
 // ListenerOptions set the variables of a listener's table.
@@ -25,11 +29,21 @@ type ListenerOptions struct {
 	// RepanicHandlerPanics re-raises a panic of Accepted or OnError on the loop.
 	RepanicHandlerPanics bool
 	// BackoffBase is the first throttling pause after EMFILE and kin; each further
-	// one doubles, up to 8 times the base. 0 means 10 ms.
+	// one doubles, up to 8 times the base. 0 means 10 ms; it may not be
+	// negative.
 	BackoffBase time.Duration
-	// OnError, if set, is told the errors the listener survives (throttling) and
-	// the one that closes it.
+	// OnError, if set, is told the errors the listener survives (throttling, a
+	// connection whose channel could not be made) and the one that closes it.
 	OnError func(error)
+}
+
+// Validate reports an option out of range, naming it and its value: a negative
+// BackoffBase. A nil *ListenerOptions is valid.
+func (o *ListenerOptions) Validate() error {
+	if o != nil && o.BackoffBase < 0 {
+		return fmt.Errorf("loop: ListenerOptions.BackoffBase %v is negative", o.BackoffBase)
+	}
+	return nil
 }
 
 // Listener accepts connections on one loop and hands each to a loop of its group
@@ -70,13 +84,18 @@ type lnEvent struct {
 
 // Listen serves the listening descriptor ln (from sockets.Listen or Adopt) on the
 // loop; each accepted connection becomes a channel on a loop of the group the
-// loop belongs to, or on this loop.
+// loop belongs to, or on this loop. On an error (options that Validate refuses,
+// a loop that is stopping) ln is closed.
 func (l *Loop) Listen(ln *sockets.FD, accepted Accepted, o *ListenerOptions) (*Listener, error) {
+	if err := o.Validate(); err != nil {
+		_ = ln.Close() // never registered: nothing but this call owns it
+		return nil, err
+	}
 	x := &Listener{id: channelIDs.Add(1), loop: l, accepted: accepted, closedCh: make(chan struct{})}
 	if o != nil {
 		x.opts = *o
 	}
-	if x.opts.BackoffBase <= 0 {
+	if x.opts.BackoffBase == 0 {
 		x.opts.BackoffBase = 10 * time.Millisecond
 	}
 	opts := sm.DefaultListenerOptions()

@@ -29,7 +29,8 @@ var (
 // errForcedClose is the cause of the channels a forced shutdown closes.
 var errForcedClose = fmt.Errorf("%w (%w)", ErrClosed, ErrForced)
 
-// Options configure a loop.
+// Options configure a loop. A field left 0 takes the default its comment
+// gives; a negative duration, budget or size is an error (see Validate).
 type Options struct {
 	// DrainTimeout bounds a graceful shutdown before it is forced; 0 means 30 s.
 	DrainTimeout time.Duration
@@ -41,7 +42,8 @@ type Options struct {
 	ReadBudget int
 	// AcceptBudget bounds the accepts of one listener per wakeup; 0 means 64.
 	AcceptBudget int
-	// ReadBufferSize is the size of the loop's read buffer; 0 means 64 KiB.
+	// ReadBufferSize is the size of the loop's read buffer in bytes; 0 means
+	// 64 KiB.
 	ReadBufferSize int
 	// Trace, if set, is called on the loop goroutine for every transition of every
 	// machine the loop drives. It costs one nil check when unset.
@@ -67,24 +69,53 @@ type Options struct {
 	Clock Clock
 }
 
+// Validate reports the first option out of range, naming it and its value: a
+// negative DrainTimeout, TaskBudget, ReadBudget, AcceptBudget or
+// ReadBufferSize. A nil *Options is valid. Start and StartGroup return this
+// error; New and NewGroup panic with it.
+func (o *Options) Validate() error {
+	if o == nil {
+		return nil
+	}
+	if o.DrainTimeout < 0 {
+		return fmt.Errorf("loop: Options.DrainTimeout %v is negative", o.DrainTimeout)
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{
+		{"TaskBudget", o.TaskBudget},
+		{"ReadBudget", o.ReadBudget},
+		{"AcceptBudget", o.AcceptBudget},
+		{"ReadBufferSize", o.ReadBufferSize},
+	} {
+		if f.v < 0 {
+			return fmt.Errorf("loop: Options.%s %d is negative", f.name, f.v)
+		}
+	}
+	return nil
+}
+
+// withDefaults returns the options with their 0 fields set to the defaults;
+// opts must be valid.
 func (o *Options) withDefaults() Options {
 	var r Options
 	if o != nil {
 		r = *o
 	}
-	if r.DrainTimeout <= 0 {
+	if r.DrainTimeout == 0 {
 		r.DrainTimeout = 30 * time.Second
 	}
-	if r.TaskBudget <= 0 {
+	if r.TaskBudget == 0 {
 		r.TaskBudget = 256
 	}
-	if r.ReadBudget <= 0 {
+	if r.ReadBudget == 0 {
 		r.ReadBudget = 16
 	}
-	if r.AcceptBudget <= 0 {
+	if r.AcceptBudget == 0 {
 		r.AcceptBudget = 64
 	}
-	if r.ReadBufferSize <= 0 {
+	if r.ReadBufferSize == 0 {
 		r.ReadBufferSize = 64 << 10
 	}
 	if r.Syscalls == nil {
@@ -219,11 +250,25 @@ type Loop struct {
 	group      *Group
 }
 
-// New starts a loop.
+// New starts a loop. It panics if opts is invalid (see Options.Validate);
+// Start returns that error instead.
 func New(opts *Options) *Loop {
+	l, err := Start(opts)
+	if err != nil {
+		panic(err)
+	}
+	return l
+}
+
+// Start starts a loop, like New, or returns the error of Options.Validate,
+// which names the option out of range and its value, without starting one.
+func Start(opts *Options) (*Loop, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
 	l := newLoop(0, opts.withDefaults(), nil)
 	l.start()
-	return l
+	return l, nil
 }
 
 func newLoop(id int, opts Options, g *Group) *Loop {
