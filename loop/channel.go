@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"runtime/trace"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -402,7 +403,11 @@ func (c *Channel) takeWrites() {
 	}
 	c.releaseInbox(in)
 	if !c.events.busy {
-		c.events.run(c.step)
+		if c.loop.opts.TraceRegions {
+			c.events.run(c.tracedStep)
+		} else {
+			c.events.run(c.step)
+		}
 	}
 }
 
@@ -611,7 +616,31 @@ func (c *Channel) fire(e chEvent) error {
 	if !c.events.busy && c.inboxN.Load() != 0 {
 		c.takeWrites()
 	}
+	if c.loop.opts.TraceRegions {
+		return c.events.fire(e, c.tracedStep)
+	}
 	return c.events.fire(e, c.step)
+}
+
+// fireDirect delivers e at once, before the writes waiting in the inbox (the
+// loop's failure is heard first).
+func (c *Channel) fireDirect(e chEvent) error {
+	if c.loop.opts.TraceRegions {
+		return c.events.fire(e, c.tracedStep)
+	}
+	return c.events.fire(e, c.step)
+}
+
+// tracedStep is step inside a runtime/trace region while a trace runs. The
+// events run it instead of step when TraceRegions is set, so that step itself
+// carries no check (a deferred End in it cost about 55 instructions per echo).
+func (c *Channel) tracedStep(e chEvent) error {
+	if !trace.IsEnabled() {
+		return c.step(e)
+	}
+	r := traceRegion(regionChannel, channelStep(e))
+	defer r.End()
+	return c.step(e)
 }
 
 func (c *Channel) step(e chEvent) error {
@@ -629,9 +658,6 @@ func (c *Channel) step(e chEvent) error {
 		// writev returned: a write accepted in between was not in the writev,
 		// and its bytes still wait.
 		e.out = uint8(sm.WriteResultDrained)
-	}
-	if c.loop.tracing() {
-		defer traceRegion(regionChannel, channelStep(e)).End()
 	}
 	from := c.m.State()
 	acts, err := c.m.Fire(e.ev, e.out)

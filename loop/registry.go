@@ -59,7 +59,7 @@ func (r *registration) loopFailed() {
 		// first could fail and ask that poller for a removal (epoll_ctl on a
 		// number the loop was told is invalid, D2). The table refuses them
 		// once it has heard loopFailed, and the settle fails them.
-		r.ch.events.fire(chEvent{ev: sm.ChannelEventLoopFailed, cause: cause}, r.ch.step)
+		r.ch.fireDirect(chEvent{ev: sm.ChannelEventLoopFailed, cause: cause})
 	} else {
 		r.ln.fire(lnEvent{ev: sm.ListenerEventLoopFailed, cause: cause})
 	}
