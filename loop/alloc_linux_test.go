@@ -189,9 +189,15 @@ func (s cannedSyscalls) Writev(fd int, bufs [][]byte) (int, error) {
 // BenchmarkEchoRuntimeOnly is one echo per op (readable, read, OnRead with
 // SendCopy, writev, completion: four transitions of the channel's table) with
 // canned system call results: the user-space cost of an echo on the loop.
-func BenchmarkEchoRuntimeOnly(b *testing.B) { benchmarkEchoRuntimeOnly(b, nil) }
+func BenchmarkEchoRuntimeOnly(b *testing.B) { benchmarkEchoRuntimeOnly(b, nil, nil) }
 
-func benchmarkEchoRuntimeOnly(b *testing.B, o *Options) {
+// BenchmarkEchoRuntimeOnlyTimeouts is the same echo on a channel with an idle
+// and a write timeout: the bookkeeping they cost per echo.
+func BenchmarkEchoRuntimeOnlyTimeouts(b *testing.B) {
+	benchmarkEchoRuntimeOnly(b, nil, &ChannelOptions{IdleTimeout: time.Hour, WriteTimeout: time.Hour})
+}
+
+func benchmarkEchoRuntimeOnly(b *testing.B, o *Options, co *ChannelOptions) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		b.Fatal(err)
@@ -204,7 +210,7 @@ func benchmarkEchoRuntimeOnly(b *testing.B, o *Options) {
 	}
 	l := New(o)
 	defer l.Close()
-	ch, err := l.Register(fd, copyEcho{}, nil)
+	ch, err := l.Register(fd, copyEcho{}, co)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -137,7 +137,7 @@ func BenchmarkEchoTraceRegions(b *testing.B) {
 				}
 				defer trace.Stop()
 			}
-			benchmarkEchoRuntimeOnly(b, &Options{TraceRegions: mode != "off"})
+			benchmarkEchoRuntimeOnly(b, &Options{TraceRegions: mode != "off"}, nil)
 		})
 	}
 }
