@@ -3,10 +3,12 @@ package loop_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/fsmkernel/fsmkernel/loop"
@@ -201,4 +203,42 @@ func ExampleGroup_Wait() {
 	go stop(g)
 	fmt.Println("stopped:", g.Wait())
 	// Output: stopped: <nil>
+}
+
+// activeNotice hands over its channel once it is active.
+type activeNotice struct {
+	echoHandler
+	active chan *loop.Channel
+}
+
+func (h activeNotice) OnActive(c *loop.Channel) { h.active <- c }
+
+// An idle timeout closes a connection nothing was read from or written to for
+// that long; its error says so.
+func ExampleChannelOptions_idleTimeout() {
+	g := loop.NewGroup(1, nil)
+	defer stop(g)
+	h := activeNotice{active: make(chan *loop.Channel, 1)}
+	ln, err := g.ServeAddress("tcp", "127.0.0.1:0", func(net.Addr) (loop.Handler, *loop.ChannelOptions) {
+		return h, &loop.ChannelOptions{IdleTimeout: 50 * time.Millisecond}
+	}, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	_, err = c.Read(make([]byte, 1)) // the server says nothing, then closes
+	fmt.Println("client:", err)
+	ch := <-h.active
+	<-ch.Closed()
+	err = ch.Err()
+	fmt.Println("server:", errors.Is(err, loop.ErrIdleTimeout), errors.Is(err, os.ErrDeadlineExceeded))
+	// Output:
+	// client: EOF
+	// server: true true
 }
