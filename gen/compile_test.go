@@ -70,12 +70,14 @@ func addRunFile(t *testing.T, files map[string][]byte, name string) {
 }
 
 // TestGeneratedCodeRuns generates Go from testdata/conn.yaml into a fresh module,
-// adds testdata/run/conn_test.go.txt and the performer testdata/run/recorder.go.txt,
-// and runs vet and the tests there: the generated code compiles, behaves as the
-// table says, performs actions in order, and does not allocate.
+// adds testdata/run/conn_test.go.txt, testdata/run/snapshot_test.go.txt and the
+// performer testdata/run/recorder.go.txt, and runs vet and the tests there: the
+// generated code compiles, behaves as the table says, performs actions in order,
+// saves and restores its configurations, and does not allocate.
 func TestGeneratedCodeRuns(t *testing.T) {
 	files := emitConn(t, "fsmgen generate -pkg example conn.yaml")
 	addRunFile(t, files, "conn_test.go")
+	addRunFile(t, files, "snapshot_test.go")
 	addRunFile(t, files, "recorder.go")
 	if out, err := goInModule(t, files, "vet", "."); err != nil {
 		t.Fatalf("go vet in the generated module: %v\n%s", err, out)

@@ -41,8 +41,12 @@ func EmitGo(pkg *Package, opts GoOptions) (map[string][]byte, error) {
 	}
 	out["fsm_gen.go"] = b
 	for _, m := range pkg.Machines {
+		reach, err := reachableSet(pkg, m)
+		if err != nil {
+			return nil, fmt.Errorf("gen: machine %q: %w", m.Name, err)
+		}
 		f := newGoFile(opts)
-		g := &goMachine{pkg: pkg, m: m, f: f}
+		g := &goMachine{pkg: pkg, m: m, f: f, reach: reach}
 		g.emit()
 		b, err := render(f)
 		if err != nil {
@@ -153,7 +157,7 @@ func checkGoNames(pkg *Package) error {
 		}
 		seen[id] = what
 	}
-	for _, id := range []string{"RejectedError", "ErrUnknownEvent", "ErrUnknownOutcome", "ErrInvalidOption"} {
+	for _, id := range []string{"RejectedError", "ErrUnknownEvent", "ErrUnknownOutcome", "ErrInvalidOption", "SnapshotError"} {
 		add(id, "the shared declaration "+id)
 	}
 	for _, o := range pkg.Outcomes {
@@ -170,7 +174,8 @@ func checkGoNames(pkg *Package) error {
 		for i := range m.States {
 			add(stateConst(m, i), "state "+strconv.Quote(m.States[i].Name)+" of "+q)
 		}
-		methods := map[string]string{"State": "", "Vars": "", "Terminal": "", "Fire": "", "CheckInvariants": ""}
+		methods := map[string]string{"State": "", "Vars": "", "Terminal": "", "Fire": "", "CheckInvariants": "",
+			"AppendBinary": "", "MarshalBinary": "", "UnmarshalBinary": "", "AppendText": "", "MarshalText": "", "UnmarshalText": ""}
 		for i := range m.Events {
 			add(eventConst(m, i), "event "+strconv.Quote(m.Events[i].Name)+" of "+q)
 			meth := Export(m.Events[i].Name)
@@ -253,6 +258,7 @@ func emitShared(f *jen.File, pkg *Package, goPkg string) {
 	f.Var().Id("ErrUnknownOutcome").Op("=").Qual("errors", "New").Call(jen.Lit(goPkg + ": unknown outcome"))
 	f.Comment("ErrInvalidOption is returned by a machine's constructor for an option outside its domain.")
 	f.Var().Id("ErrInvalidOption").Op("=").Qual("errors", "New").Call(jen.Lit(goPkg + ": option out of range"))
+	emitSnapshotShared(f)
 }
 
 // emitEnum writes a uint8 enumeration with String and a stringer-style guard:
@@ -308,9 +314,10 @@ func emitEnum(f *jen.File, typ, desc string, consts []Named, specNames []Named) 
 }
 
 type goMachine struct {
-	pkg *Package
-	m   *Machine
-	f   *jen.File
+	pkg   *Package
+	m     *Machine
+	f     *jen.File
+	reach snapshotReach // the reachable configurations, for the snapshot methods
 }
 
 func (g *goMachine) emit() {
@@ -382,6 +389,7 @@ func (g *goMachine) emit() {
 	}
 	g.fire()
 	g.invariants()
+	g.snapshots()
 }
 
 func (g *goMachine) enums() {

@@ -1154,3 +1154,110 @@ func (m *Eventloop) CheckInvariants() error {
 	}
 	return nil
 }
+
+// eventloopSnapshot describes the configurations of the eventloop machine for its snapshots.
+var eventloopSnapshot = snapshotLayout{
+	machine: "eventloop",
+	header:  [9]byte{0x01, 0x6b, 0x45, 0xe0, 0x15, 0xc1, 0xea, 0x33, 0xcf},
+	fields: []snapshotField{
+		{name: "state", values: []string{"created", "running", "draining", "stopping", "failing", "stopped"}, hi: 5, stride: 4},
+		{name: "channelsOpen", values: snapshotBools, hi: 1, stride: 1},
+		{name: "pollerGone", values: snapshotBools, hi: 1, stride: 2},
+	},
+	bits: eventloopReachable[:],
+}
+
+// eventloopReachable is the set of the 9 configurations of the eventloop
+// machine that are reachable from an initial one: bit n is set for configuration
+// n. The number of a configuration is the sum of its fields' values (less their
+// lo) times their strides.
+var eventloopReachable = [...]uint64{
+	0x5a2231,
+}
+
+// snapshot returns the configuration as a snapshot holds it: the state, then the
+// variables in declaration order, one byte each.
+func (m *Eventloop) snapshot() [3]uint8 {
+	return [3]uint8{uint8(m.state), snapshotBool(m.vars.ChannelsOpen), snapshotBool(m.vars.PollerGone)}
+}
+
+// restore sets configuration c, whose fields are in range, if it satisfies the
+// invariants and is reachable; otherwise it returns the error and leaves m as it is.
+func (m *Eventloop) restore(c *[3]uint8) error {
+	r := Eventloop{state: EventloopState(c[0]), vars: EventloopVars{ChannelsOpen: c[1] != 0, PollerGone: c[2] != 0}}
+	if err := r.CheckInvariants(); err != nil {
+		return eventloopSnapshot.invariant(err)
+	}
+	if err := eventloopSnapshot.reach(c[:]); err != nil {
+		return err
+	}
+	*m = r
+	return nil
+}
+
+// AppendBinary appends the binary snapshot of the machine's configuration to b: a
+// 9-byte header (the format version 1 and the fingerprints of the machine's name
+// and of its table), then one byte for the state and one for each variable in
+// declaration order, options included. It implements encoding.BinaryAppender;
+// the error is always nil, and with room in b it does not allocate.
+func (m *Eventloop) AppendBinary(b []byte) ([]byte, error) {
+	c := m.snapshot()
+	b = append(b, eventloopSnapshot.header[:]...)
+	return append(b, c[:]...), nil
+}
+
+// MarshalBinary returns the binary snapshot of the machine's configuration, 12
+// bytes (see AppendBinary). It implements encoding.BinaryMarshaler.
+func (m *Eventloop) MarshalBinary() ([]byte, error) {
+	return m.AppendBinary(make([]byte, 0, 12))
+}
+
+// UnmarshalBinary restores a configuration saved by MarshalBinary or AppendBinary.
+// It implements encoding.BinaryUnmarshaler. It returns a *SnapshotError, and
+// leaves the machine unchanged, for a snapshot of another machine, format or
+// version of the table, of the wrong length, with a state or value out of
+// range, or of a configuration that breaks an invariant or that the table does
+// not reach from an initial configuration. It does not allocate on success.
+func (m *Eventloop) UnmarshalBinary(data []byte) error {
+	var c [3]uint8
+	if err := eventloopSnapshot.decodeBinary(data, c[:]); err != nil {
+		return err
+	}
+	return m.restore(&c)
+}
+
+// AppendText appends the text snapshot of the machine's configuration to b: the
+// machine's name, the format version v1, then name=value for the state and for
+// each variable in declaration order, options included, separated by spaces.
+// For the initial configuration with the default options:
+//
+//	eventloop v1 state=created channelsOpen=false pollerGone=false
+//
+// It implements encoding.TextAppender; the error is always nil, and with room
+// in b it does not allocate.
+func (m *Eventloop) AppendText(b []byte) ([]byte, error) {
+	c := m.snapshot()
+	return eventloopSnapshot.appendText(b, c[:]), nil
+}
+
+// MarshalText returns the text snapshot of the machine's configuration, at most 63
+// bytes (see AppendText). It implements encoding.TextMarshaler.
+func (m *Eventloop) MarshalText() ([]byte, error) {
+	return m.AppendText(make([]byte, 0, 63))
+}
+
+// UnmarshalText restores a configuration from its text snapshot, as MarshalText
+// writes it; the name=value fields may come in any order, separated by any white
+// space, and every one must be given once. It implements encoding.TextUnmarshaler.
+// It returns a *SnapshotError, and leaves the machine unchanged, for the text of
+// another machine or format, an unknown, repeated or missing field, an unknown or
+// out-of-range value, or a configuration that breaks an invariant or that the
+// table does not reach from an initial configuration. It does not allocate on
+// success.
+func (m *Eventloop) UnmarshalText(text []byte) error {
+	var c [3]uint8
+	if err := eventloopSnapshot.decodeText(text, c[:]); err != nil {
+		return err
+	}
+	return m.restore(&c)
+}

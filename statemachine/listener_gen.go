@@ -2187,3 +2187,112 @@ func (m *Listener) CheckInvariants() error {
 	}
 	return nil
 }
+
+// listenerSnapshot describes the configurations of the listener machine for its snapshots.
+var listenerSnapshot = snapshotLayout{
+	machine: "listener",
+	header:  [9]byte{0x01, 0x13, 0x81, 0xf6, 0xd1, 0xa5, 0x1d, 0xde, 0x54},
+	fields: []snapshotField{
+		{name: "state", values: []string{"fresh", "listening", "accepting", "throttled", "deregistering", "closing", "closed", "abandoned"}, hi: 7, stride: 32},
+		{name: "ebadfPolicy", values: []string{"contain", "crash"}, hi: 1, stride: 1},
+		{name: "panicPolicy", values: []string{"contain", "repanic"}, hi: 1, stride: 2},
+		{name: "progressed", values: snapshotBools, hi: 1, stride: 4},
+		{name: "backoff", hi: 3, stride: 8},
+	},
+	bits: listenerReachable[:],
+}
+
+// listenerReachable is the set of the 128 configurations of the listener
+// machine that are reachable from an initial one: bit n is set for configuration
+// n. The number of a configuration is the sum of its fields' values (less their
+// lo) times their strides.
+var listenerReachable = [...]uint64{
+	0xf0f0f0f0000000f, 0xf0f0f00ffffffff, 0xf0f0f0f0f0f0f0f, 0xf0f0f0f0f0f0f0f,
+}
+
+// snapshot returns the configuration as a snapshot holds it: the state, then the
+// variables in declaration order, one byte each.
+func (m *Listener) snapshot() [5]uint8 {
+	return [5]uint8{uint8(m.state), uint8(m.vars.EbadfPolicy), uint8(m.vars.PanicPolicy), snapshotBool(m.vars.Progressed), m.vars.Backoff}
+}
+
+// restore sets configuration c, whose fields are in range, if it satisfies the
+// invariants and is reachable; otherwise it returns the error and leaves m as it is.
+func (m *Listener) restore(c *[5]uint8) error {
+	r := Listener{state: ListenerState(c[0]), vars: ListenerVars{EbadfPolicy: ListenerEbadfPolicy(c[1]), PanicPolicy: ListenerPanicPolicy(c[2]), Progressed: c[3] != 0, Backoff: c[4]}}
+	if err := r.CheckInvariants(); err != nil {
+		return listenerSnapshot.invariant(err)
+	}
+	if err := listenerSnapshot.reach(c[:]); err != nil {
+		return err
+	}
+	*m = r
+	return nil
+}
+
+// AppendBinary appends the binary snapshot of the machine's configuration to b: a
+// 9-byte header (the format version 1 and the fingerprints of the machine's name
+// and of its table), then one byte for the state and one for each variable in
+// declaration order, options included. It implements encoding.BinaryAppender;
+// the error is always nil, and with room in b it does not allocate.
+func (m *Listener) AppendBinary(b []byte) ([]byte, error) {
+	c := m.snapshot()
+	b = append(b, listenerSnapshot.header[:]...)
+	return append(b, c[:]...), nil
+}
+
+// MarshalBinary returns the binary snapshot of the machine's configuration, 14
+// bytes (see AppendBinary). It implements encoding.BinaryMarshaler.
+func (m *Listener) MarshalBinary() ([]byte, error) {
+	return m.AppendBinary(make([]byte, 0, 14))
+}
+
+// UnmarshalBinary restores a configuration saved by MarshalBinary or AppendBinary.
+// It implements encoding.BinaryUnmarshaler. It returns a *SnapshotError, and
+// leaves the machine unchanged, for a snapshot of another machine, format or
+// version of the table, of the wrong length, with a state or value out of
+// range, or of a configuration that breaks an invariant or that the table does
+// not reach from an initial configuration. It does not allocate on success.
+func (m *Listener) UnmarshalBinary(data []byte) error {
+	var c [5]uint8
+	if err := listenerSnapshot.decodeBinary(data, c[:]); err != nil {
+		return err
+	}
+	return m.restore(&c)
+}
+
+// AppendText appends the text snapshot of the machine's configuration to b: the
+// machine's name, the format version v1, then name=value for the state and for
+// each variable in declaration order, options included, separated by spaces.
+// For the initial configuration with the default options:
+//
+//	listener v1 state=fresh ebadfPolicy=contain panicPolicy=contain progressed=false backoff=0
+//
+// It implements encoding.TextAppender; the error is always nil, and with room
+// in b it does not allocate.
+func (m *Listener) AppendText(b []byte) ([]byte, error) {
+	c := m.snapshot()
+	return listenerSnapshot.appendText(b, c[:]), nil
+}
+
+// MarshalText returns the text snapshot of the machine's configuration, at most 98
+// bytes (see AppendText). It implements encoding.TextMarshaler.
+func (m *Listener) MarshalText() ([]byte, error) {
+	return m.AppendText(make([]byte, 0, 98))
+}
+
+// UnmarshalText restores a configuration from its text snapshot, as MarshalText
+// writes it; the name=value fields may come in any order, separated by any white
+// space, and every one must be given once. It implements encoding.TextUnmarshaler.
+// It returns a *SnapshotError, and leaves the machine unchanged, for the text of
+// another machine or format, an unknown, repeated or missing field, an unknown or
+// out-of-range value, or a configuration that breaks an invariant or that the
+// table does not reach from an initial configuration. It does not allocate on
+// success.
+func (m *Listener) UnmarshalText(text []byte) error {
+	var c [5]uint8
+	if err := listenerSnapshot.decodeText(text, c[:]); err != nil {
+		return err
+	}
+	return m.restore(&c)
+}

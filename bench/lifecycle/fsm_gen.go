@@ -4,7 +4,9 @@ package lifecycle
 
 import (
 	"errors"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // ConnectResult: The result of a non-blocking connect(2), read from SO_ERROR.
@@ -143,3 +145,288 @@ var ErrUnknownOutcome = errors.New("lifecycle: unknown outcome")
 
 // ErrInvalidOption is returned by a machine's constructor for an option outside its domain.
 var ErrInvalidOption = errors.New("lifecycle: option out of range")
+
+// SnapshotError is returned by a machine's UnmarshalBinary and UnmarshalText when
+// the snapshot does not restore. The machine is left unchanged.
+type SnapshotError struct {
+	// Machine is the machine that refused the snapshot.
+	Machine string
+	// Reason says what is wrong, naming the field, value or invariant.
+	Reason string
+	// Foreign is true when the snapshot's header is of another machine, another
+	// format version or another version of the machine's table, rather than
+	// damaged, out of range or unreachable.
+	Foreign bool
+}
+
+func (e *SnapshotError) Error() string {
+	return e.Machine + ": snapshot rejected: " + e.Reason
+}
+
+// snapshotField is the state or one variable of a configuration, as a snapshot
+// holds it: one byte.
+type snapshotField struct {
+	// name is "state" or the variable's name.
+	name string
+	// values are the names of the values (states, enum values, false and true);
+	// nil for an int.
+	values []string
+	// lo and hi bound the value; hi is len(values)-1 when values is set.
+	lo, hi uint8
+	// stride is the field's weight in the number of a configuration.
+	stride uint32
+}
+
+// snapshotLayout describes the configurations of one machine for its snapshots.
+type snapshotLayout struct {
+	machine string
+	// header starts every binary snapshot: the format version, then the
+	// fingerprints of the machine's name and of its table (states, variables and
+	// their values), 4 bytes each, big-endian.
+	header [9]byte
+	// fields are the state, then the variables in declaration order.
+	fields []snapshotField
+	// reachable holds the numbers of the reachable configurations, sorted, or
+	// bits holds them as a bitset; when both are nil every configuration is.
+	reachable []uint32
+	bits      []uint64
+}
+
+// snapshotBools are the values of a bool variable in a text snapshot.
+var snapshotBools = []string{"false", "true"}
+
+// snapshotBool is the byte of a bool variable in a binary snapshot.
+func snapshotBool(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// snapshotHex renders a fingerprint in errors.
+func snapshotHex(b []byte) string {
+	const digits = "0123456789abcdef"
+	s := make([]byte, 0, 2*len(b))
+	for _, x := range b {
+		s = append(s, digits[x>>4], digits[x&15])
+	}
+	return string(s)
+}
+
+// snapshotToken returns the first run of bytes of b that are not white space,
+// and what follows it.
+func snapshotToken(b []byte) (tok, rest []byte) {
+	i := 0
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	j := i
+	for j < len(b) && !(b[j] == ' ' || b[j] == '\t' || b[j] == '\n' || b[j] == '\r') {
+		j++
+	}
+	return b[i:j], b[j:]
+}
+
+// fail returns the *SnapshotError of reason.
+func (l *snapshotLayout) fail(reason string, foreign bool) error {
+	return &SnapshotError{Machine: l.machine, Reason: reason, Foreign: foreign}
+}
+
+// what names field i in errors.
+func (l *snapshotLayout) what(i int) string {
+	if i == 0 {
+		return "state"
+	}
+	return "variable " + l.fields[i].name
+}
+
+// outOfRange is the error of value x of field i, which is outside its domain.
+func (l *snapshotLayout) outOfRange(i int, x string) error {
+	f := &l.fields[i]
+	s := l.what(i) + ": " + x + " is out of range " + strconv.Itoa(int(f.lo)) + ".." + strconv.Itoa(int(f.hi))
+	if f.values != nil {
+		s += " (" + strings.Join(f.values, ", ") + ")"
+	}
+	return l.fail(s, false)
+}
+
+// decodeBinary checks the header and length of a binary snapshot and the range
+// of each field, and writes the fields into c.
+func (l *snapshotLayout) decodeBinary(data []byte, c []uint8) error {
+	n, size := len(l.header), len(l.header)+len(c)
+	switch {
+	case len(data) == 0:
+		return l.fail("empty: a snapshot has "+strconv.Itoa(size)+" bytes", false)
+	case data[0] != l.header[0]:
+		return l.fail("format version "+strconv.Itoa(int(data[0]))+"; this code reads version "+strconv.Itoa(int(l.header[0])), true)
+	case len(data) < n:
+		return l.fail("truncated: "+strconv.Itoa(len(data))+" bytes of "+strconv.Itoa(size), false)
+	case string(data[1:5]) != string(l.header[1:5]):
+		return l.fail("taken of another machine (machine fingerprint "+snapshotHex(data[1:5])+", want "+snapshotHex(l.header[1:5])+")", true)
+	case string(data[5:n]) != string(l.header[5:]):
+		return l.fail("taken of another version of the table (table fingerprint "+snapshotHex(data[5:n])+", want "+snapshotHex(l.header[5:])+")", true)
+	case len(data) < size:
+		return l.fail("truncated: "+strconv.Itoa(len(data))+" bytes of "+strconv.Itoa(size), false)
+	case len(data) > size:
+		return l.fail("extra bytes: "+strconv.Itoa(len(data))+" bytes instead of "+strconv.Itoa(size), false)
+	}
+	for i := range c {
+		x := data[n+i]
+		if x < l.fields[i].lo || x > l.fields[i].hi {
+			return l.outOfRange(i, strconv.Itoa(int(x)))
+		}
+		c[i] = x
+	}
+	return nil
+}
+
+// appendField appends name=value of field i with value x.
+func (l *snapshotLayout) appendField(b []byte, i int, x uint8) []byte {
+	f := &l.fields[i]
+	b = append(b, f.name...)
+	b = append(b, '=')
+	if int(x) < len(f.values) {
+		return append(b, f.values[x]...)
+	}
+	return strconv.AppendUint(b, uint64(x), 10)
+}
+
+// appendText appends the text snapshot of configuration c.
+func (l *snapshotLayout) appendText(b []byte, c []uint8) []byte {
+	b = append(b, l.machine...)
+	b = append(b, " v1"...)
+	for i, x := range c {
+		b = append(b, ' ')
+		b = l.appendField(b, i, x)
+	}
+	return b
+}
+
+// field returns the index of the field called name, or -1.
+func (l *snapshotLayout) field(name []byte) int {
+	for i := range l.fields {
+		if l.fields[i].name == string(name) {
+			return i
+		}
+	}
+	return -1
+}
+
+// parse returns the value of field i that v names.
+func (l *snapshotLayout) parse(i int, v []byte) (uint8, error) {
+	f := &l.fields[i]
+	if f.values != nil {
+		for x, name := range f.values {
+			if name == string(v) {
+				return uint8(x), nil
+			}
+		}
+		return 0, l.fail(l.what(i)+": unknown value "+strconv.Quote(string(v))+"; one of "+strings.Join(f.values, ", "), false)
+	}
+	n := 0
+	for _, d := range v {
+		if d < '0' || d > '9' {
+			n = -1
+			break
+		}
+		if n < 1000 {
+			n = n*10 + int(d-'0')
+		}
+	}
+	if len(v) == 0 || n < 0 {
+		return 0, l.fail(l.what(i)+": "+strconv.Quote(string(v))+" is not a number", false)
+	}
+	if n < int(f.lo) || n > int(f.hi) {
+		return 0, l.outOfRange(i, string(v))
+	}
+	return uint8(n), nil
+}
+
+// decodeText parses a text snapshot, checking the range of each field, and
+// writes the fields into c.
+func (l *snapshotLayout) decodeText(text []byte, c []uint8) error {
+	var buf [64]bool
+	var seen []bool
+	if len(c) <= len(buf) {
+		seen = buf[:len(c)]
+	} else {
+		seen = make([]bool, len(c))
+	}
+	tok, rest := snapshotToken(text)
+	switch {
+	case len(tok) == 0:
+		return l.fail("empty text", false)
+	case string(tok) != l.machine:
+		return l.fail("taken of another machine: the text starts with "+strconv.Quote(string(tok)), true)
+	}
+	tok, rest = snapshotToken(rest)
+	switch {
+	case len(tok) == 0:
+		return l.fail("no format version after the machine's name", false)
+	case string(tok) != "v1":
+		return l.fail("format version "+strconv.Quote(string(tok))+"; this code reads v1", true)
+	}
+	for {
+		tok, rest = snapshotToken(rest)
+		if len(tok) == 0 {
+			break
+		}
+		eq := 0
+		for eq < len(tok) && tok[eq] != '=' {
+			eq++
+		}
+		if eq == len(tok) {
+			return l.fail(strconv.Quote(string(tok))+" is not name=value", false)
+		}
+		i := l.field(tok[:eq])
+		if i < 0 {
+			return l.fail("unknown variable "+strconv.Quote(string(tok[:eq])), false)
+		}
+		if seen[i] {
+			return l.fail(l.what(i)+" given twice", false)
+		}
+		seen[i] = true
+		x, err := l.parse(i, tok[eq+1:])
+		if err != nil {
+			return err
+		}
+		c[i] = x
+	}
+	for i, ok := range seen {
+		if !ok {
+			return l.fail(l.what(i)+" missing", false)
+		}
+	}
+	return nil
+}
+
+// invariant is the error of a configuration that breaks an invariant; err is
+// what CheckInvariants returned.
+func (l *snapshotLayout) invariant(err error) error {
+	return l.fail(strings.TrimPrefix(err.Error(), l.machine+": "), false)
+}
+
+// reach returns an error unless configuration c is reachable from an initial
+// configuration under the table.
+func (l *snapshotLayout) reach(c []uint8) error {
+	if l.reachable == nil && l.bits == nil {
+		return nil
+	}
+	var n uint32
+	for i, x := range c {
+		n += uint32(x-l.fields[i].lo) * l.fields[i].stride
+	}
+	if l.bits != nil {
+		if l.bits[n/64]>>(n%64)&1 != 0 {
+			return nil
+		}
+	} else if _, ok := slices.BinarySearch(l.reachable, n); ok {
+		return nil
+	}
+	var b []byte
+	for i, x := range c {
+		b = append(b, ' ')
+		b = l.appendField(b, i, x)
+	}
+	return l.fail("unreachable: no run of the table from an initial configuration reaches"+string(b), false)
+}

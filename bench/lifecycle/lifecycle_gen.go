@@ -1093,3 +1093,93 @@ func (m *Lifecycle) Fire(ev LifecycleEvent, out uint8) (LifecycleActions, error)
 func (m *Lifecycle) CheckInvariants() error {
 	return nil
 }
+
+// lifecycleSnapshot describes the configurations of the lifecycle machine for its snapshots.
+var lifecycleSnapshot = snapshotLayout{
+	machine: "lifecycle",
+	header:  [9]byte{0x01, 0x47, 0xdd, 0xd9, 0x4f, 0x00, 0x60, 0x3f, 0x9c},
+	fields: []snapshotField{
+		{name: "state", values: []string{"connecting", "active", "inputClosed", "outputClosed", "draining", "closing", "closed"}, hi: 6, stride: 1},
+	},
+}
+
+// snapshot returns the configuration as a snapshot holds it: the state, then the
+// variables in declaration order, one byte each.
+func (m *Lifecycle) snapshot() [1]uint8 {
+	return [1]uint8{uint8(m.state)}
+}
+
+// restore sets configuration c, whose fields are in range: every such
+// configuration is reachable.
+func (m *Lifecycle) restore(c *[1]uint8) error {
+	r := Lifecycle{state: LifecycleState(c[0])}
+	*m = r
+	return nil
+}
+
+// AppendBinary appends the binary snapshot of the machine's configuration to b: a
+// 9-byte header (the format version 1 and the fingerprints of the machine's name
+// and of its table), then one byte for the state and one for each variable in
+// declaration order, options included. It implements encoding.BinaryAppender;
+// the error is always nil, and with room in b it does not allocate.
+func (m *Lifecycle) AppendBinary(b []byte) ([]byte, error) {
+	c := m.snapshot()
+	b = append(b, lifecycleSnapshot.header[:]...)
+	return append(b, c[:]...), nil
+}
+
+// MarshalBinary returns the binary snapshot of the machine's configuration, 10
+// bytes (see AppendBinary). It implements encoding.BinaryMarshaler.
+func (m *Lifecycle) MarshalBinary() ([]byte, error) {
+	return m.AppendBinary(make([]byte, 0, 10))
+}
+
+// UnmarshalBinary restores a configuration saved by MarshalBinary or AppendBinary.
+// It implements encoding.BinaryUnmarshaler. It returns a *SnapshotError, and
+// leaves the machine unchanged, for a snapshot of another machine, format or
+// version of the table, of the wrong length, with a state or value out of
+// range, or of a configuration that breaks an invariant or that the table does
+// not reach from an initial configuration. It does not allocate on success.
+func (m *Lifecycle) UnmarshalBinary(data []byte) error {
+	var c [1]uint8
+	if err := lifecycleSnapshot.decodeBinary(data, c[:]); err != nil {
+		return err
+	}
+	return m.restore(&c)
+}
+
+// AppendText appends the text snapshot of the machine's configuration to b: the
+// machine's name, the format version v1, then name=value for the state and for
+// each variable in declaration order, options included, separated by spaces.
+// For the initial configuration with the default options:
+//
+//	lifecycle v1 state=connecting
+//
+// It implements encoding.TextAppender; the error is always nil, and with room
+// in b it does not allocate.
+func (m *Lifecycle) AppendText(b []byte) ([]byte, error) {
+	c := m.snapshot()
+	return lifecycleSnapshot.appendText(b, c[:]), nil
+}
+
+// MarshalText returns the text snapshot of the machine's configuration, at most 31
+// bytes (see AppendText). It implements encoding.TextMarshaler.
+func (m *Lifecycle) MarshalText() ([]byte, error) {
+	return m.AppendText(make([]byte, 0, 31))
+}
+
+// UnmarshalText restores a configuration from its text snapshot, as MarshalText
+// writes it; the name=value fields may come in any order, separated by any white
+// space, and every one must be given once. It implements encoding.TextUnmarshaler.
+// It returns a *SnapshotError, and leaves the machine unchanged, for the text of
+// another machine or format, an unknown, repeated or missing field, an unknown or
+// out-of-range value, or a configuration that breaks an invariant or that the
+// table does not reach from an initial configuration. It does not allocate on
+// success.
+func (m *Lifecycle) UnmarshalText(text []byte) error {
+	var c [1]uint8
+	if err := lifecycleSnapshot.decodeText(text, c[:]); err != nil {
+		return err
+	}
+	return m.restore(&c)
+}

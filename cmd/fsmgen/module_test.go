@@ -14,8 +14,9 @@ import (
 // circuit breaker of its own whose package, breaker, is in directory circuit,
 // and whose //go:generate lines run go tool fsmgen. circuit/ holds the machine,
 // its classifiers (so nothing is imported) and property tests in the external
-// package breaker_test, all with every name and path inferred; netx/ holds the
-// classifiers and property tests again in another package, importing the
+// package breaker_test, all with every name and path inferred, and a test of
+// the machine's snapshots (a round trip in both forms, a refusal); netx/ holds
+// the classifiers and property tests again in another package, importing the
 // machine by path with its name read from circuit/ (not its directory name),
 // with the flags after the spec file. go generate and go test -v must succeed,
 // and the generated property tests must have run in both packages. go tool
@@ -70,6 +71,63 @@ func TestTripsAfterThreeFailures(t *testing.T) {
 	}
 }
 `,
+		"circuit/snapshot_test.go": `package breaker_test
+
+import (
+	"encoding"
+	"errors"
+	"testing"
+
+	breaker "example.com/cb/circuit"
+	"golang.org/x/sys/unix"
+)
+
+var _ interface {
+	encoding.BinaryAppender
+	encoding.BinaryMarshaler
+	encoding.BinaryUnmarshaler
+	encoding.TextAppender
+	encoding.TextMarshaler
+	encoding.TextUnmarshaler
+} = (*breaker.Breaker)(nil)
+
+func TestSnapshotRoundTrip(t *testing.T) {
+	b, _ := breaker.NewBreaker(breaker.DefaultBreakerOptions())
+	if _, err := b.Called(breaker.ClassifyCall(unix.ETIMEDOUT)); err != nil {
+		t.Fatal(err)
+	}
+	bin, err := b.MarshalBinary()
+	if err != nil || len(bin) != 11 {
+		t.Fatalf("MarshalBinary: %x, %v; want 9 bytes of header, the state and failures", bin, err)
+	}
+	txt, err := b.MarshalText()
+	if want := "breaker v1 state=closed failures=1"; err != nil || string(txt) != want {
+		t.Fatalf("MarshalText: %q, %v; want %q", txt, err, want)
+	}
+	var fromBinary, fromText breaker.Breaker
+	if err := fromBinary.UnmarshalBinary(bin); err != nil || fromBinary != b {
+		t.Fatalf("UnmarshalBinary: %v, %+v, want %+v", err, fromBinary, b)
+	}
+	if err := fromText.UnmarshalText(txt); err != nil || fromText != b {
+		t.Fatalf("UnmarshalText: %v, %+v, want %+v", err, fromText, b)
+	}
+	// The restored breaker goes on where the saved one was: two more failures trip it.
+	for range 2 {
+		fromBinary.Called(breaker.ClassifyCall(unix.ETIMEDOUT))
+	}
+	if fromBinary.State() != breaker.BreakerStateOpen {
+		t.Fatalf("state %v after three timeouts across a restore, want open", fromBinary.State())
+	}
+	err = fromText.UnmarshalText([]byte("breaker v1 state=open failures=2"))
+	var se *breaker.SnapshotError
+	if want := "breaker: snapshot rejected: invariant countsOnlyWhenClosed violated: failures == 0 || state == closed"; !errors.As(err, &se) || err.Error() != want {
+		t.Fatalf("UnmarshalText of a broken invariant: %v, want %q", err, want)
+	}
+	if fromText != b {
+		t.Fatalf("a refused snapshot changed the breaker: %+v", fromText)
+	}
+}
+`,
 		"netx/doc.go": `// Package netx classifies call errors for the breaker of example.com/cb/circuit.
 package netx
 
@@ -120,7 +178,7 @@ package netx
 		block += line
 	}
 	for pkg, tests := range map[string][]string{
-		"example.com/cb/circuit": {"TestBreakerMatchesReference", "TestTripsAfterThreeFailures"},
+		"example.com/cb/circuit": {"TestBreakerMatchesReference", "TestTripsAfterThreeFailures", "TestSnapshotRoundTrip"},
 		"example.com/cb/netx":    {"TestBreakerMatchesReference"},
 	} {
 		for _, test := range tests {
