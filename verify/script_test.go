@@ -1,0 +1,243 @@
+package verify_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/fsmkernel/fsmkernel/gen"
+	"github.com/fsmkernel/fsmkernel/verify"
+)
+
+// TestKernelScriptsOnTables runs the kernel's behaviour scripts, written for
+// the generated machines, against the tables: the script runner of this
+// package interprets the rows as the checker does, and must agree with the
+// generated code on every script.
+func TestKernelScriptsOnTables(t *testing.T) {
+	pkg := loadFiles(t, nil, kernelSpecs...)
+	files, err := filepath.Glob("../statemachine/testdata/behaviours/*.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no behaviour scripts in ../statemachine/testdata/behaviours")
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
+			src, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, err := range verify.RunScript(pkg, f, src) {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// replayCounterexamples checks every violation of a machine's check as a
+// script: written, it fails on the broken table at its last line, and passes on
+// the fixed one. It returns the scripts by name.
+func replayCounterexamples(t *testing.T, res *verify.Result, broken, fixed *gen.Package) map[string]string {
+	t.Helper()
+	scripts := map[string]string{}
+	for _, v := range res.Violations {
+		name, script, ok := v.Script()
+		if !ok {
+			t.Errorf("%s: no script for the violation of %s", res.Name, v.Property)
+			continue
+		}
+		scripts[name] = string(script)
+		lines := strings.Split(strings.TrimSuffix(string(script), "\n"), "\n")
+		errs := verify.RunScript(broken, name+".txt", script)
+		if len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), fmt.Sprintf("%s.txt:%d: want ", name, len(lines))) {
+			t.Errorf("%s on the broken table: want one failure, at its last line %d, got %q\n%s", name, len(lines), errs, script)
+		}
+		if errs := verify.RunScript(fixed, name+".txt", script); len(errs) != 0 {
+			t.Errorf("%s on the fixed table: %q\n%s", name, errs, script)
+		}
+	}
+	return scripts
+}
+
+// TestCounterexampleScriptsOfMutations: every machine-level mutation of the
+// kernel's tables yields counterexample scripts that fail on the mutated
+// tables and pass on the kernel's.
+func TestCounterexampleScriptsOfMutations(t *testing.T) {
+	fixed := loadFiles(t, nil, kernelSpecs...)
+	for _, mu := range append(slices.Clone(kernelMutations), obligationMutations...) {
+		if mu.product {
+			continue
+		}
+		t.Run(mu.name, func(t *testing.T) {
+			pkg, m := mutate(t, mu)
+			res, err := verify.CheckMachine(pkg, m, verify.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.OK() {
+				t.Fatal("the mutation is not caught")
+			}
+			for name, s := range replayCounterexamples(t, res, pkg, fixed) {
+				t.Logf("%s.txt:\n%s", name, s)
+			}
+		})
+	}
+}
+
+// breakerEdits break the breaker of fsmgen's tests, one property each: in
+// its YAML (old replaced by new), or in memory where the validator would
+// refuse the YAML (no terminal state reachable, a cell without an answer).
+var breakerEdits = []struct {
+	name, old, new string
+	mutate         func(m *gen.Machine)
+	props          []string // the properties the check must report
+}{
+	{name: "opening keeps the count",
+		old: "to: open, do: [trip], set: {failures: 0}}", new: "to: open, do: [trip]}",
+		props: []string{verify.PropInvariants}},
+	{name: "stop stops the timer twice",
+		old: "to: stopped, do: [stopTimer],", new: "to: stopped, do: [stopTimer, stopTimer],",
+		props: []string{verify.PropMultiplicity}},
+	{name: "stop does nothing and an open breaker never cools down",
+		mutate: func(m *gen.Machine) {
+			for i := range m.Rows {
+				r := &m.Rows[i]
+				switch {
+				case onEvent(m, r, "stop") && r.To == state(m, "stopped"):
+					r.To, r.Do, r.Set = -1, nil, nil
+				case onEvent(m, r, "cooledDown") && fromState(m, r, "open"):
+					r.Kind, r.To = gen.RowIgnore, -1
+				}
+			}
+		},
+		props: []string{verify.PropNoDeadlock, verify.PropCanTerminate}},
+	{name: "a failure while half open is not answered",
+		mutate: func(m *gen.Machine) {
+			m.Rows = slices.DeleteFunc(m.Rows, func(r gen.Row) bool {
+				return fromState(m, &r, "halfOpen") && onEvent(m, &r, "called") && r.To == state(m, "open")
+			})
+		},
+		props: []string{verify.PropTotal}},
+}
+
+func TestCounterexampleScriptsOfBreaker(t *testing.T) {
+	const file = "../cmd/fsmgen/testdata/breaker.yaml"
+	fixed := loadFiles(t, nil, file)
+	for _, e := range breakerEdits {
+		t.Run(e.name, func(t *testing.T) {
+			pkg := loadFiles(t, func(_, src string) string {
+				if e.old == "" {
+					return src
+				}
+				if !strings.Contains(src, e.old) {
+					t.Fatalf("breaker.yaml has no %q", e.old)
+				}
+				return strings.Replace(src, e.old, e.new, 1)
+			}, file)
+			if e.mutate != nil {
+				e.mutate(pkg.Machines[0])
+				gen.RebuildCells(pkg, pkg.Machines[0])
+			}
+			res, err := verify.CheckMachine(pkg, pkg.Machines[0], verify.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, v := range res.Violations {
+				got = append(got, v.Property)
+			}
+			if !slices.Equal(got, e.props) {
+				t.Fatalf("violations %q, want %q:\n%s", got, e.props, verify.Report([]*verify.Result{res}))
+			}
+			for name, s := range replayCounterexamples(t, res, pkg, fixed) {
+				t.Logf("%s.txt:\n%s", name, s)
+			}
+		})
+	}
+}
+
+// TestScriptRunner checks the runner on the breaker: a correct script passes,
+// and every kind of wrong expectation or malformed line is reported with
+// file:line.
+func TestScriptRunner(t *testing.T) {
+	pkg := loadFiles(t, nil, "../cmd/fsmgen/testdata/breaker.yaml")
+	const good = `# a correct script
+new b breaker
+fire b called(failed)
+want b actions
+want b var failures=1
+fire b called(timedOut)
+fire b called(failed)
+want b actions trip
+want b state open
+want b var failures=0
+fire b called(ok)
+want b rejected
+step b called(ok)   # a step may be rejected
+want b rejected
+want b holds invariant countsOnlyWhenClosed
+want b holds invariants
+want b holds terminalReachable
+want b holds noDeadlock
+want b holds total
+want b holds deterministic
+want b holds inRange
+want b holds multiplicities
+want b holds order
+want b holds terminalQuiet
+fire b cooledDown
+fire b called(ok)
+want b actions reset
+want b total trip=1 reset=1 stopTimer=0
+fire b stop
+want b actions stopTimer
+want b state stopped
+want b holds noDeadlock
+`
+	if errs := verify.RunScript(pkg, "good.txt", []byte(good)); len(errs) != 0 {
+		t.Fatalf("a correct script failed: %v", errs)
+	}
+	cases := []struct {
+		name, script string
+		want         []string // substrings of the first error
+	}{
+		{"wrong actions", "new b breaker\nfire b stop\nwant b actions trip\n",
+			[]string{"bad.txt:3:", "step: line 2: fire b stop", "got:  stopTimer", "want: trip"}},
+		{"wrong state", "new b breaker\nfire b stop\nwant b state open\n", []string{"bad.txt:3:", "got:  stopped", "want: open"}},
+		{"wrong var", "new b breaker\nfire b called(failed)\nwant b var failures=2\n", []string{"bad.txt:3:", "got:  failures=1", "want: failures=2"}},
+		{"wrong total", "new b breaker\nfire b stop\nwant b total stopTimer=2\n", []string{"bad.txt:3:", "got:  stopTimer=1", "want: stopTimer=2"}},
+		{"unexpected rejection", "new b breaker\nfire b called(failed)\nfire b called(failed)\nfire b called(failed)\nfire b called(ok)\nwant b actions\n",
+			[]string{"bad.txt:5:", "unexpected rejection"}},
+		{"missing rejection", "new b breaker\nfire b stop\nwant b rejected\n", []string{"bad.txt:3:", "got:  actions stopTimer", "want: a rejection"}},
+		{"unknown invariant", "new b breaker\nwant b holds invariant nope\n", []string{"bad.txt:2:", `no invariant "nope" (invariants: countsOnlyWhenClosed)`}},
+		{"unknown obligation", "new b breaker\nwant b holds obligation nope\n", []string{"bad.txt:2:", `no obligation "nope"`}},
+		{"unknown property", "new b breaker\nwant b holds safety\n", []string{"bad.txt:2:", "want NAME holds invariant INV|"}},
+		{"unknown event", "new b breaker\nstep b call\n", []string{"bad.txt:2:", `unknown event "call"`}},
+		{"unknown outcome", "new b breaker\nfire b called(fine)\n", []string{"bad.txt:2:", `unknown outcome "fine"`}},
+		{"missing outcome", "new b breaker\nfire b called\n", []string{"bad.txt:2:", "needs an outcome: called(ok|timedOut|failed)"}},
+		{"outcome of an event without", "new b breaker\nfire b stop(ok)\n", []string{"bad.txt:2:", "carries no outcome"}},
+		{"unknown action", "new b breaker\nfire b stop\nwant b actions stop\n", []string{"bad.txt:3:", `unknown action "stop"`}},
+		{"unknown option", "new b breaker failures=1\n", []string{"bad.txt:1:", `no option "failures"`}},
+		{"unknown machine", "new b socket\n", []string{"bad.txt:1:", `unknown machine "socket" (breaker)`}},
+		{"unknown command", "new b breaker\nfires b stop\n", []string{"bad.txt:2:", `unknown command "fires"`}},
+		{"unknown instance", "new b breaker\nstep c stop\n", []string{"bad.txt:2:", `no instance "c"`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			errs := verify.RunScript(pkg, "bad.txt", []byte(c.script))
+			if len(errs) == 0 {
+				t.Fatalf("runner reported no error for:\n%s", c.script)
+			}
+			msg := errs[0].Error()
+			for _, w := range c.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not contain %q", msg, w)
+				}
+			}
+		})
+	}
+}
