@@ -23,19 +23,23 @@ import (
 //	    changed by the given ones.
 //	fire NAME event
 //	fire NAME event(outcome)
-//	    Deliver the event, then check the machine's invariants. A rejected
-//	    event is an error unless the next command is "want NAME rejected"; an
-//	    event no row answers, or two rows do, ends the script.
+//	    Deliver the event as the generated machine does, then check the
+//	    machine's invariants. A rejected event is an error unless the next
+//	    command is "want NAME rejected"; an event no row answers, or two rows
+//	    do, ends the script.
 //	step NAME event
 //	step NAME event(outcome)
 //	    Deliver the event as the model checker does: whatever the table
 //	    answers, a rejection included (the machine stays where it is), is
 //	    taken, and nothing is checked but the expectations that follow. A step
 //	    that breaks a property (an event no row answers, an action beyond its
-//	    multiplicity, ...) is remembered for "want NAME holds"; the machine
-//	    then moves as the table says, or stays when the table has no answer.
+//	    multiplicity, ...) is remembered for "want NAME holds" and, as in the
+//	    search, not taken: the machine stays where it was. So a script of steps
+//	    only visits configurations the search visits, and a property the
+//	    checker proves holds at every line of it.
 //	want NAME actions [action ...]
-//	    The actions of NAME's last fire or step, exactly and in order.
+//	    The actions the table answered NAME's last fire or step with, exactly
+//	    and in order.
 //	want NAME rejected
 //	    NAME's last fire or step was rejected and left the state and the
 //	    variables unchanged.
@@ -43,7 +47,8 @@ import (
 //	want NAME var variable=value [variable=value ...]
 //	want NAME total action=count [action=count ...]
 //	    The current state; the current values of variables; how many times
-//	    each action was performed since "new".
+//	    each action was performed since "new" (by the fires, and by the steps
+//	    taken).
 //	want NAME holds PROPERTY
 //	    A property the model checker proves holds on NAME's run so far.
 //	    Properties of the configuration reached:
@@ -302,7 +307,7 @@ func (r *scriptRun) fire(line int, text string, fields []string) (*scriptStep, b
 	}
 	st := &scriptStep{line: line, text: text, before: in.st[0]}
 	in.last = st
-	t, broke := in.deliver(e, o)
+	t, broke, taken := in.deliver(e, o, cmd == "fire")
 	for _, b := range broke {
 		if _, seen := in.broken[b[0]]; !seen {
 			in.broken[b[0]] = brokenAt{line: line, text: text, what: b[1]}
@@ -320,7 +325,9 @@ func (r *scriptRun) fire(line int, text string, fields []string) (*scriptStep, b
 	if row.Kind == gen.RowTransition {
 		st.actions = row.Do
 		for _, a := range row.Do {
-			in.totals[in.m.Actions[a].Name]++
+			if taken {
+				in.totals[in.m.Actions[a].Name]++
+			}
 		}
 	}
 	if cmd == "fire" && !st.rejected {
@@ -333,19 +340,22 @@ func (r *scriptRun) fire(line int, text string, fields []string) (*scriptStep, b
 }
 
 // deliver takes event (e, o) as the checker does, and returns the table's
-// answer with the properties it broke (property, what happened).
-func (in *scriptInst) deliver(e, o int) (transition, [][2]string) {
-	var broke [][2]string
-	t := in.c.at(int(in.st[0]), in.c.cellBase[e]+o)
+// answer with the properties it broke (property, what happened). A step that
+// breaks one is not taken, unless move says to move as the generated machine
+// does, which has no monitors.
+func (in *scriptInst) deliver(e, o int, move bool) (t transition, broke [][2]string, taken bool) {
+	t = in.c.at(int(in.st[0]), in.c.cellBase[e]+o)
 	cur := slices.Clone(in.st)
 	ok := in.probe(cur, e, o, func(prop, msg string) { broke = append(broke, [2]string{prop, msg}) })
 	switch {
 	case ok:
 		in.st = cur
-	case t.next >= 0:
+	case move && t.next >= 0:
 		in.st[0] = t.next // the monitors stay as they were
+	default:
+		return t, broke, false
 	}
-	return t, broke
+	return t, broke, true
 }
 
 // probe delivers (e, o) to st in place as the search does; record receives

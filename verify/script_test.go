@@ -241,3 +241,27 @@ want b holds noDeadlock
 		})
 	}
 }
+
+// TestScriptStepNotTaken: a step that breaks a property is not taken, as the
+// search does not take it; a fire moves as the generated machine would.
+func TestScriptStepNotTaken(t *testing.T) {
+	pkg := loadFiles(t, func(_, src string) string {
+		return strings.Replace(src, "do: [stopTimer], set: {failures: 0}}", "do: [stopTimer, stopTimer], set: {failures: 0}}", 1)
+	}, "../cmd/fsmgen/testdata/breaker.yaml")
+	const script = `# stop performs stopTimer twice
+new s breaker
+step s stop
+want s actions stopTimer stopTimer
+want s state closed
+want s total stopTimer=0
+new f breaker
+fire f stop
+want f state stopped
+want f total stopTimer=2
+want f holds multiplicities
+`
+	errs := verify.RunScript(pkg, "broken.txt", []byte(script))
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "broken.txt:11: want f holds multiplicities") || !strings.Contains(errs[0].Error(), "broken at line 8 (fire f stop)") {
+		t.Fatalf("want one failure at line 11, got %q", errs)
+	}
+}
