@@ -172,6 +172,9 @@ func check(pkg *gen.Package, pr *gen.Product, opts Options, name string, obls []
 		return nil, err
 	}
 	ck.checkLiveness()
+	for _, v := range ck.violations {
+		ck.identify(v.cex)
+	}
 	return ck.result(name, start), nil
 }
 
@@ -321,6 +324,12 @@ func (ck *checker) canon(st []int32) {
 	if ck.noSymmetry {
 		return
 	}
+	ck.sortGroups(st, nil)
+}
+
+// sortGroups sorts the instances of each group of st by (config, monitor),
+// swapping perm (nil: none) alike.
+func (ck *checker) sortGroups(st []int32, perm []int) {
 	for _, g := range ck.groups {
 		if len(g) < 2 {
 			continue
@@ -336,6 +345,9 @@ func (ck *checker) canon(st []int32) {
 				}
 				st[a], st[b] = st[b], st[a]
 				st[a+1], st[b+1] = st[b+1], st[a+1]
+				if perm != nil {
+					perm[lo+j-1], perm[lo+j] = perm[lo+j], perm[lo+j-1]
+				}
 			}
 		}
 	}

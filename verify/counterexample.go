@@ -2,6 +2,7 @@ package verify
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -19,6 +20,9 @@ type counterexample struct {
 	steps []label
 	// invariant names the invariant that does not hold (PropInvariants).
 	invariant string
+	// counts are a product's instances per component; the steps of a
+	// product's trace name instances by identity (identify).
+	counts []int
 }
 
 // counterexample returns the trace from an initial state to state s.
@@ -62,29 +66,38 @@ func holdsArg(prop, invariant string) string {
 		return "noDeadlock"
 	case PropCanTerminate:
 		return "terminalReachable"
+	case PropSyncAccepted:
+		return "syncAccepted"
+	case PropSyncBounded:
+		return "syncBounded"
+	case PropOutlives:
+		return "outlives"
 	}
 	return ""
 }
 
 // Script writes the violation as a behaviour script (the format RunScript
-// runs): a "new" line creating the machine with the option values the trace
-// starts from, one "step" line per event of the trace, and a last line "want
-// NAME holds PROPERTY" requiring the violated property. name is the file name
-// the script is meant for, without ".txt": the machine and the property, as in
+// runs): a "new" line creating the machine, or the product with its instance
+// counts, with the option values the trace starts from, one "step" line per
+// step of the trace, and a last line "want NAME holds PROPERTY" requiring the
+// violated property. name is the file name the script is meant for, without
+// ".txt": the machine or product and the property, as in
 // breaker-invariant-countsOnlyWhenClosed or channel-obligation-writesSettle.
 //
 // Steps deliver each event as the checker does, whatever the table answers (a
-// rejection included), so the script fails on the table the violation was found
-// in, at its last line, and passes on every table on which the checker proves
-// the property, as long as the names it uses (machine, options, events,
-// outcomes, the invariant or obligation) still exist.
+// rejection included), so the script fails on the tables the violation was
+// found in, at its last line, and passes on all tables on which the checker
+// proves the property, as long as the names it uses (machines, components,
+// options, events, outcomes, the invariant or obligation) still exist. The
+// instances of a product keep their names from "new" on: a trace's instance
+// numbers, positions in the order the search sorts symmetric instances into,
+// are translated.
 //
-// ok is false when the violation cannot be written as a script: it was found
-// in a product (a script has no synchronisation), or it does not come from
-// CheckMachine.
+// ok is false when the violation does not come from CheckMachine or
+// CheckProduct.
 func (v Violation) Script() (name string, script []byte, ok bool) {
 	cex := v.cex
-	if cex == nil || !cex.alone {
+	if cex == nil {
 		return "", nil, false
 	}
 	holds := holdsArg(v.Property, cex.invariant)
@@ -92,34 +105,71 @@ func (v Violation) Script() (name string, script []byte, ok bool) {
 		return "", nil, false
 	}
 	pkg := cex.pkg
-	m := pkg.Machines[cex.pr.Components[0].Machine]
-	id := m.Name
+	what, id := "product "+cex.pr.Name, cex.pr.Name
+	if cex.alone {
+		what, id = "machine "+cex.pr.Name, pkg.Machines[cex.pr.Components[0].Machine].Name
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Counterexample: machine %s violates %s.\n", m.Name, v.Property)
+	fmt.Fprintf(&b, "# Counterexample: %s violates %s.\n", what, v.Property)
 	fmt.Fprintf(&b, "# %s\n", oneLine(v.Message))
 	b.WriteString("# fsmgen check wrote this script from the shortest trace that breaks it:\n")
 	fmt.Fprintf(&b, "#   %s\n", oneLine(strings.Join(v.Trace, " -> ")))
 	b.WriteString("# Each step delivers its event as the model checker does, whatever the table\n")
 	b.WriteString("# answers (a rejection included). The last line fails until the table is fixed,\n")
 	b.WriteString("# and passes once the property holds.\n")
-	fmt.Fprintf(&b, "new %s %s", id, m.Name)
-	vals := make([]int, len(m.Vars))
-	sp, err := gen.NewSpace(m)
-	if err != nil {
-		return "", nil, false
+	if !cex.alone {
+		b.WriteString("# The trace numbers instances by their place in the order the search keeps\n")
+		b.WriteString("# symmetric instances in; the steps name each by the place it starts in.\n")
 	}
-	sp.Decode(int(cex.start[0]), vals)
-	for i, x := range m.Vars {
-		if x.Option {
-			fmt.Fprintf(&b, " %s=%s", x.Name, formatVar(&x, vals[i]))
+	fmt.Fprintf(&b, "new %s %s", id, id)
+	// Instance i of the trace, its machine and its name in the script.
+	type inst struct {
+		m      *gen.Machine
+		name   string
+		prefix string // "" for a machine, "name." in a product
+		fixed  []int
+	}
+	var insts []inst
+	if cex.alone {
+		insts = []inst{{m: pkg.Machines[cex.pr.Components[0].Machine]}}
+	} else {
+		for ci, c := range cex.pr.Components {
+			fmt.Fprintf(&b, " %s=%d", c.Name, cex.counts[ci])
+		}
+		for ci, c := range cex.pr.Components {
+			for k := 0; k < cex.counts[ci]; k++ {
+				name := c.Name
+				if cex.counts[ci] > 1 {
+					name += "[" + strconv.Itoa(k) + "]"
+				}
+				insts = append(insts, inst{m: pkg.Machines[c.Machine], name: name, prefix: name + ".", fixed: c.Options})
+			}
+		}
+	}
+	for i, x := range insts {
+		vals := make([]int, len(x.m.Vars))
+		sp, err := gen.NewSpace(x.m)
+		if err != nil {
+			return "", nil, false
+		}
+		sp.Decode(int(cex.start[2*i]), vals)
+		for vi, v := range x.m.Vars {
+			if v.Option && (x.fixed == nil || x.fixed[vi] < 0) {
+				fmt.Fprintf(&b, " %s%s=%s", x.prefix, v.Name, formatVar(&v, vals[vi]))
+			}
 		}
 	}
 	b.WriteByte('\n')
 	for _, l := range cex.steps {
-		fmt.Fprintf(&b, "step %s %s\n", id, pkg.FormatStep(m, int(l.event), int(l.outcome)))
+		x := insts[l.inst]
+		step := x.prefix + pkg.FormatStep(x.m, int(l.event), int(l.outcome))
+		if l.sender >= 0 {
+			step = insts[l.sender].name + " asks " + step
+		}
+		fmt.Fprintf(&b, "step %s %s\n", id, step)
 	}
 	fmt.Fprintf(&b, "want %s holds %s\n", id, holds)
-	return m.Name + "-" + strings.ReplaceAll(holds, " ", "-"), []byte(b.String()), true
+	return id + "-" + strings.ReplaceAll(holds, " ", "-"), []byte(b.String()), true
 }
 
 func oneLine(s string) string {
@@ -138,4 +188,59 @@ func formatVar(v *gen.Var, x int) string {
 		}
 	}
 	return strconv.Itoa(x)
+}
+
+// identify renames the instances of a product trace's steps from positions in
+// the order of the search, which sorts symmetric instances after every step,
+// to fixed identities: their positions in the initial state. A script replays
+// the trace without symmetry, each instance keeping its name.
+func (ck *checker) identify(cex *counterexample) {
+	if cex == nil || cex.alone {
+		return
+	}
+	cex.counts = make([]int, len(ck.groups))
+	for ci, g := range ck.groups {
+		cex.counts[ci] = len(g)
+	}
+	if ck.noSymmetry {
+		return
+	}
+	st := slices.Clone(cex.start)
+	perm := make([]int, len(ck.insts))
+	for i := range perm {
+		perm[i] = i
+	}
+	ck.record = func(string, string) {}
+	defer func() { ck.record = nil }()
+	for i, l := range cex.steps {
+		d := ck.deliveryOf(st, l)
+		id := l
+		id.inst = int16(perm[l.inst])
+		if l.sender >= 0 {
+			id.sender = int16(perm[l.sender])
+		}
+		cex.steps[i] = id
+		if i < len(cex.steps)-1 {
+			ck.step(0, st, d, l)
+			ck.sortGroups(st, perm)
+		}
+	}
+}
+
+// deliveryOf returns the delivery the search made for step l from state st:
+// an event from the environment, or a request on behalf of l.sender.
+func (ck *checker) deliveryOf(st []int32, l label) delivery {
+	d := delivery{inst: int(l.inst), event: int(l.event), outcome: int(l.outcome), sender: int(l.sender), bounce: -1}
+	if l.sender < 0 {
+		return d
+	}
+	from, to := ck.insts[l.sender].comp, ck.insts[l.inst].comp
+	state := int(st[2*int(l.sender)]) / ck.insts[l.sender].c.sp.NVals
+	for _, rq := range ck.pr.Requests {
+		if rq.From == from && rq.To == to && rq.Event == d.event && rq.Outcome == d.outcome && containsInt(rq.States, state) {
+			d.bounce, d.bounceOutcome = rq.OnReject, rq.OnRejectOutcome
+			break
+		}
+	}
+	return d
 }

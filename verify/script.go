@@ -89,10 +89,13 @@ type scriptRun struct {
 // scriptInst is one machine of a script: a checker of the machine alone,
 // whose single state it advances.
 type scriptInst struct {
-	m      *gen.Machine
-	c      *compiled
-	ck     *checker
-	st     []int32 // configuration and monitors, as the checker keeps them
+	m  *gen.Machine // the machine, or nil for a product
+	c  *compiled    // the machine's
+	pr *gen.Product // the product, or nil for a machine
+	ck *checker
+	// st is the configuration and monitors of every instance, as the checker
+	// keeps them; a product's instances are never reordered (no symmetry).
+	st     []int32
 	totals map[string]int
 	// broken holds, per property, the first step that broke it.
 	broken map[string]brokenAt
@@ -164,6 +167,9 @@ func (r *scriptRun) machineNames() string {
 	for _, m := range r.pkg.Machines {
 		names = append(names, m.Name)
 	}
+	for _, pr := range r.pkg.Products {
+		names = append(names, "product "+pr.Name)
+	}
 	return strings.Join(names, ", ")
 }
 
@@ -211,6 +217,9 @@ func (r *scriptRun) newInst(line int, text string, fields []string) bool {
 	}
 	mi := slices.IndexFunc(r.pkg.Machines, func(m *gen.Machine) bool { return m.Name == fields[2] })
 	if mi < 0 {
+		if pi := slices.IndexFunc(r.pkg.Products, func(pr *gen.Product) bool { return pr.Name == fields[2] }); pi >= 0 {
+			return r.newProduct(line, text, fields, r.pkg.Products[pi])
+		}
 		r.failf(line, "%s: unknown machine %q (%s)", text, fields[2], r.machineNames())
 		return false
 	}
@@ -291,7 +300,7 @@ func (r *scriptRun) event(m *gen.Machine, s string) (e, o int, err error) {
 
 func (r *scriptRun) fire(line int, text string, fields []string) (*scriptStep, bool) {
 	cmd := fields[0]
-	if len(fields) != 3 {
+	if len(fields) != 3 && (cmd != "step" || len(fields) != 5) {
 		r.failf(line, "%s: want: %s NAME event[(outcome)]", text, cmd)
 		return nil, false
 	}
@@ -300,6 +309,9 @@ func (r *scriptRun) fire(line int, text string, fields []string) (*scriptStep, b
 		r.failf(line, "%s: no instance %q", text, fields[1])
 		return nil, false
 	}
+	if in.pr != nil {
+		return r.productStep(line, text, fields, in)
+	}
 	e, o, err := r.event(in.m, fields[2])
 	if err != nil {
 		r.failf(line, "%s: %v", text, err)
@@ -307,7 +319,8 @@ func (r *scriptRun) fire(line int, text string, fields []string) (*scriptStep, b
 	}
 	st := &scriptStep{line: line, text: text, before: in.st[0]}
 	in.last = st
-	t, broke, taken := in.deliver(e, o, cmd == "fire")
+	t := in.c.at(int(in.st[0]), in.c.cellBase[e]+o)
+	broke, taken := in.deliver(delivery{event: e, outcome: o, sender: -1, bounce: -1}, cmd == "fire")
 	for _, b := range broke {
 		if _, seen := in.broken[b[0]]; !seen {
 			in.broken[b[0]] = brokenAt{line: line, text: text, what: b[1]}
@@ -339,57 +352,96 @@ func (r *scriptRun) fire(line int, text string, fields []string) (*scriptStep, b
 	return st, true
 }
 
-// deliver takes event (e, o) as the checker does, and returns the table's
-// answer with the properties it broke (property, what happened). A step that
-// breaks one is not taken, unless move says to move as the generated machine
-// does, which has no monitors.
-func (in *scriptInst) deliver(e, o int, move bool) (t transition, broke [][2]string, taken bool) {
-	t = in.c.at(int(in.st[0]), in.c.cellBase[e]+o)
+// deliver takes d as the checker does, and returns the properties it broke
+// (property, what happened). A step that breaks one is not taken, unless move
+// says to move as the generated machine does, which has no monitors (a
+// machine's fire; the table's answer to d is then t).
+func (in *scriptInst) deliver(d delivery, move bool) (broke [][2]string, taken bool) {
 	cur := slices.Clone(in.st)
-	ok := in.probe(cur, e, o, func(prop, msg string) { broke = append(broke, [2]string{prop, msg}) })
+	l := label{inst: int16(d.inst), event: uint8(d.event), outcome: uint8(d.outcome), sender: int16(d.sender)}
+	ok := in.probe(cur, d, l, func(prop, msg string) { broke = append(broke, [2]string{prop, msg}) })
 	switch {
 	case ok:
 		in.st = cur
-	case move && t.next >= 0:
-		in.st[0] = t.next // the monitors stay as they were
+	case move && in.pr == nil:
+		if t := in.c.at(int(in.st[0]), in.c.cellBase[d.event]+d.outcome); t.next >= 0 {
+			in.st[0] = t.next // the monitors stay as they were
+			return broke, true
+		}
+		return broke, false
 	default:
-		return t, broke, false
+		return broke, false
 	}
-	return t, broke, true
+	return broke, true
 }
 
-// probe delivers (e, o) to st in place as the search does; record receives
-// the violations. It reports whether the search would take the step.
-func (in *scriptInst) probe(st []int32, e, o int, record func(prop, msg string)) bool {
+// probe delivers d (step l) to st in place as the search does; record
+// receives the violations. It reports whether the search would take the step.
+func (in *scriptInst) probe(st []int32, d delivery, l label, record func(prop, msg string)) bool {
 	in.ck.record = record
 	defer func() { in.ck.record = nil }()
-	return in.ck.step(0, st, delivery{inst: 0, event: e, outcome: o, sender: -1, bounce: -1}, label{event: uint8(e), outcome: uint8(o), sender: -1})
+	return in.ck.step(0, st, d, l)
 }
 
-// successors calls f with every state the search reaches from st in one step.
+// successors calls f with every state the search reaches from st in one step
+// (an event from the environment or a request), until f returns true.
 func (in *scriptInst) successors(st []int32, f func(next []int32) bool) bool {
-	for cell := 0; cell < in.c.ncells; cell++ {
-		next := slices.Clone(st)
-		if in.probe(next, in.c.cellEvent[cell], in.c.cellOutcome[cell], func(string, string) {}) && f(next) {
-			return true
+	ck := in.ck
+	discard := func(string, string) {}
+	for i, x := range ck.insts {
+		comp := ck.pr.Components[x.comp]
+		for cell := 0; cell < x.c.ncells; cell++ {
+			e, o := x.c.cellEvent[cell], x.c.cellOutcome[cell]
+			if comp.Internal[e] {
+				continue
+			}
+			next := slices.Clone(st)
+			if in.probe(next, delivery{inst: i, event: e, outcome: o, sender: -1, bounce: -1}, label{inst: int16(i), event: uint8(e), outcome: uint8(o), sender: -1}, discard) && f(next) {
+				return true
+			}
+		}
+	}
+	for _, rq := range ck.pr.Requests {
+		for _, i := range ck.groups[rq.From] {
+			if !containsInt(rq.States, int(st[2*i])/ck.insts[i].c.sp.NVals) {
+				continue
+			}
+			for _, target := range ck.groups[rq.To] {
+				next := slices.Clone(st)
+				d := delivery{inst: target, event: rq.Event, outcome: rq.Outcome, sender: i, bounce: rq.OnReject, bounceOutcome: rq.OnRejectOutcome}
+				if in.probe(next, d, label{inst: int16(target), event: uint8(rq.Event), outcome: uint8(rq.Outcome), sender: int16(i)}, discard) && f(next) {
+					return true
+				}
+			}
 		}
 	}
 	return false
 }
 
-// terminalReachable reports whether a terminal configuration is reachable
-// from the current one, over the steps the search takes.
+// allTerminal reports whether every instance of st is terminal.
+func (in *scriptInst) allTerminal(st []int32) bool {
+	for i, x := range in.ck.insts {
+		if !x.c.terminal[st[2*i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// terminalReachable reports whether a configuration where every instance is
+// terminal is reachable from the current one, over the steps the search takes.
 func (in *scriptInst) terminalReachable() bool {
-	seen := map[[2]int32]bool{{in.st[0], in.st[1]}: true}
+	key := func(st []int32) string { return fmt.Sprint(st) }
+	seen := map[string]bool{key(in.st): true}
 	queue := [][]int32{in.st}
 	for len(queue) > 0 {
 		st := queue[0]
 		queue = queue[1:]
-		if in.c.terminal[st[0]] {
+		if in.allTerminal(st) {
 			return true
 		}
 		in.successors(st, func(next []int32) bool {
-			if k := [2]int32{next[0], next[1]}; !seen[k] {
+			if k := key(next); !seen[k] {
 				seen[k] = true
 				queue = append(queue, next)
 			}
@@ -400,12 +452,28 @@ func (in *scriptInst) terminalReachable() bool {
 }
 
 // deadlocked reports whether the current configuration is not terminal and
-// every event leaves it (with its monitors) unchanged.
+// every step leaves it (with its monitors) unchanged.
 func (in *scriptInst) deadlocked() bool {
-	if in.c.terminal[in.st[0]] {
+	if in.allTerminal(in.st) {
 		return false
 	}
 	return !in.successors(in.st, func(next []int32) bool { return !slices.Equal(next, in.st) })
+}
+
+// stateViolations returns what the search finds wrong with the current
+// configuration itself: invariants, outlives.
+func (in *scriptInst) stateViolations() map[string]string {
+	out := map[string]string{}
+	ck := in.ck
+	ck.states = append(ck.states[:0], in.st...)
+	ck.record = func(prop, msg string) {
+		if _, seen := out[prop]; !seen {
+			out[prop] = msg
+		}
+	}
+	defer func() { ck.record = nil }()
+	ck.checkState(0)
+	return out
 }
 
 func (in *scriptInst) actionIndex(name string) int {
@@ -465,6 +533,10 @@ func (r *scriptRun) want(line int, text string, fields []string) bool {
 		stepText = fmt.Sprintf("line %d: %s", in.last.line, in.last.text)
 	}
 	args := fields[3:]
+	if in.pr != nil && fields[2] != "holds" {
+		r.failf(line, "%s: %s is product %s: want only \"want %s holds PROPERTY\"", text, fields[1], in.pr.Name, fields[1])
+		return false
+	}
 	switch fields[2] {
 	case "actions":
 		if in.last == nil {
@@ -574,6 +646,9 @@ func (r *scriptRun) want(line int, text string, fields []string) bool {
 }
 
 func (r *scriptRun) holds(line int, text string, in *scriptInst, stepText string, args []string) bool {
+	if in.pr != nil {
+		return r.productHolds(line, text, in, stepText, args)
+	}
 	usage := func() bool {
 		r.failf(line, "%s: want: want NAME holds invariant INV|invariants|terminalReachable|noDeadlock|total|deterministic|inRange|multiplicities|order|terminalQuiet|obligation OBL", text)
 		return false

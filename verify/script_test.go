@@ -63,18 +63,21 @@ func replayCounterexamples(t *testing.T, res *verify.Result, broken, fixed *gen.
 	return scripts
 }
 
-// TestCounterexampleScriptsOfMutations: every machine-level mutation of the
-// kernel's tables yields counterexample scripts that fail on the mutated
-// tables and pass on the kernel's.
+// TestCounterexampleScriptsOfMutations: every mutation of the kernel's tables,
+// of a machine or of the kernel product, yields counterexample scripts that
+// fail on the mutated tables and pass on the kernel's.
 func TestCounterexampleScriptsOfMutations(t *testing.T) {
 	fixed := loadFiles(t, nil, kernelSpecs...)
 	for _, mu := range append(slices.Clone(kernelMutations), obligationMutations...) {
-		if mu.product {
-			continue
-		}
 		t.Run(mu.name, func(t *testing.T) {
 			pkg, m := mutate(t, mu)
-			res, err := verify.CheckMachine(pkg, m, verify.Options{})
+			var res *verify.Result
+			var err error
+			if mu.product {
+				res, err = verify.CheckProduct(pkg, pkg.Products[0], verify.Options{})
+			} else {
+				res, err = verify.CheckMachine(pkg, m, verify.Options{})
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -263,5 +266,63 @@ want f holds multiplicities
 	errs := verify.RunScript(pkg, "broken.txt", []byte(script))
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "broken.txt:11: want f holds multiplicities") || !strings.Contains(errs[0].Error(), "broken at line 8 (fire f stop)") {
 		t.Fatalf("want one failure at line 11, got %q", errs)
+	}
+}
+
+// TestCounterexampleScriptsOfToyProduct: the toy product broken in one place
+// at a time, as a mistaken edit would; every violation of the product and of
+// its machines is a script that fails on the broken tables and passes on the
+// toy's.
+func TestCounterexampleScriptsOfToyProduct(t *testing.T) {
+	fixed := loadFiles(t, nil, toy...)
+	cases := []struct{ name, file, from, to string }{
+		{"registration after stop is ignored, not refused", "toyloop.yaml",
+			"- {from: stopped, on: register, reject: true, why: the loop is gone; the caller gets an error}\n    - {from: stopped, on: [closed, shutdown, fail], ignore: true}",
+			`- {from: stopped, on: "*", ignore: true}`},
+		{"the loop stops with channels open", "toyloop.yaml",
+			"- {from: draining, on: shutdown, ignore: true}", "- {from: draining, on: shutdown, to: stopped}"},
+		{"loop failure does not reach the channels", "toyproduct.yaml",
+			"    - {from: loop, action: failChannels, to: channel, event: loopFailed}\n", ""},
+		{"a closing channel closes its descriptor twice", "toychannel.yaml",
+			"- {from: active, on: loopFailed, to: closed, do: [closeFD]}", "- {from: active, on: loopFailed, to: closed, do: [closeFD, closeFD]}"},
+		{"the loop refuses without telling the sender", "toyproduct.yaml",
+			"    - {from: loop, action: refuse, to: sender, event: refused}\n", ""},
+		{"a refused registration is a violation", "toyproduct.yaml", ", onReject: refused}", "}"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pkg := loadFiles(t, func(name, src string) string {
+				if name != c.file {
+					return src
+				}
+				if !strings.Contains(src, c.from) {
+					t.Fatalf("%s has no %q", name, c.from)
+				}
+				return strings.Replace(src, c.from, c.to, 1)
+			}, toy...)
+			var results []*verify.Result
+			for _, m := range pkg.Machines {
+				res, err := verify.CheckMachine(pkg, m, verify.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				results = append(results, res)
+			}
+			for _, n := range []int{2, 3} {
+				res, err := verify.CheckProduct(pkg, pkg.Products[0], verify.Options{Counts: map[string]int{"channel": n}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.OK() {
+					t.Fatalf("channels=%d: the mutation is not caught", n)
+				}
+				results = append(results, res)
+			}
+			for _, res := range results {
+				for name, s := range replayCounterexamples(t, res, pkg, fixed) {
+					t.Logf("%s.txt:\n%s", name, s)
+				}
+			}
+		})
 	}
 }

@@ -13,8 +13,9 @@ import (
 	"github.com/fsmkernel/fsmkernel/verify"
 )
 
-// check -counterexamples DIR writes the shortest trace of each violation as a
-// behaviour script (verify.Violation.Script) into DIR; check -scripts DIR runs
+// check -counterexamples DIR writes the shortest trace of each violation, of a
+// machine alone or of a product, as a behaviour script
+// (verify.Violation.Script) into DIR; check -scripts DIR runs
 // the scripts of DIR against the tables (verify.RunScript). A counterexample
 // script fails until the table is fixed, so the two together turn a violation
 // into a regression test: fsmgen check -counterexamples testdata/cex spec.yaml,
@@ -38,7 +39,7 @@ func writeCounterexamples(dir string, failed []*verify.Result) ([]counterexample
 			c := counterexampleJSON{Search: r.Name, Property: v.Property}
 			name, script, ok := v.Script()
 			if !ok {
-				c.Unwritten = "a product's trace is not a behaviour script: its instances synchronise"
+				c.Unwritten = "the violation has no trace the search took"
 				out = append(out, c)
 				continue
 			}

@@ -165,15 +165,15 @@ func TestCounterexamplesNone(t *testing.T) {
 }
 
 // TestCounterexamplesJSON: with -json, the written scripts and the scripts'
-// results are in the JSON object, and a product's violation is named there
-// without a file.
+// results are in the JSON object; a product's violation is written as a
+// script of the product, failing on the broken product and passing on the toy.
 func TestCounterexamplesJSON(t *testing.T) {
 	tmp := t.TempDir()
 	dir := filepath.Join(tmp, "cex")
 	toy := "../../verify/testdata/"
 	product := brokenCopy(t, tmp, "toyproduct.yaml", toy+"toyproduct.yaml", ", onReject: refused}", "}")
-	specs := []string{toy + "toyloop.yaml", toy + "toychannel.yaml", product}
-	code, stdout, stderr := runCheck(t, append([]string{"-json", "-counterexamples", dir}, specs...)...)
+	specs := []string{toy + "toyloop.yaml", toy + "toychannel.yaml"}
+	code, stdout, stderr := runCheck(t, append([]string{"-json", "-counterexamples", dir}, append(specs, product)...)...)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, stderr)
 	}
@@ -187,11 +187,19 @@ func TestCounterexamplesJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, stdout)
 	}
-	if len(got.Counterexamples) != 1 || got.Counterexamples[0].Property != "sync events accepted" || got.Counterexamples[0].File != "" || !strings.Contains(got.Counterexamples[0].Unwritten, "product") {
-		t.Errorf("counterexamples %+v, want the product's violation, unwritten", got.Counterexamples)
+	file := filepath.Join(dir, "toy-syncAccepted.txt")
+	if len(got.Counterexamples) != 1 || got.Counterexamples[0].Property != "sync events accepted" || got.Counterexamples[0].File != file || got.Counterexamples[0].Unwritten != "" {
+		t.Fatalf("counterexamples %+v, want the product's violation in %s", got.Counterexamples, file)
 	}
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Errorf("%s was created for a product's violation: %v", dir, err)
+	code, stdout, _ = runCheck(t, append([]string{"-json", "-scripts", dir}, append(specs, product)...)...)
+	got.Counterexamples, got.Scripts = nil, nil
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil || code != 1 || len(got.Scripts) != 1 || len(got.Scripts[0].Failures) != 1 || !strings.Contains(got.Scripts[0].Failures[0], "want toy holds syncAccepted") {
+		t.Errorf("the product's script on the broken product: exit %d, %+v (%v)", code, got.Scripts, err)
+	}
+	code, stdout, _ = runCheck(t, append([]string{"-json", "-scripts", dir}, append(specs, toy+"toyproduct.yaml")...)...)
+	got.Counterexamples, got.Scripts = nil, nil
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil || code != 0 || len(got.Scripts) != 1 || len(got.Scripts[0].Failures) != 0 {
+		t.Errorf("the product's script on the toy: exit %d, %+v (%v)", code, got.Scripts, err)
 	}
 
 	// A machine's violation with -json: its file, and its failing script.
@@ -208,7 +216,7 @@ func TestCounterexamplesJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, stdout)
 	}
-	file := filepath.Join(dir2, "breaker-invariant-countsOnlyWhenClosed.txt")
+	file = filepath.Join(dir2, "breaker-invariant-countsOnlyWhenClosed.txt")
 	if len(got.Counterexamples) != 1 || got.Counterexamples[0].File != file {
 		t.Errorf("counterexamples %+v, want %s", got.Counterexamples, file)
 	}

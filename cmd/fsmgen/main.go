@@ -43,10 +43,9 @@
 // exits 1. -count on files that declare no product is a usage error.
 //
 // With -counterexamples dir, check also writes the shortest trace of each
-// violation of a machine alone into dir as a behaviour script,
-// <machine>-<property>.txt, that fails until the table is fixed; it says on
-// standard error what it wrote, or that there was nothing to write. A
-// violation found in a product is named there but not written. With -scripts
+// violation into dir as a behaviour script, <machine>-<property>.txt or
+// <product>-<property>.txt, that fails until the tables are fixed; it says on
+// standard error what it wrote, or that there was nothing to write. With -scripts
 // dir it runs every behaviour script dir/*.txt against the tables after the
 // search, reports each failure with its file:line, and exits 1 if one fails.
 // The scripts' format is verify.RunScript's; docs/spec-format.md shows the
@@ -608,7 +607,7 @@ func check(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("check", stderr)
 	counts := countFlags{}
 	fs.Var(counts, "count", "instances of a product `component=N` in the model check (repeatable)")
-	cexDir := fs.String("counterexamples", "", "write each violation of a machine as a behaviour script, <machine>-<property>.txt, into `dir`")
+	cexDir := fs.String("counterexamples", "", "write each violation as a behaviour script, <machine or product>-<property>.txt, into `dir`")
 	scriptDir := fs.String("scripts", "", "run the behaviour scripts `dir`/*.txt against the tables; a failing script fails the check")
 	if err := parseFlags(fs, args); err != nil {
 		return err
