@@ -312,6 +312,10 @@ func (r *scriptRun) fire(line int, text string, fields []string) (*scriptStep, b
 	if in.pr != nil {
 		return r.productStep(line, text, fields, in)
 	}
+	if len(fields) != 3 {
+		r.failf(line, "%s: want: %s NAME event[(outcome)]", text, cmd)
+		return nil, false
+	}
 	e, o, err := r.event(in.m, fields[2])
 	if err != nil {
 		r.failf(line, "%s: %v", text, err)

@@ -228,6 +228,7 @@ want b holds noDeadlock
 		{"unknown machine", "new b socket\n", []string{"bad.txt:1:", `unknown machine "socket" (breaker)`}},
 		{"unknown command", "new b breaker\nfires b stop\n", []string{"bad.txt:2:", `unknown command "fires"`}},
 		{"unknown instance", "new b breaker\nstep c stop\n", []string{"bad.txt:2:", `no instance "c"`}},
+		{"a request to a machine", "new b breaker\nstep b x asks b.stop\n", []string{"bad.txt:2:", "want: step NAME event[(outcome)]"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -324,5 +325,69 @@ func TestCounterexampleScriptsOfToyProduct(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestProductScriptRunner checks the runner on products: a correct script of
+// the toy passes, and malformed lines are reported with file:line.
+func TestProductScriptRunner(t *testing.T) {
+	pkg := loadFiles(t, nil, toy...)
+	const good = `# a correct script
+new p toy channel=2
+want p holds terminalReachable
+step p channel[0].open
+step p channel[1].open
+want p holds syncAccepted
+want p holds outlives
+want p holds invariants
+want p holds noDeadlock
+step p loop.shutdown
+step p channel[0].close
+step p channel[1].close
+want p holds terminalReachable
+want p holds noDeadlock
+want p holds multiplicities
+`
+	if errs := verify.RunScript(pkg, "good.txt", []byte(good)); len(errs) != 0 {
+		t.Fatalf("a correct script failed: %v", errs)
+	}
+	kernel := loadFiles(t, nil, kernelSpecs...)
+	cases := []struct {
+		pkg          *gen.Package
+		name, script string
+		want         []string // substrings of the first error
+	}{
+		{pkg, "fire", "new p toy\nfire p loop.shutdown\n", []string{"bad.txt:2:", "use step, not fire"}},
+		{pkg, "want state", "new p toy\nwant p state running\n", []string{"bad.txt:2:", `want only "want p holds PROPERTY"`}},
+		{pkg, "unknown instance", "new p toy\nstep p channel[3].open\n", []string{"bad.txt:2:", `no instance "channel[3]" (instances: loop, channel[0], channel[1], channel[2])`}},
+		{pkg, "one instance has no number", "new p toy channel=1\nstep p channel[0].open\n", []string{"bad.txt:2:", `no instance "channel[0]" (instances: loop, channel)`}},
+		{pkg, "no instance", "new p toy\nstep p open\n", []string{"bad.txt:2:", "want instance.event[(outcome)]"}},
+		{pkg, "internal event", "new p toy\nstep p loop.register\n", []string{"bad.txt:2:", "internal: only a synchronisation delivers it"}},
+		{pkg, "unknown component", "new p toy socket=2\n", []string{"bad.txt:1:", `no component "socket"`}},
+		{pkg, "count out of range", "new p toy channel=9\n", []string{"bad.txt:1:", "N from 1 to 8"}},
+		{pkg, "unknown option", "new p toy loop.open=1\n", []string{"bad.txt:1:", `no option "open"`}},
+		{pkg, "unknown obligation", "new p toy\nwant p holds obligation x\n", []string{"bad.txt:2:", `product toy has no obligation "x"`}},
+		{pkg, "unknown invariant", "new p toy\nwant p holds invariant x\n", []string{"bad.txt:2:", `no machine of product toy has an invariant "x"`}},
+		{kernel, "an option the product fixes", "new k kernel channel[0].autoRead=false\n", []string{"bad.txt:1:", "kernel fixes it to true"}},
+		{kernel, "not a request", "new k kernel\nstep k loop asks channel[0].registered(ok)\n", []string{"bad.txt:2:", "no request of loop to channel[0].registered(ok)"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			errs := verify.RunScript(c.pkg, "bad.txt", []byte(c.script))
+			if len(errs) == 0 {
+				t.Fatalf("runner reported no error for:\n%s", c.script)
+			}
+			msg := errs[0].Error()
+			for _, w := range c.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not contain %q", msg, w)
+				}
+			}
+		})
+	}
+	// A request the environment cannot make now does nothing.
+	const early = "new k kernel\nstep k channel[0] asks loop.registerChannel\nwant k holds syncAccepted\n"
+	if errs := verify.RunScript(kernel, "early.txt", []byte(early)); len(errs) != 0 {
+		t.Errorf("a request before the loop started: %v", errs)
 	}
 }
