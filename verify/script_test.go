@@ -63,34 +63,6 @@ func replayCounterexamples(t *testing.T, res *verify.Result, broken, fixed *gen.
 	return scripts
 }
 
-// TestCounterexampleScriptsOfMutations: every mutation of the kernel's tables,
-// of a machine or of the kernel product, yields counterexample scripts that
-// fail on the mutated tables and pass on the kernel's.
-func TestCounterexampleScriptsOfMutations(t *testing.T) {
-	fixed := loadFiles(t, nil, kernelSpecs...)
-	for _, mu := range append(slices.Clone(kernelMutations), obligationMutations...) {
-		t.Run(mu.name, func(t *testing.T) {
-			pkg, m := mutate(t, mu)
-			var res *verify.Result
-			var err error
-			if mu.product {
-				res, err = verify.CheckProduct(pkg, pkg.Products[0], verify.Options{})
-			} else {
-				res, err = verify.CheckMachine(pkg, m, verify.Options{})
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.OK() {
-				t.Fatal("the mutation is not caught")
-			}
-			for name, s := range replayCounterexamples(t, res, pkg, fixed) {
-				t.Logf("%s.txt:\n%s", name, s)
-			}
-		})
-	}
-}
-
 // breakerEdits break the breaker of fsmgen's tests, one property each: in
 // its YAML (old replaced by new), or in memory where the validator would
 // refuse the YAML (no terminal state reachable, a cell without an answer).
