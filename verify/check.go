@@ -32,6 +32,8 @@ type Violation struct {
 	Property string
 	Message  string
 	Trace    []string
+	// cex is the trace as the search took it, for Script.
+	cex *counterexample
 }
 
 func (v Violation) String() string {
@@ -78,11 +80,16 @@ func CheckMachine(pkg *gen.Package, m *gen.Machine, opts Options) (*Result, erro
 	if mi < 0 {
 		return nil, fmt.Errorf("verify: machine %q is not in the package", m.Name)
 	}
-	pr := &gen.Product{
+	return check(pkg, alone(m, mi), opts, m.Name, m.Obligations, true)
+}
+
+// alone is the product of machine m (pkg.Machines[mi]) with nothing: one
+// instance, every event from the environment.
+func alone(m *gen.Machine, mi int) *gen.Product {
+	return &gen.Product{
 		Name:       m.Name,
 		Components: []gen.Component{{Name: m.Name, Machine: mi, Count: 1, Internal: make([]bool, len(m.Events))}},
 	}
-	return check(pkg, pr, opts, m.Name, m.Obligations)
 }
 
 // CheckProduct explores a product of machines with its synchronisations.
@@ -95,7 +102,7 @@ func CheckProduct(pkg *gen.Package, pr *gen.Product, opts Options) (*Result, err
 		}
 		parts = append(parts, fmt.Sprintf("%s x%d", c.Name, n))
 	}
-	return check(pkg, pr, opts, pr.Name+" ("+strings.Join(parts, ", ")+")", pr.Obligations)
+	return check(pkg, pr, opts, pr.Name+" ("+strings.Join(parts, ", ")+")", pr.Obligations, false)
 }
 
 // instance is one running machine of a product.
@@ -132,6 +139,11 @@ type checker struct {
 	// answers are never skipped as self-loops.
 	termEvent [][]bool
 	oblComp   []bool // per component: some obligation names it
+
+	// record, when set, receives every violation instead of violations: a
+	// script replays one run with it (script.go) and keeps no search state.
+	record func(prop, msg string)
+	alone  bool // a machine on its own (CheckMachine)
 }
 
 type label struct {
@@ -147,22 +159,43 @@ type delivery struct {
 	bounce, bounceOutcome int
 }
 
-func check(pkg *gen.Package, pr *gen.Product, opts Options, name string, obls []gen.Obligation) (*Result, error) {
+// check searches pr; alone says it is a machine on its own (CheckMachine),
+// whose violations Violation.Script writes as behaviour scripts.
+func check(pkg *gen.Package, pr *gen.Product, opts Options, name string, obls []gen.Obligation, alone bool) (*Result, error) {
 	start := time.Now()
+	ck, err := newChecker(pkg, pr, opts, obls, map[*gen.Machine]*compiled{})
+	if err != nil {
+		return nil, err
+	}
+	ck.alone = alone
+	if err := ck.explore(); err != nil {
+		return nil, err
+	}
+	ck.checkLiveness()
+	for _, v := range ck.violations {
+		ck.identify(v.cex)
+	}
+	return ck.result(name, start), nil
+}
+
+// newChecker sets up the search of product pr: its instances, with their
+// machines compiled once each (compiledBy caches them), and the obligations'
+// monitors.
+func newChecker(pkg *gen.Package, pr *gen.Product, opts Options, obls []gen.Obligation, compiledBy map[*gen.Machine]*compiled) (*checker, error) {
 	ck := &checker{pkg: pkg, pr: pr, index: map[string]int32{}, violations: map[string]Violation{}, maxStat: opts.MaxStates, noSymmetry: opts.NoSymmetry}
 	if ck.maxStat == 0 {
 		ck.maxStat = 20_000_000
 	}
-	compiledBy := map[int]*compiled{}
 	for ci, comp := range pr.Components {
-		c, ok := compiledBy[comp.Machine]
+		m := pkg.Machines[comp.Machine]
+		c, ok := compiledBy[m]
 		if !ok {
 			var err error
-			c, err = compile(pkg, pkg.Machines[comp.Machine])
+			c, err = compile(pkg, m)
 			if err != nil {
 				return nil, err
 			}
-			compiledBy[comp.Machine] = c
+			compiledBy[m] = c
 		}
 		n := comp.Count
 		if k := opts.Counts[comp.Name]; k > 0 {
@@ -179,11 +212,13 @@ func check(pkg *gen.Package, pr *gen.Product, opts Options, name string, obls []
 	if err := ck.setupObligations(obls); err != nil {
 		return nil, err
 	}
-	if err := ck.explore(); err != nil {
-		return nil, err
-	}
-	ck.checkLiveness()
+	return ck, nil
+}
+
+// result sorts the violations found into a Result.
+func (ck *checker) result(name string, start time.Time) *Result {
 	res := &Result{Name: name, Configs: len(ck.parent), Transitions: ck.transitions, Elapsed: time.Since(start)}
+	pr := ck.pr
 	props := []string{PropTotal, PropDeterministic, PropInRange, PropInvariants, PropMultiplicity, PropOrder, PropTerminalQuiet}
 	for _, om := range ck.obls {
 		props = append(props, om.prop)
@@ -222,20 +257,30 @@ func check(pkg *gen.Package, pr *gen.Product, opts Options, name string, obls []
 			res.Proven = append(res.Proven, p)
 		}
 	}
-	return res, nil
+	return res
 }
 
 // violate records the first (shortest-trace, since the search is breadth first)
-// violation of a property at state s, optionally followed by the step that failed.
-func (ck *checker) violate(prop string, s int32, step string, format string, args ...any) {
+// violation of a property at state s, optionally followed by the step that
+// failed. It returns the violation's counterexample for the caller to complete,
+// or nil when the property was already violated. A checker that replays a
+// script (record set) hands the violation to record instead.
+func (ck *checker) violate(prop string, s int32, step *label, format string, args ...any) *counterexample {
+	if ck.record != nil {
+		ck.record(prop, fmt.Sprintf(format, args...))
+		return nil
+	}
 	if _, seen := ck.violations[prop]; seen {
-		return
+		return nil
 	}
 	trace := ck.trace(s)
-	if step != "" {
-		trace = append(trace, step)
+	cex := ck.counterexample(s)
+	if step != nil {
+		trace = append(trace, ck.stepName(*step))
+		cex.steps = append(cex.steps, *step)
 	}
-	ck.violations[prop] = Violation{Property: prop, Message: fmt.Sprintf(format, args...), Trace: trace}
+	ck.violations[prop] = Violation{Property: prop, Message: fmt.Sprintf(format, args...), Trace: trace, cex: cex}
+	return cex
 }
 
 func (ck *checker) trace(s int32) []string {
@@ -279,6 +324,12 @@ func (ck *checker) canon(st []int32) {
 	if ck.noSymmetry {
 		return
 	}
+	ck.sortGroups(st, nil)
+}
+
+// sortGroups sorts the instances of each group of st by (config, monitor),
+// swapping perm (nil: none) alike.
+func (ck *checker) sortGroups(st []int32, perm []int) {
 	for _, g := range ck.groups {
 		if len(g) < 2 {
 			continue
@@ -294,6 +345,9 @@ func (ck *checker) canon(st []int32) {
 				}
 				st[a], st[b] = st[b], st[a]
 				st[a+1], st[b+1] = st[b+1], st[a+1]
+				if perm != nil {
+					perm[lo+j-1], perm[lo+j] = perm[lo+j], perm[lo+j-1]
+				}
 			}
 		}
 	}
@@ -342,7 +396,7 @@ func (ck *checker) explore() error {
 			return err
 		}
 		if vo != nil {
-			ck.violate(vo.prop, id, "", "%s: %s in the initial configuration %s", oblHeader(vo.o), vt.Text, ck.describe(id))
+			ck.violate(vo.prop, id, nil, "%s: %s in the initial configuration %s", oblHeader(vo.o), vt.Text, ck.describe(id))
 		}
 	}
 	cur := make([]int32, ck.width)
@@ -422,7 +476,7 @@ func (ck *checker) step(s int32, st []int32, d delivery, l label) bool {
 	ck.queue = append(ck.queue[:0], d)
 	for n := 0; len(ck.queue) > 0; n++ {
 		if n == 256 {
-			ck.violate(PropSyncBounded, s, ck.stepName(l), "a synchronisation cascade did not end after 256 deliveries")
+			ck.violate(PropSyncBounded, s, &l, "a synchronisation cascade did not end after 256 deliveries")
 			return false
 		}
 		d := ck.queue[0]
@@ -450,7 +504,7 @@ func (ck *checker) deliver(s int32, st []int32, d delivery, l label) bool {
 	}
 	switch t.next {
 	case noAnswer:
-		ck.violate(PropTotal, s, ck.stepName(l), "no row answers %s", what())
+		ck.violate(PropTotal, s, &l, "no row answers %s", what())
 		return false
 	case twoAnswers:
 		rows := c.answering(conf, cell)
@@ -458,10 +512,10 @@ func (ck *checker) deliver(s int32, st []int32, d delivery, l label) bool {
 		for i, r := range rows {
 			names[i] = rowPos(&m.Rows[r])
 		}
-		ck.violate(PropDeterministic, s, ck.stepName(l), "two rows answer %s (rows %s)", what(), strings.Join(names, " and "))
+		ck.violate(PropDeterministic, s, &l, "two rows answer %s (rows %s)", what(), strings.Join(names, " and "))
 		return false
 	case outOfRange:
-		ck.violate(PropInRange, s, ck.stepName(l), "an update leaves its domain: %s (row %s)", what(), rowPos(&m.Rows[t.row]))
+		ck.violate(PropInRange, s, &l, "an update leaves its domain: %s (row %s)", what(), rowPos(&m.Rows[t.row]))
 		return false
 	}
 	row := &m.Rows[t.row]
@@ -471,16 +525,16 @@ func (ck *checker) deliver(s int32, st []int32, d delivery, l label) bool {
 			ck.queue = append(ck.queue, delivery{inst: d.sender, event: d.bounce, outcome: d.bounceOutcome, sender: -1, bounce: -1})
 			return true
 		}
-		ck.violate(PropSyncAccepted, s, ck.stepName(l), "the synchronised event is rejected: %s", what())
+		ck.violate(PropSyncAccepted, s, &l, "the synchronised event is rejected: %s", what())
 		return false
 	}
 	if c.terminal[conf] && (len(row.Do) > 0 || int(t.next) != conf) {
-		ck.violate(PropTerminalQuiet, s, ck.stepName(l), "a terminal configuration acts or leaves: %s (row %s)", what(), rowPos(row))
+		ck.violate(PropTerminalQuiet, s, &l, "a terminal configuration acts or leaves: %s (row %s)", what(), rowPos(row))
 		return false
 	}
 	mon, prop, msg := c.monitor(int(st[2*d.inst+1]), d.event, row.Do)
 	if prop != "" {
-		ck.violate(prop, s, ck.stepName(l), "%s: %s (row %s)", msg, what(), rowPos(row))
+		ck.violate(prop, s, &l, "%s: %s (row %s)", msg, what(), rowPos(row))
 		return false
 	}
 	st[2*d.inst] = t.next
@@ -497,7 +551,7 @@ func (ck *checker) deliver(s int32, st []int32, d delivery, l label) bool {
 				if d.sender >= 0 {
 					sm := ck.insts[d.sender].c.m
 					if sy.Event >= len(sm.Events) || sm.Events[sy.Event].Name != sy.EventName {
-						ck.violate(PropSyncAccepted, s, ck.stepName(l), "%s answers %s, whose machine %q has no event %q", what(), strings.TrimSuffix(ck.instName(d.sender), "."), sm.Name, sy.EventName)
+						ck.violate(PropSyncAccepted, s, &l, "%s answers %s, whose machine %q has no event %q", what(), strings.TrimSuffix(ck.instName(d.sender), "."), sm.Name, sy.EventName)
 						return false
 					}
 					ck.queue = append(ck.queue, delivery{inst: d.sender, event: sy.Event, outcome: sy.Outcome, sender: d.inst, bounce: sy.OnReject, bounceOutcome: sy.OnRejectOutcome})
@@ -521,7 +575,9 @@ func (ck *checker) checkState(s int32) {
 		conf := int(st[2*i])
 		if inv := in.c.inv[conf]; inv >= 0 {
 			iv := &in.c.m.Invariants[inv]
-			ck.violate(PropInvariants, s, "", "invariant %q (%s:%d:%d) does not hold in %s%s", iv.Name, iv.Pos.File, iv.Pos.Line, iv.Pos.Col, ck.instName(i), in.c.sp.Describe(conf))
+			if cex := ck.violate(PropInvariants, s, nil, "invariant %q (%s:%d:%d) does not hold in %s%s", iv.Name, iv.Pos.File, iv.Pos.Line, iv.Pos.Col, ck.instName(i), in.c.sp.Describe(conf)); cex != nil {
+				cex.invariant = iv.Name
+			}
 		}
 	}
 	if o := ck.pr.Outlives; o != nil {
@@ -534,7 +590,7 @@ func (ck *checker) checkState(s int32) {
 					c := ck.insts[j].c
 					conf := int(st[2*j])
 					if !c.terminal[conf] && !c.isInitialState(conf) {
-						ck.violate(PropOutlives, s, "", "%s is terminal while %s is %s", strings.TrimSuffix(ck.instName(i), "."), strings.TrimSuffix(ck.instName(j), "."), c.sp.Describe(conf))
+						ck.violate(PropOutlives, s, nil, "%s is terminal while %s is %s", strings.TrimSuffix(ck.instName(i), "."), strings.TrimSuffix(ck.instName(j), "."), c.sp.Describe(conf))
 					}
 				}
 			}
@@ -594,13 +650,13 @@ func (ck *checker) checkLiveness() {
 	// shortest trace.
 	for s := int32(0); int(s) < n; s++ {
 		if !ok[s] {
-			ck.violate(PropCanTerminate, s, "", "no terminal configuration is reachable from %s", ck.describe(s))
+			ck.violate(PropCanTerminate, s, nil, "no terminal configuration is reachable from %s", ck.describe(s))
 			break
 		}
 	}
 	for s := int32(0); int(s) < n; s++ {
 		if !hasExit[s] && !ck.allTerminal(s) {
-			ck.violate(PropNoDeadlock, s, "", "every event leaves %s unchanged", ck.describe(s))
+			ck.violate(PropNoDeadlock, s, nil, "every event leaves %s unchanged", ck.describe(s))
 			break
 		}
 	}

@@ -9,6 +9,11 @@
 //     nothing happens after a terminal state, that synchronised events are
 //     accepted, that a terminal configuration stays reachable, and that the loop
 //     outlives its channels; each violation comes with its shortest trace.
+//   - Violation.Script writes a violation's trace as a behaviour script that
+//     fails on the tables it was found in and passes once the property holds;
+//     RunScript runs behaviour scripts (the format of the kernel's, with step
+//     and "want NAME holds PROPERTY") against the tables, without generated
+//     code. fsmgen check -counterexamples and -scripts call them.
 //   - Reference runs a table through github.com/looplab/fsm, an interpreter that
 //     shares nothing with the generated code; CheckAgainstReference compares a
 //     generated machine with it on random event sequences (pgregory.net/rapid).

@@ -278,9 +278,12 @@ func variable(m *gen.Machine, name string) int {
 }
 
 // TestObligationMutationsAreCaught: the tables pass, and each mutation fails
-// check naming the obligation it breaks, with a trace from the start.
+// check naming the obligation it breaks, with a trace from the start; every
+// violation's counterexample script fails on the mutated tables and passes on
+// the kernel's.
 func TestObligationMutationsAreCaught(t *testing.T) {
 	pkg := loadFiles(t, nil, kernelSpecs...)
+	fixed := pkg
 	for _, m := range pkg.Machines {
 		res, err := verify.CheckMachine(pkg, m, verify.Options{})
 		if err != nil {
@@ -312,6 +315,7 @@ func TestObligationMutationsAreCaught(t *testing.T) {
 						t.Fatalf("violation without a trace or the obligation's position: %+v", v)
 					}
 					t.Logf("%s: %s\n  trace: %s", v.Property, v.Message, strings.Join(v.Trace, " -> "))
+					replayCounterexamples(t, res, pkg, fixed)
 					return
 				}
 			}
@@ -348,7 +352,12 @@ func mutate(t *testing.T, mu mutation) (*gen.Package, *gen.Machine) {
 	return pkg, m
 }
 
+// TestKernelMutationsAreCaught: each mutation fails check with a violation of
+// one of the properties it breaks, with a trace from the start; every
+// violation's counterexample script fails on the mutated tables and passes on
+// the kernel's.
 func TestKernelMutationsAreCaught(t *testing.T) {
+	fixed := loadFiles(t, nil, kernelSpecs...)
 	for _, mu := range kernelMutations {
 		t.Run(mu.name, func(t *testing.T) {
 			pkg, m := mutate(t, mu)
@@ -368,6 +377,7 @@ func TestKernelMutationsAreCaught(t *testing.T) {
 						t.Fatalf("violation without a trace: %+v", v)
 					}
 					t.Logf("%s: %s\n  trace: %s", v.Property, v.Message, strings.Join(v.Trace, " -> "))
+					replayCounterexamples(t, res, pkg, fixed)
 					return
 				}
 			}

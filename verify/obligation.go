@@ -258,7 +258,7 @@ func (ck *checker) obligate(s int32, st []int32, d delivery, conf int, row *gen.
 				if who != "" {
 					who = " for " + who
 				}
-				ck.violate(om.prop, s, ck.stepName(l), "%s%s: %s while it is pending (%s, row %s): %s", oblHeader(om.o), who, term, moment, posLine(row.Pos), what())
+				ck.violate(om.prop, s, &l, "%s%s: %s while it is pending (%s, row %s): %s", oblHeader(om.o), who, term, moment, posLine(row.Pos), what())
 				return false
 			}
 		}

@@ -4,7 +4,7 @@
 // Usage:
 //
 //	fsmgen generate [-o dir] [-pkg name] [-nocheck] spec.yaml...
-//	fsmgen check [-count component=N]... spec.yaml...
+//	fsmgen check [-count component=N]... [-counterexamples dir] [-scripts dir] spec.yaml...
 //	fsmgen graph [-format dot|mermaid] [-machine name] [-o file] spec.yaml...
 //	fsmgen graph -splice doc.md spec.yaml...
 //	fsmgen classify [-import path] [-importname name] [-o dir] [-pkg name] spec.yaml...
@@ -41,6 +41,15 @@
 // explored, transitions, properties proven and the time taken; a violated
 // property is printed with the shortest event trace that reaches it, and check
 // exits 1. -count on files that declare no product is a usage error.
+//
+// With -counterexamples dir, check also writes the shortest trace of each
+// violation into dir as a behaviour script, <machine>-<property>.txt or
+// <product>-<property>.txt, that fails until the tables are fixed; it says on
+// standard error what it wrote, or that there was nothing to write. With -scripts
+// dir it runs every behaviour script dir/*.txt against the tables after the
+// search, reports each failure with its file:line, and exits 1 if one fails.
+// The scripts' format is verify.RunScript's; docs/spec-format.md shows the
+// round trip under "Counterexamples as tests".
 //
 // graph prints one machine (-machine, required when the files hold several) as a
 // Graphviz DOT digraph or a Mermaid state diagram, to standard output or -o file.
@@ -134,7 +143,7 @@ import (
 // the usage text.
 var commands = []struct{ name, synopsis, purpose string }{
 	{"generate", "generate [-o dir] [-pkg name] [-nocheck] spec.yaml...", "check the tables like check, then write their machines as Go"},
-	{"check", "check [-count component=N]... spec.yaml...", "validate and model-check the tables and print a report"},
+	{"check", "check [-count component=N]... [-counterexamples dir] [-scripts dir] spec.yaml...", "validate and model-check the tables and print a report"},
 	{"graph", "graph [-format dot|mermaid] [-machine name] [-o file] spec.yaml...\n       fsmgen graph -splice doc.md spec.yaml...", "draw a machine as Graphviz DOT or Mermaid, or refresh the diagrams of a Markdown file"},
 	{"classify", "classify [-import path] [-importname name] [-o dir] [-pkg name] spec.yaml...", "write the errno classifiers as Go for the I/O side"},
 	{"proptest", "proptest [-import path] [-importname name] [-verify path] [-o dir] [-pkg name] spec.yaml...", "write property tests comparing the generated machines with looplab/fsm"},
@@ -598,6 +607,8 @@ func check(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("check", stderr)
 	counts := countFlags{}
 	fs.Var(counts, "count", "instances of a product `component=N` in the model check (repeatable)")
+	cexDir := fs.String("counterexamples", "", "write each violation as a behaviour script, <machine or product>-<property>.txt, into `dir`")
+	scriptDir := fs.String("scripts", "", "run the behaviour scripts `dir`/*.txt against the tables; a failing script fails the check")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -624,15 +635,43 @@ func check(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	failed := failedOf(results)
-	if asJSON(fs) {
-		if err := writeJSON(stdout, checkJSON{Report: report, Results: results}); err != nil {
+	out := checkJSON{Report: report, Results: results}
+	if *cexDir != "" {
+		cs, err := writeCounterexamples(*cexDir, failed)
+		if err != nil {
 			return err
 		}
-	} else if _, err := io.WriteString(stdout, report); err != nil {
+		out.Counterexamples = &cs
+		if !asJSON(fs) {
+			fmt.Fprint(stderr, counterexampleLines(*cexDir, cs))
+		}
+	}
+	if *scriptDir != "" {
+		ss, err := runScripts(pkg, *scriptDir)
+		if err != nil {
+			return err
+		}
+		out.Scripts = &ss
+		out.Report += scriptsReport(*scriptDir, ss)
+	}
+	if asJSON(fs) {
+		if err := writeJSON(stdout, out); err != nil {
+			return err
+		}
+	} else if _, err := io.WriteString(stdout, out.Report); err != nil {
 		return err
 	}
+	var verdicts []string
 	if len(failed) > 0 {
-		return errors.New(violationSummary("fsmgen check", failed))
+		verdicts = append(verdicts, violationSummary("fsmgen check", failed))
+	}
+	if out.Scripts != nil {
+		if n := scriptsFailed(*out.Scripts); n > 0 {
+			verdicts = append(verdicts, fmt.Sprintf("fsmgen check: %d of %d scripts in %s failed", n, len(*out.Scripts), *scriptDir))
+		}
+	}
+	if len(verdicts) > 0 {
+		return errors.New(strings.Join(verdicts, "\n"))
 	}
 	return nil
 }
@@ -682,6 +721,10 @@ type checkJSON struct {
 	Diagnostics []diagnosticJSON `json:"diagnostics,omitempty"`
 	Report      string           `json:"report,omitempty"`
 	Results     []*verify.Result `json:"results,omitempty"`
+	// Counterexamples are the violations -counterexamples wrote (set, and
+	// possibly empty, with the flag); Scripts the results of -scripts.
+	Counterexamples *[]counterexampleJSON `json:"counterexamples,omitempty"`
+	Scripts         *[]scriptJSON         `json:"scripts,omitempty"`
 }
 
 type diagnosticJSON struct {
