@@ -93,7 +93,7 @@ type illegalStep struct {
 	File      string `json:"file"`
 	Line      int    `json:"line"`
 	Step      uint64 `json:"step,omitempty"` // the step's sequence number in its loop
-	Loop      int    `json:"loop"`
+	Loop      *int   `json:"loop,omitempty"` // the loop whose part the line is in
 	Machine   string `json:"machine,omitempty"`
 	ID        uint64 `json:"id,omitempty"`
 	State     string `json:"state,omitempty"`
@@ -178,7 +178,7 @@ func replayRecording(pkg *gen.Package, file string, data []byte) *replayResult {
 	for _, m := range pkg.Machines {
 		r.machines[m.Name] = newTableMachine(pkg, m)
 	}
-	res := &replayResult{}
+	res := &replayResult{Machines: []string{}}
 	err := r.run(data)
 	res.Steps = r.steps
 	for k := range r.insts {
@@ -243,7 +243,7 @@ func (r *replayer) failf(format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	s := &illegalStep{File: r.file, Line: r.line, Message: fmt.Sprintf("%s:%d: %s", r.file, r.line, msg)}
 	if r.sec != nil {
-		s.Loop = r.sec.loop
+		s.Loop = &r.sec.loop
 	}
 	return errIllegal{s}
 }
@@ -555,7 +555,7 @@ func (r *replayer) step(line string, f []string) error {
 	ill := func(state, vars, table, format string, args ...any) error {
 		msg := fmt.Sprintf(format, args...)
 		return errIllegal{&illegalStep{
-			File: r.file, Line: r.line, Step: seq, Loop: s.loop, Machine: f[1], ID: id,
+			File: r.file, Line: r.line, Step: seq, Loop: &s.loop, Machine: f[1], ID: id,
 			State: state, Vars: vars, Event: f[4], Table: table, Recording: rec.String(),
 			Message: fmt.Sprintf("%s:%d: step %d: %s", r.file, r.line, seq, msg),
 		}}
