@@ -373,3 +373,39 @@ func TestReplayUsage(t *testing.T) {
 		t.Errorf("replay of a missing file: exit %d, stderr %q", code, errOut.String())
 	}
 }
+
+// TestReplayOtherTables: a recording replayed on tables other than those the
+// runtime was generated from is checked against those: a renamed action makes
+// the first step that performs it illegal, and the fingerprints' difference is
+// noted.
+func TestReplayOtherTables(t *testing.T) {
+	rec := recordRun(t, 1<<14).recording
+	dir := t.TempDir()
+	var specs []string
+	for _, p := range kernelSpecs(t) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if filepath.Base(p) == "channel.yaml" {
+			b = regexp.MustCompile(`\brearmRead\b`).ReplaceAll(b, []byte("rearmReading"))
+		}
+		specs = append(specs, filepath.Join(dir, filepath.Base(p)))
+		if err := os.WriteFile(specs[len(specs)-1], b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "run.txt")
+	if err := os.WriteFile(path, rec, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(rec), "\n")
+	i, m := lineOf(t, lines, `^(\d+) channel (\d+) (\w+) (\S+) -> (\w+) \[(.*\brearmRead\b.*)\]$`)
+	var out, errOut bytes.Buffer
+	code := run(append([]string{"replay", path}, specs...), &out, &errOut)
+	want := fmt.Sprintf("^note: machine channel: the tables' states, events or actions are not the ones the recording was made with \\(fingerprint [0-9a-f]{16}, the recording's [0-9a-f]{16}\\); steps are matched by name\n%s:%d: step %s: channel %s in state %s \\(.*\\): event %s: the table answers -> %s \\[%s\\] \\(.*\\), the recording says -> %s \\[%s\\]\n$",
+		regexp.QuoteMeta(path), i+1, m[1], m[2], m[3], regexp.QuoteMeta(m[4]), m[5], strings.ReplaceAll(m[6], "rearmRead", "rearmReading"), m[5], m[6])
+	if code != 1 || out.Len() != 0 || !regexp.MustCompile(want).MatchString(errOut.String()) {
+		t.Errorf("replay on renamed tables: exit %d, stdout %q, stderr\n%s\nwant matching\n%s", code, out.String(), errOut.String(), want)
+	}
+}
