@@ -62,9 +62,9 @@ type Options struct {
 	// without allocating. Recording returns them, DumpOn writes them when a
 	// channel fails, and fsmgen replay checks them against the tables; the
 	// format is docs/recording.md's. On, an echo of the runtime alone takes
-	// about 4% more time and 5% more instructions (BenchmarkEchoRecordPaired,
-	// bench/scripts/instructions.sh). 0 records nothing and costs a nil check
-	// per transition.
+	// about 4.4% more time and 5.2% more instructions
+	// (BenchmarkEchoRecordPaired, bench/scripts/instructions.sh). 0 records
+	// nothing and costs a nil check per transition.
 	Record int
 	// DumpOn, if set, is asked on the loop goroutine about each channel whose
 	// table ends it (closed or abandoned) with an error, the one Err will
