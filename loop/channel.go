@@ -661,6 +661,9 @@ func (c *Channel) step(e chEvent) error {
 	}
 	from := c.m.State()
 	acts, err := c.m.Fire(e.ev, e.out)
+	if r := c.loop.ring; r != nil && c.reg.gen != 0 && r.channel(c, from, c.m.State(), e, acts, err) {
+		r.channelMore(c, from, e, err)
+	}
 	if t := c.loop.opts.Trace; t != nil {
 		c.loop.trace("channel", c.id, from.String(), c.m.State().String(), channelStep(e), actionNames(acts.Len(), acts.At), err != nil)
 	}

@@ -160,6 +160,9 @@ func (x *Listener) step(e lnEvent) error {
 	}
 	from := x.m.State()
 	acts, err := x.m.Fire(e.ev, e.out)
+	if r := x.loop.ring; r != nil {
+		r.listener(x, from, e, acts, err)
+	}
 	if t := x.loop.opts.Trace; t != nil {
 		x.loop.trace("listener", x.id, from.String(), x.m.State().String(), listenerStep(e), actionNames(acts.Len(), acts.At), err != nil)
 	}

@@ -19,6 +19,7 @@ var servers = []struct {
 	start Start
 }{
 	{"fsmkernel", StartFsmkernel},
+	{"fsmkernel-record", StartFsmkernelRecorded},
 	{"net", StartNet},
 	{"gnet", StartGnet},
 }

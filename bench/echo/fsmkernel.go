@@ -21,12 +21,20 @@ type fsmkernelServer struct {
 }
 
 // StartFsmkernel serves the echo on one fsmkernel loop (loop.NewGroup(1, nil)).
-func StartFsmkernel(addr string) (Server, error) {
+func StartFsmkernel(addr string) (Server, error) { return startFsmkernel(addr, nil) }
+
+// StartFsmkernelRecorded is StartFsmkernel with the loop recording its last
+// 4096 transitions (loop.Options.Record): the cost of recording.
+func StartFsmkernelRecorded(addr string) (Server, error) {
+	return startFsmkernel(addr, &loop.Options{Record: 4096})
+}
+
+func startFsmkernel(addr string, opts *loop.Options) (Server, error) {
 	a, err := tcpAddr(addr)
 	if err != nil {
 		return nil, err
 	}
-	g := loop.NewGroup(1, nil)
+	g := loop.NewGroup(1, opts)
 	ln, err := g.Serve(a, func(net.Addr) (loop.Handler, *loop.ChannelOptions) {
 		return echoHandler{}, nil
 	}, nil)

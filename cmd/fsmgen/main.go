@@ -147,6 +147,7 @@ var commands = []struct{ name, synopsis, purpose string }{
 	{"graph", "graph [-format dot|mermaid] [-machine name] [-o file] spec.yaml...\n       fsmgen graph -splice doc.md spec.yaml...", "draw a machine as Graphviz DOT or Mermaid, or refresh the diagrams of a Markdown file"},
 	{"classify", "classify [-import path] [-importname name] [-o dir] [-pkg name] spec.yaml...", "write the errno classifiers as Go for the I/O side"},
 	{"proptest", "proptest [-import path] [-importname name] [-verify path] [-o dir] [-pkg name] spec.yaml...", "write property tests comparing the generated machines with looplab/fsm"},
+	{"replay", "replay [-json] recording.txt spec.yaml...", "check that a recording of the runtime's transitions is a legal path of the tables"},
 	{"version", "version", "print the version fsmgen was built from"},
 }
 
@@ -230,6 +231,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return classify(args, rest, stderr)
 	case "proptest":
 		return proptest(args, rest, stderr)
+	case "replay":
+		return replay(rest, stdout, stderr)
 	case "version":
 		return version(rest, stdout, stderr)
 	case "-h", "-help", "--help", "help":
