@@ -708,6 +708,8 @@ func channelStep(e chEvent) string {
 		s += "(" + sm.WriteResult(e.out).String() + ")"
 	case sm.ChannelEventWriteQueued:
 		s += "(" + sm.QueueLevel(e.out).String() + ")"
+	case sm.ChannelEventTimerFired:
+		s += "(" + sm.TimerCheck(e.out).String() + ")"
 	}
 	return s
 }

@@ -255,6 +255,8 @@ var events = map[string]map[string]event{
 			return outcomes[sm.WriteResult](sm.WriteResultCount)
 		case sm.ChannelEventWriteQueued:
 			return outcomes[sm.QueueLevel](sm.QueueLevelCount)
+		case sm.ChannelEventTimerFired:
+			return outcomes[sm.TimerCheck](sm.TimerCheckCount)
 		}
 		return nil
 	}),

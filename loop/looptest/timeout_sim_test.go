@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -35,7 +36,12 @@ func (k *keeper) OnRead(ch *loop.Channel, p []byte) { ch.SendCopy(p, nil) }
 // and returns the client's peer once the channel is active.
 func serveKept(t *testing.T, s *looptest.Sim, k *keeper, o *loop.ChannelOptions) (*loop.Group, *looptest.Peer) {
 	t.Helper()
-	g := loop.NewGroup(1, s.Options(nil))
+	return serveKeptWith(t, s, k, o, nil)
+}
+
+func serveKeptWith(t *testing.T, s *looptest.Sim, k *keeper, o *loop.ChannelOptions, base *loop.Options) (*loop.Group, *looptest.Peer) {
+	t.Helper()
+	g := loop.NewGroup(1, s.Options(base))
 	ln, err := g.Serve(&net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 80}, func(net.Addr) (loop.Handler, *loop.ChannelOptions) { return k, o }, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +81,21 @@ func TestIdleTimeoutUnderSimulation(t *testing.T) {
 		looptest.Simulate(t, seed, func(s *looptest.Sim) {
 			const idle = 10 * time.Second
 			k := &keeper{}
-			g, p := serveKept(t, s, k, &loop.ChannelOptions{IdleTimeout: idle})
+			// Every transition is replayed on the tables, timerFired's included.
+			tables := looptest.NewTables()
+			var traced []string
+			trace := func(st loop.Step) {
+				traced = append(traced, st.Event)
+				if err := tables.Check(st); err != nil {
+					t.Errorf("seed %d: %v", seed, err)
+				}
+			}
+			g, p := serveKeptWith(t, s, k, &loop.ChannelOptions{IdleTimeout: idle}, &loop.Options{Trace: trace})
+			defer func() {
+				if !slices.Contains(traced, "timerFired(notYet)") || !slices.Contains(traced, "timerFired(idle)") {
+					t.Errorf("seed %d: the trace has no timerFired(notYet) and timerFired(idle): %v", seed, traced)
+				}
+			}()
 			for i := range 3 { // traffic every 8 s keeps it open well past 10 s
 				s.Advance(8 * time.Second)
 				if closedBy(k.ch) {
