@@ -694,24 +694,7 @@ func (c *Channel) step(e chEvent) error {
 }
 
 func channelStep(e chEvent) string {
-	s := e.ev.String()
-	switch e.ev {
-	case sm.ChannelEventRegistered, sm.ChannelEventPollerControlFailed, sm.ChannelEventDeregistered:
-		s += "(" + sm.PollerControlResult(e.out).String() + ")"
-	case sm.ChannelEventReleased:
-		s += "(" + sm.CloseResult(e.out).String() + ")"
-	case sm.ChannelEventConnectCalled, sm.ChannelEventConnectChecked:
-		s += "(" + sm.ConnectResult(e.out).String() + ")"
-	case sm.ChannelEventRead:
-		s += "(" + sm.ReadResult(e.out).String() + ")"
-	case sm.ChannelEventWrote:
-		s += "(" + sm.WriteResult(e.out).String() + ")"
-	case sm.ChannelEventWriteQueued:
-		s += "(" + sm.QueueLevel(e.out).String() + ")"
-	case sm.ChannelEventTimerFired:
-		s += "(" + sm.TimerCheck(e.out).String() + ")"
-	}
-	return s
+	return stepName(e.ev.String(), channelOutcome(uint8(e.ev), e.out))
 }
 
 // callback calls a handler method, recovering a panic at this boundary: the

@@ -181,18 +181,7 @@ func (x *Listener) step(e lnEvent) error {
 }
 
 func listenerStep(e lnEvent) string {
-	s := e.ev.String()
-	switch e.ev {
-	case sm.ListenerEventRegistered, sm.ListenerEventPollerControlFailed, sm.ListenerEventDeregistered:
-		s += "(" + sm.PollerControlResult(e.out).String() + ")"
-	case sm.ListenerEventAccepted:
-		s += "(" + sm.AcceptResult(e.out).String() + ")"
-	case sm.ListenerEventAdopted:
-		s += "(" + sm.AdoptResult(e.out).String() + ")"
-	case sm.ListenerEventCloseReturned, sm.ListenerEventConnectionReleased:
-		s += "(" + sm.CloseResult(e.out).String() + ")"
-	}
-	return s
+	return stepName(e.ev.String(), listenerOutcome(uint8(e.ev), e.out))
 }
 
 // callback runs user code of the listener, recovering a panic at this boundary.

@@ -249,7 +249,6 @@ type Loop struct {
 	tasks     []task
 	slots     []regSlot // the registry, by slot
 	free      []uint32
-	live      int // registered channels and listeners (the registry)
 	timers    timerHeap
 	waitNext  bool
 	current   loopEvent
@@ -266,7 +265,8 @@ type Loop struct {
 	forced   bool // forceCloseChannels was performed; read after done
 	reported bool // reportStopped was performed: run closes done as it returns
 	counters Counters
-	// registered mirrors the registry's live count for Stats.
+	// registered counts the channels and listeners in the registry: written
+	// on the loop goroutine, read by Stats from any.
 	registered atomic.Int64
 	group      *Group
 	ring       *stepRing // Options.Record's; nil when it is 0
@@ -421,7 +421,7 @@ func (l *Loop) step(e loopEvent) {
 			l.ev.raise(loopEvent{ev: sm.EventloopEventRuntimeFault, cause: err})
 		}
 	}()
-	if e.ev == sm.EventloopEventChannelClosed && l.live == 0 && !l.ev.queued(isChannelClosed) {
+	if e.ev == sm.EventloopEventChannelClosed && l.registered.Load() == 0 && !l.ev.queued(isChannelClosed) {
 		// Whether it was the last is decided when the table hears it, not when
 		// the registration left: one admitted in between (its registerChannel
 		// was queued ahead) is open, and a later leave still to be heard is
@@ -742,14 +742,17 @@ func (l *Loop) trace(machine string, id uint64, from, to, event string, acts []s
 }
 
 func eventloopStep(e loopEvent) string {
-	s := e.ev.String()
-	switch e.ev {
-	case sm.EventloopEventStarted:
-		s += "(" + sm.PollerControlResult(e.out).String() + ")"
-	case sm.EventloopEventWakeup:
-		s += "(" + sm.PollerWaitResult(e.out).String() + ")"
+	return stepName(e.ev.String(), eventloopOutcome(uint8(e.ev), e.out))
+}
+
+// stepName renders an event with its outcome, if it has one, as traces and
+// recordings write it: read(wouldBlock). Which outcome type an event carries
+// is said once, by the machines' outcome functions of record.go.
+func stepName(event, outcome string) string {
+	if outcome == "" {
+		return event
 	}
-	return s
+	return event + "(" + outcome + ")"
 }
 
 // actionNames renders a machine's returned actions for a trace.

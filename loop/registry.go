@@ -95,7 +95,6 @@ func (l *Loop) admit(r *registration) {
 	s.gen++
 	s.reg = r
 	r.slot, r.gen = slot, s.gen
-	l.live++
 	l.registered.Add(1)
 	err := l.poller.Add(r.fd.Fd(), r.token(), false, false)
 	out := sockets.ClassifyPollerControl(err)
@@ -137,7 +136,6 @@ func (l *Loop) leave(r *registration) {
 		s.gen++ // late events of this registration are stale now
 		l.free = append(l.free, r.slot)
 	}
-	l.live--
 	l.registered.Add(-1)
 	l.feed(loopEvent{ev: sm.EventloopEventChannelClosed}) // or the last: step decides
 }
@@ -171,7 +169,7 @@ type regSlot struct {
 }
 
 func (l *Loop) eachRegistration(fn func(*registration)) {
-	regs := make([]*registration, 0, l.live)
+	regs := make([]*registration, 0, l.registered.Load())
 	for _, s := range l.slots {
 		if s.reg != nil {
 			regs = append(regs, s.reg)
