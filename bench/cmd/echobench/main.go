@@ -47,9 +47,8 @@ import (
 	"time"
 
 	"github.com/fsmkernel/fsmkernel/bench/echo"
+	"github.com/fsmkernel/fsmkernel/bench/internal/procstat"
 )
-
-const fortioModule = "fortio.org/fortio@v1.66.5"
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
@@ -159,14 +158,16 @@ func run(args []string, stdout io.Writer) error {
 	} else {
 		defer os.RemoveAll(work)
 	}
-	if cfg.fortio, err = ensureFortio(cfg); err != nil {
-		return err
+	if cfg.fortio == "" {
+		if cfg.fortio, err = procstat.EnsureFortio(cfg.benchDir, "echobench"); err != nil {
+			return err
+		}
 	}
 	bins, err := build(cfg, work)
 	if err != nil {
 		return err
 	}
-	tck := clockTicks()
+	tck := procstat.ClockTicks()
 	printMachine(stdout, cfg, tck)
 
 	// results[conns][server] holds the runs.
@@ -206,27 +207,6 @@ func run(args []string, stdout io.Writer) error {
 		printIdle(stdout, cfg, idle)
 	}
 	return nil
-}
-
-// ensureFortio returns the fortio binary, installing the pinned version into
-// bench/.tools when it is missing.
-func ensureFortio(cfg config) (string, error) {
-	if cfg.fortio != "" {
-		return cfg.fortio, nil
-	}
-	tools := filepath.Join(cfg.benchDir, ".tools")
-	bin := filepath.Join(tools, "fortio")
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	fmt.Fprintf(os.Stderr, "echobench: installing %s into %s\n", fortioModule, tools)
-	cmd := exec.Command("go", "install", fortioModule)
-	cmd.Env = append(os.Environ(), "GOBIN="+tools)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go install %s: %w", fortioModule, err)
-	}
-	return bin, nil
 }
 
 // build compiles the servers into work and returns their paths by name.
@@ -298,7 +278,7 @@ func runOnce(cfg config, bin string, conns int, tck float64, jsonPath string) (r
 	}
 	defer stop(srv)
 
-	user0, sys0, err := cpuTicks(pid)
+	user0, sys0, err := procstat.CPUTicks(pid)
 	if err != nil {
 		return res, err
 	}
@@ -309,11 +289,11 @@ func runOnce(cfg config, bin string, conns int, tck float64, jsonPath string) (r
 	if loadOut, err := load.CombinedOutput(); err != nil {
 		return res, fmt.Errorf("fortio: %w\n%s", err, loadOut)
 	}
-	user1, sys1, err := cpuTicks(pid)
+	user1, sys1, err := procstat.CPUTicks(pid)
 	if err != nil {
 		return res, err
 	}
-	if res.hwmKiB, err = vmHWM(pid); err != nil {
+	if res.hwmKiB, err = procstat.VmHWM(pid); err != nil {
 		return res, err
 	}
 	f, err := readFortio(jsonPath)
@@ -386,50 +366,6 @@ func readFortio(path string) (fortioResult, error) {
 	return f, nil
 }
 
-// cpuTicks returns the utime and stime of a process, in clock ticks.
-func cpuTicks(pid int) (user, sys int64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	// The command name, field 2, is in parentheses and may hold spaces: count
-	// fields after its closing one. utime and stime are fields 14 and 15.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, 0, fmt.Errorf("/proc/%d/stat: %d fields after the name", pid, len(f))
-	}
-	user, err1 := strconv.ParseInt(f[11], 10, 64)
-	sys, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-	}
-	return user, sys, nil
-}
-
-// vmHWM returns a process's peak resident set size in KiB.
-func vmHWM(pid int) (int64, error) { return procStatus(pid, "VmHWM") }
-
-// vmRSS returns a process's resident set size in KiB.
-func vmRSS(pid int) (int64, error) { return procStatus(pid, "VmRSS") }
-
-// procStatus reads a field in kB from /proc/PID/status.
-func procStatus(pid int, field string) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, field+":"); ok {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("/proc/%d/status: no %s", pid, field)
-}
-
 // idleResult is one idle-memory run of one server.
 type idleResult struct {
 	beforeKiB, afterKiB int64
@@ -478,7 +414,7 @@ func idleOnce(cfg config, bin string) (idleResult, error) {
 		return res, err
 	}
 	time.Sleep(200 * time.Millisecond)
-	if res.beforeKiB, err = vmRSS(pid); err != nil {
+	if res.beforeKiB, err = procstat.VmRSS(pid); err != nil {
 		return res, err
 	}
 	for i := 1; i <= cfg.idle; i++ {
@@ -487,7 +423,7 @@ func idleOnce(cfg config, bin string) (idleResult, error) {
 		}
 	}
 	time.Sleep(time.Second)
-	if res.afterKiB, err = vmRSS(pid); err != nil {
+	if res.afterKiB, err = procstat.VmRSS(pid); err != nil {
 		return res, err
 	}
 	res.perConn = float64(res.afterKiB-res.beforeKiB) * 1024 / float64(cfg.idle)
@@ -505,20 +441,9 @@ func printIdle(w io.Writer, cfg config, res map[string][]idleResult) {
 			after = append(after, float64(r.afterKiB))
 			per = append(per, r.perConn)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t\n", s, median(before), median(after), median(per))
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t\n", s, procstat.Median(before), procstat.Median(after), procstat.Median(per))
 	}
 	tw.Flush()
-}
-
-// clockTicks is CLK_TCK (getconf), 100 when getconf fails.
-func clockTicks() float64 {
-	out, err := exec.Command("getconf", "CLK_TCK").Output()
-	if err == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(string(out))); err == nil && n > 0 {
-			return float64(n)
-		}
-	}
-	return 100
 }
 
 func printMachine(w io.Writer, cfg config, tck float64) {
@@ -559,7 +484,7 @@ func printTable(w io.Writer, cfg config, conns int, res map[string][]result) {
 		for _, r := range res[s] {
 			v = append(v, f(r))
 		}
-		return median(v)
+		return procstat.Median(v)
 	}
 	cpu := func(r result) float64 { return r.cpuPerEcho }
 	ratio := func(s, against string) string {
@@ -586,18 +511,4 @@ func printTable(w io.Writer, cfg config, conns int, res map[string][]result) {
 			ratio(s, "gnet"), ratio(s, "c"), errs)
 	}
 	tw.Flush()
-}
-
-// median of v; the mean of the middle two for an even count.
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	v = slices.Clone(v)
-	slices.Sort(v)
-	n := len(v)
-	if n%2 == 1 {
-		return v[n/2]
-	}
-	return (v[n/2-1] + v[n/2]) / 2
 }

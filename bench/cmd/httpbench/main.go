@@ -59,9 +59,9 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
-)
 
-const fortioModule = "fortio.org/fortio@v1.66.5"
+	"github.com/fsmkernel/fsmkernel/bench/internal/procstat"
+)
 
 // The targets for fsmkernel/net.
 const (
@@ -225,8 +225,10 @@ func run(args []string, stdout io.Writer) error {
 	} else {
 		defer os.RemoveAll(work)
 	}
-	if cfg.fortio, err = ensureFortio(cfg); err != nil {
-		return err
+	if cfg.fortio == "" {
+		if cfg.fortio, err = procstat.EnsureFortio(cfg.benchDir, "httpbench"); err != nil {
+			return err
+		}
 	}
 	bin := filepath.Join(work, "httpserver")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/httpserver")
@@ -241,7 +243,7 @@ func run(args []string, stdout io.Writer) error {
 	if cfg.idle > 0 && nofile < uint64(cfg.idle)+64 {
 		return fmt.Errorf("-idle %d needs %d open files, the hard limit is %d", cfg.idle, cfg.idle+64, nofile)
 	}
-	tck := clockTicks()
+	tck := procstat.ClockTicks()
 	printMachine(stdout, cfg, tck, nofile)
 
 	results := map[key]map[string][]result{}
@@ -301,27 +303,6 @@ func runOrder(listeners []string, r int) []string {
 	rev := slices.Clone(listeners)
 	slices.Reverse(rev)
 	return rev
-}
-
-// ensureFortio returns the fortio binary, installing the pinned version into
-// bench/.tools when it is missing.
-func ensureFortio(cfg config) (string, error) {
-	if cfg.fortio != "" {
-		return cfg.fortio, nil
-	}
-	tools := filepath.Join(cfg.benchDir, ".tools")
-	bin := filepath.Join(tools, "fortio")
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	fmt.Fprintf(os.Stderr, "httpbench: installing %s into %s\n", fortioModule, tools)
-	cmd := exec.Command("go", "install", fortioModule)
-	cmd.Env = append(os.Environ(), "GOBIN="+tools)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go install %s: %w", fortioModule, err)
-	}
-	return bin, nil
 }
 
 // raiseNoFile raises this process's soft RLIMIT_NOFILE to its hard limit and
@@ -445,18 +426,18 @@ func runOnce(cfg config, bin, listener, mode string, conns int, tck float64, jso
 			return res, fmt.Errorf("warm-up: %w", err)
 		}
 	}
-	user0, sys0, err := cpuTicks(srv.pid)
+	user0, sys0, err := procstat.CPUTicks(srv.pid)
 	if err != nil {
 		return res, err
 	}
 	if err := load(cfg, fortioArgs(mode, conns, cfg.duration, jsonPath, srv.addr)); err != nil {
 		return res, err
 	}
-	user1, sys1, err := cpuTicks(srv.pid)
+	user1, sys1, err := procstat.CPUTicks(srv.pid)
 	if err != nil {
 		return res, err
 	}
-	if res.hwmKiB, err = vmHWM(srv.pid); err != nil {
+	if res.hwmKiB, err = procstat.VmHWM(srv.pid); err != nil {
 		return res, err
 	}
 	b, err := os.ReadFile(jsonPath)
@@ -537,71 +518,6 @@ func (r *result) setCPU(user, sys int64, tck float64) {
 	r.userPerReq = float64(user) / tck * 1e6 / float64(r.requests)
 }
 
-// cpuTicks returns the utime and stime of a process, in clock ticks.
-func cpuTicks(pid int) (user, sys int64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	user, sys, err = parseStat(b)
-	if err != nil {
-		return 0, 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-	}
-	return user, sys, nil
-}
-
-// parseStat returns utime and stime, fields 14 and 15, of a /proc/PID/stat.
-func parseStat(b []byte) (user, sys int64, err error) {
-	// The command name, field 2, is in parentheses and may hold spaces and
-	// parentheses: count fields after its last closing one.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, 0, errors.New("no command name")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, 0, fmt.Errorf("%d fields after the name, want at least 13", len(f))
-	}
-	user, err1 := strconv.ParseInt(f[11], 10, 64)
-	sys, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, 0, err
-	}
-	return user, sys, nil
-}
-
-// vmHWM returns a process's peak resident set size in KiB.
-func vmHWM(pid int) (int64, error) { return procStatus(pid, "VmHWM") }
-
-// vmRSS returns a process's resident set size in KiB.
-func vmRSS(pid int) (int64, error) { return procStatus(pid, "VmRSS") }
-
-func procStatus(pid int, field string) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	v, err := statusKiB(string(b), field)
-	if err != nil {
-		return 0, fmt.Errorf("/proc/%d/status: %w", pid, err)
-	}
-	return v, nil
-}
-
-// statusKiB reads a field in kB ("VmRSS:	  1234 kB") from a /proc/PID/status.
-func statusKiB(status, field string) (int64, error) {
-	for _, l := range strings.Split(status, "\n") {
-		if v, ok := strings.CutPrefix(l, field+":"); ok {
-			v, ok := strings.CutSuffix(strings.TrimSpace(v), " kB")
-			if !ok {
-				return 0, fmt.Errorf("%s is not in kB", field)
-			}
-			return strconv.ParseInt(v, 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no %s", field)
-}
-
 // softNoFile reads the soft limit of open files from a /proc/PID/limits;
 // "unlimited" is returned as -1.
 func softNoFile(limits string) (int64, error) {
@@ -664,7 +580,7 @@ func idleOnce(cfg config, bin, listener, mode string) (idleResult, error) {
 		return res, err
 	}
 	time.Sleep(200 * time.Millisecond)
-	if res.beforeKiB, err = vmRSS(srv.pid); err != nil {
+	if res.beforeKiB, err = procstat.VmRSS(srv.pid); err != nil {
 		return res, err
 	}
 	for i := 1; i <= cfg.idle; i++ {
@@ -673,7 +589,7 @@ func idleOnce(cfg config, bin, listener, mode string) (idleResult, error) {
 		}
 	}
 	time.Sleep(time.Second)
-	if res.afterKiB, err = vmRSS(srv.pid); err != nil {
+	if res.afterKiB, err = procstat.VmRSS(srv.pid); err != nil {
 		return res, err
 	}
 	res.perConn = float64(res.afterKiB-res.beforeKiB) * 1024 / float64(cfg.idle)
@@ -721,17 +637,6 @@ func dialGet(addr, mode string, size int) (net.Conn, error) {
 	return c, nil
 }
 
-// clockTicks is CLK_TCK (getconf), 100 when getconf fails.
-func clockTicks() float64 {
-	out, err := exec.Command("getconf", "CLK_TCK").Output()
-	if err == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(string(out))); err == nil && n > 0 {
-			return float64(n)
-		}
-	}
-	return 100
-}
-
 func printMachine(w io.Writer, cfg config, tck float64, nofile uint64) {
 	cpu := "unknown"
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
@@ -766,7 +671,7 @@ func medianOf(runs []result, f func(result) float64) float64 {
 	for _, r := range runs {
 		v = append(v, f(r))
 	}
-	return median(v)
+	return procstat.Median(v)
 }
 
 func cpuOf(r result) float64 { return r.cpuPerReq }
@@ -862,7 +767,7 @@ func printIdle(w io.Writer, cfg config, res map[string]map[string][]idleResult) 
 			for _, r := range res[mode][l] {
 				v = append(v, r.perConn)
 			}
-			return median(v)
+			return procstat.Median(v)
 		}
 		for _, l := range cfg.listeners {
 			var before, after []float64
@@ -874,22 +779,8 @@ func printIdle(w io.Writer, cfg config, res map[string]map[string][]idleResult) 
 			if _, ok := res[mode]["net"]; ok && l != "net" {
 				vs = fmt.Sprintf("%.2fx", per(l)/per("net"))
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%.0f\t%s\t\n", mode, l, median(before), median(after), per(l), vs)
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%.0f\t%s\t\n", mode, l, procstat.Median(before), procstat.Median(after), per(l), vs)
 		}
 	}
 	tw.Flush()
-}
-
-// median of v; the mean of the middle two for an even count.
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	v = slices.Clone(v)
-	slices.Sort(v)
-	n := len(v)
-	if n%2 == 1 {
-		return v[n/2]
-	}
-	return (v[n/2-1] + v[n/2]) / 2
 }
