@@ -286,12 +286,16 @@ func (l *Loop) Register(fd *sockets.FD, h Handler, o *ChannelOptions) (*Channel,
 // is learnt now, once: after an EBADF no syscall may touch the number (D2), so
 // errors must not look it up then.
 func (l *Loop) registerPeer(fd *sockets.FD, peer net.Addr, h Handler, o *ChannelOptions) (*Channel, error) {
-	if err := o.Validate(); err != nil {
-		_ = fd.Close() // never registered: nothing but this call owns it
-		return nil, err
+	bad := o.Validate()
+	if bad != nil {
+		o = nil // the channel only closes: its table, with the defaults, does it
 	}
 	c := newChannel(fd, h, o, false)
 	c.loop = l
+	if bad != nil {
+		c.reg.refused(bad) // fresh on close: closeFD, settleClosed
+		return nil, bad
+	}
 	c.raddr = peer
 	if c.raddr == nil {
 		c.raddr, _ = fd.RemoteAddr()

@@ -87,9 +87,9 @@ type lnEvent struct {
 // loop belongs to, or on this loop. On an error (options that Validate refuses,
 // a loop that is stopping) ln is closed.
 func (l *Loop) Listen(ln *sockets.FD, accepted Accepted, o *ListenerOptions) (*Listener, error) {
-	if err := o.Validate(); err != nil {
-		_ = ln.Close() // never registered: nothing but this call owns it
-		return nil, err
+	bad := o.Validate()
+	if bad != nil {
+		o = nil // the listener only closes: its table, with the defaults, does it
 	}
 	x := &Listener{id: channelIDs.Add(1), loop: l, accepted: accepted, closedCh: make(chan struct{})}
 	if o != nil {
@@ -107,6 +107,10 @@ func (l *Loop) Listen(ln *sockets.FD, accepted Accepted, o *ListenerOptions) (*L
 	}
 	x.m, _ = sm.NewListener(opts)
 	x.reg = registration{fd: ln, ln: x}
+	if bad != nil {
+		x.reg.refused(bad) // fresh on close: the table closes the descriptor
+		return nil, bad
+	}
 	// The address is learnt now: after an EBADF no syscall may touch the number.
 	x.laddr, _ = ln.LocalAddr()
 	if err := l.register(&x.reg); err != nil {
