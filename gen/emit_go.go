@@ -451,6 +451,7 @@ func (g *goMachine) enums() {
 		}
 		b.Return(jen.False())
 	})
+	g.outcomeString()
 	if len(m.Actions) > 0 {
 		emitEnum(f, actionType(m), "an action the runtime performs for the "+m.Name+" machine.",
 			consts(len(m.Actions), func(i int) string { return actionConst(m, i) }, func(i int) string { return actionDoc(m, i) }),
@@ -479,6 +480,57 @@ func actionDoc(m *Machine, i int) string {
 		d += fmt.Sprintf(" At most %d per lifetime.", m.Actions[i].Max)
 	}
 	return d
+}
+
+// outcomeString emits the event type's OutcomeString: the name of an outcome
+// value in the enumeration the event carries, "" for an event without one. It
+// is how a trace or a recording writes read(wouldBlock), said once here rather
+// than by every tool that renders events.
+func (g *goMachine) outcomeString() {
+	m, f, pkg := g.m, g.f, g.pkg
+	typ := eventType(m)
+	f.Commentf("OutcomeString returns the name of outcome value out of the enumeration e")
+	f.Comment("carries, or \"\" for an event without outcomes.")
+	f.Func().Params(jen.Id("e").Id(typ)).Id("OutcomeString").Params(jen.Id("out").Uint8()).String().BlockFunc(func(b *jen.Group) {
+		order, byEnum := eventsByOutcome(m)
+		if len(order) > 0 {
+			b.Switch(jen.Id("e")).BlockFunc(func(s *jen.Group) {
+				for _, o := range order {
+					s.Case(byEnum[o]...).Block(jen.Return(jen.Id(outcomeType(pkg.Outcomes[o])).Call(jen.Id("out")).Dot("String").Call()))
+				}
+			})
+		}
+		b.Return(jen.Lit(""))
+	})
+	f.Comment("Outcomes returns how many values the enumeration e carries has, 0 for an")
+	f.Comment("event without outcomes.")
+	f.Func().Params(jen.Id("e").Id(typ)).Id("Outcomes").Params().Int().BlockFunc(func(b *jen.Group) {
+		order, byEnum := eventsByOutcome(m)
+		if len(order) > 0 {
+			b.Switch(jen.Id("e")).BlockFunc(func(s *jen.Group) {
+				for _, o := range order {
+					s.Case(byEnum[o]...).Block(jen.Return(jen.Id(outcomeType(pkg.Outcomes[o]) + "Count")))
+				}
+			})
+		}
+		b.Return(jen.Lit(0))
+	})
+}
+
+// eventsByOutcome groups the events that carry outcomes by their enumeration,
+// in the order the enumerations first appear among the events.
+func eventsByOutcome(m *Machine) (order []int, byEnum map[int][]jen.Code) {
+	byEnum = map[int][]jen.Code{}
+	for i, e := range m.Events {
+		if e.Outcome < 0 {
+			continue
+		}
+		if _, seen := byEnum[e.Outcome]; !seen {
+			order = append(order, e.Outcome)
+		}
+		byEnum[e.Outcome] = append(byEnum[e.Outcome], jen.Id(eventConst(m, i)))
+	}
+	return order, byEnum
 }
 
 func (g *goMachine) varGoType(v int) jen.Code {

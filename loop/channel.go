@@ -698,7 +698,7 @@ func (c *Channel) step(e chEvent) error {
 }
 
 func channelStep(e chEvent) string {
-	return stepName(e.ev.String(), channelOutcome(uint8(e.ev), e.out))
+	return stepName(e.ev.String(), e.ev.OutcomeString(e.out))
 }
 
 // callback calls a handler method, recovering a panic at this boundary: the

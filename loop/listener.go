@@ -185,7 +185,7 @@ func (x *Listener) step(e lnEvent) error {
 }
 
 func listenerStep(e lnEvent) string {
-	return stepName(e.ev.String(), listenerOutcome(uint8(e.ev), e.out))
+	return stepName(e.ev.String(), e.ev.OutcomeString(e.out))
 }
 
 // callback runs user code of the listener, recovering a panic at this boundary.

@@ -742,12 +742,12 @@ func (l *Loop) trace(machine string, id uint64, from, to, event string, acts []s
 }
 
 func eventloopStep(e loopEvent) string {
-	return stepName(e.ev.String(), eventloopOutcome(uint8(e.ev), e.out))
+	return stepName(e.ev.String(), e.ev.OutcomeString(e.out))
 }
 
 // stepName renders an event with its outcome, if it has one, as traces and
 // recordings write it: read(wouldBlock). Which outcome type an event carries
-// is said once, by the machines' outcome functions of record.go.
+// is said once, by the generated OutcomeString.
 func stepName(event, outcome string) string {
 	if outcome == "" {
 		return event

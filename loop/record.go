@@ -446,7 +446,7 @@ var machineDescs = sync.OnceValue(func() []machineDesc {
 			initial:       uint8(sm.EventloopStateCreated),
 			state:         func(s uint8) string { return sm.EventloopState(s).String() },
 			event:         func(e uint8) string { return sm.EventloopEvent(e).String() },
-			outcome:       eventloopOutcome,
+			outcome:       func(e, o uint8) string { return sm.EventloopEvent(e).OutcomeString(o) },
 			appendActions: func(x *record, line []byte) []byte { return appendActions(line, x.el.Len(), x.el.At) },
 			options:       func(_ uint64, line []byte) []byte { return line },
 			fingerprint: fingerprint(names[sm.EventloopState](sm.EventloopStateCount), names[sm.EventloopEvent](sm.EventloopEventCount),
@@ -457,7 +457,7 @@ var machineDescs = sync.OnceValue(func() []machineDesc {
 			initial:       uint8(sm.ChannelStateFresh),
 			state:         func(s uint8) string { return sm.ChannelState(s).String() },
 			event:         func(e uint8) string { return sm.ChannelEvent(e).String() },
-			outcome:       channelOutcome,
+			outcome:       func(e, o uint8) string { return sm.ChannelEvent(e).OutcomeString(o) },
 			appendActions: func(x *record, line []byte) []byte { return appendActions(line, x.ch.Len(), x.ch.At) },
 			options: func(o uint64, line []byte) []byte {
 				line = appendOption(line, "origin", sm.ChannelOrigin(o).String())
@@ -475,7 +475,7 @@ var machineDescs = sync.OnceValue(func() []machineDesc {
 			initial:       uint8(sm.ListenerStateFresh),
 			state:         func(s uint8) string { return sm.ListenerState(s).String() },
 			event:         func(e uint8) string { return sm.ListenerEvent(e).String() },
-			outcome:       listenerOutcome,
+			outcome:       func(e, o uint8) string { return sm.ListenerEvent(e).OutcomeString(o) },
 			appendActions: func(x *record, line []byte) []byte { return appendActions(line, x.ln.Len(), x.ln.At) },
 			options: func(o uint64, line []byte) []byte {
 				line = appendOption(line, "ebadfPolicy", sm.ListenerEbadfPolicy(o).String())
@@ -531,47 +531,3 @@ func fingerprint(states, events, actions []string) string {
 
 // The names of the outcomes the events carry, by the outcome enumeration each
 // event declares (record_test.go checks them against spec/).
-
-func eventloopOutcome(ev, out uint8) string {
-	switch sm.EventloopEvent(ev) {
-	case sm.EventloopEventStarted:
-		return sm.PollerControlResult(out).String()
-	case sm.EventloopEventWakeup:
-		return sm.PollerWaitResult(out).String()
-	}
-	return ""
-}
-
-func channelOutcome(ev, out uint8) string {
-	switch sm.ChannelEvent(ev) {
-	case sm.ChannelEventRegistered, sm.ChannelEventPollerControlFailed, sm.ChannelEventDeregistered:
-		return sm.PollerControlResult(out).String()
-	case sm.ChannelEventReleased:
-		return sm.CloseResult(out).String()
-	case sm.ChannelEventConnectCalled, sm.ChannelEventConnectChecked:
-		return sm.ConnectResult(out).String()
-	case sm.ChannelEventRead:
-		return sm.ReadResult(out).String()
-	case sm.ChannelEventWrote:
-		return sm.WriteResult(out).String()
-	case sm.ChannelEventWriteQueued:
-		return sm.QueueLevel(out).String()
-	case sm.ChannelEventTimerFired:
-		return sm.TimerCheck(out).String()
-	}
-	return ""
-}
-
-func listenerOutcome(ev, out uint8) string {
-	switch sm.ListenerEvent(ev) {
-	case sm.ListenerEventRegistered, sm.ListenerEventPollerControlFailed, sm.ListenerEventDeregistered:
-		return sm.PollerControlResult(out).String()
-	case sm.ListenerEventAccepted:
-		return sm.AcceptResult(out).String()
-	case sm.ListenerEventAdopted:
-		return sm.AdoptResult(out).String()
-	case sm.ListenerEventCloseReturned, sm.ListenerEventConnectionReleased:
-		return sm.CloseResult(out).String()
-	}
-	return ""
-}

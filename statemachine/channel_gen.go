@@ -178,6 +178,50 @@ func (e ChannelEvent) Abnormal() bool {
 	return false
 }
 
+// OutcomeString returns the name of outcome value out of the enumeration e
+// carries, or "" for an event without outcomes.
+func (e ChannelEvent) OutcomeString(out uint8) string {
+	switch e {
+	case ChannelEventRegistered, ChannelEventDeregistered, ChannelEventPollerControlFailed:
+		return PollerControlResult(out).String()
+	case ChannelEventConnectCalled, ChannelEventConnectChecked:
+		return ConnectResult(out).String()
+	case ChannelEventRead:
+		return ReadResult(out).String()
+	case ChannelEventTimerFired:
+		return TimerCheck(out).String()
+	case ChannelEventWriteQueued:
+		return QueueLevel(out).String()
+	case ChannelEventWrote:
+		return WriteResult(out).String()
+	case ChannelEventReleased:
+		return CloseResult(out).String()
+	}
+	return ""
+}
+
+// Outcomes returns how many values the enumeration e carries has, 0 for an
+// event without outcomes.
+func (e ChannelEvent) Outcomes() int {
+	switch e {
+	case ChannelEventRegistered, ChannelEventDeregistered, ChannelEventPollerControlFailed:
+		return PollerControlResultCount
+	case ChannelEventConnectCalled, ChannelEventConnectChecked:
+		return ConnectResultCount
+	case ChannelEventRead:
+		return ReadResultCount
+	case ChannelEventTimerFired:
+		return TimerCheckCount
+	case ChannelEventWriteQueued:
+		return QueueLevelCount
+	case ChannelEventWrote:
+		return WriteResultCount
+	case ChannelEventReleased:
+		return CloseResultCount
+	}
+	return 0
+}
+
 // ChannelAction: an action the runtime performs for the channel machine.
 type ChannelAction uint8
 

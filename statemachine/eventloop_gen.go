@@ -127,6 +127,30 @@ func (e EventloopEvent) Abnormal() bool {
 	return false
 }
 
+// OutcomeString returns the name of outcome value out of the enumeration e
+// carries, or "" for an event without outcomes.
+func (e EventloopEvent) OutcomeString(out uint8) string {
+	switch e {
+	case EventloopEventStarted:
+		return PollerControlResult(out).String()
+	case EventloopEventWakeup:
+		return PollerWaitResult(out).String()
+	}
+	return ""
+}
+
+// Outcomes returns how many values the enumeration e carries has, 0 for an
+// event without outcomes.
+func (e EventloopEvent) Outcomes() int {
+	switch e {
+	case EventloopEventStarted:
+		return PollerControlResultCount
+	case EventloopEventWakeup:
+		return PollerWaitResultCount
+	}
+	return 0
+}
+
 // EventloopAction: an action the runtime performs for the eventloop machine.
 type EventloopAction uint8
 

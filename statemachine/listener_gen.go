@@ -151,6 +151,38 @@ func (e ListenerEvent) Abnormal() bool {
 	return false
 }
 
+// OutcomeString returns the name of outcome value out of the enumeration e
+// carries, or "" for an event without outcomes.
+func (e ListenerEvent) OutcomeString(out uint8) string {
+	switch e {
+	case ListenerEventRegistered, ListenerEventPollerControlFailed, ListenerEventDeregistered:
+		return PollerControlResult(out).String()
+	case ListenerEventAccepted:
+		return AcceptResult(out).String()
+	case ListenerEventAdopted:
+		return AdoptResult(out).String()
+	case ListenerEventCloseReturned, ListenerEventConnectionReleased:
+		return CloseResult(out).String()
+	}
+	return ""
+}
+
+// Outcomes returns how many values the enumeration e carries has, 0 for an
+// event without outcomes.
+func (e ListenerEvent) Outcomes() int {
+	switch e {
+	case ListenerEventRegistered, ListenerEventPollerControlFailed, ListenerEventDeregistered:
+		return PollerControlResultCount
+	case ListenerEventAccepted:
+		return AcceptResultCount
+	case ListenerEventAdopted:
+		return AdoptResultCount
+	case ListenerEventCloseReturned, ListenerEventConnectionReleased:
+		return CloseResultCount
+	}
+	return 0
+}
+
 // ListenerAction: an action the runtime performs for the listener machine.
 type ListenerAction uint8
 

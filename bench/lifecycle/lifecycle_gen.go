@@ -127,6 +127,34 @@ func (e LifecycleEvent) Abnormal() bool {
 	return false
 }
 
+// OutcomeString returns the name of outcome value out of the enumeration e
+// carries, or "" for an event without outcomes.
+func (e LifecycleEvent) OutcomeString(out uint8) string {
+	switch e {
+	case LifecycleEventConnectDone:
+		return ConnectResult(out).String()
+	case LifecycleEventReadable:
+		return ReadResult(out).String()
+	case LifecycleEventWritable:
+		return WriteResult(out).String()
+	}
+	return ""
+}
+
+// Outcomes returns how many values the enumeration e carries has, 0 for an
+// event without outcomes.
+func (e LifecycleEvent) Outcomes() int {
+	switch e {
+	case LifecycleEventConnectDone:
+		return ConnectResultCount
+	case LifecycleEventReadable:
+		return ReadResultCount
+	case LifecycleEventWritable:
+		return WriteResultCount
+	}
+	return 0
+}
+
 // LifecycleAction: an action the runtime performs for the lifecycle machine.
 type LifecycleAction uint8
 

@@ -217,63 +217,12 @@ func replayer[E ~uint8, A interface {
 type event struct{ ev, out uint8 }
 
 // events maps each machine's events, by the name a loop.Step gives them
-// ("close", "read(wouldBlock)"), to what Fire takes.
+// ("close", "read(wouldBlock)"), to what Fire takes. Which outcomes an event
+// carries the generated code says (Outcomes, OutcomeString).
 var events = map[string]map[string]event{
-	"eventloop": eventNames(sm.EventloopEventCount, func(e sm.EventloopEvent) []string {
-		switch e {
-		case sm.EventloopEventStarted:
-			return pollerControl
-		case sm.EventloopEventWakeup:
-			return outcomes[sm.PollerWaitResult](sm.PollerWaitResultCount)
-		}
-		return nil
-	}),
-	"listener": eventNames(sm.ListenerEventCount, func(e sm.ListenerEvent) []string {
-		switch e {
-		case sm.ListenerEventRegistered, sm.ListenerEventPollerControlFailed, sm.ListenerEventDeregistered:
-			return pollerControl
-		case sm.ListenerEventAccepted:
-			return outcomes[sm.AcceptResult](sm.AcceptResultCount)
-		case sm.ListenerEventAdopted:
-			return outcomes[sm.AdoptResult](sm.AdoptResultCount)
-		case sm.ListenerEventCloseReturned, sm.ListenerEventConnectionReleased:
-			return outcomes[sm.CloseResult](sm.CloseResultCount)
-		}
-		return nil
-	}),
-	"channel": eventNames(sm.ChannelEventCount, func(e sm.ChannelEvent) []string {
-		switch e {
-		case sm.ChannelEventRegistered, sm.ChannelEventPollerControlFailed, sm.ChannelEventDeregistered:
-			return pollerControl
-		case sm.ChannelEventReleased:
-			return outcomes[sm.CloseResult](sm.CloseResultCount)
-		case sm.ChannelEventConnectCalled, sm.ChannelEventConnectChecked:
-			return outcomes[sm.ConnectResult](sm.ConnectResultCount)
-		case sm.ChannelEventRead:
-			return outcomes[sm.ReadResult](sm.ReadResultCount)
-		case sm.ChannelEventWrote:
-			return outcomes[sm.WriteResult](sm.WriteResultCount)
-		case sm.ChannelEventWriteQueued:
-			return outcomes[sm.QueueLevel](sm.QueueLevelCount)
-		case sm.ChannelEventTimerFired:
-			return outcomes[sm.TimerCheck](sm.TimerCheckCount)
-		}
-		return nil
-	}),
-}
-
-var pollerControl = outcomes[sm.PollerControlResult](sm.PollerControlResultCount)
-
-// outcomes returns the names of an outcome type's n values.
-func outcomes[O interface {
-	~uint8
-	String() string
-}](n int) []string {
-	out := make([]string, n)
-	for i := range out {
-		out[i] = O(i).String()
-	}
-	return out
+	"eventloop": eventNames[sm.EventloopEvent](sm.EventloopEventCount),
+	"listener":  eventNames[sm.ListenerEvent](sm.ListenerEventCount),
+	"channel":   eventNames[sm.ChannelEvent](sm.ChannelEventCount),
 }
 
 // eventNames names each of a machine's n events with each of its outcomes,
@@ -281,15 +230,16 @@ func outcomes[O interface {
 func eventNames[E interface {
 	~uint8
 	String() string
-}](n int, outcomesOf func(E) []string) map[string]event {
+	Outcomes() int
+	OutcomeString(uint8) string
+}](n int) map[string]event {
 	names := map[string]event{}
 	for e := E(0); int(e) < n; e++ {
-		os := outcomesOf(e)
-		if os == nil {
+		if e.Outcomes() == 0 {
 			names[e.String()] = event{uint8(e), 0}
 		}
-		for o, name := range os {
-			names[e.String()+"("+name+")"] = event{uint8(e), uint8(o)}
+		for o := range e.Outcomes() {
+			names[e.String()+"("+e.OutcomeString(uint8(o))+")"] = event{uint8(e), uint8(o)}
 		}
 	}
 	return names
