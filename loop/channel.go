@@ -627,7 +627,9 @@ func (c *Channel) fire(e chEvent) error {
 }
 
 // fireDirect delivers e at once, before the writes waiting in the inbox (the
-// loop's failure is heard first).
+// loop's failure is heard first). fire repeats its two lines rather than call
+// it: the call is not inlined there and cost 24 instructions per echo
+// (callgrind, 2094 against 2070).
 func (c *Channel) fireDirect(e chEvent) error {
 	if c.loop.opts.TraceRegions {
 		return c.events.fire(e, c.tracedStep)
