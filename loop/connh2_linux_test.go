@@ -182,22 +182,7 @@ func TestConnHTTP2Shutdown(t *testing.T) {
 		b := newBlocking()
 		f := startHTTP(t, network, b, serverTLS("h2", "http/1.1"))
 		c := f.client(how, clientTLS())
-		type answer struct {
-			proto string
-			body  string
-			err   error
-		}
-		answers := make(chan answer, 1)
-		go func() {
-			resp, err := c.Get(f.base + "/slow")
-			if err != nil {
-				answers <- answer{err: err}
-				return
-			}
-			body, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			answers <- answer{resp.Proto, string(body), err}
-		}()
+		answers := c.getAsync(f.base + "/slow")
 		if _, ok := within(b.entered, 10*time.Second); !ok {
 			t.Fatal("the request did not reach its handler within 10s")
 		}

@@ -186,6 +186,31 @@ func (f *httpServer) client(how string, tlsConf *tls.Config) *httpClient {
 	return c
 }
 
+// httpAnswer is what a GET made in the background got.
+type httpAnswer struct {
+	code  int
+	proto string
+	body  string
+	err   error
+}
+
+// getAsync does a GET of url in its own goroutine; the answer, whole body
+// included, arrives on the returned channel.
+func (c *httpClient) getAsync(url string) <-chan httpAnswer {
+	answers := make(chan httpAnswer, 1)
+	go func() {
+		resp, err := c.Get(url)
+		if err != nil {
+			answers <- httpAnswer{err: err}
+			return
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		answers <- httpAnswer{resp.StatusCode, resp.Proto, string(body), err}
+	}()
+	return answers
+}
+
 // get does a GET of url and returns the status and the whole body.
 func (c *httpClient) get(t *testing.T, url string) (int, string) {
 	t.Helper()
@@ -669,22 +694,7 @@ func TestConnHTTPShutdown(t *testing.T) {
 			t.Fatalf("GET /ok: %d %q", code, body)
 		}
 		busy := f.client(how, nil)
-		type answer struct {
-			code int
-			body string
-			err  error
-		}
-		answers := make(chan answer, 1)
-		go func() {
-			resp, err := busy.Get(f.base + "/slow")
-			if err != nil {
-				answers <- answer{err: err}
-				return
-			}
-			body, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			answers <- answer{resp.StatusCode, string(body), err}
-		}()
+		answers := busy.getAsync(f.base + "/slow")
 		if _, ok := within(b.entered, 10*time.Second); !ok {
 			t.Fatal("the slow request did not reach its handler within 10s")
 		}
