@@ -29,6 +29,15 @@
 //
 //	chaos [-duration 3s] [-seed n] [-conns 16] [-network tcp|unix] [-loops 4] [-drain 5s]
 //
+// The same server and the same account also run on the simulated kernel of
+// package looptest, where the clients are simulated peers, time is virtual and
+// the faults come from a named profile (vsock, hostile, exhausted, linux,
+// quiet); every choice comes from the seed, so a run, and the report it
+// prints, is the same each time. A simulation runs in a testing/synctest
+// bubble, so that mode runs under go test:
+//
+//	go test ./examples/chaos -run TestChaosSimulated -v -chaos.seed=7 -chaos.profile=vsock
+//
 // Exit status: 0 when nothing was lost, 1 otherwise, 2 on a usage error.
 package main
 
@@ -43,6 +52,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -217,9 +227,11 @@ func (h *echoHandler) OnRead(c *loop.Channel, p []byte) {
 	c.Write(append([]byte(nil), p...), nil)
 }
 
-func startServer(cfg config, inj *looptest.Injector, addr net.Addr) (*server, error) {
+// startServer serves the echo on cfg.loops loops made with opts: the
+// injector's over the real kernel, or a simulated kernel's.
+func startServer(cfg config, opts *loop.Options, addr net.Addr) (*server, error) {
 	s := &server{byID: map[uint64]*echoHandler{}}
-	s.group = loop.NewGroup(cfg.loops, inj.Options(nil))
+	s.group = loop.NewGroup(cfg.loops, opts)
 	ln, err := s.group.Serve(addr, func(net.Addr) (loop.Handler, *loop.ChannelOptions) {
 		h := &echoHandler{s: s}
 		s.mu.Lock()
@@ -249,7 +261,7 @@ func isThrottle(err error) bool {
 
 // policyErrno returns the injected errno that failed a channel by policy, or 0.
 func policyErrno(err error) syscall.Errno {
-	for _, e := range []syscall.Errno{syscall.ECONNRESET, syscall.EPIPE, syscall.EBADF} {
+	for _, e := range []syscall.Errno{syscall.ECONNRESET, syscall.EPIPE, syscall.EBADF, syscall.ENOMEM} {
 		if errors.Is(err, e) {
 			return e
 		}
@@ -492,7 +504,7 @@ func chaos(cfg config, stdout io.Writer) (ok bool, err error) {
 		addr = &net.UnixAddr{Net: "unix", Name: filepath.Join(dir, "chaos.sock")}
 	}
 	inj := looptest.NewInjector(cfg.seed, backgroundRules()...)
-	s, err := startServer(cfg, inj, addr)
+	s, err := startServer(cfg, inj.Options(nil), addr)
 	if err != nil {
 		return false, err
 	}
@@ -517,50 +529,108 @@ func chaos(cfg config, stdout io.Writer) (ok bool, err error) {
 	<-killsDone
 	wg.Wait()
 
-	// Before shutting down: did a loop or the listener stop on its own?
-	var stoppedEarly []string
+	stoppedEarly := s.stoppedEarly()
+	var r report
+	r.counters = s.counters()
+	s.ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	r.shutdownErr = s.group.Shutdown(ctx)
+	cancel()
+	counts := inj.Counts()
+	for _, f := range faultOrder {
+		r.faults = append(r.faults, faultCount{f.String(), int(counts[f])})
+	}
+	r.onClosed = int(inj.CallsOnClosed())
+	cl.mu.Lock()
+	r.dialFails = cl.dialFails
+	if cl.lastDialErr != nil {
+		r.notes = append(r.notes, fmt.Sprintf("last failed dial: %v", cl.lastDialErr))
+	}
+	results := cl.results
+	cl.mu.Unlock()
+	s.account(results, &r)
+	r.notes = append(r.notes, stoppedEarly...)
+	r.stoppedEarly = len(stoppedEarly)
+	return r.print(stdout), nil
+}
+
+// stoppedEarly names the loops and the listener that stopped on their own
+// before the end.
+func (s *server) stoppedEarly() []string {
+	var out []string
 	for i, l := range s.group.Loops() {
 		select {
 		case <-l.Done():
-			stoppedEarly = append(stoppedEarly, fmt.Sprintf("loop %d: %v", i, l.Wait()))
+			out = append(out, fmt.Sprintf("loop %d: %v", i, l.Wait()))
 		default:
 		}
 	}
 	select {
 	case <-s.ln.Closed():
-		stoppedEarly = append(stoppedEarly, fmt.Sprintf("listener: %v", s.ln.Err()))
+		out = append(out, fmt.Sprintf("listener: %v", s.ln.Err()))
 	default:
 	}
-	var counters struct {
-		spurious, stale, contained, panics, throttles, aborted, rejected uint64
-	}
+	return out
+}
+
+// loopCounters are the group's counters the report prints, summed over its loops.
+type loopCounters struct {
+	spurious, stale, contained, panics, throttles, aborted, rejected uint64
+}
+
+func (s *server) counters() loopCounters {
+	var c loopCounters
 	for _, l := range s.group.Loops() {
-		c := l.Counters()
-		counters.spurious += c.SpuriousReadiness.Load()
-		counters.stale += c.StaleEvents.Load()
-		counters.contained += c.DescriptorsContained.Load()
-		counters.panics += c.PanicsContained.Load()
-		counters.throttles += c.ListenerThrottles.Load()
-		counters.aborted += c.AcceptAborted.Load()
-		counters.rejected += c.Rejected.Load()
+		k := l.Counters()
+		c.spurious += k.SpuriousReadiness.Load()
+		c.stale += k.StaleEvents.Load()
+		c.contained += k.DescriptorsContained.Load()
+		c.panics += k.PanicsContained.Load()
+		c.throttles += k.ListenerThrottles.Load()
+		c.aborted += k.AcceptAborted.Load()
+		c.rejected += k.Rejected.Load()
 	}
+	return c
+}
 
-	s.ln.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	shutdownErr := s.group.Shutdown(ctx)
-	cancel()
-	faults := inj.Counts()
-	onClosed := inj.CallsOnClosed()
+type faultCount struct {
+	name string
+	n    int
+}
 
-	// The server's view of its channels.
+// report is what a run found: the faults, the clients' connections reconciled
+// with the server's channels, the loops' counters and the checks.
+type report struct {
+	faults    []faultCount // in the order printed
+	counters  loopCounters
+	onClosed  int // calls on descriptors the runtime had closed
+	dialFails int
+
+	surv, killed                   int
+	survSent, survEchoed           int64
+	killSent, killEchoed, inFlight int64
+	lost                           int64
+	wrong, unexplained             int
+
+	accepted, regFailed, clean, otherFail, throttled int
+	policy                                           map[syscall.Errno]int
+
+	stoppedEarly int
+	shutdownErr  error
+	notes        []string
+}
+
+// account reconciles the clients' connections with the server's channels,
+// after the group stopped.
+func (s *server) account(results []connResult, r *report) {
 	s.mu.Lock()
 	handlers := s.handlers
 	byID := s.byID
 	regFailed := s.regFailed
-	throttled := s.throttled
+	r.throttled = s.throttled
 	s.mu.Unlock()
-	policy := map[syscall.Errno]int{}
-	var clean, otherFail int
+	r.accepted, r.regFailed = len(handlers), len(regFailed)
+	r.policy = map[syscall.Errno]int{}
 	var otherErrs []string
 	for _, h := range handlers {
 		s.mu.Lock()
@@ -572,53 +642,45 @@ func chaos(cfg config, stdout io.Writer) (ok bool, err error) {
 		select {
 		case <-ch.Closed():
 		default:
-			otherFail++
+			r.otherFail++
 			otherErrs = append(otherErrs, fmt.Sprintf("channel %d still open after shutdown", ch.ID()))
 			continue
 		}
 		cerr := ch.Err()
 		switch {
 		case cerr == nil || errors.Is(cerr, net.ErrClosed) || errors.Is(cerr, loop.ErrClosed):
-			clean++
+			r.clean++
 		case policyErrno(cerr) != 0:
-			policy[policyErrno(cerr)]++
+			r.policy[policyErrno(cerr)]++
 		default:
-			otherFail++
+			r.otherFail++
 			otherErrs = append(otherErrs, fmt.Sprintf("channel %d: %v", ch.ID(), cerr))
 		}
 	}
 
-	// The clients' view, reconciled with the server's.
-	var (
-		surv, killed                   int
-		survSent, survEchoed           int64
-		killSent, killEchoed, inFlight int64
-		lost                           int64
-		wrong, unexplained             int
-		notes                          []string
-	)
-	sort.Slice(cl.results, func(i, j int) bool { return cl.results[i].id < cl.results[j].id })
-	for _, r := range cl.results {
-		if r.wrongAt >= 0 {
-			wrong++
-			lost += r.lost
-			notes = append(notes, fmt.Sprintf("connection %d: %s (%d bytes sent, %d confirmed)", r.id, r.cause, r.sent, r.confirmed))
+	results = slices.Clone(results)
+	sort.Slice(results, func(i, j int) bool { return results[i].id < results[j].id })
+	for _, c := range results {
+		if c.wrongAt >= 0 {
+			r.wrong++
+			r.lost += c.lost
+			r.notes = append(r.notes, fmt.Sprintf("connection %d: %s (%d bytes sent, %d confirmed)", c.id, c.cause, c.sent, c.confirmed))
 			continue
 		}
-		if !r.killed {
-			surv++
-			survSent += r.sent
-			survEchoed += r.confirmed
-			if r.lost > 0 {
-				lost += r.lost
-				notes = append(notes, fmt.Sprintf("connection %d survived but %d bytes never came back: %s", r.id, r.lost, r.cause))
+		if !c.killed {
+			r.surv++
+			r.survSent += c.sent
+			r.survEchoed += c.confirmed
+			if c.lost > 0 {
+				r.lost += c.lost
+				r.notes = append(r.notes, fmt.Sprintf("connection %d survived but %d bytes never came back: %s", c.id, c.lost, c.cause))
 			}
 			continue
 		}
-		killed++
-		killSent += r.sent
-		killEchoed += r.confirmed
-		h := byID[r.id]
+		r.killed++
+		r.killSent += c.sent
+		r.killEchoed += c.confirmed
+		h := byID[c.id]
 		var cerr error
 		explained := false
 		if h != nil {
@@ -636,80 +698,79 @@ func chaos(cfg config, stdout io.Writer) (ok bool, err error) {
 			explained = true
 		}
 		if explained {
-			inFlight += r.sent - r.confirmed
+			r.inFlight += c.sent - c.confirmed
 			continue
 		}
-		unexplained++
-		lost += r.sent - r.confirmed
-		notes = append(notes, fmt.Sprintf("connection %d died (%s) but its server channel closed with %v", r.id, r.cause, cerr))
+		r.unexplained++
+		r.lost += c.sent - c.confirmed
+		r.notes = append(r.notes, fmt.Sprintf("connection %d died (%s) but its server channel closed with %v", c.id, c.cause, cerr))
 	}
+	for _, e := range regFailed {
+		r.notes = append(r.notes, fmt.Sprintf("registration failed: %v", e))
+	}
+	r.notes = append(r.notes, otherErrs...)
+}
 
-	w := stdout
+// print writes the report and says whether the run passed: nothing lost or
+// reordered, no unexplained death, nothing stopped early, no call on a closed
+// descriptor, a clean shutdown.
+func (r *report) print(w io.Writer) (ok bool) {
 	fmt.Fprintf(w, "faults injected:\n")
 	kinds := 0
-	for _, f := range faultOrder {
-		if faults[f] > 0 {
+	for _, f := range r.faults {
+		if f.n > 0 {
 			kinds++
 		}
-		fmt.Fprintf(w, "  %-28s %d\n", f.String()+":", faults[f])
+		fmt.Fprintf(w, "  %-28s %d\n", f.name+":", f.n)
 	}
 	fmt.Fprintf(w, "  %-28s %d\n", "kinds:", kinds)
 	fmt.Fprintf(w, "surviving connections:\n")
-	fmt.Fprintf(w, "  %-28s %d\n", "connections:", surv)
-	fmt.Fprintf(w, "  %-28s %d\n", "bytes sent:", survSent)
-	fmt.Fprintf(w, "  %-28s %d\n", "bytes echoed back:", survEchoed)
+	fmt.Fprintf(w, "  %-28s %d\n", "connections:", r.surv)
+	fmt.Fprintf(w, "  %-28s %d\n", "bytes sent:", r.survSent)
+	fmt.Fprintf(w, "  %-28s %d\n", "bytes echoed back:", r.survEchoed)
 	fmt.Fprintf(w, "killed connections:\n")
-	fmt.Fprintf(w, "  %-28s %d\n", "connections:", killed)
-	fmt.Fprintf(w, "  %-28s %d\n", "bytes sent:", killSent)
-	fmt.Fprintf(w, "  %-28s %d\n", "bytes echoed back:", killEchoed)
-	fmt.Fprintf(w, "  %-28s %d\n", "in flight when killed:", inFlight)
+	fmt.Fprintf(w, "  %-28s %d\n", "connections:", r.killed)
+	fmt.Fprintf(w, "  %-28s %d\n", "bytes sent:", r.killSent)
+	fmt.Fprintf(w, "  %-28s %d\n", "bytes echoed back:", r.killEchoed)
+	fmt.Fprintf(w, "  %-28s %d\n", "in flight when killed:", r.inFlight)
 	fmt.Fprintf(w, "server channels:\n")
-	fmt.Fprintf(w, "  %-28s %d\n", "accepted:", len(handlers))
-	fmt.Fprintf(w, "  %-28s %d (ECONNRESET %d, EPIPE %d, EBADF %d)\n", "failed by policy:",
-		policy[syscall.ECONNRESET]+policy[syscall.EPIPE]+policy[syscall.EBADF],
-		policy[syscall.ECONNRESET], policy[syscall.EPIPE], policy[syscall.EBADF])
-	fmt.Fprintf(w, "  %-28s %d\n", "registration failed:", len(regFailed))
-	fmt.Fprintf(w, "  %-28s %d\n", "closed cleanly:", clean)
-	fmt.Fprintf(w, "  %-28s %d\n", "failed otherwise:", otherFail)
-	fmt.Fprintf(w, "  %-28s %d\n", "listener throttled (errors):", throttled)
+	fmt.Fprintf(w, "  %-28s %d\n", "accepted:", r.accepted)
+	fmt.Fprintf(w, "  %-28s %d (ECONNRESET %d, EPIPE %d, EBADF %d, ENOMEM %d)\n", "failed by policy:",
+		r.policy[syscall.ECONNRESET]+r.policy[syscall.EPIPE]+r.policy[syscall.EBADF]+r.policy[syscall.ENOMEM],
+		r.policy[syscall.ECONNRESET], r.policy[syscall.EPIPE], r.policy[syscall.EBADF], r.policy[syscall.ENOMEM])
+	fmt.Fprintf(w, "  %-28s %d\n", "registration failed:", r.regFailed)
+	fmt.Fprintf(w, "  %-28s %d\n", "closed cleanly:", r.clean)
+	fmt.Fprintf(w, "  %-28s %d\n", "failed otherwise:", r.otherFail)
+	fmt.Fprintf(w, "  %-28s %d\n", "listener throttled (errors):", r.throttled)
+	c := r.counters
 	fmt.Fprintf(w, "loop counters:\n")
-	fmt.Fprintf(w, "  %-28s %d\n", "SpuriousReadiness:", counters.spurious)
-	fmt.Fprintf(w, "  %-28s %d\n", "StaleEvents:", counters.stale)
-	fmt.Fprintf(w, "  %-28s %d\n", "DescriptorsContained:", counters.contained)
-	fmt.Fprintf(w, "  %-28s %d\n", "PanicsContained:", counters.panics)
-	fmt.Fprintf(w, "  %-28s %d\n", "ListenerThrottles:", counters.throttles)
-	fmt.Fprintf(w, "  %-28s %d\n", "AcceptAborted:", counters.aborted)
-	fmt.Fprintf(w, "  %-28s %d\n", "Rejected:", counters.rejected)
+	fmt.Fprintf(w, "  %-28s %d\n", "SpuriousReadiness:", c.spurious)
+	fmt.Fprintf(w, "  %-28s %d\n", "StaleEvents:", c.stale)
+	fmt.Fprintf(w, "  %-28s %d\n", "DescriptorsContained:", c.contained)
+	fmt.Fprintf(w, "  %-28s %d\n", "PanicsContained:", c.panics)
+	fmt.Fprintf(w, "  %-28s %d\n", "ListenerThrottles:", c.throttles)
+	fmt.Fprintf(w, "  %-28s %d\n", "AcceptAborted:", c.aborted)
+	fmt.Fprintf(w, "  %-28s %d\n", "Rejected:", c.rejected)
 	fmt.Fprintf(w, "checks:\n")
-	fmt.Fprintf(w, "  %-28s %d\n", "lost bytes:", lost)
-	fmt.Fprintf(w, "  %-28s %d\n", "reordered connections:", wrong)
-	fmt.Fprintf(w, "  %-28s %d\n", "unexplained deaths:", unexplained)
-	fmt.Fprintf(w, "  %-28s %d\n", "stopped early:", len(stoppedEarly))
-	fmt.Fprintf(w, "  %-28s %d\n", "calls on closed descriptors:", onClosed)
-	cl.mu.Lock()
-	fmt.Fprintf(w, "  %-28s %d\n", "failed dials:", cl.dialFails)
-	if cl.lastDialErr != nil {
-		notes = append(notes, fmt.Sprintf("last failed dial: %v", cl.lastDialErr))
-	}
-	cl.mu.Unlock()
-	for _, e := range regFailed {
-		notes = append(notes, fmt.Sprintf("registration failed: %v", e))
-	}
-	notes = append(notes, otherErrs...)
-	notes = append(notes, stoppedEarly...)
-	if shutdownErr == nil {
+	fmt.Fprintf(w, "  %-28s %d\n", "lost bytes:", r.lost)
+	fmt.Fprintf(w, "  %-28s %d\n", "reordered connections:", r.wrong)
+	fmt.Fprintf(w, "  %-28s %d\n", "unexplained deaths:", r.unexplained)
+	fmt.Fprintf(w, "  %-28s %d\n", "stopped early:", r.stoppedEarly)
+	fmt.Fprintf(w, "  %-28s %d\n", "calls on closed descriptors:", r.onClosed)
+	fmt.Fprintf(w, "  %-28s %d\n", "failed dials:", r.dialFails)
+	if r.shutdownErr == nil {
 		fmt.Fprintf(w, "shutdown: ok\n")
 	} else {
-		fmt.Fprintf(w, "shutdown: %v\n", shutdownErr)
+		fmt.Fprintf(w, "shutdown: %v\n", r.shutdownErr)
 	}
-	for _, n := range notes {
+	for _, n := range r.notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
-	ok = lost == 0 && wrong == 0 && unexplained == 0 && len(stoppedEarly) == 0 && otherFail == 0 && onClosed == 0 && shutdownErr == nil
+	ok = r.lost == 0 && r.wrong == 0 && r.unexplained == 0 && r.stoppedEarly == 0 && r.otherFail == 0 && r.onClosed == 0 && r.shutdownErr == nil
 	if ok {
 		fmt.Fprintf(w, "result: ok, no byte lost or reordered on the connections the faults did not kill\n")
 	} else {
 		fmt.Fprintf(w, "result: FAILED\n")
 	}
-	return ok, nil
+	return ok
 }

@@ -34,6 +34,10 @@ type Profile struct {
 	// registration whose read interest is off (the interest changed after the
 	// readiness was queued, as with io_uring's polls).
 	Spurious, EOFHint, StaleInterest uint16
+	// ConnsOnly limits EBADF to the numbers of connections: listeners and
+	// pollers keep theirs, as when a VM that stops takes its connections and
+	// not the host's listener.
+	ConnsOnly bool
 }
 
 // The classes of call a fault is drawn for.
@@ -75,7 +79,7 @@ func (k *kernel) fault(op Op, fd int, class faultClass) syscall.Errno {
 		return 0
 	}
 	p := &fp.p
-	if fd >= 0 && class != faultSocket && class != faultPollerCreate && k.hit(p.EBADF) {
+	if fd >= 0 && class != faultSocket && class != faultPollerCreate && (!p.ConnsOnly || k.isConn(fd)) && k.hit(p.EBADF) {
 		k.invalidate(fd, class != faultWait && k.hit(p.Reuse))
 		k.fds[fd].learnt = true
 		k.count(op, "EBADF")
@@ -103,10 +107,19 @@ func (k *kernel) fault(op Op, fd int, class faultClass) syscall.Errno {
 	case faultControl:
 		return k.first(op, choice{p.ControlFail, syscall.ENOMEM, "ENOMEM"})
 	case faultWait:
+		ebadf := p.EBADF
+		if p.ConnsOnly {
+			ebadf = 0
+		}
 		return k.first(op, choice{p.EINTR, syscall.EINTR, "EINTR"}, choice{p.WaitFail, syscall.EINVAL, "EINVAL"},
-			choice{p.EBADF, syscall.EBADF, "EBADF"})
+			choice{ebadf, syscall.EBADF, "EBADF"})
 	}
 	return 0
+}
+
+// isConn reports whether fd is open on a connection (k.mu is held).
+func (k *kernel) isConn(fd int) bool {
+	return fd < len(k.fds) && k.fds[fd].f != nil && k.fds[fd].f.kind == fileConn
 }
 
 // choice is one fault a call may get: its rate, its answer, its name in
