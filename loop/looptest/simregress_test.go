@@ -136,3 +136,52 @@ func TestSimListenerRemovalOutOfMemory(t *testing.T) {
 		}
 	})
 }
+
+// TestSimDialAnsweredWhenNeverAdmitted: a dial whose registration the loop
+// never admits is still answered, once, with an error. Found by the swarm
+// once Group.Dial was in its schedules (seed 0xb4, a dial without a
+// deadline that never returned): the loop's poller was closed behind its
+// back while the dial's registration waited in its inbox; the failing loop
+// refused it, and the channel's table closed it from fresh (closeFD,
+// settleClosed) without failConnect, so connected was never called and
+// Group.Dial waited for ever. A registration the poller refuses (ENOMEM on
+// its add) ended the same way, through closing.
+func TestSimDialAnsweredWhenNeverAdmitted(t *testing.T) {
+	remote := &net.TCPAddr{IP: net.IPv4(10, 0, 0, 9), Port: 443}
+	for _, tc := range []struct {
+		name  string
+		setup func(s *looptest.Sim)
+	}{
+		{"the loop fails first", func(s *looptest.Sim) { s.CloseBehind(s.Pollers()[0], false) }},
+		{"the poller's add says ENOMEM", func(s *looptest.Sim) {
+			s.SetProfile(looptest.Profile{ControlFail: 10000})
+			s.Settle()
+			if s.Injected()["pollerControl ENOMEM"] == 0 {
+				s.Violate("test", "no add said ENOMEM: the case tested nothing")
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			looptest.Simulate(t, 1, func(s *looptest.Sim) {
+				g := loop.NewGroup(1, s.Options(nil))
+				s.Listen(remote)
+				s.Settle()
+				answers := 0
+				var derr error
+				if _, err := g.Loops()[0].Dial(remote, activeHook{func(*loop.Channel) {}}, nil, func(err error) { answers++; derr = err }); err != nil {
+					t.Fatal(err)
+				}
+				tc.setup(s)
+				s.Settle()
+				done := false
+				s.Go(func() { g.Close(); done = true })
+				if !s.RunUntil(func() bool { return done }, time.Minute) {
+					t.Fatal("Close did not return")
+				}
+				if answers != 1 || derr == nil {
+					t.Errorf("the dial was answered %d times, last with %v; want once, with an error", answers, derr)
+				}
+			})
+		})
+	}
+}
