@@ -323,6 +323,9 @@ func (l *Loop) Dial(addr net.Addr, h Handler, o *ChannelOptions, connected func(
 	c.raddr = addr
 	c.dialed = connected
 	if err := l.register(&c.reg); err != nil {
+		// The error is the answer: connected is not called (the table's
+		// failConnect, closing from fresh, finds no dial to answer).
+		c.dialed = nil
 		c.reg.refused(err) // the table closes the descriptor (fresh on close)
 		return nil, err
 	}

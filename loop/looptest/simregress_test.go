@@ -185,3 +185,24 @@ func TestSimDialAnsweredWhenNeverAdmitted(t *testing.T) {
 		})
 	}
 }
+
+// TestSimDialRefusedAtOnceIsAnsweredByItsError: Loop.Dial on a loop that has
+// stopped returns the error, and connected is not called too (the table's
+// failConnect, closing the refused channel from fresh, finds no dial to
+// answer): each dial is answered once.
+func TestSimDialRefusedAtOnceIsAnsweredByItsError(t *testing.T) {
+	looptest.Simulate(t, 1, func(s *looptest.Sim) {
+		g := loop.NewGroup(1, s.Options(nil))
+		done := false
+		s.Go(func() { g.Close(); done = true })
+		if !s.RunUntil(func() bool { return done }, time.Minute) {
+			t.Fatal("Close did not return")
+		}
+		answers := 0
+		_, err := g.Loops()[0].Dial(&net.TCPAddr{IP: net.IPv4(10, 0, 0, 9), Port: 443}, activeHook{func(*loop.Channel) {}}, nil, func(error) { answers++ })
+		s.Settle()
+		if err == nil || answers != 0 {
+			t.Errorf("Dial on a stopped loop returned %v and called connected %d times; want an error and no call", err, answers)
+		}
+	})
+}
