@@ -206,3 +206,36 @@ func TestSimDialRefusedAtOnceIsAnsweredByItsError(t *testing.T) {
 		}
 	})
 }
+
+// TestSimWriteEBADFBeforeAnEarlierResult: a write queued above the high
+// watermark disarms read and writes in one row; the disarm's change says
+// ENOMEM and the write says EBADF (the number was closed behind the
+// runtime's back). Found by the swarm once it drew the watermarks (seed
+// 0x79db): the disarm's result was heard first and closed the channel, whose
+// removal and close(2) then used the number the write had been told was
+// invalid (D2). A read's, write's or connect's EBADF now invalidates the
+// descriptor at once, as a poller change's does, so that nothing heard
+// before its result touches the number.
+func TestSimWriteEBADFBeforeAnEarlierResult(t *testing.T) {
+	looptest.Simulate(t, 1, func(s *looptest.Sim) {
+		k := &keeper{}
+		g, _ := serveKept(t, s, k, &loop.ChannelOptions{HighWatermark: 1024})
+		fds := s.Registered(true)
+		if len(fds) != 1 {
+			t.Fatalf("registered connections %v, want one", fds)
+		}
+		s.CloseBehind(fds[0], false)
+		s.SetProfile(looptest.Profile{ControlFail: 10000})
+		var werr error
+		k.ch.Write(make([]byte, 2048), func(err error) { werr = err })
+		s.Settle()
+		s.Faults(false)
+		if s.Injected()["pollerControl ENOMEM"] == 0 || !closedBy(k.ch) {
+			t.Fatalf("the disarm did not say ENOMEM (%v) or the channel is open: the test tested nothing", s.Injected())
+		}
+		if werr == nil {
+			t.Error("the write's done said nil")
+		}
+		shutdownSim(t, s, g)
+	})
+}
