@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -286,6 +287,13 @@ type dialRec struct {
 	err     error
 	at      time.Time // when the first answer came
 	cancel  context.CancelFunc
+	// Group.Dial's return, kept by its goroutine under mu until the driver
+	// hears it (collectDials): that goroutine runs beside the loop's turn
+	// that answered it.
+	mu       sync.Mutex
+	returned bool
+	retErr   error
+	retAt    time.Time
 }
 
 // world is one run's server, peers and oracle.
@@ -709,19 +717,39 @@ func (w *world) dial(o op) {
 	w.s.Go(func() {
 		defer cancel()
 		_, err := w.g.Dial(ctx, addr, &hdl{w: w, rec: rec}, w.channelOptions())
-		w.dialed(d, err)
+		d.mu.Lock()
+		d.returned, d.retErr, d.retAt = true, err, time.Now()
+		d.mu.Unlock()
 	})
+}
+
+// collectDials hears the Group.Dials that returned since it last looked.
+func (w *world) collectDials() {
+	for _, d := range w.dials {
+		if !d.viaCtx {
+			continue
+		}
+		d.mu.Lock()
+		ret, err, at := d.returned, d.retErr, d.retAt
+		d.returned = false
+		d.mu.Unlock()
+		if ret {
+			w.dialedAt(d, err, at)
+		}
+	}
 }
 
 // dialed is a dial's answer: once, and for the remote that never answers a
 // timeout no earlier than the dial's bound.
-func (w *world) dialed(d *dialRec, err error) {
+func (w *world) dialed(d *dialRec, err error) { w.dialedAt(d, err, time.Now()) }
+
+func (w *world) dialedAt(d *dialRec, err error, at time.Time) {
 	d.results++
 	if d.results > 1 {
 		w.s.Violate("dial-once", "a dial answered %d times (%v)", d.results, err)
 		return
 	}
-	d.err, d.at = err, time.Now()
+	d.err, d.at = err, at
 	if d.silent && timedOut(err, d.viaCtx) {
 		w.reached.connect++
 	}
@@ -750,6 +778,7 @@ func timedOut(err error, viaCtx bool) bool {
 // timeout, or with output stalled past its write timeout, and no dial to the
 // remote that never answers is pending past its bound, while its loop runs.
 func (w *world) checkTimeouts() {
+	w.collectDials()
 	now := time.Now()
 	for _, d := range w.dials {
 		if d.silent && d.results == 0 && !w.ending && !w.loopFailed() && now.Sub(d.start) > d.bound+timeoutSlack {
@@ -1095,6 +1124,7 @@ func (w *world) final() {
 			}
 		}
 	}
+	w.collectDials()
 	for i, d := range w.dials {
 		if d.results == 0 {
 			s.Violate("dial-once", "dial %d (to %v) never answered by the end", i, map[bool]string{true: "the silent remote", false: "a remote"}[d.silent])
