@@ -1180,8 +1180,8 @@ func (sc schedule) String() string {
 	for _, o := range sc.Ops {
 		ops = append(ops, o.String())
 	}
-	return fmt.Sprintf("seed %#x, family %d, %d loops, end %d, half-closure %v, panics %d/10000, profile %+v, ops %s",
-		sc.Seed, sc.Family, sc.Loops, sc.End, sc.HalfClosure, sc.Panic, sc.Profile, strings.Join(ops, " "))
+	return fmt.Sprintf("seed %#x, family %d, %d loops, end %d, half-closure %v, panics %d/10000, profile %+v, options %+v, ops %s",
+		sc.Seed, sc.Family, sc.Loops, sc.End, sc.HalfClosure, sc.Panic, sc.Profile, sc.Opts, strings.Join(ops, " "))
 }
 
 func newRng(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0xbad)) }
