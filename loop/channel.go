@@ -323,6 +323,9 @@ func (l *Loop) Dial(addr net.Addr, h Handler, o *ChannelOptions, connected func(
 	c.raddr = addr
 	c.dialed = connected
 	if err := l.register(&c.reg); err != nil {
+		// The error is the answer: connected is not called (the table's
+		// failConnect, closing from fresh, finds no dial to answer).
+		c.dialed = nil
 		c.reg.refused(err) // the table closes the descriptor (fresh on close)
 		return nil, err
 	}
@@ -803,6 +806,9 @@ func (c chPerformer) ReadSocket() {
 		c.lastActive = l.opts.Clock.Now()
 	}
 	out := sockets.ClassifyRead(n, err)
+	if out == sm.ReadResultDescriptorInvalid {
+		c.reg.fd.Invalidate() // see invalidOnEBADF
+	}
 	if out == sm.ReadResultData && n < len(l.readBuf) {
 		out = sm.ReadResultDataShort // like drained for writes: the runtime's refinement
 	}
@@ -899,10 +905,23 @@ func (c *Channel) dropTimer() {
 	c.timeoutT = nil
 }
 
+// invalidOnEBADF: a read, write or connect that says EBADF invalidates the
+// descriptor at once, as a poller change's does (setInterest), not only
+// when the table hears the result: a result raised before it in the same
+// action list (a disarm's ENOMEM before a write's EBADF) is heard first, and
+// its row's removal and close(2) must not use the number (D2); they answer
+// with the EBADF the kernel already gave.
+func invalidOnEBADF(fd *sockets.FD, out sm.ConnectResult) {
+	if out == sm.ConnectResultDescriptorInvalid {
+		fd.Invalidate()
+	}
+}
+
 func (c chPerformer) ConnectSocket() {
 	fd := c.reg.fd
 	err := fd.Connect(c.raddr)
 	out := sockets.ClassifyConnect(err)
+	invalidOnEBADF(fd, out)
 	c.events.raiseResult(chEvent{ev: sm.ChannelEventConnectCalled, out: uint8(out), cause: connectCause(out, c.raddr, err)})
 }
 
@@ -910,6 +929,7 @@ func (c chPerformer) CheckConnect() {
 	fd := c.reg.fd
 	err := fd.ConnectResult()
 	out := sockets.ClassifyConnect(err)
+	invalidOnEBADF(fd, out)
 	c.events.raiseResult(chEvent{ev: sm.ChannelEventConnectChecked, out: uint8(out), cause: connectCause(out, c.raddr, err)})
 }
 
@@ -1088,6 +1108,9 @@ func (c *Channel) writeSocket() {
 		c.lastProgress = c.lastActive
 	}
 	out := sockets.ClassifyWrite(err) // partial for any count; step may refine it
+	if out == sm.WriteResultDescriptorInvalid {
+		c.reg.fd.Invalidate() // see invalidOnEBADF
+	}
 	var cause error
 	switch out {
 	case sm.WriteResultBrokenPipe, sm.WriteResultReset, sm.WriteResultDescriptorInvalid, sm.WriteResultOtherError:

@@ -1382,19 +1382,33 @@ func (m *Channel) onRegistered(out PollerControlResult) (ChannelActions, error) 
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
+			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Origin == ChannelOriginDialed {
+				// ../spec/channel.yaml:268: the loop admitted the channel it registered, which leaves its registry; a dial is answered
+				m.vars.RearmDue = false // effect of forgetFD
+				m.state = ChannelStateAbandoned
+				return ChannelActions{w0: 0x201f041a1b05 /* countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:268: the loop admitted the channel it registered, which leaves its registry
+				// ../spec/channel.yaml:268: the loop admitted the channel it registered, which leaves its registry; a dial is answered
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x201f1a1b04 /* countDescriptorInvalid, forgetFD, leaveLoop, settleClosed */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:247: the poller never held the descriptor; nothing to deregister
-			m.vars.Reached = ChannelReachedAdmitted
-			m.vars.CloseStep = ChannelCloseStepReleasing
-			m.vars.RearmDue = false // effect of closeFD
-			m.state = ChannelStateClosing
-			return ChannelActions{w0: 0x1901 /* closeFD */}, nil
+			if m.vars.Origin == ChannelOriginDialed {
+				// ../spec/channel.yaml:247: the poller never held the descriptor; nothing to deregister. A dial is answered: it will never connect
+				m.vars.Reached = ChannelReachedAdmitted
+				m.vars.CloseStep = ChannelCloseStepReleasing
+				m.vars.RearmDue = false // effect of closeFD
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x190402 /* failConnect, closeFD */}, nil
+			} else {
+				// ../spec/channel.yaml:247: the poller never held the descriptor; nothing to deregister. A dial is answered: it will never connect
+				m.vars.Reached = ChannelReachedAdmitted
+				m.vars.CloseStep = ChannelCloseStepReleasing
+				m.vars.RearmDue = false // effect of closeFD
+				m.state = ChannelStateClosing
+				return ChannelActions{w0: 0x1901 /* closeFD */}, nil
+			}
 		}
 	case ChannelStateConnecting:
 		switch out {
@@ -3528,11 +3542,19 @@ func (m *Channel) Drain() (ChannelActions, error) {
 func (m *Channel) onDrain() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:258: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
-		m.vars.CloseStep = ChannelCloseStepReleasing
-		m.vars.RearmDue = false // effect of closeFD
-		m.state = ChannelStateClosed
-		return ChannelActions{w0: 0x201902 /* closeFD, settleClosed */}, nil
+		if m.vars.Origin == ChannelOriginDialed {
+			// ../spec/channel.yaml:258: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed. A dial (its registration refused by a loop that stops or failed) is answered
+			m.vars.CloseStep = ChannelCloseStepReleasing
+			m.vars.RearmDue = false // effect of closeFD
+			m.state = ChannelStateClosed
+			return ChannelActions{w0: 0x20041903 /* closeFD, failConnect, settleClosed */}, nil
+		} else {
+			// ../spec/channel.yaml:258: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed. A dial (its registration refused by a loop that stops or failed) is answered
+			m.vars.CloseStep = ChannelCloseStepReleasing
+			m.vars.RearmDue = false // effect of closeFD
+			m.state = ChannelStateClosed
+			return ChannelActions{w0: 0x201902 /* closeFD, settleClosed */}, nil
+		}
 	case ChannelStateConnecting:
 		// ../spec/channel.yaml:295: closing fails the dial when it finishes, with its final cause
 		m.vars.RearmDue = false // effect of deregister
@@ -3607,11 +3629,19 @@ func (m *Channel) Close() (ChannelActions, error) {
 func (m *Channel) onClose() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:258: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
-		m.vars.CloseStep = ChannelCloseStepReleasing
-		m.vars.RearmDue = false // effect of closeFD
-		m.state = ChannelStateClosed
-		return ChannelActions{w0: 0x201902 /* closeFD, settleClosed */}, nil
+		if m.vars.Origin == ChannelOriginDialed {
+			// ../spec/channel.yaml:258: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed. A dial (its registration refused by a loop that stops or failed) is answered
+			m.vars.CloseStep = ChannelCloseStepReleasing
+			m.vars.RearmDue = false // effect of closeFD
+			m.state = ChannelStateClosed
+			return ChannelActions{w0: 0x20041903 /* closeFD, failConnect, settleClosed */}, nil
+		} else {
+			// ../spec/channel.yaml:258: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed. A dial (its registration refused by a loop that stops or failed) is answered
+			m.vars.CloseStep = ChannelCloseStepReleasing
+			m.vars.RearmDue = false // effect of closeFD
+			m.state = ChannelStateClosed
+			return ChannelActions{w0: 0x201902 /* closeFD, settleClosed */}, nil
+		}
 	case ChannelStateConnecting:
 		// ../spec/channel.yaml:295: closing fails the dial when it finishes, with its final cause
 		m.vars.RearmDue = false // effect of deregister
@@ -4142,11 +4172,19 @@ func (m *Channel) LoopFailed() (ChannelActions, error) {
 func (m *Channel) onLoopFailed() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:258: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
-		m.vars.CloseStep = ChannelCloseStepReleasing
-		m.vars.RearmDue = false // effect of closeFD
-		m.state = ChannelStateClosed
-		return ChannelActions{w0: 0x201902 /* closeFD, settleClosed */}, nil
+		if m.vars.Origin == ChannelOriginDialed {
+			// ../spec/channel.yaml:258: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed. A dial (its registration refused by a loop that stops or failed) is answered
+			m.vars.CloseStep = ChannelCloseStepReleasing
+			m.vars.RearmDue = false // effect of closeFD
+			m.state = ChannelStateClosed
+			return ChannelActions{w0: 0x20041903 /* closeFD, failConnect, settleClosed */}, nil
+		} else {
+			// ../spec/channel.yaml:258: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed. A dial (its registration refused by a loop that stops or failed) is answered
+			m.vars.CloseStep = ChannelCloseStepReleasing
+			m.vars.RearmDue = false // effect of closeFD
+			m.state = ChannelStateClosed
+			return ChannelActions{w0: 0x201902 /* closeFD, settleClosed */}, nil
+		}
 	case ChannelStateConnecting:
 		// ../spec/channel.yaml:308: the failed poller is closed with all its registrations; no epoll_ctl on it
 		m.vars.CloseStep = ChannelCloseStepReleasing
@@ -4207,11 +4245,19 @@ func (m *Channel) ForcedShutdown() (ChannelActions, error) {
 func (m *Channel) onForcedShutdown() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:258: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed
-		m.vars.CloseStep = ChannelCloseStepReleasing
-		m.vars.RearmDue = false // effect of closeFD
-		m.state = ChannelStateClosed
-		return ChannelActions{w0: 0x201902 /* closeFD, settleClosed */}, nil
+		if m.vars.Origin == ChannelOriginDialed {
+			// ../spec/channel.yaml:258: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed. A dial (its registration refused by a loop that stops or failed) is answered
+			m.vars.CloseStep = ChannelCloseStepReleasing
+			m.vars.RearmDue = false // effect of closeFD
+			m.state = ChannelStateClosed
+			return ChannelActions{w0: 0x20041903 /* closeFD, failConnect, settleClosed */}, nil
+		} else {
+			// ../spec/channel.yaml:258: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed. A dial (its registration refused by a loop that stops or failed) is answered
+			m.vars.CloseStep = ChannelCloseStepReleasing
+			m.vars.RearmDue = false // effect of closeFD
+			m.state = ChannelStateClosed
+			return ChannelActions{w0: 0x201902 /* closeFD, settleClosed */}, nil
+		}
 	case ChannelStateConnecting:
 		// ../spec/channel.yaml:295: closing fails the dial when it finishes, with its final cause
 		m.vars.RearmDue = false // effect of deregister
@@ -4269,8 +4315,13 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 			m.vars.RearmDue = false // effect of panicWithDiagnostics
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
+		} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Origin == ChannelOriginDialed {
+			// ../spec/channel.yaml:268: the loop admitted the channel it registered, which leaves its registry; a dial is answered
+			m.vars.RearmDue = false // effect of forgetFD
+			m.state = ChannelStateAbandoned
+			return ChannelActions{w0: 0x20041a1b04 /* countDescriptorInvalid, forgetFD, failConnect, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:268: the loop admitted the channel it registered, which leaves its registry
+			// ../spec/channel.yaml:268: the loop admitted the channel it registered, which leaves its registry; a dial is answered
 			m.vars.RearmDue = false // effect of forgetFD
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x201a1b03 /* countDescriptorInvalid, forgetFD, settleClosed */}, nil
@@ -4342,7 +4393,14 @@ func (m *Channel) HandlerPanicked() (ChannelActions, error) {
 func (m *Channel) onHandlerPanicked() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		if m.vars.PanicPolicy == ChannelPanicPolicyContain {
+		if m.vars.PanicPolicy == ChannelPanicPolicyContain && m.vars.Origin == ChannelOriginDialed {
+			// ../spec/channel.yaml:259
+			m.vars.CloseStep = ChannelCloseStepReleasing
+			m.vars.HandlerDead = true
+			m.vars.RearmDue = false // effect of closeFD
+			m.state = ChannelStateClosed
+			return ChannelActions{w0: 0x20041903 /* closeFD, failConnect, settleClosed */}, nil
+		} else if m.vars.PanicPolicy == ChannelPanicPolicyContain && m.vars.Origin != ChannelOriginDialed {
 			// ../spec/channel.yaml:259
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.HandlerDead = true

@@ -168,6 +168,7 @@ func drawSchedule(t *rapid.T) schedule {
 			B: rapid.IntRange(1, 6000).Draw(t, "b"),
 		}
 	}), 0, 150).Draw(t, "ops")
+	sc.Opts = drawOpts(func(name string, n int) int { return rapid.IntRange(0, n-1).Draw(t, name) })
 	return sc
 }
 
@@ -200,6 +201,7 @@ func TestSwarmDeterministic(t *testing.T) {
 func TestSwarmFound(t *testing.T) {
 	for _, seed := range []uint64{0x3ac, 0x4b4, 0x4d1} {
 		sc := randomSchedule(seed)
+		sc.Opts = swarmOpts{} // the options of the generator that found them
 		if vs, _ := runSchedule(t, sc); len(vs) > 0 {
 			report(t, sc, vs)
 		}

@@ -391,6 +391,29 @@ func (s *Sim) Listen(addr net.Addr) *Remote {
 	return r
 }
 
+// Blackhole makes addr a remote that never answers: a TCP or vsock connect
+// to it stays in progress, neither writable nor failed, until the runtime
+// gives up (a host that drops the SYN); a Unix one says EAGAIN, as a listener
+// whose backlog stays full does.
+func (s *Sim) Blackhole(addr net.Addr) {
+	k := s.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.holes[addrKey(addr)] = true
+}
+
+// SetSocketBuffer sets how many bytes each direction of a connection made
+// from now on holds: 64 KiB unless set. With less, a peer that stops reading
+// stalls the runtime's writes sooner.
+func (s *Sim) SetSocketBuffer(n int) {
+	k := s.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if n > 0 {
+		k.sockBuf = n
+	}
+}
+
 // Dial connects a simulated client to a runtime listener at addr: the
 // connection waits in the listener's backlog until the runtime accepts it.
 // It fails with ECONNREFUSED when nothing listens there or the backlog is

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/mdlayher/vsock"
 
@@ -101,6 +102,9 @@ type end struct {
 	peer *Peer
 	// connecting: Connect said EINPROGRESS and the result is not yet known.
 	connecting bool
+	// unanswered: the connect went to a Blackhole; it stays in progress
+	// until the runtime gives up.
+	unanswered bool
 	connErr    syscall.Errno // the SO_ERROR a finished connect left
 	errTaken   bool          // connErr was read (SO_ERROR, or a read)
 	refused    bool          // the connect will fail (no listener)
@@ -111,6 +115,9 @@ type end struct {
 	// invalidated: the runtime's number for the end was closed behind its
 	// back; what it writes after may go to another owner's file.
 	invalidated bool
+	// lastRead and lastWrite: when the runtime's end last read a byte and
+	// last wrote one (the zero time: never).
+	lastRead, lastWrite time.Time
 }
 
 // takeReset returns the reset error the end has not yet taken (each end's
@@ -151,6 +158,7 @@ type kernel struct {
 	addrs    map[string]*file   // listening addresses
 	bound    map[string]bool    // addresses a socket was bound to
 	remotes  map[string]*Remote // addresses the driver's Remotes listen on
+	holes    map[string]bool    // addresses that never answer a connect (Blackhole)
 	pollers  []*simPoller
 	trace    hash.Hash64
 	nsys     uint64       // system calls made
@@ -166,7 +174,7 @@ type kernel struct {
 
 func newKernel(s *Sim) *kernel {
 	return &kernel{
-		sim: s, ports: 40000, addrs: map[string]*file{}, remotes: map[string]*Remote{}, bound: map[string]bool{},
+		sim: s, ports: 40000, addrs: map[string]*file{}, remotes: map[string]*Remote{}, holes: map[string]bool{}, bound: map[string]bool{},
 		trace: fnv.New64a(), owned: map[int]bool{}, sockBuf: 64 << 10, backlogN: 128,
 	}
 }

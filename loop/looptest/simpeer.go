@@ -4,6 +4,7 @@ package looptest
 
 import (
 	"net"
+	"time"
 )
 
 // Peer is the simulated far end of one connection: a client made by
@@ -99,6 +100,16 @@ func (p *Peer) Invalidated() bool {
 	p.k.mu.Lock()
 	defer p.k.mu.Unlock()
 	return p.e.other().invalidated
+}
+
+// Transfers returns when the runtime's end of the connection last read a
+// byte from it and last wrote one to it, on the simulation's clock (the zero
+// time: never): what a channel's IdleTimeout and WriteTimeout measure from.
+func (p *Peer) Transfers() (read, wrote time.Time) {
+	p.k.mu.Lock()
+	defer p.k.mu.Unlock()
+	e := p.e.other()
+	return e.lastRead, e.lastWrite
 }
 
 // CloseWrite shuts the peer's sending side: the runtime reads EOF after what

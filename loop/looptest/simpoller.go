@@ -215,6 +215,9 @@ func (k *kernel) readiness(r simReg) (ev loop.PollEvent, any bool) {
 	case fileConn:
 		e := f.end
 		k.settleConnect(e)
+		if e.connecting {
+			break // unanswered: neither writable nor failed
+		}
 		if e.refused {
 			ev.Readable, ev.EOFHint = r.read, r.read
 			ev.Writable = r.write

@@ -5,6 +5,7 @@ package looptest
 import (
 	"net"
 	"syscall"
+	"time"
 
 	"github.com/fsmkernel/fsmkernel/sockets"
 )
@@ -124,6 +125,11 @@ func (s simSys) Connect(fd int, addr net.Addr) error {
 	}
 	key := addrKey(addr)
 	l := k.addrs[key]
+	if k.holes[key] && f.fam == sockets.FamilyUnix {
+		// A Unix listener that never answers is one whose backlog stays full.
+		k.record("connect fd=%d %s = EAGAIN (never answered)", fd, key)
+		return syscall.EAGAIN
+	}
 	if f.fam == sockets.FamilyUnix && k.remotes[key] == nil {
 		// A Unix connect is answered at once: refused, or queued.
 		switch {
@@ -146,6 +152,8 @@ func (s simSys) Connect(fd int, addr net.Addr) error {
 	other := c.ends[1]
 	other.laddr, other.raddr = addr, me.laddr
 	switch {
+	case k.holes[key]:
+		me.unanswered = true // no answer, ever: nothing to accept, nothing refused
 	case k.remotes[key] != nil:
 		r := k.remotes[key]
 		other.peer = r.accept(other)
@@ -168,7 +176,7 @@ func (s simSys) Connect(fd int, addr net.Addr) error {
 // settleConnect finishes a pending connect (k.mu is held): the simulated
 // network answers at the next poll.
 func (k *kernel) settleConnect(e *end) {
-	if !e.connecting {
+	if !e.connecting || e.unanswered {
 		return
 	}
 	e.connecting = false
@@ -231,6 +239,7 @@ func (s simSys) Read(fd int, p []byte) (int, error) {
 	case len(in.buf) > 0:
 		n = copy(p[:n], in.buf)
 		in.buf = in.buf[n:]
+		en.lastRead = time.Now()
 		k.record("read fd=%d = %d", fd, n)
 		return n, nil
 	case in.eof || en.shutRd:
@@ -314,6 +323,7 @@ func (s simSys) writev(fd int, bufs [][]byte) (int, error) {
 	case en.other().closed:
 		// TCP takes the write; the peer, closed, answers it with a RST.
 		k.resetConn(en.c, nil)
+		en.lastWrite = time.Now()
 		k.record("write fd=%d = %d (peer closed: answered with a reset)", fd, total)
 		return total, nil
 	}
@@ -331,6 +341,7 @@ func (s simSys) writev(fd int, bufs [][]byte) (int, error) {
 			break
 		}
 	}
+	en.lastWrite = time.Now()
 	k.record("write fd=%d = %d", fd, n)
 	return n, nil
 }
