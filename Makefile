@@ -3,7 +3,7 @@
 GO    ?= go
 SPECS := $(wildcard spec/*.yaml) $(wildcard spec/model/*.yaml)
 
-.PHONY: run generate check test test-vsock lint fuzz bench verify-spin simulate
+.PHONY: run generate check test test-vsock lint fuzz bench verify-spin simulate mutants
 
 run: generate check
 
@@ -71,6 +71,17 @@ SCHEDULES ?= 1000000
 SEED      ?= 1
 simulate:
 	$(GO) test -count=1 -timeout 0 -v -run 'TestSwarmSearch$$' ./loop/looptest -sim.schedules=$(SCHEDULES) -sim.seed=$(SEED)
+
+# mutants plants each mistake of tools/mutants (table rows, errno mappings,
+# issue 12's fixes reverted) in a throwaway copy and says which judge kills it:
+# the model checker, the behaviour scripts and property tests, or the
+# simulator's search (up to MUTANT_SCHEDULES schedules, MUTANT_CAP at most;
+# MUTANTS selects by name). Slow: not part of make test.
+MUTANTS          ?= .
+MUTANT_SCHEDULES ?= 20000
+MUTANT_CAP       ?= 3m
+mutants:
+	$(GO) run ./tools/mutants -run '$(MUTANTS)' -schedules $(MUTANT_SCHEDULES) -cap $(MUTANT_CAP)
 
 verify-spin:
 	@command -v spin >/dev/null 2>&1 || { echo "installing spin from Debian's packages"; \
