@@ -397,17 +397,28 @@ func check(dir, fsmgen string) (bool, string) {
 	return true, checkViolation(string(out))
 }
 
-// violationLine finds the machine and property a failed check names first.
-var violationLine = regexp.MustCompile(`(?m)^\s*(?:VIOLATED|violated|FAIL|fail)\S*:?\s+(.*)$`)
+var (
+	checkHeader = regexp.MustCompile(`^check (\S+?):`)
+	violated    = regexp.MustCompile(`^\s*VIOLATED (.+?): (.*)$`)
+	invariant   = regexp.MustCompile(`^invariant "?([^"\s]+)`)
+)
 
+// checkViolation names the first property a failed check reports broken, with
+// its machine ("channel: obligation writesSettle", "channel: invariant
+// rearmedBeforeCycleEnds"), or else the first line of its output (a table that
+// does not load).
 func checkViolation(out string) string {
-	if m := violationLine.FindStringSubmatch(out); m != nil {
-		v, _, _ := strings.Cut(strings.TrimSpace(m[1]), ":")
-		return v
-	}
+	machine := ""
 	for _, l := range strings.Split(out, "\n") {
-		if strings.Contains(l, "violat") || strings.Contains(l, "error") {
-			return strings.TrimSpace(l)
+		if m := checkHeader.FindStringSubmatch(l); m != nil {
+			machine = m[1]
+		}
+		if m := violated.FindStringSubmatch(l); m != nil {
+			prop := m[1]
+			if i := invariant.FindStringSubmatch(m[2]); m[1] == "invariants" && i != nil {
+				prop = "invariant " + i[1]
+			}
+			return machine + ": " + prop
 		}
 	}
 	return firstLine(out)
@@ -611,7 +622,7 @@ func simCell(ss []search) string {
 	if len(ss) > 1 {
 		runs = fmt.Sprintf(", %d of %d searches, median", len(kills), len(ss))
 	}
-	return fmt.Sprintf("**killed**: %s%s%s %.1fs", first.contract, at, runs, secs[len(secs)/2])
+	return fmt.Sprintf("**killed**: %s%s%s %.2fs", first.contract, at, runs, secs[len(secs)/2])
 }
 
 func escape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }

@@ -104,3 +104,17 @@ func TestFailedTests(t *testing.T) {
 		t.Errorf("a build failure: got %q", got)
 	}
 }
+
+// TestCheckViolation: the checker's judge names the machine and the property
+// of fsmgen check's first violation.
+func TestCheckViolation(t *testing.T) {
+	for out, want := range map[string]string{
+		"check channel: FAILED\n  1 configurations\n  VIOLATED invariants: invariant \"rearmedBeforeCycleEnds\" (spec/channel.yaml:448:13) does not hold in active\n": "channel: invariant rearmedBeforeCycleEnds",
+		"check eventloop: ok\ncheck channel: FAILED\n  VIOLATED obligation writesSettle: obligation \"writesSettle\" (spec/channel.yaml:1:1): after\n":                "channel: obligation writesSettle",
+		"spec/channel.yaml:3:4: unknown action \"x\"\n": "spec/channel.yaml:3:4: unknown action \"x\"",
+	} {
+		if got := checkViolation(out); got != want {
+			t.Errorf("%q: got %q, want %q", out, got, want)
+		}
+	}
+}
