@@ -166,6 +166,7 @@ func (p *simPoller) Wait(events []loop.PollEvent, timeout time.Duration) (int, e
 		return 0, e
 	}
 	p.parked, p.timeout = true, timeout
+	k.turnCalls = 0
 	if timeout >= 0 {
 		p.deadline = time.Now().Add(timeout)
 	}
