@@ -302,11 +302,16 @@ func (s *Sim) Step() bool {
 }
 
 // Settle gives turns until no loop has anything to do, without moving time.
-// A loop that never settles is reported as livelocked.
+// A loop that never settles is reported as livelocked, and then every Wait
+// fails, as at the end of a simulation, so that the loops stop and the run
+// ends soon instead of livelocking every Settle after this one.
 func (s *Sim) Settle() {
 	for i := 0; s.Step(); i++ {
 		if i == maxSettle {
 			s.Violate("liveness", "the loops took %d turns without settling", maxSettle)
+			s.k.mu.Lock()
+			s.k.kill = true
+			s.k.mu.Unlock()
 			return
 		}
 	}
