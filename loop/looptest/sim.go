@@ -179,6 +179,7 @@ func (s *Sim) SetProfile(p Profile) {
 func (s *Sim) Faults(on bool) {
 	s.k.mu.Lock()
 	s.k.faults.on = on
+	s.k.faults.full = false
 	s.k.mu.Unlock()
 }
 

@@ -425,6 +425,7 @@ func (s simSys) Close(fd int) error {
 	}
 	k.release(fd)
 	k.fds[fd].closed = true
+	k.faults.full = false // a free slot in the table
 	k.record("close fd=%d", fd)
 	if fe != 0 {
 		return fe // closed, and yet EINTR: the number is gone all the same
