@@ -1066,8 +1066,9 @@ func (w *world) finishStop() {
 			}
 			for i, wr := range r.writes {
 				// A write the channel refused (it had stopped taking writes,
-				// after its peer's EOF) was never accepted.
-				if wr.before && wr.done == 1 && wr.err != nil && !refusedWrite(wr.err) {
+				// after its peer's EOF) was never accepted; one refused for
+				// the Shutdown's drain was, before the Shutdown.
+				if wr.before && wr.done == 1 && wr.err != nil && !(w.shut[r.peer] && refusedWrite(wr.err)) {
 					s.Violate("shutdown", "channel %d: a graceful Shutdown returned nil and the channel ended cleanly, yet write %d failed: %v", r.c.ID(), i, wr.err)
 				}
 			}
