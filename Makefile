@@ -72,18 +72,20 @@ SEED      ?= 1
 simulate:
 	$(GO) test -count=1 -timeout 0 -v -run 'TestSwarmSearch$$' ./loop/looptest -sim.schedules=$(SCHEDULES) -sim.seed=$(SEED)
 
-# mutants plants each mistake of tools/mutants (table rows, errno mappings,
-# issue 12's fixes reverted) in a throwaway copy and says which judge kills it:
-# the model checker, the behaviour scripts and property tests, or the
-# simulator's search (up to MUTANT_SCHEDULES schedules, MUTANT_CAP at most;
-# MUTANTS selects by name). Slow: not part of make test.
-MUTANTS          ?= .
-MUTANT_SCHEDULES ?= 20000
-MUTANT_CAP       ?= 3m
-mutants:
-	$(GO) run ./tools/mutants -run '$(MUTANTS)' -schedules $(MUTANT_SCHEDULES) -cap $(MUTANT_CAP)
-
 verify-spin:
 	@command -v spin >/dev/null 2>&1 || { echo "installing spin from Debian's packages"; \
 		apt-get install -y spin >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y spin >/dev/null; }; }
 	$(GO) test -count=1 -v -run Spin ./verify
+
+# mutants plants each mistake of tools/mutants (table rows, errno mappings,
+# issue 12's fixes reverted) in a throwaway copy and says which judge kills it:
+# the model checker, the behaviour scripts and property tests, or the
+# simulator's search (up to MUTANT_SCHEDULES schedules, MUTANT_CAP at most,
+# MUTANT_REPEAT searches per mutant; MUTANTS selects by name). Slow: not part
+# of make test.
+MUTANTS          ?= .
+MUTANT_SCHEDULES ?= 20000
+MUTANT_CAP       ?= 3m
+MUTANT_REPEAT    ?= 1
+mutants:
+	$(GO) run ./tools/mutants -run '$(MUTANTS)' -schedules $(MUTANT_SCHEDULES) -cap $(MUTANT_CAP) -repeat $(MUTANT_REPEAT)
