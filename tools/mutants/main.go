@@ -10,14 +10,15 @@
 // whose name matches -run, it
 //
 //  1. copies the files git tracks or would track (with their working-tree
-//     contents: uncommitted work is judged too) into a
-//     temporary directory and applies the mutant's edits; an edit whose old
-//     text does not occur exactly once makes the mutant stale, and the command
-//     fails before running anything;
-//  2. for a mutant of spec/, regenerates what the //go:generate lines of
-//     statemachine/, sockets/ and verify/ generate (fsmgen generate with
-//     -nocheck, so that the model checker is judged on its own; the diagrams
-//     are skipped); a table the generator refuses is caught by the generator;
+//     contents: uncommitted work is judged too) into a temporary directory
+//     and applies the mutant's edits; an edit whose old text does not occur
+//     exactly once makes the mutant stale, and the command fails before
+//     running anything;
+//  2. for a mutant of spec/ (and the unmutated tree), regenerates what the
+//     //go:generate lines of statemachine/, sockets/ and verify/ generate
+//     (fsmgen generate with -nocheck, so that the model checker is judged on
+//     its own; the diagrams are skipped); a table the generator refuses is
+//     caught by the generator;
 //  3. runs the judges, timing each: the model checker (fsmgen check over
 //     spec/ and spec/model/, as make check does), the behaviour scripts and
 //     the generated property tests (TestBehaviourScripts in statemachine;
@@ -261,8 +262,10 @@ func (h *harness) judge(m mutant) result {
 	if out, err := goCmd(dir, "build", "-trimpath", "-o", fsmgen, "./cmd/fsmgen"); err != nil {
 		fatal(fmt.Errorf("%s: building fsmgen: %v\n%s", m.Name, err, out))
 	}
+	// The unmutated tree is regenerated too: the regeneration itself must
+	// pass every judge.
 	tables := m.isTable() || m.Name == "(none)"
-	if m.isTable() {
+	if tables {
 		res.generator = timed(func() (bool, string) { return regenerate(dir, fsmgen) })
 		report(m.Name, "generator", res.generator)
 		if res.generator.killed {
