@@ -39,12 +39,12 @@ func (w *world) endedChannels() {
 		default:
 		}
 	}
-	if w.ln == nil {
-		return
+	if w.ln == nil || w.loopFailed() {
+		return // a failed loop closes its listener, with its cause
 	}
 	select {
 	case <-w.ln.Closed():
-		if err := w.ln.Err(); err != nil && strings.Contains(err.Error(), "panicked") {
+		if err := w.ln.Err(); err != nil && strings.Contains(err.Error(), "planted panic in Accepted") {
 			w.s.Violate("accept-again", "the listener closed before the stop, for a panic (%d in Accepted): %.200v", w.acceptPn, err)
 		}
 	default:
