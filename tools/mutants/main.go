@@ -499,6 +499,7 @@ var (
 	seedLine     = regexp.MustCompile(`^\s*schedule: seed (0x[0-9a-f]+)`)
 	replayLine   = regexp.MustCompile(`-sim\.replay=(\S+)`)
 	progressLine = regexp.MustCompile(`(\d+ schedules in [0-9.]+s: \d+/s)`)
+	simPanic     = regexp.MustCompile(`^panic: looptest: (\S+) at seed (0x[0-9a-f]+): (.*)$`)
 )
 
 // runSearch runs the compiled looptest binary's TestSwarmSearch from seed,
@@ -561,6 +562,11 @@ func runSearch(dir, test string, cfg searchConfig, seed uint64) search {
 		// the simulation, or a deadlock the test framework caught.
 		s.killed, s.secs, s.contract = true, time.Since(start).Seconds(), "crash"
 		for _, l := range all {
+			if m := simPanic.FindStringSubmatch(l); m != nil {
+				// The simulator's own panic, for a run that cannot end.
+				s.contract, s.seed, s.detail = m[1], m[2], m[3]
+				break
+			}
 			if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "fatal error:") || strings.Contains(l, "--- FAIL") {
 				s.detail = strings.TrimSpace(l)
 				break
