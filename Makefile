@@ -3,7 +3,7 @@
 GO    ?= go
 SPECS := $(wildcard spec/*.yaml) $(wildcard spec/model/*.yaml)
 
-.PHONY: run generate check test test-vsock lint fuzz bench verify-spin simulate
+.PHONY: run generate check test test-vsock lint fuzz bench verify-spin simulate mutants
 
 run: generate check
 
@@ -76,3 +76,16 @@ verify-spin:
 	@command -v spin >/dev/null 2>&1 || { echo "installing spin from Debian's packages"; \
 		apt-get install -y spin >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y spin >/dev/null; }; }
 	$(GO) test -count=1 -v -run Spin ./verify
+
+# mutants plants each mistake of tools/mutants (table rows, errno mappings,
+# issue 12's fixes reverted) in a throwaway copy and says which judge kills it:
+# the model checker, the behaviour scripts and property tests, or the
+# simulator's search (up to MUTANT_SCHEDULES schedules, MUTANT_CAP at most,
+# MUTANT_REPEAT searches per mutant; MUTANTS selects by name). Slow: not part
+# of make test.
+MUTANTS          ?= .
+MUTANT_SCHEDULES ?= 20000
+MUTANT_CAP       ?= 3m
+MUTANT_REPEAT    ?= 1
+mutants:
+	$(GO) run ./tools/mutants -run '$(MUTANTS)' -schedules $(MUTANT_SCHEDULES) -cap $(MUTANT_CAP) -repeat $(MUTANT_REPEAT)

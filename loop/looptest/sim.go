@@ -179,6 +179,7 @@ func (s *Sim) SetProfile(p Profile) {
 func (s *Sim) Faults(on bool) {
 	s.k.mu.Lock()
 	s.k.faults.on = on
+	s.k.faults.full = false
 	s.k.mu.Unlock()
 }
 
@@ -302,11 +303,16 @@ func (s *Sim) Step() bool {
 }
 
 // Settle gives turns until no loop has anything to do, without moving time.
-// A loop that never settles is reported as livelocked.
+// A loop that never settles is reported as livelocked, and then every Wait
+// fails, as at the end of a simulation, so that the loops stop and the run
+// ends soon instead of livelocking every Settle after this one.
 func (s *Sim) Settle() {
 	for i := 0; s.Step(); i++ {
 		if i == maxSettle {
 			s.Violate("liveness", "the loops took %d turns without settling", maxSettle)
+			s.k.mu.Lock()
+			s.k.kill = true
+			s.k.mu.Unlock()
 			return
 		}
 	}

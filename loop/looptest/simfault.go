@@ -63,6 +63,10 @@ const errShort = syscall.Errno(1 << 20)
 type faultPlan struct {
 	p  Profile
 	on bool
+	// full: an accept was told EMFILE or ENFILE. As on Linux, the table stays
+	// full, and socket and accept say so again, until the runtime closes a
+	// descriptor (or the faults stop).
+	full bool
 }
 
 // hit draws whether a fault at rate fires.
@@ -85,12 +89,17 @@ func (k *kernel) fault(op Op, fd int, class faultClass) syscall.Errno {
 		k.count(op, "EBADF")
 		return syscall.EBADF
 	}
+	if fp.full && (class == faultSocket || class == faultAccept) {
+		k.count(op, "EMFILE (still full)")
+		return syscall.EMFILE
+	}
 	switch class {
 	case faultSocket:
 		return k.first(op, choice{p.AcceptLimit, syscall.EMFILE, "EMFILE"})
 	case faultAccept:
 		if k.hit(p.AcceptLimit) {
 			e := [...]syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS}[k.sim.rngFault.IntN(3)]
+			fp.full = e != syscall.ENOBUFS
 			k.count(op, e.Error())
 			return e
 		}

@@ -170,6 +170,9 @@ type kernel struct {
 	// unknowing counts closes of a number another owner had taken, which no
 	// call had told the runtime about.
 	unknowing int
+	// turnCalls counts the runtime's calls since a loop last waited
+	// (simSys.call).
+	turnCalls int
 }
 
 func newKernel(s *Sim) *kernel {

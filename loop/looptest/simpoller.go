@@ -3,6 +3,7 @@
 package looptest
 
 import (
+	"fmt"
 	"syscall"
 	"time"
 
@@ -32,6 +33,7 @@ type simPoller struct {
 	deadline time.Time
 	woken    bool
 	turn     chan struct{}
+	idle     int // turns in a row that asked for another at once and made no system call
 }
 
 type simReg struct {
@@ -156,6 +158,10 @@ func (p *simPoller) dropFile(f *file) {
 	p.regs = p.regs[:j]
 }
 
+// maxIdleTurns bounds a loop's turns in a row that ask for another at once
+// (a zero timeout) and make no system call.
+const maxIdleTurns = 10000
+
 // Wait parks until the Sim gives the loop a turn, then reports what is ready.
 func (p *simPoller) Wait(events []loop.PollEvent, timeout time.Duration) (int, error) {
 	k := p.k
@@ -165,7 +171,22 @@ func (p *simPoller) Wait(events []loop.PollEvent, timeout time.Duration) (int, e
 		k.mu.Unlock()
 		return 0, e
 	}
+	if k.turnCalls == 0 && timeout == 0 {
+		p.idle++
+	} else {
+		p.idle = 0
+	}
+	if p.idle == maxIdleTurns {
+		// The loop spins: turn after turn it asks for another at once and
+		// does nothing a kernel sees. Such a loop never stops, so the run
+		// cannot end and report it; the violation is the process's panic,
+		// naming the seed that replays it.
+		k.sim.violate("liveness", "loop %d took %d turns in a row that asked for another at once and made no system call", p.index, maxIdleTurns)
+		k.mu.Unlock()
+		panic(fmt.Sprintf("looptest: liveness at seed %#x: loop %d took %d turns in a row that asked for another at once and made no system call", k.sim.seed, p.index, maxIdleTurns))
+	}
 	p.parked, p.timeout = true, timeout
+	k.turnCalls = 0
 	if timeout >= 0 {
 		p.deadline = time.Now().Add(timeout)
 	}

@@ -3,6 +3,7 @@
 package looptest
 
 import (
+	"fmt"
 	"net"
 	"syscall"
 	"time"
@@ -16,12 +17,26 @@ type simSys struct{ k *kernel }
 var _ sockets.Syscalls = simSys{}
 
 // call opens one system call of the runtime: it takes the lock and counts it.
+// A loop that makes maxTurnCalls of them in one turn without waiting is in a
+// runaway action list (a retry that can never succeed, say) that no turn
+// limit would end: the call records the liveness violation and panics, which
+// the loop's fault boundary turns into its failure, so that the run ends and
+// reports it.
 func (s simSys) call() *kernel {
 	k := s.k
 	k.mu.Lock()
 	k.nsys++
+	if k.turnCalls++; k.turnCalls == maxTurnCalls {
+		k.sim.violate("liveness", "a loop made %d system calls in one turn without waiting", maxTurnCalls)
+		k.mu.Unlock()
+		panic(fmt.Sprintf("looptest: %d system calls in one turn without waiting", maxTurnCalls))
+	}
 	return k
 }
+
+// maxTurnCalls bounds the system calls of one turn: far above what any
+// schedule's loop makes between two waits.
+const maxTurnCalls = 100000
 
 func (s simSys) Socket(f sockets.Family) (int, error) {
 	k := s.call()
@@ -410,6 +425,7 @@ func (s simSys) Close(fd int) error {
 	}
 	k.release(fd)
 	k.fds[fd].closed = true
+	k.faults.full = false // a free slot in the table
 	k.record("close fd=%d", fd)
 	if fe != 0 {
 		return fe // closed, and yet EINTR: the number is gone all the same

@@ -444,7 +444,7 @@ func (w *world) write(rec *chanRec, p []byte, onLoop bool) {
 			panic("swarm: planted panic in a write's done")
 		}
 	}
-	if onLoop {
+	if onLoop && !w.echoesWithWrite(rec) {
 		rec.c.Send(p, done)
 	} else {
 		rec.c.Write(p, done)
@@ -529,6 +529,7 @@ func (w *world) run() {
 			if err := w.tables.Check(st); err != nil {
 				s.Violate("table", "%v", err)
 			}
+			w.checkRejected(st)
 		},
 	})
 	loops := sc.Loops
@@ -578,6 +579,7 @@ func (w *world) run() {
 	}
 	s.Faults(false)
 	w.quiet = true
+	w.endedChannels()
 	if !early {
 		w.calm()
 		w.beginStop()
@@ -1064,8 +1066,9 @@ func (w *world) finishStop() {
 			}
 			for i, wr := range r.writes {
 				// A write the channel refused (it had stopped taking writes,
-				// after its peer's EOF) was never accepted.
-				if wr.before && wr.done == 1 && wr.err != nil && !refusedWrite(wr.err) {
+				// after its peer's EOF) was never accepted; one refused for
+				// the Shutdown's drain was, before the Shutdown.
+				if wr.before && wr.done == 1 && wr.err != nil && !(w.shut[r.peer] && refusedWrite(wr.err)) {
 					s.Violate("shutdown", "channel %d: a graceful Shutdown returned nil and the channel ended cleanly, yet write %d failed: %v", r.c.ID(), i, wr.err)
 				}
 			}
@@ -1134,6 +1137,7 @@ func (w *world) final() {
 			}
 		}
 	}
+	w.endContracts()
 	if st := w.tables.Steps(); st["eventloop"] == 0 {
 		s.Violate("table", "no eventloop step was recorded: the trace is not reaching the checker")
 	}
