@@ -301,7 +301,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 		ask := !c.requested
 		c.requested = true
 		c.mu.Unlock()
-		if ask {
+		if ask && !c.ch.readInline() {
 			c.ch.Read()
 		}
 		select {
@@ -342,7 +342,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 		chunk := p[:min(len(p), connChunk)]
 		p = p[len(chunk):]
 		w := c.nextWrite(chunk)
-		c.ch.Write(w.buf, w.completeFn)
+		if !c.ch.writeInline(w.buf, w.completeFn) {
+			c.ch.Write(w.buf, w.completeFn)
+		}
 		select {
 		case err := <-w.done:
 			c.spare = w // completed and received: the channel is done with it

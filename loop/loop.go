@@ -270,6 +270,22 @@ type Loop struct {
 	registered atomic.Int64
 	group      *Group
 	ring       *stepRing // Options.Record's; nil when it is 0
+
+	// turn is the loop's lock. The loop goroutine holds it for everything it
+	// does, from the moment the poller's Wait returns to the next Wait, and
+	// releases it only around Wait (and never once it has stopped). What is
+	// called loop-goroutine state here is state under turn: a Conn's Read or
+	// Write that finds turn free while the loop waits takes its channel's step
+	// itself, holding turn (beginInline), exactly as the loop would have.
+	turn sync.Mutex
+	// inline says that the poller takes Add, Modify and Remove while another
+	// goroutine waits in it (see concurrentControl), so that a Conn may step
+	// its channel during the loop's Wait. Written once as the loop starts,
+	// before started is closed.
+	inline bool
+	// inlineHead is the earliest timer when a step off the loop began; one
+	// that changes it must wake the loop, whose wait was set for the old one.
+	inlineHead *timer
 }
 
 // New starts a loop. It panics if opts is invalid (see Options.Validate);
@@ -326,10 +342,14 @@ func (l *Loop) Wait() error {
 
 // run is the loop goroutine. It only ever returns once the machine is stopped.
 func (l *Loop) run() {
+	// The loop holds its lock while it works; it stays held once the loop has
+	// stopped, so that no step is taken off the loop after that.
+	l.turn.Lock()
 	p, err := l.opts.NewPoller()
 	l.mu.Lock()
 	l.poller = p
 	l.mu.Unlock()
+	l.inline = err == nil && concurrentControl(p)
 	out := sm.PollerControlResultOk
 	if err != nil {
 		out = sockets.ClassifyPollerControl(err)
@@ -354,7 +374,10 @@ func (l *Loop) run() {
 			l.waitNext = true
 		}
 		l.waitNext = false
-		n, err := l.poller.Wait(l.events, l.timeout())
+		d := l.timeout()
+		l.turn.Unlock()
+		n, err := l.poller.Wait(l.events, d)
+		l.turn.Lock()
 		l.lastReady = n
 		if l.tracing() {
 			r := traceRegion(regionWakeup, "")
@@ -411,14 +434,7 @@ func (l *Loop) feed(e loopEvent) {
 func (l *Loop) step(e loopEvent) {
 	defer func() {
 		if r := recover(); r != nil {
-			if c, ok := r.(crashPanic); ok {
-				panic(c) // the crash policy: the diagnostic stops the process
-			}
-			err := fmt.Errorf("loop: runtime fault: %v\n%s", r, debug.Stack())
-			if pe, ok := r.(*panicError); ok {
-				err = pe
-			}
-			l.ev.raise(loopEvent{ev: sm.EventloopEventRuntimeFault, cause: err})
+			l.ev.raise(loopEvent{ev: sm.EventloopEventRuntimeFault, cause: runtimeFault(r)})
 		}
 	}()
 	if e.ev == sm.EventloopEventChannelClosed && l.registered.Load() == 0 && !l.ev.queued(isChannelClosed) {
@@ -446,6 +462,19 @@ func (l *Loop) step(e loopEvent) {
 	}
 	l.current = e
 	acts.PerformOn(loopPerformer{l})
+}
+
+// runtimeFault is the cause of the runtime fault a panic recovered from a
+// step becomes. A crash policy's diagnostic is raised again: it stops the
+// process.
+func runtimeFault(r any) error {
+	if c, ok := r.(crashPanic); ok {
+		panic(c)
+	}
+	if pe, ok := r.(*panicError); ok {
+		return pe
+	}
+	return fmt.Errorf("loop: runtime fault: %v\n%s", r, debug.Stack())
 }
 
 // rejected answers a request the table refused: its sender gets the error.
