@@ -584,33 +584,39 @@ func (l *Loop) endInline(r any) {
 // beginInline allows it; it reports whether it did. The record is queued as
 // Send queues it, behind the writes waiting in the inbox, so done may run
 // before writeInline returns, on the caller's goroutine. For a Conn only.
-func (c *Channel) writeInline(p []byte, done func(error)) bool {
+//
+// Once begun, the step is taken: a runtime panic in it is the loop's fault,
+// which fails the write held, and writeInline still reports true, so that
+// the caller does not queue the write a second time.
+func (c *Channel) writeInline(p []byte, done func(error)) (taken bool) {
 	l := c.loop
 	if !l.beginInline() {
 		return false
 	}
+	taken = true
 	defer func() { l.endInline(recover()) }()
 	c.wmu.Lock()
 	err := c.wclosed
 	c.wmu.Unlock()
 	if err != nil {
 		done(err) // as Write: the channel has ended
-		return true
+		return
 	}
 	c.enqueue(p, done, false)
-	return true
+	return
 }
 
 // readInline is Read taken as a step on the caller's goroutine, when
 // beginInline allows it; it reports whether it did. For a Conn only.
-func (c *Channel) readInline() bool {
+func (c *Channel) readInline() (taken bool) {
 	l := c.loop
 	if !l.beginInline() {
 		return false
 	}
+	taken = true
 	defer func() { l.endInline(recover()) }()
 	c.requestRead()
-	return true
+	return
 }
 
 // Read asks for one more read cycle when AutoRead is off.
