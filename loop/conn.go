@@ -406,6 +406,7 @@ type connWrite struct {
 // complete marks the record before it sends: once the Write has received,
 // the record may be reused at once, and nothing of this completion may touch it.
 func (w *connWrite) complete(err error) {
+	w.c.ch.loop.yield.Store(true) // under the loop's lock: on the loop or inline
 	abandoned := !w.state.CompareAndSwap(0, 1)
 	w.done <- err
 	if abandoned {
@@ -553,29 +554,32 @@ func (h connHandler) OnActive(ch *Channel) {
 	}
 }
 
-func (h connHandler) OnRead(_ *Channel, p []byte) {
+func (h connHandler) OnRead(ch *Channel, p []byte) {
 	c := h.c
 	c.mu.Lock()
 	c.buf = append(c.buf, p...)
 	c.mu.Unlock()
 	signal(c.readable)
+	ch.loop.yield.Store(true)
 }
 
-func (h connHandler) OnReadComplete(*Channel) {
+func (h connHandler) OnReadComplete(ch *Channel) {
 	c := h.c
 	c.mu.Lock()
 	c.requested = false
 	c.mu.Unlock()
 	signal(c.readable)
+	ch.loop.yield.Store(true)
 }
 
-func (h connHandler) OnInputClosed(*Channel) {
+func (h connHandler) OnInputClosed(ch *Channel) {
 	c := h.c
 	c.mu.Lock()
 	c.eof = true
 	c.requested = false
 	c.mu.Unlock()
 	signal(c.readable)
+	ch.loop.yield.Store(true)
 }
 
 func (connHandler) OnWritabilityChanged(*Channel, bool) {}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -286,6 +287,11 @@ type Loop struct {
 	// inlineHead is the earliest timer when a step off the loop began; one
 	// that changes it must wake the loop, whose wait was set for the old one.
 	inlineHead *timer
+	// yield: a Conn's goroutine was handed bytes, an end or a write's
+	// completion since the last blocking wait; on a loop whose Conns step
+	// inline, the loop yields its thread before the next one
+	// (yieldBeforeWait). Set from any goroutine.
+	yield atomic.Bool
 }
 
 // New starts a loop. It panics if opts is invalid (see Options.Validate);
@@ -375,7 +381,14 @@ func (l *Loop) run() {
 		}
 		l.waitNext = false
 		d := l.timeout()
+		yield := d != 0 && l.inline && l.yield.Load()
+		if yield {
+			l.yield.Store(false)
+		}
 		l.turn.Unlock()
+		if yield {
+			d = l.yieldBeforeWait(d)
+		}
 		n, err := l.poller.Wait(l.events, d)
 		l.turn.Lock()
 		l.lastReady = n
@@ -390,6 +403,25 @@ func (l *Loop) run() {
 	if l.reported {
 		close(l.done)
 	}
+}
+
+// yieldBeforeWait lets the goroutines that the wakeup made runnable run
+// before a wait that may block, and returns the wait's timeout again. They
+// are Conn goroutines handed bytes or a write's completion (Loop.yield), and
+// they run on this thread at once, taking their next steps inline while the
+// loop's lock is free. Blocked in the wait instead, the loop's thread would
+// keep the P from them until the runtime took it away and started another
+// thread: two context switches, and the thread's hand-offs back and forth,
+// per round. A timer's timeout is measured again after the yield.
+func (l *Loop) yieldBeforeWait(d time.Duration) time.Duration {
+	runtime.Gosched()
+	if d < 0 {
+		return d // no timer: the events raised meanwhile woke the poller
+	}
+	l.turn.Lock()
+	d = l.timeout()
+	l.turn.Unlock()
+	return d
 }
 
 // socketOptions are the options of the sockets the loop opens (Dial, Serve):
