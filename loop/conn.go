@@ -25,6 +25,23 @@ import (
 // not paused by the output (NoBackpressure), since a net.Conn's reader and
 // writer are independent and pausing one for the other could deadlock a peer
 // that does the same.
+//
+// A Conn's Write, and a Read that asks for a read cycle, take their channel's
+// step themselves when the loop is waiting in its poller: under the loop's
+// lock, which the loop holds for everything it does on a wakeup and releases
+// only around its wait, the caller fires the same event (writeQueued,
+// readRequest) at the same table, whose actions the same performer carries
+// out: the writev, the completion, an interest change (epoll_ctl during the
+// loop's epoll_wait). What the step raises for the loop's own table (a channel
+// that left) waits for the loop, which is woken to hear it. When the lock is
+// taken, or the loop's poller is not the system's epoll (Options.NewPoller:
+// an injector's or a simulator's poller, which take no change during a wait),
+// the step is submitted to the loop as before. Only the adapter's channels
+// step off the loop: a Handler's callbacks still run on the loop goroutine.
+// And a loop whose Conns step inline yields its thread to the Conn goroutines
+// it handed bytes or a completion before it waits again, so that they run (and
+// take their next steps) on that thread rather than after the runtime moved
+// the P to another one.
 
 var (
 	_ net.Conn     = (*Conn)(nil)
@@ -222,7 +239,9 @@ func (x *ConnListener) opError(err error) error {
 
 // Conn is a net.Conn over a Channel. Its methods are safe from any goroutine
 // but, like the channel's, must not be called from a Handler callback on a loop:
-// Read and Write wait for the loop.
+// Read and Write wait for the loop. While the loop waits in its poller, a
+// Write and a Read that asks for a read cycle take their channel's step on
+// their own goroutine, under the loop's lock (see the top of conn.go).
 type Conn struct {
 	ch           *Channel
 	network      string

@@ -47,8 +47,11 @@ type Options struct {
 	// ReadBufferSize is the size of the loop's read buffer in bytes; 0 means
 	// 64 KiB.
 	ReadBufferSize int
-	// Trace, if set, is called on the loop goroutine for every transition of every
-	// machine the loop drives. It costs one nil check when unset.
+	// Trace, if set, is called for every transition of every machine the loop
+	// drives, one call at a time, in the order of the transitions, under the
+	// loop's lock: on the loop goroutine, or on the goroutine of a Conn's Read
+	// or Write that took its channel's step while the loop waited (see Conn).
+	// It costs one nil check when unset.
 	Trace func(Step)
 	// TraceRegions, if set, marks each wakeup and each transition as a region
 	// of runtime/trace while a trace is being taken: fsmkernel.wakeup, and
@@ -67,7 +70,7 @@ type Options struct {
 	// (BenchmarkEchoRecordPaired, bench/scripts/instructions.sh). 0 records
 	// nothing and costs a nil check per transition.
 	Record int
-	// DumpOn, if set, is asked on the loop goroutine about each channel whose
+	// DumpOn, if set, is asked, where Trace is called, about each channel whose
 	// table ends it (closed or abandoned) with an error, the one Err will
 	// return. If it returns a writer, the loop's recording, ending with that
 	// channel's last step, is written to it there and then, before the step's
