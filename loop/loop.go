@@ -384,10 +384,7 @@ func (l *Loop) run() {
 		}
 		l.waitNext = false
 		d := l.timeout()
-		yield := d != 0 && l.inline && l.yield.Load()
-		if yield {
-			l.yield.Store(false)
-		}
+		yield := d != 0 && l.inline && l.yield.Swap(false)
 		l.turn.Unlock()
 		if yield {
 			d = l.yieldBeforeWait(d)
@@ -408,23 +405,39 @@ func (l *Loop) run() {
 	}
 }
 
+// yieldRounds bounds the yields before a wait (yieldBeforeWait).
+const yieldRounds = 4
+
 // yieldBeforeWait lets the goroutines that the wakeup made runnable run
-// before a wait that may block, and returns the wait's timeout again. They
-// are Conn goroutines handed bytes or a write's completion (Loop.yield), and
-// they run on this thread at once, taking their next steps inline while the
-// loop's lock is free. Blocked in the wait instead, the loop's thread would
-// keep the P from them until the runtime took it away and started another
-// thread: two context switches, and the thread's hand-offs back and forth,
-// per round. A timer's timeout is measured again after the yield.
+// before a wait that may block, and returns the wait's timeout. They are Conn
+// goroutines handed bytes or a write's completion (Loop.yield), and they run
+// on this thread at once, taking their next steps inline while the loop's
+// lock is free. Blocked in the wait instead, the loop's thread would keep the
+// P from them until the runtime took it away and started another thread: two
+// context switches, and the thread's hand-offs back and forth, per round.
+//
+// One yield may come back before they have all run (the scheduler takes the
+// yielded goroutine from its global queue every 61 turns), so the loop
+// yields again while the last round saw a Conn take a step or get one
+// (beginInline sets yield too): a wait that blocked with Conn goroutines
+// still runnable would leave them, and their peers, waiting for the
+// runtime's monitor, up to 10 ms. After yieldRounds busy rounds it polls
+// instead, and comes back to yield after the wakeup. A timer's timeout is
+// measured again after the yields.
 func (l *Loop) yieldBeforeWait(d time.Duration) time.Duration {
-	runtime.Gosched()
-	if d < 0 {
-		return d // no timer: the events raised meanwhile woke the poller
+	for range yieldRounds {
+		runtime.Gosched()
+		if l.yield.Swap(false) {
+			continue
+		}
+		if d > 0 {
+			l.turn.Lock()
+			d = l.timeout()
+			l.turn.Unlock()
+		}
+		return d // with no timer, the events raised meanwhile woke the poller
 	}
-	l.turn.Lock()
-	d = l.timeout()
-	l.turn.Unlock()
-	return d
+	return 0
 }
 
 // socketOptions are the options of the sockets the loop opens (Dial, Serve):
