@@ -540,6 +540,86 @@ func (c *Channel) settleBorrowed() {
 	c.lent = false
 }
 
+// beginInline takes the loop's lock for a step of one of the loop's channels on
+// the caller's goroutine: only while the loop waits in its poller (turn is
+// free) and only when that poller takes interest changes during a wait. The
+// step is the loop's own (the same event, table and performer); what it raises
+// for the loop's table waits for the loop, since the loop's actions (closing
+// the poller, among them) belong beside no Wait: endInline wakes the loop to
+// hear them. Only a Conn steps its channel this way: a Handler's callbacks
+// keep running on the loop goroutine.
+func (l *Loop) beginInline() bool {
+	if !l.inline || !l.turn.TryLock() {
+		return false
+	}
+	l.ev.busy = true // the loop's events queue, for its next wakeup
+	l.inlineHead = l.timers.next()
+	l.yield.Store(true) // a Conn goroutine is running: the loop yields to them
+	return true
+}
+
+// endInline ends a step begun by beginInline; r is what the step's deferred
+// recover returned. A panic of the runtime is the loop's runtime fault, as on
+// the loop. The loop is woken when its table has events to hear or its next
+// timer changed: its wait was computed without them.
+func (l *Loop) endInline(r any) {
+	if r != nil {
+		if _, crash := r.(crashPanic); crash {
+			l.ev.busy = false
+			l.turn.Unlock()
+			panic(r)
+		}
+		l.ev.raise(loopEvent{ev: sm.EventloopEventRuntimeFault, cause: runtimeFault(r)})
+	}
+	l.ev.busy = false
+	wake := len(l.ev.queue) > 0 || l.timers.next() != l.inlineHead
+	l.inlineHead = nil
+	p := l.poller
+	l.turn.Unlock()
+	if wake {
+		p.Wake()
+	}
+}
+
+// writeInline is Write taken as a step on the caller's goroutine, when
+// beginInline allows it; it reports whether it did. The record is queued as
+// Send queues it, behind the writes waiting in the inbox, so done may run
+// before writeInline returns, on the caller's goroutine. For a Conn only.
+//
+// Once begun, the step is taken: a runtime panic in it is the loop's fault,
+// which fails the write held, and writeInline still reports true, so that
+// the caller does not queue the write a second time.
+func (c *Channel) writeInline(p []byte, done func(error)) (taken bool) {
+	l := c.loop
+	if !l.beginInline() {
+		return false
+	}
+	taken = true
+	defer func() { l.endInline(recover()) }()
+	c.wmu.Lock()
+	err := c.wclosed
+	c.wmu.Unlock()
+	if err != nil {
+		done(err) // as Write: the channel has ended
+		return
+	}
+	c.enqueue(p, done, false)
+	return
+}
+
+// readInline is Read taken as a step on the caller's goroutine, when
+// beginInline allows it; it reports whether it did. For a Conn only.
+func (c *Channel) readInline() (taken bool) {
+	l := c.loop
+	if !l.beginInline() {
+		return false
+	}
+	taken = true
+	defer func() { l.endInline(recover()) }()
+	c.requestRead()
+	return
+}
+
 // Read asks for one more read cycle when AutoRead is off.
 func (c *Channel) Read() {
 	c.loop.submit(request{kind: reqTask, task: c.readTask})

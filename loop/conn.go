@@ -25,6 +25,23 @@ import (
 // not paused by the output (NoBackpressure), since a net.Conn's reader and
 // writer are independent and pausing one for the other could deadlock a peer
 // that does the same.
+//
+// A Conn's Write, and a Read that asks for a read cycle, take their channel's
+// step themselves when the loop is waiting in its poller: under the loop's
+// lock, which the loop holds for everything it does on a wakeup and releases
+// only around its wait, the caller fires the same event (writeQueued,
+// readRequest) at the same table, whose actions the same performer carries
+// out: the writev, the completion, an interest change (epoll_ctl during the
+// loop's epoll_wait). What the step raises for the loop's own table (a channel
+// that left) waits for the loop, which is woken to hear it. When the lock is
+// taken, or the loop's poller is not the system's epoll (Options.NewPoller:
+// an injector's or a simulator's poller, which take no change during a wait),
+// the step is submitted to the loop as before. Only the adapter's channels
+// step off the loop: a Handler's callbacks still run on the loop goroutine.
+// And a loop whose Conns step inline yields its thread to the Conn goroutines
+// it handed bytes or a completion before it waits again, so that they run (and
+// take their next steps) on that thread rather than after the runtime moved
+// the P to another one.
 
 var (
 	_ net.Conn     = (*Conn)(nil)
@@ -222,7 +239,9 @@ func (x *ConnListener) opError(err error) error {
 
 // Conn is a net.Conn over a Channel. Its methods are safe from any goroutine
 // but, like the channel's, must not be called from a Handler callback on a loop:
-// Read and Write wait for the loop.
+// Read and Write wait for the loop. While the loop waits in its poller, a
+// Write and a Read that asks for a read cycle take their channel's step on
+// their own goroutine, under the loop's lock (see the top of conn.go).
 type Conn struct {
 	ch           *Channel
 	network      string
@@ -301,7 +320,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 		ask := !c.requested
 		c.requested = true
 		c.mu.Unlock()
-		if ask {
+		if ask && !c.ch.readInline() {
 			c.ch.Read()
 		}
 		select {
@@ -342,7 +361,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 		chunk := p[:min(len(p), connChunk)]
 		p = p[len(chunk):]
 		w := c.nextWrite(chunk)
-		c.ch.Write(w.buf, w.completeFn)
+		if !c.ch.writeInline(w.buf, w.completeFn) {
+			c.ch.Write(w.buf, w.completeFn)
+		}
 		select {
 		case err := <-w.done:
 			c.spare = w // completed and received: the channel is done with it
@@ -404,6 +425,7 @@ type connWrite struct {
 // complete marks the record before it sends: once the Write has received,
 // the record may be reused at once, and nothing of this completion may touch it.
 func (w *connWrite) complete(err error) {
+	w.c.ch.loop.yield.Store(true) // under the loop's lock: on the loop or inline
 	abandoned := !w.state.CompareAndSwap(0, 1)
 	w.done <- err
 	if abandoned {
@@ -551,29 +573,32 @@ func (h connHandler) OnActive(ch *Channel) {
 	}
 }
 
-func (h connHandler) OnRead(_ *Channel, p []byte) {
+func (h connHandler) OnRead(ch *Channel, p []byte) {
 	c := h.c
 	c.mu.Lock()
 	c.buf = append(c.buf, p...)
 	c.mu.Unlock()
 	signal(c.readable)
+	ch.loop.yield.Store(true)
 }
 
-func (h connHandler) OnReadComplete(*Channel) {
+func (h connHandler) OnReadComplete(ch *Channel) {
 	c := h.c
 	c.mu.Lock()
 	c.requested = false
 	c.mu.Unlock()
 	signal(c.readable)
+	ch.loop.yield.Store(true)
 }
 
-func (h connHandler) OnInputClosed(*Channel) {
+func (h connHandler) OnInputClosed(ch *Channel) {
 	c := h.c
 	c.mu.Lock()
 	c.eof = true
 	c.requested = false
 	c.mu.Unlock()
 	signal(c.readable)
+	ch.loop.yield.Store(true)
 }
 
 func (connHandler) OnWritabilityChanged(*Channel, bool) {}

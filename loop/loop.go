@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -46,8 +47,11 @@ type Options struct {
 	// ReadBufferSize is the size of the loop's read buffer in bytes; 0 means
 	// 64 KiB.
 	ReadBufferSize int
-	// Trace, if set, is called on the loop goroutine for every transition of every
-	// machine the loop drives. It costs one nil check when unset.
+	// Trace, if set, is called for every transition of every machine the loop
+	// drives, one call at a time, in the order of the transitions, under the
+	// loop's lock: on the loop goroutine, or on the goroutine of a Conn's Read
+	// or Write that took its channel's step while the loop waited (see Conn).
+	// It costs one nil check when unset.
 	Trace func(Step)
 	// TraceRegions, if set, marks each wakeup and each transition as a region
 	// of runtime/trace while a trace is being taken: fsmkernel.wakeup, and
@@ -66,7 +70,7 @@ type Options struct {
 	// (BenchmarkEchoRecordPaired, bench/scripts/instructions.sh). 0 records
 	// nothing and costs a nil check per transition.
 	Record int
-	// DumpOn, if set, is asked on the loop goroutine about each channel whose
+	// DumpOn, if set, is asked, where Trace is called, about each channel whose
 	// table ends it (closed or abandoned) with an error, the one Err will
 	// return. If it returns a writer, the loop's recording, ending with that
 	// channel's last step, is written to it there and then, before the step's
@@ -270,6 +274,27 @@ type Loop struct {
 	registered atomic.Int64
 	group      *Group
 	ring       *stepRing // Options.Record's; nil when it is 0
+
+	// turn is the loop's lock. The loop goroutine holds it for everything it
+	// does, from the moment the poller's Wait returns to the next Wait, and
+	// releases it only around Wait (and never once it has stopped). What is
+	// called loop-goroutine state here is state under turn: a Conn's Read or
+	// Write that finds turn free while the loop waits takes its channel's step
+	// itself, holding turn (beginInline), exactly as the loop would have.
+	turn sync.Mutex
+	// inline says that the poller takes Add, Modify and Remove while another
+	// goroutine waits in it (see concurrentControl), so that a Conn may step
+	// its channel during the loop's Wait. Written once as the loop starts,
+	// before started is closed.
+	inline bool
+	// inlineHead is the earliest timer when a step off the loop began; one
+	// that changes it must wake the loop, whose wait was set for the old one.
+	inlineHead *timer
+	// yield: a Conn's goroutine was handed bytes, an end or a write's
+	// completion since the last blocking wait; on a loop whose Conns step
+	// inline, the loop yields its thread before the next one
+	// (yieldBeforeWait). Set from any goroutine.
+	yield atomic.Bool
 }
 
 // New starts a loop. It panics if opts is invalid (see Options.Validate);
@@ -326,10 +351,14 @@ func (l *Loop) Wait() error {
 
 // run is the loop goroutine. It only ever returns once the machine is stopped.
 func (l *Loop) run() {
+	// The loop holds its lock while it works; it stays held once the loop has
+	// stopped, so that no step is taken off the loop after that.
+	l.turn.Lock()
 	p, err := l.opts.NewPoller()
 	l.mu.Lock()
 	l.poller = p
 	l.mu.Unlock()
+	l.inline = err == nil && concurrentControl(p)
 	out := sm.PollerControlResultOk
 	if err != nil {
 		out = sockets.ClassifyPollerControl(err)
@@ -354,7 +383,14 @@ func (l *Loop) run() {
 			l.waitNext = true
 		}
 		l.waitNext = false
-		n, err := l.poller.Wait(l.events, l.timeout())
+		d := l.timeout()
+		yield := d != 0 && l.inline && l.yield.Swap(false)
+		l.turn.Unlock()
+		if yield {
+			d = l.yieldBeforeWait(d)
+		}
+		n, err := l.poller.Wait(l.events, d)
+		l.turn.Lock()
 		l.lastReady = n
 		if l.tracing() {
 			r := traceRegion(regionWakeup, "")
@@ -367,6 +403,41 @@ func (l *Loop) run() {
 	if l.reported {
 		close(l.done)
 	}
+}
+
+// yieldRounds bounds the yields before a wait (yieldBeforeWait).
+const yieldRounds = 4
+
+// yieldBeforeWait lets the goroutines that the wakeup made runnable run
+// before a wait that may block, and returns the wait's timeout. They are Conn
+// goroutines handed bytes or a write's completion (Loop.yield), and they run
+// on this thread at once, taking their next steps inline while the loop's
+// lock is free. Blocked in the wait instead, the loop's thread would keep the
+// P from them until the runtime took it away and started another thread: two
+// context switches, and the thread's hand-offs back and forth, per round.
+//
+// One yield may come back before they have all run (the scheduler takes the
+// yielded goroutine from its global queue every 61 turns), so the loop
+// yields again while the last round saw a Conn take a step or get one
+// (beginInline sets yield too): a wait that blocked with Conn goroutines
+// still runnable would leave them, and their peers, waiting for the
+// runtime's monitor, up to 10 ms. After yieldRounds busy rounds it polls
+// instead, and comes back to yield after the wakeup. A timer's timeout is
+// measured again after the yields.
+func (l *Loop) yieldBeforeWait(d time.Duration) time.Duration {
+	for range yieldRounds {
+		runtime.Gosched()
+		if l.yield.Swap(false) {
+			continue
+		}
+		if d > 0 {
+			l.turn.Lock()
+			d = l.timeout()
+			l.turn.Unlock()
+		}
+		return d // with no timer, the events raised meanwhile woke the poller
+	}
+	return 0
 }
 
 // socketOptions are the options of the sockets the loop opens (Dial, Serve):
@@ -411,14 +482,7 @@ func (l *Loop) feed(e loopEvent) {
 func (l *Loop) step(e loopEvent) {
 	defer func() {
 		if r := recover(); r != nil {
-			if c, ok := r.(crashPanic); ok {
-				panic(c) // the crash policy: the diagnostic stops the process
-			}
-			err := fmt.Errorf("loop: runtime fault: %v\n%s", r, debug.Stack())
-			if pe, ok := r.(*panicError); ok {
-				err = pe
-			}
-			l.ev.raise(loopEvent{ev: sm.EventloopEventRuntimeFault, cause: err})
+			l.ev.raise(loopEvent{ev: sm.EventloopEventRuntimeFault, cause: runtimeFault(r)})
 		}
 	}()
 	if e.ev == sm.EventloopEventChannelClosed && l.registered.Load() == 0 && !l.ev.queued(isChannelClosed) {
@@ -446,6 +510,19 @@ func (l *Loop) step(e loopEvent) {
 	}
 	l.current = e
 	acts.PerformOn(loopPerformer{l})
+}
+
+// runtimeFault is the cause of the runtime fault a panic recovered from a
+// step becomes. A crash policy's diagnostic is raised again: it stops the
+// process.
+func runtimeFault(r any) error {
+	if c, ok := r.(crashPanic); ok {
+		panic(c)
+	}
+	if pe, ok := r.(*panicError); ok {
+		return pe
+	}
+	return fmt.Errorf("loop: runtime fault: %v\n%s", r, debug.Stack())
 }
 
 // rejected answers a request the table refused: its sender gets the error.

@@ -21,7 +21,11 @@ type PollEvent struct {
 // Every method but Wake and FD belongs to the loop's goroutine: Add, Modify,
 // Remove and Wait are never called concurrently with each other, and Close or
 // Forget only after the last Wait has returned. Wake may race with all of them,
-// Close and Forget included.
+// Close and Forget included. The one exception is the loop's own poller on
+// Linux (NewPoller's epoll): on it, a Conn that steps its channel while the
+// loop waits calls Modify and Remove during Wait, as epoll allows; a Poller
+// given by Options.NewPoller (a wrapper's, a simulator's) keeps this contract.
+// Either way no two of Add, Modify and Remove are ever concurrent.
 //
 // The backends differ where the kernels do, and the loop must allow for both:
 //   - epoll reports one event per descriptor; kqueue one per filter, so a

@@ -322,3 +322,8 @@ func pollClose(sys pollSyscalls, fd int) error {
 	}
 	return nil
 }
+
+// concurrentControl reports whether p takes Add, Modify and Remove while
+// another goroutine waits in it. kqPoller does not: Modify writes the token
+// table that Wait reads. The Conns of its loops leave every step to the loop.
+func concurrentControl(Poller) bool { return false }

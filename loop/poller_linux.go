@@ -313,3 +313,18 @@ func pollClose(sys pollSyscalls, fd int) error {
 	}
 	return nil
 }
+
+// concurrentControl reports whether p takes Add, Modify and Remove from one
+// goroutine while another waits in it, beyond the contract of Poller: the
+// system's epoll over the real system calls does (epoll_ctl during epoll_wait
+// is defined, and the scratch of control and of Wait are separate fields).
+// Any other Poller, a wrapper's or a simulator's, is held to the contract,
+// and the Conns of its loop leave every step to the loop.
+func concurrentControl(p Poller) bool {
+	e, ok := p.(*epoller)
+	if !ok {
+		return false
+	}
+	_, real := e.sys.(pollSystem)
+	return real
+}

@@ -22,3 +22,6 @@ const (
 	pollControlCall = "poller"
 	pollRemoveCall  = "poller removal"
 )
+
+// concurrentControl: there is no poller here.
+func concurrentControl(Poller) bool { return false }
