@@ -528,7 +528,7 @@ func (ck *checker) deliver(s int32, st []int32, d delivery, l label) bool {
 		ck.violate(PropSyncAccepted, s, &l, "the synchronised event is rejected: %s", what())
 		return false
 	}
-	if c.terminal[conf] && (len(row.Do) > 0 || int(t.next) != conf) {
+	if c.terminal(conf) && (len(row.Do) > 0 || int(t.next) != conf) {
 		ck.violate(PropTerminalQuiet, s, &l, "a terminal configuration acts or leaves: %s (row %s)", what(), rowPos(row))
 		return false
 	}
@@ -573,7 +573,7 @@ func (ck *checker) checkState(s int32) {
 	st := ck.stateAt(s)
 	for i, in := range ck.insts {
 		conf := int(st[2*i])
-		if inv := in.c.inv[conf]; inv >= 0 {
+		if inv := in.c.invariant(conf); inv >= 0 {
 			iv := &in.c.m.Invariants[inv]
 			if cex := ck.violate(PropInvariants, s, nil, "invariant %q (%s:%d:%d) does not hold in %s%s", iv.Name, iv.Pos.File, iv.Pos.Line, iv.Pos.Col, ck.instName(i), in.c.sp.Describe(conf)); cex != nil {
 				cex.invariant = iv.Name
@@ -582,14 +582,14 @@ func (ck *checker) checkState(s int32) {
 	}
 	if o := ck.pr.Outlives; o != nil {
 		for _, i := range ck.groups[o.Component] {
-			if !ck.insts[i].c.terminal[st[2*i]] {
+			if !ck.insts[i].c.terminal(int(st[2*i])) {
 				continue
 			}
 			for _, other := range o.Others {
 				for _, j := range ck.groups[other] {
 					c := ck.insts[j].c
 					conf := int(st[2*j])
-					if !c.terminal[conf] && !c.isInitialState(conf) {
+					if !c.terminal(conf) && !c.isInitialState(conf) {
 						ck.violate(PropOutlives, s, nil, "%s is terminal while %s is %s", strings.TrimSuffix(ck.instName(i), "."), strings.TrimSuffix(ck.instName(j), "."), c.sp.Describe(conf))
 					}
 				}
@@ -601,7 +601,7 @@ func (ck *checker) checkState(s int32) {
 func (ck *checker) allTerminal(s int32) bool {
 	st := ck.stateAt(s)
 	for i, in := range ck.insts {
-		if !in.c.terminal[st[2*i]] {
+		if !in.c.terminal(int(st[2*i])) {
 			return false
 		}
 	}

@@ -6,8 +6,10 @@ import (
 	"github.com/fsmkernel/fsmkernel/gen"
 )
 
-// compiled is a machine's transition relation as dense tables over its
-// configurations, so the product search does array lookups, not interpretation.
+// compiled is a machine's transition relation as tables over its
+// configurations, filled as the search reaches them, so the product search does
+// array lookups, not interpretation. A configuration's answers take room only
+// once it is reached: most of a machine's configurations never are.
 
 const (
 	noAnswer   = -1
@@ -28,9 +30,9 @@ type compiled struct {
 	ncells                 int   // (event, outcome) pairs
 	cellBase               []int // first cell of each event
 	cellEvent, cellOutcome []int
-	table                  []transition // [conf*ncells + cell]
-	terminal               []bool       // per configuration
-	inv                    []int        // per configuration: first violated invariant, or -1
+	block                  []int32      // per configuration: 1 + its block of ncells answers in table, 0 before it is reached
+	table                  []transition // the reached configurations' answers, ncells each
+	inv                    []int32      // per configuration: first violated invariant, -1 for none, invUnknown before it is asked
 	initial                []int
 
 	// Monitors of the action properties, packed into one int per instance.
@@ -46,7 +48,13 @@ type compiled struct {
 // at returns the answer of configuration conf to cell, computing it on first use:
 // most configurations of a machine are never reached.
 func (c *compiled) at(conf, cell int) transition {
-	t := &c.table[conf*c.ncells+cell]
+	b := c.block[conf]
+	if b == 0 {
+		c.table = append(c.table, make([]transition, c.ncells)...)
+		b = int32(len(c.table) / c.ncells)
+		c.block[conf] = b
+	}
+	t := &c.table[int(b-1)*c.ncells+cell]
 	if t.done {
 		return *t
 	}
@@ -94,8 +102,13 @@ func (c *compiled) answering(conf, cell int) []int {
 	return rows
 }
 
-// maxTable bounds the dense transition table of one machine.
-const maxTable = 64 << 20
+// maxConfigurations bounds a machine's configurations (the product of its
+// state count and its variables' domains): the per-configuration index costs 8
+// bytes each, whether or not the configuration is reached.
+const maxConfigurations = 1 << 26
+
+// invUnknown marks a configuration whose invariants were not evaluated yet.
+const invUnknown = -2
 
 func compile(pkg *gen.Package, m *gen.Machine) (*compiled, error) {
 	sp, err := gen.NewSpace(m)
@@ -111,25 +124,16 @@ func compile(pkg *gen.Package, m *gen.Machine) (*compiled, error) {
 			c.ncells++
 		}
 	}
-	if c.nconf*c.ncells > maxTable {
-		return nil, fmt.Errorf("verify: machine %q has %d configurations x %d cells; too many to check", m.Name, c.nconf, c.ncells)
+	if c.nconf > maxConfigurations {
+		return nil, fmt.Errorf("verify: machine %q has %d configurations (states x variable domains), more than the %d the checker indexes", m.Name, c.nconf, maxConfigurations)
 	}
-	c.table = make([]transition, c.nconf*c.ncells)
-	c.terminal = make([]bool, c.nconf)
-	c.inv = make([]int, c.nconf)
+	c.block = make([]int32, c.nconf)
+	c.inv = make([]int32, c.nconf)
+	for i := range c.inv {
+		c.inv[i] = invUnknown
+	}
 	c.vals = make([]int, len(m.Vars))
 	c.next = make([]int, len(m.Vars))
-	for conf := 0; conf < c.nconf; conf++ {
-		s := sp.Decode(conf, c.vals)
-		c.terminal[conf] = m.States[s].Terminal
-		c.inv[conf] = -1
-		for i, inv := range m.Invariants {
-			if inv.Expr.Eval(s, c.vals) == 0 {
-				c.inv[conf] = i
-				break
-			}
-		}
-	}
 	c.initial = sp.Initial()
 	seenEvent := map[int]bool{}
 	for a, act := range m.Actions {
@@ -153,6 +157,29 @@ func compile(pkg *gen.Package, m *gen.Machine) (*compiled, error) {
 		}
 	}
 	return c, nil
+}
+
+// terminal reports whether configuration conf is in a terminal state.
+func (c *compiled) terminal(conf int) bool {
+	return c.m.States[conf/c.sp.NVals].Terminal
+}
+
+// invariant returns the first invariant configuration conf violates, or -1,
+// evaluating them on first use.
+func (c *compiled) invariant(conf int) int {
+	if v := c.inv[conf]; v != invUnknown {
+		return int(v)
+	}
+	s := c.sp.Decode(conf, c.vals)
+	v := -1
+	for i, inv := range c.m.Invariants {
+		if inv.Expr.Eval(s, c.vals) == 0 {
+			v = i
+			break
+		}
+	}
+	c.inv[conf] = int32(v)
+	return v
 }
 
 // initialWith returns the initial configurations whose options agree with fixed

@@ -223,7 +223,7 @@ func (ck *checker) initialObligations(st []int32) (*oblMon, *gen.Term) {
 // moments: its run has ended.
 func (ck *checker) obligate(s int32, st []int32, d delivery, conf int, row *gen.Row, l label, what func() string) bool {
 	in := ck.insts[d.inst]
-	if !ck.oblComp[in.comp] || in.c.terminal[conf] {
+	if !ck.oblComp[in.comp] || in.c.terminal(conf) {
 		return true
 	}
 	m := in.c.m

@@ -348,7 +348,7 @@ func (r *scriptRun) fire(line int, text string, fields []string) (*scriptStep, b
 		}
 	}
 	if cmd == "fire" && !st.rejected {
-		if inv := in.c.inv[in.st[0]]; inv >= 0 {
+		if inv := in.c.invariant(int(in.st[0])); inv >= 0 {
 			iv := &in.m.Invariants[inv]
 			r.failf(line, "%s\n    invariant %q (%s) violated in %s", text, iv.Name, posLine(iv.Pos), in.c.sp.Describe(int(in.st[0])))
 		}
@@ -425,7 +425,7 @@ func (in *scriptInst) successors(st []int32, f func(next []int32) bool) bool {
 // allTerminal reports whether every instance of st is terminal.
 func (in *scriptInst) allTerminal(st []int32) bool {
 	for i, x := range in.ck.insts {
-		if !x.c.terminal[st[2*i]] {
+		if !x.c.terminal(int(st[2*i])) {
 			return false
 		}
 	}
@@ -706,7 +706,7 @@ func (r *scriptRun) holds(line int, text string, in *scriptInst, stepText string
 		}
 		switch p {
 		case "invariants":
-			if inv := in.c.inv[in.st[0]]; inv >= 0 {
+			if inv := in.c.invariant(int(in.st[0])); inv >= 0 {
 				iv := &m.Invariants[inv]
 				fail(fmt.Sprintf("invariant %q (%s) does not hold in %s", iv.Name, posLine(iv.Pos), here))
 			}
