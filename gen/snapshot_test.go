@@ -348,6 +348,7 @@ func TestChannelSnapshotRejections(t *testing.T) {
 		return 0
 	}
 	hex := func(b []byte) string { return fmt.Sprintf("%x", b) }
+	n := len(good) // a header of 10 bytes, then one per variable
 	var states []string
 	for _, st := range s.m.States {
 		states = append(states, st.Name)
@@ -357,13 +358,13 @@ func TestChannelSnapshotRejections(t *testing.T) {
 		want    string
 		foreign bool
 	}{
-		{nil, "empty: a snapshot has 25 bytes", false},
+		{nil, fmt.Sprintf("empty: a snapshot has %d bytes", n), false},
 		{edit(0, 2), "format version 2; this code reads version 1", true},
-		{good[:5], "truncated: 5 bytes of 25", false},
+		{good[:5], fmt.Sprintf("truncated: 5 bytes of %d", n), false},
 		{loop, "taken of another machine (machine fingerprint " + hex(loop[1:5]) + ", want " + hex(good[1:5]) + ")", true},
 		{edit(8, good[8]^1), "taken of another version of the table (table fingerprint " + hex(append(bytes.Clone(good[5:8]), good[8]^1)) + ", want " + hex(good[5:9]) + ")", true},
-		{good[:24], "truncated: 24 bytes of 25", false},
-		{append(bytes.Clone(good), 0), "extra bytes: 26 bytes instead of 25", false},
+		{good[:n-1], fmt.Sprintf("truncated: %d bytes of %d", n-1, n), false},
+		{append(bytes.Clone(good), 0), fmt.Sprintf("extra bytes: %d bytes instead of %d", n+1, n), false},
 		{edit(9, byte(len(states))), fmt.Sprintf("state: %d is out of range 0..%d (%s)", len(states), len(states)-1, strings.Join(states, ", ")), false},
 		{edit(field("autoRead"), 2), "variable autoRead: 2 is out of range 0..1 (false, true)", false},
 		{edit(field("output"), 255), "variable output: 255 is out of range 0..2 (idle, flushing, armed)", false},

@@ -98,6 +98,10 @@ const (
 	ChannelEventReadBudgetSpent
 	// ChannelEventReadRequest: The user asked for one more read cycle (read(); meaningful when auto-read is off).
 	ChannelEventReadRequest
+	// ChannelEventPauseRead: The user paused auto-read (pauseReading(): a consumer whose buffer is full); meaningful when auto-read is on.
+	ChannelEventPauseRead
+	// ChannelEventResumeRead: The user resumed auto-read after pauseRead.
+	ChannelEventResumeRead
 	// ChannelEventWriteQueued: The user queued bytes and flushed them; the outcome says whether the queue is now above the high watermark, so that the row that accepts the write also pauses reading before anything else happens (output is bounded by the high watermark plus the write that crossed it).
 	ChannelEventWriteQueued
 	// ChannelEventWrote: The result of the writev(2) issued by writeSocket.
@@ -123,9 +127,9 @@ const (
 	// ChannelEventHandlerPanicked: A user callback of this channel panicked; the runtime recovered it at the callback boundary. (abnormal)
 	ChannelEventHandlerPanicked
 )
-const _ChannelEvent_name = "registeredconnectCalledconnectCheckedconnectDeadlinereadablewritablereadableEOFHinthangupreadtimerFiredreadContinuereadBudgetSpentreadRequestwriteQueuedwrotelowWatermarkdrainclosederegisteredreleasedpollerControlFailedloopFailedforcedShutdowndescriptorInvalidatedhandlerPanicked"
+const _ChannelEvent_name = "registeredconnectCalledconnectCheckedconnectDeadlinereadablewritablereadableEOFHinthangupreadtimerFiredreadContinuereadBudgetSpentreadRequestpauseReadresumeReadwriteQueuedwrotelowWatermarkdrainclosederegisteredreleasedpollerControlFailedloopFailedforcedShutdowndescriptorInvalidatedhandlerPanicked"
 
-var _ChannelEvent_index = [...]uint16{0, 10, 23, 37, 52, 60, 68, 83, 89, 93, 103, 115, 130, 141, 152, 157, 169, 174, 179, 191, 199, 218, 228, 242, 263, 278}
+var _ChannelEvent_index = [...]uint16{0, 10, 23, 37, 52, 60, 68, 83, 89, 93, 103, 115, 130, 141, 150, 160, 171, 176, 188, 193, 198, 210, 218, 237, 247, 261, 282, 297}
 
 func (x ChannelEvent) String() string {
 	if int(x) >= len(_ChannelEvent_index)-1 {
@@ -151,22 +155,24 @@ func _() {
 	_ = x[ChannelEventReadContinue-10]
 	_ = x[ChannelEventReadBudgetSpent-11]
 	_ = x[ChannelEventReadRequest-12]
-	_ = x[ChannelEventWriteQueued-13]
-	_ = x[ChannelEventWrote-14]
-	_ = x[ChannelEventLowWatermark-15]
-	_ = x[ChannelEventDrain-16]
-	_ = x[ChannelEventClose-17]
-	_ = x[ChannelEventDeregistered-18]
-	_ = x[ChannelEventReleased-19]
-	_ = x[ChannelEventPollerControlFailed-20]
-	_ = x[ChannelEventLoopFailed-21]
-	_ = x[ChannelEventForcedShutdown-22]
-	_ = x[ChannelEventDescriptorInvalidated-23]
-	_ = x[ChannelEventHandlerPanicked-24]
+	_ = x[ChannelEventPauseRead-13]
+	_ = x[ChannelEventResumeRead-14]
+	_ = x[ChannelEventWriteQueued-15]
+	_ = x[ChannelEventWrote-16]
+	_ = x[ChannelEventLowWatermark-17]
+	_ = x[ChannelEventDrain-18]
+	_ = x[ChannelEventClose-19]
+	_ = x[ChannelEventDeregistered-20]
+	_ = x[ChannelEventReleased-21]
+	_ = x[ChannelEventPollerControlFailed-22]
+	_ = x[ChannelEventLoopFailed-23]
+	_ = x[ChannelEventForcedShutdown-24]
+	_ = x[ChannelEventDescriptorInvalidated-25]
+	_ = x[ChannelEventHandlerPanicked-26]
 }
 
 // ChannelEventCount is the number of events.
-const ChannelEventCount = 25
+const ChannelEventCount = 27
 
 // Abnormal reports whether e belongs to the abnormal group, which every non-terminal
 // state answers with a transition.
@@ -721,6 +727,8 @@ type ChannelVars struct {
 	PanicPolicy ChannelPanicPolicy
 	// ReadRequested: With auto-read off, the user asked for a read cycle that has not delivered yet.
 	ReadRequested bool
+	// ReadPaused: With auto-read on, the user paused reading (pauseRead) and has not resumed it: read interest stays off, as backpressure keeps it off.
+	ReadPaused bool
 	// ReadArmed: Read interest is armed in the poller.
 	ReadArmed bool
 	// Delivered: The current read cycle delivered at least one read.
@@ -1099,7 +1107,7 @@ var channelRejects = [...]RejectedError{
 const channelOutcomeStride = 8
 
 // channelEventOutcomes is the number of outcomes each event carries (1 for none).
-var channelEventOutcomes = [ChannelEventCount]uint8{6, 7, 7, 1, 1, 1, 1, 1, 8, 3, 1, 1, 1, 2, 8, 1, 1, 1, 6, 3, 6, 1, 1, 1, 1}
+var channelEventOutcomes = [ChannelEventCount]uint8{6, 7, 7, 1, 1, 1, 1, 1, 8, 3, 1, 1, 1, 1, 1, 2, 8, 1, 1, 1, 6, 3, 6, 1, 1, 1, 1}
 
 // channelCell is the precomputed answer of one cell; direct is false where the
 // rows must be evaluated (guards, updates, rejects).
@@ -1112,232 +1120,242 @@ type channelCell struct {
 // channelCells holds the cells answered without evaluation, indexed by
 // (state*EventCount+event)*OutcomeStride+outcome.
 var channelCells = [ChannelStateCount * ChannelEventCount * channelOutcomeStride]channelCell{
-	209:  {acts: ChannelActions{w0: 0x1201 /* armWrite */}, next: ChannelStateConnecting, direct: true},                    /* connecting connectCalled(inProgress) */
-	217:  {acts: ChannelActions{w0: 0x140e02 /* countSpurious, rearmWrite */}, next: ChannelStateConnecting, direct: true}, /* connecting connectChecked(inProgress) */
-	232:  {next: ChannelStateConnecting, direct: true},                                                                     /* connecting readable */
-	240:  {acts: ChannelActions{w0: 0x301 /* checkConnect */}, next: ChannelStateConnecting, direct: true},                 /* connecting writable */
-	248:  {next: ChannelStateConnecting, direct: true},                                                                     /* connecting readableEOFHint */
-	256:  {acts: ChannelActions{w0: 0x301 /* checkConnect */}, next: ChannelStateConnecting, direct: true},                 /* connecting hangup */
-	360:  {next: ChannelStateConnecting, direct: true},                                                                     /* connecting pollerControlFailed(ok) */
-	424:  {next: ChannelStateActive, direct: true},                                                                         /* active connectDeadline */
-	474:  {acts: ChannelActions{w0: 0x601 /* startTimer */}, next: ChannelStateActive, direct: true},                       /* active timerFired(notYet) */
-	480:  {next: ChannelStateActive, direct: true},                                                                         /* active readContinue */
-	488:  {next: ChannelStateActive, direct: true},                                                                         /* active readBudgetSpent */
-	560:  {next: ChannelStateActive, direct: true},                                                                         /* active pollerControlFailed(ok) */
-	624:  {next: ChannelStateReading, direct: true},                                                                        /* reading connectDeadline */
-	632:  {next: ChannelStateReading, direct: true},                                                                        /* reading readable */
-	648:  {next: ChannelStateReading, direct: true},                                                                        /* reading readableEOFHint */
-	656:  {next: ChannelStateReading, direct: true},                                                                        /* reading hangup */
-	668:  {acts: ChannelActions{w0: 0xa01 /* readSocket */}, next: ChannelStateReading, direct: true},                      /* reading read(interrupted) */
-	674:  {acts: ChannelActions{w0: 0x601 /* startTimer */}, next: ChannelStateReading, direct: true},                      /* reading timerFired(notYet) */
-	760:  {next: ChannelStateReading, direct: true},                                                                        /* reading pollerControlFailed(ok) */
-	824:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed connectDeadline */
-	832:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readable */
-	848:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readableEOFHint */
-	874:  {acts: ChannelActions{w0: 0x601 /* startTimer */}, next: ChannelStateInputClosed, direct: true},                  /* inputClosed timerFired(notYet) */
-	880:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readContinue */
-	888:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readBudgetSpent */
-	896:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readRequest */
-	960:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed pollerControlFailed(ok) */
-	1024: {next: ChannelStateDraining, direct: true},                                                                       /* draining connectDeadline */
-	1032: {next: ChannelStateDraining, direct: true},                                                                       /* draining readable */
-	1048: {next: ChannelStateDraining, direct: true},                                                                       /* draining readableEOFHint */
-	1074: {acts: ChannelActions{w0: 0x601 /* startTimer */}, next: ChannelStateDraining, direct: true},                     /* draining timerFired(notYet) */
-	1080: {next: ChannelStateDraining, direct: true},                                                                       /* draining readContinue */
-	1088: {next: ChannelStateDraining, direct: true},                                                                       /* draining readBudgetSpent */
-	1096: {next: ChannelStateDraining, direct: true},                                                                       /* draining readRequest */
-	1128: {next: ChannelStateDraining, direct: true},                                                                       /* draining drain */
-	1160: {next: ChannelStateDraining, direct: true},                                                                       /* draining pollerControlFailed(ok) */
-	1208: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(connected) */
-	1209: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(inProgress) */
-	1210: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(refused) */
-	1211: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(unreachable) */
-	1212: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(timedOut) */
-	1213: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(descriptorInvalid) */
-	1214: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(otherError) */
-	1216: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(connected) */
-	1217: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(inProgress) */
-	1218: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(refused) */
-	1219: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(unreachable) */
-	1220: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(timedOut) */
-	1221: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(descriptorInvalid) */
-	1222: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(otherError) */
-	1224: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectDeadline */
-	1232: {next: ChannelStateClosing, direct: true},                                                                        /* closing readable */
-	1240: {next: ChannelStateClosing, direct: true},                                                                        /* closing writable */
-	1248: {next: ChannelStateClosing, direct: true},                                                                        /* closing readableEOFHint */
-	1256: {next: ChannelStateClosing, direct: true},                                                                        /* closing hangup */
-	1264: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(data) */
-	1265: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(dataShort) */
-	1266: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(wouldBlock) */
-	1267: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(eof) */
-	1268: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(interrupted) */
-	1269: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(reset) */
-	1270: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(descriptorInvalid) */
-	1271: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(otherError) */
-	1272: {next: ChannelStateClosing, direct: true},                                                                        /* closing timerFired(idle) */
-	1273: {next: ChannelStateClosing, direct: true},                                                                        /* closing timerFired(writeStalled) */
-	1274: {next: ChannelStateClosing, direct: true},                                                                        /* closing timerFired(notYet) */
-	1280: {next: ChannelStateClosing, direct: true},                                                                        /* closing readContinue */
-	1288: {next: ChannelStateClosing, direct: true},                                                                        /* closing readBudgetSpent */
-	1296: {next: ChannelStateClosing, direct: true},                                                                        /* closing readRequest */
-	1312: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(drained) */
-	1313: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(partial) */
-	1314: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(wouldBlock) */
-	1315: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(interrupted) */
-	1316: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(brokenPipe) */
-	1317: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(reset) */
-	1318: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(descriptorInvalid) */
-	1319: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(otherError) */
-	1320: {next: ChannelStateClosing, direct: true},                                                                        /* closing lowWatermark */
-	1328: {next: ChannelStateClosing, direct: true},                                                                        /* closing drain */
-	1336: {next: ChannelStateClosing, direct: true},                                                                        /* closing close */
-	1360: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(ok) */
-	1361: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(descriptorInvalid) */
-	1362: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(alreadyRegistered) */
-	1363: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(notRegistered) */
-	1364: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(exhausted) */
-	1365: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(otherError) */
-	1376: {next: ChannelStateClosing, direct: true},                                                                        /* closing forcedShutdown */
-	1384: {next: ChannelStateClosing, direct: true},                                                                        /* closing descriptorInvalidated */
-	1400: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(ok) */
-	1401: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(descriptorInvalid) */
-	1402: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(alreadyRegistered) */
-	1403: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(notRegistered) */
-	1404: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(exhausted) */
-	1405: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(otherError) */
-	1408: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(connected) */
-	1409: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(inProgress) */
-	1410: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(refused) */
-	1411: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(unreachable) */
-	1412: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(timedOut) */
-	1413: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(descriptorInvalid) */
-	1414: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(otherError) */
-	1416: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(connected) */
-	1417: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(inProgress) */
-	1418: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(refused) */
-	1419: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(unreachable) */
-	1420: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(timedOut) */
-	1421: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(descriptorInvalid) */
-	1422: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(otherError) */
-	1424: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectDeadline */
-	1432: {next: ChannelStateClosed, direct: true},                                                                         /* closed readable */
-	1440: {next: ChannelStateClosed, direct: true},                                                                         /* closed writable */
-	1448: {next: ChannelStateClosed, direct: true},                                                                         /* closed readableEOFHint */
-	1456: {next: ChannelStateClosed, direct: true},                                                                         /* closed hangup */
-	1464: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(data) */
-	1465: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(dataShort) */
-	1466: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(wouldBlock) */
-	1467: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(eof) */
-	1468: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(interrupted) */
-	1469: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(reset) */
-	1470: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(descriptorInvalid) */
-	1471: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(otherError) */
-	1472: {next: ChannelStateClosed, direct: true},                                                                         /* closed timerFired(idle) */
-	1473: {next: ChannelStateClosed, direct: true},                                                                         /* closed timerFired(writeStalled) */
-	1474: {next: ChannelStateClosed, direct: true},                                                                         /* closed timerFired(notYet) */
-	1480: {next: ChannelStateClosed, direct: true},                                                                         /* closed readContinue */
-	1488: {next: ChannelStateClosed, direct: true},                                                                         /* closed readBudgetSpent */
-	1496: {next: ChannelStateClosed, direct: true},                                                                         /* closed readRequest */
-	1512: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(drained) */
-	1513: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(partial) */
-	1514: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(wouldBlock) */
-	1515: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(interrupted) */
-	1516: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(brokenPipe) */
-	1517: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(reset) */
-	1518: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(descriptorInvalid) */
-	1519: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(otherError) */
-	1520: {next: ChannelStateClosed, direct: true},                                                                         /* closed lowWatermark */
-	1528: {next: ChannelStateClosed, direct: true},                                                                         /* closed drain */
-	1536: {next: ChannelStateClosed, direct: true},                                                                         /* closed close */
-	1544: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(ok) */
-	1545: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(descriptorInvalid) */
-	1546: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(alreadyRegistered) */
-	1547: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(notRegistered) */
-	1548: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(exhausted) */
-	1549: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(otherError) */
-	1552: {next: ChannelStateClosed, direct: true},                                                                         /* closed released(closed) */
-	1553: {next: ChannelStateClosed, direct: true},                                                                         /* closed released(descriptorInvalid) */
-	1554: {next: ChannelStateClosed, direct: true},                                                                         /* closed released(otherError) */
-	1560: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(ok) */
-	1561: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(descriptorInvalid) */
-	1562: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(alreadyRegistered) */
-	1563: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(notRegistered) */
-	1564: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(exhausted) */
-	1565: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(otherError) */
-	1568: {next: ChannelStateClosed, direct: true},                                                                         /* closed loopFailed */
-	1576: {next: ChannelStateClosed, direct: true},                                                                         /* closed forcedShutdown */
-	1584: {next: ChannelStateClosed, direct: true},                                                                         /* closed descriptorInvalidated */
-	1592: {next: ChannelStateClosed, direct: true},                                                                         /* closed handlerPanicked */
-	1600: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(ok) */
-	1601: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(descriptorInvalid) */
-	1602: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(alreadyRegistered) */
-	1603: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(notRegistered) */
-	1604: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(exhausted) */
-	1605: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(otherError) */
-	1608: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(connected) */
-	1609: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(inProgress) */
-	1610: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(refused) */
-	1611: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(unreachable) */
-	1612: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(timedOut) */
-	1613: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(descriptorInvalid) */
-	1614: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(otherError) */
-	1616: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(connected) */
-	1617: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(inProgress) */
-	1618: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(refused) */
-	1619: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(unreachable) */
-	1620: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(timedOut) */
-	1621: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(descriptorInvalid) */
-	1622: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(otherError) */
-	1624: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectDeadline */
-	1632: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readable */
-	1640: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned writable */
-	1648: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readableEOFHint */
-	1656: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned hangup */
-	1664: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(data) */
-	1665: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(dataShort) */
-	1666: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(wouldBlock) */
-	1667: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(eof) */
-	1668: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(interrupted) */
-	1669: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(reset) */
-	1670: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(descriptorInvalid) */
-	1671: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(otherError) */
-	1672: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned timerFired(idle) */
-	1673: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned timerFired(writeStalled) */
-	1674: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned timerFired(notYet) */
-	1680: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readContinue */
-	1688: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readBudgetSpent */
-	1696: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readRequest */
-	1712: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(drained) */
-	1713: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(partial) */
-	1714: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(wouldBlock) */
-	1715: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(interrupted) */
-	1716: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(brokenPipe) */
-	1717: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(reset) */
-	1718: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(descriptorInvalid) */
-	1719: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(otherError) */
-	1720: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned lowWatermark */
-	1728: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned drain */
-	1736: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned close */
-	1744: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(ok) */
-	1745: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(descriptorInvalid) */
-	1746: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(alreadyRegistered) */
-	1747: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(notRegistered) */
-	1748: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(exhausted) */
-	1749: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(otherError) */
-	1752: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned released(closed) */
-	1753: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned released(descriptorInvalid) */
-	1754: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned released(otherError) */
-	1760: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(ok) */
-	1761: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(descriptorInvalid) */
-	1762: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(alreadyRegistered) */
-	1763: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(notRegistered) */
-	1764: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(exhausted) */
-	1765: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(otherError) */
-	1768: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned loopFailed */
-	1776: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned forcedShutdown */
-	1784: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned descriptorInvalidated */
-	1792: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned handlerPanicked */
+	225:  {acts: ChannelActions{w0: 0x1201 /* armWrite */}, next: ChannelStateConnecting, direct: true},                    /* connecting connectCalled(inProgress) */
+	233:  {acts: ChannelActions{w0: 0x140e02 /* countSpurious, rearmWrite */}, next: ChannelStateConnecting, direct: true}, /* connecting connectChecked(inProgress) */
+	248:  {next: ChannelStateConnecting, direct: true},                                                                     /* connecting readable */
+	256:  {acts: ChannelActions{w0: 0x301 /* checkConnect */}, next: ChannelStateConnecting, direct: true},                 /* connecting writable */
+	264:  {next: ChannelStateConnecting, direct: true},                                                                     /* connecting readableEOFHint */
+	272:  {acts: ChannelActions{w0: 0x301 /* checkConnect */}, next: ChannelStateConnecting, direct: true},                 /* connecting hangup */
+	392:  {next: ChannelStateConnecting, direct: true},                                                                     /* connecting pollerControlFailed(ok) */
+	456:  {next: ChannelStateActive, direct: true},                                                                         /* active connectDeadline */
+	506:  {acts: ChannelActions{w0: 0x601 /* startTimer */}, next: ChannelStateActive, direct: true},                       /* active timerFired(notYet) */
+	512:  {next: ChannelStateActive, direct: true},                                                                         /* active readContinue */
+	520:  {next: ChannelStateActive, direct: true},                                                                         /* active readBudgetSpent */
+	608:  {next: ChannelStateActive, direct: true},                                                                         /* active pollerControlFailed(ok) */
+	672:  {next: ChannelStateReading, direct: true},                                                                        /* reading connectDeadline */
+	680:  {next: ChannelStateReading, direct: true},                                                                        /* reading readable */
+	696:  {next: ChannelStateReading, direct: true},                                                                        /* reading readableEOFHint */
+	704:  {next: ChannelStateReading, direct: true},                                                                        /* reading hangup */
+	716:  {acts: ChannelActions{w0: 0xa01 /* readSocket */}, next: ChannelStateReading, direct: true},                      /* reading read(interrupted) */
+	722:  {acts: ChannelActions{w0: 0x601 /* startTimer */}, next: ChannelStateReading, direct: true},                      /* reading timerFired(notYet) */
+	824:  {next: ChannelStateReading, direct: true},                                                                        /* reading pollerControlFailed(ok) */
+	888:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed connectDeadline */
+	896:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readable */
+	912:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readableEOFHint */
+	938:  {acts: ChannelActions{w0: 0x601 /* startTimer */}, next: ChannelStateInputClosed, direct: true},                  /* inputClosed timerFired(notYet) */
+	944:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readContinue */
+	952:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readBudgetSpent */
+	960:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed readRequest */
+	968:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed pauseRead */
+	976:  {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed resumeRead */
+	1040: {next: ChannelStateInputClosed, direct: true},                                                                    /* inputClosed pollerControlFailed(ok) */
+	1104: {next: ChannelStateDraining, direct: true},                                                                       /* draining connectDeadline */
+	1112: {next: ChannelStateDraining, direct: true},                                                                       /* draining readable */
+	1128: {next: ChannelStateDraining, direct: true},                                                                       /* draining readableEOFHint */
+	1154: {acts: ChannelActions{w0: 0x601 /* startTimer */}, next: ChannelStateDraining, direct: true},                     /* draining timerFired(notYet) */
+	1160: {next: ChannelStateDraining, direct: true},                                                                       /* draining readContinue */
+	1168: {next: ChannelStateDraining, direct: true},                                                                       /* draining readBudgetSpent */
+	1176: {next: ChannelStateDraining, direct: true},                                                                       /* draining readRequest */
+	1184: {next: ChannelStateDraining, direct: true},                                                                       /* draining pauseRead */
+	1192: {next: ChannelStateDraining, direct: true},                                                                       /* draining resumeRead */
+	1224: {next: ChannelStateDraining, direct: true},                                                                       /* draining drain */
+	1256: {next: ChannelStateDraining, direct: true},                                                                       /* draining pollerControlFailed(ok) */
+	1304: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(connected) */
+	1305: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(inProgress) */
+	1306: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(refused) */
+	1307: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(unreachable) */
+	1308: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(timedOut) */
+	1309: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(descriptorInvalid) */
+	1310: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectCalled(otherError) */
+	1312: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(connected) */
+	1313: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(inProgress) */
+	1314: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(refused) */
+	1315: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(unreachable) */
+	1316: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(timedOut) */
+	1317: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(descriptorInvalid) */
+	1318: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectChecked(otherError) */
+	1320: {next: ChannelStateClosing, direct: true},                                                                        /* closing connectDeadline */
+	1328: {next: ChannelStateClosing, direct: true},                                                                        /* closing readable */
+	1336: {next: ChannelStateClosing, direct: true},                                                                        /* closing writable */
+	1344: {next: ChannelStateClosing, direct: true},                                                                        /* closing readableEOFHint */
+	1352: {next: ChannelStateClosing, direct: true},                                                                        /* closing hangup */
+	1360: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(data) */
+	1361: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(dataShort) */
+	1362: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(wouldBlock) */
+	1363: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(eof) */
+	1364: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(interrupted) */
+	1365: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(reset) */
+	1366: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(descriptorInvalid) */
+	1367: {next: ChannelStateClosing, direct: true},                                                                        /* closing read(otherError) */
+	1368: {next: ChannelStateClosing, direct: true},                                                                        /* closing timerFired(idle) */
+	1369: {next: ChannelStateClosing, direct: true},                                                                        /* closing timerFired(writeStalled) */
+	1370: {next: ChannelStateClosing, direct: true},                                                                        /* closing timerFired(notYet) */
+	1376: {next: ChannelStateClosing, direct: true},                                                                        /* closing readContinue */
+	1384: {next: ChannelStateClosing, direct: true},                                                                        /* closing readBudgetSpent */
+	1392: {next: ChannelStateClosing, direct: true},                                                                        /* closing readRequest */
+	1400: {next: ChannelStateClosing, direct: true},                                                                        /* closing pauseRead */
+	1408: {next: ChannelStateClosing, direct: true},                                                                        /* closing resumeRead */
+	1424: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(drained) */
+	1425: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(partial) */
+	1426: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(wouldBlock) */
+	1427: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(interrupted) */
+	1428: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(brokenPipe) */
+	1429: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(reset) */
+	1430: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(descriptorInvalid) */
+	1431: {next: ChannelStateClosing, direct: true},                                                                        /* closing wrote(otherError) */
+	1432: {next: ChannelStateClosing, direct: true},                                                                        /* closing lowWatermark */
+	1440: {next: ChannelStateClosing, direct: true},                                                                        /* closing drain */
+	1448: {next: ChannelStateClosing, direct: true},                                                                        /* closing close */
+	1472: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(ok) */
+	1473: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(descriptorInvalid) */
+	1474: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(alreadyRegistered) */
+	1475: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(notRegistered) */
+	1476: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(exhausted) */
+	1477: {next: ChannelStateClosing, direct: true},                                                                        /* closing pollerControlFailed(otherError) */
+	1488: {next: ChannelStateClosing, direct: true},                                                                        /* closing forcedShutdown */
+	1496: {next: ChannelStateClosing, direct: true},                                                                        /* closing descriptorInvalidated */
+	1512: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(ok) */
+	1513: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(descriptorInvalid) */
+	1514: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(alreadyRegistered) */
+	1515: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(notRegistered) */
+	1516: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(exhausted) */
+	1517: {next: ChannelStateClosed, direct: true},                                                                         /* closed registered(otherError) */
+	1520: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(connected) */
+	1521: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(inProgress) */
+	1522: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(refused) */
+	1523: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(unreachable) */
+	1524: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(timedOut) */
+	1525: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(descriptorInvalid) */
+	1526: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectCalled(otherError) */
+	1528: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(connected) */
+	1529: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(inProgress) */
+	1530: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(refused) */
+	1531: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(unreachable) */
+	1532: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(timedOut) */
+	1533: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(descriptorInvalid) */
+	1534: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectChecked(otherError) */
+	1536: {next: ChannelStateClosed, direct: true},                                                                         /* closed connectDeadline */
+	1544: {next: ChannelStateClosed, direct: true},                                                                         /* closed readable */
+	1552: {next: ChannelStateClosed, direct: true},                                                                         /* closed writable */
+	1560: {next: ChannelStateClosed, direct: true},                                                                         /* closed readableEOFHint */
+	1568: {next: ChannelStateClosed, direct: true},                                                                         /* closed hangup */
+	1576: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(data) */
+	1577: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(dataShort) */
+	1578: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(wouldBlock) */
+	1579: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(eof) */
+	1580: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(interrupted) */
+	1581: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(reset) */
+	1582: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(descriptorInvalid) */
+	1583: {next: ChannelStateClosed, direct: true},                                                                         /* closed read(otherError) */
+	1584: {next: ChannelStateClosed, direct: true},                                                                         /* closed timerFired(idle) */
+	1585: {next: ChannelStateClosed, direct: true},                                                                         /* closed timerFired(writeStalled) */
+	1586: {next: ChannelStateClosed, direct: true},                                                                         /* closed timerFired(notYet) */
+	1592: {next: ChannelStateClosed, direct: true},                                                                         /* closed readContinue */
+	1600: {next: ChannelStateClosed, direct: true},                                                                         /* closed readBudgetSpent */
+	1608: {next: ChannelStateClosed, direct: true},                                                                         /* closed readRequest */
+	1616: {next: ChannelStateClosed, direct: true},                                                                         /* closed pauseRead */
+	1624: {next: ChannelStateClosed, direct: true},                                                                         /* closed resumeRead */
+	1640: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(drained) */
+	1641: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(partial) */
+	1642: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(wouldBlock) */
+	1643: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(interrupted) */
+	1644: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(brokenPipe) */
+	1645: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(reset) */
+	1646: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(descriptorInvalid) */
+	1647: {next: ChannelStateClosed, direct: true},                                                                         /* closed wrote(otherError) */
+	1648: {next: ChannelStateClosed, direct: true},                                                                         /* closed lowWatermark */
+	1656: {next: ChannelStateClosed, direct: true},                                                                         /* closed drain */
+	1664: {next: ChannelStateClosed, direct: true},                                                                         /* closed close */
+	1672: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(ok) */
+	1673: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(descriptorInvalid) */
+	1674: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(alreadyRegistered) */
+	1675: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(notRegistered) */
+	1676: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(exhausted) */
+	1677: {next: ChannelStateClosed, direct: true},                                                                         /* closed deregistered(otherError) */
+	1680: {next: ChannelStateClosed, direct: true},                                                                         /* closed released(closed) */
+	1681: {next: ChannelStateClosed, direct: true},                                                                         /* closed released(descriptorInvalid) */
+	1682: {next: ChannelStateClosed, direct: true},                                                                         /* closed released(otherError) */
+	1688: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(ok) */
+	1689: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(descriptorInvalid) */
+	1690: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(alreadyRegistered) */
+	1691: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(notRegistered) */
+	1692: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(exhausted) */
+	1693: {next: ChannelStateClosed, direct: true},                                                                         /* closed pollerControlFailed(otherError) */
+	1696: {next: ChannelStateClosed, direct: true},                                                                         /* closed loopFailed */
+	1704: {next: ChannelStateClosed, direct: true},                                                                         /* closed forcedShutdown */
+	1712: {next: ChannelStateClosed, direct: true},                                                                         /* closed descriptorInvalidated */
+	1720: {next: ChannelStateClosed, direct: true},                                                                         /* closed handlerPanicked */
+	1728: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(ok) */
+	1729: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(descriptorInvalid) */
+	1730: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(alreadyRegistered) */
+	1731: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(notRegistered) */
+	1732: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(exhausted) */
+	1733: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned registered(otherError) */
+	1736: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(connected) */
+	1737: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(inProgress) */
+	1738: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(refused) */
+	1739: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(unreachable) */
+	1740: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(timedOut) */
+	1741: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(descriptorInvalid) */
+	1742: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectCalled(otherError) */
+	1744: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(connected) */
+	1745: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(inProgress) */
+	1746: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(refused) */
+	1747: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(unreachable) */
+	1748: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(timedOut) */
+	1749: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(descriptorInvalid) */
+	1750: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectChecked(otherError) */
+	1752: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned connectDeadline */
+	1760: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readable */
+	1768: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned writable */
+	1776: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readableEOFHint */
+	1784: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned hangup */
+	1792: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(data) */
+	1793: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(dataShort) */
+	1794: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(wouldBlock) */
+	1795: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(eof) */
+	1796: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(interrupted) */
+	1797: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(reset) */
+	1798: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(descriptorInvalid) */
+	1799: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned read(otherError) */
+	1800: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned timerFired(idle) */
+	1801: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned timerFired(writeStalled) */
+	1802: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned timerFired(notYet) */
+	1808: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readContinue */
+	1816: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readBudgetSpent */
+	1824: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned readRequest */
+	1832: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pauseRead */
+	1840: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned resumeRead */
+	1856: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(drained) */
+	1857: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(partial) */
+	1858: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(wouldBlock) */
+	1859: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(interrupted) */
+	1860: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(brokenPipe) */
+	1861: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(reset) */
+	1862: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(descriptorInvalid) */
+	1863: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned wrote(otherError) */
+	1864: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned lowWatermark */
+	1872: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned drain */
+	1880: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned close */
+	1888: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(ok) */
+	1889: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(descriptorInvalid) */
+	1890: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(alreadyRegistered) */
+	1891: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(notRegistered) */
+	1892: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(exhausted) */
+	1893: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned deregistered(otherError) */
+	1896: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned released(closed) */
+	1897: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned released(descriptorInvalid) */
+	1898: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned released(otherError) */
+	1904: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(ok) */
+	1905: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(descriptorInvalid) */
+	1906: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(alreadyRegistered) */
+	1907: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(notRegistered) */
+	1908: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(exhausted) */
+	1909: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned pollerControlFailed(otherError) */
+	1912: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned loopFailed */
+	1920: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned forcedShutdown */
+	1928: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned descriptorInvalidated */
+	1936: {next: ChannelStateAbandoned, direct: true},                                                                      /* abandoned handlerPanicked */
 }
 
 // Registered: The loop admitted the channel and added its descriptor to the poller, with no interest yet; the result of that epoll_ctl/kevent.
@@ -1358,51 +1376,51 @@ func (m *Channel) onRegistered(out PollerControlResult) (ChannelActions, error) 
 	case ChannelStateFresh:
 		switch out {
 		case PollerControlResultOk:
-			if m.vars.Origin == ChannelOriginAccepted && (m.vars.AutoRead || m.vars.ReadRequested) {
-				// ../spec/channel.yaml:245
+			if m.vars.Origin == ChannelOriginAccepted && (m.vars.AutoRead && !m.vars.ReadPaused || m.vars.ReadRequested) {
+				// ../spec/channel.yaml:253
 				m.vars.Reached = ChannelReachedOpen
 				m.vars.ReadArmed = true
 				m.vars.RearmDue = false // effect of armRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x6070503 /* fireActive, armRead, startTimer */}, nil
-			} else if m.vars.Origin == ChannelOriginAccepted && !(m.vars.AutoRead || m.vars.ReadRequested) {
-				// ../spec/channel.yaml:245
+			} else if m.vars.Origin == ChannelOriginAccepted && !(m.vars.AutoRead && !m.vars.ReadPaused || m.vars.ReadRequested) {
+				// ../spec/channel.yaml:253
 				m.vars.Reached = ChannelReachedOpen
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x60502 /* fireActive, startTimer */}, nil
 			} else {
-				// ../spec/channel.yaml:246
+				// ../spec/channel.yaml:254
 				m.vars.Reached = ChannelReachedDialing
 				m.state = ChannelStateConnecting
 				return ChannelActions{w0: 0x20002 /* startConnectTimer, connectSocket */}, nil
 			}
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:265
+				// ../spec/channel.yaml:275
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Origin == ChannelOriginDialed {
-				// ../spec/channel.yaml:268: the loop admitted the channel it registered, which leaves its registry; a dial is answered
+				// ../spec/channel.yaml:278: the loop admitted the channel it registered, which leaves its registry; a dial is answered
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x201f041a1b05 /* countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:268: the loop admitted the channel it registered, which leaves its registry; a dial is answered
+				// ../spec/channel.yaml:278: the loop admitted the channel it registered, which leaves its registry; a dial is answered
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x201f1a1b04 /* countDescriptorInvalid, forgetFD, leaveLoop, settleClosed */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
 			if m.vars.Origin == ChannelOriginDialed {
-				// ../spec/channel.yaml:247: the poller never held the descriptor; nothing to deregister. A dial is answered: it will never connect
+				// ../spec/channel.yaml:255: the poller never held the descriptor; nothing to deregister. A dial is answered: it will never connect
 				m.vars.Reached = ChannelReachedAdmitted
 				m.vars.CloseStep = ChannelCloseStepReleasing
 				m.vars.RearmDue = false // effect of closeFD
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x190402 /* failConnect, closeFD */}, nil
 			} else {
-				// ../spec/channel.yaml:247: the poller never held the descriptor; nothing to deregister. A dial is answered: it will never connect
+				// ../spec/channel.yaml:255: the poller never held the descriptor; nothing to deregister. A dial is answered: it will never connect
 				m.vars.Reached = ChannelReachedAdmitted
 				m.vars.CloseStep = ChannelCloseStepReleasing
 				m.vars.RearmDue = false // effect of closeFD
@@ -1413,133 +1431,133 @@ func (m *Channel) onRegistered(out PollerControlResult) (ChannelActions, error) 
 	case ChannelStateConnecting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[58]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[59]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[60]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[61]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[62]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[63]
 		}
 	case ChannelStateActive:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[97]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[98]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[99]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[100]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[101]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[102]
 		}
 	case ChannelStateReading:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[142]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[143]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[144]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[145]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[146]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[147]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[179]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[180]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[181]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[182]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[183]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[184]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[224]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[225]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[226]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[227]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[228]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[229]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[271]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[272]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[273]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[274]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[275]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:248: a channel is registered once
+			// ../spec/channel.yaml:256: a channel is registered once
 			return ChannelActions{}, &channelRejects[276]
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+			// ../spec/channel.yaml:436: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -1564,59 +1582,59 @@ func (m *Channel) onConnectCalled(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[0]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[1]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[2]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[3]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[4]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[5]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[6]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case ConnectResultConnected:
-			if m.vars.AutoRead || m.vars.ReadRequested {
-				// ../spec/channel.yaml:292: a checked connect was reported by the write interest armed for it, which is removed
+			if m.vars.AutoRead && !m.vars.ReadPaused || m.vars.ReadRequested {
+				// ../spec/channel.yaml:302: a checked connect was reported by the write interest armed for it, which is removed
 				m.vars.Reached = ChannelReachedOpen
 				m.vars.ReadArmed = true
 				m.vars.RearmDue = false // effect of armRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x607050104 /* cancelConnectTimer, fireActive, armRead, startTimer */}, nil
 			} else {
-				// ../spec/channel.yaml:292: a checked connect was reported by the write interest armed for it, which is removed
+				// ../spec/channel.yaml:302: a checked connect was reported by the write interest armed for it, which is removed
 				m.vars.Reached = ChannelReachedOpen
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x6050103 /* cancelConnectTimer, fireActive, startTimer */}, nil
 			}
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:293
+			// ../spec/channel.yaml:303
 			return ChannelActions{w0: 0x1201 /* armWrite */}, nil
 		case ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultOtherError:
-			// ../spec/channel.yaml:295: closing fails the dial when it finishes, with its final cause
+			// ../spec/channel.yaml:305: closing fails the dial when it finishes, with its final cause
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x180102 /* cancelConnectTimer, deregister */}, nil
 		case ConnectResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:266
+				// ../spec/channel.yaml:276
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/channel.yaml:269
+				// ../spec/channel.yaml:279
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x201f041a1b0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
@@ -1625,109 +1643,109 @@ func (m *Channel) onConnectCalled(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateActive:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[103]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[104]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[105]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[106]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[107]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[108]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[109]
 		}
 	case ChannelStateReading:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[148]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[149]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[150]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[151]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[152]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[153]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[154]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[185]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[186]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[187]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[188]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[189]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[190]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[191]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[230]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[231]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[232]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[233]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[234]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[235]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[236]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:429: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+			// ../spec/channel.yaml:436: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -1752,59 +1770,59 @@ func (m *Channel) onConnectChecked(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[7]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[8]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[9]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[10]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[11]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[12]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[13]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case ConnectResultConnected:
-			if m.vars.AutoRead || m.vars.ReadRequested {
-				// ../spec/channel.yaml:292: a checked connect was reported by the write interest armed for it, which is removed
+			if m.vars.AutoRead && !m.vars.ReadPaused || m.vars.ReadRequested {
+				// ../spec/channel.yaml:302: a checked connect was reported by the write interest armed for it, which is removed
 				m.vars.Reached = ChannelReachedOpen
 				m.vars.ReadArmed = true
 				m.vars.RearmDue = false // effect of armRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x60705130105 /* cancelConnectTimer, disarmWrite, fireActive, armRead, startTimer */}, nil
 			} else {
-				// ../spec/channel.yaml:292: a checked connect was reported by the write interest armed for it, which is removed
+				// ../spec/channel.yaml:302: a checked connect was reported by the write interest armed for it, which is removed
 				m.vars.Reached = ChannelReachedOpen
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x605130104 /* cancelConnectTimer, disarmWrite, fireActive, startTimer */}, nil
 			}
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:294: a writable notification while the connect is still in progress is spurious; keep waiting
+			// ../spec/channel.yaml:304: a writable notification while the connect is still in progress is spurious; keep waiting
 			return ChannelActions{w0: 0x140e02 /* countSpurious, rearmWrite */}, nil
 		case ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultOtherError:
-			// ../spec/channel.yaml:295: closing fails the dial when it finishes, with its final cause
+			// ../spec/channel.yaml:305: closing fails the dial when it finishes, with its final cause
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x180102 /* cancelConnectTimer, deregister */}, nil
 		case ConnectResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:266
+				// ../spec/channel.yaml:276
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/channel.yaml:269
+				// ../spec/channel.yaml:279
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x201f041a1b0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
@@ -1813,109 +1831,109 @@ func (m *Channel) onConnectChecked(out ConnectResult) (ChannelActions, error) {
 	case ChannelStateActive:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[110]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[111]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[112]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[113]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[114]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[115]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[116]
 		}
 	case ChannelStateReading:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[155]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[156]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[157]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[158]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[159]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[160]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[161]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[192]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[193]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[194]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[195]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[196]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[197]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[198]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ConnectResultConnected:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[237]
 		case ConnectResultInProgress:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[238]
 		case ConnectResultRefused:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[239]
 		case ConnectResultUnreachable:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[240]
 		case ConnectResultTimedOut:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[241]
 		case ConnectResultDescriptorInvalid:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[242]
 		case ConnectResultOtherError:
-			// ../spec/channel.yaml:379: the connect finished
+			// ../spec/channel.yaml:393: the connect finished
 			return ChannelActions{}, &channelRejects[243]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:429: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ConnectResultConnected, ConnectResultInProgress, ConnectResultRefused, ConnectResultUnreachable, ConnectResultTimedOut, ConnectResultDescriptorInvalid, ConnectResultOtherError:
-			// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+			// ../spec/channel.yaml:436: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -1936,21 +1954,21 @@ func (m *Channel) ConnectDeadline() (ChannelActions, error) {
 func (m *Channel) onConnectDeadline() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:254: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:262: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[14]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:301
+		// ../spec/channel.yaml:311
 		m.vars.RearmDue = false // effect of deregister
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x1801 /* deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:380: a deadline that fired as the connect completed
+		// ../spec/channel.yaml:394: a deadline that fired as the connect completed
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:429: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:436: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -1970,32 +1988,32 @@ func (m *Channel) Readable() (ChannelActions, error) {
 func (m *Channel) onReadable() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:254: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:262: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[15]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:302: no read interest before the connection is established; a stale notification
+		// ../spec/channel.yaml:312: no read interest before the connection is established; a stale notification
 		return ChannelActions{}, nil
 	case ChannelStateActive:
 		if m.vars.ReadArmed {
-			// ../spec/channel.yaml:313: R3: an EOF hint starts an ordinary cycle; only read's result decides
+			// ../spec/channel.yaml:323: R3: an EOF hint starts an ordinary cycle; only read's result decides
 			m.vars.RearmDue = true
 			m.state = ChannelStateReading
 			return ChannelActions{w0: 0xa01 /* readSocket */}, nil
 		} else {
-			// ../spec/channel.yaml:314: readiness collected before read interest was disarmed (backpressure, auto-read off)
+			// ../spec/channel.yaml:324: readiness collected before read interest was disarmed (backpressure, auto-read off)
 			return ChannelActions{}, nil
 		}
 	case ChannelStateReading:
-		// ../spec/channel.yaml:316: the cycle under way reads until wouldBlock, eof or an error
+		// ../spec/channel.yaml:326: the cycle under way reads until wouldBlock, eof or an error
 		return ChannelActions{}, nil
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:317: input is finished: a stale notification, or a request for reads that cannot come
+		// ../spec/channel.yaml:327: input is finished: a stale notification, or a request for reads that cannot come
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:429: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:436: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2015,24 +2033,24 @@ func (m *Channel) Writable() (ChannelActions, error) {
 func (m *Channel) onWritable() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:254: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:262: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[16]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:300: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
+		// ../spec/channel.yaml:310: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
 		return ChannelActions{w0: 0x301 /* checkConnect */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Output == ChannelOutputArmed {
-			// ../spec/channel.yaml:346
+			// ../spec/channel.yaml:360
 			return ChannelActions{w0: 0x1001 /* writeSocket */}, nil
 		} else {
-			// ../spec/channel.yaml:347: readiness collected before write interest was disarmed
+			// ../spec/channel.yaml:361: readiness collected before write interest was disarmed
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:429: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:436: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2052,32 +2070,32 @@ func (m *Channel) ReadableEOFHint() (ChannelActions, error) {
 func (m *Channel) onReadableEOFHint() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:254: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:262: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[17]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:302: no read interest before the connection is established; a stale notification
+		// ../spec/channel.yaml:312: no read interest before the connection is established; a stale notification
 		return ChannelActions{}, nil
 	case ChannelStateActive:
 		if m.vars.ReadArmed {
-			// ../spec/channel.yaml:313: R3: an EOF hint starts an ordinary cycle; only read's result decides
+			// ../spec/channel.yaml:323: R3: an EOF hint starts an ordinary cycle; only read's result decides
 			m.vars.RearmDue = true
 			m.state = ChannelStateReading
 			return ChannelActions{w0: 0xa01 /* readSocket */}, nil
 		} else {
-			// ../spec/channel.yaml:314: readiness collected before read interest was disarmed (backpressure, auto-read off)
+			// ../spec/channel.yaml:324: readiness collected before read interest was disarmed (backpressure, auto-read off)
 			return ChannelActions{}, nil
 		}
 	case ChannelStateReading:
-		// ../spec/channel.yaml:316: the cycle under way reads until wouldBlock, eof or an error
+		// ../spec/channel.yaml:326: the cycle under way reads until wouldBlock, eof or an error
 		return ChannelActions{}, nil
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:317: input is finished: a stale notification, or a request for reads that cannot come
+		// ../spec/channel.yaml:327: input is finished: a stale notification, or a request for reads that cannot come
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:429: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:436: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2097,30 +2115,30 @@ func (m *Channel) Hangup() (ChannelActions, error) {
 func (m *Channel) onHangup() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:254: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:262: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[18]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:300: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
+		// ../spec/channel.yaml:310: SO_ERROR decides; EPOLLHUP/EPOLLERR while connecting is how a refused connect often shows
 		return ChannelActions{w0: 0x301 /* checkConnect */}, nil
 	case ChannelStateActive:
-		// ../spec/channel.yaml:315: epoll reports HUP/ERR whatever the interest; reading finds eof or the error and ends the repetition
+		// ../spec/channel.yaml:325: epoll reports HUP/ERR whatever the interest; reading finds eof or the error and ends the repetition
 		m.vars.RearmDue = m.vars.ReadArmed
 		m.state = ChannelStateReading
 		return ChannelActions{w0: 0xa01 /* readSocket */}, nil
 	case ChannelStateReading:
-		// ../spec/channel.yaml:316: the cycle under way reads until wouldBlock, eof or an error
+		// ../spec/channel.yaml:326: the cycle under way reads until wouldBlock, eof or an error
 		return ChannelActions{}, nil
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:318: HUP after the peer's EOF means the connection is gone; the pending writes cannot complete
+		// ../spec/channel.yaml:328: HUP after the peer's EOF means the connection is gone; the pending writes cannot complete
 		m.vars.Output = ChannelOutputIdle
 		m.vars.RearmDue = false // effect of deregister
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x181702 /* failPendingWrites, deregister */}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:429: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:436: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2144,99 +2162,99 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[19]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[20]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[21]
 		case ReadResultEof:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[22]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[23]
 		case ReadResultReset:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[24]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[25]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[26]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[64]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[65]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[66]
 		case ReadResultEof:
-			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[67]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[68]
 		case ReadResultReset:
-			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[69]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[70]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[71]
 		}
 	case ChannelStateActive:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:339: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[117]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:339: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[118]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:339: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[119]
 		case ReadResultEof:
-			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:339: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[120]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:339: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[121]
 		case ReadResultReset:
-			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:339: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[122]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:339: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[123]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:339: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[124]
 		}
 	case ChannelStateReading:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:320
+			// ../spec/channel.yaml:330
 			m.vars.Delivered = true
 			return ChannelActions{w0: 0xc0b02 /* deliverRead, continueRead */}, nil
 		case ReadResultDataShort:
 			if m.vars.ReadArmed && m.vars.AutoRead {
-				// ../spec/channel.yaml:321: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
+				// ../spec/channel.yaml:331: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
 				m.vars.Delivered = false
 				m.vars.RearmDue = false // effect of rearmRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x90d0b03 /* deliverRead, readComplete, rearmRead */}, nil
 			} else if m.vars.ReadArmed && !m.vars.AutoRead {
-				// ../spec/channel.yaml:321: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
+				// ../spec/channel.yaml:331: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2244,7 +2262,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x80d0b03 /* deliverRead, readComplete, disarmRead */}, nil
 			} else {
-				// ../spec/channel.yaml:321: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
+				// ../spec/channel.yaml:331: a short read ends the cycle without the read that would say EAGAIN; the re-arm reports any byte that arrived since, on every backend
 				m.vars.Delivered = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateActive
@@ -2252,22 +2270,22 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 			}
 		case ReadResultWouldBlock:
 			if !m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:323: R1: spurious readiness; stay armed, count it, no readComplete
+				// ../spec/channel.yaml:333: R1: spurious readiness; stay armed, count it, no readComplete
 				m.vars.RearmDue = false // effect of rearmRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x90e02 /* countSpurious, rearmRead */}, nil
 			} else if !m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:323: R1: spurious readiness; stay armed, count it, no readComplete
+				// ../spec/channel.yaml:333: R1: spurious readiness; stay armed, count it, no readComplete
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0xe01 /* countSpurious */}, nil
 			} else if m.vars.Delivered && m.vars.ReadArmed && m.vars.AutoRead {
-				// ../spec/channel.yaml:324: with auto-read off one request is one delivering cycle
+				// ../spec/channel.yaml:334: with auto-read off one request is one delivering cycle
 				m.vars.Delivered = false
 				m.vars.RearmDue = false // effect of rearmRead
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x90d02 /* readComplete, rearmRead */}, nil
 			} else if m.vars.Delivered && m.vars.ReadArmed && !m.vars.AutoRead {
-				// ../spec/channel.yaml:324: with auto-read off one request is one delivering cycle
+				// ../spec/channel.yaml:334: with auto-read off one request is one delivering cycle
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2275,7 +2293,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateActive
 				return ChannelActions{w0: 0x80d02 /* readComplete, disarmRead */}, nil
 			} else {
-				// ../spec/channel.yaml:324: with auto-read off one request is one delivering cycle
+				// ../spec/channel.yaml:334: with auto-read off one request is one delivering cycle
 				m.vars.Delivered = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateActive
@@ -2283,7 +2301,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 			}
 		case ReadResultEof:
 			if m.vars.HalfClosure && m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:331: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
+				// ../spec/channel.yaml:341: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2291,14 +2309,14 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xf080d03 /* readComplete, disarmRead, fireInputClosed */}, nil
 			} else if m.vars.HalfClosure && m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:331: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
+				// ../spec/channel.yaml:341: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xf0d02 /* readComplete, fireInputClosed */}, nil
 			} else if m.vars.HalfClosure && !m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:331: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
+				// ../spec/channel.yaml:341: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2306,14 +2324,14 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xf0802 /* disarmRead, fireInputClosed */}, nil
 			} else if m.vars.HalfClosure && !m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:331: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
+				// ../spec/channel.yaml:341: R3: half-closure; readComplete ends a cycle that delivered before the input-closed news, and a cycle that delivered nothing gets none (R2; SwiftNIO fires one on every EOF)
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateInputClosed
 				return ChannelActions{w0: 0xf01 /* fireInputClosed */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Output == ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:332
+				// ../spec/channel.yaml:342
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2321,7 +2339,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x18170d03 /* readComplete, failPendingWrites, deregister */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Output == ChannelOutputIdle && !m.vars.Delivered {
-				// ../spec/channel.yaml:332
+				// ../spec/channel.yaml:342
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2329,7 +2347,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x181702 /* failPendingWrites, deregister */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Output != ChannelOutputIdle && m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:333: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
+				// ../spec/channel.yaml:343: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2337,14 +2355,14 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateDraining
 				return ChannelActions{w0: 0x80d02 /* readComplete, disarmRead */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Output != ChannelOutputIdle && m.vars.Delivered && !m.vars.ReadArmed {
-				// ../spec/channel.yaml:333: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
+				// ../spec/channel.yaml:343: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
 				m.state = ChannelStateDraining
 				return ChannelActions{w0: 0xd01 /* readComplete */}, nil
 			} else if !m.vars.HalfClosure && m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.ReadArmed {
-				// ../spec/channel.yaml:333: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
+				// ../spec/channel.yaml:343: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2352,7 +2370,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateDraining
 				return ChannelActions{w0: 0x801 /* disarmRead */}, nil
 			} else {
-				// ../spec/channel.yaml:333: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
+				// ../spec/channel.yaml:343: R3 without half-closure: no more reads, but the flushed writes still go out, then the graceful close
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.ReadRequested = false
@@ -2360,11 +2378,11 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				return ChannelActions{}, nil
 			}
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:322: R4: EINTR retries
+			// ../spec/channel.yaml:332: R4: EINTR retries
 			return ChannelActions{w0: 0xa01 /* readSocket */}, nil
 		case ReadResultReset, ReadResultOtherError:
 			if m.vars.Delivered {
-				// ../spec/channel.yaml:334: R4 with R2: the cycle that delivered still ends with readComplete before the error
+				// ../spec/channel.yaml:344: R4 with R2: the cycle that delivered still ends with readComplete before the error
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2372,7 +2390,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:334: R4 with R2: the cycle that delivered still ends with readComplete before the error
+				// ../spec/channel.yaml:344: R4 with R2: the cycle that delivered still ends with readComplete before the error
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2382,7 +2400,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 			}
 		case ReadResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:279
+				// ../spec/channel.yaml:289
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2390,7 +2408,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:279
+				// ../spec/channel.yaml:289
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2398,7 +2416,7 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e17161a1b0d08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x20 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:279
+				// ../spec/channel.yaml:289
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -2410,67 +2428,67 @@ func (m *Channel) onRead(out ReadResult) (ChannelActions, error) {
 	case ChannelStateInputClosed:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:339: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[199]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:339: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[200]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:339: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[201]
 		case ReadResultEof:
-			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:339: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[202]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:339: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[203]
 		case ReadResultReset:
-			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:339: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[204]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:339: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[205]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:339: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[206]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case ReadResultData:
-			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:339: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[244]
 		case ReadResultDataShort:
-			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:339: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[245]
 		case ReadResultWouldBlock:
-			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:339: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[246]
 		case ReadResultEof:
-			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:339: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[247]
 		case ReadResultInterrupted:
-			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:339: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[248]
 		case ReadResultReset:
-			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:339: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[249]
 		case ReadResultDescriptorInvalid:
-			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:339: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[250]
 		case ReadResultOtherError:
-			// ../spec/channel.yaml:329: read results follow readSocket, which only a read cycle issues
+			// ../spec/channel.yaml:339: read results follow readSocket, which only a read cycle issues
 			return ChannelActions{}, &channelRejects[251]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case ReadResultData, ReadResultDataShort, ReadResultWouldBlock, ReadResultEof, ReadResultInterrupted, ReadResultReset, ReadResultDescriptorInvalid, ReadResultOtherError:
-			// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:429: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case ReadResultData, ReadResultDataShort, ReadResultWouldBlock, ReadResultEof, ReadResultInterrupted, ReadResultReset, ReadResultDescriptorInvalid, ReadResultOtherError:
-			// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+			// ../spec/channel.yaml:436: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -2495,32 +2513,32 @@ func (m *Channel) onTimerFired(out TimerCheck) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case TimerCheckIdle:
-			// ../spec/channel.yaml:375: the timer is set when the channel becomes active
+			// ../spec/channel.yaml:389: the timer is set when the channel becomes active
 			return ChannelActions{}, &channelRejects[27]
 		case TimerCheckWriteStalled:
-			// ../spec/channel.yaml:375: the timer is set when the channel becomes active
+			// ../spec/channel.yaml:389: the timer is set when the channel becomes active
 			return ChannelActions{}, &channelRejects[28]
 		case TimerCheckNotYet:
-			// ../spec/channel.yaml:375: the timer is set when the channel becomes active
+			// ../spec/channel.yaml:389: the timer is set when the channel becomes active
 			return ChannelActions{}, &channelRejects[29]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case TimerCheckIdle:
-			// ../spec/channel.yaml:375: the timer is set when the channel becomes active
+			// ../spec/channel.yaml:389: the timer is set when the channel becomes active
 			return ChannelActions{}, &channelRejects[72]
 		case TimerCheckWriteStalled:
-			// ../spec/channel.yaml:375: the timer is set when the channel becomes active
+			// ../spec/channel.yaml:389: the timer is set when the channel becomes active
 			return ChannelActions{}, &channelRejects[73]
 		case TimerCheckNotYet:
-			// ../spec/channel.yaml:375: the timer is set when the channel becomes active
+			// ../spec/channel.yaml:389: the timer is set when the channel becomes active
 			return ChannelActions{}, &channelRejects[74]
 		}
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		switch out {
 		case TimerCheckIdle, TimerCheckWriteStalled:
 			if m.vars.Delivered {
-				// ../spec/channel.yaml:368: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
+				// ../spec/channel.yaml:382: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2528,7 +2546,7 @@ func (m *Channel) onTimerFired(out TimerCheck) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:368: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
+				// ../spec/channel.yaml:382: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2537,19 +2555,19 @@ func (m *Channel) onTimerFired(out TimerCheck) (ChannelActions, error) {
 				return ChannelActions{w0: 0x18171603 /* fireError, failPendingWrites, deregister */}, nil
 			}
 		case TimerCheckNotYet:
-			// ../spec/channel.yaml:374: there was activity since the timer was set: it is set again for what is left
+			// ../spec/channel.yaml:388: there was activity since the timer was set: it is set again for what is left
 			return ChannelActions{w0: 0x601 /* startTimer */}, nil
 		}
 	case ChannelStateClosing:
 		switch out {
 		case TimerCheckIdle, TimerCheckWriteStalled, TimerCheckNotYet:
-			// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:429: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case TimerCheckIdle, TimerCheckWriteStalled, TimerCheckNotYet:
-			// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+			// ../spec/channel.yaml:436: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -2570,34 +2588,34 @@ func (m *Channel) ReadContinue() (ChannelActions, error) {
 func (m *Channel) onReadContinue() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:254: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:262: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[30]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:305: no read cycle runs before the connection is established
+		// ../spec/channel.yaml:315: no read cycle runs before the connection is established
 		return ChannelActions{}, &channelRejects[75]
 	case ChannelStateActive, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:328: the continuation of a cycle that an event queued before it already ended
+		// ../spec/channel.yaml:338: the continuation of a cycle that an event queued before it already ended
 		return ChannelActions{}, nil
 	case ChannelStateReading:
 		if m.vars.ReadArmed {
-			// ../spec/channel.yaml:325
+			// ../spec/channel.yaml:335
 			return ChannelActions{w0: 0xa01 /* readSocket */}, nil
 		} else if !m.vars.ReadArmed && m.vars.Delivered {
-			// ../spec/channel.yaml:327: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
+			// ../spec/channel.yaml:337: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
 			m.vars.Delivered = false
 			m.vars.ReadRequested = false
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0xd01 /* readComplete */}, nil
 		} else {
-			// ../spec/channel.yaml:327: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
+			// ../spec/channel.yaml:337: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
 			m.state = ChannelStateActive
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:429: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:436: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2617,23 +2635,23 @@ func (m *Channel) ReadBudgetSpent() (ChannelActions, error) {
 func (m *Channel) onReadBudgetSpent() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:254: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:262: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[31]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:305: no read cycle runs before the connection is established
+		// ../spec/channel.yaml:315: no read cycle runs before the connection is established
 		return ChannelActions{}, &channelRejects[76]
 	case ChannelStateActive, ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:328: the continuation of a cycle that an event queued before it already ended
+		// ../spec/channel.yaml:338: the continuation of a cycle that an event queued before it already ended
 		return ChannelActions{}, nil
 	case ChannelStateReading:
 		if m.vars.ReadArmed && m.vars.Delivered && m.vars.AutoRead {
-			// ../spec/channel.yaml:326: with auto-read off the cycle that delivered was the one requested; a budget spent without a delivered read is only queued by continueRead after one, and is answered safely anyway
+			// ../spec/channel.yaml:336: with auto-read off the cycle that delivered was the one requested; a budget spent without a delivered read is only queued by continueRead after one, and is answered safely anyway
 			m.vars.Delivered = false
 			m.vars.RearmDue = false // effect of rearmRead
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0x90d02 /* readComplete, rearmRead */}, nil
 		} else if m.vars.ReadArmed && m.vars.Delivered && !m.vars.AutoRead {
-			// ../spec/channel.yaml:326: with auto-read off the cycle that delivered was the one requested; a budget spent without a delivered read is only queued by continueRead after one, and is answered safely anyway
+			// ../spec/channel.yaml:336: with auto-read off the cycle that delivered was the one requested; a budget spent without a delivered read is only queued by continueRead after one, and is answered safely anyway
 			m.vars.Delivered = false
 			m.vars.ReadRequested = false
 			m.vars.ReadArmed = false
@@ -2641,26 +2659,26 @@ func (m *Channel) onReadBudgetSpent() (ChannelActions, error) {
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0x80d02 /* readComplete, disarmRead */}, nil
 		} else if m.vars.ReadArmed && !m.vars.Delivered {
-			// ../spec/channel.yaml:326: with auto-read off the cycle that delivered was the one requested; a budget spent without a delivered read is only queued by continueRead after one, and is answered safely anyway
+			// ../spec/channel.yaml:336: with auto-read off the cycle that delivered was the one requested; a budget spent without a delivered read is only queued by continueRead after one, and is answered safely anyway
 			m.vars.RearmDue = false // effect of rearmRead
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0x901 /* rearmRead */}, nil
 		} else if !m.vars.ReadArmed && m.vars.Delivered {
-			// ../spec/channel.yaml:327: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
+			// ../spec/channel.yaml:337: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
 			m.vars.Delivered = false
 			m.vars.ReadRequested = false
 			m.state = ChannelStateActive
 			return ChannelActions{w0: 0xd01 /* readComplete */}, nil
 		} else {
-			// ../spec/channel.yaml:327: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
+			// ../spec/channel.yaml:337: reading was paused during the cycle (backpressure) or the cycle was started by HUP; only continueRead after a delivered read queues these, answered safely anyway
 			m.state = ChannelStateActive
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:429: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:436: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2681,36 +2699,126 @@ func (m *Channel) onReadRequest() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh, ChannelStateConnecting:
 		if !m.vars.AutoRead {
-			// ../spec/channel.yaml:256
+			// ../spec/channel.yaml:264
 			m.vars.ReadRequested = true
 			return ChannelActions{}, nil
 		} else {
-			// ../spec/channel.yaml:257: auto-read arms read interest on activation anyway
+			// ../spec/channel.yaml:265: auto-read arms read interest on activation anyway
 			return ChannelActions{}, nil
 		}
 	case ChannelStateActive, ChannelStateReading:
 		if m.vars.AutoRead || m.vars.ReadRequested {
-			// ../spec/channel.yaml:336: auto-read, or a request is already outstanding
+			// ../spec/channel.yaml:346: auto-read, or a request is already outstanding
 			return ChannelActions{}, nil
 		} else if !m.vars.AutoRead && !m.vars.ReadRequested && !(m.vars.Backpressure && m.vars.Unwritable) {
-			// ../spec/channel.yaml:337: while backpressure pauses reading the request is armed when the output falls below the low watermark
+			// ../spec/channel.yaml:351: while backpressure pauses reading the request is armed when the output falls below the low watermark
 			m.vars.ReadRequested = true
 			m.vars.ReadArmed = true
 			m.vars.RearmDue = false // effect of armRead
 			return ChannelActions{w0: 0x701 /* armRead */}, nil
 		} else {
-			// ../spec/channel.yaml:337: while backpressure pauses reading the request is armed when the output falls below the low watermark
+			// ../spec/channel.yaml:351: while backpressure pauses reading the request is armed when the output falls below the low watermark
 			m.vars.ReadRequested = true
 			return ChannelActions{}, nil
 		}
 	case ChannelStateInputClosed, ChannelStateDraining:
-		// ../spec/channel.yaml:317: input is finished: a stale notification, or a request for reads that cannot come
+		// ../spec/channel.yaml:327: input is finished: a stale notification, or a request for reads that cannot come
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:429: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:436: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		return ChannelActions{}, nil
+	}
+	return ChannelActions{}, nil
+}
+
+// PauseRead: The user paused auto-read (pauseReading(): a consumer whose buffer is full); meaningful when auto-read is on.
+func (m *Channel) PauseRead() (ChannelActions, error) {
+	if c := &channelCells[(int(m.state)*ChannelEventCount+int(ChannelEventPauseRead))*channelOutcomeStride]; c.direct {
+		m.state = c.next
+		return c.acts, nil
+	}
+	return m.onPauseRead()
+}
+
+// onPauseRead answers pauseRead from the rows of the table; PauseRead takes the table's
+// precomputed answer instead when the cell has one unguarded row that sets nothing.
+func (m *Channel) onPauseRead() (ChannelActions, error) {
+	switch m.state {
+	case ChannelStateFresh, ChannelStateConnecting:
+		// ../spec/channel.yaml:266: activation arms read interest only if reading was resumed by then
+		m.vars.ReadPaused = true
+		return ChannelActions{}, nil
+	case ChannelStateActive, ChannelStateReading:
+		if !m.vars.ReadPaused && m.vars.ReadArmed && m.vars.AutoRead {
+			// ../spec/channel.yaml:347: as backpressure pauses reading: a cycle under way ends at its next continuation (readContinue finds reading paused); with auto-read off only requests arm read interest
+			m.vars.ReadPaused = true
+			m.vars.ReadArmed = false
+			m.vars.RearmDue = false // effect of disarmRead
+			return ChannelActions{w0: 0x801 /* disarmRead */}, nil
+		} else if !m.vars.ReadPaused && !(m.vars.ReadArmed && m.vars.AutoRead) {
+			// ../spec/channel.yaml:347: as backpressure pauses reading: a cycle under way ends at its next continuation (readContinue finds reading paused); with auto-read off only requests arm read interest
+			m.vars.ReadPaused = true
+			return ChannelActions{}, nil
+		} else {
+			// ../spec/channel.yaml:348: already paused
+			return ChannelActions{}, nil
+		}
+	case ChannelStateInputClosed, ChannelStateDraining:
+		// ../spec/channel.yaml:327: input is finished: a stale notification, or a request for reads that cannot come
+		return ChannelActions{}, nil
+	case ChannelStateClosing:
+		// ../spec/channel.yaml:429: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		return ChannelActions{}, nil
+	case ChannelStateClosed, ChannelStateAbandoned:
+		// ../spec/channel.yaml:436: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		return ChannelActions{}, nil
+	}
+	return ChannelActions{}, nil
+}
+
+// ResumeRead: The user resumed auto-read after pauseRead.
+func (m *Channel) ResumeRead() (ChannelActions, error) {
+	if c := &channelCells[(int(m.state)*ChannelEventCount+int(ChannelEventResumeRead))*channelOutcomeStride]; c.direct {
+		m.state = c.next
+		return c.acts, nil
+	}
+	return m.onResumeRead()
+}
+
+// onResumeRead answers resumeRead from the rows of the table; ResumeRead takes the table's
+// precomputed answer instead when the cell has one unguarded row that sets nothing.
+func (m *Channel) onResumeRead() (ChannelActions, error) {
+	switch m.state {
+	case ChannelStateFresh, ChannelStateConnecting:
+		// ../spec/channel.yaml:267
+		m.vars.ReadPaused = false
+		return ChannelActions{}, nil
+	case ChannelStateActive, ChannelStateReading:
+		if m.vars.ReadPaused && m.vars.AutoRead && !(m.vars.Backpressure && m.vars.Unwritable) {
+			// ../spec/channel.yaml:349: while backpressure pauses reading too the interest is armed when the output falls below the low watermark
+			m.vars.ReadPaused = false
+			m.vars.ReadArmed = true
+			m.vars.RearmDue = false // effect of armRead
+			return ChannelActions{w0: 0x701 /* armRead */}, nil
+		} else if m.vars.ReadPaused && !(m.vars.AutoRead && !(m.vars.Backpressure && m.vars.Unwritable)) {
+			// ../spec/channel.yaml:349: while backpressure pauses reading too the interest is armed when the output falls below the low watermark
+			m.vars.ReadPaused = false
+			return ChannelActions{}, nil
+		} else {
+			// ../spec/channel.yaml:350: not paused
+			return ChannelActions{}, nil
+		}
+	case ChannelStateInputClosed, ChannelStateDraining:
+		// ../spec/channel.yaml:327: input is finished: a stale notification, or a request for reads that cannot come
+		return ChannelActions{}, nil
+	case ChannelStateClosing:
+		// ../spec/channel.yaml:429: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		return ChannelActions{}, nil
+	case ChannelStateClosed, ChannelStateAbandoned:
+		// ../spec/channel.yaml:436: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -2734,60 +2842,60 @@ func (m *Channel) onWriteQueued(out QueueLevel) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:255: writes are accepted once the channel is active
+			// ../spec/channel.yaml:263: writes are accepted once the channel is active
 			return ChannelActions{}, &channelRejects[32]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:255: writes are accepted once the channel is active
+			// ../spec/channel.yaml:263: writes are accepted once the channel is active
 			return ChannelActions{}, &channelRejects[33]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:306: writes are accepted once the channel is active
+			// ../spec/channel.yaml:316: writes are accepted once the channel is active
 			return ChannelActions{}, &channelRejects[77]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:306: writes are accepted once the channel is active
+			// ../spec/channel.yaml:316: writes are accepted once the channel is active
 			return ChannelActions{}, &channelRejects[78]
 		}
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed:
 		switch out {
 		case QueueLevelWithinHigh:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:340
+				// ../spec/channel.yaml:354
 				m.vars.Output = ChannelOutputFlushing
 				return ChannelActions{w0: 0x1001 /* writeSocket */}, nil
 			} else {
-				// ../spec/channel.yaml:341: the bytes join the queue; the write under way or the armed interest sends them
+				// ../spec/channel.yaml:355: the bytes join the queue; the write under way or the armed interest sends them
 				return ChannelActions{}, nil
 			}
 		case QueueLevelAboveHigh:
 			if m.vars.Unwritable && m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:342: already unwritable
+				// ../spec/channel.yaml:356: already unwritable
 				m.vars.Output = ChannelOutputFlushing
 				return ChannelActions{w0: 0x1001 /* writeSocket */}, nil
 			} else if m.vars.Unwritable && m.vars.Output != ChannelOutputIdle {
-				// ../spec/channel.yaml:343: already unwritable; the bytes join the queue
+				// ../spec/channel.yaml:357: already unwritable; the bytes join the queue
 				return ChannelActions{}, nil
 			} else if !m.vars.Unwritable && m.vars.Backpressure && m.vars.ReadArmed && m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:344: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
+				// ../spec/channel.yaml:358: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
 				m.vars.Unwritable = true
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputFlushing
 				m.vars.RearmDue = false // effect of disarmRead
 				return ChannelActions{w0: 0x10081503 /* fireWritabilityChanged, disarmRead, writeSocket */}, nil
 			} else if !m.vars.Unwritable && m.vars.Backpressure && m.vars.ReadArmed && m.vars.Output != ChannelOutputIdle {
-				// ../spec/channel.yaml:344: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
+				// ../spec/channel.yaml:358: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
 				m.vars.Unwritable = true
 				m.vars.ReadArmed = false
 				m.vars.RearmDue = false // effect of disarmRead
 				return ChannelActions{w0: 0x81502 /* fireWritabilityChanged, disarmRead */}, nil
 			} else if !m.vars.Unwritable && !(m.vars.Backpressure && m.vars.ReadArmed) && m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:344: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
+				// ../spec/channel.yaml:358: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
 				m.vars.Unwritable = true
 				m.vars.Output = ChannelOutputFlushing
 				return ChannelActions{w0: 0x101502 /* fireWritabilityChanged, writeSocket */}, nil
 			} else {
-				// ../spec/channel.yaml:344: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
+				// ../spec/channel.yaml:358: backpressure bounds memory by pausing reads, in the row that accepts the crossing write: a read continuation queued before it finds reading paused
 				m.vars.Unwritable = true
 				return ChannelActions{w0: 0x1501 /* fireWritabilityChanged */}, nil
 			}
@@ -2795,37 +2903,37 @@ func (m *Channel) onWriteQueued(out QueueLevel) (ChannelActions, error) {
 	case ChannelStateDraining:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:345: a draining channel takes no new writes
+			// ../spec/channel.yaml:359: a draining channel takes no new writes
 			return ChannelActions{}, &channelRejects[252]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:345: a draining channel takes no new writes
+			// ../spec/channel.yaml:359: a draining channel takes no new writes
 			return ChannelActions{}, &channelRejects[253]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:414: the channel is closing
+			// ../spec/channel.yaml:428: the channel is closing
 			return ChannelActions{}, &channelRejects[277]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:414: the channel is closing
+			// ../spec/channel.yaml:428: the channel is closing
 			return ChannelActions{}, &channelRejects[278]
 		}
 	case ChannelStateClosed:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:421: the channel is closed
+			// ../spec/channel.yaml:435: the channel is closed
 			return ChannelActions{}, &channelRejects[285]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:421: the channel is closed
+			// ../spec/channel.yaml:435: the channel is closed
 			return ChannelActions{}, &channelRejects[286]
 		}
 	case ChannelStateAbandoned:
 		switch out {
 		case QueueLevelWithinHigh:
-			// ../spec/channel.yaml:421: the channel is closed
+			// ../spec/channel.yaml:435: the channel is closed
 			return ChannelActions{}, &channelRejects[287]
 		case QueueLevelAboveHigh:
-			// ../spec/channel.yaml:421: the channel is closed
+			// ../spec/channel.yaml:435: the channel is closed
 			return ChannelActions{}, &channelRejects[288]
 		}
 	}
@@ -2850,110 +2958,110 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case WriteResultDrained:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[34]
 		case WriteResultPartial:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[35]
 		case WriteResultWouldBlock:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[36]
 		case WriteResultInterrupted:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[37]
 		case WriteResultBrokenPipe:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[38]
 		case WriteResultReset:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[39]
 		case WriteResultDescriptorInvalid:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[40]
 		case WriteResultOtherError:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[41]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case WriteResultDrained:
-			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[79]
 		case WriteResultPartial:
-			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[80]
 		case WriteResultWouldBlock:
-			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[81]
 		case WriteResultInterrupted:
-			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[82]
 		case WriteResultBrokenPipe:
-			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[83]
 		case WriteResultReset:
-			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[84]
 		case WriteResultDescriptorInvalid:
-			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[85]
 		case WriteResultOtherError:
-			// ../spec/channel.yaml:303: no read or write is issued before the connection is established
+			// ../spec/channel.yaml:313: no read or write is issued before the connection is established
 			return ChannelActions{}, &channelRejects[86]
 		}
 	case ChannelStateActive:
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[125]
 			} else if m.vars.Output == ChannelOutputArmed {
-				// ../spec/channel.yaml:349
+				// ../spec/channel.yaml:363
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x131102 /* completeWrites, disarmWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:349
+				// ../spec/channel.yaml:363
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x1101 /* completeWrites */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[126]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:365: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x121102 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:365: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				return ChannelActions{w0: 0x1101 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[127]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:365: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1201 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:365: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				return ChannelActions{w0: 0x140e02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[128]
 			} else {
-				// ../spec/channel.yaml:357: EINTR retries
+				// ../spec/channel.yaml:371: EINTR retries
 				return ChannelActions{w0: 0x1001 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[129]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:358
+				// ../spec/channel.yaml:372
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2961,7 +3069,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:358
+				// ../spec/channel.yaml:372
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2971,10 +3079,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[130]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:358
+				// ../spec/channel.yaml:372
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2982,7 +3090,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:358
+				// ../spec/channel.yaml:372
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -2992,7 +3100,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultDescriptorInvalid:
 			if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:284
+				// ../spec/channel.yaml:294
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3000,7 +3108,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:284
+				// ../spec/channel.yaml:294
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3008,7 +3116,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e17161a1b0d08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x20 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.EbadfPolicy == ChannelEbadfPolicyContain {
-				// ../spec/channel.yaml:284
+				// ../spec/channel.yaml:294
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3016,15 +3124,15 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x201f1e17161a1b07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[131]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[132]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:358
+				// ../spec/channel.yaml:372
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3032,7 +3140,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:358
+				// ../spec/channel.yaml:372
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3045,55 +3153,55 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[162]
 			} else if m.vars.Output == ChannelOutputArmed {
-				// ../spec/channel.yaml:349
+				// ../spec/channel.yaml:363
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x131102 /* completeWrites, disarmWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:349
+				// ../spec/channel.yaml:363
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x1101 /* completeWrites */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[163]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:365: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x121102 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:365: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				return ChannelActions{w0: 0x1101 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[164]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:365: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1201 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:365: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				return ChannelActions{w0: 0x140e02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[165]
 			} else {
-				// ../spec/channel.yaml:357: EINTR retries
+				// ../spec/channel.yaml:371: EINTR retries
 				return ChannelActions{w0: 0x1001 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[166]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:358
+				// ../spec/channel.yaml:372
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3101,7 +3209,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:358
+				// ../spec/channel.yaml:372
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3111,10 +3219,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[167]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:358
+				// ../spec/channel.yaml:372
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3122,7 +3230,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:358
+				// ../spec/channel.yaml:372
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3132,7 +3240,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultDescriptorInvalid:
 			if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:284
+				// ../spec/channel.yaml:294
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3140,7 +3248,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:284
+				// ../spec/channel.yaml:294
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3148,7 +3256,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e17161a1b0d08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x20 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.EbadfPolicy == ChannelEbadfPolicyContain {
-				// ../spec/channel.yaml:284
+				// ../spec/channel.yaml:294
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3156,15 +3264,15 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x201f1e17161a1b07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[168]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[169]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:358
+				// ../spec/channel.yaml:372
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3172,7 +3280,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:358
+				// ../spec/channel.yaml:372
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3185,55 +3293,55 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[207]
 			} else if m.vars.Output == ChannelOutputArmed {
-				// ../spec/channel.yaml:349
+				// ../spec/channel.yaml:363
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x131102 /* completeWrites, disarmWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:349
+				// ../spec/channel.yaml:363
 				m.vars.Output = ChannelOutputIdle
 				return ChannelActions{w0: 0x1101 /* completeWrites */}, nil
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[208]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:365: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x121102 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:365: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				return ChannelActions{w0: 0x1101 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[209]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:365: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1201 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:365: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				return ChannelActions{w0: 0x140e02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[210]
 			} else {
-				// ../spec/channel.yaml:357: EINTR retries
+				// ../spec/channel.yaml:371: EINTR retries
 				return ChannelActions{w0: 0x1001 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[211]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:358
+				// ../spec/channel.yaml:372
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3241,7 +3349,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:358
+				// ../spec/channel.yaml:372
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3251,10 +3359,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[212]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:358
+				// ../spec/channel.yaml:372
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3262,7 +3370,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:358
+				// ../spec/channel.yaml:372
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3272,7 +3380,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultDescriptorInvalid:
 			if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:284
+				// ../spec/channel.yaml:294
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3280,7 +3388,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:284
+				// ../spec/channel.yaml:294
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3288,7 +3396,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e17161a1b0d08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x20 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.EbadfPolicy == ChannelEbadfPolicyContain {
-				// ../spec/channel.yaml:284
+				// ../spec/channel.yaml:294
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3296,15 +3404,15 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x201f1e17161a1b07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[213]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[214]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:358
+				// ../spec/channel.yaml:372
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3312,7 +3420,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:358
+				// ../spec/channel.yaml:372
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3325,10 +3433,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 		switch out {
 		case WriteResultDrained:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[254]
 			} else {
-				// ../spec/channel.yaml:350: the graceful close completes once the flushed writes are out
+				// ../spec/channel.yaml:364: the graceful close completes once the flushed writes are out
 				m.vars.Output = ChannelOutputIdle
 				m.vars.RearmDue = false // effect of deregister
 				m.state = ChannelStateClosing
@@ -3336,42 +3444,42 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultPartial:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[255]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:365: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x121102 /* completeWrites, armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:365: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				return ChannelActions{w0: 0x1101 /* completeWrites */}, nil
 			}
 		case WriteResultWouldBlock:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[256]
 			} else if m.vars.Output == ChannelOutputFlushing {
-				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:365: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				m.vars.Output = ChannelOutputArmed
 				return ChannelActions{w0: 0x1201 /* armWrite */}, nil
 			} else {
-				// ../spec/channel.yaml:351: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
+				// ../spec/channel.yaml:365: what went out completes and the rest stays pending: wait for writable; writable, yet the write would block, is spurious: keep waiting
 				return ChannelActions{w0: 0x140e02 /* countSpurious, rearmWrite */}, nil
 			}
 		case WriteResultInterrupted:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[257]
 			} else {
-				// ../spec/channel.yaml:357: EINTR retries
+				// ../spec/channel.yaml:371: EINTR retries
 				return ChannelActions{w0: 0x1001 /* writeSocket */}, nil
 			}
 		case WriteResultBrokenPipe:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[258]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:358
+				// ../spec/channel.yaml:372
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3379,7 +3487,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:358
+				// ../spec/channel.yaml:372
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3389,10 +3497,10 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultReset:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[259]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:358
+				// ../spec/channel.yaml:372
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3400,7 +3508,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:358
+				// ../spec/channel.yaml:372
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3410,7 +3518,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 			}
 		case WriteResultDescriptorInvalid:
 			if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:284
+				// ../spec/channel.yaml:294
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3418,7 +3526,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:284
+				// ../spec/channel.yaml:294
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3426,7 +3534,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e17161a1b0d08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x20 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.EbadfPolicy == ChannelEbadfPolicyContain {
-				// ../spec/channel.yaml:284
+				// ../spec/channel.yaml:294
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -3434,15 +3542,15 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x201f1e17161a1b07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[260]
 			}
 		case WriteResultOtherError:
 			if m.vars.Output == ChannelOutputIdle {
-				// ../spec/channel.yaml:348: no writeSocket is under way
+				// ../spec/channel.yaml:362: no writeSocket is under way
 				return ChannelActions{}, &channelRejects[261]
 			} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered {
-				// ../spec/channel.yaml:358
+				// ../spec/channel.yaml:372
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3450,7 +3558,7 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:358
+				// ../spec/channel.yaml:372
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -3462,13 +3570,13 @@ func (m *Channel) onWrote(out WriteResult) (ChannelActions, error) {
 	case ChannelStateClosing:
 		switch out {
 		case WriteResultDrained, WriteResultPartial, WriteResultWouldBlock, WriteResultInterrupted, WriteResultBrokenPipe, WriteResultReset, WriteResultDescriptorInvalid, WriteResultOtherError:
-			// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:429: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case WriteResultDrained, WriteResultPartial, WriteResultWouldBlock, WriteResultInterrupted, WriteResultBrokenPipe, WriteResultReset, WriteResultDescriptorInvalid, WriteResultOtherError:
-			// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+			// ../spec/channel.yaml:436: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -3489,40 +3597,40 @@ func (m *Channel) LowWatermark() (ChannelActions, error) {
 func (m *Channel) onLowWatermark() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
-		// ../spec/channel.yaml:254: no timer, interest or output exists before registration
+		// ../spec/channel.yaml:262: no timer, interest or output exists before registration
 		return ChannelActions{}, &channelRejects[42]
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:306: writes are accepted once the channel is active
+		// ../spec/channel.yaml:316: writes are accepted once the channel is active
 		return ChannelActions{}, &channelRejects[87]
 	case ChannelStateActive, ChannelStateReading:
 		if !m.vars.Unwritable {
-			// ../spec/channel.yaml:360: already writable
+			// ../spec/channel.yaml:374: already writable
 			return ChannelActions{}, nil
-		} else if m.vars.Unwritable && m.vars.Backpressure && (m.vars.AutoRead || m.vars.ReadRequested) {
-			// ../spec/channel.yaml:361
+		} else if m.vars.Unwritable && m.vars.Backpressure && (m.vars.AutoRead && !m.vars.ReadPaused || m.vars.ReadRequested) {
+			// ../spec/channel.yaml:375
 			m.vars.Unwritable = false
 			m.vars.ReadArmed = true
 			m.vars.RearmDue = false // effect of armRead
 			return ChannelActions{w0: 0x71502 /* fireWritabilityChanged, armRead */}, nil
 		} else {
-			// ../spec/channel.yaml:361
+			// ../spec/channel.yaml:375
 			m.vars.Unwritable = false
 			return ChannelActions{w0: 0x1501 /* fireWritabilityChanged */}, nil
 		}
 	case ChannelStateInputClosed, ChannelStateDraining:
 		if !m.vars.Unwritable {
-			// ../spec/channel.yaml:360: already writable
+			// ../spec/channel.yaml:374: already writable
 			return ChannelActions{}, nil
 		} else {
-			// ../spec/channel.yaml:362
+			// ../spec/channel.yaml:376
 			m.vars.Unwritable = false
 			return ChannelActions{w0: 0x1501 /* fireWritabilityChanged */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:429: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:436: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3543,73 +3651,73 @@ func (m *Channel) onDrain() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
 		if m.vars.Origin == ChannelOriginDialed {
-			// ../spec/channel.yaml:258: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed. A dial (its registration refused by a loop that stops or failed) is answered
+			// ../spec/channel.yaml:268: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed. A dial (its registration refused by a loop that stops or failed) is answered
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x20041903 /* closeFD, failConnect, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:258: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed. A dial (its registration refused by a loop that stops or failed) is answered
+			// ../spec/channel.yaml:268: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed. A dial (its registration refused by a loop that stops or failed) is answered
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x201902 /* closeFD, settleClosed */}, nil
 		}
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:295: closing fails the dial when it finishes, with its final cause
+		// ../spec/channel.yaml:305: closing fails the dial when it finishes, with its final cause
 		m.vars.RearmDue = false // effect of deregister
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x180102 /* cancelConnectTimer, deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed:
 		if m.vars.Output == ChannelOutputIdle && m.vars.Delivered {
-			// ../spec/channel.yaml:365
+			// ../spec/channel.yaml:379
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x180d02 /* readComplete, deregister */}, nil
 		} else if m.vars.Output == ChannelOutputIdle && !m.vars.Delivered {
-			// ../spec/channel.yaml:365
+			// ../spec/channel.yaml:379
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x1801 /* deregister */}, nil
 		} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered && m.vars.ReadArmed {
-			// ../spec/channel.yaml:366
+			// ../spec/channel.yaml:380
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of disarmRead
 			m.state = ChannelStateDraining
 			return ChannelActions{w0: 0x80d02 /* readComplete, disarmRead */}, nil
 		} else if m.vars.Output != ChannelOutputIdle && m.vars.Delivered && !m.vars.ReadArmed {
-			// ../spec/channel.yaml:366
+			// ../spec/channel.yaml:380
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.state = ChannelStateDraining
 			return ChannelActions{w0: 0xd01 /* readComplete */}, nil
 		} else if m.vars.Output != ChannelOutputIdle && !m.vars.Delivered && m.vars.ReadArmed {
-			// ../spec/channel.yaml:366
+			// ../spec/channel.yaml:380
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.RearmDue = false // effect of disarmRead
 			m.state = ChannelStateDraining
 			return ChannelActions{w0: 0x801 /* disarmRead */}, nil
 		} else {
-			// ../spec/channel.yaml:366
+			// ../spec/channel.yaml:380
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.state = ChannelStateDraining
 			return ChannelActions{}, nil
 		}
 	case ChannelStateDraining:
-		// ../spec/channel.yaml:367: already draining
+		// ../spec/channel.yaml:381: already draining
 		return ChannelActions{}, nil
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:429: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:436: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3630,26 +3738,26 @@ func (m *Channel) onClose() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
 		if m.vars.Origin == ChannelOriginDialed {
-			// ../spec/channel.yaml:258: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed. A dial (its registration refused by a loop that stops or failed) is answered
+			// ../spec/channel.yaml:268: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed. A dial (its registration refused by a loop that stops or failed) is answered
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x20041903 /* closeFD, failConnect, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:258: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed. A dial (its registration refused by a loop that stops or failed) is answered
+			// ../spec/channel.yaml:268: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed. A dial (its registration refused by a loop that stops or failed) is answered
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x201902 /* closeFD, settleClosed */}, nil
 		}
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:295: closing fails the dial when it finishes, with its final cause
+		// ../spec/channel.yaml:305: closing fails the dial when it finishes, with its final cause
 		m.vars.RearmDue = false // effect of deregister
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x180102 /* cancelConnectTimer, deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:368: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
+			// ../spec/channel.yaml:382: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -3657,7 +3765,7 @@ func (m *Channel) onClose() (ChannelActions, error) {
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x18170d03 /* readComplete, failPendingWrites, deregister */}, nil
 		} else {
-			// ../spec/channel.yaml:368: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
+			// ../spec/channel.yaml:382: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -3666,10 +3774,10 @@ func (m *Channel) onClose() (ChannelActions, error) {
 			return ChannelActions{w0: 0x181702 /* failPendingWrites, deregister */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+		// ../spec/channel.yaml:429: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:436: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -3693,171 +3801,171 @@ func (m *Channel) onDeregistered(out PollerControlResult) (ChannelActions, error
 	case ChannelStateFresh:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[43]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[44]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[45]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[46]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[47]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[48]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[88]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[89]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[90]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[91]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[92]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[93]
 		}
 	case ChannelStateActive:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[133]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[134]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[135]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[136]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[137]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[138]
 		}
 	case ChannelStateReading:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[170]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[171]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[172]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[173]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[174]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[175]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[215]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[216]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[217]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[218]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[219]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[220]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[262]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[263]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[264]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[265]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[266]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[267]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case PollerControlResultOk, PollerControlResultAlreadyRegistered, PollerControlResultExhausted:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:383: the number is still ours: the DEL found it registered, or failed for want of memory, which says nothing about the number
+				// ../spec/channel.yaml:397: the number is still ours: the DEL found it registered, or failed for want of memory, which says nothing about the number
 				m.vars.CloseStep = ChannelCloseStepReleasing
 				m.vars.RearmDue = false // effect of closeFD
 				return ChannelActions{w0: 0x1901 /* closeFD */}, nil
 			} else {
-				// ../spec/channel.yaml:398: the loop failed while the DEL's result was awaited and close(2) went ahead without it
+				// ../spec/channel.yaml:412: the loop failed while the DEL's result was awaited and close(2) went ahead without it
 				return ChannelActions{}, nil
 			}
 		case PollerControlResultDescriptorInvalid, PollerControlResultNotRegistered, PollerControlResultOtherError:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:384: D2 crash: the DEL failed for a registered descriptor; the number is not ours, so it is not closed
+				// ../spec/channel.yaml:398: D2 crash: the DEL failed for a registered descriptor; the number is not ours, so it is not closed
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:385: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it. Only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
+				// ../spec/channel.yaml:399: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it. Only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x201f1e161a1b06 /* countDescriptorInvalid, forgetFD, fireError, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached != ChannelReachedOpen {
-				// ../spec/channel.yaml:385: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it. Only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
+				// ../spec/channel.yaml:399: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it. Only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x201f041a1b05 /* countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepDeregistering && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.HandlerDead && m.vars.Reached == ChannelReachedOpen {
-				// ../spec/channel.yaml:385: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it. Only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
+				// ../spec/channel.yaml:399: D2: a DEL fails for a descriptor the poller accepted only when the number no longer names that file, closed behind the kernel's back: EBADF (the number is free), ENOENT (another file has it) or EPERM, an otherError (another file has it, one epoll cannot watch, such as a regular file). It may be someone else's now: never close it. Only a dial deregisters before it is open (invariant deregisteringOnlyWhenRegistered)
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x201f1a1b04 /* countDescriptorInvalid, forgetFD, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:398: the loop failed while the DEL's result was awaited and close(2) went ahead without it
+				// ../spec/channel.yaml:412: the loop failed while the DEL's result was awaited and close(2) went ahead without it
 				return ChannelActions{}, nil
 			}
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+			// ../spec/channel.yaml:436: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -3882,147 +3990,147 @@ func (m *Channel) onReleased(out CloseResult) (ChannelActions, error) {
 	case ChannelStateFresh:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[49]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[50]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[51]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[94]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[95]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[96]
 		}
 	case ChannelStateActive:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[139]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[140]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[141]
 		}
 	case ChannelStateReading:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[176]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[177]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[178]
 		}
 	case ChannelStateInputClosed:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[221]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[222]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[223]
 		}
 	case ChannelStateDraining:
 		switch out {
 		case CloseResultClosed:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[268]
 		case CloseResultDescriptorInvalid:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[269]
 		case CloseResultOtherError:
-			// ../spec/channel.yaml:304: deregister and closeFD are issued only on the way to closing
+			// ../spec/channel.yaml:314: deregister and closeFD are issued only on the way to closing
 			return ChannelActions{}, &channelRejects[270]
 		}
 	case ChannelStateClosing:
 		switch out {
 		case CloseResultClosed:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:399: no close(2) is issued before the DEL's result
+				// ../spec/channel.yaml:413: no close(2) is issued before the DEL's result
 				return ChannelActions{}, &channelRejects[279]
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:400: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				// ../spec/channel.yaml:414: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x201f1e03 /* fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedDialing {
-				// ../spec/channel.yaml:400: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				// ../spec/channel.yaml:414: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x201f0403 /* failConnect, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached != ChannelReachedUnadmitted && !(m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead) && m.vars.Reached != ChannelReachedDialing {
-				// ../spec/channel.yaml:400: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				// ../spec/channel.yaml:414: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x201f02 /* leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:403: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
+				// ../spec/channel.yaml:417: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
 				return ChannelActions{}, &channelRejects[279]
 			}
 		case CloseResultDescriptorInvalid:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:399: no close(2) is issued before the DEL's result
+				// ../spec/channel.yaml:413: no close(2) is issued before the DEL's result
 				return ChannelActions{}, &channelRejects[281]
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyCrash && m.vars.Reached != ChannelReachedUnadmitted {
-				// ../spec/channel.yaml:401
+				// ../spec/channel.yaml:415
 				m.vars.RearmDue = false // effect of panicWithDiagnostics
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:402: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
+				// ../spec/channel.yaml:416: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x201f1e1b04 /* countDescriptorInvalid, fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached == ChannelReachedDialing {
-				// ../spec/channel.yaml:402: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
+				// ../spec/channel.yaml:416: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x201f041b04 /* countDescriptorInvalid, failConnect, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Reached != ChannelReachedUnadmitted && !(m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead) && m.vars.Reached != ChannelReachedDialing {
-				// ../spec/channel.yaml:402: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
+				// ../spec/channel.yaml:416: D2: close(2) found the number invalid, so it was invalidated outside the kernel; it is counted, and released all the same
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x201f1b03 /* countDescriptorInvalid, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:403: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
+				// ../spec/channel.yaml:417: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
 				return ChannelActions{}, &channelRejects[281]
 			}
 		case CloseResultOtherError:
 			if m.vars.CloseStep == ChannelCloseStepDeregistering {
-				// ../spec/channel.yaml:399: no close(2) is issued before the DEL's result
+				// ../spec/channel.yaml:413: no close(2) is issued before the DEL's result
 				return ChannelActions{}, &channelRejects[283]
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead {
-				// ../spec/channel.yaml:400: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				// ../spec/channel.yaml:414: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x201f1e03 /* fireInactive, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached == ChannelReachedDialing {
-				// ../spec/channel.yaml:400: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				// ../spec/channel.yaml:414: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x201f0403 /* failConnect, leaveLoop, settleClosed */}, nil
 			} else if m.vars.CloseStep == ChannelCloseStepReleasing && m.vars.Reached != ChannelReachedUnadmitted && !(m.vars.Reached == ChannelReachedOpen && !m.vars.HandlerDead) && m.vars.Reached != ChannelReachedDialing {
-				// ../spec/channel.yaml:400: the descriptor is released on every result (D4); settleClosed carries close's error, if any
+				// ../spec/channel.yaml:414: the descriptor is released on every result (D4); settleClosed carries close's error, if any
 				m.state = ChannelStateClosed
 				return ChannelActions{w0: 0x201f02 /* leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:403: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
+				// ../spec/channel.yaml:417: a channel never admitted closes in one row (invariant closingOnlyWhenAdmitted)
 				return ChannelActions{}, &channelRejects[283]
 			}
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case CloseResultClosed, CloseResultDescriptorInvalid, CloseResultOtherError:
-			// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+			// ../spec/channel.yaml:436: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -4047,32 +4155,32 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 	case ChannelStateFresh:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[52]
 		case PollerControlResultDescriptorInvalid:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[53]
 		case PollerControlResultAlreadyRegistered:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[54]
 		case PollerControlResultNotRegistered:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[55]
 		case PollerControlResultExhausted:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[56]
 		case PollerControlResultOtherError:
-			// ../spec/channel.yaml:249: no syscall has been issued on a channel that is not registered
+			// ../spec/channel.yaml:257: no syscall has been issued on a channel that is not registered
 			return ChannelActions{}, &channelRejects[57]
 		}
 	case ChannelStateConnecting:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:307: successful changes are not reported
+			// ../spec/channel.yaml:317: successful changes are not reported
 			return ChannelActions{}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:267
+				// ../spec/channel.yaml:277
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -4080,13 +4188,13 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else {
-				// ../spec/channel.yaml:269
+				// ../spec/channel.yaml:279
 				m.vars.RearmDue = false // effect of forgetFD
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x201f041a1b0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:295: closing fails the dial when it finishes, with its final cause
+			// ../spec/channel.yaml:305: closing fails the dial when it finishes, with its final cause
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x180102 /* cancelConnectTimer, deregister */}, nil
@@ -4094,11 +4202,11 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		switch out {
 		case PollerControlResultOk:
-			// ../spec/channel.yaml:307: successful changes are not reported
+			// ../spec/channel.yaml:317: successful changes are not reported
 			return ChannelActions{}, nil
 		case PollerControlResultDescriptorInvalid:
 			if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-				// ../spec/channel.yaml:274
+				// ../spec/channel.yaml:284
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -4106,7 +4214,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 			} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-				// ../spec/channel.yaml:274
+				// ../spec/channel.yaml:284
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -4114,7 +4222,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 				m.state = ChannelStateAbandoned
 				return ChannelActions{w0: 0x1f1e17161a1b0d08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x20 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 			} else {
-				// ../spec/channel.yaml:274
+				// ../spec/channel.yaml:284
 				m.vars.ReadArmed = false
 				m.vars.Delivered = false
 				m.vars.Output = ChannelOutputIdle
@@ -4124,7 +4232,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 			}
 		case PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
 			if m.vars.Delivered {
-				// ../spec/channel.yaml:368: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
+				// ../spec/channel.yaml:382: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -4132,7 +4240,7 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 				m.state = ChannelStateClosing
 				return ChannelActions{w0: 0x1817160d04 /* readComplete, fireError, failPendingWrites, deregister */}, nil
 			} else {
-				// ../spec/channel.yaml:368: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
+				// ../spec/channel.yaml:382: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
 				m.vars.Delivered = false
 				m.vars.ReadArmed = false
 				m.vars.Output = ChannelOutputIdle
@@ -4144,13 +4252,13 @@ func (m *Channel) onPollerControlFailed(out PollerControlResult) (ChannelActions
 	case ChannelStateClosing:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:415: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
+			// ../spec/channel.yaml:429: already closing: late notifications, continuations and requests, and the results of syscalls issued before closing, change nothing; the pending writes and the dial fail when it finishes
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
 		switch out {
 		case PollerControlResultOk, PollerControlResultDescriptorInvalid, PollerControlResultAlreadyRegistered, PollerControlResultNotRegistered, PollerControlResultExhausted, PollerControlResultOtherError:
-			// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+			// ../spec/channel.yaml:436: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 			return ChannelActions{}, nil
 		}
 	}
@@ -4173,27 +4281,27 @@ func (m *Channel) onLoopFailed() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
 		if m.vars.Origin == ChannelOriginDialed {
-			// ../spec/channel.yaml:258: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed. A dial (its registration refused by a loop that stops or failed) is answered
+			// ../spec/channel.yaml:268: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed. A dial (its registration refused by a loop that stops or failed) is answered
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x20041903 /* closeFD, failConnect, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:258: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed. A dial (its registration refused by a loop that stops or failed) is answered
+			// ../spec/channel.yaml:268: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed. A dial (its registration refused by a loop that stops or failed) is answered
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x201902 /* closeFD, settleClosed */}, nil
 		}
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:308: the failed poller is closed with all its registrations; no epoll_ctl on it
+		// ../spec/channel.yaml:318: the failed poller is closed with all its registrations; no epoll_ctl on it
 		m.vars.CloseStep = ChannelCloseStepReleasing
 		m.vars.RearmDue = false // effect of closeFD
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x190102 /* cancelConnectTimer, closeFD */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:376: the failed poller is closed with all its registrations; no epoll_ctl on it
+			// ../spec/channel.yaml:390: the failed poller is closed with all its registrations; no epoll_ctl on it
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -4202,7 +4310,7 @@ func (m *Channel) onLoopFailed() (ChannelActions, error) {
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x1917160d04 /* readComplete, fireError, failPendingWrites, closeFD */}, nil
 		} else {
-			// ../spec/channel.yaml:376: the failed poller is closed with all its registrations; no epoll_ctl on it
+			// ../spec/channel.yaml:390: the failed poller is closed with all its registrations; no epoll_ctl on it
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -4213,18 +4321,18 @@ func (m *Channel) onLoopFailed() (ChannelActions, error) {
 		}
 	case ChannelStateClosing:
 		if m.vars.CloseStep == ChannelCloseStepDeregistering {
-			// ../spec/channel.yaml:404: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
+			// ../spec/channel.yaml:418: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x1901 /* closeFD */}, nil
 		} else {
-			// ../spec/channel.yaml:404: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
+			// ../spec/channel.yaml:418: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
 			m.state = ChannelStateClosing
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:436: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -4246,26 +4354,26 @@ func (m *Channel) onForcedShutdown() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
 		if m.vars.Origin == ChannelOriginDialed {
-			// ../spec/channel.yaml:258: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed. A dial (its registration refused by a loop that stops or failed) is answered
+			// ../spec/channel.yaml:268: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed. A dial (its registration refused by a loop that stops or failed) is answered
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x20041903 /* closeFD, failConnect, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:258: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed. A dial (its registration refused by a loop that stops or failed) is answered
+			// ../spec/channel.yaml:268: never admitted: nothing to deregister or leave, and the loop, which may stop at once, does not wait for it, so the close finishes in this row; close's result finds it closed. A dial (its registration refused by a loop that stops or failed) is answered
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x201902 /* closeFD, settleClosed */}, nil
 		}
 	case ChannelStateConnecting:
-		// ../spec/channel.yaml:295: closing fails the dial when it finishes, with its final cause
+		// ../spec/channel.yaml:305: closing fails the dial when it finishes, with its final cause
 		m.vars.RearmDue = false // effect of deregister
 		m.state = ChannelStateClosing
 		return ChannelActions{w0: 0x180102 /* cancelConnectTimer, deregister */}, nil
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.Delivered {
-			// ../spec/channel.yaml:368: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
+			// ../spec/channel.yaml:382: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -4273,7 +4381,7 @@ func (m *Channel) onForcedShutdown() (ChannelActions, error) {
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x18170d03 /* readComplete, failPendingWrites, deregister */}, nil
 		} else {
-			// ../spec/channel.yaml:368: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
+			// ../spec/channel.yaml:382: the pending writes fail first, with the cause that closes: the close's, the poller's, or the timeout's
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -4282,11 +4390,11 @@ func (m *Channel) onForcedShutdown() (ChannelActions, error) {
 			return ChannelActions{w0: 0x181702 /* failPendingWrites, deregister */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:404: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
+		// ../spec/channel.yaml:418: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
 		m.state = ChannelStateClosing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:436: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -4308,7 +4416,7 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
 		if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-			// ../spec/channel.yaml:264
+			// ../spec/channel.yaml:274
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
@@ -4316,19 +4424,19 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 		} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Origin == ChannelOriginDialed {
-			// ../spec/channel.yaml:268: the loop admitted the channel it registered, which leaves its registry; a dial is answered
+			// ../spec/channel.yaml:278: the loop admitted the channel it registered, which leaves its registry; a dial is answered
 			m.vars.RearmDue = false // effect of forgetFD
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x20041a1b04 /* countDescriptorInvalid, forgetFD, failConnect, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:268: the loop admitted the channel it registered, which leaves its registry; a dial is answered
+			// ../spec/channel.yaml:278: the loop admitted the channel it registered, which leaves its registry; a dial is answered
 			m.vars.RearmDue = false // effect of forgetFD
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x201a1b03 /* countDescriptorInvalid, forgetFD, settleClosed */}, nil
 		}
 	case ChannelStateConnecting:
 		if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-			// ../spec/channel.yaml:264
+			// ../spec/channel.yaml:274
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
@@ -4336,14 +4444,14 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 		} else {
-			// ../spec/channel.yaml:269
+			// ../spec/channel.yaml:279
 			m.vars.RearmDue = false // effect of forgetFD
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x201f041a1b0106 /* cancelConnectTimer, countDescriptorInvalid, forgetFD, failConnect, leaveLoop, settleClosed */}, nil
 		}
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.EbadfPolicy == ChannelEbadfPolicyCrash {
-			// ../spec/channel.yaml:274
+			// ../spec/channel.yaml:284
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
@@ -4351,7 +4459,7 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1c01 /* panicWithDiagnostics */}, nil
 		} else if m.vars.EbadfPolicy == ChannelEbadfPolicyContain && m.vars.Delivered {
-			// ../spec/channel.yaml:274
+			// ../spec/channel.yaml:284
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
@@ -4359,7 +4467,7 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 			m.state = ChannelStateAbandoned
 			return ChannelActions{w0: 0x1f1e17161a1b0d08 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */, w1: 0x20 /* readComplete, countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:274
+			// ../spec/channel.yaml:284
 			m.vars.ReadArmed = false
 			m.vars.Delivered = false
 			m.vars.Output = ChannelOutputIdle
@@ -4368,11 +4476,11 @@ func (m *Channel) onDescriptorInvalidated() (ChannelActions, error) {
 			return ChannelActions{w0: 0x201f1e17161a1b07 /* countDescriptorInvalid, forgetFD, fireError, failPendingWrites, fireInactive, leaveLoop, settleClosed */}, nil
 		}
 	case ChannelStateClosing:
-		// ../spec/channel.yaml:404: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
+		// ../spec/channel.yaml:418: already closing: the results under way finish it, and the DEL's answers about the number too (EBADF or ENOENT abandons it); when the loop failed, its poller goes away with every registration, so a DEL result lost to the fault is not waited for and close(2) goes ahead
 		m.state = ChannelStateClosing
 		return ChannelActions{}, nil
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:436: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -4394,40 +4502,40 @@ func (m *Channel) onHandlerPanicked() (ChannelActions, error) {
 	switch m.state {
 	case ChannelStateFresh:
 		if m.vars.PanicPolicy == ChannelPanicPolicyContain && m.vars.Origin == ChannelOriginDialed {
-			// ../spec/channel.yaml:259
+			// ../spec/channel.yaml:269
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.HandlerDead = true
 			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x20041903 /* closeFD, failConnect, settleClosed */}, nil
 		} else if m.vars.PanicPolicy == ChannelPanicPolicyContain && m.vars.Origin != ChannelOriginDialed {
-			// ../spec/channel.yaml:259
+			// ../spec/channel.yaml:269
 			m.vars.CloseStep = ChannelCloseStepReleasing
 			m.vars.HandlerDead = true
 			m.vars.RearmDue = false // effect of closeFD
 			m.state = ChannelStateClosed
 			return ChannelActions{w0: 0x201902 /* closeFD, settleClosed */}, nil
 		} else {
-			// ../spec/channel.yaml:310: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
+			// ../spec/channel.yaml:320: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
 			return ChannelActions{w0: 0x1d01 /* repanic */}, nil
 		}
 	case ChannelStateConnecting:
 		if m.vars.PanicPolicy == ChannelPanicPolicyContain {
-			// ../spec/channel.yaml:309
+			// ../spec/channel.yaml:319
 			m.vars.HandlerDead = true
 			m.vars.RearmDue = false // effect of deregister
 			m.state = ChannelStateClosing
 			return ChannelActions{w0: 0x180102 /* cancelConnectTimer, deregister */}, nil
 		} else {
-			// ../spec/channel.yaml:310: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
+			// ../spec/channel.yaml:320: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
 			return ChannelActions{w0: 0x1d01 /* repanic */}, nil
 		}
 	case ChannelStateActive, ChannelStateReading, ChannelStateInputClosed, ChannelStateDraining:
 		if m.vars.PanicPolicy == ChannelPanicPolicyRepanic {
-			// ../spec/channel.yaml:310: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
+			// ../spec/channel.yaml:320: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
 			return ChannelActions{w0: 0x1d01 /* repanic */}, nil
 		} else {
-			// ../spec/channel.yaml:377: the handler that panicked is not called again (no readComplete, no fireInactive); the close result carries the panic and stack
+			// ../spec/channel.yaml:391: the handler that panicked is not called again (no readComplete, no fireInactive); the close result carries the panic and stack
 			m.vars.Delivered = false
 			m.vars.ReadArmed = false
 			m.vars.Output = ChannelOutputIdle
@@ -4438,16 +4546,16 @@ func (m *Channel) onHandlerPanicked() (ChannelActions, error) {
 		}
 	case ChannelStateClosing:
 		if m.vars.PanicPolicy == ChannelPanicPolicyRepanic {
-			// ../spec/channel.yaml:310: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
+			// ../spec/channel.yaml:320: the loop's fault boundary turns the re-raised panic into loopFailed, which closes this channel
 			return ChannelActions{w0: 0x1d01 /* repanic */}, nil
 		} else {
-			// ../spec/channel.yaml:413: a callback performed on the way to closing panicked: closing does not call the handler again
+			// ../spec/channel.yaml:427: a callback performed on the way to closing panicked: closing does not call the handler again
 			m.vars.HandlerDead = true
 			m.state = ChannelStateClosing
 			return ChannelActions{}, nil
 		}
 	case ChannelStateClosed, ChannelStateAbandoned:
-		// ../spec/channel.yaml:422: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
+		// ../spec/channel.yaml:436: late notifications, results and continuations of a closed channel change nothing, and closing a channel that already ended (its peer, an error or the loop closed it) is not a caller bug
 		return ChannelActions{}, nil
 	}
 	return ChannelActions{}, nil
@@ -4529,6 +4637,16 @@ func (m *Channel) Fire(ev ChannelEvent, out uint8) (ChannelActions, error) {
 			return ChannelActions{}, ErrUnknownOutcome
 		}
 		return m.onReadRequest()
+	case ChannelEventPauseRead:
+		if out != 0 {
+			return ChannelActions{}, ErrUnknownOutcome
+		}
+		return m.onPauseRead()
+	case ChannelEventResumeRead:
+		if out != 0 {
+			return ChannelActions{}, ErrUnknownOutcome
+		}
+		return m.onResumeRead()
 	case ChannelEventWriteQueued:
 		if out >= QueueLevelCount {
 			return ChannelActions{}, ErrUnknownOutcome
@@ -4594,7 +4712,7 @@ func (m *Channel) Fire(ev ChannelEvent, out uint8) (ChannelActions, error) {
 }
 
 var errChannelDeliveredOnlyWhileReading = errors.New("channel: invariant deliveredOnlyWhileReading violated: !delivered || state == reading")
-var errChannelReadInterestFollowsOptions = errors.New("channel: invariant readInterestFollowsOptions violated: !(state == active || state == reading) || readArmed == ((autoRead || readRequested) && !(backpressure && unwritable))")
+var errChannelReadInterestFollowsOptions = errors.New("channel: invariant readInterestFollowsOptions violated: !(state == active || state == reading) || readArmed == ((autoRead && !readPaused || readRequested) && !(backpressure && unwritable))")
 var errChannelNoReadInterestWithoutInput = errors.New("channel: invariant noReadInterestWithoutInput violated: !readArmed || state == active || state == reading")
 var errChannelRequestsOnlyWithoutAutoRead = errors.New("channel: invariant requestsOnlyWithoutAutoRead violated: !(autoRead && readRequested)")
 var errChannelInputClosedOnlyWithHalfClosure = errors.New("channel: invariant inputClosedOnlyWithHalfClosure violated: state != inputClosed || halfClosure")
@@ -4614,8 +4732,8 @@ func (m *Channel) CheckInvariants() error {
 	if !(!m.vars.Delivered || m.state == ChannelStateReading) {
 		return errChannelDeliveredOnlyWhileReading
 	}
-	// readInterestFollowsOptions: While input is open, read interest is armed exactly when reading is wanted and not paused by backpressure.
-	if !(!(m.state == ChannelStateActive || m.state == ChannelStateReading) || m.vars.ReadArmed == ((m.vars.AutoRead || m.vars.ReadRequested) && !(m.vars.Backpressure && m.vars.Unwritable))) {
+	// readInterestFollowsOptions: While input is open, read interest is armed exactly when reading is wanted (auto-read not paused by the user, or a request outstanding) and not paused by backpressure.
+	if !(!(m.state == ChannelStateActive || m.state == ChannelStateReading) || m.vars.ReadArmed == ((m.vars.AutoRead && !m.vars.ReadPaused || m.vars.ReadRequested) && !(m.vars.Backpressure && m.vars.Unwritable))) {
 		return errChannelReadInterestFollowsOptions
 	}
 	// noReadInterestWithoutInput: Read interest is armed only while input is open.
@@ -4668,9 +4786,9 @@ func (m *Channel) CheckInvariants() error {
 // channelSnapshot describes the configurations of the channel machine for its snapshots.
 var channelSnapshot = snapshotLayout{
 	machine: "channel",
-	header:  [9]byte{0x01, 0x21, 0xc2, 0x52, 0xa4, 0xb9, 0x88, 0x4e, 0x91},
+	header:  [9]byte{0x01, 0x21, 0xc2, 0x52, 0xa4, 0x36, 0x59, 0xc5, 0x45},
 	fields: []snapshotField{
-		{name: "state", values: []string{"fresh", "connecting", "active", "reading", "inputClosed", "draining", "closing", "closed", "abandoned"}, hi: 8, stride: 98304},
+		{name: "state", values: []string{"fresh", "connecting", "active", "reading", "inputClosed", "draining", "closing", "closed", "abandoned"}, hi: 8, stride: 196608},
 		{name: "origin", values: []string{"accepted", "dialed"}, hi: 1, stride: 1},
 		{name: "autoRead", values: snapshotBools, hi: 1, stride: 2},
 		{name: "halfClosure", values: snapshotBools, hi: 1, stride: 4},
@@ -4678,19 +4796,20 @@ var channelSnapshot = snapshotLayout{
 		{name: "ebadfPolicy", values: []string{"contain", "crash"}, hi: 1, stride: 16},
 		{name: "panicPolicy", values: []string{"contain", "repanic"}, hi: 1, stride: 32},
 		{name: "readRequested", values: snapshotBools, hi: 1, stride: 64},
-		{name: "readArmed", values: snapshotBools, hi: 1, stride: 128},
-		{name: "delivered", values: snapshotBools, hi: 1, stride: 256},
-		{name: "unwritable", values: snapshotBools, hi: 1, stride: 512},
-		{name: "rearmDue", values: snapshotBools, hi: 1, stride: 1024},
-		{name: "reached", values: []string{"unadmitted", "admitted", "dialing", "open"}, hi: 3, stride: 2048},
-		{name: "handlerDead", values: snapshotBools, hi: 1, stride: 8192},
-		{name: "closeStep", values: []string{"deregistering", "releasing"}, hi: 1, stride: 16384},
-		{name: "output", values: []string{"idle", "flushing", "armed"}, hi: 2, stride: 32768},
+		{name: "readPaused", values: snapshotBools, hi: 1, stride: 128},
+		{name: "readArmed", values: snapshotBools, hi: 1, stride: 256},
+		{name: "delivered", values: snapshotBools, hi: 1, stride: 512},
+		{name: "unwritable", values: snapshotBools, hi: 1, stride: 1024},
+		{name: "rearmDue", values: snapshotBools, hi: 1, stride: 2048},
+		{name: "reached", values: []string{"unadmitted", "admitted", "dialing", "open"}, hi: 3, stride: 4096},
+		{name: "handlerDead", values: snapshotBools, hi: 1, stride: 16384},
+		{name: "closeStep", values: []string{"deregistering", "releasing"}, hi: 1, stride: 32768},
+		{name: "output", values: []string{"idle", "flushing", "armed"}, hi: 2, stride: 65536},
 	},
 	reachable: channelReachable[:],
 }
 
-// channelReachable holds the numbers of the 5052 configurations of the channel
+// channelReachable holds the numbers of the 10200 configurations of the channel
 // machine that are reachable from an initial one, sorted. The number of a
 // configuration is the sum of its fields' values (less their lo) times their
 // strides.
@@ -4703,431 +4822,860 @@ var channelReachable = [...]uint32{
 	60, 61, 62, 63, 64, 65, 68, 69, 72, 73, 76, 77,
 	80, 81, 84, 85, 88, 89, 92, 93, 96, 97, 100, 101,
 	104, 105, 108, 109, 112, 113, 116, 117, 120, 121, 124, 125,
-	102401, 102403, 102405, 102407, 102409, 102411, 102413, 102415, 102417, 102419, 102421, 102423,
-	102425, 102427, 102429, 102431, 102433, 102435, 102437, 102439, 102441, 102443, 102445, 102447,
-	102449, 102451, 102453, 102455, 102457, 102459, 102461, 102463, 102465, 102469, 102473, 102477,
-	102481, 102485, 102489, 102493, 102497, 102501, 102505, 102509, 102513, 102517, 102521, 102525,
-	202752, 202753, 202756, 202757, 202760, 202761, 202764, 202765, 202768, 202769, 202772, 202773,
-	202776, 202777, 202780, 202781, 202784, 202785, 202788, 202789, 202792, 202793, 202796, 202797,
-	202800, 202801, 202804, 202805, 202808, 202809, 202812, 202813, 202882, 202883, 202886, 202887,
-	202890, 202891, 202894, 202895, 202898, 202899, 202902, 202903, 202906, 202907, 202910, 202911,
-	202914, 202915, 202918, 202919, 202922, 202923, 202926, 202927, 202930, 202931, 202934, 202935,
-	202938, 202939, 202942, 202943, 202944, 202945, 202948, 202949, 202952, 202953, 202956, 202957,
-	202960, 202961, 202964, 202965, 202968, 202969, 202972, 202973, 202976, 202977, 202980, 202981,
-	202984, 202985, 202988, 202989, 202992, 202993, 202996, 202997, 203000, 203001, 203004, 203005,
-	203264, 203265, 203268, 203269, 203272, 203273, 203274, 203275, 203276, 203277, 203278, 203279,
-	203280, 203281, 203284, 203285, 203288, 203289, 203290, 203291, 203292, 203293, 203294, 203295,
-	203296, 203297, 203300, 203301, 203304, 203305, 203306, 203307, 203308, 203309, 203310, 203311,
-	203312, 203313, 203316, 203317, 203320, 203321, 203322, 203323, 203324, 203325, 203326, 203327,
-	203336, 203337, 203340, 203341, 203352, 203353, 203356, 203357, 203368, 203369, 203372, 203373,
-	203384, 203385, 203388, 203389, 203394, 203395, 203398, 203399, 203410, 203411, 203414, 203415,
-	203426, 203427, 203430, 203431, 203442, 203443, 203446, 203447, 203456, 203457, 203460, 203461,
-	203472, 203473, 203476, 203477, 203488, 203489, 203492, 203493, 203504, 203505, 203508, 203509,
-	235520, 235521, 235524, 235525, 235528, 235529, 235532, 235533, 235536, 235537, 235540, 235541,
-	235544, 235545, 235548, 235549, 235552, 235553, 235556, 235557, 235560, 235561, 235564, 235565,
-	235568, 235569, 235572, 235573, 235576, 235577, 235580, 235581, 235650, 235651, 235654, 235655,
-	235658, 235659, 235662, 235663, 235666, 235667, 235670, 235671, 235674, 235675, 235678, 235679,
-	235682, 235683, 235686, 235687, 235690, 235691, 235694, 235695, 235698, 235699, 235702, 235703,
-	235706, 235707, 235710, 235711, 235712, 235713, 235716, 235717, 235720, 235721, 235724, 235725,
-	235728, 235729, 235732, 235733, 235736, 235737, 235740, 235741, 235744, 235745, 235748, 235749,
-	235752, 235753, 235756, 235757, 235760, 235761, 235764, 235765, 235768, 235769, 235772, 235773,
-	236032, 236033, 236036, 236037, 236040, 236041, 236042, 236043, 236044, 236045, 236046, 236047,
-	236048, 236049, 236052, 236053, 236056, 236057, 236058, 236059, 236060, 236061, 236062, 236063,
-	236064, 236065, 236068, 236069, 236072, 236073, 236074, 236075, 236076, 236077, 236078, 236079,
-	236080, 236081, 236084, 236085, 236088, 236089, 236090, 236091, 236092, 236093, 236094, 236095,
-	236104, 236105, 236108, 236109, 236120, 236121, 236124, 236125, 236136, 236137, 236140, 236141,
-	236152, 236153, 236156, 236157, 236162, 236163, 236166, 236167, 236178, 236179, 236182, 236183,
-	236194, 236195, 236198, 236199, 236210, 236211, 236214, 236215, 236224, 236225, 236228, 236229,
-	236240, 236241, 236244, 236245, 236256, 236257, 236260, 236261, 236272, 236273, 236276, 236277,
-	268288, 268289, 268292, 268293, 268296, 268297, 268300, 268301, 268304, 268305, 268308, 268309,
-	268312, 268313, 268316, 268317, 268320, 268321, 268324, 268325, 268328, 268329, 268332, 268333,
-	268336, 268337, 268340, 268341, 268344, 268345, 268348, 268349, 268418, 268419, 268422, 268423,
-	268426, 268427, 268430, 268431, 268434, 268435, 268438, 268439, 268442, 268443, 268446, 268447,
-	268450, 268451, 268454, 268455, 268458, 268459, 268462, 268463, 268466, 268467, 268470, 268471,
-	268474, 268475, 268478, 268479, 268480, 268481, 268484, 268485, 268488, 268489, 268492, 268493,
-	268496, 268497, 268500, 268501, 268504, 268505, 268508, 268509, 268512, 268513, 268516, 268517,
-	268520, 268521, 268524, 268525, 268528, 268529, 268532, 268533, 268536, 268537, 268540, 268541,
-	268800, 268801, 268804, 268805, 268808, 268809, 268810, 268811, 268812, 268813, 268814, 268815,
-	268816, 268817, 268820, 268821, 268824, 268825, 268826, 268827, 268828, 268829, 268830, 268831,
-	268832, 268833, 268836, 268837, 268840, 268841, 268842, 268843, 268844, 268845, 268846, 268847,
-	268848, 268849, 268852, 268853, 268856, 268857, 268858, 268859, 268860, 268861, 268862, 268863,
-	268872, 268873, 268876, 268877, 268888, 268889, 268892, 268893, 268904, 268905, 268908, 268909,
-	268920, 268921, 268924, 268925, 268930, 268931, 268934, 268935, 268946, 268947, 268950, 268951,
-	268962, 268963, 268966, 268967, 268978, 268979, 268982, 268983, 268992, 268993, 268996, 268997,
-	269008, 269009, 269012, 269013, 269024, 269025, 269028, 269029, 269040, 269041, 269044, 269045,
-	301056, 301057, 301060, 301061, 301064, 301065, 301068, 301069, 301072, 301073, 301076, 301077,
-	301080, 301081, 301084, 301085, 301088, 301089, 301092, 301093, 301096, 301097, 301100, 301101,
-	301104, 301105, 301108, 301109, 301112, 301113, 301116, 301117, 301194, 301195, 301198, 301199,
-	301210, 301211, 301214, 301215, 301226, 301227, 301230, 301231, 301242, 301243, 301246, 301247,
-	301248, 301249, 301252, 301253, 301256, 301257, 301260, 301261, 301264, 301265, 301268, 301269,
-	301272, 301273, 301276, 301277, 301280, 301281, 301284, 301285, 301288, 301289, 301292, 301293,
-	301296, 301297, 301300, 301301, 301304, 301305, 301308, 301309, 301312, 301313, 301316, 301317,
-	301320, 301321, 301324, 301325, 301328, 301329, 301332, 301333, 301336, 301337, 301340, 301341,
-	301344, 301345, 301348, 301349, 301352, 301353, 301356, 301357, 301360, 301361, 301364, 301365,
-	301368, 301369, 301372, 301373, 301450, 301451, 301454, 301455, 301466, 301467, 301470, 301471,
-	301482, 301483, 301486, 301487, 301498, 301499, 301502, 301503, 301504, 301505, 301508, 301509,
-	301512, 301513, 301516, 301517, 301520, 301521, 301524, 301525, 301528, 301529, 301532, 301533,
-	301536, 301537, 301540, 301541, 301544, 301545, 301548, 301549, 301552, 301553, 301556, 301557,
-	301560, 301561, 301564, 301565, 301568, 301569, 301572, 301573, 301576, 301577, 301578, 301579,
-	301580, 301581, 301582, 301583, 301584, 301585, 301588, 301589, 301592, 301593, 301594, 301595,
-	301596, 301597, 301598, 301599, 301600, 301601, 301604, 301605, 301608, 301609, 301610, 301611,
-	301612, 301613, 301614, 301615, 301616, 301617, 301620, 301621, 301624, 301625, 301626, 301627,
-	301628, 301629, 301630, 301631, 301640, 301641, 301644, 301645, 301656, 301657, 301660, 301661,
-	301672, 301673, 301676, 301677, 301688, 301689, 301692, 301693, 301760, 301761, 301764, 301765,
-	301776, 301777, 301780, 301781, 301792, 301793, 301796, 301797, 301808, 301809, 301812, 301813,
-	301824, 301825, 301828, 301829, 301832, 301833, 301834, 301835, 301836, 301837, 301838, 301839,
-	301840, 301841, 301844, 301845, 301848, 301849, 301850, 301851, 301852, 301853, 301854, 301855,
-	301856, 301857, 301860, 301861, 301864, 301865, 301866, 301867, 301868, 301869, 301870, 301871,
-	301872, 301873, 301876, 301877, 301880, 301881, 301882, 301883, 301884, 301885, 301886, 301887,
-	301896, 301897, 301900, 301901, 301912, 301913, 301916, 301917, 301928, 301929, 301932, 301933,
-	301944, 301945, 301948, 301949, 302016, 302017, 302020, 302021, 302032, 302033, 302036, 302037,
-	302048, 302049, 302052, 302053, 302064, 302065, 302068, 302069, 302210, 302211, 302214, 302215,
-	302218, 302219, 302222, 302223, 302226, 302227, 302230, 302231, 302234, 302235, 302238, 302239,
-	302242, 302243, 302246, 302247, 302250, 302251, 302254, 302255, 302258, 302259, 302262, 302263,
-	302266, 302267, 302270, 302271, 302272, 302273, 302276, 302277, 302280, 302281, 302284, 302285,
-	302288, 302289, 302292, 302293, 302296, 302297, 302300, 302301, 302304, 302305, 302308, 302309,
-	302312, 302313, 302316, 302317, 302320, 302321, 302324, 302325, 302328, 302329, 302332, 302333,
-	302466, 302467, 302470, 302471, 302474, 302475, 302478, 302479, 302482, 302483, 302486, 302487,
-	302490, 302491, 302494, 302495, 302498, 302499, 302502, 302503, 302506, 302507, 302510, 302511,
-	302514, 302515, 302518, 302519, 302522, 302523, 302526, 302527, 302528, 302529, 302532, 302533,
-	302536, 302537, 302540, 302541, 302544, 302545, 302548, 302549, 302552, 302553, 302556, 302557,
-	302560, 302561, 302564, 302565, 302568, 302569, 302572, 302573, 302576, 302577, 302580, 302581,
-	302584, 302585, 302588, 302589, 302722, 302723, 302726, 302727, 302738, 302739, 302742, 302743,
-	302754, 302755, 302758, 302759, 302770, 302771, 302774, 302775, 302784, 302785, 302788, 302789,
-	302800, 302801, 302804, 302805, 302816, 302817, 302820, 302821, 302832, 302833, 302836, 302837,
-	302978, 302979, 302982, 302983, 302994, 302995, 302998, 302999, 303010, 303011, 303014, 303015,
-	303026, 303027, 303030, 303031, 303040, 303041, 303044, 303045, 303056, 303057, 303060, 303061,
-	303072, 303073, 303076, 303077, 303088, 303089, 303092, 303093, 333824, 333825, 333828, 333829,
-	333832, 333833, 333836, 333837, 333840, 333841, 333844, 333845, 333848, 333849, 333852, 333853,
-	333856, 333857, 333860, 333861, 333864, 333865, 333868, 333869, 333872, 333873, 333876, 333877,
-	333880, 333881, 333884, 333885, 333962, 333963, 333966, 333967, 333978, 333979, 333982, 333983,
-	333994, 333995, 333998, 333999, 334010, 334011, 334014, 334015, 334016, 334017, 334020, 334021,
-	334024, 334025, 334028, 334029, 334032, 334033, 334036, 334037, 334040, 334041, 334044, 334045,
-	334048, 334049, 334052, 334053, 334056, 334057, 334060, 334061, 334064, 334065, 334068, 334069,
-	334072, 334073, 334076, 334077, 334080, 334081, 334084, 334085, 334088, 334089, 334092, 334093,
-	334096, 334097, 334100, 334101, 334104, 334105, 334108, 334109, 334112, 334113, 334116, 334117,
-	334120, 334121, 334124, 334125, 334128, 334129, 334132, 334133, 334136, 334137, 334140, 334141,
-	334218, 334219, 334222, 334223, 334234, 334235, 334238, 334239, 334250, 334251, 334254, 334255,
-	334266, 334267, 334270, 334271, 334272, 334273, 334276, 334277, 334280, 334281, 334284, 334285,
-	334288, 334289, 334292, 334293, 334296, 334297, 334300, 334301, 334304, 334305, 334308, 334309,
-	334312, 334313, 334316, 334317, 334320, 334321, 334324, 334325, 334328, 334329, 334332, 334333,
-	334336, 334337, 334340, 334341, 334344, 334345, 334346, 334347, 334348, 334349, 334350, 334351,
-	334352, 334353, 334356, 334357, 334360, 334361, 334362, 334363, 334364, 334365, 334366, 334367,
-	334368, 334369, 334372, 334373, 334376, 334377, 334378, 334379, 334380, 334381, 334382, 334383,
-	334384, 334385, 334388, 334389, 334392, 334393, 334394, 334395, 334396, 334397, 334398, 334399,
-	334408, 334409, 334412, 334413, 334424, 334425, 334428, 334429, 334440, 334441, 334444, 334445,
-	334456, 334457, 334460, 334461, 334528, 334529, 334532, 334533, 334544, 334545, 334548, 334549,
-	334560, 334561, 334564, 334565, 334576, 334577, 334580, 334581, 334592, 334593, 334596, 334597,
-	334600, 334601, 334602, 334603, 334604, 334605, 334606, 334607, 334608, 334609, 334612, 334613,
-	334616, 334617, 334618, 334619, 334620, 334621, 334622, 334623, 334624, 334625, 334628, 334629,
-	334632, 334633, 334634, 334635, 334636, 334637, 334638, 334639, 334640, 334641, 334644, 334645,
-	334648, 334649, 334650, 334651, 334652, 334653, 334654, 334655, 334664, 334665, 334668, 334669,
-	334680, 334681, 334684, 334685, 334696, 334697, 334700, 334701, 334712, 334713, 334716, 334717,
-	334784, 334785, 334788, 334789, 334800, 334801, 334804, 334805, 334816, 334817, 334820, 334821,
-	334832, 334833, 334836, 334837, 334978, 334979, 334982, 334983, 334986, 334987, 334990, 334991,
-	334994, 334995, 334998, 334999, 335002, 335003, 335006, 335007, 335010, 335011, 335014, 335015,
-	335018, 335019, 335022, 335023, 335026, 335027, 335030, 335031, 335034, 335035, 335038, 335039,
-	335040, 335041, 335044, 335045, 335048, 335049, 335052, 335053, 335056, 335057, 335060, 335061,
-	335064, 335065, 335068, 335069, 335072, 335073, 335076, 335077, 335080, 335081, 335084, 335085,
-	335088, 335089, 335092, 335093, 335096, 335097, 335100, 335101, 335234, 335235, 335238, 335239,
-	335242, 335243, 335246, 335247, 335250, 335251, 335254, 335255, 335258, 335259, 335262, 335263,
-	335266, 335267, 335270, 335271, 335274, 335275, 335278, 335279, 335282, 335283, 335286, 335287,
-	335290, 335291, 335294, 335295, 335296, 335297, 335300, 335301, 335304, 335305, 335308, 335309,
-	335312, 335313, 335316, 335317, 335320, 335321, 335324, 335325, 335328, 335329, 335332, 335333,
-	335336, 335337, 335340, 335341, 335344, 335345, 335348, 335349, 335352, 335353, 335356, 335357,
-	335490, 335491, 335494, 335495, 335506, 335507, 335510, 335511, 335522, 335523, 335526, 335527,
-	335538, 335539, 335542, 335543, 335552, 335553, 335556, 335557, 335568, 335569, 335572, 335573,
-	335584, 335585, 335588, 335589, 335600, 335601, 335604, 335605, 335746, 335747, 335750, 335751,
-	335762, 335763, 335766, 335767, 335778, 335779, 335782, 335783, 335794, 335795, 335798, 335799,
-	335808, 335809, 335812, 335813, 335824, 335825, 335828, 335829, 335840, 335841, 335844, 335845,
-	335856, 335857, 335860, 335861, 366592, 366593, 366596, 366597, 366600, 366601, 366604, 366605,
-	366608, 366609, 366612, 366613, 366616, 366617, 366620, 366621, 366624, 366625, 366628, 366629,
-	366632, 366633, 366636, 366637, 366640, 366641, 366644, 366645, 366648, 366649, 366652, 366653,
-	366730, 366731, 366734, 366735, 366746, 366747, 366750, 366751, 366762, 366763, 366766, 366767,
-	366778, 366779, 366782, 366783, 366784, 366785, 366788, 366789, 366792, 366793, 366796, 366797,
-	366800, 366801, 366804, 366805, 366808, 366809, 366812, 366813, 366816, 366817, 366820, 366821,
-	366824, 366825, 366828, 366829, 366832, 366833, 366836, 366837, 366840, 366841, 366844, 366845,
-	366848, 366849, 366852, 366853, 366856, 366857, 366860, 366861, 366864, 366865, 366868, 366869,
-	366872, 366873, 366876, 366877, 366880, 366881, 366884, 366885, 366888, 366889, 366892, 366893,
-	366896, 366897, 366900, 366901, 366904, 366905, 366908, 366909, 366986, 366987, 366990, 366991,
-	367002, 367003, 367006, 367007, 367018, 367019, 367022, 367023, 367034, 367035, 367038, 367039,
-	367040, 367041, 367044, 367045, 367048, 367049, 367052, 367053, 367056, 367057, 367060, 367061,
-	367064, 367065, 367068, 367069, 367072, 367073, 367076, 367077, 367080, 367081, 367084, 367085,
-	367088, 367089, 367092, 367093, 367096, 367097, 367100, 367101, 367104, 367105, 367108, 367109,
-	367112, 367113, 367114, 367115, 367116, 367117, 367118, 367119, 367120, 367121, 367124, 367125,
-	367128, 367129, 367130, 367131, 367132, 367133, 367134, 367135, 367136, 367137, 367140, 367141,
-	367144, 367145, 367146, 367147, 367148, 367149, 367150, 367151, 367152, 367153, 367156, 367157,
-	367160, 367161, 367162, 367163, 367164, 367165, 367166, 367167, 367176, 367177, 367180, 367181,
-	367192, 367193, 367196, 367197, 367208, 367209, 367212, 367213, 367224, 367225, 367228, 367229,
-	367296, 367297, 367300, 367301, 367312, 367313, 367316, 367317, 367328, 367329, 367332, 367333,
-	367344, 367345, 367348, 367349, 367360, 367361, 367364, 367365, 367368, 367369, 367370, 367371,
-	367372, 367373, 367374, 367375, 367376, 367377, 367380, 367381, 367384, 367385, 367386, 367387,
-	367388, 367389, 367390, 367391, 367392, 367393, 367396, 367397, 367400, 367401, 367402, 367403,
-	367404, 367405, 367406, 367407, 367408, 367409, 367412, 367413, 367416, 367417, 367418, 367419,
-	367420, 367421, 367422, 367423, 367432, 367433, 367436, 367437, 367448, 367449, 367452, 367453,
-	367464, 367465, 367468, 367469, 367480, 367481, 367484, 367485, 367552, 367553, 367556, 367557,
-	367568, 367569, 367572, 367573, 367584, 367585, 367588, 367589, 367600, 367601, 367604, 367605,
-	367746, 367747, 367750, 367751, 367754, 367755, 367758, 367759, 367762, 367763, 367766, 367767,
-	367770, 367771, 367774, 367775, 367778, 367779, 367782, 367783, 367786, 367787, 367790, 367791,
-	367794, 367795, 367798, 367799, 367802, 367803, 367806, 367807, 367808, 367809, 367812, 367813,
-	367816, 367817, 367820, 367821, 367824, 367825, 367828, 367829, 367832, 367833, 367836, 367837,
-	367840, 367841, 367844, 367845, 367848, 367849, 367852, 367853, 367856, 367857, 367860, 367861,
-	367864, 367865, 367868, 367869, 368002, 368003, 368006, 368007, 368010, 368011, 368014, 368015,
-	368018, 368019, 368022, 368023, 368026, 368027, 368030, 368031, 368034, 368035, 368038, 368039,
-	368042, 368043, 368046, 368047, 368050, 368051, 368054, 368055, 368058, 368059, 368062, 368063,
-	368064, 368065, 368068, 368069, 368072, 368073, 368076, 368077, 368080, 368081, 368084, 368085,
-	368088, 368089, 368092, 368093, 368096, 368097, 368100, 368101, 368104, 368105, 368108, 368109,
-	368112, 368113, 368116, 368117, 368120, 368121, 368124, 368125, 368258, 368259, 368262, 368263,
-	368274, 368275, 368278, 368279, 368290, 368291, 368294, 368295, 368306, 368307, 368310, 368311,
-	368320, 368321, 368324, 368325, 368336, 368337, 368340, 368341, 368352, 368353, 368356, 368357,
-	368368, 368369, 368372, 368373, 368514, 368515, 368518, 368519, 368530, 368531, 368534, 368535,
-	368546, 368547, 368550, 368551, 368562, 368563, 368566, 368567, 368576, 368577, 368580, 368581,
-	368592, 368593, 368596, 368597, 368608, 368609, 368612, 368613, 368624, 368625, 368628, 368629,
-	399364, 399365, 399366, 399367, 399372, 399373, 399374, 399375, 399380, 399381, 399382, 399383,
-	399388, 399389, 399390, 399391, 399396, 399397, 399398, 399399, 399404, 399405, 399406, 399407,
-	399412, 399413, 399414, 399415, 399420, 399421, 399422, 399423, 399876, 399877, 399878, 399879,
-	399884, 399885, 399886, 399887, 399892, 399893, 399894, 399895, 399900, 399901, 399902, 399903,
-	399908, 399909, 399910, 399911, 399916, 399917, 399918, 399919, 399924, 399925, 399926, 399927,
-	399932, 399933, 399934, 399935, 432132, 432133, 432134, 432135, 432140, 432141, 432142, 432143,
-	432148, 432149, 432150, 432151, 432156, 432157, 432158, 432159, 432164, 432165, 432166, 432167,
-	432172, 432173, 432174, 432175, 432180, 432181, 432182, 432183, 432188, 432189, 432190, 432191,
-	432644, 432645, 432646, 432647, 432652, 432653, 432654, 432655, 432660, 432661, 432662, 432663,
-	432668, 432669, 432670, 432671, 432676, 432677, 432678, 432679, 432684, 432685, 432686, 432687,
-	432692, 432693, 432694, 432695, 432700, 432701, 432702, 432703, 464900, 464901, 464902, 464903,
-	464908, 464909, 464910, 464911, 464916, 464917, 464918, 464919, 464924, 464925, 464926, 464927,
-	464932, 464933, 464934, 464935, 464940, 464941, 464942, 464943, 464948, 464949, 464950, 464951,
-	464956, 464957, 464958, 464959, 465412, 465413, 465414, 465415, 465420, 465421, 465422, 465423,
-	465428, 465429, 465430, 465431, 465436, 465437, 465438, 465439, 465444, 465445, 465446, 465447,
-	465452, 465453, 465454, 465455, 465460, 465461, 465462, 465463, 465468, 465469, 465470, 465471,
-	530432, 530433, 530434, 530435, 530436, 530437, 530438, 530439, 530440, 530441, 530442, 530443,
-	530444, 530445, 530446, 530447, 530448, 530449, 530450, 530451, 530452, 530453, 530454, 530455,
-	530456, 530457, 530458, 530459, 530460, 530461, 530462, 530463, 530464, 530465, 530466, 530467,
-	530468, 530469, 530470, 530471, 530472, 530473, 530474, 530475, 530476, 530477, 530478, 530479,
-	530480, 530481, 530482, 530483, 530484, 530485, 530486, 530487, 530488, 530489, 530490, 530491,
-	530492, 530493, 530494, 530495, 530496, 530497, 530500, 530501, 530504, 530505, 530508, 530509,
-	530512, 530513, 530516, 530517, 530520, 530521, 530524, 530525, 530528, 530529, 530532, 530533,
-	530536, 530537, 530540, 530541, 530544, 530545, 530548, 530549, 530552, 530553, 530556, 530557,
-	530944, 530945, 530946, 530947, 530948, 530949, 530950, 530951, 530952, 530953, 530954, 530955,
-	530956, 530957, 530958, 530959, 530960, 530961, 530962, 530963, 530964, 530965, 530966, 530967,
-	530968, 530969, 530970, 530971, 530972, 530973, 530974, 530975, 530976, 530977, 530978, 530979,
-	530980, 530981, 530982, 530983, 530984, 530985, 530986, 530987, 530988, 530989, 530990, 530991,
-	530992, 530993, 530994, 530995, 530996, 530997, 530998, 530999, 531000, 531001, 531002, 531003,
-	531004, 531005, 531006, 531007, 531008, 531009, 531012, 531013, 531016, 531017, 531020, 531021,
-	531024, 531025, 531028, 531029, 531032, 531033, 531036, 531037, 531040, 531041, 531044, 531045,
-	531048, 531049, 531052, 531053, 531056, 531057, 531060, 531061, 531064, 531065, 531068, 531069,
-	563200, 563201, 563202, 563203, 563204, 563205, 563206, 563207, 563208, 563209, 563210, 563211,
-	563212, 563213, 563214, 563215, 563216, 563217, 563218, 563219, 563220, 563221, 563222, 563223,
-	563224, 563225, 563226, 563227, 563228, 563229, 563230, 563231, 563232, 563233, 563234, 563235,
-	563236, 563237, 563238, 563239, 563240, 563241, 563242, 563243, 563244, 563245, 563246, 563247,
-	563248, 563249, 563250, 563251, 563252, 563253, 563254, 563255, 563256, 563257, 563258, 563259,
-	563260, 563261, 563262, 563263, 563264, 563265, 563268, 563269, 563272, 563273, 563276, 563277,
-	563280, 563281, 563284, 563285, 563288, 563289, 563292, 563293, 563296, 563297, 563300, 563301,
-	563304, 563305, 563308, 563309, 563312, 563313, 563316, 563317, 563320, 563321, 563324, 563325,
-	563712, 563713, 563714, 563715, 563716, 563717, 563718, 563719, 563720, 563721, 563722, 563723,
-	563724, 563725, 563726, 563727, 563728, 563729, 563730, 563731, 563732, 563733, 563734, 563735,
-	563736, 563737, 563738, 563739, 563740, 563741, 563742, 563743, 563744, 563745, 563746, 563747,
-	563748, 563749, 563750, 563751, 563752, 563753, 563754, 563755, 563756, 563757, 563758, 563759,
-	563760, 563761, 563762, 563763, 563764, 563765, 563766, 563767, 563768, 563769, 563770, 563771,
-	563772, 563773, 563774, 563775, 563776, 563777, 563780, 563781, 563784, 563785, 563788, 563789,
-	563792, 563793, 563796, 563797, 563800, 563801, 563804, 563805, 563808, 563809, 563812, 563813,
-	563816, 563817, 563820, 563821, 563824, 563825, 563828, 563829, 563832, 563833, 563836, 563837,
-	593921, 593923, 593925, 593927, 593929, 593931, 593933, 593935, 593937, 593939, 593941, 593943,
-	593945, 593947, 593949, 593951, 593953, 593955, 593957, 593959, 593961, 593963, 593965, 593967,
-	593969, 593971, 593973, 593975, 593977, 593979, 593981, 593983, 593985, 593989, 593993, 593997,
-	594001, 594005, 594009, 594013, 594017, 594021, 594025, 594029, 594033, 594037, 594041, 594045,
-	595968, 595969, 595970, 595971, 595972, 595973, 595974, 595975, 595976, 595977, 595978, 595979,
-	595980, 595981, 595982, 595983, 595984, 595985, 595986, 595987, 595988, 595989, 595990, 595991,
-	595992, 595993, 595994, 595995, 595996, 595997, 595998, 595999, 596000, 596001, 596002, 596003,
-	596004, 596005, 596006, 596007, 596008, 596009, 596010, 596011, 596012, 596013, 596014, 596015,
-	596016, 596017, 596018, 596019, 596020, 596021, 596022, 596023, 596024, 596025, 596026, 596027,
-	596028, 596029, 596030, 596031, 596032, 596033, 596036, 596037, 596040, 596041, 596044, 596045,
-	596048, 596049, 596052, 596053, 596056, 596057, 596060, 596061, 596064, 596065, 596068, 596069,
-	596072, 596073, 596076, 596077, 596080, 596081, 596084, 596085, 596088, 596089, 596092, 596093,
-	596480, 596481, 596482, 596483, 596484, 596485, 596486, 596487, 596488, 596489, 596490, 596491,
-	596492, 596493, 596494, 596495, 596496, 596497, 596498, 596499, 596500, 596501, 596502, 596503,
-	596504, 596505, 596506, 596507, 596508, 596509, 596510, 596511, 596512, 596513, 596514, 596515,
-	596516, 596517, 596518, 596519, 596520, 596521, 596522, 596523, 596524, 596525, 596526, 596527,
-	596528, 596529, 596530, 596531, 596532, 596533, 596534, 596535, 596536, 596537, 596538, 596539,
-	596540, 596541, 596542, 596543, 596544, 596545, 596548, 596549, 596552, 596553, 596556, 596557,
-	596560, 596561, 596564, 596565, 596568, 596569, 596572, 596573, 596576, 596577, 596580, 596581,
-	596584, 596585, 596588, 596589, 596592, 596593, 596596, 596597, 596600, 596601, 596604, 596605,
-	602113, 602115, 602117, 602119, 602121, 602123, 602125, 602127, 602129, 602131, 602133, 602135,
-	602137, 602139, 602141, 602143, 602177, 602181, 602185, 602189, 602193, 602197, 602201, 602205,
-	604160, 604161, 604162, 604163, 604164, 604165, 604166, 604167, 604168, 604169, 604170, 604171,
-	604172, 604173, 604174, 604175, 604176, 604177, 604178, 604179, 604180, 604181, 604182, 604183,
-	604184, 604185, 604186, 604187, 604188, 604189, 604190, 604191, 604224, 604225, 604228, 604229,
-	604232, 604233, 604236, 604237, 604240, 604241, 604244, 604245, 604248, 604249, 604252, 604253,
-	604672, 604673, 604674, 604675, 604676, 604677, 604678, 604679, 604680, 604681, 604682, 604683,
-	604684, 604685, 604686, 604687, 604688, 604689, 604690, 604691, 604692, 604693, 604694, 604695,
-	604696, 604697, 604698, 604699, 604700, 604701, 604702, 604703, 604736, 604737, 604740, 604741,
-	604744, 604745, 604748, 604749, 604752, 604753, 604756, 604757, 604760, 604761, 604764, 604765,
-	608256, 608257, 608258, 608259, 608260, 608261, 608262, 608263, 608264, 608265, 608266, 608267,
-	608268, 608269, 608270, 608271, 608272, 608273, 608274, 608275, 608276, 608277, 608278, 608279,
-	608280, 608281, 608282, 608283, 608284, 608285, 608286, 608287, 608288, 608289, 608290, 608291,
-	608292, 608293, 608294, 608295, 608296, 608297, 608298, 608299, 608300, 608301, 608302, 608303,
-	608304, 608305, 608306, 608307, 608308, 608309, 608310, 608311, 608312, 608313, 608314, 608315,
-	608316, 608317, 608318, 608319, 608320, 608321, 608324, 608325, 608328, 608329, 608332, 608333,
-	608336, 608337, 608340, 608341, 608344, 608345, 608348, 608349, 608352, 608353, 608356, 608357,
-	608360, 608361, 608364, 608365, 608368, 608369, 608372, 608373, 608376, 608377, 608380, 608381,
-	610305, 610307, 610309, 610311, 610313, 610315, 610317, 610319, 610321, 610323, 610325, 610327,
-	610329, 610331, 610333, 610335, 610337, 610339, 610341, 610343, 610345, 610347, 610349, 610351,
-	610353, 610355, 610357, 610359, 610361, 610363, 610365, 610367, 610369, 610373, 610377, 610381,
-	610385, 610389, 610393, 610397, 610401, 610405, 610409, 610413, 610417, 610421, 610425, 610429,
-	612352, 612353, 612354, 612355, 612356, 612357, 612358, 612359, 612360, 612361, 612362, 612363,
-	612364, 612365, 612366, 612367, 612368, 612369, 612370, 612371, 612372, 612373, 612374, 612375,
-	612376, 612377, 612378, 612379, 612380, 612381, 612382, 612383, 612384, 612385, 612386, 612387,
-	612388, 612389, 612390, 612391, 612392, 612393, 612394, 612395, 612396, 612397, 612398, 612399,
-	612400, 612401, 612402, 612403, 612404, 612405, 612406, 612407, 612408, 612409, 612410, 612411,
-	612412, 612413, 612414, 612415, 612416, 612417, 612420, 612421, 612424, 612425, 612428, 612429,
-	612432, 612433, 612436, 612437, 612440, 612441, 612444, 612445, 612448, 612449, 612452, 612453,
-	612456, 612457, 612460, 612461, 612464, 612465, 612468, 612469, 612472, 612473, 612476, 612477,
-	612864, 612865, 612866, 612867, 612868, 612869, 612870, 612871, 612872, 612873, 612874, 612875,
-	612876, 612877, 612878, 612879, 612880, 612881, 612882, 612883, 612884, 612885, 612886, 612887,
-	612888, 612889, 612890, 612891, 612892, 612893, 612894, 612895, 612896, 612897, 612898, 612899,
-	612900, 612901, 612902, 612903, 612904, 612905, 612906, 612907, 612908, 612909, 612910, 612911,
-	612912, 612913, 612914, 612915, 612916, 612917, 612918, 612919, 612920, 612921, 612922, 612923,
-	612924, 612925, 612926, 612927, 612928, 612929, 612932, 612933, 612936, 612937, 612940, 612941,
-	612944, 612945, 612948, 612949, 612952, 612953, 612956, 612957, 612960, 612961, 612964, 612965,
-	612968, 612969, 612972, 612973, 612976, 612977, 612980, 612981, 612984, 612985, 612988, 612989,
-	616448, 616449, 616450, 616451, 616452, 616453, 616454, 616455, 616456, 616457, 616458, 616459,
-	616460, 616461, 616462, 616463, 616464, 616465, 616466, 616467, 616468, 616469, 616470, 616471,
-	616472, 616473, 616474, 616475, 616476, 616477, 616478, 616479, 616512, 616513, 616516, 616517,
-	616520, 616521, 616524, 616525, 616528, 616529, 616532, 616533, 616536, 616537, 616540, 616541,
-	618497, 618499, 618501, 618503, 618505, 618507, 618509, 618511, 618513, 618515, 618517, 618519,
-	618521, 618523, 618525, 618527, 618561, 618565, 618569, 618573, 618577, 618581, 618585, 618589,
-	620544, 620545, 620546, 620547, 620548, 620549, 620550, 620551, 620552, 620553, 620554, 620555,
-	620556, 620557, 620558, 620559, 620560, 620561, 620562, 620563, 620564, 620565, 620566, 620567,
-	620568, 620569, 620570, 620571, 620572, 620573, 620574, 620575, 620608, 620609, 620612, 620613,
-	620616, 620617, 620620, 620621, 620624, 620625, 620628, 620629, 620632, 620633, 620636, 620637,
-	621056, 621057, 621058, 621059, 621060, 621061, 621062, 621063, 621064, 621065, 621066, 621067,
-	621068, 621069, 621070, 621071, 621072, 621073, 621074, 621075, 621076, 621077, 621078, 621079,
-	621080, 621081, 621082, 621083, 621084, 621085, 621086, 621087, 621120, 621121, 621124, 621125,
-	621128, 621129, 621132, 621133, 621136, 621137, 621140, 621141, 621144, 621145, 621148, 621149,
-	704512, 704513, 704514, 704515, 704516, 704517, 704518, 704519, 704520, 704521, 704522, 704523,
-	704524, 704525, 704526, 704527, 704528, 704529, 704530, 704531, 704532, 704533, 704534, 704535,
-	704536, 704537, 704538, 704539, 704540, 704541, 704542, 704543, 704544, 704545, 704546, 704547,
-	704548, 704549, 704550, 704551, 704552, 704553, 704554, 704555, 704556, 704557, 704558, 704559,
-	704560, 704561, 704562, 704563, 704564, 704565, 704566, 704567, 704568, 704569, 704570, 704571,
-	704572, 704573, 704574, 704575, 704576, 704577, 704580, 704581, 704584, 704585, 704588, 704589,
-	704592, 704593, 704596, 704597, 704600, 704601, 704604, 704605, 704608, 704609, 704612, 704613,
-	704616, 704617, 704620, 704621, 704624, 704625, 704628, 704629, 704632, 704633, 704636, 704637,
-	706560, 706561, 706562, 706563, 706564, 706565, 706566, 706567, 706568, 706569, 706570, 706571,
-	706572, 706573, 706574, 706575, 706576, 706577, 706578, 706579, 706580, 706581, 706582, 706583,
-	706584, 706585, 706586, 706587, 706588, 706589, 706590, 706591, 706592, 706593, 706594, 706595,
-	706596, 706597, 706598, 706599, 706600, 706601, 706602, 706603, 706604, 706605, 706606, 706607,
-	706608, 706609, 706610, 706611, 706612, 706613, 706614, 706615, 706616, 706617, 706618, 706619,
-	706620, 706621, 706622, 706623, 706624, 706625, 706628, 706629, 706632, 706633, 706636, 706637,
-	706640, 706641, 706644, 706645, 706648, 706649, 706652, 706653, 706656, 706657, 706660, 706661,
-	706664, 706665, 706668, 706669, 706672, 706673, 706676, 706677, 706680, 706681, 706684, 706685,
-	708609, 708611, 708613, 708615, 708617, 708619, 708621, 708623, 708625, 708627, 708629, 708631,
-	708633, 708635, 708637, 708639, 708641, 708643, 708645, 708647, 708649, 708651, 708653, 708655,
-	708657, 708659, 708661, 708663, 708665, 708667, 708669, 708671, 708673, 708677, 708681, 708685,
-	708689, 708693, 708697, 708701, 708705, 708709, 708713, 708717, 708721, 708725, 708729, 708733,
-	710656, 710657, 710658, 710659, 710660, 710661, 710662, 710663, 710664, 710665, 710666, 710667,
-	710668, 710669, 710670, 710671, 710672, 710673, 710674, 710675, 710676, 710677, 710678, 710679,
-	710680, 710681, 710682, 710683, 710684, 710685, 710686, 710687, 710688, 710689, 710690, 710691,
-	710692, 710693, 710694, 710695, 710696, 710697, 710698, 710699, 710700, 710701, 710702, 710703,
-	710704, 710705, 710706, 710707, 710708, 710709, 710710, 710711, 710712, 710713, 710714, 710715,
-	710716, 710717, 710718, 710719, 710720, 710721, 710724, 710725, 710728, 710729, 710732, 710733,
-	710736, 710737, 710740, 710741, 710744, 710745, 710748, 710749, 710752, 710753, 710756, 710757,
-	710760, 710761, 710764, 710765, 710768, 710769, 710772, 710773, 710776, 710777, 710780, 710781,
-	711168, 711169, 711170, 711171, 711172, 711173, 711174, 711175, 711176, 711177, 711178, 711179,
-	711180, 711181, 711182, 711183, 711184, 711185, 711186, 711187, 711188, 711189, 711190, 711191,
-	711192, 711193, 711194, 711195, 711196, 711197, 711198, 711199, 711200, 711201, 711202, 711203,
-	711204, 711205, 711206, 711207, 711208, 711209, 711210, 711211, 711212, 711213, 711214, 711215,
-	711216, 711217, 711218, 711219, 711220, 711221, 711222, 711223, 711224, 711225, 711226, 711227,
-	711228, 711229, 711230, 711231, 711232, 711233, 711236, 711237, 711240, 711241, 711244, 711245,
-	711248, 711249, 711252, 711253, 711256, 711257, 711260, 711261, 711264, 711265, 711268, 711269,
-	711272, 711273, 711276, 711277, 711280, 711281, 711284, 711285, 711288, 711289, 711292, 711293,
-	712704, 712705, 712706, 712707, 712708, 712709, 712710, 712711, 712712, 712713, 712714, 712715,
-	712716, 712717, 712718, 712719, 712720, 712721, 712722, 712723, 712724, 712725, 712726, 712727,
-	712728, 712729, 712730, 712731, 712732, 712733, 712734, 712735, 712768, 712769, 712772, 712773,
-	712776, 712777, 712780, 712781, 712784, 712785, 712788, 712789, 712792, 712793, 712796, 712797,
-	714752, 714753, 714754, 714755, 714756, 714757, 714758, 714759, 714760, 714761, 714762, 714763,
-	714764, 714765, 714766, 714767, 714768, 714769, 714770, 714771, 714772, 714773, 714774, 714775,
-	714776, 714777, 714778, 714779, 714780, 714781, 714782, 714783, 714816, 714817, 714820, 714821,
-	714824, 714825, 714828, 714829, 714832, 714833, 714836, 714837, 714840, 714841, 714844, 714845,
-	716801, 716803, 716805, 716807, 716809, 716811, 716813, 716815, 716817, 716819, 716821, 716823,
-	716825, 716827, 716829, 716831, 716865, 716869, 716873, 716877, 716881, 716885, 716889, 716893,
-	718848, 718849, 718850, 718851, 718852, 718853, 718854, 718855, 718856, 718857, 718858, 718859,
-	718860, 718861, 718862, 718863, 718864, 718865, 718866, 718867, 718868, 718869, 718870, 718871,
-	718872, 718873, 718874, 718875, 718876, 718877, 718878, 718879, 718912, 718913, 718916, 718917,
-	718920, 718921, 718924, 718925, 718928, 718929, 718932, 718933, 718936, 718937, 718940, 718941,
-	719360, 719361, 719362, 719363, 719364, 719365, 719366, 719367, 719368, 719369, 719370, 719371,
-	719372, 719373, 719374, 719375, 719376, 719377, 719378, 719379, 719380, 719381, 719382, 719383,
-	719384, 719385, 719386, 719387, 719388, 719389, 719390, 719391, 719424, 719425, 719428, 719429,
-	719432, 719433, 719436, 719437, 719440, 719441, 719444, 719445, 719448, 719449, 719452, 719453,
-	786432, 786433, 786434, 786435, 786436, 786437, 786438, 786439, 786440, 786441, 786442, 786443,
-	786444, 786445, 786446, 786447, 786448, 786449, 786450, 786451, 786452, 786453, 786454, 786455,
-	786456, 786457, 786458, 786459, 786460, 786461, 786462, 786463, 786464, 786465, 786466, 786467,
-	786468, 786469, 786470, 786471, 786472, 786473, 786474, 786475, 786476, 786477, 786478, 786479,
-	786480, 786481, 786482, 786483, 786484, 786485, 786486, 786487, 786488, 786489, 786490, 786491,
-	786492, 786493, 786494, 786495, 786496, 786497, 786500, 786501, 786504, 786505, 786508, 786509,
-	786512, 786513, 786516, 786517, 786520, 786521, 786524, 786525, 786528, 786529, 786532, 786533,
-	786536, 786537, 786540, 786541, 786544, 786545, 786548, 786549, 786552, 786553, 786556, 786557,
-	790529, 790531, 790533, 790535, 790537, 790539, 790541, 790543, 790545, 790547, 790549, 790551,
-	790553, 790555, 790557, 790559, 790561, 790563, 790565, 790567, 790569, 790571, 790573, 790575,
-	790577, 790579, 790581, 790583, 790585, 790587, 790589, 790591, 790593, 790597, 790601, 790605,
-	790609, 790613, 790617, 790621, 790625, 790629, 790633, 790637, 790641, 790645, 790649, 790653,
-	792576, 792577, 792578, 792579, 792580, 792581, 792582, 792583, 792584, 792585, 792586, 792587,
-	792588, 792589, 792590, 792591, 792592, 792593, 792594, 792595, 792596, 792597, 792598, 792599,
-	792600, 792601, 792602, 792603, 792604, 792605, 792606, 792607, 792608, 792609, 792610, 792611,
-	792612, 792613, 792614, 792615, 792616, 792617, 792618, 792619, 792620, 792621, 792622, 792623,
-	792624, 792625, 792626, 792627, 792628, 792629, 792630, 792631, 792632, 792633, 792634, 792635,
-	792636, 792637, 792638, 792639, 792640, 792641, 792644, 792645, 792648, 792649, 792652, 792653,
-	792656, 792657, 792660, 792661, 792664, 792665, 792668, 792669, 792672, 792673, 792676, 792677,
-	792680, 792681, 792684, 792685, 792688, 792689, 792692, 792693, 792696, 792697, 792700, 792701,
-	793088, 793089, 793090, 793091, 793092, 793093, 793094, 793095, 793096, 793097, 793098, 793099,
-	793100, 793101, 793102, 793103, 793104, 793105, 793106, 793107, 793108, 793109, 793110, 793111,
-	793112, 793113, 793114, 793115, 793116, 793117, 793118, 793119, 793120, 793121, 793122, 793123,
-	793124, 793125, 793126, 793127, 793128, 793129, 793130, 793131, 793132, 793133, 793134, 793135,
-	793136, 793137, 793138, 793139, 793140, 793141, 793142, 793143, 793144, 793145, 793146, 793147,
-	793148, 793149, 793150, 793151, 793152, 793153, 793156, 793157, 793160, 793161, 793164, 793165,
-	793168, 793169, 793172, 793173, 793176, 793177, 793180, 793181, 793184, 793185, 793188, 793189,
-	793192, 793193, 793196, 793197, 793200, 793201, 793204, 793205, 793208, 793209, 793212, 793213,
-	798721, 798723, 798725, 798727, 798729, 798731, 798733, 798735, 798737, 798739, 798741, 798743,
-	798745, 798747, 798749, 798751, 798785, 798789, 798793, 798797, 798801, 798805, 798809, 798813,
-	800768, 800769, 800770, 800771, 800772, 800773, 800774, 800775, 800776, 800777, 800778, 800779,
-	800780, 800781, 800782, 800783, 800784, 800785, 800786, 800787, 800788, 800789, 800790, 800791,
-	800792, 800793, 800794, 800795, 800796, 800797, 800798, 800799, 800832, 800833, 800836, 800837,
-	800840, 800841, 800844, 800845, 800848, 800849, 800852, 800853, 800856, 800857, 800860, 800861,
-	801280, 801281, 801282, 801283, 801284, 801285, 801286, 801287, 801288, 801289, 801290, 801291,
-	801292, 801293, 801294, 801295, 801296, 801297, 801298, 801299, 801300, 801301, 801302, 801303,
-	801304, 801305, 801306, 801307, 801308, 801309, 801310, 801311, 801344, 801345, 801348, 801349,
-	801352, 801353, 801356, 801357, 801360, 801361, 801364, 801365, 801368, 801369, 801372, 801373,
-	804880, 804881, 804882, 804883, 804884, 804885, 804886, 804887, 804888, 804889, 804890, 804891,
-	804892, 804893, 804894, 804895, 804912, 804913, 804914, 804915, 804916, 804917, 804918, 804919,
-	804920, 804921, 804922, 804923, 804924, 804925, 804926, 804927, 804944, 804945, 804948, 804949,
-	804952, 804953, 804956, 804957, 804976, 804977, 804980, 804981, 804984, 804985, 804988, 804989,
-	806929, 806931, 806933, 806935, 806937, 806939, 806941, 806943, 806961, 806963, 806965, 806967,
-	806969, 806971, 806973, 806975, 806993, 806997, 807001, 807005, 807025, 807029, 807033, 807037,
-	808976, 808977, 808978, 808979, 808980, 808981, 808982, 808983, 808984, 808985, 808986, 808987,
-	808988, 808989, 808990, 808991, 809008, 809009, 809010, 809011, 809012, 809013, 809014, 809015,
-	809016, 809017, 809018, 809019, 809020, 809021, 809022, 809023, 809040, 809041, 809044, 809045,
-	809048, 809049, 809052, 809053, 809072, 809073, 809076, 809077, 809080, 809081, 809084, 809085,
-	809488, 809489, 809490, 809491, 809492, 809493, 809494, 809495, 809496, 809497, 809498, 809499,
-	809500, 809501, 809502, 809503, 809520, 809521, 809522, 809523, 809524, 809525, 809526, 809527,
-	809528, 809529, 809530, 809531, 809532, 809533, 809534, 809535, 809552, 809553, 809556, 809557,
-	809560, 809561, 809564, 809565, 809584, 809585, 809588, 809589, 809592, 809593, 809596, 809597,
-	813072, 813073, 813074, 813075, 813076, 813077, 813078, 813079, 813080, 813081, 813082, 813083,
-	813084, 813085, 813086, 813087, 813136, 813137, 813140, 813141, 813144, 813145, 813148, 813149,
-	815121, 815123, 815125, 815127, 815129, 815131, 815133, 815135, 815185, 815189, 815193, 815197,
-	817168, 817169, 817170, 817171, 817172, 817173, 817174, 817175, 817176, 817177, 817178, 817179,
-	817180, 817181, 817182, 817183, 817232, 817233, 817236, 817237, 817240, 817241, 817244, 817245,
-	817680, 817681, 817682, 817683, 817684, 817685, 817686, 817687, 817688, 817689, 817690, 817691,
-	817692, 817693, 817694, 817695, 817744, 817745, 817748, 817749, 817752, 817753, 817756, 817757,
+	128, 129, 130, 131, 132, 133, 134, 135, 136, 137, 138, 139,
+	140, 141, 142, 143, 144, 145, 146, 147, 148, 149, 150, 151,
+	152, 153, 154, 155, 156, 157, 158, 159, 160, 161, 162, 163,
+	164, 165, 166, 167, 168, 169, 170, 171, 172, 173, 174, 175,
+	176, 177, 178, 179, 180, 181, 182, 183, 184, 185, 186, 187,
+	188, 189, 190, 191, 192, 193, 196, 197, 200, 201, 204, 205,
+	208, 209, 212, 213, 216, 217, 220, 221, 224, 225, 228, 229,
+	232, 233, 236, 237, 240, 241, 244, 245, 248, 249, 252, 253,
+	204801, 204803, 204805, 204807, 204809, 204811, 204813, 204815, 204817, 204819, 204821, 204823,
+	204825, 204827, 204829, 204831, 204833, 204835, 204837, 204839, 204841, 204843, 204845, 204847,
+	204849, 204851, 204853, 204855, 204857, 204859, 204861, 204863, 204865, 204869, 204873, 204877,
+	204881, 204885, 204889, 204893, 204897, 204901, 204905, 204909, 204913, 204917, 204921, 204925,
+	204929, 204931, 204933, 204935, 204937, 204939, 204941, 204943, 204945, 204947, 204949, 204951,
+	204953, 204955, 204957, 204959, 204961, 204963, 204965, 204967, 204969, 204971, 204973, 204975,
+	204977, 204979, 204981, 204983, 204985, 204987, 204989, 204991, 204993, 204997, 205001, 205005,
+	205009, 205013, 205017, 205021, 205025, 205029, 205033, 205037, 205041, 205045, 205049, 205053,
+	405504, 405505, 405508, 405509, 405512, 405513, 405516, 405517, 405520, 405521, 405524, 405525,
+	405528, 405529, 405532, 405533, 405536, 405537, 405540, 405541, 405544, 405545, 405548, 405549,
+	405552, 405553, 405556, 405557, 405560, 405561, 405564, 405565, 405632, 405633, 405634, 405635,
+	405636, 405637, 405638, 405639, 405640, 405641, 405642, 405643, 405644, 405645, 405646, 405647,
+	405648, 405649, 405650, 405651, 405652, 405653, 405654, 405655, 405656, 405657, 405658, 405659,
+	405660, 405661, 405662, 405663, 405664, 405665, 405666, 405667, 405668, 405669, 405670, 405671,
+	405672, 405673, 405674, 405675, 405676, 405677, 405678, 405679, 405680, 405681, 405682, 405683,
+	405684, 405685, 405686, 405687, 405688, 405689, 405690, 405691, 405692, 405693, 405694, 405695,
+	405762, 405763, 405766, 405767, 405770, 405771, 405774, 405775, 405778, 405779, 405782, 405783,
+	405786, 405787, 405790, 405791, 405794, 405795, 405798, 405799, 405802, 405803, 405806, 405807,
+	405810, 405811, 405814, 405815, 405818, 405819, 405822, 405823, 405824, 405825, 405828, 405829,
+	405832, 405833, 405836, 405837, 405840, 405841, 405844, 405845, 405848, 405849, 405852, 405853,
+	405856, 405857, 405860, 405861, 405864, 405865, 405868, 405869, 405872, 405873, 405876, 405877,
+	405880, 405881, 405884, 405885, 405952, 405953, 405956, 405957, 405960, 405961, 405964, 405965,
+	405968, 405969, 405972, 405973, 405976, 405977, 405980, 405981, 405984, 405985, 405988, 405989,
+	405992, 405993, 405996, 405997, 406000, 406001, 406004, 406005, 406008, 406009, 406012, 406013,
+	406528, 406529, 406532, 406533, 406536, 406537, 406538, 406539, 406540, 406541, 406542, 406543,
+	406544, 406545, 406548, 406549, 406552, 406553, 406554, 406555, 406556, 406557, 406558, 406559,
+	406560, 406561, 406564, 406565, 406568, 406569, 406570, 406571, 406572, 406573, 406574, 406575,
+	406576, 406577, 406580, 406581, 406584, 406585, 406586, 406587, 406588, 406589, 406590, 406591,
+	406600, 406601, 406604, 406605, 406616, 406617, 406620, 406621, 406632, 406633, 406636, 406637,
+	406648, 406649, 406652, 406653, 406656, 406657, 406658, 406659, 406660, 406661, 406662, 406663,
+	406664, 406665, 406666, 406667, 406668, 406669, 406670, 406671, 406672, 406673, 406674, 406675,
+	406676, 406677, 406678, 406679, 406680, 406681, 406682, 406683, 406684, 406685, 406686, 406687,
+	406688, 406689, 406690, 406691, 406692, 406693, 406694, 406695, 406696, 406697, 406698, 406699,
+	406700, 406701, 406702, 406703, 406704, 406705, 406706, 406707, 406708, 406709, 406710, 406711,
+	406712, 406713, 406714, 406715, 406716, 406717, 406718, 406719, 406728, 406729, 406732, 406733,
+	406744, 406745, 406748, 406749, 406760, 406761, 406764, 406765, 406776, 406777, 406780, 406781,
+	406786, 406787, 406790, 406791, 406802, 406803, 406806, 406807, 406818, 406819, 406822, 406823,
+	406834, 406835, 406838, 406839, 406848, 406849, 406852, 406853, 406864, 406865, 406868, 406869,
+	406880, 406881, 406884, 406885, 406896, 406897, 406900, 406901, 406976, 406977, 406980, 406981,
+	406992, 406993, 406996, 406997, 407008, 407009, 407012, 407013, 407024, 407025, 407028, 407029,
+	471040, 471041, 471044, 471045, 471048, 471049, 471052, 471053, 471056, 471057, 471060, 471061,
+	471064, 471065, 471068, 471069, 471072, 471073, 471076, 471077, 471080, 471081, 471084, 471085,
+	471088, 471089, 471092, 471093, 471096, 471097, 471100, 471101, 471168, 471169, 471170, 471171,
+	471172, 471173, 471174, 471175, 471176, 471177, 471178, 471179, 471180, 471181, 471182, 471183,
+	471184, 471185, 471186, 471187, 471188, 471189, 471190, 471191, 471192, 471193, 471194, 471195,
+	471196, 471197, 471198, 471199, 471200, 471201, 471202, 471203, 471204, 471205, 471206, 471207,
+	471208, 471209, 471210, 471211, 471212, 471213, 471214, 471215, 471216, 471217, 471218, 471219,
+	471220, 471221, 471222, 471223, 471224, 471225, 471226, 471227, 471228, 471229, 471230, 471231,
+	471298, 471299, 471302, 471303, 471306, 471307, 471310, 471311, 471314, 471315, 471318, 471319,
+	471322, 471323, 471326, 471327, 471330, 471331, 471334, 471335, 471338, 471339, 471342, 471343,
+	471346, 471347, 471350, 471351, 471354, 471355, 471358, 471359, 471360, 471361, 471364, 471365,
+	471368, 471369, 471372, 471373, 471376, 471377, 471380, 471381, 471384, 471385, 471388, 471389,
+	471392, 471393, 471396, 471397, 471400, 471401, 471404, 471405, 471408, 471409, 471412, 471413,
+	471416, 471417, 471420, 471421, 471488, 471489, 471492, 471493, 471496, 471497, 471500, 471501,
+	471504, 471505, 471508, 471509, 471512, 471513, 471516, 471517, 471520, 471521, 471524, 471525,
+	471528, 471529, 471532, 471533, 471536, 471537, 471540, 471541, 471544, 471545, 471548, 471549,
+	472064, 472065, 472068, 472069, 472072, 472073, 472074, 472075, 472076, 472077, 472078, 472079,
+	472080, 472081, 472084, 472085, 472088, 472089, 472090, 472091, 472092, 472093, 472094, 472095,
+	472096, 472097, 472100, 472101, 472104, 472105, 472106, 472107, 472108, 472109, 472110, 472111,
+	472112, 472113, 472116, 472117, 472120, 472121, 472122, 472123, 472124, 472125, 472126, 472127,
+	472136, 472137, 472140, 472141, 472152, 472153, 472156, 472157, 472168, 472169, 472172, 472173,
+	472184, 472185, 472188, 472189, 472192, 472193, 472194, 472195, 472196, 472197, 472198, 472199,
+	472200, 472201, 472202, 472203, 472204, 472205, 472206, 472207, 472208, 472209, 472210, 472211,
+	472212, 472213, 472214, 472215, 472216, 472217, 472218, 472219, 472220, 472221, 472222, 472223,
+	472224, 472225, 472226, 472227, 472228, 472229, 472230, 472231, 472232, 472233, 472234, 472235,
+	472236, 472237, 472238, 472239, 472240, 472241, 472242, 472243, 472244, 472245, 472246, 472247,
+	472248, 472249, 472250, 472251, 472252, 472253, 472254, 472255, 472264, 472265, 472268, 472269,
+	472280, 472281, 472284, 472285, 472296, 472297, 472300, 472301, 472312, 472313, 472316, 472317,
+	472322, 472323, 472326, 472327, 472338, 472339, 472342, 472343, 472354, 472355, 472358, 472359,
+	472370, 472371, 472374, 472375, 472384, 472385, 472388, 472389, 472400, 472401, 472404, 472405,
+	472416, 472417, 472420, 472421, 472432, 472433, 472436, 472437, 472512, 472513, 472516, 472517,
+	472528, 472529, 472532, 472533, 472544, 472545, 472548, 472549, 472560, 472561, 472564, 472565,
+	536576, 536577, 536580, 536581, 536584, 536585, 536588, 536589, 536592, 536593, 536596, 536597,
+	536600, 536601, 536604, 536605, 536608, 536609, 536612, 536613, 536616, 536617, 536620, 536621,
+	536624, 536625, 536628, 536629, 536632, 536633, 536636, 536637, 536704, 536705, 536706, 536707,
+	536708, 536709, 536710, 536711, 536712, 536713, 536714, 536715, 536716, 536717, 536718, 536719,
+	536720, 536721, 536722, 536723, 536724, 536725, 536726, 536727, 536728, 536729, 536730, 536731,
+	536732, 536733, 536734, 536735, 536736, 536737, 536738, 536739, 536740, 536741, 536742, 536743,
+	536744, 536745, 536746, 536747, 536748, 536749, 536750, 536751, 536752, 536753, 536754, 536755,
+	536756, 536757, 536758, 536759, 536760, 536761, 536762, 536763, 536764, 536765, 536766, 536767,
+	536834, 536835, 536838, 536839, 536842, 536843, 536846, 536847, 536850, 536851, 536854, 536855,
+	536858, 536859, 536862, 536863, 536866, 536867, 536870, 536871, 536874, 536875, 536878, 536879,
+	536882, 536883, 536886, 536887, 536890, 536891, 536894, 536895, 536896, 536897, 536900, 536901,
+	536904, 536905, 536908, 536909, 536912, 536913, 536916, 536917, 536920, 536921, 536924, 536925,
+	536928, 536929, 536932, 536933, 536936, 536937, 536940, 536941, 536944, 536945, 536948, 536949,
+	536952, 536953, 536956, 536957, 537024, 537025, 537028, 537029, 537032, 537033, 537036, 537037,
+	537040, 537041, 537044, 537045, 537048, 537049, 537052, 537053, 537056, 537057, 537060, 537061,
+	537064, 537065, 537068, 537069, 537072, 537073, 537076, 537077, 537080, 537081, 537084, 537085,
+	537600, 537601, 537604, 537605, 537608, 537609, 537610, 537611, 537612, 537613, 537614, 537615,
+	537616, 537617, 537620, 537621, 537624, 537625, 537626, 537627, 537628, 537629, 537630, 537631,
+	537632, 537633, 537636, 537637, 537640, 537641, 537642, 537643, 537644, 537645, 537646, 537647,
+	537648, 537649, 537652, 537653, 537656, 537657, 537658, 537659, 537660, 537661, 537662, 537663,
+	537672, 537673, 537676, 537677, 537688, 537689, 537692, 537693, 537704, 537705, 537708, 537709,
+	537720, 537721, 537724, 537725, 537728, 537729, 537730, 537731, 537732, 537733, 537734, 537735,
+	537736, 537737, 537738, 537739, 537740, 537741, 537742, 537743, 537744, 537745, 537746, 537747,
+	537748, 537749, 537750, 537751, 537752, 537753, 537754, 537755, 537756, 537757, 537758, 537759,
+	537760, 537761, 537762, 537763, 537764, 537765, 537766, 537767, 537768, 537769, 537770, 537771,
+	537772, 537773, 537774, 537775, 537776, 537777, 537778, 537779, 537780, 537781, 537782, 537783,
+	537784, 537785, 537786, 537787, 537788, 537789, 537790, 537791, 537800, 537801, 537804, 537805,
+	537816, 537817, 537820, 537821, 537832, 537833, 537836, 537837, 537848, 537849, 537852, 537853,
+	537858, 537859, 537862, 537863, 537874, 537875, 537878, 537879, 537890, 537891, 537894, 537895,
+	537906, 537907, 537910, 537911, 537920, 537921, 537924, 537925, 537936, 537937, 537940, 537941,
+	537952, 537953, 537956, 537957, 537968, 537969, 537972, 537973, 538048, 538049, 538052, 538053,
+	538064, 538065, 538068, 538069, 538080, 538081, 538084, 538085, 538096, 538097, 538100, 538101,
+	602112, 602113, 602116, 602117, 602120, 602121, 602124, 602125, 602128, 602129, 602132, 602133,
+	602136, 602137, 602140, 602141, 602144, 602145, 602148, 602149, 602152, 602153, 602156, 602157,
+	602160, 602161, 602164, 602165, 602168, 602169, 602172, 602173, 602240, 602241, 602242, 602243,
+	602244, 602245, 602246, 602247, 602248, 602249, 602250, 602251, 602252, 602253, 602254, 602255,
+	602256, 602257, 602258, 602259, 602260, 602261, 602262, 602263, 602264, 602265, 602266, 602267,
+	602268, 602269, 602270, 602271, 602272, 602273, 602274, 602275, 602276, 602277, 602278, 602279,
+	602280, 602281, 602282, 602283, 602284, 602285, 602286, 602287, 602288, 602289, 602290, 602291,
+	602292, 602293, 602294, 602295, 602296, 602297, 602298, 602299, 602300, 602301, 602302, 602303,
+	602370, 602371, 602374, 602375, 602378, 602379, 602382, 602383, 602386, 602387, 602390, 602391,
+	602394, 602395, 602398, 602399, 602402, 602403, 602406, 602407, 602410, 602411, 602414, 602415,
+	602418, 602419, 602422, 602423, 602426, 602427, 602430, 602431, 602432, 602433, 602436, 602437,
+	602440, 602441, 602444, 602445, 602448, 602449, 602452, 602453, 602456, 602457, 602460, 602461,
+	602464, 602465, 602468, 602469, 602472, 602473, 602476, 602477, 602480, 602481, 602484, 602485,
+	602488, 602489, 602492, 602493, 602560, 602561, 602564, 602565, 602568, 602569, 602572, 602573,
+	602576, 602577, 602580, 602581, 602584, 602585, 602588, 602589, 602592, 602593, 602596, 602597,
+	602600, 602601, 602604, 602605, 602608, 602609, 602612, 602613, 602616, 602617, 602620, 602621,
+	602624, 602625, 602628, 602629, 602632, 602633, 602636, 602637, 602640, 602641, 602644, 602645,
+	602648, 602649, 602652, 602653, 602656, 602657, 602660, 602661, 602664, 602665, 602668, 602669,
+	602672, 602673, 602676, 602677, 602680, 602681, 602684, 602685, 602752, 602753, 602754, 602755,
+	602756, 602757, 602758, 602759, 602760, 602761, 602762, 602763, 602764, 602765, 602766, 602767,
+	602768, 602769, 602770, 602771, 602772, 602773, 602774, 602775, 602776, 602777, 602778, 602779,
+	602780, 602781, 602782, 602783, 602784, 602785, 602786, 602787, 602788, 602789, 602790, 602791,
+	602792, 602793, 602794, 602795, 602796, 602797, 602798, 602799, 602800, 602801, 602802, 602803,
+	602804, 602805, 602806, 602807, 602808, 602809, 602810, 602811, 602812, 602813, 602814, 602815,
+	602882, 602883, 602886, 602887, 602890, 602891, 602894, 602895, 602898, 602899, 602902, 602903,
+	602906, 602907, 602910, 602911, 602914, 602915, 602918, 602919, 602922, 602923, 602926, 602927,
+	602930, 602931, 602934, 602935, 602938, 602939, 602942, 602943, 602944, 602945, 602948, 602949,
+	602952, 602953, 602956, 602957, 602960, 602961, 602964, 602965, 602968, 602969, 602972, 602973,
+	602976, 602977, 602980, 602981, 602984, 602985, 602988, 602989, 602992, 602993, 602996, 602997,
+	603000, 603001, 603004, 603005, 603072, 603073, 603076, 603077, 603080, 603081, 603084, 603085,
+	603088, 603089, 603092, 603093, 603096, 603097, 603100, 603101, 603104, 603105, 603108, 603109,
+	603112, 603113, 603116, 603117, 603120, 603121, 603124, 603125, 603128, 603129, 603132, 603133,
+	603136, 603137, 603140, 603141, 603144, 603145, 603146, 603147, 603148, 603149, 603150, 603151,
+	603152, 603153, 603156, 603157, 603160, 603161, 603162, 603163, 603164, 603165, 603166, 603167,
+	603168, 603169, 603172, 603173, 603176, 603177, 603178, 603179, 603180, 603181, 603182, 603183,
+	603184, 603185, 603188, 603189, 603192, 603193, 603194, 603195, 603196, 603197, 603198, 603199,
+	603208, 603209, 603212, 603213, 603224, 603225, 603228, 603229, 603240, 603241, 603244, 603245,
+	603256, 603257, 603260, 603261, 603264, 603265, 603266, 603267, 603268, 603269, 603270, 603271,
+	603272, 603273, 603274, 603275, 603276, 603277, 603278, 603279, 603280, 603281, 603282, 603283,
+	603284, 603285, 603286, 603287, 603288, 603289, 603290, 603291, 603292, 603293, 603294, 603295,
+	603296, 603297, 603298, 603299, 603300, 603301, 603302, 603303, 603304, 603305, 603306, 603307,
+	603308, 603309, 603310, 603311, 603312, 603313, 603314, 603315, 603316, 603317, 603318, 603319,
+	603320, 603321, 603322, 603323, 603324, 603325, 603326, 603327, 603336, 603337, 603340, 603341,
+	603352, 603353, 603356, 603357, 603368, 603369, 603372, 603373, 603384, 603385, 603388, 603389,
+	603394, 603395, 603398, 603399, 603410, 603411, 603414, 603415, 603426, 603427, 603430, 603431,
+	603442, 603443, 603446, 603447, 603456, 603457, 603460, 603461, 603472, 603473, 603476, 603477,
+	603488, 603489, 603492, 603493, 603504, 603505, 603508, 603509, 603584, 603585, 603588, 603589,
+	603600, 603601, 603604, 603605, 603616, 603617, 603620, 603621, 603632, 603633, 603636, 603637,
+	603648, 603649, 603652, 603653, 603656, 603657, 603658, 603659, 603660, 603661, 603662, 603663,
+	603664, 603665, 603668, 603669, 603672, 603673, 603674, 603675, 603676, 603677, 603678, 603679,
+	603680, 603681, 603684, 603685, 603688, 603689, 603690, 603691, 603692, 603693, 603694, 603695,
+	603696, 603697, 603700, 603701, 603704, 603705, 603706, 603707, 603708, 603709, 603710, 603711,
+	603720, 603721, 603724, 603725, 603736, 603737, 603740, 603741, 603752, 603753, 603756, 603757,
+	603768, 603769, 603772, 603773, 603776, 603777, 603778, 603779, 603780, 603781, 603782, 603783,
+	603784, 603785, 603786, 603787, 603788, 603789, 603790, 603791, 603792, 603793, 603794, 603795,
+	603796, 603797, 603798, 603799, 603800, 603801, 603802, 603803, 603804, 603805, 603806, 603807,
+	603808, 603809, 603810, 603811, 603812, 603813, 603814, 603815, 603816, 603817, 603818, 603819,
+	603820, 603821, 603822, 603823, 603824, 603825, 603826, 603827, 603828, 603829, 603830, 603831,
+	603832, 603833, 603834, 603835, 603836, 603837, 603838, 603839, 603848, 603849, 603852, 603853,
+	603864, 603865, 603868, 603869, 603880, 603881, 603884, 603885, 603896, 603897, 603900, 603901,
+	603906, 603907, 603910, 603911, 603922, 603923, 603926, 603927, 603938, 603939, 603942, 603943,
+	603954, 603955, 603958, 603959, 603968, 603969, 603972, 603973, 603984, 603985, 603988, 603989,
+	604000, 604001, 604004, 604005, 604016, 604017, 604020, 604021, 604096, 604097, 604100, 604101,
+	604112, 604113, 604116, 604117, 604128, 604129, 604132, 604133, 604144, 604145, 604148, 604149,
+	604418, 604419, 604422, 604423, 604426, 604427, 604430, 604431, 604434, 604435, 604438, 604439,
+	604442, 604443, 604446, 604447, 604450, 604451, 604454, 604455, 604458, 604459, 604462, 604463,
+	604466, 604467, 604470, 604471, 604474, 604475, 604478, 604479, 604480, 604481, 604484, 604485,
+	604488, 604489, 604492, 604493, 604496, 604497, 604500, 604501, 604504, 604505, 604508, 604509,
+	604512, 604513, 604516, 604517, 604520, 604521, 604524, 604525, 604528, 604529, 604532, 604533,
+	604536, 604537, 604540, 604541, 604608, 604609, 604612, 604613, 604616, 604617, 604620, 604621,
+	604624, 604625, 604628, 604629, 604632, 604633, 604636, 604637, 604640, 604641, 604644, 604645,
+	604648, 604649, 604652, 604653, 604656, 604657, 604660, 604661, 604664, 604665, 604668, 604669,
+	604930, 604931, 604934, 604935, 604938, 604939, 604942, 604943, 604946, 604947, 604950, 604951,
+	604954, 604955, 604958, 604959, 604962, 604963, 604966, 604967, 604970, 604971, 604974, 604975,
+	604978, 604979, 604982, 604983, 604986, 604987, 604990, 604991, 604992, 604993, 604996, 604997,
+	605000, 605001, 605004, 605005, 605008, 605009, 605012, 605013, 605016, 605017, 605020, 605021,
+	605024, 605025, 605028, 605029, 605032, 605033, 605036, 605037, 605040, 605041, 605044, 605045,
+	605048, 605049, 605052, 605053, 605120, 605121, 605124, 605125, 605128, 605129, 605132, 605133,
+	605136, 605137, 605140, 605141, 605144, 605145, 605148, 605149, 605152, 605153, 605156, 605157,
+	605160, 605161, 605164, 605165, 605168, 605169, 605172, 605173, 605176, 605177, 605180, 605181,
+	605442, 605443, 605446, 605447, 605458, 605459, 605462, 605463, 605474, 605475, 605478, 605479,
+	605490, 605491, 605494, 605495, 605504, 605505, 605508, 605509, 605520, 605521, 605524, 605525,
+	605536, 605537, 605540, 605541, 605552, 605553, 605556, 605557, 605632, 605633, 605636, 605637,
+	605648, 605649, 605652, 605653, 605664, 605665, 605668, 605669, 605680, 605681, 605684, 605685,
+	605954, 605955, 605958, 605959, 605970, 605971, 605974, 605975, 605986, 605987, 605990, 605991,
+	606002, 606003, 606006, 606007, 606016, 606017, 606020, 606021, 606032, 606033, 606036, 606037,
+	606048, 606049, 606052, 606053, 606064, 606065, 606068, 606069, 606144, 606145, 606148, 606149,
+	606160, 606161, 606164, 606165, 606176, 606177, 606180, 606181, 606192, 606193, 606196, 606197,
+	667648, 667649, 667652, 667653, 667656, 667657, 667660, 667661, 667664, 667665, 667668, 667669,
+	667672, 667673, 667676, 667677, 667680, 667681, 667684, 667685, 667688, 667689, 667692, 667693,
+	667696, 667697, 667700, 667701, 667704, 667705, 667708, 667709, 667776, 667777, 667778, 667779,
+	667780, 667781, 667782, 667783, 667784, 667785, 667786, 667787, 667788, 667789, 667790, 667791,
+	667792, 667793, 667794, 667795, 667796, 667797, 667798, 667799, 667800, 667801, 667802, 667803,
+	667804, 667805, 667806, 667807, 667808, 667809, 667810, 667811, 667812, 667813, 667814, 667815,
+	667816, 667817, 667818, 667819, 667820, 667821, 667822, 667823, 667824, 667825, 667826, 667827,
+	667828, 667829, 667830, 667831, 667832, 667833, 667834, 667835, 667836, 667837, 667838, 667839,
+	667906, 667907, 667910, 667911, 667914, 667915, 667918, 667919, 667922, 667923, 667926, 667927,
+	667930, 667931, 667934, 667935, 667938, 667939, 667942, 667943, 667946, 667947, 667950, 667951,
+	667954, 667955, 667958, 667959, 667962, 667963, 667966, 667967, 667968, 667969, 667972, 667973,
+	667976, 667977, 667980, 667981, 667984, 667985, 667988, 667989, 667992, 667993, 667996, 667997,
+	668000, 668001, 668004, 668005, 668008, 668009, 668012, 668013, 668016, 668017, 668020, 668021,
+	668024, 668025, 668028, 668029, 668096, 668097, 668100, 668101, 668104, 668105, 668108, 668109,
+	668112, 668113, 668116, 668117, 668120, 668121, 668124, 668125, 668128, 668129, 668132, 668133,
+	668136, 668137, 668140, 668141, 668144, 668145, 668148, 668149, 668152, 668153, 668156, 668157,
+	668160, 668161, 668164, 668165, 668168, 668169, 668172, 668173, 668176, 668177, 668180, 668181,
+	668184, 668185, 668188, 668189, 668192, 668193, 668196, 668197, 668200, 668201, 668204, 668205,
+	668208, 668209, 668212, 668213, 668216, 668217, 668220, 668221, 668288, 668289, 668290, 668291,
+	668292, 668293, 668294, 668295, 668296, 668297, 668298, 668299, 668300, 668301, 668302, 668303,
+	668304, 668305, 668306, 668307, 668308, 668309, 668310, 668311, 668312, 668313, 668314, 668315,
+	668316, 668317, 668318, 668319, 668320, 668321, 668322, 668323, 668324, 668325, 668326, 668327,
+	668328, 668329, 668330, 668331, 668332, 668333, 668334, 668335, 668336, 668337, 668338, 668339,
+	668340, 668341, 668342, 668343, 668344, 668345, 668346, 668347, 668348, 668349, 668350, 668351,
+	668418, 668419, 668422, 668423, 668426, 668427, 668430, 668431, 668434, 668435, 668438, 668439,
+	668442, 668443, 668446, 668447, 668450, 668451, 668454, 668455, 668458, 668459, 668462, 668463,
+	668466, 668467, 668470, 668471, 668474, 668475, 668478, 668479, 668480, 668481, 668484, 668485,
+	668488, 668489, 668492, 668493, 668496, 668497, 668500, 668501, 668504, 668505, 668508, 668509,
+	668512, 668513, 668516, 668517, 668520, 668521, 668524, 668525, 668528, 668529, 668532, 668533,
+	668536, 668537, 668540, 668541, 668608, 668609, 668612, 668613, 668616, 668617, 668620, 668621,
+	668624, 668625, 668628, 668629, 668632, 668633, 668636, 668637, 668640, 668641, 668644, 668645,
+	668648, 668649, 668652, 668653, 668656, 668657, 668660, 668661, 668664, 668665, 668668, 668669,
+	668672, 668673, 668676, 668677, 668680, 668681, 668682, 668683, 668684, 668685, 668686, 668687,
+	668688, 668689, 668692, 668693, 668696, 668697, 668698, 668699, 668700, 668701, 668702, 668703,
+	668704, 668705, 668708, 668709, 668712, 668713, 668714, 668715, 668716, 668717, 668718, 668719,
+	668720, 668721, 668724, 668725, 668728, 668729, 668730, 668731, 668732, 668733, 668734, 668735,
+	668744, 668745, 668748, 668749, 668760, 668761, 668764, 668765, 668776, 668777, 668780, 668781,
+	668792, 668793, 668796, 668797, 668800, 668801, 668802, 668803, 668804, 668805, 668806, 668807,
+	668808, 668809, 668810, 668811, 668812, 668813, 668814, 668815, 668816, 668817, 668818, 668819,
+	668820, 668821, 668822, 668823, 668824, 668825, 668826, 668827, 668828, 668829, 668830, 668831,
+	668832, 668833, 668834, 668835, 668836, 668837, 668838, 668839, 668840, 668841, 668842, 668843,
+	668844, 668845, 668846, 668847, 668848, 668849, 668850, 668851, 668852, 668853, 668854, 668855,
+	668856, 668857, 668858, 668859, 668860, 668861, 668862, 668863, 668872, 668873, 668876, 668877,
+	668888, 668889, 668892, 668893, 668904, 668905, 668908, 668909, 668920, 668921, 668924, 668925,
+	668930, 668931, 668934, 668935, 668946, 668947, 668950, 668951, 668962, 668963, 668966, 668967,
+	668978, 668979, 668982, 668983, 668992, 668993, 668996, 668997, 669008, 669009, 669012, 669013,
+	669024, 669025, 669028, 669029, 669040, 669041, 669044, 669045, 669120, 669121, 669124, 669125,
+	669136, 669137, 669140, 669141, 669152, 669153, 669156, 669157, 669168, 669169, 669172, 669173,
+	669184, 669185, 669188, 669189, 669192, 669193, 669194, 669195, 669196, 669197, 669198, 669199,
+	669200, 669201, 669204, 669205, 669208, 669209, 669210, 669211, 669212, 669213, 669214, 669215,
+	669216, 669217, 669220, 669221, 669224, 669225, 669226, 669227, 669228, 669229, 669230, 669231,
+	669232, 669233, 669236, 669237, 669240, 669241, 669242, 669243, 669244, 669245, 669246, 669247,
+	669256, 669257, 669260, 669261, 669272, 669273, 669276, 669277, 669288, 669289, 669292, 669293,
+	669304, 669305, 669308, 669309, 669312, 669313, 669314, 669315, 669316, 669317, 669318, 669319,
+	669320, 669321, 669322, 669323, 669324, 669325, 669326, 669327, 669328, 669329, 669330, 669331,
+	669332, 669333, 669334, 669335, 669336, 669337, 669338, 669339, 669340, 669341, 669342, 669343,
+	669344, 669345, 669346, 669347, 669348, 669349, 669350, 669351, 669352, 669353, 669354, 669355,
+	669356, 669357, 669358, 669359, 669360, 669361, 669362, 669363, 669364, 669365, 669366, 669367,
+	669368, 669369, 669370, 669371, 669372, 669373, 669374, 669375, 669384, 669385, 669388, 669389,
+	669400, 669401, 669404, 669405, 669416, 669417, 669420, 669421, 669432, 669433, 669436, 669437,
+	669442, 669443, 669446, 669447, 669458, 669459, 669462, 669463, 669474, 669475, 669478, 669479,
+	669490, 669491, 669494, 669495, 669504, 669505, 669508, 669509, 669520, 669521, 669524, 669525,
+	669536, 669537, 669540, 669541, 669552, 669553, 669556, 669557, 669632, 669633, 669636, 669637,
+	669648, 669649, 669652, 669653, 669664, 669665, 669668, 669669, 669680, 669681, 669684, 669685,
+	669954, 669955, 669958, 669959, 669962, 669963, 669966, 669967, 669970, 669971, 669974, 669975,
+	669978, 669979, 669982, 669983, 669986, 669987, 669990, 669991, 669994, 669995, 669998, 669999,
+	670002, 670003, 670006, 670007, 670010, 670011, 670014, 670015, 670016, 670017, 670020, 670021,
+	670024, 670025, 670028, 670029, 670032, 670033, 670036, 670037, 670040, 670041, 670044, 670045,
+	670048, 670049, 670052, 670053, 670056, 670057, 670060, 670061, 670064, 670065, 670068, 670069,
+	670072, 670073, 670076, 670077, 670144, 670145, 670148, 670149, 670152, 670153, 670156, 670157,
+	670160, 670161, 670164, 670165, 670168, 670169, 670172, 670173, 670176, 670177, 670180, 670181,
+	670184, 670185, 670188, 670189, 670192, 670193, 670196, 670197, 670200, 670201, 670204, 670205,
+	670466, 670467, 670470, 670471, 670474, 670475, 670478, 670479, 670482, 670483, 670486, 670487,
+	670490, 670491, 670494, 670495, 670498, 670499, 670502, 670503, 670506, 670507, 670510, 670511,
+	670514, 670515, 670518, 670519, 670522, 670523, 670526, 670527, 670528, 670529, 670532, 670533,
+	670536, 670537, 670540, 670541, 670544, 670545, 670548, 670549, 670552, 670553, 670556, 670557,
+	670560, 670561, 670564, 670565, 670568, 670569, 670572, 670573, 670576, 670577, 670580, 670581,
+	670584, 670585, 670588, 670589, 670656, 670657, 670660, 670661, 670664, 670665, 670668, 670669,
+	670672, 670673, 670676, 670677, 670680, 670681, 670684, 670685, 670688, 670689, 670692, 670693,
+	670696, 670697, 670700, 670701, 670704, 670705, 670708, 670709, 670712, 670713, 670716, 670717,
+	670978, 670979, 670982, 670983, 670994, 670995, 670998, 670999, 671010, 671011, 671014, 671015,
+	671026, 671027, 671030, 671031, 671040, 671041, 671044, 671045, 671056, 671057, 671060, 671061,
+	671072, 671073, 671076, 671077, 671088, 671089, 671092, 671093, 671168, 671169, 671172, 671173,
+	671184, 671185, 671188, 671189, 671200, 671201, 671204, 671205, 671216, 671217, 671220, 671221,
+	671490, 671491, 671494, 671495, 671506, 671507, 671510, 671511, 671522, 671523, 671526, 671527,
+	671538, 671539, 671542, 671543, 671552, 671553, 671556, 671557, 671568, 671569, 671572, 671573,
+	671584, 671585, 671588, 671589, 671600, 671601, 671604, 671605, 671680, 671681, 671684, 671685,
+	671696, 671697, 671700, 671701, 671712, 671713, 671716, 671717, 671728, 671729, 671732, 671733,
+	733184, 733185, 733188, 733189, 733192, 733193, 733196, 733197, 733200, 733201, 733204, 733205,
+	733208, 733209, 733212, 733213, 733216, 733217, 733220, 733221, 733224, 733225, 733228, 733229,
+	733232, 733233, 733236, 733237, 733240, 733241, 733244, 733245, 733312, 733313, 733314, 733315,
+	733316, 733317, 733318, 733319, 733320, 733321, 733322, 733323, 733324, 733325, 733326, 733327,
+	733328, 733329, 733330, 733331, 733332, 733333, 733334, 733335, 733336, 733337, 733338, 733339,
+	733340, 733341, 733342, 733343, 733344, 733345, 733346, 733347, 733348, 733349, 733350, 733351,
+	733352, 733353, 733354, 733355, 733356, 733357, 733358, 733359, 733360, 733361, 733362, 733363,
+	733364, 733365, 733366, 733367, 733368, 733369, 733370, 733371, 733372, 733373, 733374, 733375,
+	733442, 733443, 733446, 733447, 733450, 733451, 733454, 733455, 733458, 733459, 733462, 733463,
+	733466, 733467, 733470, 733471, 733474, 733475, 733478, 733479, 733482, 733483, 733486, 733487,
+	733490, 733491, 733494, 733495, 733498, 733499, 733502, 733503, 733504, 733505, 733508, 733509,
+	733512, 733513, 733516, 733517, 733520, 733521, 733524, 733525, 733528, 733529, 733532, 733533,
+	733536, 733537, 733540, 733541, 733544, 733545, 733548, 733549, 733552, 733553, 733556, 733557,
+	733560, 733561, 733564, 733565, 733632, 733633, 733636, 733637, 733640, 733641, 733644, 733645,
+	733648, 733649, 733652, 733653, 733656, 733657, 733660, 733661, 733664, 733665, 733668, 733669,
+	733672, 733673, 733676, 733677, 733680, 733681, 733684, 733685, 733688, 733689, 733692, 733693,
+	733696, 733697, 733700, 733701, 733704, 733705, 733708, 733709, 733712, 733713, 733716, 733717,
+	733720, 733721, 733724, 733725, 733728, 733729, 733732, 733733, 733736, 733737, 733740, 733741,
+	733744, 733745, 733748, 733749, 733752, 733753, 733756, 733757, 733824, 733825, 733826, 733827,
+	733828, 733829, 733830, 733831, 733832, 733833, 733834, 733835, 733836, 733837, 733838, 733839,
+	733840, 733841, 733842, 733843, 733844, 733845, 733846, 733847, 733848, 733849, 733850, 733851,
+	733852, 733853, 733854, 733855, 733856, 733857, 733858, 733859, 733860, 733861, 733862, 733863,
+	733864, 733865, 733866, 733867, 733868, 733869, 733870, 733871, 733872, 733873, 733874, 733875,
+	733876, 733877, 733878, 733879, 733880, 733881, 733882, 733883, 733884, 733885, 733886, 733887,
+	733954, 733955, 733958, 733959, 733962, 733963, 733966, 733967, 733970, 733971, 733974, 733975,
+	733978, 733979, 733982, 733983, 733986, 733987, 733990, 733991, 733994, 733995, 733998, 733999,
+	734002, 734003, 734006, 734007, 734010, 734011, 734014, 734015, 734016, 734017, 734020, 734021,
+	734024, 734025, 734028, 734029, 734032, 734033, 734036, 734037, 734040, 734041, 734044, 734045,
+	734048, 734049, 734052, 734053, 734056, 734057, 734060, 734061, 734064, 734065, 734068, 734069,
+	734072, 734073, 734076, 734077, 734144, 734145, 734148, 734149, 734152, 734153, 734156, 734157,
+	734160, 734161, 734164, 734165, 734168, 734169, 734172, 734173, 734176, 734177, 734180, 734181,
+	734184, 734185, 734188, 734189, 734192, 734193, 734196, 734197, 734200, 734201, 734204, 734205,
+	734208, 734209, 734212, 734213, 734216, 734217, 734218, 734219, 734220, 734221, 734222, 734223,
+	734224, 734225, 734228, 734229, 734232, 734233, 734234, 734235, 734236, 734237, 734238, 734239,
+	734240, 734241, 734244, 734245, 734248, 734249, 734250, 734251, 734252, 734253, 734254, 734255,
+	734256, 734257, 734260, 734261, 734264, 734265, 734266, 734267, 734268, 734269, 734270, 734271,
+	734280, 734281, 734284, 734285, 734296, 734297, 734300, 734301, 734312, 734313, 734316, 734317,
+	734328, 734329, 734332, 734333, 734336, 734337, 734338, 734339, 734340, 734341, 734342, 734343,
+	734344, 734345, 734346, 734347, 734348, 734349, 734350, 734351, 734352, 734353, 734354, 734355,
+	734356, 734357, 734358, 734359, 734360, 734361, 734362, 734363, 734364, 734365, 734366, 734367,
+	734368, 734369, 734370, 734371, 734372, 734373, 734374, 734375, 734376, 734377, 734378, 734379,
+	734380, 734381, 734382, 734383, 734384, 734385, 734386, 734387, 734388, 734389, 734390, 734391,
+	734392, 734393, 734394, 734395, 734396, 734397, 734398, 734399, 734408, 734409, 734412, 734413,
+	734424, 734425, 734428, 734429, 734440, 734441, 734444, 734445, 734456, 734457, 734460, 734461,
+	734466, 734467, 734470, 734471, 734482, 734483, 734486, 734487, 734498, 734499, 734502, 734503,
+	734514, 734515, 734518, 734519, 734528, 734529, 734532, 734533, 734544, 734545, 734548, 734549,
+	734560, 734561, 734564, 734565, 734576, 734577, 734580, 734581, 734656, 734657, 734660, 734661,
+	734672, 734673, 734676, 734677, 734688, 734689, 734692, 734693, 734704, 734705, 734708, 734709,
+	734720, 734721, 734724, 734725, 734728, 734729, 734730, 734731, 734732, 734733, 734734, 734735,
+	734736, 734737, 734740, 734741, 734744, 734745, 734746, 734747, 734748, 734749, 734750, 734751,
+	734752, 734753, 734756, 734757, 734760, 734761, 734762, 734763, 734764, 734765, 734766, 734767,
+	734768, 734769, 734772, 734773, 734776, 734777, 734778, 734779, 734780, 734781, 734782, 734783,
+	734792, 734793, 734796, 734797, 734808, 734809, 734812, 734813, 734824, 734825, 734828, 734829,
+	734840, 734841, 734844, 734845, 734848, 734849, 734850, 734851, 734852, 734853, 734854, 734855,
+	734856, 734857, 734858, 734859, 734860, 734861, 734862, 734863, 734864, 734865, 734866, 734867,
+	734868, 734869, 734870, 734871, 734872, 734873, 734874, 734875, 734876, 734877, 734878, 734879,
+	734880, 734881, 734882, 734883, 734884, 734885, 734886, 734887, 734888, 734889, 734890, 734891,
+	734892, 734893, 734894, 734895, 734896, 734897, 734898, 734899, 734900, 734901, 734902, 734903,
+	734904, 734905, 734906, 734907, 734908, 734909, 734910, 734911, 734920, 734921, 734924, 734925,
+	734936, 734937, 734940, 734941, 734952, 734953, 734956, 734957, 734968, 734969, 734972, 734973,
+	734978, 734979, 734982, 734983, 734994, 734995, 734998, 734999, 735010, 735011, 735014, 735015,
+	735026, 735027, 735030, 735031, 735040, 735041, 735044, 735045, 735056, 735057, 735060, 735061,
+	735072, 735073, 735076, 735077, 735088, 735089, 735092, 735093, 735168, 735169, 735172, 735173,
+	735184, 735185, 735188, 735189, 735200, 735201, 735204, 735205, 735216, 735217, 735220, 735221,
+	735490, 735491, 735494, 735495, 735498, 735499, 735502, 735503, 735506, 735507, 735510, 735511,
+	735514, 735515, 735518, 735519, 735522, 735523, 735526, 735527, 735530, 735531, 735534, 735535,
+	735538, 735539, 735542, 735543, 735546, 735547, 735550, 735551, 735552, 735553, 735556, 735557,
+	735560, 735561, 735564, 735565, 735568, 735569, 735572, 735573, 735576, 735577, 735580, 735581,
+	735584, 735585, 735588, 735589, 735592, 735593, 735596, 735597, 735600, 735601, 735604, 735605,
+	735608, 735609, 735612, 735613, 735680, 735681, 735684, 735685, 735688, 735689, 735692, 735693,
+	735696, 735697, 735700, 735701, 735704, 735705, 735708, 735709, 735712, 735713, 735716, 735717,
+	735720, 735721, 735724, 735725, 735728, 735729, 735732, 735733, 735736, 735737, 735740, 735741,
+	736002, 736003, 736006, 736007, 736010, 736011, 736014, 736015, 736018, 736019, 736022, 736023,
+	736026, 736027, 736030, 736031, 736034, 736035, 736038, 736039, 736042, 736043, 736046, 736047,
+	736050, 736051, 736054, 736055, 736058, 736059, 736062, 736063, 736064, 736065, 736068, 736069,
+	736072, 736073, 736076, 736077, 736080, 736081, 736084, 736085, 736088, 736089, 736092, 736093,
+	736096, 736097, 736100, 736101, 736104, 736105, 736108, 736109, 736112, 736113, 736116, 736117,
+	736120, 736121, 736124, 736125, 736192, 736193, 736196, 736197, 736200, 736201, 736204, 736205,
+	736208, 736209, 736212, 736213, 736216, 736217, 736220, 736221, 736224, 736225, 736228, 736229,
+	736232, 736233, 736236, 736237, 736240, 736241, 736244, 736245, 736248, 736249, 736252, 736253,
+	736514, 736515, 736518, 736519, 736530, 736531, 736534, 736535, 736546, 736547, 736550, 736551,
+	736562, 736563, 736566, 736567, 736576, 736577, 736580, 736581, 736592, 736593, 736596, 736597,
+	736608, 736609, 736612, 736613, 736624, 736625, 736628, 736629, 736704, 736705, 736708, 736709,
+	736720, 736721, 736724, 736725, 736736, 736737, 736740, 736741, 736752, 736753, 736756, 736757,
+	737026, 737027, 737030, 737031, 737042, 737043, 737046, 737047, 737058, 737059, 737062, 737063,
+	737074, 737075, 737078, 737079, 737088, 737089, 737092, 737093, 737104, 737105, 737108, 737109,
+	737120, 737121, 737124, 737125, 737136, 737137, 737140, 737141, 737216, 737217, 737220, 737221,
+	737232, 737233, 737236, 737237, 737248, 737249, 737252, 737253, 737264, 737265, 737268, 737269,
+	798724, 798725, 798726, 798727, 798732, 798733, 798734, 798735, 798740, 798741, 798742, 798743,
+	798748, 798749, 798750, 798751, 798756, 798757, 798758, 798759, 798764, 798765, 798766, 798767,
+	798772, 798773, 798774, 798775, 798780, 798781, 798782, 798783, 798852, 798853, 798854, 798855,
+	798860, 798861, 798862, 798863, 798868, 798869, 798870, 798871, 798876, 798877, 798878, 798879,
+	798884, 798885, 798886, 798887, 798892, 798893, 798894, 798895, 798900, 798901, 798902, 798903,
+	798908, 798909, 798910, 798911, 799748, 799749, 799750, 799751, 799756, 799757, 799758, 799759,
+	799764, 799765, 799766, 799767, 799772, 799773, 799774, 799775, 799780, 799781, 799782, 799783,
+	799788, 799789, 799790, 799791, 799796, 799797, 799798, 799799, 799804, 799805, 799806, 799807,
+	799876, 799877, 799878, 799879, 799884, 799885, 799886, 799887, 799892, 799893, 799894, 799895,
+	799900, 799901, 799902, 799903, 799908, 799909, 799910, 799911, 799916, 799917, 799918, 799919,
+	799924, 799925, 799926, 799927, 799932, 799933, 799934, 799935, 864260, 864261, 864262, 864263,
+	864268, 864269, 864270, 864271, 864276, 864277, 864278, 864279, 864284, 864285, 864286, 864287,
+	864292, 864293, 864294, 864295, 864300, 864301, 864302, 864303, 864308, 864309, 864310, 864311,
+	864316, 864317, 864318, 864319, 864388, 864389, 864390, 864391, 864396, 864397, 864398, 864399,
+	864404, 864405, 864406, 864407, 864412, 864413, 864414, 864415, 864420, 864421, 864422, 864423,
+	864428, 864429, 864430, 864431, 864436, 864437, 864438, 864439, 864444, 864445, 864446, 864447,
+	865284, 865285, 865286, 865287, 865292, 865293, 865294, 865295, 865300, 865301, 865302, 865303,
+	865308, 865309, 865310, 865311, 865316, 865317, 865318, 865319, 865324, 865325, 865326, 865327,
+	865332, 865333, 865334, 865335, 865340, 865341, 865342, 865343, 865412, 865413, 865414, 865415,
+	865420, 865421, 865422, 865423, 865428, 865429, 865430, 865431, 865436, 865437, 865438, 865439,
+	865444, 865445, 865446, 865447, 865452, 865453, 865454, 865455, 865460, 865461, 865462, 865463,
+	865468, 865469, 865470, 865471, 929796, 929797, 929798, 929799, 929804, 929805, 929806, 929807,
+	929812, 929813, 929814, 929815, 929820, 929821, 929822, 929823, 929828, 929829, 929830, 929831,
+	929836, 929837, 929838, 929839, 929844, 929845, 929846, 929847, 929852, 929853, 929854, 929855,
+	929924, 929925, 929926, 929927, 929932, 929933, 929934, 929935, 929940, 929941, 929942, 929943,
+	929948, 929949, 929950, 929951, 929956, 929957, 929958, 929959, 929964, 929965, 929966, 929967,
+	929972, 929973, 929974, 929975, 929980, 929981, 929982, 929983, 930820, 930821, 930822, 930823,
+	930828, 930829, 930830, 930831, 930836, 930837, 930838, 930839, 930844, 930845, 930846, 930847,
+	930852, 930853, 930854, 930855, 930860, 930861, 930862, 930863, 930868, 930869, 930870, 930871,
+	930876, 930877, 930878, 930879, 930948, 930949, 930950, 930951, 930956, 930957, 930958, 930959,
+	930964, 930965, 930966, 930967, 930972, 930973, 930974, 930975, 930980, 930981, 930982, 930983,
+	930988, 930989, 930990, 930991, 930996, 930997, 930998, 930999, 931004, 931005, 931006, 931007,
+	1060864, 1060865, 1060866, 1060867, 1060868, 1060869, 1060870, 1060871, 1060872, 1060873, 1060874, 1060875,
+	1060876, 1060877, 1060878, 1060879, 1060880, 1060881, 1060882, 1060883, 1060884, 1060885, 1060886, 1060887,
+	1060888, 1060889, 1060890, 1060891, 1060892, 1060893, 1060894, 1060895, 1060896, 1060897, 1060898, 1060899,
+	1060900, 1060901, 1060902, 1060903, 1060904, 1060905, 1060906, 1060907, 1060908, 1060909, 1060910, 1060911,
+	1060912, 1060913, 1060914, 1060915, 1060916, 1060917, 1060918, 1060919, 1060920, 1060921, 1060922, 1060923,
+	1060924, 1060925, 1060926, 1060927, 1060928, 1060929, 1060932, 1060933, 1060936, 1060937, 1060940, 1060941,
+	1060944, 1060945, 1060948, 1060949, 1060952, 1060953, 1060956, 1060957, 1060960, 1060961, 1060964, 1060965,
+	1060968, 1060969, 1060972, 1060973, 1060976, 1060977, 1060980, 1060981, 1060984, 1060985, 1060988, 1060989,
+	1060992, 1060993, 1060994, 1060995, 1060996, 1060997, 1060998, 1060999, 1061000, 1061001, 1061002, 1061003,
+	1061004, 1061005, 1061006, 1061007, 1061008, 1061009, 1061010, 1061011, 1061012, 1061013, 1061014, 1061015,
+	1061016, 1061017, 1061018, 1061019, 1061020, 1061021, 1061022, 1061023, 1061024, 1061025, 1061026, 1061027,
+	1061028, 1061029, 1061030, 1061031, 1061032, 1061033, 1061034, 1061035, 1061036, 1061037, 1061038, 1061039,
+	1061040, 1061041, 1061042, 1061043, 1061044, 1061045, 1061046, 1061047, 1061048, 1061049, 1061050, 1061051,
+	1061052, 1061053, 1061054, 1061055, 1061056, 1061057, 1061060, 1061061, 1061064, 1061065, 1061068, 1061069,
+	1061072, 1061073, 1061076, 1061077, 1061080, 1061081, 1061084, 1061085, 1061088, 1061089, 1061092, 1061093,
+	1061096, 1061097, 1061100, 1061101, 1061104, 1061105, 1061108, 1061109, 1061112, 1061113, 1061116, 1061117,
+	1061888, 1061889, 1061890, 1061891, 1061892, 1061893, 1061894, 1061895, 1061896, 1061897, 1061898, 1061899,
+	1061900, 1061901, 1061902, 1061903, 1061904, 1061905, 1061906, 1061907, 1061908, 1061909, 1061910, 1061911,
+	1061912, 1061913, 1061914, 1061915, 1061916, 1061917, 1061918, 1061919, 1061920, 1061921, 1061922, 1061923,
+	1061924, 1061925, 1061926, 1061927, 1061928, 1061929, 1061930, 1061931, 1061932, 1061933, 1061934, 1061935,
+	1061936, 1061937, 1061938, 1061939, 1061940, 1061941, 1061942, 1061943, 1061944, 1061945, 1061946, 1061947,
+	1061948, 1061949, 1061950, 1061951, 1061952, 1061953, 1061956, 1061957, 1061960, 1061961, 1061964, 1061965,
+	1061968, 1061969, 1061972, 1061973, 1061976, 1061977, 1061980, 1061981, 1061984, 1061985, 1061988, 1061989,
+	1061992, 1061993, 1061996, 1061997, 1062000, 1062001, 1062004, 1062005, 1062008, 1062009, 1062012, 1062013,
+	1062016, 1062017, 1062018, 1062019, 1062020, 1062021, 1062022, 1062023, 1062024, 1062025, 1062026, 1062027,
+	1062028, 1062029, 1062030, 1062031, 1062032, 1062033, 1062034, 1062035, 1062036, 1062037, 1062038, 1062039,
+	1062040, 1062041, 1062042, 1062043, 1062044, 1062045, 1062046, 1062047, 1062048, 1062049, 1062050, 1062051,
+	1062052, 1062053, 1062054, 1062055, 1062056, 1062057, 1062058, 1062059, 1062060, 1062061, 1062062, 1062063,
+	1062064, 1062065, 1062066, 1062067, 1062068, 1062069, 1062070, 1062071, 1062072, 1062073, 1062074, 1062075,
+	1062076, 1062077, 1062078, 1062079, 1062080, 1062081, 1062084, 1062085, 1062088, 1062089, 1062092, 1062093,
+	1062096, 1062097, 1062100, 1062101, 1062104, 1062105, 1062108, 1062109, 1062112, 1062113, 1062116, 1062117,
+	1062120, 1062121, 1062124, 1062125, 1062128, 1062129, 1062132, 1062133, 1062136, 1062137, 1062140, 1062141,
+	1126400, 1126401, 1126402, 1126403, 1126404, 1126405, 1126406, 1126407, 1126408, 1126409, 1126410, 1126411,
+	1126412, 1126413, 1126414, 1126415, 1126416, 1126417, 1126418, 1126419, 1126420, 1126421, 1126422, 1126423,
+	1126424, 1126425, 1126426, 1126427, 1126428, 1126429, 1126430, 1126431, 1126432, 1126433, 1126434, 1126435,
+	1126436, 1126437, 1126438, 1126439, 1126440, 1126441, 1126442, 1126443, 1126444, 1126445, 1126446, 1126447,
+	1126448, 1126449, 1126450, 1126451, 1126452, 1126453, 1126454, 1126455, 1126456, 1126457, 1126458, 1126459,
+	1126460, 1126461, 1126462, 1126463, 1126464, 1126465, 1126468, 1126469, 1126472, 1126473, 1126476, 1126477,
+	1126480, 1126481, 1126484, 1126485, 1126488, 1126489, 1126492, 1126493, 1126496, 1126497, 1126500, 1126501,
+	1126504, 1126505, 1126508, 1126509, 1126512, 1126513, 1126516, 1126517, 1126520, 1126521, 1126524, 1126525,
+	1126528, 1126529, 1126530, 1126531, 1126532, 1126533, 1126534, 1126535, 1126536, 1126537, 1126538, 1126539,
+	1126540, 1126541, 1126542, 1126543, 1126544, 1126545, 1126546, 1126547, 1126548, 1126549, 1126550, 1126551,
+	1126552, 1126553, 1126554, 1126555, 1126556, 1126557, 1126558, 1126559, 1126560, 1126561, 1126562, 1126563,
+	1126564, 1126565, 1126566, 1126567, 1126568, 1126569, 1126570, 1126571, 1126572, 1126573, 1126574, 1126575,
+	1126576, 1126577, 1126578, 1126579, 1126580, 1126581, 1126582, 1126583, 1126584, 1126585, 1126586, 1126587,
+	1126588, 1126589, 1126590, 1126591, 1126592, 1126593, 1126596, 1126597, 1126600, 1126601, 1126604, 1126605,
+	1126608, 1126609, 1126612, 1126613, 1126616, 1126617, 1126620, 1126621, 1126624, 1126625, 1126628, 1126629,
+	1126632, 1126633, 1126636, 1126637, 1126640, 1126641, 1126644, 1126645, 1126648, 1126649, 1126652, 1126653,
+	1127424, 1127425, 1127426, 1127427, 1127428, 1127429, 1127430, 1127431, 1127432, 1127433, 1127434, 1127435,
+	1127436, 1127437, 1127438, 1127439, 1127440, 1127441, 1127442, 1127443, 1127444, 1127445, 1127446, 1127447,
+	1127448, 1127449, 1127450, 1127451, 1127452, 1127453, 1127454, 1127455, 1127456, 1127457, 1127458, 1127459,
+	1127460, 1127461, 1127462, 1127463, 1127464, 1127465, 1127466, 1127467, 1127468, 1127469, 1127470, 1127471,
+	1127472, 1127473, 1127474, 1127475, 1127476, 1127477, 1127478, 1127479, 1127480, 1127481, 1127482, 1127483,
+	1127484, 1127485, 1127486, 1127487, 1127488, 1127489, 1127492, 1127493, 1127496, 1127497, 1127500, 1127501,
+	1127504, 1127505, 1127508, 1127509, 1127512, 1127513, 1127516, 1127517, 1127520, 1127521, 1127524, 1127525,
+	1127528, 1127529, 1127532, 1127533, 1127536, 1127537, 1127540, 1127541, 1127544, 1127545, 1127548, 1127549,
+	1127552, 1127553, 1127554, 1127555, 1127556, 1127557, 1127558, 1127559, 1127560, 1127561, 1127562, 1127563,
+	1127564, 1127565, 1127566, 1127567, 1127568, 1127569, 1127570, 1127571, 1127572, 1127573, 1127574, 1127575,
+	1127576, 1127577, 1127578, 1127579, 1127580, 1127581, 1127582, 1127583, 1127584, 1127585, 1127586, 1127587,
+	1127588, 1127589, 1127590, 1127591, 1127592, 1127593, 1127594, 1127595, 1127596, 1127597, 1127598, 1127599,
+	1127600, 1127601, 1127602, 1127603, 1127604, 1127605, 1127606, 1127607, 1127608, 1127609, 1127610, 1127611,
+	1127612, 1127613, 1127614, 1127615, 1127616, 1127617, 1127620, 1127621, 1127624, 1127625, 1127628, 1127629,
+	1127632, 1127633, 1127636, 1127637, 1127640, 1127641, 1127644, 1127645, 1127648, 1127649, 1127652, 1127653,
+	1127656, 1127657, 1127660, 1127661, 1127664, 1127665, 1127668, 1127669, 1127672, 1127673, 1127676, 1127677,
+	1187841, 1187843, 1187845, 1187847, 1187849, 1187851, 1187853, 1187855, 1187857, 1187859, 1187861, 1187863,
+	1187865, 1187867, 1187869, 1187871, 1187873, 1187875, 1187877, 1187879, 1187881, 1187883, 1187885, 1187887,
+	1187889, 1187891, 1187893, 1187895, 1187897, 1187899, 1187901, 1187903, 1187905, 1187909, 1187913, 1187917,
+	1187921, 1187925, 1187929, 1187933, 1187937, 1187941, 1187945, 1187949, 1187953, 1187957, 1187961, 1187965,
+	1187969, 1187971, 1187973, 1187975, 1187977, 1187979, 1187981, 1187983, 1187985, 1187987, 1187989, 1187991,
+	1187993, 1187995, 1187997, 1187999, 1188001, 1188003, 1188005, 1188007, 1188009, 1188011, 1188013, 1188015,
+	1188017, 1188019, 1188021, 1188023, 1188025, 1188027, 1188029, 1188031, 1188033, 1188037, 1188041, 1188045,
+	1188049, 1188053, 1188057, 1188061, 1188065, 1188069, 1188073, 1188077, 1188081, 1188085, 1188089, 1188093,
+	1191936, 1191937, 1191938, 1191939, 1191940, 1191941, 1191942, 1191943, 1191944, 1191945, 1191946, 1191947,
+	1191948, 1191949, 1191950, 1191951, 1191952, 1191953, 1191954, 1191955, 1191956, 1191957, 1191958, 1191959,
+	1191960, 1191961, 1191962, 1191963, 1191964, 1191965, 1191966, 1191967, 1191968, 1191969, 1191970, 1191971,
+	1191972, 1191973, 1191974, 1191975, 1191976, 1191977, 1191978, 1191979, 1191980, 1191981, 1191982, 1191983,
+	1191984, 1191985, 1191986, 1191987, 1191988, 1191989, 1191990, 1191991, 1191992, 1191993, 1191994, 1191995,
+	1191996, 1191997, 1191998, 1191999, 1192000, 1192001, 1192004, 1192005, 1192008, 1192009, 1192012, 1192013,
+	1192016, 1192017, 1192020, 1192021, 1192024, 1192025, 1192028, 1192029, 1192032, 1192033, 1192036, 1192037,
+	1192040, 1192041, 1192044, 1192045, 1192048, 1192049, 1192052, 1192053, 1192056, 1192057, 1192060, 1192061,
+	1192064, 1192065, 1192066, 1192067, 1192068, 1192069, 1192070, 1192071, 1192072, 1192073, 1192074, 1192075,
+	1192076, 1192077, 1192078, 1192079, 1192080, 1192081, 1192082, 1192083, 1192084, 1192085, 1192086, 1192087,
+	1192088, 1192089, 1192090, 1192091, 1192092, 1192093, 1192094, 1192095, 1192096, 1192097, 1192098, 1192099,
+	1192100, 1192101, 1192102, 1192103, 1192104, 1192105, 1192106, 1192107, 1192108, 1192109, 1192110, 1192111,
+	1192112, 1192113, 1192114, 1192115, 1192116, 1192117, 1192118, 1192119, 1192120, 1192121, 1192122, 1192123,
+	1192124, 1192125, 1192126, 1192127, 1192128, 1192129, 1192132, 1192133, 1192136, 1192137, 1192140, 1192141,
+	1192144, 1192145, 1192148, 1192149, 1192152, 1192153, 1192156, 1192157, 1192160, 1192161, 1192164, 1192165,
+	1192168, 1192169, 1192172, 1192173, 1192176, 1192177, 1192180, 1192181, 1192184, 1192185, 1192188, 1192189,
+	1192960, 1192961, 1192962, 1192963, 1192964, 1192965, 1192966, 1192967, 1192968, 1192969, 1192970, 1192971,
+	1192972, 1192973, 1192974, 1192975, 1192976, 1192977, 1192978, 1192979, 1192980, 1192981, 1192982, 1192983,
+	1192984, 1192985, 1192986, 1192987, 1192988, 1192989, 1192990, 1192991, 1192992, 1192993, 1192994, 1192995,
+	1192996, 1192997, 1192998, 1192999, 1193000, 1193001, 1193002, 1193003, 1193004, 1193005, 1193006, 1193007,
+	1193008, 1193009, 1193010, 1193011, 1193012, 1193013, 1193014, 1193015, 1193016, 1193017, 1193018, 1193019,
+	1193020, 1193021, 1193022, 1193023, 1193024, 1193025, 1193028, 1193029, 1193032, 1193033, 1193036, 1193037,
+	1193040, 1193041, 1193044, 1193045, 1193048, 1193049, 1193052, 1193053, 1193056, 1193057, 1193060, 1193061,
+	1193064, 1193065, 1193068, 1193069, 1193072, 1193073, 1193076, 1193077, 1193080, 1193081, 1193084, 1193085,
+	1193088, 1193089, 1193090, 1193091, 1193092, 1193093, 1193094, 1193095, 1193096, 1193097, 1193098, 1193099,
+	1193100, 1193101, 1193102, 1193103, 1193104, 1193105, 1193106, 1193107, 1193108, 1193109, 1193110, 1193111,
+	1193112, 1193113, 1193114, 1193115, 1193116, 1193117, 1193118, 1193119, 1193120, 1193121, 1193122, 1193123,
+	1193124, 1193125, 1193126, 1193127, 1193128, 1193129, 1193130, 1193131, 1193132, 1193133, 1193134, 1193135,
+	1193136, 1193137, 1193138, 1193139, 1193140, 1193141, 1193142, 1193143, 1193144, 1193145, 1193146, 1193147,
+	1193148, 1193149, 1193150, 1193151, 1193152, 1193153, 1193156, 1193157, 1193160, 1193161, 1193164, 1193165,
+	1193168, 1193169, 1193172, 1193173, 1193176, 1193177, 1193180, 1193181, 1193184, 1193185, 1193188, 1193189,
+	1193192, 1193193, 1193196, 1193197, 1193200, 1193201, 1193204, 1193205, 1193208, 1193209, 1193212, 1193213,
+	1204225, 1204227, 1204229, 1204231, 1204233, 1204235, 1204237, 1204239, 1204241, 1204243, 1204245, 1204247,
+	1204249, 1204251, 1204253, 1204255, 1204289, 1204293, 1204297, 1204301, 1204305, 1204309, 1204313, 1204317,
+	1204353, 1204355, 1204357, 1204359, 1204361, 1204363, 1204365, 1204367, 1204369, 1204371, 1204373, 1204375,
+	1204377, 1204379, 1204381, 1204383, 1204417, 1204421, 1204425, 1204429, 1204433, 1204437, 1204441, 1204445,
+	1208320, 1208321, 1208322, 1208323, 1208324, 1208325, 1208326, 1208327, 1208328, 1208329, 1208330, 1208331,
+	1208332, 1208333, 1208334, 1208335, 1208336, 1208337, 1208338, 1208339, 1208340, 1208341, 1208342, 1208343,
+	1208344, 1208345, 1208346, 1208347, 1208348, 1208349, 1208350, 1208351, 1208384, 1208385, 1208388, 1208389,
+	1208392, 1208393, 1208396, 1208397, 1208400, 1208401, 1208404, 1208405, 1208408, 1208409, 1208412, 1208413,
+	1208448, 1208449, 1208450, 1208451, 1208452, 1208453, 1208454, 1208455, 1208456, 1208457, 1208458, 1208459,
+	1208460, 1208461, 1208462, 1208463, 1208464, 1208465, 1208466, 1208467, 1208468, 1208469, 1208470, 1208471,
+	1208472, 1208473, 1208474, 1208475, 1208476, 1208477, 1208478, 1208479, 1208512, 1208513, 1208516, 1208517,
+	1208520, 1208521, 1208524, 1208525, 1208528, 1208529, 1208532, 1208533, 1208536, 1208537, 1208540, 1208541,
+	1209344, 1209345, 1209346, 1209347, 1209348, 1209349, 1209350, 1209351, 1209352, 1209353, 1209354, 1209355,
+	1209356, 1209357, 1209358, 1209359, 1209360, 1209361, 1209362, 1209363, 1209364, 1209365, 1209366, 1209367,
+	1209368, 1209369, 1209370, 1209371, 1209372, 1209373, 1209374, 1209375, 1209408, 1209409, 1209412, 1209413,
+	1209416, 1209417, 1209420, 1209421, 1209424, 1209425, 1209428, 1209429, 1209432, 1209433, 1209436, 1209437,
+	1209472, 1209473, 1209474, 1209475, 1209476, 1209477, 1209478, 1209479, 1209480, 1209481, 1209482, 1209483,
+	1209484, 1209485, 1209486, 1209487, 1209488, 1209489, 1209490, 1209491, 1209492, 1209493, 1209494, 1209495,
+	1209496, 1209497, 1209498, 1209499, 1209500, 1209501, 1209502, 1209503, 1209536, 1209537, 1209540, 1209541,
+	1209544, 1209545, 1209548, 1209549, 1209552, 1209553, 1209556, 1209557, 1209560, 1209561, 1209564, 1209565,
+	1216512, 1216513, 1216514, 1216515, 1216516, 1216517, 1216518, 1216519, 1216520, 1216521, 1216522, 1216523,
+	1216524, 1216525, 1216526, 1216527, 1216528, 1216529, 1216530, 1216531, 1216532, 1216533, 1216534, 1216535,
+	1216536, 1216537, 1216538, 1216539, 1216540, 1216541, 1216542, 1216543, 1216544, 1216545, 1216546, 1216547,
+	1216548, 1216549, 1216550, 1216551, 1216552, 1216553, 1216554, 1216555, 1216556, 1216557, 1216558, 1216559,
+	1216560, 1216561, 1216562, 1216563, 1216564, 1216565, 1216566, 1216567, 1216568, 1216569, 1216570, 1216571,
+	1216572, 1216573, 1216574, 1216575, 1216576, 1216577, 1216580, 1216581, 1216584, 1216585, 1216588, 1216589,
+	1216592, 1216593, 1216596, 1216597, 1216600, 1216601, 1216604, 1216605, 1216608, 1216609, 1216612, 1216613,
+	1216616, 1216617, 1216620, 1216621, 1216624, 1216625, 1216628, 1216629, 1216632, 1216633, 1216636, 1216637,
+	1216640, 1216641, 1216642, 1216643, 1216644, 1216645, 1216646, 1216647, 1216648, 1216649, 1216650, 1216651,
+	1216652, 1216653, 1216654, 1216655, 1216656, 1216657, 1216658, 1216659, 1216660, 1216661, 1216662, 1216663,
+	1216664, 1216665, 1216666, 1216667, 1216668, 1216669, 1216670, 1216671, 1216672, 1216673, 1216674, 1216675,
+	1216676, 1216677, 1216678, 1216679, 1216680, 1216681, 1216682, 1216683, 1216684, 1216685, 1216686, 1216687,
+	1216688, 1216689, 1216690, 1216691, 1216692, 1216693, 1216694, 1216695, 1216696, 1216697, 1216698, 1216699,
+	1216700, 1216701, 1216702, 1216703, 1216704, 1216705, 1216708, 1216709, 1216712, 1216713, 1216716, 1216717,
+	1216720, 1216721, 1216724, 1216725, 1216728, 1216729, 1216732, 1216733, 1216736, 1216737, 1216740, 1216741,
+	1216744, 1216745, 1216748, 1216749, 1216752, 1216753, 1216756, 1216757, 1216760, 1216761, 1216764, 1216765,
+	1220609, 1220611, 1220613, 1220615, 1220617, 1220619, 1220621, 1220623, 1220625, 1220627, 1220629, 1220631,
+	1220633, 1220635, 1220637, 1220639, 1220641, 1220643, 1220645, 1220647, 1220649, 1220651, 1220653, 1220655,
+	1220657, 1220659, 1220661, 1220663, 1220665, 1220667, 1220669, 1220671, 1220673, 1220677, 1220681, 1220685,
+	1220689, 1220693, 1220697, 1220701, 1220705, 1220709, 1220713, 1220717, 1220721, 1220725, 1220729, 1220733,
+	1220737, 1220739, 1220741, 1220743, 1220745, 1220747, 1220749, 1220751, 1220753, 1220755, 1220757, 1220759,
+	1220761, 1220763, 1220765, 1220767, 1220769, 1220771, 1220773, 1220775, 1220777, 1220779, 1220781, 1220783,
+	1220785, 1220787, 1220789, 1220791, 1220793, 1220795, 1220797, 1220799, 1220801, 1220805, 1220809, 1220813,
+	1220817, 1220821, 1220825, 1220829, 1220833, 1220837, 1220841, 1220845, 1220849, 1220853, 1220857, 1220861,
+	1224704, 1224705, 1224706, 1224707, 1224708, 1224709, 1224710, 1224711, 1224712, 1224713, 1224714, 1224715,
+	1224716, 1224717, 1224718, 1224719, 1224720, 1224721, 1224722, 1224723, 1224724, 1224725, 1224726, 1224727,
+	1224728, 1224729, 1224730, 1224731, 1224732, 1224733, 1224734, 1224735, 1224736, 1224737, 1224738, 1224739,
+	1224740, 1224741, 1224742, 1224743, 1224744, 1224745, 1224746, 1224747, 1224748, 1224749, 1224750, 1224751,
+	1224752, 1224753, 1224754, 1224755, 1224756, 1224757, 1224758, 1224759, 1224760, 1224761, 1224762, 1224763,
+	1224764, 1224765, 1224766, 1224767, 1224768, 1224769, 1224772, 1224773, 1224776, 1224777, 1224780, 1224781,
+	1224784, 1224785, 1224788, 1224789, 1224792, 1224793, 1224796, 1224797, 1224800, 1224801, 1224804, 1224805,
+	1224808, 1224809, 1224812, 1224813, 1224816, 1224817, 1224820, 1224821, 1224824, 1224825, 1224828, 1224829,
+	1224832, 1224833, 1224834, 1224835, 1224836, 1224837, 1224838, 1224839, 1224840, 1224841, 1224842, 1224843,
+	1224844, 1224845, 1224846, 1224847, 1224848, 1224849, 1224850, 1224851, 1224852, 1224853, 1224854, 1224855,
+	1224856, 1224857, 1224858, 1224859, 1224860, 1224861, 1224862, 1224863, 1224864, 1224865, 1224866, 1224867,
+	1224868, 1224869, 1224870, 1224871, 1224872, 1224873, 1224874, 1224875, 1224876, 1224877, 1224878, 1224879,
+	1224880, 1224881, 1224882, 1224883, 1224884, 1224885, 1224886, 1224887, 1224888, 1224889, 1224890, 1224891,
+	1224892, 1224893, 1224894, 1224895, 1224896, 1224897, 1224900, 1224901, 1224904, 1224905, 1224908, 1224909,
+	1224912, 1224913, 1224916, 1224917, 1224920, 1224921, 1224924, 1224925, 1224928, 1224929, 1224932, 1224933,
+	1224936, 1224937, 1224940, 1224941, 1224944, 1224945, 1224948, 1224949, 1224952, 1224953, 1224956, 1224957,
+	1225728, 1225729, 1225730, 1225731, 1225732, 1225733, 1225734, 1225735, 1225736, 1225737, 1225738, 1225739,
+	1225740, 1225741, 1225742, 1225743, 1225744, 1225745, 1225746, 1225747, 1225748, 1225749, 1225750, 1225751,
+	1225752, 1225753, 1225754, 1225755, 1225756, 1225757, 1225758, 1225759, 1225760, 1225761, 1225762, 1225763,
+	1225764, 1225765, 1225766, 1225767, 1225768, 1225769, 1225770, 1225771, 1225772, 1225773, 1225774, 1225775,
+	1225776, 1225777, 1225778, 1225779, 1225780, 1225781, 1225782, 1225783, 1225784, 1225785, 1225786, 1225787,
+	1225788, 1225789, 1225790, 1225791, 1225792, 1225793, 1225796, 1225797, 1225800, 1225801, 1225804, 1225805,
+	1225808, 1225809, 1225812, 1225813, 1225816, 1225817, 1225820, 1225821, 1225824, 1225825, 1225828, 1225829,
+	1225832, 1225833, 1225836, 1225837, 1225840, 1225841, 1225844, 1225845, 1225848, 1225849, 1225852, 1225853,
+	1225856, 1225857, 1225858, 1225859, 1225860, 1225861, 1225862, 1225863, 1225864, 1225865, 1225866, 1225867,
+	1225868, 1225869, 1225870, 1225871, 1225872, 1225873, 1225874, 1225875, 1225876, 1225877, 1225878, 1225879,
+	1225880, 1225881, 1225882, 1225883, 1225884, 1225885, 1225886, 1225887, 1225888, 1225889, 1225890, 1225891,
+	1225892, 1225893, 1225894, 1225895, 1225896, 1225897, 1225898, 1225899, 1225900, 1225901, 1225902, 1225903,
+	1225904, 1225905, 1225906, 1225907, 1225908, 1225909, 1225910, 1225911, 1225912, 1225913, 1225914, 1225915,
+	1225916, 1225917, 1225918, 1225919, 1225920, 1225921, 1225924, 1225925, 1225928, 1225929, 1225932, 1225933,
+	1225936, 1225937, 1225940, 1225941, 1225944, 1225945, 1225948, 1225949, 1225952, 1225953, 1225956, 1225957,
+	1225960, 1225961, 1225964, 1225965, 1225968, 1225969, 1225972, 1225973, 1225976, 1225977, 1225980, 1225981,
+	1232896, 1232897, 1232898, 1232899, 1232900, 1232901, 1232902, 1232903, 1232904, 1232905, 1232906, 1232907,
+	1232908, 1232909, 1232910, 1232911, 1232912, 1232913, 1232914, 1232915, 1232916, 1232917, 1232918, 1232919,
+	1232920, 1232921, 1232922, 1232923, 1232924, 1232925, 1232926, 1232927, 1232960, 1232961, 1232964, 1232965,
+	1232968, 1232969, 1232972, 1232973, 1232976, 1232977, 1232980, 1232981, 1232984, 1232985, 1232988, 1232989,
+	1233024, 1233025, 1233026, 1233027, 1233028, 1233029, 1233030, 1233031, 1233032, 1233033, 1233034, 1233035,
+	1233036, 1233037, 1233038, 1233039, 1233040, 1233041, 1233042, 1233043, 1233044, 1233045, 1233046, 1233047,
+	1233048, 1233049, 1233050, 1233051, 1233052, 1233053, 1233054, 1233055, 1233088, 1233089, 1233092, 1233093,
+	1233096, 1233097, 1233100, 1233101, 1233104, 1233105, 1233108, 1233109, 1233112, 1233113, 1233116, 1233117,
+	1236993, 1236995, 1236997, 1236999, 1237001, 1237003, 1237005, 1237007, 1237009, 1237011, 1237013, 1237015,
+	1237017, 1237019, 1237021, 1237023, 1237057, 1237061, 1237065, 1237069, 1237073, 1237077, 1237081, 1237085,
+	1237121, 1237123, 1237125, 1237127, 1237129, 1237131, 1237133, 1237135, 1237137, 1237139, 1237141, 1237143,
+	1237145, 1237147, 1237149, 1237151, 1237185, 1237189, 1237193, 1237197, 1237201, 1237205, 1237209, 1237213,
+	1241088, 1241089, 1241090, 1241091, 1241092, 1241093, 1241094, 1241095, 1241096, 1241097, 1241098, 1241099,
+	1241100, 1241101, 1241102, 1241103, 1241104, 1241105, 1241106, 1241107, 1241108, 1241109, 1241110, 1241111,
+	1241112, 1241113, 1241114, 1241115, 1241116, 1241117, 1241118, 1241119, 1241152, 1241153, 1241156, 1241157,
+	1241160, 1241161, 1241164, 1241165, 1241168, 1241169, 1241172, 1241173, 1241176, 1241177, 1241180, 1241181,
+	1241216, 1241217, 1241218, 1241219, 1241220, 1241221, 1241222, 1241223, 1241224, 1241225, 1241226, 1241227,
+	1241228, 1241229, 1241230, 1241231, 1241232, 1241233, 1241234, 1241235, 1241236, 1241237, 1241238, 1241239,
+	1241240, 1241241, 1241242, 1241243, 1241244, 1241245, 1241246, 1241247, 1241280, 1241281, 1241284, 1241285,
+	1241288, 1241289, 1241292, 1241293, 1241296, 1241297, 1241300, 1241301, 1241304, 1241305, 1241308, 1241309,
+	1242112, 1242113, 1242114, 1242115, 1242116, 1242117, 1242118, 1242119, 1242120, 1242121, 1242122, 1242123,
+	1242124, 1242125, 1242126, 1242127, 1242128, 1242129, 1242130, 1242131, 1242132, 1242133, 1242134, 1242135,
+	1242136, 1242137, 1242138, 1242139, 1242140, 1242141, 1242142, 1242143, 1242176, 1242177, 1242180, 1242181,
+	1242184, 1242185, 1242188, 1242189, 1242192, 1242193, 1242196, 1242197, 1242200, 1242201, 1242204, 1242205,
+	1242240, 1242241, 1242242, 1242243, 1242244, 1242245, 1242246, 1242247, 1242248, 1242249, 1242250, 1242251,
+	1242252, 1242253, 1242254, 1242255, 1242256, 1242257, 1242258, 1242259, 1242260, 1242261, 1242262, 1242263,
+	1242264, 1242265, 1242266, 1242267, 1242268, 1242269, 1242270, 1242271, 1242304, 1242305, 1242308, 1242309,
+	1242312, 1242313, 1242316, 1242317, 1242320, 1242321, 1242324, 1242325, 1242328, 1242329, 1242332, 1242333,
+	1409024, 1409025, 1409026, 1409027, 1409028, 1409029, 1409030, 1409031, 1409032, 1409033, 1409034, 1409035,
+	1409036, 1409037, 1409038, 1409039, 1409040, 1409041, 1409042, 1409043, 1409044, 1409045, 1409046, 1409047,
+	1409048, 1409049, 1409050, 1409051, 1409052, 1409053, 1409054, 1409055, 1409056, 1409057, 1409058, 1409059,
+	1409060, 1409061, 1409062, 1409063, 1409064, 1409065, 1409066, 1409067, 1409068, 1409069, 1409070, 1409071,
+	1409072, 1409073, 1409074, 1409075, 1409076, 1409077, 1409078, 1409079, 1409080, 1409081, 1409082, 1409083,
+	1409084, 1409085, 1409086, 1409087, 1409088, 1409089, 1409092, 1409093, 1409096, 1409097, 1409100, 1409101,
+	1409104, 1409105, 1409108, 1409109, 1409112, 1409113, 1409116, 1409117, 1409120, 1409121, 1409124, 1409125,
+	1409128, 1409129, 1409132, 1409133, 1409136, 1409137, 1409140, 1409141, 1409144, 1409145, 1409148, 1409149,
+	1409152, 1409153, 1409154, 1409155, 1409156, 1409157, 1409158, 1409159, 1409160, 1409161, 1409162, 1409163,
+	1409164, 1409165, 1409166, 1409167, 1409168, 1409169, 1409170, 1409171, 1409172, 1409173, 1409174, 1409175,
+	1409176, 1409177, 1409178, 1409179, 1409180, 1409181, 1409182, 1409183, 1409184, 1409185, 1409186, 1409187,
+	1409188, 1409189, 1409190, 1409191, 1409192, 1409193, 1409194, 1409195, 1409196, 1409197, 1409198, 1409199,
+	1409200, 1409201, 1409202, 1409203, 1409204, 1409205, 1409206, 1409207, 1409208, 1409209, 1409210, 1409211,
+	1409212, 1409213, 1409214, 1409215, 1409216, 1409217, 1409220, 1409221, 1409224, 1409225, 1409228, 1409229,
+	1409232, 1409233, 1409236, 1409237, 1409240, 1409241, 1409244, 1409245, 1409248, 1409249, 1409252, 1409253,
+	1409256, 1409257, 1409260, 1409261, 1409264, 1409265, 1409268, 1409269, 1409272, 1409273, 1409276, 1409277,
+	1413120, 1413121, 1413122, 1413123, 1413124, 1413125, 1413126, 1413127, 1413128, 1413129, 1413130, 1413131,
+	1413132, 1413133, 1413134, 1413135, 1413136, 1413137, 1413138, 1413139, 1413140, 1413141, 1413142, 1413143,
+	1413144, 1413145, 1413146, 1413147, 1413148, 1413149, 1413150, 1413151, 1413152, 1413153, 1413154, 1413155,
+	1413156, 1413157, 1413158, 1413159, 1413160, 1413161, 1413162, 1413163, 1413164, 1413165, 1413166, 1413167,
+	1413168, 1413169, 1413170, 1413171, 1413172, 1413173, 1413174, 1413175, 1413176, 1413177, 1413178, 1413179,
+	1413180, 1413181, 1413182, 1413183, 1413184, 1413185, 1413188, 1413189, 1413192, 1413193, 1413196, 1413197,
+	1413200, 1413201, 1413204, 1413205, 1413208, 1413209, 1413212, 1413213, 1413216, 1413217, 1413220, 1413221,
+	1413224, 1413225, 1413228, 1413229, 1413232, 1413233, 1413236, 1413237, 1413240, 1413241, 1413244, 1413245,
+	1413248, 1413249, 1413250, 1413251, 1413252, 1413253, 1413254, 1413255, 1413256, 1413257, 1413258, 1413259,
+	1413260, 1413261, 1413262, 1413263, 1413264, 1413265, 1413266, 1413267, 1413268, 1413269, 1413270, 1413271,
+	1413272, 1413273, 1413274, 1413275, 1413276, 1413277, 1413278, 1413279, 1413280, 1413281, 1413282, 1413283,
+	1413284, 1413285, 1413286, 1413287, 1413288, 1413289, 1413290, 1413291, 1413292, 1413293, 1413294, 1413295,
+	1413296, 1413297, 1413298, 1413299, 1413300, 1413301, 1413302, 1413303, 1413304, 1413305, 1413306, 1413307,
+	1413308, 1413309, 1413310, 1413311, 1413312, 1413313, 1413316, 1413317, 1413320, 1413321, 1413324, 1413325,
+	1413328, 1413329, 1413332, 1413333, 1413336, 1413337, 1413340, 1413341, 1413344, 1413345, 1413348, 1413349,
+	1413352, 1413353, 1413356, 1413357, 1413360, 1413361, 1413364, 1413365, 1413368, 1413369, 1413372, 1413373,
+	1417217, 1417219, 1417221, 1417223, 1417225, 1417227, 1417229, 1417231, 1417233, 1417235, 1417237, 1417239,
+	1417241, 1417243, 1417245, 1417247, 1417249, 1417251, 1417253, 1417255, 1417257, 1417259, 1417261, 1417263,
+	1417265, 1417267, 1417269, 1417271, 1417273, 1417275, 1417277, 1417279, 1417281, 1417285, 1417289, 1417293,
+	1417297, 1417301, 1417305, 1417309, 1417313, 1417317, 1417321, 1417325, 1417329, 1417333, 1417337, 1417341,
+	1417345, 1417347, 1417349, 1417351, 1417353, 1417355, 1417357, 1417359, 1417361, 1417363, 1417365, 1417367,
+	1417369, 1417371, 1417373, 1417375, 1417377, 1417379, 1417381, 1417383, 1417385, 1417387, 1417389, 1417391,
+	1417393, 1417395, 1417397, 1417399, 1417401, 1417403, 1417405, 1417407, 1417409, 1417413, 1417417, 1417421,
+	1417425, 1417429, 1417433, 1417437, 1417441, 1417445, 1417449, 1417453, 1417457, 1417461, 1417465, 1417469,
+	1421312, 1421313, 1421314, 1421315, 1421316, 1421317, 1421318, 1421319, 1421320, 1421321, 1421322, 1421323,
+	1421324, 1421325, 1421326, 1421327, 1421328, 1421329, 1421330, 1421331, 1421332, 1421333, 1421334, 1421335,
+	1421336, 1421337, 1421338, 1421339, 1421340, 1421341, 1421342, 1421343, 1421344, 1421345, 1421346, 1421347,
+	1421348, 1421349, 1421350, 1421351, 1421352, 1421353, 1421354, 1421355, 1421356, 1421357, 1421358, 1421359,
+	1421360, 1421361, 1421362, 1421363, 1421364, 1421365, 1421366, 1421367, 1421368, 1421369, 1421370, 1421371,
+	1421372, 1421373, 1421374, 1421375, 1421376, 1421377, 1421380, 1421381, 1421384, 1421385, 1421388, 1421389,
+	1421392, 1421393, 1421396, 1421397, 1421400, 1421401, 1421404, 1421405, 1421408, 1421409, 1421412, 1421413,
+	1421416, 1421417, 1421420, 1421421, 1421424, 1421425, 1421428, 1421429, 1421432, 1421433, 1421436, 1421437,
+	1421440, 1421441, 1421442, 1421443, 1421444, 1421445, 1421446, 1421447, 1421448, 1421449, 1421450, 1421451,
+	1421452, 1421453, 1421454, 1421455, 1421456, 1421457, 1421458, 1421459, 1421460, 1421461, 1421462, 1421463,
+	1421464, 1421465, 1421466, 1421467, 1421468, 1421469, 1421470, 1421471, 1421472, 1421473, 1421474, 1421475,
+	1421476, 1421477, 1421478, 1421479, 1421480, 1421481, 1421482, 1421483, 1421484, 1421485, 1421486, 1421487,
+	1421488, 1421489, 1421490, 1421491, 1421492, 1421493, 1421494, 1421495, 1421496, 1421497, 1421498, 1421499,
+	1421500, 1421501, 1421502, 1421503, 1421504, 1421505, 1421508, 1421509, 1421512, 1421513, 1421516, 1421517,
+	1421520, 1421521, 1421524, 1421525, 1421528, 1421529, 1421532, 1421533, 1421536, 1421537, 1421540, 1421541,
+	1421544, 1421545, 1421548, 1421549, 1421552, 1421553, 1421556, 1421557, 1421560, 1421561, 1421564, 1421565,
+	1422336, 1422337, 1422338, 1422339, 1422340, 1422341, 1422342, 1422343, 1422344, 1422345, 1422346, 1422347,
+	1422348, 1422349, 1422350, 1422351, 1422352, 1422353, 1422354, 1422355, 1422356, 1422357, 1422358, 1422359,
+	1422360, 1422361, 1422362, 1422363, 1422364, 1422365, 1422366, 1422367, 1422368, 1422369, 1422370, 1422371,
+	1422372, 1422373, 1422374, 1422375, 1422376, 1422377, 1422378, 1422379, 1422380, 1422381, 1422382, 1422383,
+	1422384, 1422385, 1422386, 1422387, 1422388, 1422389, 1422390, 1422391, 1422392, 1422393, 1422394, 1422395,
+	1422396, 1422397, 1422398, 1422399, 1422400, 1422401, 1422404, 1422405, 1422408, 1422409, 1422412, 1422413,
+	1422416, 1422417, 1422420, 1422421, 1422424, 1422425, 1422428, 1422429, 1422432, 1422433, 1422436, 1422437,
+	1422440, 1422441, 1422444, 1422445, 1422448, 1422449, 1422452, 1422453, 1422456, 1422457, 1422460, 1422461,
+	1422464, 1422465, 1422466, 1422467, 1422468, 1422469, 1422470, 1422471, 1422472, 1422473, 1422474, 1422475,
+	1422476, 1422477, 1422478, 1422479, 1422480, 1422481, 1422482, 1422483, 1422484, 1422485, 1422486, 1422487,
+	1422488, 1422489, 1422490, 1422491, 1422492, 1422493, 1422494, 1422495, 1422496, 1422497, 1422498, 1422499,
+	1422500, 1422501, 1422502, 1422503, 1422504, 1422505, 1422506, 1422507, 1422508, 1422509, 1422510, 1422511,
+	1422512, 1422513, 1422514, 1422515, 1422516, 1422517, 1422518, 1422519, 1422520, 1422521, 1422522, 1422523,
+	1422524, 1422525, 1422526, 1422527, 1422528, 1422529, 1422532, 1422533, 1422536, 1422537, 1422540, 1422541,
+	1422544, 1422545, 1422548, 1422549, 1422552, 1422553, 1422556, 1422557, 1422560, 1422561, 1422564, 1422565,
+	1422568, 1422569, 1422572, 1422573, 1422576, 1422577, 1422580, 1422581, 1422584, 1422585, 1422588, 1422589,
+	1425408, 1425409, 1425410, 1425411, 1425412, 1425413, 1425414, 1425415, 1425416, 1425417, 1425418, 1425419,
+	1425420, 1425421, 1425422, 1425423, 1425424, 1425425, 1425426, 1425427, 1425428, 1425429, 1425430, 1425431,
+	1425432, 1425433, 1425434, 1425435, 1425436, 1425437, 1425438, 1425439, 1425472, 1425473, 1425476, 1425477,
+	1425480, 1425481, 1425484, 1425485, 1425488, 1425489, 1425492, 1425493, 1425496, 1425497, 1425500, 1425501,
+	1425536, 1425537, 1425538, 1425539, 1425540, 1425541, 1425542, 1425543, 1425544, 1425545, 1425546, 1425547,
+	1425548, 1425549, 1425550, 1425551, 1425552, 1425553, 1425554, 1425555, 1425556, 1425557, 1425558, 1425559,
+	1425560, 1425561, 1425562, 1425563, 1425564, 1425565, 1425566, 1425567, 1425600, 1425601, 1425604, 1425605,
+	1425608, 1425609, 1425612, 1425613, 1425616, 1425617, 1425620, 1425621, 1425624, 1425625, 1425628, 1425629,
+	1429504, 1429505, 1429506, 1429507, 1429508, 1429509, 1429510, 1429511, 1429512, 1429513, 1429514, 1429515,
+	1429516, 1429517, 1429518, 1429519, 1429520, 1429521, 1429522, 1429523, 1429524, 1429525, 1429526, 1429527,
+	1429528, 1429529, 1429530, 1429531, 1429532, 1429533, 1429534, 1429535, 1429568, 1429569, 1429572, 1429573,
+	1429576, 1429577, 1429580, 1429581, 1429584, 1429585, 1429588, 1429589, 1429592, 1429593, 1429596, 1429597,
+	1429632, 1429633, 1429634, 1429635, 1429636, 1429637, 1429638, 1429639, 1429640, 1429641, 1429642, 1429643,
+	1429644, 1429645, 1429646, 1429647, 1429648, 1429649, 1429650, 1429651, 1429652, 1429653, 1429654, 1429655,
+	1429656, 1429657, 1429658, 1429659, 1429660, 1429661, 1429662, 1429663, 1429696, 1429697, 1429700, 1429701,
+	1429704, 1429705, 1429708, 1429709, 1429712, 1429713, 1429716, 1429717, 1429720, 1429721, 1429724, 1429725,
+	1433601, 1433603, 1433605, 1433607, 1433609, 1433611, 1433613, 1433615, 1433617, 1433619, 1433621, 1433623,
+	1433625, 1433627, 1433629, 1433631, 1433665, 1433669, 1433673, 1433677, 1433681, 1433685, 1433689, 1433693,
+	1433729, 1433731, 1433733, 1433735, 1433737, 1433739, 1433741, 1433743, 1433745, 1433747, 1433749, 1433751,
+	1433753, 1433755, 1433757, 1433759, 1433793, 1433797, 1433801, 1433805, 1433809, 1433813, 1433817, 1433821,
+	1437696, 1437697, 1437698, 1437699, 1437700, 1437701, 1437702, 1437703, 1437704, 1437705, 1437706, 1437707,
+	1437708, 1437709, 1437710, 1437711, 1437712, 1437713, 1437714, 1437715, 1437716, 1437717, 1437718, 1437719,
+	1437720, 1437721, 1437722, 1437723, 1437724, 1437725, 1437726, 1437727, 1437760, 1437761, 1437764, 1437765,
+	1437768, 1437769, 1437772, 1437773, 1437776, 1437777, 1437780, 1437781, 1437784, 1437785, 1437788, 1437789,
+	1437824, 1437825, 1437826, 1437827, 1437828, 1437829, 1437830, 1437831, 1437832, 1437833, 1437834, 1437835,
+	1437836, 1437837, 1437838, 1437839, 1437840, 1437841, 1437842, 1437843, 1437844, 1437845, 1437846, 1437847,
+	1437848, 1437849, 1437850, 1437851, 1437852, 1437853, 1437854, 1437855, 1437888, 1437889, 1437892, 1437893,
+	1437896, 1437897, 1437900, 1437901, 1437904, 1437905, 1437908, 1437909, 1437912, 1437913, 1437916, 1437917,
+	1438720, 1438721, 1438722, 1438723, 1438724, 1438725, 1438726, 1438727, 1438728, 1438729, 1438730, 1438731,
+	1438732, 1438733, 1438734, 1438735, 1438736, 1438737, 1438738, 1438739, 1438740, 1438741, 1438742, 1438743,
+	1438744, 1438745, 1438746, 1438747, 1438748, 1438749, 1438750, 1438751, 1438784, 1438785, 1438788, 1438789,
+	1438792, 1438793, 1438796, 1438797, 1438800, 1438801, 1438804, 1438805, 1438808, 1438809, 1438812, 1438813,
+	1438848, 1438849, 1438850, 1438851, 1438852, 1438853, 1438854, 1438855, 1438856, 1438857, 1438858, 1438859,
+	1438860, 1438861, 1438862, 1438863, 1438864, 1438865, 1438866, 1438867, 1438868, 1438869, 1438870, 1438871,
+	1438872, 1438873, 1438874, 1438875, 1438876, 1438877, 1438878, 1438879, 1438912, 1438913, 1438916, 1438917,
+	1438920, 1438921, 1438924, 1438925, 1438928, 1438929, 1438932, 1438933, 1438936, 1438937, 1438940, 1438941,
+	1572864, 1572865, 1572866, 1572867, 1572868, 1572869, 1572870, 1572871, 1572872, 1572873, 1572874, 1572875,
+	1572876, 1572877, 1572878, 1572879, 1572880, 1572881, 1572882, 1572883, 1572884, 1572885, 1572886, 1572887,
+	1572888, 1572889, 1572890, 1572891, 1572892, 1572893, 1572894, 1572895, 1572896, 1572897, 1572898, 1572899,
+	1572900, 1572901, 1572902, 1572903, 1572904, 1572905, 1572906, 1572907, 1572908, 1572909, 1572910, 1572911,
+	1572912, 1572913, 1572914, 1572915, 1572916, 1572917, 1572918, 1572919, 1572920, 1572921, 1572922, 1572923,
+	1572924, 1572925, 1572926, 1572927, 1572928, 1572929, 1572932, 1572933, 1572936, 1572937, 1572940, 1572941,
+	1572944, 1572945, 1572948, 1572949, 1572952, 1572953, 1572956, 1572957, 1572960, 1572961, 1572964, 1572965,
+	1572968, 1572969, 1572972, 1572973, 1572976, 1572977, 1572980, 1572981, 1572984, 1572985, 1572988, 1572989,
+	1572992, 1572993, 1572994, 1572995, 1572996, 1572997, 1572998, 1572999, 1573000, 1573001, 1573002, 1573003,
+	1573004, 1573005, 1573006, 1573007, 1573008, 1573009, 1573010, 1573011, 1573012, 1573013, 1573014, 1573015,
+	1573016, 1573017, 1573018, 1573019, 1573020, 1573021, 1573022, 1573023, 1573024, 1573025, 1573026, 1573027,
+	1573028, 1573029, 1573030, 1573031, 1573032, 1573033, 1573034, 1573035, 1573036, 1573037, 1573038, 1573039,
+	1573040, 1573041, 1573042, 1573043, 1573044, 1573045, 1573046, 1573047, 1573048, 1573049, 1573050, 1573051,
+	1573052, 1573053, 1573054, 1573055, 1573056, 1573057, 1573060, 1573061, 1573064, 1573065, 1573068, 1573069,
+	1573072, 1573073, 1573076, 1573077, 1573080, 1573081, 1573084, 1573085, 1573088, 1573089, 1573092, 1573093,
+	1573096, 1573097, 1573100, 1573101, 1573104, 1573105, 1573108, 1573109, 1573112, 1573113, 1573116, 1573117,
+	1581057, 1581059, 1581061, 1581063, 1581065, 1581067, 1581069, 1581071, 1581073, 1581075, 1581077, 1581079,
+	1581081, 1581083, 1581085, 1581087, 1581089, 1581091, 1581093, 1581095, 1581097, 1581099, 1581101, 1581103,
+	1581105, 1581107, 1581109, 1581111, 1581113, 1581115, 1581117, 1581119, 1581121, 1581125, 1581129, 1581133,
+	1581137, 1581141, 1581145, 1581149, 1581153, 1581157, 1581161, 1581165, 1581169, 1581173, 1581177, 1581181,
+	1581185, 1581187, 1581189, 1581191, 1581193, 1581195, 1581197, 1581199, 1581201, 1581203, 1581205, 1581207,
+	1581209, 1581211, 1581213, 1581215, 1581217, 1581219, 1581221, 1581223, 1581225, 1581227, 1581229, 1581231,
+	1581233, 1581235, 1581237, 1581239, 1581241, 1581243, 1581245, 1581247, 1581249, 1581253, 1581257, 1581261,
+	1581265, 1581269, 1581273, 1581277, 1581281, 1581285, 1581289, 1581293, 1581297, 1581301, 1581305, 1581309,
+	1585152, 1585153, 1585154, 1585155, 1585156, 1585157, 1585158, 1585159, 1585160, 1585161, 1585162, 1585163,
+	1585164, 1585165, 1585166, 1585167, 1585168, 1585169, 1585170, 1585171, 1585172, 1585173, 1585174, 1585175,
+	1585176, 1585177, 1585178, 1585179, 1585180, 1585181, 1585182, 1585183, 1585184, 1585185, 1585186, 1585187,
+	1585188, 1585189, 1585190, 1585191, 1585192, 1585193, 1585194, 1585195, 1585196, 1585197, 1585198, 1585199,
+	1585200, 1585201, 1585202, 1585203, 1585204, 1585205, 1585206, 1585207, 1585208, 1585209, 1585210, 1585211,
+	1585212, 1585213, 1585214, 1585215, 1585216, 1585217, 1585220, 1585221, 1585224, 1585225, 1585228, 1585229,
+	1585232, 1585233, 1585236, 1585237, 1585240, 1585241, 1585244, 1585245, 1585248, 1585249, 1585252, 1585253,
+	1585256, 1585257, 1585260, 1585261, 1585264, 1585265, 1585268, 1585269, 1585272, 1585273, 1585276, 1585277,
+	1585280, 1585281, 1585282, 1585283, 1585284, 1585285, 1585286, 1585287, 1585288, 1585289, 1585290, 1585291,
+	1585292, 1585293, 1585294, 1585295, 1585296, 1585297, 1585298, 1585299, 1585300, 1585301, 1585302, 1585303,
+	1585304, 1585305, 1585306, 1585307, 1585308, 1585309, 1585310, 1585311, 1585312, 1585313, 1585314, 1585315,
+	1585316, 1585317, 1585318, 1585319, 1585320, 1585321, 1585322, 1585323, 1585324, 1585325, 1585326, 1585327,
+	1585328, 1585329, 1585330, 1585331, 1585332, 1585333, 1585334, 1585335, 1585336, 1585337, 1585338, 1585339,
+	1585340, 1585341, 1585342, 1585343, 1585344, 1585345, 1585348, 1585349, 1585352, 1585353, 1585356, 1585357,
+	1585360, 1585361, 1585364, 1585365, 1585368, 1585369, 1585372, 1585373, 1585376, 1585377, 1585380, 1585381,
+	1585384, 1585385, 1585388, 1585389, 1585392, 1585393, 1585396, 1585397, 1585400, 1585401, 1585404, 1585405,
+	1586176, 1586177, 1586178, 1586179, 1586180, 1586181, 1586182, 1586183, 1586184, 1586185, 1586186, 1586187,
+	1586188, 1586189, 1586190, 1586191, 1586192, 1586193, 1586194, 1586195, 1586196, 1586197, 1586198, 1586199,
+	1586200, 1586201, 1586202, 1586203, 1586204, 1586205, 1586206, 1586207, 1586208, 1586209, 1586210, 1586211,
+	1586212, 1586213, 1586214, 1586215, 1586216, 1586217, 1586218, 1586219, 1586220, 1586221, 1586222, 1586223,
+	1586224, 1586225, 1586226, 1586227, 1586228, 1586229, 1586230, 1586231, 1586232, 1586233, 1586234, 1586235,
+	1586236, 1586237, 1586238, 1586239, 1586240, 1586241, 1586244, 1586245, 1586248, 1586249, 1586252, 1586253,
+	1586256, 1586257, 1586260, 1586261, 1586264, 1586265, 1586268, 1586269, 1586272, 1586273, 1586276, 1586277,
+	1586280, 1586281, 1586284, 1586285, 1586288, 1586289, 1586292, 1586293, 1586296, 1586297, 1586300, 1586301,
+	1586304, 1586305, 1586306, 1586307, 1586308, 1586309, 1586310, 1586311, 1586312, 1586313, 1586314, 1586315,
+	1586316, 1586317, 1586318, 1586319, 1586320, 1586321, 1586322, 1586323, 1586324, 1586325, 1586326, 1586327,
+	1586328, 1586329, 1586330, 1586331, 1586332, 1586333, 1586334, 1586335, 1586336, 1586337, 1586338, 1586339,
+	1586340, 1586341, 1586342, 1586343, 1586344, 1586345, 1586346, 1586347, 1586348, 1586349, 1586350, 1586351,
+	1586352, 1586353, 1586354, 1586355, 1586356, 1586357, 1586358, 1586359, 1586360, 1586361, 1586362, 1586363,
+	1586364, 1586365, 1586366, 1586367, 1586368, 1586369, 1586372, 1586373, 1586376, 1586377, 1586380, 1586381,
+	1586384, 1586385, 1586388, 1586389, 1586392, 1586393, 1586396, 1586397, 1586400, 1586401, 1586404, 1586405,
+	1586408, 1586409, 1586412, 1586413, 1586416, 1586417, 1586420, 1586421, 1586424, 1586425, 1586428, 1586429,
+	1597441, 1597443, 1597445, 1597447, 1597449, 1597451, 1597453, 1597455, 1597457, 1597459, 1597461, 1597463,
+	1597465, 1597467, 1597469, 1597471, 1597505, 1597509, 1597513, 1597517, 1597521, 1597525, 1597529, 1597533,
+	1597569, 1597571, 1597573, 1597575, 1597577, 1597579, 1597581, 1597583, 1597585, 1597587, 1597589, 1597591,
+	1597593, 1597595, 1597597, 1597599, 1597633, 1597637, 1597641, 1597645, 1597649, 1597653, 1597657, 1597661,
+	1601536, 1601537, 1601538, 1601539, 1601540, 1601541, 1601542, 1601543, 1601544, 1601545, 1601546, 1601547,
+	1601548, 1601549, 1601550, 1601551, 1601552, 1601553, 1601554, 1601555, 1601556, 1601557, 1601558, 1601559,
+	1601560, 1601561, 1601562, 1601563, 1601564, 1601565, 1601566, 1601567, 1601600, 1601601, 1601604, 1601605,
+	1601608, 1601609, 1601612, 1601613, 1601616, 1601617, 1601620, 1601621, 1601624, 1601625, 1601628, 1601629,
+	1601664, 1601665, 1601666, 1601667, 1601668, 1601669, 1601670, 1601671, 1601672, 1601673, 1601674, 1601675,
+	1601676, 1601677, 1601678, 1601679, 1601680, 1601681, 1601682, 1601683, 1601684, 1601685, 1601686, 1601687,
+	1601688, 1601689, 1601690, 1601691, 1601692, 1601693, 1601694, 1601695, 1601728, 1601729, 1601732, 1601733,
+	1601736, 1601737, 1601740, 1601741, 1601744, 1601745, 1601748, 1601749, 1601752, 1601753, 1601756, 1601757,
+	1602560, 1602561, 1602562, 1602563, 1602564, 1602565, 1602566, 1602567, 1602568, 1602569, 1602570, 1602571,
+	1602572, 1602573, 1602574, 1602575, 1602576, 1602577, 1602578, 1602579, 1602580, 1602581, 1602582, 1602583,
+	1602584, 1602585, 1602586, 1602587, 1602588, 1602589, 1602590, 1602591, 1602624, 1602625, 1602628, 1602629,
+	1602632, 1602633, 1602636, 1602637, 1602640, 1602641, 1602644, 1602645, 1602648, 1602649, 1602652, 1602653,
+	1602688, 1602689, 1602690, 1602691, 1602692, 1602693, 1602694, 1602695, 1602696, 1602697, 1602698, 1602699,
+	1602700, 1602701, 1602702, 1602703, 1602704, 1602705, 1602706, 1602707, 1602708, 1602709, 1602710, 1602711,
+	1602712, 1602713, 1602714, 1602715, 1602716, 1602717, 1602718, 1602719, 1602752, 1602753, 1602756, 1602757,
+	1602760, 1602761, 1602764, 1602765, 1602768, 1602769, 1602772, 1602773, 1602776, 1602777, 1602780, 1602781,
+	1609744, 1609745, 1609746, 1609747, 1609748, 1609749, 1609750, 1609751, 1609752, 1609753, 1609754, 1609755,
+	1609756, 1609757, 1609758, 1609759, 1609776, 1609777, 1609778, 1609779, 1609780, 1609781, 1609782, 1609783,
+	1609784, 1609785, 1609786, 1609787, 1609788, 1609789, 1609790, 1609791, 1609808, 1609809, 1609812, 1609813,
+	1609816, 1609817, 1609820, 1609821, 1609840, 1609841, 1609844, 1609845, 1609848, 1609849, 1609852, 1609853,
+	1609872, 1609873, 1609874, 1609875, 1609876, 1609877, 1609878, 1609879, 1609880, 1609881, 1609882, 1609883,
+	1609884, 1609885, 1609886, 1609887, 1609904, 1609905, 1609906, 1609907, 1609908, 1609909, 1609910, 1609911,
+	1609912, 1609913, 1609914, 1609915, 1609916, 1609917, 1609918, 1609919, 1609936, 1609937, 1609940, 1609941,
+	1609944, 1609945, 1609948, 1609949, 1609968, 1609969, 1609972, 1609973, 1609976, 1609977, 1609980, 1609981,
+	1613841, 1613843, 1613845, 1613847, 1613849, 1613851, 1613853, 1613855, 1613873, 1613875, 1613877, 1613879,
+	1613881, 1613883, 1613885, 1613887, 1613905, 1613909, 1613913, 1613917, 1613937, 1613941, 1613945, 1613949,
+	1613969, 1613971, 1613973, 1613975, 1613977, 1613979, 1613981, 1613983, 1614001, 1614003, 1614005, 1614007,
+	1614009, 1614011, 1614013, 1614015, 1614033, 1614037, 1614041, 1614045, 1614065, 1614069, 1614073, 1614077,
+	1617936, 1617937, 1617938, 1617939, 1617940, 1617941, 1617942, 1617943, 1617944, 1617945, 1617946, 1617947,
+	1617948, 1617949, 1617950, 1617951, 1617968, 1617969, 1617970, 1617971, 1617972, 1617973, 1617974, 1617975,
+	1617976, 1617977, 1617978, 1617979, 1617980, 1617981, 1617982, 1617983, 1618000, 1618001, 1618004, 1618005,
+	1618008, 1618009, 1618012, 1618013, 1618032, 1618033, 1618036, 1618037, 1618040, 1618041, 1618044, 1618045,
+	1618064, 1618065, 1618066, 1618067, 1618068, 1618069, 1618070, 1618071, 1618072, 1618073, 1618074, 1618075,
+	1618076, 1618077, 1618078, 1618079, 1618096, 1618097, 1618098, 1618099, 1618100, 1618101, 1618102, 1618103,
+	1618104, 1618105, 1618106, 1618107, 1618108, 1618109, 1618110, 1618111, 1618128, 1618129, 1618132, 1618133,
+	1618136, 1618137, 1618140, 1618141, 1618160, 1618161, 1618164, 1618165, 1618168, 1618169, 1618172, 1618173,
+	1618960, 1618961, 1618962, 1618963, 1618964, 1618965, 1618966, 1618967, 1618968, 1618969, 1618970, 1618971,
+	1618972, 1618973, 1618974, 1618975, 1618992, 1618993, 1618994, 1618995, 1618996, 1618997, 1618998, 1618999,
+	1619000, 1619001, 1619002, 1619003, 1619004, 1619005, 1619006, 1619007, 1619024, 1619025, 1619028, 1619029,
+	1619032, 1619033, 1619036, 1619037, 1619056, 1619057, 1619060, 1619061, 1619064, 1619065, 1619068, 1619069,
+	1619088, 1619089, 1619090, 1619091, 1619092, 1619093, 1619094, 1619095, 1619096, 1619097, 1619098, 1619099,
+	1619100, 1619101, 1619102, 1619103, 1619120, 1619121, 1619122, 1619123, 1619124, 1619125, 1619126, 1619127,
+	1619128, 1619129, 1619130, 1619131, 1619132, 1619133, 1619134, 1619135, 1619152, 1619153, 1619156, 1619157,
+	1619160, 1619161, 1619164, 1619165, 1619184, 1619185, 1619188, 1619189, 1619192, 1619193, 1619196, 1619197,
+	1626128, 1626129, 1626130, 1626131, 1626132, 1626133, 1626134, 1626135, 1626136, 1626137, 1626138, 1626139,
+	1626140, 1626141, 1626142, 1626143, 1626192, 1626193, 1626196, 1626197, 1626200, 1626201, 1626204, 1626205,
+	1626256, 1626257, 1626258, 1626259, 1626260, 1626261, 1626262, 1626263, 1626264, 1626265, 1626266, 1626267,
+	1626268, 1626269, 1626270, 1626271, 1626320, 1626321, 1626324, 1626325, 1626328, 1626329, 1626332, 1626333,
+	1630225, 1630227, 1630229, 1630231, 1630233, 1630235, 1630237, 1630239, 1630289, 1630293, 1630297, 1630301,
+	1630353, 1630355, 1630357, 1630359, 1630361, 1630363, 1630365, 1630367, 1630417, 1630421, 1630425, 1630429,
+	1634320, 1634321, 1634322, 1634323, 1634324, 1634325, 1634326, 1634327, 1634328, 1634329, 1634330, 1634331,
+	1634332, 1634333, 1634334, 1634335, 1634384, 1634385, 1634388, 1634389, 1634392, 1634393, 1634396, 1634397,
+	1634448, 1634449, 1634450, 1634451, 1634452, 1634453, 1634454, 1634455, 1634456, 1634457, 1634458, 1634459,
+	1634460, 1634461, 1634462, 1634463, 1634512, 1634513, 1634516, 1634517, 1634520, 1634521, 1634524, 1634525,
+	1635344, 1635345, 1635346, 1635347, 1635348, 1635349, 1635350, 1635351, 1635352, 1635353, 1635354, 1635355,
+	1635356, 1635357, 1635358, 1635359, 1635408, 1635409, 1635412, 1635413, 1635416, 1635417, 1635420, 1635421,
+	1635472, 1635473, 1635474, 1635475, 1635476, 1635477, 1635478, 1635479, 1635480, 1635481, 1635482, 1635483,
+	1635484, 1635485, 1635486, 1635487, 1635536, 1635537, 1635540, 1635541, 1635544, 1635545, 1635548, 1635549,
 }
 
 // snapshot returns the configuration as a snapshot holds it: the state, then the
 // variables in declaration order, one byte each.
-func (m *Channel) snapshot() [16]uint8 {
-	return [16]uint8{uint8(m.state), uint8(m.vars.Origin), snapshotBool(m.vars.AutoRead), snapshotBool(m.vars.HalfClosure), snapshotBool(m.vars.Backpressure), uint8(m.vars.EbadfPolicy), uint8(m.vars.PanicPolicy), snapshotBool(m.vars.ReadRequested), snapshotBool(m.vars.ReadArmed), snapshotBool(m.vars.Delivered), snapshotBool(m.vars.Unwritable), snapshotBool(m.vars.RearmDue), uint8(m.vars.Reached), snapshotBool(m.vars.HandlerDead), uint8(m.vars.CloseStep), uint8(m.vars.Output)}
+func (m *Channel) snapshot() [17]uint8 {
+	return [17]uint8{uint8(m.state), uint8(m.vars.Origin), snapshotBool(m.vars.AutoRead), snapshotBool(m.vars.HalfClosure), snapshotBool(m.vars.Backpressure), uint8(m.vars.EbadfPolicy), uint8(m.vars.PanicPolicy), snapshotBool(m.vars.ReadRequested), snapshotBool(m.vars.ReadPaused), snapshotBool(m.vars.ReadArmed), snapshotBool(m.vars.Delivered), snapshotBool(m.vars.Unwritable), snapshotBool(m.vars.RearmDue), uint8(m.vars.Reached), snapshotBool(m.vars.HandlerDead), uint8(m.vars.CloseStep), uint8(m.vars.Output)}
 }
 
 // restore sets configuration c, whose fields are in range, if it satisfies the
 // invariants and is reachable; otherwise it returns the error and leaves m as it is.
-func (m *Channel) restore(c *[16]uint8) error {
-	r := Channel{state: ChannelState(c[0]), vars: ChannelVars{Origin: ChannelOrigin(c[1]), AutoRead: c[2] != 0, HalfClosure: c[3] != 0, Backpressure: c[4] != 0, EbadfPolicy: ChannelEbadfPolicy(c[5]), PanicPolicy: ChannelPanicPolicy(c[6]), ReadRequested: c[7] != 0, ReadArmed: c[8] != 0, Delivered: c[9] != 0, Unwritable: c[10] != 0, RearmDue: c[11] != 0, Reached: ChannelReached(c[12]), HandlerDead: c[13] != 0, CloseStep: ChannelCloseStep(c[14]), Output: ChannelOutput(c[15])}}
+func (m *Channel) restore(c *[17]uint8) error {
+	r := Channel{state: ChannelState(c[0]), vars: ChannelVars{Origin: ChannelOrigin(c[1]), AutoRead: c[2] != 0, HalfClosure: c[3] != 0, Backpressure: c[4] != 0, EbadfPolicy: ChannelEbadfPolicy(c[5]), PanicPolicy: ChannelPanicPolicy(c[6]), ReadRequested: c[7] != 0, ReadPaused: c[8] != 0, ReadArmed: c[9] != 0, Delivered: c[10] != 0, Unwritable: c[11] != 0, RearmDue: c[12] != 0, Reached: ChannelReached(c[13]), HandlerDead: c[14] != 0, CloseStep: ChannelCloseStep(c[15]), Output: ChannelOutput(c[16])}}
 	if err := r.CheckInvariants(); err != nil {
 		return channelSnapshot.invariant(err)
 	}
@@ -5149,10 +5697,10 @@ func (m *Channel) AppendBinary(b []byte) ([]byte, error) {
 	return append(b, c[:]...), nil
 }
 
-// MarshalBinary returns the binary snapshot of the machine's configuration, 25
+// MarshalBinary returns the binary snapshot of the machine's configuration, 26
 // bytes (see AppendBinary). It implements encoding.BinaryMarshaler.
 func (m *Channel) MarshalBinary() ([]byte, error) {
-	return m.AppendBinary(make([]byte, 0, 25))
+	return m.AppendBinary(make([]byte, 0, 26))
 }
 
 // UnmarshalBinary restores a configuration saved by MarshalBinary or AppendBinary.
@@ -5162,7 +5710,7 @@ func (m *Channel) MarshalBinary() ([]byte, error) {
 // range, or of a configuration that breaks an invariant or that the table does
 // not reach from an initial configuration. It does not allocate on success.
 func (m *Channel) UnmarshalBinary(data []byte) error {
-	var c [16]uint8
+	var c [17]uint8
 	if err := channelSnapshot.decodeBinary(data, c[:]); err != nil {
 		return err
 	}
@@ -5174,7 +5722,7 @@ func (m *Channel) UnmarshalBinary(data []byte) error {
 // each variable in declaration order, options included, separated by spaces.
 // For the initial configuration with the default options:
 //
-//	channel v1 state=fresh origin=accepted autoRead=true halfClosure=false backpressure=true ebadfPolicy=contain panicPolicy=contain readRequested=false readArmed=false delivered=false unwritable=false rearmDue=false reached=unadmitted handlerDead=false closeStep=deregistering output=idle
+//	channel v1 state=fresh origin=accepted autoRead=true halfClosure=false backpressure=true ebadfPolicy=contain panicPolicy=contain readRequested=false readPaused=false readArmed=false delivered=false unwritable=false rearmDue=false reached=unadmitted handlerDead=false closeStep=deregistering output=idle
 //
 // It implements encoding.TextAppender; the error is always nil, and with room
 // in b it does not allocate.
@@ -5183,10 +5731,10 @@ func (m *Channel) AppendText(b []byte) ([]byte, error) {
 	return channelSnapshot.appendText(b, c[:]), nil
 }
 
-// MarshalText returns the text snapshot of the machine's configuration, at most 297
+// MarshalText returns the text snapshot of the machine's configuration, at most 314
 // bytes (see AppendText). It implements encoding.TextMarshaler.
 func (m *Channel) MarshalText() ([]byte, error) {
-	return m.AppendText(make([]byte, 0, 297))
+	return m.AppendText(make([]byte, 0, 314))
 }
 
 // UnmarshalText restores a configuration from its text snapshot, as MarshalText
@@ -5198,7 +5746,7 @@ func (m *Channel) MarshalText() ([]byte, error) {
 // table does not reach from an initial configuration. It does not allocate on
 // success.
 func (m *Channel) UnmarshalText(text []byte) error {
-	var c [16]uint8
+	var c [17]uint8
 	if err := channelSnapshot.decodeText(text, c[:]); err != nil {
 		return err
 	}

@@ -36,7 +36,7 @@ func (s *channelSystem) State() int {
 }
 func (s *channelSystem) Vars() []int {
 	v := s.m.Vars()
-	return []int{int(v.Origin), propB2I(v.AutoRead), propB2I(v.HalfClosure), propB2I(v.Backpressure), int(v.EbadfPolicy), int(v.PanicPolicy), propB2I(v.ReadRequested), propB2I(v.ReadArmed), propB2I(v.Delivered), propB2I(v.Unwritable), propB2I(v.RearmDue), int(v.Reached), propB2I(v.HandlerDead), int(v.CloseStep), int(v.Output)}
+	return []int{int(v.Origin), propB2I(v.AutoRead), propB2I(v.HalfClosure), propB2I(v.Backpressure), int(v.EbadfPolicy), int(v.PanicPolicy), propB2I(v.ReadRequested), propB2I(v.ReadPaused), propB2I(v.ReadArmed), propB2I(v.Delivered), propB2I(v.Unwritable), propB2I(v.RearmDue), int(v.Reached), propB2I(v.HandlerDead), int(v.CloseStep), int(v.Output)}
 }
 func (s *channelSystem) CheckInvariants() error {
 	return s.m.CheckInvariants()
