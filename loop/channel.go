@@ -212,15 +212,17 @@ type Channel struct {
 	// the callback they were written from, or before the channel's next event,
 	// or when the flush task asks. Records leave the inbox only under wmu, so
 	// each is taken, or failed, once.
-	wmu       sync.Mutex
-	inbox     []write
-	spareIn   []write
-	inboxN    atomic.Int32 // len(inbox), read without wmu
-	nudged    bool         // under wmu: flushTask is submitted and has not taken the inbox
-	wclosed   error        // under wmu: the channel ended; a Write fails at once with it
-	inCb      atomic.Bool  // the loop is inside one of this channel's callbacks
-	flushTask task
-	readTask  task // Read's, bound once so that asking for a cycle allocates nothing
+	wmu        sync.Mutex
+	inbox      []write
+	spareIn    []write
+	inboxN     atomic.Int32 // len(inbox), read without wmu
+	nudged     bool         // under wmu: flushTask is submitted and has not taken the inbox
+	wclosed    error        // under wmu: the channel ended; a Write fails at once with it
+	inCb       atomic.Bool  // the loop is inside one of this channel's callbacks
+	flushTask  task
+	readTask   task // Read's, bound once so that asking for a cycle allocates nothing
+	pauseTask  task // PauseReading's and ResumeReading's, bound once
+	resumeTask task
 }
 
 // write is one queued write. Records are kept by value in the channel's queue,
@@ -272,6 +274,8 @@ func newChannel(fd *sockets.FD, h Handler, o *ChannelOptions, dialed bool) *Chan
 	c.finished = c.finishedBuf[:0]
 	c.flushTask = task{run: c.takeWrites, fail: c.failInbox}
 	c.readTask = task{run: c.requestRead}
+	c.pauseTask = task{run: c.pauseRead}
+	c.resumeTask = task{run: c.resumeRead}
 	return c
 }
 
@@ -607,16 +611,17 @@ func (c *Channel) writeInline(p []byte, done func(error)) (taken bool) {
 	return
 }
 
-// readInline is Read taken as a step on the caller's goroutine, when
-// beginInline allows it; it reports whether it did. For a Conn only.
-func (c *Channel) readInline() (taken bool) {
+// stepInline runs step, which fires one of the channel's events, as a step
+// taken on the caller's goroutine, when beginInline allows it; it reports
+// whether it did. For a Conn only.
+func (c *Channel) stepInline(step func()) (taken bool) {
 	l := c.loop
 	if !l.beginInline() {
 		return false
 	}
 	taken = true
 	defer func() { l.endInline(recover()) }()
-	c.requestRead()
+	step()
 	return
 }
 
@@ -625,7 +630,25 @@ func (c *Channel) Read() {
 	c.loop.submit(request{kind: reqTask, task: c.readTask})
 }
 
+// PauseReading stops an auto-reading channel's reads until ResumeReading: a
+// consumer whose buffer is full pauses, and the kernel's receive window then
+// pushes back on the peer. A read cycle under way ends at its next read. With
+// AutoRead off it changes nothing: each Read asks for one cycle. Safe from any
+// goroutine; calls take effect in the order the loop receives them.
+func (c *Channel) PauseReading() {
+	c.loop.submit(request{kind: reqTask, task: c.pauseTask})
+}
+
+// ResumeReading resumes the reads that PauseReading stopped (and, while
+// backpressure pauses reading too, once the output falls below the low
+// watermark).
+func (c *Channel) ResumeReading() {
+	c.loop.submit(request{kind: reqTask, task: c.resumeTask})
+}
+
 func (c *Channel) requestRead() { c.fire(chEvent{ev: sm.ChannelEventReadRequest}) }
+func (c *Channel) pauseRead()   { c.fire(chEvent{ev: sm.ChannelEventPauseRead}) }
+func (c *Channel) resumeRead()  { c.fire(chEvent{ev: sm.ChannelEventResumeRead}) }
 
 // Close closes the channel: pending writes fail. Safe from any goroutine; it
 // returns at once, Closed reports the end.
@@ -1148,7 +1171,15 @@ func (c *Channel) settle(err error) {
 	c.closeInbox(closed)
 	c.closeErr = err
 	close(c.closedCh)
+	if h, ok := c.handler.(settledHandler); ok {
+		h.settled(c)
+	}
 }
+
+// settledHandler is a Handler told when its channel's close result is
+// complete, whether or not the channel was ever active or its handler
+// panicked: a Conn, whose waiting Read wakes on it.
+type settledHandler interface{ settled(*Channel) }
 
 func (c *Channel) setInterest(read, write bool) {
 	if err := c.reg.interest(read, write); err != nil {

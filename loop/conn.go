@@ -15,22 +15,26 @@ import (
 // This file adapts channels to the standard library's interfaces, so that code
 // written against net.Conn and net.Listener can run on a Group.
 //
-// A Conn reads on demand: its channel runs with auto-read off, and a Read that
-// finds the Conn's buffer empty asks the channel for one read cycle
-// (Channel.Read). The buffer therefore holds at most one cycle's bytes (the
-// loop's ReadBudget times its ReadBufferSize), and a Conn nobody reads from
-// leaves the bytes in the kernel, whose window pushes back on the peer. A Write
+// A Conn's channel reads as bytes arrive (auto-read), into the Conn's buffer,
+// and a Read takes them from there. When the buffer holds connReadLimit bytes
+// nobody has read, the Conn pauses its channel's reading (pauseRead, fired in
+// the OnRead that filled it) and resumes it (resumeRead) once Reads have taken
+// it below half of that: a Conn nobody reads from holds at most the limit and
+// one read cycle (the loop's ReadBudget times its ReadBufferSize), and leaves
+// the rest in the kernel, whose window pushes back on the peer. Read interest
+// therefore stays armed between requests, as the standard library's poller
+// keeps it, instead of being armed for each Read and disarmed after it. A Write
 // copies its bytes, queues them on the channel and blocks until they are
 // written, so the output queue is bounded by the writes in progress; reading is
 // not paused by the output (NoBackpressure), since a net.Conn's reader and
 // writer are independent and pausing one for the other could deadlock a peer
 // that does the same.
 //
-// A Conn's Write, and a Read that asks for a read cycle, take their channel's
+// A Conn's Write, and a Read that resumes reading, take their channel's
 // step themselves when the loop is waiting in its poller: under the loop's
 // lock, which the loop holds for everything it does on a wakeup and releases
 // only around its wait, the caller fires the same event (writeQueued,
-// readRequest) at the same table, whose actions the same performer carries
+// resumeRead) at the same table, whose actions the same performer carries
 // out: the writev, the completion, an interest change (epoll_ctl during the
 // loop's epoll_wait). What the step raises for the loop's own table (a channel
 // that left) waits for the loop, which is woken to hear it. When the lock is
@@ -56,14 +60,17 @@ const connChunk = 1 << 20
 // the next cycle; a larger one is released.
 const connIdleBuffer = 64 << 10
 
+// connReadLimit is how many unread bytes a Conn's buffer takes before the
+// Conn pauses its channel's reading; it resumes below half of it.
+const connReadLimit = 64 << 10
+
 // connBacklog bounds the connections a ConnListener has accepted that no Accept
 // has taken yet; connections beyond it are closed as they arrive.
 const connBacklog = 512
 
 // connOptions are the options of every Conn's channel (see the top of the file).
 func connOptions() *ChannelOptions {
-	autoRead := false
-	return &ChannelOptions{AutoRead: &autoRead, HalfClosure: true, NoBackpressure: true}
+	return &ChannelOptions{HalfClosure: true, NoBackpressure: true}
 }
 
 // DialConn connects to addr (a *net.TCPAddr, a *net.UnixAddr or a
@@ -240,8 +247,8 @@ func (x *ConnListener) opError(err error) error {
 // Conn is a net.Conn over a Channel. Its methods are safe from any goroutine
 // but, like the channel's, must not be called from a Handler callback on a loop:
 // Read and Write wait for the loop. While the loop waits in its poller, a
-// Write and a Read that asks for a read cycle take their channel's step on
-// their own goroutine, under the loop's lock (see the top of conn.go).
+// Write and a Read that resumes reading take their channel's step on their own
+// goroutine, under the loop's lock (see the top of conn.go).
 type Conn struct {
 	ch           *Channel
 	network      string
@@ -256,19 +263,22 @@ type Conn struct {
 	rdl, wdl   deadline
 	spare      *connWrite // the last completed write's record, for the next; under wsem
 
-	mu        sync.Mutex
-	buf       []byte // read and not yet taken, from off
-	off       int
-	requested bool // a read cycle was asked for and has not ended
-	eof       bool // the peer closed its side
-	readable  chan struct{}
+	mu       sync.Mutex
+	buf      []byte // read and not yet taken, from off
+	off      int
+	paused   bool          // the buffer reached connReadLimit: reading is paused
+	eof      bool          // the peer closed its side
+	ended    bool          // the channel's close result is complete
+	readable chan struct{} // wakes the Read waiting: bytes, EOF, the end, a deadline, Close
+	resumeFn func()        // resume, bound once
 
-	closed chan struct{}
-	once   sync.Once
+	closed     chan struct{}
+	isClosedAt atomic.Bool // closed is closed, read without a select
+	once       sync.Once
 }
 
 func newConn(network string, ln *ConnListener, clock Clock) *Conn {
-	return &Conn{
+	c := &Conn{
 		network:  network,
 		ln:       ln,
 		active:   make(chan struct{}),
@@ -279,6 +289,9 @@ func newConn(network string, ln *ConnListener, clock Clock) *Conn {
 		readable: make(chan struct{}, 1),
 		closed:   make(chan struct{}),
 	}
+	c.rdl.wake = c.readable
+	c.resumeFn = c.resume
+	return c
 }
 
 // Channel returns the channel the Conn drives.
@@ -306,36 +319,45 @@ func (c *Conn) Read(p []byte) (int, error) {
 					c.buf = nil
 				}
 			}
+			resume := c.paused && len(c.buf)-c.off < connReadLimit/2
+			if resume {
+				c.paused = false
+			}
 			c.mu.Unlock()
+			if resume && !c.ch.stepInline(c.resumeFn) {
+				c.ch.loop.Execute(c.resumeFn)
+			}
 			return n, nil
 		}
-		if len(p) == 0 {
+		switch {
+		case len(p) == 0:
 			c.mu.Unlock()
 			return 0, nil
-		}
-		if c.eof {
+		case c.eof:
 			c.mu.Unlock()
 			return 0, io.EOF
-		}
-		ask := !c.requested
-		c.requested = true
-		c.mu.Unlock()
-		if ask && !c.ch.readInline() {
-			c.ch.Read()
-		}
-		select {
-		case <-c.readable:
-		case <-c.rdl.wait():
-		case <-c.closed:
-		case <-c.ch.Closed():
-			c.mu.Lock()
-			empty := c.off == len(c.buf)
-			eof := c.eof
+		case c.ended:
 			c.mu.Unlock()
-			if empty && !eof {
-				return 0, c.opError("read", channelError(c.ch, net.ErrClosed))
-			}
+			return 0, c.opError("read", channelError(c.ch, net.ErrClosed))
 		}
+		c.mu.Unlock()
+		// Everything a Read waits for signals readable: OnRead, OnInputClosed,
+		// settled, the read deadline and Close. A signal left by an earlier
+		// wake only costs another look.
+		<-c.readable
+	}
+}
+
+// resume runs as a step of the Conn's channel (inline or on the loop): it
+// resumes reading unless the buffer filled again since the Read that asked
+// for it, so that the table's pause follows the Conn's last decision however
+// the steps were ordered.
+func (c *Conn) resume() {
+	c.mu.Lock()
+	paused := c.paused
+	c.mu.Unlock()
+	if !paused {
+		c.ch.resumeRead()
 	}
 }
 
@@ -364,26 +386,33 @@ func (c *Conn) Write(p []byte) (int, error) {
 		if !c.ch.writeInline(w.buf, w.completeFn) {
 			c.ch.Write(w.buf, w.completeFn)
 		}
-		select {
-		case err := <-w.done:
-			c.spare = w // completed and received: the channel is done with it
-			if err != nil {
-				<-c.wsem
-				return n, c.opError("write", c.writeError(err))
+		var err error
+		if w.state.Load() == 1 {
+			// Completed already, most often by the inline step: no select
+			// over the deadline and Close, whose channels cost a lock each.
+			err = <-w.done
+		} else {
+			select {
+			case err = <-w.done:
+			case <-c.wdl.wait():
+				w.abandon()
+				return n + len(chunk), c.opError("write", os.ErrDeadlineExceeded)
+			case <-c.closed:
+				w.abandon()
+				return n, c.opError("write", net.ErrClosed)
 			}
-			n += len(chunk)
-			if len(p) == 0 {
-				<-c.wsem
-				return n, nil
-			}
-			// Keep wsem for the next chunk: concurrent Writes do not interleave.
-		case <-c.wdl.wait():
-			w.abandon()
-			return n + len(chunk), c.opError("write", os.ErrDeadlineExceeded)
-		case <-c.closed:
-			w.abandon()
-			return n, c.opError("write", net.ErrClosed)
 		}
+		c.spare = w // completed and received: the channel is done with it
+		if err != nil {
+			<-c.wsem
+			return n, c.opError("write", c.writeError(err))
+		}
+		n += len(chunk)
+		if len(p) == 0 {
+			<-c.wsem
+			return n, nil
+		}
+		// Keep wsem for the next chunk: concurrent Writes do not interleave.
 		if err := c.check(&c.wdl, "write"); err != nil {
 			<-c.wsem
 			return n, err
@@ -460,6 +489,11 @@ func (c *Conn) acquire(sem chan struct{}, d *deadline, op string) error {
 	select {
 	case sem <- struct{}{}:
 		return nil
+	default:
+	}
+	select {
+	case sem <- struct{}{}:
+		return nil
 	case <-d.wait():
 		return c.opError(op, os.ErrDeadlineExceeded)
 	case <-c.closed:
@@ -469,17 +503,13 @@ func (c *Conn) acquire(sem chan struct{}, d *deadline, op string) error {
 
 // check reports a closed Conn or a passed deadline.
 func (c *Conn) check(d *deadline, op string) error {
-	select {
-	case <-c.closed:
+	if c.isClosedAt.Load() {
 		return c.opError(op, net.ErrClosed)
-	default:
 	}
-	select {
-	case <-d.wait():
+	if d.passed.Load() {
 		return c.opError(op, os.ErrDeadlineExceeded)
-	default:
-		return nil
 	}
+	return nil
 }
 
 // Close closes the connection: a pending Read or Write returns net.ErrClosed,
@@ -490,6 +520,8 @@ func (c *Conn) Close() error {
 	c.once.Do(func() {
 		first = true
 		close(c.closed)
+		c.isClosedAt.Store(true)
+		signal(c.readable)
 		c.ch.Close()
 	})
 	if !first {
@@ -532,14 +564,7 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
-func (c *Conn) isClosed() bool {
-	select {
-	case <-c.closed:
-		return true
-	default:
-		return false
-	}
-}
+func (c *Conn) isClosed() bool { return c.isClosedAt.Load() }
 
 func (c *Conn) opError(op string, err error) error {
 	if op, ok := err.(*net.OpError); ok {
@@ -573,32 +598,43 @@ func (h connHandler) OnActive(ch *Channel) {
 	}
 }
 
+// OnRead runs inside the channel's step: a pause it fires is heard before the
+// cycle's next read, which it ends.
 func (h connHandler) OnRead(ch *Channel, p []byte) {
 	c := h.c
 	c.mu.Lock()
 	c.buf = append(c.buf, p...)
+	full := len(c.buf)-c.off >= connReadLimit
+	if full {
+		c.paused = true
+	}
 	c.mu.Unlock()
+	if full {
+		ch.pauseRead() // the table ignores it when reading is paused already
+	}
 	signal(c.readable)
 	ch.loop.yield.Store(true)
 }
 
-func (h connHandler) OnReadComplete(ch *Channel) {
-	c := h.c
-	c.mu.Lock()
-	c.requested = false
-	c.mu.Unlock()
-	signal(c.readable)
-	ch.loop.yield.Store(true)
-}
+func (connHandler) OnReadComplete(*Channel) {}
 
 func (h connHandler) OnInputClosed(ch *Channel) {
 	c := h.c
 	c.mu.Lock()
 	c.eof = true
-	c.requested = false
 	c.mu.Unlock()
 	signal(c.readable)
 	ch.loop.yield.Store(true)
+}
+
+// settled runs once the channel's close result is complete, on every path
+// (see settledHandler): a Read waiting for bytes returns the cause.
+func (h connHandler) settled(*Channel) {
+	c := h.c
+	c.mu.Lock()
+	c.ended = true
+	c.mu.Unlock()
+	signal(c.readable)
 }
 
 func (connHandler) OnWritabilityChanged(*Channel, bool) {}
@@ -613,21 +649,26 @@ func signal(ch chan struct{}) {
 	}
 }
 
-// deadline is a settable point in time whose passing closes the channel wait
-// returns. Moving it while a caller waits applies to that caller: the channel
+// deadline is a settable point in time. Its passing sets passed, closes the
+// channel wait returns (made only when someone asks for it) and signals wake,
+// if set. Moving it while a caller waits applies to that caller: the channel
 // is replaced only after it was closed. One timer serves every setting (net/http
-// sets a Conn's deadlines on every request): set reschedules it, and a firing
-// that finds the deadline moved later reschedules it for the rest.
+// sets a Conn's deadlines several times per request): set reschedules it, and a
+// firing that finds the deadline moved later reschedules it for the rest.
 type deadline struct {
 	clock  Clock
+	wake   chan struct{} // signalled when the deadline passes; nil for none
+	passed atomic.Bool   // the deadline has passed: read without the lock
+
 	mu     sync.Mutex
-	when   time.Time // the deadline, zero for none
-	cancel chan struct{}
-	timer  clockTimer // nil until a deadline in the future is first set
+	when   time.Time     // the deadline, zero for none
+	cancel chan struct{} // closed when it passes; nil until wait asks for it
+	timer  clockTimer    // nil until a deadline in the future is first set
+	armed  bool          // timer is set
 }
 
 func makeDeadline(clock Clock) deadline {
-	return deadline{clock: clock, cancel: make(chan struct{})}
+	return deadline{clock: clock}
 }
 
 func (d *deadline) set(t time.Time) {
@@ -639,51 +680,76 @@ func (d *deadline) set(t time.Time) {
 		dur = t.Sub(d.clock.Now())
 	}
 	if t.IsZero() || dur > 0 {
-		if isClosed(d.cancel) {
-			d.cancel = make(chan struct{})
+		d.passed.Store(false)
+		if d.cancel != nil && isClosed(d.cancel) {
+			d.cancel = nil
 		}
 	}
 	switch {
 	case t.IsZero():
-		if d.timer != nil {
-			d.timer.Stop()
-		}
+		d.stop()
 	case dur > 0:
 		if d.timer == nil {
 			d.timer = newClockTimer(d.clock, d.fire)
 		}
 		d.timer.Reset(dur)
+		d.armed = true
 	default:
-		if d.timer != nil {
-			d.timer.Stop()
-		}
-		if !isClosed(d.cancel) {
-			close(d.cancel)
-		}
+		d.stop()
+		d.pass()
 	}
 }
 
-// fire runs when the timer goes off: it closes the channel if the deadline
-// has passed, and otherwise (the deadline moved later since the timer was set)
-// sets the timer for what is left.
+// stop stops the timer if it is set; under mu.
+func (d *deadline) stop() {
+	if d.armed {
+		d.timer.Stop()
+		d.armed = false
+	}
+}
+
+// pass marks the deadline passed and tells its waiters; under mu.
+func (d *deadline) pass() {
+	if d.passed.Load() {
+		return
+	}
+	d.passed.Store(true)
+	if d.cancel != nil {
+		close(d.cancel)
+	}
+	if d.wake != nil {
+		signal(d.wake)
+	}
+}
+
+// fire runs when the timer goes off: it passes the deadline if its time has
+// come, and otherwise (the deadline moved later since the timer was set) sets
+// the timer for what is left.
 func (d *deadline) fire() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.armed = false
 	if d.when.IsZero() {
 		return
 	}
 	if left := d.when.Sub(d.clock.Now()); left > 0 {
 		d.timer.Reset(left)
+		d.armed = true
 		return
 	}
-	if !isClosed(d.cancel) {
-		close(d.cancel)
-	}
+	d.pass()
 }
 
+// wait returns a channel closed once the deadline has passed.
 func (d *deadline) wait() <-chan struct{} {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.cancel == nil {
+		d.cancel = make(chan struct{})
+		if d.passed.Load() {
+			close(d.cancel)
+		}
+	}
 	return d.cancel
 }
 

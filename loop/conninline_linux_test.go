@@ -20,7 +20,8 @@ import (
 // stepSite is one traced transition and where it was taken.
 type stepSite struct {
 	machine, event string
-	inline         bool // on a Conn's goroutine, inside writeInline or readInline
+	actions        []string
+	inline         bool // on a Conn's goroutine, inside writeInline or stepInline
 	onLoop         bool // on the loop's goroutine, inside Loop.run
 }
 
@@ -37,7 +38,8 @@ func (s *siteTrace) trace(st Step) {
 	site := stepSite{
 		machine: st.Machine,
 		event:   st.Event,
-		inline:  strings.Contains(stack, "loop.(*Channel).writeInline") || strings.Contains(stack, "loop.(*Channel).readInline"),
+		actions: st.Actions,
+		inline:  strings.Contains(stack, "loop.(*Channel).writeInline") || strings.Contains(stack, "loop.(*Channel).stepInline"),
 		onLoop:  strings.Contains(stack, "loop.(*Loop).run"),
 	}
 	s.mu.Lock()
@@ -122,8 +124,8 @@ func inlinePair(t *testing.T, opts *Options) (*Group, *Conn, net.Conn) {
 
 // TestConnStepsInlineWhileTheLoopWaits: on the system's poller, a Write made
 // while the loop waits is queued, written and completed by the table's steps
-// taken on the writer's goroutine, and a Read that finds nothing asks for its
-// read cycle there too; the bytes that arrive later are read by the loop.
+// taken on the writer's goroutine; a Read that finds nothing takes no step,
+// and the bytes that arrive later are read by the loop.
 func TestConnStepsInlineWhileTheLoopWaits(t *testing.T) {
 	checkFDs(t)
 	tr := &siteTrace{}
@@ -163,18 +165,6 @@ func TestConnStepsInlineWhileTheLoopWaits(t *testing.T) {
 		n, err := c.Read(buf)
 		read <- result{string(buf[:n]), err}
 	}()
-	// The Read asks for its cycle before it waits; only then may the bytes come.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		steps, _ := tr.since(from)
-		if _, ok := find(steps, "channel", "readRequest"); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the Read never asked for a read cycle")
-		}
-		time.Sleep(time.Millisecond)
-	}
 	if _, err := client.Write([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
@@ -187,11 +177,165 @@ func TestConnStepsInlineWhileTheLoopWaits(t *testing.T) {
 		t.Fatal("the Read never returned")
 	}
 	steps, _ = tr.since(from)
-	if s, _ := find(steps, "channel", "readRequest"); !s.inline {
-		t.Errorf("readRequest was not taken on the reader's goroutine: %+v", s)
+	if s, ok := find(steps, "channel", "readRequest"); ok {
+		t.Errorf("the Read asked for a read cycle (%+v): a Conn's channel reads on its own", s)
 	}
 	if s, ok := find(steps, "channel", "read(dataShort)"); !ok || !s.onLoop || s.inline {
 		t.Errorf("read(dataShort) = %+v (found %v), want it on the loop", s, ok)
+	}
+}
+
+// countActions counts the actions named action in steps of the channel.
+func countActions(steps []stepSite, action string) int {
+	n := 0
+	for _, s := range steps {
+		if s.machine == "channel" {
+			for _, a := range s.actions {
+				if a == action {
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
+
+// TestConnKeepsReadInterestArmed: request after request, a Conn's read
+// interest stays as its activation armed it: no interest change per Read, as
+// the standard library's poller makes none.
+func TestConnKeepsReadInterestArmed(t *testing.T) {
+	checkFDs(t)
+	tr := &siteTrace{}
+	_, c, client := inlinePair(t, &Options{Trace: tr.trace})
+	buf := make([]byte, 4)
+	for i := range 20 {
+		if _, err := client.Write([]byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
+			t.Fatalf("request %d: Read %q, %v", i, buf, err)
+		}
+		if _, err := c.Write([]byte("pong")); err != nil {
+			t.Fatal(err)
+		}
+		client.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(client, buf); err != nil || string(buf) != "pong" {
+			t.Fatalf("request %d: the client read %q, %v", i, buf, err)
+		}
+	}
+	steps, _ := tr.since(0)
+	if n := countActions(steps, "armRead"); n != 1 {
+		t.Errorf("armRead %d times over 20 requests, want once (activation)", n)
+	}
+	if n := countActions(steps, "disarmRead"); n != 0 {
+		t.Errorf("disarmRead %d times over 20 requests, want none", n)
+	}
+	if n := countSteps(steps, "channel", "readRequest"); n != 0 {
+		t.Errorf("%d readRequest steps, want none", n)
+	}
+}
+
+// TestConnPausesReadingWhenItsBufferIsFull: a Conn nobody reads from stops
+// its channel's reading once connReadLimit bytes wait in its buffer, so the
+// buffer never holds more than the limit and one read cycle; Reads resume it,
+// and every byte arrives once, in order. Under the system's poller and under
+// another (whose resumeRead is taken on the loop).
+func TestConnPausesReadingWhenItsBufferIsFull(t *testing.T) {
+	for _, other := range []bool{false, true} {
+		name := "epoll"
+		if other {
+			name = "other-poller"
+		}
+		t.Run(name, func(t *testing.T) {
+			checkFDs(t)
+			tr := &siteTrace{}
+			opts := &Options{Trace: tr.trace}
+			if other {
+				opts.NewPoller = func() (Poller, error) {
+					p, err := NewPoller()
+					if err != nil {
+						return nil, err
+					}
+					return wrappedPoller{p}, nil
+				}
+			}
+			g, c, client := inlinePair(t, opts)
+			lo := g.Loops()[0].opts
+			bound := connReadLimit + lo.ReadBudget*lo.ReadBufferSize
+			const total = 16 << 20
+			sent := make(chan error, 1)
+			go func() {
+				b := make([]byte, 64<<10)
+				for off := 0; off < total; off += len(b) {
+					for i := range b {
+						b[i] = byte((off + i) % 251)
+					}
+					if _, err := client.Write(b); err != nil {
+						sent <- err
+						return
+					}
+				}
+				sent <- nil
+			}()
+			buffered := func() int {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				return len(c.buf) - c.off
+			}
+			// Nobody reads: the channel pauses, and the buffer stays bounded.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				if n := buffered(); n > bound {
+					t.Fatalf("%d bytes buffered, more than the limit and one cycle (%d)", n, bound)
+				}
+				steps, _ := tr.since(0)
+				if _, ok := find(steps, "channel", "pauseRead"); ok {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the channel never paused reading")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			for range 50 {
+				if n := buffered(); n > bound {
+					t.Fatalf("%d bytes buffered while paused, more than %d", n, bound)
+				}
+				time.Sleep(time.Millisecond)
+			}
+			got := make([]byte, 32<<10)
+			for off := 0; off < total; {
+				c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				n, err := c.Read(got)
+				if err != nil {
+					t.Fatalf("Read at %d: %v", off, err)
+				}
+				for i := range n {
+					if got[i] != byte((off+i)%251) {
+						t.Fatalf("byte %d is %d, want %d", off+i, got[i], byte((off+i)%251))
+					}
+				}
+				off += n
+				if n := buffered(); n > bound {
+					t.Fatalf("%d bytes buffered, more than %d", n, bound)
+				}
+			}
+			if err := <-sent; err != nil {
+				t.Fatal(err)
+			}
+			steps, _ := tr.since(0)
+			pauses, resumes := countSteps(steps, "channel", "pauseRead"), countSteps(steps, "channel", "resumeRead")
+			if resumes == 0 || pauses < resumes {
+				t.Fatalf("%d pauseRead and %d resumeRead steps", pauses, resumes)
+			}
+			for _, s := range steps {
+				if other && s.inline {
+					t.Fatalf("%s taken inline under another poller", s.event)
+				}
+			}
+			t.Logf("%d pauses, %d resumes over %d MiB", pauses, resumes, total>>20)
+		})
 	}
 }
 
