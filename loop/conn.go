@@ -259,7 +259,7 @@ type Conn struct {
 	// rsem and wsem admit one Read and one Write at a time. A Write whose
 	// deadline passed while its bytes were queued leaves wsem to their
 	// completion, so the next Write waits for them.
-	rsem, wsem chan struct{}
+	rsem, wsem connSem
 	rdl, wdl   deadline
 	spare      *connWrite // the last completed write's record, for the next; under wsem
 
@@ -282,8 +282,8 @@ func newConn(network string, ln *ConnListener, clock Clock) *Conn {
 		network:  network,
 		ln:       ln,
 		active:   make(chan struct{}),
-		rsem:     make(chan struct{}, 1),
-		wsem:     make(chan struct{}, 1),
+		rsem:     makeConnSem(),
+		wsem:     makeConnSem(),
 		rdl:      makeDeadline(clock),
 		wdl:      makeDeadline(clock),
 		readable: make(chan struct{}, 1),
@@ -300,10 +300,10 @@ func (c *Conn) Channel() *Channel { return c.ch }
 // Read reads what the peer sent: it waits until bytes arrive, the peer closes
 // its side (io.EOF), the read deadline passes or the Conn closes.
 func (c *Conn) Read(p []byte) (int, error) {
-	if err := c.acquire(c.rsem, &c.rdl, "read"); err != nil {
+	if err := c.acquire(&c.rsem, &c.rdl, "read"); err != nil {
 		return 0, err
 	}
-	defer func() { <-c.rsem }()
+	defer c.rsem.release()
 	for {
 		if err := c.check(&c.rdl, "read"); err != nil {
 			return 0, err
@@ -367,15 +367,15 @@ func (c *Conn) resume() {
 // stay queued and go out in order unless the connection fails: the count
 // returned includes them, and the next Write waits for them.
 func (c *Conn) Write(p []byte) (int, error) {
-	if err := c.acquire(c.wsem, &c.wdl, "write"); err != nil {
+	if err := c.acquire(&c.wsem, &c.wdl, "write"); err != nil {
 		return 0, err
 	}
 	if err := c.check(&c.wdl, "write"); err != nil {
-		<-c.wsem
+		c.wsem.release()
 		return 0, err
 	}
 	if len(p) == 0 {
-		<-c.wsem
+		c.wsem.release()
 		return 0, nil
 	}
 	n := 0
@@ -386,14 +386,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 		if !c.ch.writeInline(w.buf, w.completeFn) {
 			c.ch.Write(w.buf, w.completeFn)
 		}
-		var err error
-		if w.state.Load() == 1 {
-			// Completed already, most often by the inline step: no select
-			// over the deadline and Close, whose channels cost a lock each.
-			err = <-w.done
-		} else {
+		if w.state.CompareAndSwap(writeRunning, writeWaiting) {
 			select {
-			case err = <-w.done:
+			case <-w.done:
 			case <-c.wdl.wait():
 				w.abandon()
 				return n + len(chunk), c.opError("write", os.ErrDeadlineExceeded)
@@ -401,20 +396,21 @@ func (c *Conn) Write(p []byte) (int, error) {
 				w.abandon()
 				return n, c.opError("write", net.ErrClosed)
 			}
-		}
+		} // else completed already, most often by the inline step: no channel
+		err := w.err
 		c.spare = w // completed and received: the channel is done with it
 		if err != nil {
-			<-c.wsem
+			c.wsem.release()
 			return n, c.opError("write", c.writeError(err))
 		}
 		n += len(chunk)
 		if len(p) == 0 {
-			<-c.wsem
+			c.wsem.release()
 			return n, nil
 		}
 		// Keep wsem for the next chunk: concurrent Writes do not interleave.
 		if err := c.check(&c.wdl, "write"); err != nil {
-			<-c.wsem
+			c.wsem.release()
 			return n, err
 		}
 	}
@@ -428,10 +424,10 @@ func (c *Conn) nextWrite(chunk []byte) *connWrite {
 	w := c.spare
 	c.spare = nil
 	if w == nil {
-		w = &connWrite{c: c, done: make(chan error, 1)}
+		w = &connWrite{c: c, done: make(chan struct{}, 1)}
 		w.completeFn = w.complete
 	}
-	w.state.Store(0)
+	w.state.Store(writeRunning)
 	if cap(w.buf) < len(chunk) || cap(w.buf) > connIdleBuffer {
 		w.buf = make([]byte, len(chunk), max(len(chunk), 512))
 	}
@@ -446,25 +442,50 @@ func (c *Conn) nextWrite(chunk []byte) *connWrite {
 type connWrite struct {
 	c          *Conn
 	buf        []byte // the chunk's copy, the channel's until completion
-	done       chan error
-	completeFn func(error)   // complete, bound once
-	state      atomic.Uint32 // 0 waited for, 1 completed, 2 abandoned
+	err        error  // the completion's, written before state says completed
+	done       chan struct{}
+	completeFn func(error)  // complete, bound once
+	state      atomic.Int32 // writeRunning, writeWaiting, writeCompleted or writeAbandoned
 }
 
-// complete marks the record before it sends: once the Write has received,
-// the record may be reused at once, and nothing of this completion may touch it.
+// The states of a connWrite. Only a Write that waits (writeWaiting) is sent
+// a completion on done: one completed before the Write looked (inline,
+// mostly) costs no channel operation.
+const (
+	writeRunning   int32 = iota // the Write has not begun to wait
+	writeWaiting                // the Write waits on done
+	writeCompleted              // complete ran; err is set
+	writeAbandoned              // the Write stopped waiting first
+)
+
+// complete records the result before it marks the record: once the Write has
+// seen writeCompleted, the record may be reused at once, and nothing of this
+// completion may touch it afterwards.
 func (w *connWrite) complete(err error) {
-	w.c.ch.loop.yield.Store(true) // under the loop's lock: on the loop or inline
-	abandoned := !w.state.CompareAndSwap(0, 1)
-	w.done <- err
-	if abandoned {
-		<-w.c.wsem
+	c := w.c
+	c.ch.loop.yield.Store(true) // under the loop's lock: on the loop or inline
+	w.err = err
+	for {
+		switch w.state.Load() {
+		case writeRunning:
+			if w.state.CompareAndSwap(writeRunning, writeCompleted) {
+				return
+			}
+		case writeWaiting:
+			if w.state.CompareAndSwap(writeWaiting, writeCompleted) {
+				w.done <- struct{}{}
+				return
+			}
+		default: // abandoned: the Write left wsem to the completion
+			c.wsem.release()
+			return
+		}
 	}
 }
 
 func (w *connWrite) abandon() {
-	if !w.state.CompareAndSwap(0, 2) {
-		<-w.c.wsem // completed meanwhile: the Write still holds wsem
+	if !w.state.CompareAndSwap(writeWaiting, writeAbandoned) {
+		w.c.wsem.release() // completed meanwhile: the Write still holds wsem
 	}
 }
 
@@ -485,19 +506,44 @@ func (c *Conn) writeError(err error) error {
 }
 
 // acquire takes sem, unless the deadline passes or the Conn closes first.
-func (c *Conn) acquire(sem chan struct{}, d *deadline, op string) error {
-	select {
-	case sem <- struct{}{}:
+func (c *Conn) acquire(sem *connSem, d *deadline, op string) error {
+	if sem.mu.TryLock() {
 		return nil
-	default:
 	}
-	select {
-	case sem <- struct{}{}:
-		return nil
-	case <-d.wait():
-		return c.opError(op, os.ErrDeadlineExceeded)
-	case <-c.closed:
-		return c.opError(op, net.ErrClosed)
+	sem.waiters.Add(1)
+	defer sem.waiters.Add(-1)
+	for {
+		// After counting itself: a release either is seen here or sees it.
+		if sem.mu.TryLock() {
+			return nil
+		}
+		select {
+		case <-sem.released:
+		case <-d.wait():
+			return c.opError(op, os.ErrDeadlineExceeded)
+		case <-c.closed:
+			return c.opError(op, net.ErrClosed)
+		}
+	}
+}
+
+// connSem admits one Read, or one Write, at a time: a lock, whose holder may
+// be another goroutine than the one that took it (a write's completion
+// releases wsem for a Write that stopped waiting). Taking and releasing it
+// uncontended costs no channel operation; a release signals the waiters, if
+// any, to try again.
+type connSem struct {
+	mu       sync.Mutex
+	waiters  atomic.Int32
+	released chan struct{} // one slot: a release since a waiter last looked
+}
+
+func makeConnSem() connSem { return connSem{released: make(chan struct{}, 1)} }
+
+func (s *connSem) release() {
+	s.mu.Unlock()
+	if s.waiters.Load() > 0 {
+		signal(s.released)
 	}
 }
 
