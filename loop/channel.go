@@ -203,6 +203,7 @@ type Channel struct {
 	lastActive   time.Time
 	lastProgress time.Time
 
+	conn     bool // a Conn's: the loop parks while it serves one (Loop.conns)
 	closedCh chan struct{}
 	closeErr error
 	closing  atomic.Bool
@@ -254,6 +255,7 @@ var channelIDs atomic.Uint64
 // their 0 fields take the defaults.
 func newChannel(fd *sockets.FD, h Handler, o *ChannelOptions, dialed bool) *Channel {
 	c := &Channel{id: channelIDs.Add(1), handler: h, closedCh: make(chan struct{})}
+	_, c.conn = h.(connHandler)
 	if o != nil {
 		c.opts = *o
 	}
@@ -587,8 +589,10 @@ func (l *Loop) endInline(r any) {
 
 // writeInline is Write taken as a step on the caller's goroutine, when
 // beginInline allows it; it reports whether it did. The record is queued as
-// Send queues it, behind the writes waiting in the inbox, so done may run
-// before writeInline returns, on the caller's goroutine. For a Conn only.
+// SendCopy queues it, behind the writes waiting in the inbox, so done may run
+// before writeInline returns, on the caller's goroutine: p is written from
+// where it is, and only what the step left unwritten is copied, before
+// writeInline returns. For a Conn only.
 //
 // Once begun, the step is taken: a runtime panic in it is the loop's fault,
 // which fails the write held, and writeInline still reports true, so that
@@ -599,7 +603,11 @@ func (c *Channel) writeInline(p []byte, done func(error)) (taken bool) {
 		return false
 	}
 	taken = true
-	defer func() { l.endInline(recover()) }()
+	defer func() {
+		r := recover()
+		c.settleBorrowed() // p is the caller's again
+		l.endInline(r)
+	}()
 	c.wmu.Lock()
 	err := c.wclosed
 	c.wmu.Unlock()
@@ -607,7 +615,7 @@ func (c *Channel) writeInline(p []byte, done func(error)) (taken bool) {
 		done(err) // as Write: the channel has ended
 		return
 	}
-	c.enqueue(p, done, false)
+	c.enqueue(p, done, true)
 	return
 }
 

@@ -382,9 +382,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 	for {
 		chunk := p[:min(len(p), connChunk)]
 		p = p[len(chunk):]
-		w := c.nextWrite(chunk)
-		if !c.ch.writeInline(w.buf, w.completeFn) {
-			c.ch.Write(w.buf, w.completeFn)
+		w := c.nextWrite()
+		if !c.ch.writeInline(chunk, w.completeFn) {
+			c.ch.Write(w.hold(chunk), w.completeFn)
 		}
 		if w.state.CompareAndSwap(writeRunning, writeWaiting) {
 			select {
@@ -416,11 +416,11 @@ func (c *Conn) Write(p []byte) (int, error) {
 	}
 }
 
-// nextWrite returns the record for the next chunk, holding a copy of it: the
-// spare left by the last Write whose completion it received, else a new one.
-// A record a Write stopped waiting for stays with its completion, which may
-// come later, and is never reused.
-func (c *Conn) nextWrite(chunk []byte) *connWrite {
+// nextWrite returns the record for the next chunk: the spare left by the
+// last Write whose completion it received, else a new one. A record a Write
+// stopped waiting for stays with its completion, which may come later, and is
+// never reused.
+func (c *Conn) nextWrite() *connWrite {
 	w := c.spare
 	c.spare = nil
 	if w == nil {
@@ -428,12 +428,19 @@ func (c *Conn) nextWrite(chunk []byte) *connWrite {
 		w.completeFn = w.complete
 	}
 	w.state.Store(writeRunning)
+	return w
+}
+
+// hold copies chunk into the record's buffer, for a write queued through the
+// loop's inbox: the Write may return before the loop takes it (deadline,
+// Close). An inline write needs no copy (writeInline copies what it leaves).
+func (w *connWrite) hold(chunk []byte) []byte {
 	if cap(w.buf) < len(chunk) || cap(w.buf) > connIdleBuffer {
 		w.buf = make([]byte, len(chunk), max(len(chunk), 512))
 	}
 	w.buf = w.buf[:len(chunk)]
 	copy(w.buf, chunk)
-	return w
+	return w.buf
 }
 
 // connWrite is one queued chunk of a Write. The Write holds wsem while it
@@ -441,7 +448,7 @@ func (c *Conn) nextWrite(chunk []byte) *connWrite {
 // wsem instead, so that the next Write waits for the queued bytes.
 type connWrite struct {
 	c          *Conn
-	buf        []byte // the chunk's copy, the channel's until completion
+	buf        []byte // the chunk's copy when queued through the inbox, the channel's until completion
 	err        error  // the completion's, written before state says completed
 	done       chan struct{}
 	completeFn func(error)  // complete, bound once

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -481,4 +482,82 @@ func TestConnInlineRuntimeFaultFailsTheLoop(t *testing.T) {
 		t.Fatalf("the write was queued %d times, want once", n)
 	}
 	t.Logf("Write: %v", err)
+}
+
+// TestConnInlineWriteRetainsNoBuffer: a Write taken inline writes from the
+// caller's buffer and copies only what the kernel did not take; once the Write
+// has returned (here at its deadline, with bytes still queued), the caller may
+// overwrite its buffer, and the peer still reads what was written.
+func TestConnInlineWriteRetainsNoBuffer(t *testing.T) {
+	checkFDs(t)
+	tr := &siteTrace{}
+	g, c, client := inlinePair(t, &Options{Trace: tr.trace})
+	waitIdle(t, g.Loops()[0])
+	buf := make([]byte, 8<<20)
+	for i := range buf {
+		buf[i] = byte(i % 251)
+	}
+	c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	n, err := c.Write(buf) // nobody reads: the buffers fill, the deadline passes
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Write = %d, %v; want the deadline", n, err)
+	}
+	for i := range buf {
+		buf[i] = 0xff
+	}
+	steps, _ := tr.since(0)
+	if s, ok := find(steps, "channel", "writeQueued(withinHigh)"); !ok || !s.inline {
+		t.Fatalf("the first chunk's writeQueued = %+v (found %v), want it inline", s, ok)
+	}
+	got := make([]byte, n)
+	client.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.ReadFull(client, got); err != nil {
+		t.Fatalf("the client read: %v", err)
+	}
+	for i, b := range got {
+		if b != byte(i%251) {
+			t.Fatalf("byte %d of %d is %#x, want %#x: the write kept the caller's buffer", i, n, b, byte(i%251))
+		}
+	}
+}
+
+// loopWaitsIn returns once the dump shows the loop's goroutine waiting in
+// the way wanted: parked in the runtime's poller ("IO wait" in parkedWait)
+// or blocked in epoll_wait ("syscall").
+func loopWaitsIn(t *testing.T, parked bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		buf := make([]byte, 1<<20)
+		dump := string(buf[:runtime.Stack(buf, true)])
+		for _, g := range strings.Split(dump, "\n\n") {
+			if !strings.Contains(g, "loop.(*Loop).run") || !strings.Contains(g, "loop.(*epoller).Wait") {
+				continue
+			}
+			if parked && strings.Contains(g, "[IO wait") && strings.Contains(g, "parkedWait") {
+				return
+			}
+			if !parked && strings.Contains(g, "[syscall") && !strings.Contains(g, "parkedWait") {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the loop never waited parked=%v:\n%s", parked, dump)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestLoopParksWhileServingConns: a loop serving a Conn waits parked in the
+// runtime's poller, so that the Conn goroutines it wakes get its P at once;
+// once no Conn is left it blocks its thread in epoll_wait again, as a loop
+// serving only Handlers does.
+func TestLoopParksWhileServingConns(t *testing.T) {
+	checkFDs(t)
+	_, c, client := inlinePair(t, nil)
+	loopWaitsIn(t, true)
+	c.Close()
+	client.Close()
+	wait(t, c.Channel().Closed(), "the Conn's channel closing")
+	loopWaitsIn(t, false)
 }

@@ -287,6 +287,12 @@ type Loop struct {
 	// its channel during the loop's Wait. Written once as the loop starts,
 	// before started is closed.
 	inline bool
+	// parker is the poller when it can park the loop's goroutine instead of
+	// blocking its thread (the system's epoll), else nil; conns counts the
+	// Conn channels the loop admitted and has not seen leave, and the loop
+	// parks while there are any (epoller.setParking says why).
+	parker parkingPoller
+	conns  int
 	// inlineHead is the earliest timer when a step off the loop began; one
 	// that changes it must wake the loop, whose wait was set for the old one.
 	inlineHead *timer
@@ -359,6 +365,9 @@ func (l *Loop) run() {
 	l.poller = p
 	l.mu.Unlock()
 	l.inline = err == nil && concurrentControl(p)
+	if l.inline {
+		l.parker, _ = p.(parkingPoller)
+	}
 	out := sm.PollerControlResultOk
 	if err != nil {
 		out = sockets.ClassifyPollerControl(err)
@@ -384,7 +393,11 @@ func (l *Loop) run() {
 		}
 		l.waitNext = false
 		d := l.timeout()
-		yield := d != 0 && l.inline && l.yield.Swap(false)
+		parking := l.parker != nil && l.conns > 0
+		if l.parker != nil {
+			l.parker.setParking(parking)
+		}
+		yield := d != 0 && l.inline && !parking && l.yield.Swap(false)
 		l.turn.Unlock()
 		if yield {
 			d = l.yieldBeforeWait(d)
@@ -404,6 +417,10 @@ func (l *Loop) run() {
 		close(l.done)
 	}
 }
+
+// parkingPoller is a Poller that can park the waiting goroutine in the Go
+// runtime's poller rather than block its thread (epoller.setParking).
+type parkingPoller interface{ setParking(on bool) }
 
 // yieldRounds bounds the yields before a wait (yieldBeforeWait).
 const yieldRounds = 4

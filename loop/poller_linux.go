@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -81,6 +82,15 @@ type epoller struct {
 	ctlEvent unix.EpollEvent
 	raw      []unix.EpollEvent
 	drain    [8]byte
+
+	// Parking (setParking): a wait that would block parks the loop's
+	// goroutine in the Go runtime's poller instead, on park, a duplicate of
+	// epfd that the runtime watches. Loop-goroutine state.
+	parking   bool
+	park      *os.File
+	parkConn  syscall.RawConn
+	parkTimed bool  // park has a read deadline set
+	parkErr   error // setting park up failed: block as before
 }
 
 var (
@@ -191,7 +201,13 @@ func (p *epoller) Wait(events []PollEvent, timeout time.Duration) (int, error) {
 		p.raw = make([]unix.EpollEvent, len(events))
 	}
 	raw := p.raw[:len(events)]
-	n, err := p.sys.EpollWait(p.epfd, raw, epollTimeout(timeout))
+	var n int
+	var err error
+	if p.parking && timeout != 0 && p.parkErr == nil {
+		n, err = p.parkedWait(raw, timeout)
+	} else {
+		n, err = p.sys.EpollWait(p.epfd, raw, epollTimeout(timeout))
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -217,6 +233,75 @@ func (p *epoller) Wait(events []PollEvent, timeout time.Duration) (int, error) {
 		ready++
 	}
 	return ready, nil
+}
+
+// setParking says whether a wait that would block parks the loop's goroutine
+// in the Go runtime's poller (on) or blocks its thread in epoll_wait (off). A
+// thread blocked in a system call keeps its P until the runtime's monitor
+// takes it away, after 20 us to 10 ms: with GOMAXPROCS=1, the goroutines the
+// loop woke (a Conn's readers and writers) wait that long. A parked goroutine
+// gives its P up at once, and the runtime wakes it when the epoll instance,
+// which it watches edge-triggered, gets a new ready event: a registration's,
+// or the eventfd's Wake. Parking costs the runtime's epoll_wait beside ours
+// on each wakeup, so the loop parks only while it serves Conns.
+func (p *epoller) setParking(on bool) { p.parking = on }
+
+// parkedWait is a wait with a timeout (negative: none) that parks rather than
+// blocks. It parks only after an epoll_wait of timeout 0 found nothing ready:
+// the instance's ready list is then empty, so any later event is a new edge
+// for the runtime's poller, which also remembers one that comes before the
+// goroutine parks. A timeout that passes is a wait that returned nothing.
+func (p *epoller) parkedWait(raw []unix.EpollEvent, timeout time.Duration) (int, error) {
+	n, err := p.sys.EpollWait(p.epfd, raw, 0)
+	if n != 0 || err != nil {
+		return n, err
+	}
+	if p.park == nil {
+		if p.parkErr = p.openPark(); p.parkErr != nil {
+			return p.sys.EpollWait(p.epfd, raw, epollTimeout(timeout))
+		}
+	}
+	switch {
+	case timeout > 0:
+		p.park.SetReadDeadline(time.Now().Add(timeout))
+		p.parkTimed = true
+	case p.parkTimed:
+		p.park.SetReadDeadline(time.Time{})
+		p.parkTimed = false
+	}
+	rerr := p.parkConn.Read(func(uintptr) bool {
+		n, err = p.sys.EpollWait(p.epfd, raw, 0)
+		return n != 0 || err != nil
+	})
+	if rerr != nil {
+		if errors.Is(rerr, os.ErrDeadlineExceeded) {
+			return 0, nil
+		}
+		return 0, rerr
+	}
+	return n, err
+}
+
+// openPark makes park: a duplicate of epfd, non-blocking so that the runtime
+// polls it, which watches the same epoll instance. The duplicate is the
+// File's own: closing the poller closes it too; epfd stays the poller's.
+func (p *epoller) openPark() error {
+	fd, err := unix.FcntlInt(uintptr(p.epfd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return os.NewSyscallError("fcntl", err)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return os.NewSyscallError("fcntl", err)
+	}
+	f := os.NewFile(uintptr(fd), "epoll")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	p.park, p.parkConn = f, rc
+	return nil
 }
 
 // consumeWake drains the eventfd. It clears wakePending first: a wake that
@@ -274,7 +359,7 @@ func (p *epoller) Close() error {
 	if efd < 0 {
 		return ErrPollerClosed
 	}
-	return errors.Join(pollClose(p.sys, efd), pollClose(p.sys, epfd))
+	return errors.Join(pollClose(p.sys, efd), p.closePark(), pollClose(p.sys, epfd))
 }
 
 func (p *epoller) Forget() error {
@@ -282,7 +367,20 @@ func (p *epoller) Forget() error {
 	if efd < 0 {
 		return ErrPollerClosed
 	}
-	return pollClose(p.sys, efd)
+	// The duplicate is ours whatever happened to epfd: it names the instance
+	// the runtime watches, or nothing the runtime's poller still holds.
+	return errors.Join(pollClose(p.sys, efd), p.closePark())
+}
+
+// closePark closes the parking duplicate, if any; on the loop goroutine, as
+// Close and Forget are called.
+func (p *epoller) closePark() error {
+	if p.park == nil {
+		return nil
+	}
+	err := p.park.Close()
+	p.park, p.parkConn = nil, nil
+	return err
 }
 
 // release marks the poller closed and returns the descriptors it had, -1 if it

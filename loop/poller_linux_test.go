@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -873,6 +874,172 @@ func TestPollerNoLostWakeup(t *testing.T) {
 		before := returns.Load()
 		// Two wakes back to back: the second often lands while the first is
 		// being consumed.
+		p.Wake()
+		p.Wake()
+		deadline := time.Now().Add(time.Second)
+		for returns.Load() == before {
+			if time.Now().After(deadline) {
+				t.Fatalf("iteration %d: no wait returned after a wake (lost wakeup)", i)
+			}
+			runtime.Gosched()
+		}
+	}
+	stop.Store(true)
+	for {
+		p.Wake()
+		select {
+		case <-done:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// TestPollerParkedWait: with parking on, a wait that would block parks its
+// goroutine in the runtime's poller (the goroutine dump says "IO wait", where
+// a thread blocked in epoll_wait says "syscall"), and still returns for what
+// a blocking wait returns for: readiness (again, level-triggered), a Wake
+// from another goroutine, its timeout. Closing the poller closes the
+// duplicate the runtime watched.
+func TestPollerParkedWait(t *testing.T) {
+	before := pollerOpenFDs(t)
+	p, err := newPoller(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := p.(*epoller)
+	e.setParking(true)
+	s := newPollerPair(t)
+	if err := p.Add(s.local(), 5, true, false); err != nil {
+		t.Fatal(err)
+	}
+
+	type result struct {
+		events []PollEvent
+		err    error
+	}
+	waitIn := func(timeout time.Duration) chan result {
+		done := make(chan result, 1)
+		go func() {
+			events := make([]PollEvent, 4)
+			n, err := p.Wait(events, timeout)
+			done <- result{events[:n], err}
+		}()
+		return done
+	}
+	// parked waits until the dump shows a goroutine parked in parkedWait.
+	parked := func() {
+		t.Helper()
+		deadline := time.Now().Add(pollerPatience)
+		for {
+			buf := make([]byte, 1<<20)
+			dump := string(buf[:runtime.Stack(buf, true)])
+			for _, g := range strings.Split(dump, "\n\n") {
+				if strings.Contains(g, "parkedWait") {
+					if strings.Contains(g, "[IO wait") {
+						return
+					}
+					if strings.Contains(g, "[syscall") {
+						t.Fatalf("the wait blocks its thread in a system call:\n%s", g)
+					}
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no goroutine parked in the wait")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	get := func(done chan result) result {
+		t.Helper()
+		select {
+		case r := <-done:
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			return r
+		case <-time.After(pollerPatience):
+			p.Wake()
+			t.Fatal("the parked wait did not return")
+			return result{}
+		}
+	}
+
+	done := waitIn(-1)
+	parked()
+	s.send(t, "x")
+	if r := get(done); len(r.events) != 1 || r.events[0] != (PollEvent{Token: 5, Readable: true}) {
+		t.Fatalf("after a send: %+v", r.events)
+	}
+	// Unread, the byte is reported again without parking.
+	if r := get(waitIn(-1)); len(r.events) != 1 {
+		t.Fatalf("level-triggered: %+v", r.events)
+	}
+	var b [1]byte
+	if _, err := unix.Read(s.local(), b[:]); err != nil {
+		t.Fatal(err)
+	}
+
+	done = waitIn(-1)
+	parked()
+	if err := p.Wake(); err != nil {
+		t.Fatal(err)
+	}
+	if r := get(done); len(r.events) != 0 {
+		t.Fatalf("woken: %+v, want no event", r.events)
+	}
+
+	start := time.Now()
+	if r := get(waitIn(30 * time.Millisecond)); len(r.events) != 0 {
+		t.Fatalf("timed out: %+v", r.events)
+	}
+	if d := time.Since(start); d < 30*time.Millisecond {
+		t.Errorf("a 30ms wait returned after %v", d)
+	}
+	// A wait without a timeout after one with it is not cut short by the old deadline.
+	done = waitIn(-1)
+	parked()
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case r := <-done:
+		t.Fatalf("a wait without a timeout returned %+v, %v", r.events, r.err)
+	default:
+	}
+	p.Wake()
+	get(done)
+
+	if e.park == nil {
+		t.Fatal("no parking descriptor after parked waits")
+	}
+	dup := int(e.park.Fd())
+	if n := pollerOpenFDs(t); n != before+3+2 {
+		t.Errorf("descriptors: %d before, %d while parking (want epoll, eventfd, duplicate, and the pair)", before, n)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if pollerIsOpen(t, dup) {
+		t.Error("the parking duplicate is open after Close")
+	}
+}
+
+// TestPollerParkedNoLostWakeup: wakes racing a parked wait are never lost.
+func TestPollerParkedNoLostWakeup(t *testing.T) {
+	p := newTestPoller(t, nil)
+	p.(*epoller).setParking(true)
+	var returns atomic.Int64
+	var stop atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		events := make([]PollEvent, 8)
+		for !stop.Load() {
+			p.Wait(events, -1)
+			returns.Add(1)
+		}
+	}()
+	for i := range 5000 {
+		before := returns.Load()
 		p.Wake()
 		p.Wake()
 		deadline := time.Now().Add(time.Second)

@@ -96,6 +96,9 @@ func (l *Loop) admit(r *registration) {
 	s.reg = r
 	r.slot, r.gen = slot, s.gen
 	l.registered.Add(1)
+	if r.ch != nil && r.ch.conn {
+		l.conns++
+	}
 	err := l.poller.Add(r.fd.Fd(), r.token(), false, false)
 	out := sockets.ClassifyPollerControl(err)
 	if l.pollerLost(err) {
@@ -137,6 +140,9 @@ func (l *Loop) leave(r *registration) {
 		l.free = append(l.free, r.slot)
 	}
 	l.registered.Add(-1)
+	if r.ch != nil && r.ch.conn {
+		l.conns--
+	}
 	l.feed(loopEvent{ev: sm.EventloopEventChannelClosed}) // or the last: step decides
 }
 
