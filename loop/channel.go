@@ -560,7 +560,6 @@ func (l *Loop) beginInline() bool {
 	}
 	l.ev.busy = true // the loop's events queue, for its next wakeup
 	l.inlineHead = l.timers.next()
-	l.yield.Store(true) // a Conn goroutine is running: the loop yields to them
 	return true
 }
 

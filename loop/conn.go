@@ -42,10 +42,10 @@ import (
 // an injector's or a simulator's poller, which take no change during a wait),
 // the step is submitted to the loop as before. Only the adapter's channels
 // step off the loop: a Handler's callbacks still run on the loop goroutine.
-// And a loop whose Conns step inline yields its thread to the Conn goroutines
-// it handed bytes or a completion before it waits again, so that they run (and
-// take their next steps) on that thread rather than after the runtime moved
-// the P to another one.
+// And a loop serving Conns waits parked in the Go runtime's poller rather than
+// blocked in epoll_wait (epoller.setParking), so that the Conn goroutines it
+// handed bytes or a completion run at once, on its P, and take their next
+// steps inline while it waits.
 
 var (
 	_ net.Conn     = (*Conn)(nil)
@@ -470,7 +470,6 @@ const (
 // completion may touch it afterwards.
 func (w *connWrite) complete(err error) {
 	c := w.c
-	c.ch.loop.yield.Store(true) // under the loop's lock: on the loop or inline
 	w.err = err
 	for {
 		switch w.state.Load() {
@@ -666,7 +665,6 @@ func (h connHandler) OnRead(ch *Channel, p []byte) {
 		ch.pauseRead() // the table ignores it when reading is paused already
 	}
 	signal(c.readable)
-	ch.loop.yield.Store(true)
 }
 
 func (connHandler) OnReadComplete(*Channel) {}
@@ -677,7 +675,6 @@ func (h connHandler) OnInputClosed(ch *Channel) {
 	c.eof = true
 	c.mu.Unlock()
 	signal(c.readable)
-	ch.loop.yield.Store(true)
 }
 
 // settled runs once the channel's close result is complete, on every path

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 
-	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -296,11 +295,6 @@ type Loop struct {
 	// inlineHead is the earliest timer when a step off the loop began; one
 	// that changes it must wake the loop, whose wait was set for the old one.
 	inlineHead *timer
-	// yield: a Conn's goroutine was handed bytes, an end or a write's
-	// completion since the last blocking wait; on a loop whose Conns step
-	// inline, the loop yields its thread before the next one
-	// (yieldBeforeWait). Set from any goroutine.
-	yield atomic.Bool
 }
 
 // New starts a loop. It panics if opts is invalid (see Options.Validate);
@@ -397,11 +391,7 @@ func (l *Loop) run() {
 		if l.parker != nil {
 			l.parker.setParking(parking)
 		}
-		yield := d != 0 && l.inline && !parking && l.yield.Swap(false)
 		l.turn.Unlock()
-		if yield {
-			d = l.yieldBeforeWait(d)
-		}
 		n, err := l.poller.Wait(l.events, d)
 		l.turn.Lock()
 		l.lastReady = n
@@ -421,41 +411,6 @@ func (l *Loop) run() {
 // parkingPoller is a Poller that can park the waiting goroutine in the Go
 // runtime's poller rather than block its thread (epoller.setParking).
 type parkingPoller interface{ setParking(on bool) }
-
-// yieldRounds bounds the yields before a wait (yieldBeforeWait).
-const yieldRounds = 4
-
-// yieldBeforeWait lets the goroutines that the wakeup made runnable run
-// before a wait that may block, and returns the wait's timeout. They are Conn
-// goroutines handed bytes or a write's completion (Loop.yield), and they run
-// on this thread at once, taking their next steps inline while the loop's
-// lock is free. Blocked in the wait instead, the loop's thread would keep the
-// P from them until the runtime took it away and started another thread: two
-// context switches, and the thread's hand-offs back and forth, per round.
-//
-// One yield may come back before they have all run (the scheduler takes the
-// yielded goroutine from its global queue every 61 turns), so the loop
-// yields again while the last round saw a Conn take a step or get one
-// (beginInline sets yield too): a wait that blocked with Conn goroutines
-// still runnable would leave them, and their peers, waiting for the
-// runtime's monitor, up to 10 ms. After yieldRounds busy rounds it polls
-// instead, and comes back to yield after the wakeup. A timer's timeout is
-// measured again after the yields.
-func (l *Loop) yieldBeforeWait(d time.Duration) time.Duration {
-	for range yieldRounds {
-		runtime.Gosched()
-		if l.yield.Swap(false) {
-			continue
-		}
-		if d > 0 {
-			l.turn.Lock()
-			d = l.timeout()
-			l.turn.Unlock()
-		}
-		return d // with no timer, the events raised meanwhile woke the poller
-	}
-	return 0
-}
 
 // socketOptions are the options of the sockets the loop opens (Dial, Serve):
 // package sockets' defaults, TCP_NODELAY and SO_REUSEADDR on as package net
