@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 
 	"runtime/debug"
 	"sync"
@@ -392,6 +393,11 @@ func (l *Loop) run() {
 			l.parker.setParking(parking)
 		}
 		l.turn.Unlock()
+		if parking && d != 0 {
+			// Let the Conn goroutines this turn woke run before the next
+			// poll, as the runtime runs what is runnable before it polls.
+			runtime.Gosched()
+		}
 		n, err := l.poller.Wait(l.events, d)
 		l.turn.Lock()
 		l.lastReady = n
