@@ -128,6 +128,14 @@ type swarmOpts struct {
 	// Dials: the dials also go to a remote that never answers and through
 	// Group.Dial with a context, bounded by its deadline (see dial).
 	Dials bool
+	// Pause: the handler pauses its channel's reading (PauseReading) in
+	// OnActive, and in an OnRead until that read's echo is done, at this
+	// rate per 10,000 of those callbacks (0: never); at most
+	// maxHandlerPauses times per channel.
+	Pause int
+	// Pauses: the driver's PauseReading and ResumeReading calls, from
+	// outside the loop, each after one op of the schedule.
+	Pauses []pauseOp `json:",omitempty"`
 }
 
 // resolved is o with its zero fields given the values they stand for.
@@ -178,6 +186,14 @@ func drawOpts(intn func(name string, n int) int) swarmOpts {
 	o.Lazy = intn("lazy", 4) == 3
 	o.Repanic = intn("repanic", 8) == 7
 	o.Crash = intn("crash", 8) == 7
+	// Drawn last, so that a seed's other options are what they were before
+	// the pauses were drawn.
+	o.Pause = opt("pause", 2, 1, 3000)
+	if intn("pausesOn", 2) == 1 {
+		for range 1 + intn("pauses", maxDriverPauses) {
+			o.Pauses = append(o.Pauses, pauseOp{At: intn("pauseAt", 150), A: intn("pauseChan", 8), Resume: intn("pauseResume", 3) == 0})
+		}
+	}
 	return o
 }
 
@@ -274,6 +290,7 @@ type chanRec struct {
 	// last went from none to some.
 	pendingSince time.Time
 	timedOut     error // the timeout OnError reported, if any
+	pause        pauseRec
 }
 
 // dialRec is one dial of the swarm, and what became of it.
@@ -322,11 +339,14 @@ type world struct {
 	o        swarmOpts // sc.Opts resolved
 	dials    []*dialRec
 	reached  reached
+	byID     map[uint64]*chanRec    // the channels by id, for their Trace steps
+	wrote    map[*looptest.Peer]int // the bytes each peer wrote
+	prng     *rand.Rand             // the handler's pauses
 }
 
 // reached counts the timeouts a run reached, so that a test can tell the
 // contracts on them were checked on real cases.
-type reached struct{ idle, write, connect int }
+type reached struct{ idle, write, connect, pauses, disarmed, rearmed, calmed int }
 
 // hdl is the handler of every channel of the swarm: an echo that records
 // what it writes and checks its callbacks' order.
@@ -346,18 +366,30 @@ func (h *hdl) OnActive(c *loop.Channel) {
 	h.rec.c = c
 	h.rec.writable = true
 	h.rec.activeAt = time.Now()
+	h.w.byID[c.ID()] = h.rec
 	if h.rec.dialed {
 		if a := c.LocalAddr(); a != nil {
 			h.rec.laddr = a.String() // its remote peer is matched by it
 		}
 	}
 	h.maybePanic("OnActive")
+	if h.w.handlerPauses(h.rec) {
+		h.w.pauseReading(h.rec) // until the driver resumes it
+	}
 }
 
 func (h *hdl) OnRead(c *loop.Channel, p []byte) {
 	h.rec.reads++
+	h.w.checkPausedRead(h.rec, len(p))
 	h.maybePanic("OnRead")
-	h.w.write(h.rec, append([]byte(nil), p...), true)
+	var then func()
+	if h.w.handlerPauses(h.rec) {
+		// Paused until this read's echo is done, as a proxy waits for the
+		// other side to take what it read.
+		h.w.pauseReading(h.rec)
+		then = func() { h.w.resumeReading(h.rec) }
+	}
+	h.w.write(h.rec, append([]byte(nil), p...), true, then)
 }
 
 func (h *hdl) OnReadComplete(c *loop.Channel) {
@@ -411,8 +443,8 @@ func (w *world) panics() bool {
 }
 
 // write writes p on rec's channel, Send on the loop or Write off it, with a
-// done that checks it is called once.
-func (w *world) write(rec *chanRec, p []byte, onLoop bool) {
+// done that checks it is called once and then calls then, if set.
+func (w *world) write(rec *chanRec, p []byte, onLoop bool, then func()) {
 	wr := &written{n: len(p), before: !w.ending}
 	rec.writes = append(rec.writes, wr)
 	rec.out = append(rec.out, p...)
@@ -439,6 +471,9 @@ func (w *world) write(rec *chanRec, p []byte, onLoop bool) {
 		}
 		wr.err = err
 		rec.queued -= wr.n
+		if then != nil {
+			then()
+		}
 		if w.panics() {
 			rec.panicked = true
 			panic("swarm: planted panic in a write's done")
@@ -495,7 +530,8 @@ func (w *world) crash() bool {
 func runSchedule(t *testing.T, sc schedule) (violations []looptest.Violation, stats simStats) {
 	violations = looptest.Check(t, sc.Seed, func(s *looptest.Sim) {
 		w := &world{s: s, sc: sc, tables: looptest.NewTables(), reading: map[*looptest.Peer]bool{}, shut: map[*looptest.Peer]bool{}, gone: map[*looptest.Peer]bool{},
-			byAddr: map[string]*chanRec{}, rng: newRng(sc.Seed), o: sc.Opts.resolved()}
+			byAddr: map[string]*chanRec{}, rng: newRng(sc.Seed), o: sc.Opts.resolved(),
+			byID: map[uint64]*chanRec{}, wrote: map[*looptest.Peer]int{}, prng: rand.New(rand.NewPCG(sc.Seed, 0x9a05e))}
 		o := sm.DefaultChannelOptions()
 		o.HalfClosure = sc.HalfClosure
 		if w.o.Repanic {
@@ -530,6 +566,7 @@ func (w *world) run() {
 				s.Violate("table", "%v", err)
 			}
 			w.checkRejected(st)
+			w.tracePause(st)
 		},
 	})
 	loops := sc.Loops
@@ -564,15 +601,17 @@ func (w *world) run() {
 	s.SetSocketBuffer(sc.Opts.SockBuf) // 0 keeps the default
 	s.SetProfile(sc.Profile)
 	early := false
-	for _, o := range sc.Ops {
+	for i, o := range sc.Ops {
 		if o.K == opShutdownNow && !early {
 			// The end begins now; the traffic, the faults and the rest of
 			// the schedule go on while the group stops.
 			early = true
 			w.beginStop()
+			w.driverPauses(i)
 			continue
 		}
 		w.do(o)
+		w.driverPauses(i)
 		w.readPeers()
 		w.checkCycles()
 		w.checkTimeouts()
@@ -580,6 +619,7 @@ func (w *world) run() {
 	s.Faults(false)
 	w.quiet = true
 	w.endedChannels()
+	w.resumeAll()
 	if !early {
 		w.calm()
 		w.beginStop()
@@ -621,7 +661,7 @@ func (w *world) do(o op) {
 	case opPeerWrite:
 		if p := w.peer(o.A); p != nil {
 			w.payload++
-			p.Write(bytes.Repeat([]byte{w.payload}, o.B))
+			w.wrote[p] += p.Write(bytes.Repeat([]byte{w.payload}, o.B))
 		}
 	case opPeerRead:
 		if p := w.peer(o.A); p != nil {
@@ -645,7 +685,7 @@ func (w *world) do(o op) {
 	case opServerWrite:
 		if r := w.channel(o.A); r != nil && r.writable && !r.panicked && (r.offLoop == nil || r.offLoop.done > 0) {
 			w.payload++
-			w.write(r, bytes.Repeat([]byte{w.payload}, min(o.B, w.o.ReadBuf)), false)
+			w.write(r, bytes.Repeat([]byte{w.payload}, min(o.B, w.o.ReadBuf)), false, nil)
 		}
 	case opChannelClose:
 		if r := w.channel(o.A); r != nil {
@@ -685,6 +725,7 @@ func (w *world) dial(o op) {
 		c, err := w.g.Next().Dial(addr, &hdl{w: w, rec: rec}, w.channelOptions(), func(error) {})
 		if err == nil {
 			rec.c = c
+			w.byID[c.ID()] = rec
 			w.chans = append(w.chans, rec)
 		}
 		return
@@ -700,6 +741,7 @@ func (w *world) dial(o op) {
 			return
 		}
 		rec.c = c
+		w.byID[c.ID()] = rec
 		w.chans = append(w.chans, rec)
 		return
 	}
@@ -964,6 +1006,7 @@ func (w *world) calm() {
 		}
 	}
 	s.RunUntil(func() bool { w.pump(); w.checkTimeouts(); return false }, 100*time.Millisecond) // drain what is in flight
+	w.checkResumed(alive)
 	for _, r := range alive {
 		r.mark = len(r.peer.Received())
 		if r.peer.Write([]byte("pong")) != 4 {
