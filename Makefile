@@ -49,6 +49,7 @@ bench:
 	cd bench && $(GO) run ./cmd/floodrss -modes write,send,sendcopy -peers 100 -t 6s > .tools/flood.txt && cat .tools/flood.txt
 	cd bench && $(GO) run ./cmd/httpbench -c 50,500 -modes plain,tls -runs 3 -t 10s -idle 2000 > .tools/http.txt && cat .tools/http.txt
 	bench/scripts/grpc.sh 5 > bench/.tools/grpc.txt && cat bench/.tools/grpc.txt
+	bench/scripts/httpinstructions.sh > bench/.tools/httpinstr.txt && cat bench/.tools/httpinstr.txt
 	if command -v perf >/dev/null; then bench/scripts/profile.sh 50 8 > bench/.tools/profile.txt; \
 	else echo "perf not installed (Debian package linux-perf): no profile" > bench/.tools/profile.txt; fi; cat bench/.tools/profile.txt
 	{ cat bench/benchmarks-head.md; \
@@ -59,6 +60,7 @@ bench:
 	  printf '\n### Memory under a flood of writes\n\n```\n'; cat bench/.tools/flood.txt; printf '```\n'; \
 	  printf '\n### Where the CPU of an echo goes (perf)\n\n```\n'; cat bench/.tools/profile.txt; printf '```\n'; \
 	  printf '\n### HTTP over ListenConn: CPU per request and idle memory\n\n```\n'; cat bench/.tools/http.txt; printf '```\n'; \
+	  printf '\n### HTTP over ListenConn: instructions per request (callgrind)\n\n```\n'; cat bench/.tools/httpinstr.txt; printf '```\n'; \
 	  printf '\n### gRPC unary over ListenConn\n\n```\n'; cat bench/.tools/grpc.txt; printf '```\n'; } > docs/benchmarks.md
 
 # verify-spin cross-checks the tables with the SPIN model checker (installed from

@@ -23,7 +23,11 @@ import (
 // one read cycle (the loop's ReadBudget times its ReadBufferSize), and leaves
 // the rest in the kernel, whose window pushes back on the peer. Read interest
 // therefore stays armed between requests, as the standard library's poller
-// keeps it, instead of being armed for each Read and disarmed after it. A Write
+// keeps it, instead of being armed for each Read and disarmed after it. One
+// exception to the bound: epoll reports a hangup whatever the interest, and
+// the table reads on it (one read per wakeup while paused) until the input
+// ends, so after the peer is gone the buffer takes what the kernel still held
+// of its bytes. A Write
 // copies its bytes, queues them on the channel and blocks until they are
 // written, so the output queue is bounded by the writes in progress; reading is
 // not paused by the output (NoBackpressure), since a net.Conn's reader and
