@@ -85,8 +85,11 @@ func countSteps(steps []stepSite, machine, event string) int {
 	return n
 }
 
-// waitIdle returns once l waits in its poller: its lock is free. Nothing in
-// these tests wakes it before their next call on the Conn.
+// waitIdle returns once l waits in its poller with nothing ready: a loop that
+// parks (it serves a Conn on the system's epoll) shows so in the goroutine
+// dump, which it does only after a poll found nothing; any other loop has its
+// lock free. Nothing in these tests wakes it before their next call on the
+// Conn.
 func waitIdle(t *testing.T, l *Loop) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -96,7 +99,11 @@ func waitIdle(t *testing.T, l *Loop) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+	parks := l.parker != nil && l.conns > 0 // loop state, read under its lock
 	l.turn.Unlock()
+	if parks {
+		loopWaitsIn(t, true)
+	}
 }
 
 // inlinePair returns a ListenConn Conn on a one-loop group with opts and its

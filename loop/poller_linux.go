@@ -91,6 +91,12 @@ type epoller struct {
 	parkConn  syscall.RawConn
 	parkTimed bool  // park has a read deadline set
 	parkErr   error // setting park up failed: block as before
+	// parkPoll, bound once (a closure per wait would allocate), polls into
+	// parkRaw and leaves its result in parkN and parkPollErr.
+	parkPoll    func(uintptr) bool
+	parkRaw     []unix.EpollEvent
+	parkN       int
+	parkPollErr error
 }
 
 var (
@@ -269,17 +275,23 @@ func (p *epoller) parkedWait(raw []unix.EpollEvent, timeout time.Duration) (int,
 		p.park.SetReadDeadline(time.Time{})
 		p.parkTimed = false
 	}
-	rerr := p.parkConn.Read(func(uintptr) bool {
-		n, err = p.sys.EpollWait(p.epfd, raw, 0)
-		return n != 0 || err != nil
-	})
+	p.parkRaw = raw
+	rerr := p.parkConn.Read(p.parkPoll)
+	p.parkRaw = nil
 	if rerr != nil {
 		if errors.Is(rerr, os.ErrDeadlineExceeded) {
 			return 0, nil
 		}
 		return 0, rerr
 	}
-	return n, err
+	return p.parkN, p.parkPollErr
+}
+
+// poll is parkPoll: an epoll_wait of timeout 0 into parkRaw; false asks the
+// runtime to park until the instance is readable.
+func (p *epoller) poll(uintptr) bool {
+	p.parkN, p.parkPollErr = p.sys.EpollWait(p.epfd, p.parkRaw, 0)
+	return p.parkN != 0 || p.parkPollErr != nil
 }
 
 // openPark makes park: a duplicate of epfd, non-blocking so that the runtime
@@ -301,6 +313,7 @@ func (p *epoller) openPark() error {
 		return err
 	}
 	p.park, p.parkConn = f, rc
+	p.parkPoll = p.poll
 	return nil
 }
 
