@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # httpinstructions.sh: user-space instructions per request of net/http served
 # over net.Listen and over ListenConn, counted by callgrind side by side:
-# repeatable whatever the machine's load (the same totals to 0.1% from run to
-# run here), where CPU time on a shared machine varies by a third. It counts
+# independent of the machine's load, where CPU time on a shared machine varies
+# by a third. At 50 connections a count repeats within 1% from run to run; at
+# 500, where how requests batch depends on valgrind's one-thread-at-a-time
+# scheduling, within about 8%, so compare several runs there. It counts
 # only what runs in the process, not the kernel: the system calls per request
 # are the other half (strace, in docs/benchmarks.md).
 #
