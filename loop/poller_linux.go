@@ -267,13 +267,20 @@ func (p *epoller) parkedWait(raw []unix.EpollEvent, timeout time.Duration) (int,
 			return p.sys.EpollWait(p.epfd, raw, epollTimeout(timeout))
 		}
 	}
+	var derr error
 	switch {
 	case timeout > 0:
-		p.park.SetReadDeadline(time.Now().Add(timeout))
+		derr = p.park.SetReadDeadline(time.Now().Add(timeout))
 		p.parkTimed = true
 	case p.parkTimed:
-		p.park.SetReadDeadline(time.Time{})
+		derr = p.park.SetReadDeadline(time.Time{})
 		p.parkTimed = false
+	}
+	if derr != nil {
+		// A park whose deadline cannot be set would sleep through the
+		// loop's timers: stop parking and block, as when park could not be made.
+		p.parkErr = derr
+		return p.sys.EpollWait(p.epfd, raw, epollTimeout(timeout))
 	}
 	p.parkRaw = raw
 	rerr := p.parkConn.Read(p.parkPoll)

@@ -859,6 +859,14 @@ func TestPollerNoLostWakeup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
+	wakesAreNeverLost(t, p, 20000)
+}
+
+// wakesAreNeverLost runs a goroutine that waits in p without a timeout, over
+// and over, and checks n times that two wakes back to back (the second often
+// lands while the first is being consumed) make a wait return.
+func wakesAreNeverLost(t *testing.T, p Poller, n int) {
+	t.Helper()
 	var returns atomic.Int64
 	var stop atomic.Bool
 	done := make(chan struct{})
@@ -870,10 +878,8 @@ func TestPollerNoLostWakeup(t *testing.T) {
 			returns.Add(1)
 		}
 	}()
-	for i := 0; i < 20000; i++ {
+	for i := range n {
 		before := returns.Load()
-		// Two wakes back to back: the second often lands while the first is
-		// being consumed.
 		p.Wake()
 		p.Wake()
 		deadline := time.Now().Add(time.Second)
@@ -927,28 +933,9 @@ func TestPollerParkedWait(t *testing.T) {
 		}()
 		return done
 	}
-	// parked waits until the dump shows a goroutine parked in parkedWait.
 	parked := func() {
 		t.Helper()
-		deadline := time.Now().Add(pollerPatience)
-		for {
-			buf := make([]byte, 1<<20)
-			dump := string(buf[:runtime.Stack(buf, true)])
-			for _, g := range strings.Split(dump, "\n\n") {
-				if strings.Contains(g, "parkedWait") {
-					if strings.Contains(g, "[IO wait") {
-						return
-					}
-					if strings.Contains(g, "[syscall") {
-						t.Fatalf("the wait blocks its thread in a system call:\n%s", g)
-					}
-				}
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("no goroutine parked in the wait")
-			}
-			time.Sleep(time.Millisecond)
-		}
+		awaitGoroutine(t, "parked in the wait", isParkedWait)
 	}
 	get := func(done chan result) result {
 		t.Helper()
@@ -1027,36 +1014,75 @@ func TestPollerParkedWait(t *testing.T) {
 func TestPollerParkedNoLostWakeup(t *testing.T) {
 	p := newTestPoller(t, nil)
 	p.(*epoller).setParking(true)
-	var returns atomic.Int64
-	var stop atomic.Bool
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		events := make([]PollEvent, 8)
-		for !stop.Load() {
-			p.Wait(events, -1)
-			returns.Add(1)
-		}
-	}()
-	for i := range 5000 {
-		before := returns.Load()
-		p.Wake()
-		p.Wake()
-		deadline := time.Now().Add(time.Second)
-		for returns.Load() == before {
-			if time.Now().After(deadline) {
-				t.Fatalf("iteration %d: no wait returned after a wake (lost wakeup)", i)
-			}
-			runtime.Gosched()
-		}
-	}
-	stop.Store(true)
+	wakesAreNeverLost(t, p, 5000)
+}
+
+// awaitGoroutine returns once the goroutine dump shows a goroutine for which
+// match holds, and fails the test, with the dump, if none does within
+// pollerPatience.
+func awaitGoroutine(t *testing.T, what string, match func(g string) bool) {
+	t.Helper()
+	deadline := time.Now().Add(pollerPatience)
 	for {
-		p.Wake()
-		select {
-		case <-done:
-			return
-		case <-time.After(10 * time.Millisecond):
+		buf := make([]byte, 1<<20)
+		dump := string(buf[:runtime.Stack(buf, true)])
+		for _, g := range strings.Split(dump, "\n\n") {
+			if match(g) {
+				return
+			}
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no goroutine %s:\n%s", what, dump)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// isParkedWait: the goroutine is parked in the runtime's poller inside a
+// parked wait; one blocked in epoll_wait shows "syscall" instead.
+func isParkedWait(g string) bool {
+	return strings.Contains(g, "parkedWait") && strings.Contains(g, "[IO wait")
+}
+
+// TestPollerParkedDeadlineFailureBlocks: a parked wait whose deadline cannot
+// be set (here the runtime's file was closed behind the poller) does not
+// park without it, which would sleep through the loop's timers: it waits
+// blocked, with its timeout, and the poller parks no more.
+func TestPollerParkedDeadlineFailureBlocks(t *testing.T) {
+	p, err := newPoller(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := p.(*epoller)
+	e.setParking(true)
+	if n, err := p.Wait(make([]PollEvent, 4), time.Millisecond); n != 0 || err != nil { // makes the duplicate
+		t.Fatalf("Wait(1ms) = %d, %v", n, err)
+	}
+	park := e.park
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Wait(make([]PollEvent, 4), -1)
+		done <- err
+	}()
+	awaitGoroutine(t, "parked in the wait", isParkedWait)
+	if err := park.Close(); err != nil { // the duplicate, closed behind the poller
+		t.Fatal(err)
+	}
+	if err := <-done; err == nil {
+		t.Fatal("the wait parked on a closed file returned no error")
+	}
+	start := time.Now()
+	n, err := p.Wait(make([]PollEvent, 4), 30*time.Millisecond)
+	if n != 0 || err != nil {
+		t.Fatalf("Wait(30ms) = %d, %v; want a wait that timed out", n, err)
+	}
+	if d := time.Since(start); d < 30*time.Millisecond {
+		t.Errorf("a 30ms wait returned after %v", d)
+	}
+	if e.parkErr == nil {
+		t.Error("the poller still parks after its deadline could not be set")
+	}
+	if err := p.Close(); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Close = %v, want the duplicate's os.ErrClosed joined", err)
 	}
 }
