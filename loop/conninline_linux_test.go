@@ -2,6 +2,7 @@ package loop
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -533,26 +534,15 @@ func TestConnInlineWriteRetainsNoBuffer(t *testing.T) {
 // or blocked in epoll_wait ("syscall").
 func loopWaitsIn(t *testing.T, parked bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		buf := make([]byte, 1<<20)
-		dump := string(buf[:runtime.Stack(buf, true)])
-		for _, g := range strings.Split(dump, "\n\n") {
-			if !strings.Contains(g, "loop.(*Loop).run") || !strings.Contains(g, "loop.(*epoller).Wait") {
-				continue
-			}
-			if parked && strings.Contains(g, "[IO wait") && strings.Contains(g, "parkedWait") {
-				return
-			}
-			if !parked && strings.Contains(g, "[syscall") && !strings.Contains(g, "parkedWait") {
-				return
-			}
+	awaitGoroutine(t, fmt.Sprintf("of the loop waiting parked=%v", parked), func(g string) bool {
+		if !strings.Contains(g, "loop.(*Loop).run") || !strings.Contains(g, "loop.(*epoller).Wait") {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the loop never waited parked=%v:\n%s", parked, dump)
+		if parked {
+			return isParkedWait(g)
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return strings.Contains(g, "[syscall") && !strings.Contains(g, "parkedWait")
+	})
 }
 
 // TestLoopParksWhileServingConns: a loop serving a Conn waits parked in the
