@@ -189,14 +189,7 @@ func (w *world) checkResumed(alive []*chanRec) {
 // with read interest armed and resumes re-arm it, and paused channels are
 // checked in the calm, so that the paused contract is checked on real cases.
 func TestSwarmReachesThePauses(t *testing.T) {
-	var sum reached
-	for seed := uint64(1); seed <= 200; seed++ {
-		_, st := runSchedule(t, randomSchedule(seed))
-		sum.pauses += st.reached.pauses
-		sum.disarmed += st.reached.disarmed
-		sum.rearmed += st.reached.rearmed
-		sum.calmed += st.reached.calmed
-	}
+	sum := reachedOver(t, 200)
 	t.Logf("pauses: %d heard, %d disarmed read interest, %d resumes re-armed it, %d paused channels checked in the calm", sum.pauses, sum.disarmed, sum.rearmed, sum.calmed)
 	if sum.disarmed == 0 || sum.rearmed == 0 || sum.calmed == 0 {
 		t.Errorf("over 200 schedules the pauses reached were %+v: the paused contract was never checked", sum)

@@ -348,6 +348,23 @@ type world struct {
 // contracts on them were checked on real cases.
 type reached struct{ idle, write, connect, pauses, disarmed, rearmed, calmed int }
 
+// reachedOver sums what the schedules of seeds 1 to n reached.
+func reachedOver(t *testing.T, n uint64) reached {
+	var sum reached
+	for seed := uint64(1); seed <= n; seed++ {
+		_, st := runSchedule(t, randomSchedule(seed))
+		r := st.reached
+		sum.idle += r.idle
+		sum.write += r.write
+		sum.connect += r.connect
+		sum.pauses += r.pauses
+		sum.disarmed += r.disarmed
+		sum.rearmed += r.rearmed
+		sum.calmed += r.calmed
+	}
+	return sum
+}
+
 // hdl is the handler of every channel of the swarm: an echo that records
 // what it writes and checks its callbacks' order.
 type hdl struct {
@@ -1238,13 +1255,7 @@ func newRng(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0xbad)) 
 // timeouts, and dials to the remote that never answers time out, so that the
 // contracts on them are checked on real cases.
 func TestSwarmReachesTheTimeouts(t *testing.T) {
-	var sum reached
-	for seed := uint64(1); seed <= 300; seed++ {
-		_, st := runSchedule(t, randomSchedule(seed))
-		sum.idle += st.reached.idle
-		sum.write += st.reached.write
-		sum.connect += st.reached.connect
-	}
+	sum := reachedOver(t, 300)
 	t.Logf("timeouts reached: %+v", sum)
 	if sum.idle == 0 || sum.write == 0 || sum.connect == 0 {
 		t.Errorf("over 300 schedules the timeouts reached were %+v: a contract on them was never checked", sum)
