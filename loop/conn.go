@@ -329,7 +329,10 @@ func (c *Conn) Read(p []byte) (int, error) {
 			}
 			c.mu.Unlock()
 			if resume && !c.ch.stepInline(c.resumeFn) {
-				c.ch.loop.Execute(c.resumeFn)
+				// Refused only by a loop that is stopping, whose drain or
+				// forced close ends the channel's input anyway: the Read
+				// that waits then wakes on settled.
+				_ = c.ch.loop.Execute(c.resumeFn)
 			}
 			return n, nil
 		}
